@@ -1,0 +1,1 @@
+"""Contracts and plumbing shared by every Peerlink service: events, Kafka, identity, auth, HTTP."""

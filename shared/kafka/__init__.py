@@ -1,0 +1,1 @@
+"""Kafka plumbing: topic registry, producer, outbox relay, inbox and dead letters."""

@@ -1,0 +1,90 @@
+"""The topic registry: every topic Peerlink uses, who owns it and how it is configured.
+
+Topics are created explicitly (``peerlink topics create``) so that partition counts match
+across co-partitioned topics and state topics are compacted, never time-retained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+SERVICES: tuple[str, ...] = ("consent", "screening", "mentoring", "reporting")
+"""Every Peerlink service, in cascade order."""
+
+PUBLISHING_SERVICES: tuple[str, ...] = ("consent", "screening", "mentoring")
+"""Services that publish business events on ``<service>.events``."""
+
+CASCADE_ACKS = "cascade.acks"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: its name, the service that owns it, and its configuration."""
+
+    name: str
+    owner: str
+    description: str
+    compacted: bool = False
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def kafka_configs(self) -> dict[str, str]:
+        """The topic-level configuration to create it with."""
+        configs = dict(self.configs)
+        configs["cleanup.policy"] = "compact" if self.compacted else "delete"
+        if not self.compacted:
+            configs.setdefault("retention.ms", "-1")
+        return configs
+
+
+def events_topic(service: str) -> str:
+    """The business-event topic a service publishes on."""
+    return f"{service}.events"
+
+
+def partner_inbound_topic(org: str) -> str:
+    """The topic a partner organisation's systems write CloudEvents to."""
+    return f"partner.{org}.inbound"
+
+
+def deadletter_topic(service: str) -> str:
+    """The dead-letter topic of one service's consumers."""
+    return f"deadletter.{service}"
+
+
+def reporting_changelog_topics(app_id: str, tables: Iterable[str]) -> list[TopicSpec]:
+    """The compacted changelog topics of the reporting stream's faust tables."""
+    return [
+        TopicSpec(
+            name=f"{app_id}-{table}-changelog",
+            owner="reporting",
+            description=f"changelog of the reporting table {table}",
+            compacted=True,
+        )
+        for table in tables
+    ]
+
+
+def registry(organisations: Iterable[str], reporting_app_id: str = "peerlink-reporting",
+             reporting_tables: Iterable[str] = ()) -> list[TopicSpec]:
+    """Every topic for a deployment with the given partner organisations.
+
+    Business topics keep every event (retention -1): they are the log the reporting stream
+    is rebuilt from, and erasure works by shredding keys, not by deleting records.
+    """
+    specs = [
+        TopicSpec(events_topic(s), s, f"business events published by {s}")
+        for s in PUBLISHING_SERVICES
+    ]
+    specs.append(TopicSpec(CASCADE_ACKS, "consent",
+                           "withdrawal-applied and erasure-applied from every service"))
+    specs += [
+        TopicSpec(partner_inbound_topic(org), org, f"CloudEvents sent by {org}'s systems")
+        for org in organisations
+    ]
+    specs += [
+        TopicSpec(deadletter_topic(s), s, f"records {s} could not apply, with the reason")
+        for s in SERVICES
+    ]
+    specs += reporting_changelog_topics(reporting_app_id, reporting_tables)
+    return specs
