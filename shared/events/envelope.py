@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SPEC_VERSION = "1.0"
+SPEC_VERSION: Final = "1.0"
 SCHEMA_URN_PREFIX = "urn:peerlink:schema"
 
 

@@ -1,0 +1,45 @@
+# Peerlink: `make up` runs the platform, `make test` runs every test. Both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install up demo test test-unit test-integration test-e2e lint typecheck schemas bench deploy-check clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/peerlink up
+
+demo: $(STAMP)
+	$(BIN)/peerlink up --demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared services tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy shared services
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+test-integration: $(STAMP)
+	$(BIN)/pytest tests/integration -q
+
+test-e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e -q
+
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest tests -q
+
+schemas: $(STAMP)
+	$(BIN)/python -m shared.events.export
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Peerlink's four services: consent, screening, mentoring and reporting."""

@@ -1,0 +1,1 @@
+"""Consent service: subjects, data keys, consents per purpose, withdrawals and erasure."""

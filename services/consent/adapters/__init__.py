@@ -1,0 +1,1 @@
+"""Consent adapters: database tables, the data-key store and migrations."""

@@ -1,0 +1,1 @@
+"""Consent rules, free of I/O."""

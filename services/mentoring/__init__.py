@@ -1,0 +1,1 @@
+"""Mentoring service: mentors, referrals, matching, sessions, safeguarding, outcomes, endings."""

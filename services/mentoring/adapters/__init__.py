@@ -1,0 +1,1 @@
+"""Mentoring adapters: tables and migrations."""

@@ -1,0 +1,1 @@
+"""Mentoring rules, free of I/O."""

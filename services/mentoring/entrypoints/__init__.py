@@ -1,0 +1,1 @@
+"""Mentoring entrypoints: the HTTP API and the stream worker."""

@@ -1,0 +1,18 @@
+"""The mentoring worker: publishes its outbox."""
+
+from __future__ import annotations
+
+from services.mentoring.bootstrap import SERVICE, MentoringService
+from shared.runtime import WorkerPlumbing
+from shared.settings import PlatformSettings
+from shared.stream import StreamWorker, faust_app
+
+
+def build_worker(settings: PlatformSettings) -> StreamWorker:
+    """The mentoring worker wired to real adapters."""
+    service = MentoringService(settings)
+    plumbing = WorkerPlumbing(SERVICE, service.database, settings)
+    worker = StreamWorker(SERVICE, faust_app("peerlink-mentoring", SERVICE, settings),
+                          readiness=[service.database.ping])
+    worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+    return worker

@@ -1,0 +1,1 @@
+"""Mentoring use cases."""

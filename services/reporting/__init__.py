@@ -1,0 +1,1 @@
+"""Reporting service: de-identified prevalence, coverage and engagement with disclosure control."""

@@ -1,0 +1,1 @@
+"""Reporting adapters: the read model's tables and migrations."""

@@ -1,0 +1,32 @@
+"""The reporting read model: per-person contributions and the released snapshots."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Integer, String, Table, Text
+
+from shared.db import SequenceId, service_metadata
+
+metadata = service_metadata()
+
+contributions = Table(
+    "contributions", metadata,
+    Column("id", SequenceId, primary_key=True, autoincrement=True),
+    Column("subject_id", String(40), nullable=False, index=True),
+    Column("source_event", String(400), nullable=False, index=True),
+    Column("measure", String(40), nullable=False),
+    Column("value", Integer, nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("org", String(64), nullable=False),
+    Column("team", String(100), nullable=False),
+    Column("borough", String(100), nullable=False),
+    Column("gender", String(20), nullable=False),
+    Column("age_band", String(10), nullable=False),
+)
+
+releases = Table(
+    "releases", metadata,
+    Column("release_id", SequenceId, primary_key=True, autoincrement=True),
+    Column("released_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("cells", Text, nullable=False,
+           comment="unrounded aggregate cells at release time; only controlled figures leave"),
+)

@@ -1,0 +1,37 @@
+"""The reporting service's composition root."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.reporting.adapters.tables import metadata
+from services.reporting.domain.disclosure import DisclosurePolicy
+from shared.http import Authorizer
+from shared.runtime import open_database, token_authority
+from shared.settings import PlatformSettings
+
+SERVICE = "reporting"
+
+
+class ReportingSettings(BaseSettings):
+    """``PEERLINK_REPORTING_*``: release cadence and disclosure thresholds."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERLINK_REPORTING_", extra="ignore")
+
+    release_seconds: float = Field(default=5.0, gt=0)
+    suppress_upto: int = Field(default=7, ge=0)
+    round_to: int = Field(default=5, ge=1)
+    releases_kept: int = Field(default=100, ge=1)
+
+
+class ReportingService:
+    """Everything the reporting API and worker need."""
+
+    def __init__(self, settings: PlatformSettings) -> None:
+        self.settings = settings
+        self.reporting = ReportingSettings()
+        self.policy = DisclosurePolicy(self.reporting.suppress_upto, self.reporting.round_to)
+        self.database = open_database(SERVICE, metadata, settings)
+        self.authority = token_authority(settings)
+        self.authorizer = Authorizer(self.authority)

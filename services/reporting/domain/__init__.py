@@ -1,0 +1,1 @@
+"""Reporting rules: what each event contributes, disclosure control, intervals."""

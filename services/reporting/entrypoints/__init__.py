@@ -1,0 +1,1 @@
+"""Reporting entrypoints: the HTTP API and the stream worker."""

@@ -1,0 +1,41 @@
+"""The reporting stream: consumes business events into per-person contributions and
+publishes a release on a fixed cadence."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.reporting.bootstrap import SERVICE, ReportingService
+from services.reporting.service_layer.read_model import apply_event, publish_release
+from shared.kafka.consumer import EventApplier
+from shared.kafka.topics import events_topic
+from shared.runtime import WorkerPlumbing
+from shared.settings import PlatformSettings
+from shared.stream import StreamWorker, faust_app
+
+log = logging.getLogger(__name__)
+COUNTED_EVENTS = ("screening-completed", "screening-declined", "screening-not-safe",
+                  "enquiry-due")
+
+
+def build_worker(settings: PlatformSettings) -> StreamWorker:
+    """The reporting worker wired to real adapters."""
+    service = ReportingService(settings)
+    plumbing = WorkerPlumbing(SERVICE, service.database, settings)
+    worker = StreamWorker(SERVICE, faust_app("peerlink-reporting", SERVICE, settings),
+                          readiness=[service.database.ping])
+    worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+    applier = EventApplier(SERVICE, "reporting.business", service.database,
+                           dict.fromkeys(COUNTED_EVENTS, apply_event), plumbing.deadletters)
+    worker.consume("business_events", [events_topic("screening")], applier)
+
+    async def release() -> None:
+        try:
+            await asyncio.to_thread(publish_release, service.database,
+                                    None, service.reporting.releases_kept)
+        except Exception:
+            log.exception("release failed; the API keeps serving the previous one")
+
+    worker.app.timer(service.reporting.release_seconds, name="reporting.release")(release)
+    return worker

@@ -1,0 +1,1 @@
+"""Reporting use cases: applying contributions and publishing releases."""

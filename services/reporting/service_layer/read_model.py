@@ -1,0 +1,61 @@
+"""Keeping the read model: contributions in, releases out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from services.reporting.adapters.tables import contributions, releases
+from services.reporting.domain.contributions import DIMENSIONS, contributions_of
+from shared.db import Database, UnitOfWork, utcnow
+from shared.events.envelope import CloudEvent, EventPayload
+
+Cell = dict[str, Any]
+
+
+def apply_event(uow: UnitOfWork, event: CloudEvent, payload: EventPayload) -> None:
+    """Store what an event contributes, keyed by the person it is about."""
+    if event.subject is None:
+        return
+    rows = [dict(asdict(c), subject_id=event.subject, source_event=event.dedup_key)
+            for c in contributions_of(payload)]
+    if rows:
+        uow.session.execute(contributions.insert(), rows)
+
+
+def aggregate_cells(session: Session) -> list[Cell]:
+    """Sum every measure by month and every dimension (unrounded, internal only)."""
+    keys = [contributions.c[d] for d in ("month", *DIMENSIONS)]
+    query = (select(*keys, contributions.c.measure, func.sum(contributions.c.value).label("n"))
+             .group_by(*keys, contributions.c.measure)
+             .order_by(*keys, contributions.c.measure))
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+def publish_release(database: Database, now: datetime | None = None, keep: int = 100) -> datetime:
+    """Snapshot the aggregates as a new release, keeping the newest ``keep``; returns its time."""
+    released_at = now or utcnow()
+    with database.unit_of_work() as uow:
+        cells = aggregate_cells(uow.session)
+        for cell in cells:
+            cell["n"] = int(cell["n"])
+        newest = uow.session.execute(releases.insert().values(
+            released_at=released_at, cells=json.dumps(cells, separators=(",", ":")))
+            .returning(releases.c.release_id)).scalar_one()
+        uow.session.execute(delete(releases).where(releases.c.release_id <= newest - keep))
+    return released_at
+
+
+def latest_release(database: Database) -> tuple[datetime, list[Cell]] | None:
+    """The newest release's time and cells, or None before the first release."""
+    with database.read() as session:
+        row = session.execute(select(releases.c.released_at, releases.c.cells)
+                              .order_by(releases.c.release_id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return row.released_at, json.loads(row.cells)

@@ -1,0 +1,1 @@
+"""Screening service: routine enquiry (HARK, lifetime abuse), DASH risk checklist, MARAC."""

@@ -1,0 +1,1 @@
+"""Screening adapters: tables and migrations."""

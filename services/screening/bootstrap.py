@@ -1,0 +1,37 @@
+"""The screening service's composition root."""
+
+from __future__ import annotations
+
+from services.screening.adapters.tables import metadata
+from shared.crypto import PersonalDataCipher, UnknownSubject
+from shared.http import Authorizer
+from shared.keys import ConsentKeyClient
+from shared.runtime import consent_keys, open_database, token_authority
+from shared.settings import PlatformSettings
+
+SERVICE = "screening"
+
+
+class ScreeningService:
+    """Everything the screening API and worker need."""
+
+    def __init__(self, settings: PlatformSettings) -> None:
+        self.settings = settings
+        self.database = open_database(SERVICE, metadata, settings)
+        self.authority = token_authority(settings)
+        self.authorizer = Authorizer(self.authority)
+        self.keys = consent_keys(SERVICE, settings, self.authority)
+        self.cipher = PersonalDataCipher(self.keys)
+        self.registry = ConsentKeyClient(settings.consent_url, self.authority, SERVICE)
+
+    def resolve_subject(self, nhs_number: str | None, subject_id: str | None) -> str:
+        """The subject reference for a record: registered by NHS number, or checked to exist.
+
+        Raises ``UnknownSubject`` or ``KeyStoreUnavailable``.
+        """
+        if nhs_number is not None:
+            return self.registry.register(nhs_number)
+        if subject_id is None:
+            raise UnknownSubject()
+        self.keys.data_key(subject_id)
+        return subject_id

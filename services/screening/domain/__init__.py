@@ -1,0 +1,1 @@
+"""Screening rules, free of I/O."""

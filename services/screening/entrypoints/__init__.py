@@ -1,0 +1,1 @@
+"""Screening entrypoints: the HTTP API and the stream worker."""

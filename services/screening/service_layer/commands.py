@@ -1,0 +1,96 @@
+"""Commands the screening service accepts, from its API and from partner topics alike."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.screening.domain.enquiry import check_hark_presence
+from shared.events.vocabulary import (
+    AbuserRelationship,
+    AgeBand,
+    Gender,
+    Label,
+    OrgId,
+    ScreeningOutcome,
+    TrainingLevel,
+    YesNoUnsure,
+)
+from shared.identity import InvalidNhsNumber, normalise_nhs_number
+
+SUBJECT_PATTERN = r"^sub_[0-9a-f]{32}$"
+
+
+class HarkIn(BaseModel):
+    """The four HARK questions about a partner or ex-partner within the last year."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    humiliated: bool = Field(description="humiliated or emotionally abused")
+    afraid: bool = Field(description="afraid of a partner or ex-partner")
+    raped: bool = Field(description="raped or forced into any kind of sexual activity")
+    kicked: bool = Field(description="kicked, hit, slapped or otherwise physically hurt")
+
+
+class PersonRef(BaseModel):
+    """Who a record is about: an NHS number or a subject reference, exactly one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nhs_number: str | None = Field(default=None, description="10-digit NHS number (Modulus 11)")
+    subject_id: str | None = Field(default=None, pattern=SUBJECT_PATTERN,
+                                   description="the person's subject reference")
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _valid_nhs_number(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalise_nhs_number(value)
+        except InvalidNhsNumber as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PersonRef:
+        if (self.nhs_number is None) == (self.subject_id is None):
+            raise ValueError("give exactly one of nhs_number or subject_id")
+        return self
+
+
+class RecordScreening(PersonRef):
+    """Record a routine enquiry (``POST /v1/screenings``)."""
+
+    org: OrgId = Field(description="organisation whose team asked")
+    team: Label = Field(description="team that asked")
+    borough: Label = Field(description="the person's borough")
+    gender: Gender = Field(description="the person's gender")
+    age_band: AgeBand = Field(description="the person's age band")
+    asked_on: date = Field(description="date of the enquiry")
+    asked_by_role: Label = Field(description="professional role of who asked")
+    training_level: TrainingLevel = Field(description="DVA training level of who asked (1, 2, 3)")
+    private: bool = Field(description="whether it was a private discussion (NICE QS116)")
+    outcome: ScreeningOutcome = Field(description="asked, declined, or not-safe-to-ask")
+    hark: HarkIn | None = Field(default=None, description="required when asked, else absent")
+    past_abuse: YesNoUnsure | None = Field(default=None, description="lifetime abuse, when asked")
+    abuser_relationship: AbuserRelationship | None = Field(
+        default=None, description="relationship to the abuser, when abuse was disclosed")
+    affected_mental_health: YesNoUnsure | None = Field(
+        default=None, description="whether the person believes it affected their mental health")
+    notes: str | None = Field(
+        default=None, max_length=4000,
+        description="free text; personal data, encrypted at rest and in events")
+
+    @model_validator(mode="after")
+    def _outcome_rules(self) -> RecordScreening:
+        problem = check_hark_presence(self.outcome, self.hark is not None)
+        if problem:
+            raise ValueError(problem)
+        if self.outcome == "asked" and self.past_abuse is None:
+            raise ValueError("past_abuse is required when the outcome is asked")
+        if self.outcome != "asked" and (self.past_abuse or self.abuser_relationship
+                                        or self.affected_mental_health):
+            raise ValueError("past_abuse, abuser_relationship and affected_mental_health "
+                             "are only recorded when the outcome is asked")
+        return self

@@ -1,0 +1,91 @@
+"""Recording routine enquiries: the row and its event in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from services.screening.adapters.tables import screenings
+from services.screening.domain.enquiry import HarkAnswers, findings
+from services.screening.service_layer.commands import RecordScreening
+from shared.crypto import PersonalDataCipher
+from shared.db import UnitOfWork, utcnow
+from shared.events.envelope import CloudEvent, EncryptedBlock, EventPayload
+from shared.events.screening import ScreeningCompleted, ScreeningDeclined, ScreeningNotSafe
+from shared.kafka.topics import events_topic
+
+SOURCE = "/peerlink/screening"
+NOTES_CONTEXT = "screening.notes"
+
+
+def record_screening(uow: UnitOfWork, cipher: PersonalDataCipher, command: RecordScreening,
+                     subject_id: str, recorded_by_org: str) -> str:
+    """Store an enquiry and publish its outcome event; returns the screening id."""
+    screening_id = f"scr_{uuid.uuid4().hex}"
+    row: dict[str, Any] = command.model_dump(
+        include={"org", "team", "borough", "gender", "age_band", "asked_on", "asked_by_role",
+                 "training_level", "private", "outcome", "abuser_relationship",
+                 "affected_mental_health"})
+    common: dict[str, Any] = {k: row[k] for k in (
+        "org", "team", "borough", "gender", "age_band", "asked_on", "asked_by_role",
+        "training_level", "private")}
+    notes_block: EncryptedBlock | None = None
+    event_notes: EncryptedBlock | None = None
+    if command.notes:
+        notes_block = cipher.seal(subject_id, NOTES_CONTEXT, {"notes": command.notes})
+    payload: EventPayload
+    if command.outcome == "asked":
+        assert command.hark is not None and command.past_abuse is not None
+        hark = HarkAnswers(**command.hark.model_dump())
+        found = findings(hark, command.past_abuse)
+        row.update(hark_humiliated=hark.humiliated, hark_afraid=hark.afraid,
+                   hark_raped=hark.raped, hark_kicked=hark.kicked, hark_score=found.hark_score,
+                   current_abuse=found.current_abuse, past_abuse=found.past_abuse,
+                   disclosed=found.disclosed)
+        if command.notes:
+            event_notes = cipher.seal(subject_id, ScreeningCompleted.event_type,
+                                      {"notes": command.notes})
+        payload = ScreeningCompleted(
+            screening_id=screening_id, **common, hark_score=found.hark_score,
+            current_abuse=found.current_abuse, past_abuse=found.past_abuse,
+            disclosed=found.disclosed, abuser_relationship=command.abuser_relationship,
+            affected_mental_health=command.affected_mental_health, personal=event_notes)
+    else:
+        model = ScreeningDeclined if command.outcome == "declined" else ScreeningNotSafe
+        if command.notes:
+            event_notes = cipher.seal(subject_id, model.event_type, {"notes": command.notes})
+        payload = model(screening_id=screening_id, **common, personal=event_notes)
+    uow.session.execute(screenings.insert().values(
+        screening_id=screening_id, subject_id=subject_id, **row,
+        notes_sealed=notes_block.model_dump_json().encode() if notes_block else None,
+        recorded_by_org=recorded_by_org, recorded_at=utcnow()))
+    uow.publish(CloudEvent.wrap(payload, source=SOURCE, subject=subject_id),
+                events_topic("screening"), aggregate_type="screening")
+    return screening_id
+
+
+def screening_view(uow_or_row: Any, cipher: PersonalDataCipher) -> dict[str, Any]:
+    """A stored screening as the API shows it, notes decrypted (or redacted after erasure)."""
+    row = dict(uow_or_row._mapping)
+    notes: str | None = None
+    sealed = row.pop("notes_sealed")
+    if sealed is not None and row["subject_id"] is not None:
+        opened = cipher.open(row["subject_id"], NOTES_CONTEXT,
+                             EncryptedBlock.model_validate_json(sealed))
+        notes = opened["notes"] if isinstance(opened, dict) else opened.marker
+    hark = None
+    if row["outcome"] == "asked":
+        hark = {q: row.pop(f"hark_{q}") for q in ("humiliated", "afraid", "raped", "kicked")}
+    else:
+        for q in ("humiliated", "afraid", "raped", "kicked"):
+            row.pop(f"hark_{q}")
+    flags = [] if row["private"] else ["not-private: NICE QS116 expects a private discussion"]
+    return {"id": row["screening_id"], **row, "hark": hark, "notes": notes, "flags": flags}
+
+
+def find_screening(uow: UnitOfWork, screening_id: str) -> Any:
+    """The stored row, or None."""
+    return uow.session.execute(
+        select(screenings).where(screenings.c.screening_id == screening_id)).first()

@@ -1,0 +1,149 @@
+"""The ``peerlink`` command: broker, topics, migrations, services, tokens and ``up``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from shared.kafka.topics import SERVICES
+from shared.settings import API_PORTS, WORKER_PORTS, platform_settings
+
+
+def _entrypoint(service: str, kind: str) -> Any:
+    return importlib.import_module(f"services.{service}.entrypoints.{kind}")
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    """Run the local Tansu broker in the foreground."""
+    from shared.broker import LocalBroker
+
+    broker = LocalBroker(port=args.port).start()
+    print(f"Tansu broker on {broker.bootstrap} (memory storage: topics vanish when it stops)",
+          flush=True)
+    try:
+        return broker.wait()
+    except KeyboardInterrupt:
+        broker.stop()
+        return 0
+
+
+def cmd_topics_create(_args: argparse.Namespace) -> int:
+    """Create every topic that does not exist yet."""
+    from shared.kafka.producer import create_topics
+    from shared.kafka.topics import registry
+
+    settings = platform_settings()
+    specs = registry(settings.organisations)
+    created = create_topics(settings.kafka_bootstrap, specs, settings.topic_partitions,
+                            settings.topic_replication)
+    print(f"{len(created)} topics created, {len(specs) - len(created)} already there")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Migrate the named service databases (all by default)."""
+    from shared.runtime import migrate
+
+    settings = platform_settings()
+    for service in args.services or SERVICES:
+        migrate(service, settings.database_url(service))
+        print(f"{service}: migrated")
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """Serve one service's HTTP API."""
+    import uvicorn
+
+    from shared.logging import configure_logging
+
+    settings = platform_settings()
+    configure_logging(f"{args.service}-api", settings.log_level)
+    app = _entrypoint(args.service, "api").create_app(settings)
+    uvicorn.run(app, host=settings.http_host, port=args.port or API_PORTS[args.service],
+                log_config=None, access_log=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run one service's stream worker."""
+    from shared.logging import configure_logging
+
+    settings = platform_settings()
+    configure_logging(f"{args.service}-worker", settings.log_level)
+    worker = _entrypoint(args.service, "worker").build_worker(settings)
+    sys.argv = [sys.argv[0]]
+    worker.run()
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Print a development token, and nothing else, on stdout."""
+    from shared.runtime import token_authority
+
+    try:
+        token = token_authority(platform_settings()).mint(args.org, args.role)
+    except ValueError as exc:
+        print(f"peerlink token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run the whole platform locally until Ctrl-C."""
+    from shared.platform import LocalPlatform
+
+    return LocalPlatform(platform_settings(), demo=args.demo).run()
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    root = argparse.ArgumentParser(prog="peerlink", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    broker = sub.add_parser("broker", help="run the local Tansu broker (Kafka protocol)")
+    broker.add_argument("--port", type=int, default=9092)
+    broker.set_defaults(func=cmd_broker)
+
+    topics = sub.add_parser("topics", help="manage topics")
+    topics_sub = topics.add_subparsers(dest="action", required=True)
+    topics_sub.add_parser("create", help="create every topic").set_defaults(
+        func=cmd_topics_create)
+
+    migrate = sub.add_parser("migrate", help="migrate service databases")
+    migrate.add_argument("services", nargs="*", choices=[*SERVICES, []])
+    migrate.set_defaults(func=cmd_migrate)
+
+    for name, func, ports in (("api", cmd_api, API_PORTS), ("worker", cmd_worker, WORKER_PORTS)):
+        command = sub.add_parser(name, help=f"run one service's {name}")
+        command.add_argument("service", choices=SERVICES)
+        if name == "api":
+            command.add_argument("--port", type=int, default=None,
+                                 help=f"default: {ports}")
+        command.set_defaults(func=func)
+
+    token = sub.add_parser("token", help="print a development bearer token")
+    token.add_argument("--org", required=True)
+    token.add_argument("--role", required=True, action="append",
+                       help="repeat for several roles")
+    token.set_defaults(func=cmd_token)
+
+    up = sub.add_parser("up", help="run the whole platform locally")
+    up.add_argument("--demo", action="store_true",
+                    help="also send synthetic partner traffic (clearly fake people)")
+    up.set_defaults(func=cmd_up)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``peerlink`` console script."""
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Per-subject data keys and AES-256-GCM sealing of personal-data fields.
+
+Erasure is crypto-shredding: once a subject's data key is destroyed, every sealed copy of that
+person's personal data (in databases, in Kafka) opens to ``REDACTED``. That is different from
+the key store being unavailable, which raises ``KeyStoreUnavailable`` so the caller retries:
+personal data is never written in clear as a fallback.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from shared.events.envelope import EncryptedBlock
+
+KEY_BYTES: Final = 32
+NONCE_BYTES: Final = 12
+
+
+class KeyShredded(Exception):
+    """The subject's data key was destroyed: their personal data is erased."""
+
+
+class KeyStoreUnavailable(Exception):
+    """The key store could not be reached: retry later, never fall back to plaintext."""
+
+
+class UnknownSubject(Exception):
+    """No data key exists for this subject reference."""
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """What personal data reads as after erasure."""
+
+    marker: str = "[redacted: erased]"
+
+
+REDACTED: Final = Redacted()
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A subject's data key."""
+
+    key_id: str
+    material: bytes = b""
+
+    def __repr__(self) -> str:  # never print key material
+        return f"DataKey(key_id={self.key_id!r})"
+
+
+class DataKeyStore(Protocol):
+    """Where a service gets a subject's data key from."""
+
+    def data_key(self, subject_id: str) -> DataKey:
+        """The subject's key; raises KeyShredded, UnknownSubject or KeyStoreUnavailable."""
+        ...
+
+
+def b64e(raw: bytes) -> str:
+    """URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def b64d(text: str) -> bytes:
+    """Inverse of ``b64e``."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def new_key_material() -> bytes:
+    """Fresh random key material for AES-256."""
+    return os.urandom(KEY_BYTES)
+
+
+def derive_key(master_key: bytes, purpose: str) -> bytes:
+    """A separate 32-byte key for one purpose, derived from a master key (HKDF-SHA256)."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=f"peerlink {purpose}".encode()).derive(master_key)
+
+
+def _aad(subject_id: str, context: str) -> bytes:
+    return f"{subject_id}|{context}".encode()
+
+
+class PersonalDataCipher:
+    """Seals and opens a subject's personal-data fields with their data key."""
+
+    def __init__(self, keys: DataKeyStore) -> None:
+        self._keys = keys
+
+    def seal(self, subject_id: str, context: str, fields: dict[str, Any]) -> EncryptedBlock:
+        """Encrypt a JSON object of personal fields, bound to the subject and a context."""
+        key = self._keys.data_key(subject_id)
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+        ciphertext = AESGCM(key.material).encrypt(nonce, plaintext, _aad(subject_id, context))
+        return EncryptedBlock(key_id=key.key_id, nonce=b64e(nonce), ciphertext=b64e(ciphertext))
+
+    def open(self, subject_id: str, context: str,
+             block: EncryptedBlock) -> dict[str, Any] | Redacted:
+        """Decrypt a block; ``REDACTED`` when the subject's key has been shredded."""
+        try:
+            key = self._keys.data_key(subject_id)
+        except KeyShredded:
+            return REDACTED
+        if key.key_id != block.key_id:
+            raise ValueError("the block was sealed under another key")
+        try:
+            plaintext = AESGCM(key.material).decrypt(
+                b64d(block.nonce), b64d(block.ciphertext), _aad(subject_id, context)
+            )
+        except InvalidTag as exc:
+            raise ValueError("the block does not belong to this subject and context") from exc
+        fields: dict[str, Any] = json.loads(plaintext)
+        return fields
+
+
+class KeyWrapper:
+    """Wraps data keys at rest under the key store's master key (AES-256-GCM)."""
+
+    def __init__(self, master_key: bytes) -> None:
+        if len(master_key) != KEY_BYTES:
+            raise ValueError("the master key must be 32 bytes")
+        self._aead = AESGCM(master_key)
+
+    def wrap(self, subject_id: str, material: bytes) -> bytes:
+        """Nonce plus ciphertext of a data key, bound to its subject."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, material, subject_id.encode())
+
+    def unwrap(self, subject_id: str, wrapped: bytes) -> bytes:
+        """The data key's material."""
+        return self._aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], subject_id.encode())
+
+
+class CachingKeyStore:
+    """A data-key cache in front of another store, holding keys for at most ``ttl`` seconds.
+
+    ``evict`` drops a subject at once (on ``subject-key-shredded``). A shredded answer is
+    remembered, since a shredded key never comes back.
+    """
+
+    def __init__(self, inner: DataKeyStore, ttl_seconds: float = 30.0) -> None:
+        self._inner = inner
+        self._ttl = min(ttl_seconds, 30.0)
+        self._entries: dict[str, tuple[float, DataKey]] = {}
+        self._shredded: set[str] = set()
+        self._lock = threading.Lock()
+
+    def data_key(self, subject_id: str) -> DataKey:
+        """The cached key, or the inner store's."""
+        now = time.monotonic()
+        with self._lock:
+            if subject_id in self._shredded:
+                raise KeyShredded()
+            cached = self._entries.get(subject_id)
+            if cached is not None and now - cached[0] < self._ttl:
+                return cached[1]
+        try:
+            key = self._inner.data_key(subject_id)
+        except KeyShredded:
+            with self._lock:
+                self._shredded.add(subject_id)
+                self._entries.pop(subject_id, None)
+            raise
+        with self._lock:
+            self._entries[subject_id] = (now, key)
+        return key
+
+    def evict(self, subject_id: str) -> None:
+        """Forget a subject's key (it was shredded)."""
+        with self._lock:
+            self._entries.pop(subject_id, None)
+            self._shredded.add(subject_id)
+
+
+class KnownKeys:
+    """A ``DataKeyStore`` over keys already in hand (a key created in the same transaction)."""
+
+    def __init__(self, keys: dict[str, DataKey]) -> None:
+        self._keys = keys
+
+    def data_key(self, subject_id: str) -> DataKey:
+        """The key in hand, or ``UnknownSubject``."""
+        try:
+            return self._keys[subject_id]
+        except KeyError:
+            raise UnknownSubject() from None

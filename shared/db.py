@@ -1,0 +1,160 @@
+"""Database plumbing: engines, the outbox and inbox tables, and the unit of work.
+
+Each service owns one database (SQLite file by default, PostgreSQL when configured). Every
+service's metadata gets an ``outbox`` (events written in the same transaction as the state
+change) and an ``inbox`` (ids of the events already applied, for exactly-once effects).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.events.envelope import CloudEvent
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SequenceId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def service_metadata() -> MetaData:
+    """A service's metadata, with the outbox and inbox tables already in it."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    Table(
+        "outbox", metadata,
+        Column("seq", SequenceId, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("aggregate_type", String(64), nullable=False),
+        Column("aggregate_id", String(100), nullable=True, comment="the Kafka record key"),
+        Column("event_type", String(100), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+        Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
+    )
+    Table(
+        "inbox", metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("dedup_key", String(400), primary_key=True),
+        Column("event_type", String(100), nullable=False),
+        Column("applied_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    )
+    return metadata
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a service database; SQLite gets WAL and a busy timeout for two processes."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class UnitOfWork:
+    """One transaction: the state change and the events it publishes commit together."""
+
+    def __init__(self, session: Session, metadata: MetaData) -> None:
+        self.session = session
+        self._outbox = metadata.tables["outbox"]
+        self._inbox = metadata.tables["inbox"]
+
+    def publish(self, event: CloudEvent, topic: str, aggregate_type: str) -> None:
+        """Append an event to the outbox; the relay sends it after commit."""
+        self.session.execute(insert(self._outbox).values(
+            event_id=event.id, aggregate_type=aggregate_type, aggregate_id=event.subject,
+            event_type=event.type, topic=topic, payload=event.to_bytes(), created_at=utcnow(),
+        ))
+
+    def claim(self, consumer: str, event: CloudEvent) -> bool:
+        """Record that ``consumer`` applies ``event``; False if it already did (a redelivery).
+
+        A concurrent duplicate fails the commit on the primary key, rolling its effect back.
+        """
+        key = event.dedup_key
+        exists = self.session.execute(select(self._inbox.c.consumer).where(
+            self._inbox.c.consumer == consumer, self._inbox.c.dedup_key == key)).first()
+        if exists is not None:
+            return False
+        self.session.execute(insert(self._inbox).values(
+            consumer=consumer, dedup_key=key, event_type=event.type, applied_at=utcnow()))
+        return True
+
+
+class Database:
+    """A service database: engine, metadata and transactions."""
+
+    def __init__(self, url: str, metadata: MetaData) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.metadata = metadata
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """A transaction that commits on success and rolls back on any error."""
+        with self._sessions.begin() as session:
+            yield UnitOfWork(session, self.metadata)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading."""
+        with self._sessions() as session:
+            yield session
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        with self.engine.connect() as connection:
+            connection.execute(select(1))
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def new_event_id() -> str:
+    """A new event id."""
+    return str(uuid.uuid4())

@@ -1,0 +1,116 @@
+"""Events the consent service publishes on ``consent.events`` (version 1).
+
+The envelope's ``subject`` is the person's random reference; personal data travels only in
+``personal`` blocks sealed under that person's data key.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import AwareDatetime, Field
+
+from shared.events.envelope import EncryptedBlock, EventPayload
+from shared.events.vocabulary import (
+    ConsentMethod,
+    OrgId,
+    Purpose,
+    Purposes,
+    RecordId,
+    ServiceNames,
+)
+
+
+class SubjectRegistered(EventPayload):
+    """A person was given a random subject reference."""
+
+    event_type: ClassVar[str] = "subject-registered"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "consent"
+
+    org: OrgId = Field(description="organisation that registered the person")
+    personal: EncryptedBlock | None = Field(
+        default=None, description='sealed plaintext keys: "nhs_number"')
+
+
+class ConsentGranted(EventPayload):
+    """A person consented to one purpose."""
+
+    event_type: ClassVar[str] = "consent-granted"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "consent"
+
+    consent_id: RecordId = Field(description="the consent record")
+    purpose: Purpose = Field(description="the purpose consented to")
+    method: ConsentMethod = Field(description="how consent was given")
+    org: OrgId = Field(description="organisation that recorded the consent")
+    personal: EncryptedBlock | None = Field(
+        default=None, description='sealed plaintext keys: "recorded_by" (who recorded it)')
+
+
+class ConsentWithdrawn(EventPayload):
+    """A person withdrew consent to some purposes; services acknowledge with withdrawal-applied."""
+
+    event_type: ClassVar[str] = "consent-withdrawn"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "consent"
+
+    withdrawal_id: RecordId = Field(description="the withdrawal the cascade is tracked under")
+    purposes: Purposes = Field(description='purposes withdrawn ("all" already expanded)')
+    erasure: bool = Field(description="whether erasure was asked for as well")
+    method: ConsentMethod = Field(description="how the withdrawal was made")
+    org: OrgId = Field(description="organisation that recorded the withdrawal")
+
+
+class ErasureRequested(EventPayload):
+    """A person asked for erasure; every service acknowledges with erasure-applied."""
+
+    event_type: ClassVar[str] = "erasure-requested"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "consent"
+
+    withdrawal_id: RecordId = Field(description="the withdrawal that asked for erasure")
+    purposes: Purposes = Field(description="purposes withdrawn with it")
+    method: ConsentMethod = Field(description="how the request was made")
+    org: OrgId = Field(description="organisation that recorded the request")
+
+
+class WithdrawalCompleted(EventPayload):
+    """Every required service acknowledged a withdrawal."""
+
+    event_type: ClassVar[str] = "withdrawal-completed"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "consent"
+
+    withdrawal_id: RecordId = Field(description="the completed withdrawal")
+    purposes: Purposes = Field(description="purposes withdrawn")
+    erasure: bool = Field(description="whether erasure was part of it")
+    services: ServiceNames = Field(description="services that acknowledged")
+    requested_at: AwareDatetime = Field(description="when the withdrawal was recorded")
+    completed_at: AwareDatetime = Field(description="when the last acknowledgement arrived")
+
+
+class WithdrawalOverdue(EventPayload):
+    """A required service did not acknowledge a withdrawal within the deadline."""
+
+    event_type: ClassVar[str] = "withdrawal-overdue"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "consent"
+
+    withdrawal_id: RecordId = Field(description="the overdue withdrawal")
+    purposes: Purposes = Field(description="purposes withdrawn")
+    erasure: bool = Field(description="whether erasure was part of it")
+    pending_services: ServiceNames = Field(description="services that have not acknowledged")
+    requested_at: AwareDatetime = Field(description="when the withdrawal was recorded")
+    deadline_at: AwareDatetime = Field(description="when acknowledgements were due")
+
+
+class SubjectKeyShredded(EventPayload):
+    """The subject's data key and NHS number mapping were destroyed: evict cached keys."""
+
+    event_type: ClassVar[str] = "subject-key-shredded"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "consent"
+
+    key_id: str = Field(min_length=1, max_length=200, description="the destroyed data key")
+    withdrawal_id: RecordId = Field(description="the withdrawal that asked for erasure")

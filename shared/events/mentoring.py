@@ -1,0 +1,195 @@
+"""Events the mentoring service publishes on ``mentoring.events`` (version 1).
+
+The envelope's ``subject`` is the mentee's reference, except for mentor events, where it is
+the mentor's ``mentor_id``. Safe-contact details, concern details and ending reasons are
+sealed in ``personal``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.events.envelope import EncryptedBlock, EventPayload
+from shared.events.vocabulary import (
+    AgeBand,
+    Attendance,
+    ContactMode,
+    ContactModes,
+    Gender,
+    Instrument,
+    Label,
+    LanguageTag,
+    LanguageTags,
+    MentorGenderPreference,
+    MentorStatus,
+    OrgId,
+    RecordId,
+    Timepoint,
+)
+
+SCALE_ITEMS: dict[Instrument, int] = {"WEMWBS": 14, "SWEMWBS": 7}
+"""Items per wellbeing instrument; each item is scored 1 to 5 and only complete sets count."""
+
+
+class MentorRegistered(EventPayload):
+    """A mentor joined a DVA organisation's programme. Subject: the mentor_id."""
+
+    event_type: ClassVar[str] = "mentor-registered"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    mentor_id: RecordId = Field(description="the mentor")
+    org: OrgId = Field(description="DVA organisation the mentor belongs to")
+    gender: Gender = Field(description="the mentor's gender")
+    languages: LanguageTags = Field(description="languages the mentor mentors in")
+    borough: Label = Field(description="borough the mentor meets people in")
+    modes: ContactModes = Field(description="ways the mentor meets mentees")
+    capacity: int = Field(ge=0, description="how many mentees the mentor can take at once")
+    training_completed_on: date | None = Field(
+        default=None, description="date mentor training was completed")
+    check_level: Label | None = Field(default=None, description="criminal record check level")
+    check_completed_on: date | None = Field(
+        default=None, description="date of the criminal record check")
+    status: MentorStatus = Field(description="status at registration")
+
+
+class MentorStatusChanged(EventPayload):
+    """A mentor's status changed. Subject: the mentor_id."""
+
+    event_type: ClassVar[str] = "mentor-status-changed"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    mentor_id: RecordId = Field(description="the mentor")
+    org: OrgId = Field(description="DVA organisation the mentor belongs to")
+    previous_status: MentorStatus = Field(description="status before the change")
+    status: MentorStatus = Field(description="status after the change")
+
+
+class MentoringPreferences(BaseModel):
+    """What the mentee asked for in a mentor; absent values mean no preference."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mentor_gender: MentorGenderPreference = Field(
+        default="any", description="gender of mentor wanted")
+    language: LanguageTag | None = Field(default=None, description="language wanted")
+    mode: ContactMode | None = Field(default=None, description="way of meeting wanted")
+    borough: Label | None = Field(default=None, description="borough for in-person meetings")
+
+
+class MenteeReferred(EventPayload):
+    """A person was referred for peer mentoring, with consent."""
+
+    event_type: ClassVar[str] = "mentee-referred"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    referral_id: RecordId = Field(description="the referral")
+    referred_by_org: OrgId = Field(description="organisation that referred (referral source)")
+    referred_on: date = Field(description="date of the referral")
+    preferences: MentoringPreferences = Field(description="the mentee's preferences")
+    borough: Label | None = Field(default=None, description="the mentee's borough, if known")
+    gender: Gender | None = Field(default=None, description="the mentee's gender, if known")
+    age_band: AgeBand | None = Field(default=None, description="the mentee's age band, if known")
+    personal: EncryptedBlock | None = Field(
+        default=None,
+        description='sealed plaintext keys: "safe_contact" {"phone", "times", '
+                    '"may_leave_message"}')
+
+
+class MatchMade(EventPayload):
+    """A referral was matched with a mentor."""
+
+    event_type: ClassVar[str] = "match-made"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    match_id: RecordId = Field(description="the match")
+    referral_id: RecordId = Field(description="the referral matched")
+    mentor_id: RecordId = Field(description="the mentor matched")
+    org: OrgId = Field(description="the mentor's organisation")
+    matched_on: date = Field(description="date of the match")
+    days_from_referral: int = Field(ge=0, description="days from referral to match")
+    waitlisted: bool = Field(description="whether the referral waited on the waitlist")
+
+
+class SessionLogged(EventPayload):
+    """A mentoring session was held, missed or cancelled."""
+
+    event_type: ClassVar[str] = "session-logged"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    session_id: RecordId = Field(description="the session")
+    match_id: RecordId = Field(description="the match the session belongs to")
+    org: OrgId = Field(description="the mentor's organisation")
+    held_on: date = Field(description="date of the session")
+    duration_minutes: int = Field(ge=0, le=1440, description="length of the session")
+    mode: ContactMode = Field(description="how the session was held")
+    attendance: Attendance = Field(description="whether it took place, and who cancelled")
+    safeguarding_concern: bool = Field(description="whether a safeguarding concern was raised")
+
+
+class SafeguardingConcernRaised(EventPayload):
+    """A safeguarding concern went to the Trust's safeguarding lead; kept on erasure."""
+
+    event_type: ClassVar[str] = "safeguarding-concern-raised"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    concern_id: RecordId = Field(description="the concern on the safeguarding queue")
+    match_id: RecordId = Field(description="the match it arose in")
+    session_id: RecordId | None = Field(default=None, description="the session, if any")
+    org: OrgId = Field(description="the mentor's organisation")
+    raised_on: date = Field(description="date the concern was raised")
+    personal: EncryptedBlock | None = Field(
+        default=None, description='sealed plaintext keys: "concern_details" (free text)')
+
+
+class OutcomeRecorded(EventPayload):
+    """A complete WEMWBS or SWEMWBS response was scored."""
+
+    event_type: ClassVar[str] = "outcome-recorded"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    outcome_id: RecordId = Field(description="the outcome measure")
+    match_id: RecordId = Field(description="the match it was recorded in")
+    org: OrgId = Field(description="the mentor's organisation")
+    recorded_on: date = Field(description="date of the response")
+    timepoint: Timepoint = Field(description="point in the mentoring it measures")
+    instrument: Instrument = Field(description="the wellbeing scale used")
+    items: tuple[Annotated[int, Field(ge=1, le=5)], ...] = Field(
+        min_length=7, max_length=14, description="item scores, 1 to 5, in the scale's order")
+    raw_score: int = Field(ge=7, le=70, description="sum of the items (WEMWBS total)")
+    metric_score: float | None = Field(
+        default=None, ge=7, le=35, description="SWEMWBS metric score from the Warwick table")
+
+    @model_validator(mode="after")
+    def _scored(self) -> Self:
+        if len(self.items) != SCALE_ITEMS[self.instrument]:
+            raise ValueError(f"{self.instrument} has {SCALE_ITEMS[self.instrument]} items")
+        if self.raw_score != sum(self.items):
+            raise ValueError("raw_score must be the sum of the items")
+        if (self.metric_score is None) != (self.instrument == "WEMWBS"):
+            raise ValueError("metric_score is given for SWEMWBS only")
+        return self
+
+
+class MentoringEnded(EventPayload):
+    """A match ended, planned or not; the mentor is never told a consent reason."""
+
+    event_type: ClassVar[str] = "mentoring-ended"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    match_id: RecordId = Field(description="the match that ended")
+    org: OrgId = Field(description="the mentor's organisation")
+    ended_on: date = Field(description="date the mentoring ended")
+    planned: bool = Field(description="planned or unplanned ending")
+    personal: EncryptedBlock | None = Field(
+        default=None, description='sealed plaintext keys: "reason" (free text)')

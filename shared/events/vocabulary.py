@@ -1,0 +1,65 @@
+"""The fixed vocabularies and shared field types of the event contract, in one place.
+
+Services import these for their APIs and domain rules too, so a value that is valid in one
+place is valid everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Annotated, Literal, TypeVar, get_args
+
+from pydantic import AfterValidator, Field
+
+Purpose = Literal["peer-mentoring", "partner-sharing", "evaluation"]
+ConsentMethod = Literal["verbal", "written", "electronic"]
+ServiceName = Literal["consent", "screening", "mentoring", "reporting"]
+
+ScreeningOutcome = Literal["asked", "declined", "not-safe-to-ask"]
+YesNoUnsure = Literal["yes", "no", "unsure"]
+AbuserRelationship = Literal["partner", "ex-partner", "family-member", "other"]
+AgeBand = Literal["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
+Gender = Literal["female", "male", "non-binary", "other", "not-stated"]
+TrainingLevel = Literal[1, 2, 3]
+MaracCriterion = Literal[
+    "visible-high-risk", "professional-judgement", "potential-escalation", "repeat"]
+
+MentorStatus = Literal["in-training", "active", "paused", "left"]
+MentorGenderPreference = Literal["any", "female", "male", "non-binary", "other"]
+ContactMode = Literal["in-person", "phone", "video"]
+Attendance = Literal["attended", "did-not-attend", "cancelled-by-mentee", "cancelled-by-mentor"]
+Timepoint = Literal["intake", "exit", "follow-up"]
+Instrument = Literal["WEMWBS", "SWEMWBS"]
+
+PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
+"""Every consent purpose, in the order ``["all"]`` expands to."""
+
+_Item = TypeVar("_Item", bound=Hashable)
+
+
+def _distinct(values: tuple[_Item, ...]) -> tuple[_Item, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError("values must be distinct")
+    return values
+
+
+_UNIQUE = Field(json_schema_extra={"uniqueItems": True})
+
+OrgId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+"""An organisation's configured identifier (``trust``, ``partner-a``), as in topic names."""
+RecordId = Annotated[str, Field(min_length=1, max_length=100)]
+"""The identifier a service gave one of its records (never a subject reference)."""
+Label = Annotated[str, Field(min_length=1, max_length=100)]
+"""A short de-identified label: a team, a borough, a role."""
+LanguageTag = Annotated[str, Field(min_length=2, max_length=35)]
+"""A BCP 47 language tag such as ``en`` or ``ur``."""
+
+Purposes = Annotated[tuple[Purpose, ...], Field(min_length=1), _UNIQUE,
+                     AfterValidator(_distinct)]
+ServiceNames = Annotated[tuple[ServiceName, ...], Field(min_length=1), _UNIQUE,
+                         AfterValidator(_distinct)]
+MaracCriteria = Annotated[tuple[MaracCriterion, ...], _UNIQUE, AfterValidator(_distinct)]
+ContactModes = Annotated[tuple[ContactMode, ...], Field(min_length=1), _UNIQUE,
+                         AfterValidator(_distinct)]
+LanguageTags = Annotated[tuple[LanguageTag, ...], Field(min_length=1), _UNIQUE,
+                         AfterValidator(_distinct)]

@@ -1,0 +1,33 @@
+"""Prometheus metrics shared by every service process (names prefixed ``peerlink_``).
+
+Labels carry only service names, routes, event types, topics and reasons: never a person.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "peerlink_http_requests_total", "HTTP requests handled",
+    ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "peerlink_http_request_duration_seconds", "HTTP request latency",
+    ["service", "method", "route"])
+OUTBOX_PENDING = Gauge(
+    "peerlink_outbox_pending_events", "Outbox events not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "peerlink_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished event",
+    ["service"])
+EVENTS_PUBLISHED = Counter(
+    "peerlink_events_published_total", "Events published from the outbox", ["service", "topic"])
+EVENTS_APPLIED = Counter(
+    "peerlink_events_applied_total", "Events applied by a consumer", ["service", "event_type"])
+EVENTS_DUPLICATE = Counter(
+    "peerlink_events_duplicate_total", "Redelivered events skipped by the inbox", ["service"])
+DEADLETTERS = Counter(
+    "peerlink_deadletters_total", "Records sent to the dead-letter topic", ["service", "reason"])
+CONSENT_STALLED = Gauge(
+    "peerlink_consent_events_stalled", "1 while a consent event cannot be applied", ["service"])
+LAST_APPLIED = Gauge(
+    "peerlink_consumer_last_applied_timestamp_seconds",
+    "When a consumer last finished a record", ["service", "topic"])

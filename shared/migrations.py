@@ -1,0 +1,23 @@
+"""The body of every service's Alembic ``env.py``."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import MetaData
+
+from shared.db import make_engine
+
+
+def run_migrations(metadata: MetaData) -> None:
+    """Run the pending migrations online against ``sqlalchemy.url``."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("sqlalchemy.url is not set")
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata,
+                          render_as_batch=connection.dialect.name == "sqlite",
+                          compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()

@@ -1,0 +1,155 @@
+"""``peerlink up``: the whole platform on one machine, stopped cleanly with Ctrl-C.
+
+Starts the local broker (unless ``PEERLINK_KAFKA_BOOTSTRAP`` names a cluster), creates the
+topics, migrates every database, runs each service's API and worker as its own process, waits
+until every ``/healthz`` answers, then prints the URLs and a development token.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from shared.broker import LocalBroker, port_in_use, wait_for_port
+from shared.kafka.producer import create_topics
+from shared.kafka.topics import SERVICES, registry
+from shared.runtime import migrate, token_authority
+from shared.settings import API_PORTS, WORKER_PORTS, PlatformSettings
+
+
+class LocalPlatform:
+    """Every Peerlink process, supervised from one terminal."""
+
+    def __init__(self, settings: PlatformSettings, demo: bool = False) -> None:
+        self._settings = settings
+        self._demo = demo
+        self._broker: LocalBroker | None = None
+        self._children: list[subprocess.Popen[bytes]] = []
+        self._log_dir = settings.var_dir / "logs"
+
+    def start(self) -> None:
+        """Bring everything up and wait until it is healthy."""
+        started = time.monotonic()
+        self._check_ports_free()
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if "PEERLINK_KAFKA_BOOTSTRAP" not in os.environ:
+            host, port = self._settings.kafka_bootstrap.rsplit(":", 1)
+            self._broker = LocalBroker(int(port), self._log_dir / "broker.log").start()
+            print(f"broker     Tansu on {self._broker.bootstrap} (memory storage)")
+        else:
+            host, port = self._settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)
+            wait_for_port(host, int(port))
+        created = create_topics(self._settings.kafka_bootstrap,
+                                registry(self._settings.organisations),
+                                self._settings.topic_partitions,
+                                self._settings.topic_replication)
+        print(f"topics     {len(created)} created")
+        for service in SERVICES:
+            migrate(service, self._settings.database_url(service))
+        print("databases  migrated")
+        for service in SERVICES:
+            for kind in ("api", "worker"):
+                self._spawn([kind, service], f"{service}-{kind}", env)
+        self._wait_healthy()
+        print(f"ready in {time.monotonic() - started:.1f} s")
+        if self._demo:
+            self._spawn_demo(env)
+
+    def _check_ports_free(self) -> None:
+        busy = [port for port in (*API_PORTS.values(), *WORKER_PORTS.values())
+                if port_in_use(self._settings.http_host, port)]
+        if busy:
+            raise RuntimeError(f"ports already in use: {', '.join(map(str, busy))}; is "
+                               "another Peerlink still running?")
+
+    def _spawn(self, args: list[str], name: str, env: dict[str, str]) -> None:
+        log = (self._log_dir / f"{name}.log").open("ab")
+        self._children.append(subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "shared.cli", *args], env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True))
+
+    def _spawn_demo(self, env: dict[str, str]) -> None:
+        self._spawn_module("shared.demo", "demo", env)
+        print("demo       synthetic partner traffic (fake people) is flowing")
+
+    def _spawn_module(self, module: str, name: str, env: dict[str, str]) -> None:
+        log = (self._log_dir / f"{name}.log").open("ab")
+        self._children.append(subprocess.Popen(  # noqa: S603 - our own module
+            [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True))
+
+    def _wait_healthy(self, timeout: float = 120.0) -> None:
+        host = self._settings.http_host
+        urls = [f"http://{host}:{API_PORTS[s]}/healthz" for s in SERVICES]
+        urls += [f"http://{self._settings.worker_host}:{WORKER_PORTS[s]}/healthz"
+                 for s in SERVICES]
+        deadline = time.monotonic() + timeout
+        pending = set(urls)
+        while pending and time.monotonic() < deadline:
+            for child in self._children:
+                if child.poll() is not None:
+                    raise RuntimeError(f"a service exited during start-up; see {self._log_dir}")
+            for url in sorted(pending):
+                try:
+                    if httpx.get(url, timeout=1.0).status_code == 200:
+                        pending.discard(url)
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.3)
+        if pending:
+            raise TimeoutError(f"not healthy in time: {', '.join(sorted(pending))}")
+
+    def describe(self) -> str:
+        """The URLs and a development token, for the person at the terminal."""
+        lines = ["", "Peerlink is up:"]
+        for service in SERVICES:
+            lines.append(f"  {service:<10} API http://{self._settings.http_host}:"
+                         f"{API_PORTS[service]}  (docs /docs)   worker http://"
+                         f"{self._settings.worker_host}:{WORKER_PORTS[service]}/healthz")
+        token = token_authority(self._settings).mint(
+            "trust", ["clinician", "ops-viewer", "dpo"], subject="dev-up")
+        lines += ["", "Development token (org trust; roles clinician, ops-viewer, dpo):",
+                  f"  {token}", "", f"Logs: {self._log_dir}/   Stop: Ctrl-C"]
+        return "\n".join(lines)
+
+    def stop(self) -> None:
+        """Stop every process, newest first, then the broker."""
+        for child in reversed(self._children):
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in reversed(self._children):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        self._children.clear()
+        if self._broker is not None:
+            self._broker.stop()
+            self._broker = None
+
+    def run(self) -> int:
+        """Start, print, wait for Ctrl-C or SIGTERM (or a child's exit), stop."""
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self.start()
+            print(self.describe(), flush=True)
+            while all(child.poll() is None for child in self._children):
+                time.sleep(0.5)
+            print(f"a service exited; see {self._log_dir}. Stopping.", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\nstopping...", flush=True)
+            return 0
+        finally:
+            self.stop()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

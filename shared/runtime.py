@@ -1,0 +1,57 @@
+"""Composition helpers every service's ``bootstrap`` uses to wire real adapters."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import MetaData
+
+from shared.auth import TokenAuthority
+from shared.crypto import CachingKeyStore
+from shared.db import Database
+from shared.kafka.consumer import DeadLetterSink
+from shared.kafka.outbox import OutboxRelay
+from shared.kafka.producer import KafkaEventProducer
+from shared.kafka.topics import deadletter_topic
+from shared.keys import ConsentKeyClient
+from shared.settings import PlatformSettings
+
+
+def token_authority(settings: PlatformSettings) -> TokenAuthority:
+    """The token authority for the configured organisations and secret."""
+    return TokenAuthority(settings.signing_secret(), frozenset(settings.organisations),
+                          settings.jwt_issuer, settings.token_lifetime_seconds)
+
+
+def open_database(service: str, metadata: MetaData, settings: PlatformSettings) -> Database:
+    """The service's database (SQLite under var/ unless a URL is configured)."""
+    return Database(settings.database_url(service), metadata)
+
+
+def consent_keys(service: str, settings: PlatformSettings,
+                 authority: TokenAuthority) -> CachingKeyStore:
+    """Data keys from the consent service, cached for at most 30 seconds."""
+    client = ConsentKeyClient(settings.consent_url, authority, service)
+    return CachingKeyStore(client, settings.data_key_cache_seconds)
+
+
+class WorkerPlumbing:
+    """A worker's producer, outbox relay and dead-letter sink."""
+
+    def __init__(self, service: str, database: Database, settings: PlatformSettings) -> None:
+        self.producer = KafkaEventProducer(settings.kafka_bootstrap, f"peerlink-{service}")
+        self.relay = OutboxRelay(service, database, self.producer)
+        self.deadletters = DeadLetterSink(service, deadletter_topic(service), self.producer)
+
+
+def migrate(service: str, url: str) -> None:
+    """Bring a service database to the newest Alembic revision."""
+    package = importlib.import_module(f"services.{service}.adapters.migrations")
+    script_location = Path(next(iter(package.__path__)))
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")

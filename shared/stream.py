@@ -1,0 +1,150 @@
+"""The stream-worker side every service shares: a faust app with health, metrics, consumers
+that apply each record once and an outbox relay.
+
+Agents stay thin: they turn a faust message into an ``InboundRecord`` and hand it to an
+``EventApplier`` in a thread. Nothing escapes an agent (an escaped exception silently stalls
+its partitions): transient errors and stalled consent records are retried with back-off, with
+``peerlink_consent_events_stalled`` raised while a consent record waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.kafka.consumer import TRANSIENT_ERRORS, EventApplier, InboundRecord, StalledRecord
+from shared.kafka.outbox import OutboxRelay
+from shared.metrics import CONSENT_STALLED, LAST_APPLIED
+from shared.settings import WORKER_PORTS, PlatformSettings
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 30.0
+RETRYABLE: tuple[type[BaseException], ...] = (StalledRecord, *TRANSIENT_ERRORS)
+
+
+def faust_app(app_id: str, service: str, settings: PlatformSettings, *,
+              store: str = "memory://", **options: Any) -> faust.App:
+    """A faust app configured for Peerlink: explicit topics, idempotent producer, no table views."""
+    return faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=store,
+        autodiscover=False,
+        web_enabled=True,
+        web_host=settings.worker_host,
+        web_bind=settings.worker_host,
+        web_port=WORKER_PORTS[service],
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
+        broker_session_timeout=settings.broker_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_seconds / 3),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        producer_acks=-1,
+        producer_enable_idempotence=True,
+        consumer_auto_offset_reset="earliest",
+        **options,
+    )
+
+
+class StreamWorker:
+    """One service's stream worker."""
+
+    def __init__(self, service: str, app: faust.App,
+                 readiness: Iterable[Callable[[], None]] = ()) -> None:
+        self.service = service
+        self.app = app
+        self._checks = list(readiness)
+        self._add_pages()
+
+    def _add_pages(self) -> None:
+        service, checks = self.service, self._checks
+
+        @self.app.page("/healthz")
+        class Health(View):  # type: ignore[misc]
+            async def get(self, request: Request) -> Response:
+                return self.json({"status": "ok", "service": service, "role": "worker"})
+
+        @self.app.page("/readyz")
+        class Ready(View):  # type: ignore[misc]
+            async def get(self, request: Request) -> Response:
+                failing = []
+                for check in checks:
+                    try:
+                        await asyncio.to_thread(check)
+                    except Exception:
+                        failing.append(getattr(check, "__name__", "check"))
+                return self.json({"status": "not-ready" if failing else "ready",
+                                  "failing": failing}, status=503 if failing else 200)
+
+        @self.app.page("/metrics")
+        class Metrics(View):  # type: ignore[misc]
+            async def get(self, request: Request) -> Response:
+                return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    def consume(self, name: str, topics: Iterable[str], applier: EventApplier,
+                *, halt_on_error: bool = False) -> None:
+        """Run ``applier`` over every record of ``topics`` in order, one at a time."""
+        topic = self.app.topic(*topics, key_type=bytes, value_type=bytes,
+                               key_serializer="raw", value_serializer="raw")
+        service = self.service
+
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                message = event.message
+                record = InboundRecord(
+                    topic=message.topic, partition=message.partition, offset=message.offset,
+                    key=message.key, value=message.value,
+                    headers=tuple((k, v) for k, v in (message.headers or ())),
+                )
+                await apply_until_done(service, applier, record, halt_on_error)
+
+        agent.__name__ = agent.__qualname__ = name
+        self.app.agent(topic, name=f"{service}.{name}", concurrency=1)(agent)
+
+    def relay(self, relay: OutboxRelay, interval_seconds: float) -> None:
+        """Publish the service's outbox every ``interval_seconds``."""
+
+        async def publish_outbox() -> None:
+            try:
+                await asyncio.to_thread(relay.drain)
+            except Exception:
+                log.exception("outbox relay failed; will retry")
+
+        self.app.timer(interval_seconds, name=f"{self.service}.outbox-relay")(publish_outbox)
+
+    def run(self, loglevel: str = "WARNING") -> None:
+        """Run the worker until interrupted."""
+        faust.Worker(self.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+async def apply_until_done(service: str, applier: EventApplier, record: InboundRecord,
+                           halt_on_error: bool) -> None:
+    """Apply a record, retrying transient failures and stalled consent records with back-off."""
+    backoff = 0.5
+    while True:
+        try:
+            await asyncio.to_thread(applier.process, record)
+        except RETRYABLE as exc:
+            if halt_on_error:
+                CONSENT_STALLED.labels(service).set(1)
+            log.error("record not applied; retrying", extra={
+                "topic": record.topic, "partition": record.partition, "offset": record.offset,
+                "error": type(exc).__name__, "retry_in_seconds": backoff})
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            continue
+        if halt_on_error:
+            CONSENT_STALLED.labels(service).set(0)
+        LAST_APPLIED.labels(service, record.topic).set(time.time())
+        return
