@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from shared.kafka.topics import SERVICES
-from shared.settings import API_PORTS, WORKER_PORTS, platform_settings
+from shared.settings import API_PORTS, platform_settings
 
 
 def _entrypoint(service: str, kind: str) -> Any:
@@ -48,6 +49,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from shared.runtime import migrate
 
     settings = platform_settings()
+    unknown = sorted(set(args.services) - set(SERVICES))
+    if unknown:
+        print(f"peerlink migrate: unknown service {', '.join(unknown)}", file=sys.stderr)
+        return 2
     for service in args.services or SERVICES:
         migrate(service, settings.database_url(service))
         print(f"{service}: migrated")
@@ -63,7 +68,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = platform_settings()
     configure_logging(f"{args.service}-api", settings.log_level)
     app = _entrypoint(args.service, "api").create_app(settings)
-    uvicorn.run(app, host=settings.http_host, port=args.port or API_PORTS[args.service],
+    uvicorn.run(app, host=settings.http_host, port=args.port or settings.api_port(args.service),
                 log_config=None, access_log=False)
     return 0
 
@@ -97,7 +102,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Run the whole platform locally until Ctrl-C."""
     from shared.platform import LocalPlatform
 
-    return LocalPlatform(platform_settings(), demo=args.demo).run()
+    start_broker = "PEERLINK_KAFKA_BOOTSTRAP" not in os.environ
+    return LocalPlatform(platform_settings(), start_broker=start_broker, demo=args.demo).run()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -115,16 +121,18 @@ def parser() -> argparse.ArgumentParser:
         func=cmd_topics_create)
 
     migrate = sub.add_parser("migrate", help="migrate service databases")
-    migrate.add_argument("services", nargs="*", choices=[*SERVICES, []])
+    migrate.add_argument("services", nargs="*", metavar="SERVICE",
+                         help=f"any of {', '.join(SERVICES)} (default: all)")
     migrate.set_defaults(func=cmd_migrate)
 
-    for name, func, ports in (("api", cmd_api, API_PORTS), ("worker", cmd_worker, WORKER_PORTS)):
-        command = sub.add_parser(name, help=f"run one service's {name}")
-        command.add_argument("service", choices=SERVICES)
-        if name == "api":
-            command.add_argument("--port", type=int, default=None,
-                                 help=f"default: {ports}")
-        command.set_defaults(func=func)
+    api = sub.add_parser("api", help="run one service's HTTP API")
+    api.add_argument("service", choices=SERVICES)
+    api.add_argument("--port", type=int, default=None,
+                     help=f"default: {API_PORTS} plus PEERLINK_PORT_OFFSET")
+    api.set_defaults(func=cmd_api)
+    worker = sub.add_parser("worker", help="run one service's stream worker")
+    worker.add_argument("service", choices=SERVICES)
+    worker.set_defaults(func=cmd_worker)
 
     token = sub.add_parser("token", help="print a development bearer token")
     token.add_argument("--org", required=True)

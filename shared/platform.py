@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 
 import httpx
 
@@ -19,15 +20,18 @@ from shared.broker import LocalBroker, port_in_use, wait_for_port
 from shared.kafka.producer import create_topics
 from shared.kafka.topics import SERVICES, registry
 from shared.runtime import migrate, token_authority
-from shared.settings import API_PORTS, WORKER_PORTS, PlatformSettings
+from shared.settings import PlatformSettings
 
 
 class LocalPlatform:
     """Every Peerlink process, supervised from one terminal."""
 
-    def __init__(self, settings: PlatformSettings, demo: bool = False) -> None:
+    def __init__(self, settings: PlatformSettings, *, start_broker: bool, demo: bool = False,
+                 env: Mapping[str, str] | None = None) -> None:
         self._settings = settings
+        self._start_broker = start_broker
         self._demo = demo
+        self._env = dict(os.environ if env is None else env)
         self._broker: LocalBroker | None = None
         self._children: list[subprocess.Popen[bytes]] = []
         self._log_dir = settings.var_dir / "logs"
@@ -37,8 +41,8 @@ class LocalPlatform:
         started = time.monotonic()
         self._check_ports_free()
         self._log_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        if "PEERLINK_KAFKA_BOOTSTRAP" not in os.environ:
+        env = self._env
+        if self._start_broker:
             host, port = self._settings.kafka_bootstrap.rsplit(":", 1)
             self._broker = LocalBroker(int(port), self._log_dir / "broker.log").start()
             print(f"broker     Tansu on {self._broker.bootstrap} (memory storage)")
@@ -62,8 +66,9 @@ class LocalPlatform:
             self._spawn_demo(env)
 
     def _check_ports_free(self) -> None:
-        busy = [port for port in (*API_PORTS.values(), *WORKER_PORTS.values())
-                if port_in_use(self._settings.http_host, port)]
+        ports = [f(s) for s in SERVICES
+                 for f in (self._settings.api_port, self._settings.worker_port)]
+        busy = [port for port in ports if port_in_use(self._settings.http_host, port)]
         if busy:
             raise RuntimeError(f"ports already in use: {', '.join(map(str, busy))}; is "
                                "another Peerlink still running?")
@@ -86,8 +91,8 @@ class LocalPlatform:
 
     def _wait_healthy(self, timeout: float = 120.0) -> None:
         host = self._settings.http_host
-        urls = [f"http://{host}:{API_PORTS[s]}/healthz" for s in SERVICES]
-        urls += [f"http://{self._settings.worker_host}:{WORKER_PORTS[s]}/healthz"
+        urls = [f"http://{host}:{self._settings.api_port(s)}/healthz" for s in SERVICES]
+        urls += [f"http://{self._settings.worker_host}:{self._settings.worker_port(s)}/healthz"
                  for s in SERVICES]
         deadline = time.monotonic() + timeout
         pending = set(urls)
@@ -110,8 +115,9 @@ class LocalPlatform:
         lines = ["", "Peerlink is up:"]
         for service in SERVICES:
             lines.append(f"  {service:<10} API http://{self._settings.http_host}:"
-                         f"{API_PORTS[service]}  (docs /docs)   worker http://"
-                         f"{self._settings.worker_host}:{WORKER_PORTS[service]}/healthz")
+                         f"{self._settings.api_port(service)}  (docs /docs)   worker http://"
+                         f"{self._settings.worker_host}:{self._settings.worker_port(service)}"
+                         "/healthz")
         token = token_authority(self._settings).mint(
             "trust", ["clinician", "ops-viewer", "dpo"], subject="dev-up")
         lines += ["", "Development token (org trust; roles clinician, ops-viewer, dpo):",

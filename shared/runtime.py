@@ -34,7 +34,7 @@ def open_database(service: str, metadata: MetaData, settings: PlatformSettings) 
 def consent_keys(service: str, settings: PlatformSettings,
                  authority: TokenAuthority) -> CachingKeyStore:
     """Data keys from the consent service, cached for at most 30 seconds."""
-    client = ConsentKeyClient(settings.consent_url, authority, service)
+    client = ConsentKeyClient(settings.consent_base_url(), authority, service)
     return CachingKeyStore(client, settings.data_key_cache_seconds)
 
 

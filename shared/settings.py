@@ -51,7 +51,9 @@ class PlatformSettings(BaseSettings):
     jwt_issuer: str = "peerlink"
     token_lifetime_seconds: int = Field(default=8 * 3600, gt=0)
     organisations: dict[str, Organisation] = Field(default_factory=_development_organisations)
-    consent_url: str = "http://127.0.0.1:8102"
+    port_offset: int = Field(default=0, ge=0, le=50000,
+                             description="added to every default port (parallel test runs)")
+    consent_url: str | None = None
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
     data_key_cache_seconds: float = Field(default=30.0, ge=0, le=30)
@@ -65,6 +67,18 @@ class PlatformSettings(BaseSettings):
         if self.env == "production" and self.master_key is None and self.master_key_file is None:
             raise ValueError("PEERLINK_MASTER_KEY_FILE must be set in production")
         return self
+
+    def api_port(self, service: str) -> int:
+        """The HTTP API port of a service."""
+        return API_PORTS[service] + self.port_offset
+
+    def worker_port(self, service: str) -> int:
+        """The stream worker's web port (health, readiness, metrics) of a service."""
+        return WORKER_PORTS[service] + self.port_offset
+
+    def consent_base_url(self) -> str:
+        """Where the consent service's API answers."""
+        return self.consent_url or f"http://127.0.0.1:{self.api_port('consent')}"
 
     def signing_secret(self) -> str:
         """The JWT signing secret: from a file, the environment, or the development default."""

@@ -17,15 +17,16 @@ from typing import Any
 
 import faust
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from shared.kafka.consumer import TRANSIENT_ERRORS, EventApplier, InboundRecord, StalledRecord
 from shared.kafka.outbox import OutboxRelay
 from shared.metrics import CONSENT_STALLED, LAST_APPLIED
-from shared.settings import WORKER_PORTS, PlatformSettings
+from shared.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30.0
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
 RETRYABLE: tuple[type[BaseException], ...] = (StalledRecord, *TRANSIENT_ERRORS)
 
 
@@ -40,7 +41,7 @@ def faust_app(app_id: str, service: str, settings: PlatformSettings, *,
         web_enabled=True,
         web_host=settings.worker_host,
         web_bind=settings.worker_host,
-        web_port=WORKER_PORTS[service],
+        web_port=settings.worker_port(service),
         web_tables_enabled=False,
         web_router_enabled=False,
         web_graph_enabled=False,
@@ -90,7 +91,7 @@ class StreamWorker:
         @self.app.page("/metrics")
         class Metrics(View):  # type: ignore[misc]
             async def get(self, request: Request) -> Response:
-                return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+                return self.text(generate_latest().decode(), content_type=METRICS_CONTENT_TYPE)
 
     def consume(self, name: str, topics: Iterable[str], applier: EventApplier,
                 *, halt_on_error: bool = False) -> None:

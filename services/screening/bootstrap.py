@@ -22,7 +22,7 @@ class ScreeningService:
         self.authorizer = Authorizer(self.authority)
         self.keys = consent_keys(SERVICE, settings, self.authority)
         self.cipher = PersonalDataCipher(self.keys)
-        self.registry = ConsentKeyClient(settings.consent_url, self.authority, SERVICE)
+        self.registry = ConsentKeyClient(settings.consent_base_url(), self.authority, SERVICE)
 
     def resolve_subject(self, nhs_number: str | None, subject_id: str | None) -> str:
         """The subject reference for a record: registered by NHS number, or checked to exist.

@@ -1,0 +1,80 @@
+"""Registering people and serving their data keys, on both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api
+from shared.crypto import b64d
+from tests.support.services import bearer, settings_for
+
+
+@pytest.fixture
+def consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> tuple[ConsentService, TestClient]:
+    settings = settings_for(monkeypatch, tmp_path, {"consent": database_url})
+    service = ConsentService(settings)
+    return service, TestClient(build_api(service))
+
+
+def test_a_person_is_registered_once(consent: tuple[ConsentService, TestClient]) -> None:
+    service, client = consent
+    headers = bearer(service.settings, "trust", "clinician")
+
+    first = client.post("/v1/subjects", json={"nhs_number": "943 476 5919"}, headers=headers)
+    again = client.post("/v1/subjects", json={"nhs_number": "9434765919"}, headers=headers)
+
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.json()["subject_id"] == first.json()["subject_id"]
+    assert first.json()["subject_id"].startswith("sub_")
+
+
+@pytest.mark.parametrize("nhs_number", ["9434765918", "12345", "94347659190", "abcdefghij"])
+def test_an_invalid_nhs_number_is_a_422_naming_the_field(
+        consent: tuple[ConsentService, TestClient], nhs_number: str) -> None:
+    service, client = consent
+    response = client.post("/v1/subjects", json={"nhs_number": nhs_number},
+                           headers=bearer(service.settings, "trust", "clinician"))
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "nhs_number"
+    assert nhs_number not in response.text
+
+
+def test_data_keys_are_for_services_only_and_gone_after_shredding(
+        consent: tuple[ConsentService, TestClient]) -> None:
+    service, client = consent
+    subject_id = client.post("/v1/subjects", json={"nhs_number": "943 476 5919"},
+                             headers=bearer(service.settings, "trust", "clinician")
+                             ).json()["subject_id"]
+    url = f"/v1/subjects/{subject_id}".replace("/v1/subjects", "/internal/v1/data-keys")
+
+    assert client.get(url, headers=bearer(service.settings, "trust", "clinician")
+                      ).status_code == 403
+    served = client.get(url, headers=bearer(service.settings, "trust", "service"))
+    assert served.status_code == 200
+    assert len(b64d(served.json()["key"])) == 32
+
+    with service.database.unit_of_work() as uow:
+        assert service.keys.shred(uow.session, subject_id) == served.json()["key_id"]
+    gone = client.get(url, headers=bearer(service.settings, "trust", "service"))
+    assert gone.status_code == 410
+    unknown = client.get("/internal/v1/data-keys/sub_" + "0" * 32,
+                         headers=bearer(service.settings, "trust", "service"))
+    assert unknown.status_code == 404
+
+
+def test_the_nhs_number_is_stored_only_sealed(consent: tuple[ConsentService, TestClient]
+                                              ) -> None:
+    service, client = consent
+    client.post("/v1/subjects", json={"nhs_number": "9434765919"},
+                headers=bearer(service.settings, "trust", "clinician"))
+    with service.database.read() as session:
+        dump = [str(row) for t in ("subjects", "outbox")
+                for row in session.execute(service.database.metadata.tables[t].select())]
+    assert dump
+    assert not any("9434765919" in row for row in dump)

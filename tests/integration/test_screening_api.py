@@ -1,0 +1,138 @@
+"""Recording routine enquiries through the screening API, with a real consent service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
+from services.screening.bootstrap import ScreeningService
+from services.screening.entrypoints.api import build_api as screening_api
+from shared.events.envelope import CloudEvent
+from shared.events.screening import ScreeningCompleted
+from tests.support.http import serving
+from tests.support.services import bearer, settings_for
+
+ASKED: dict[str, Any] = {
+    "nhs_number": "943 476 5919", "org": "trust", "team": "north-cmht", "borough": "camden",
+    "gender": "female", "age_band": "25-34", "asked_on": "2026-11-20",
+    "asked_by_role": "care-coordinator", "training_level": 2, "private": True,
+    "outcome": "asked", "hark": {"humiliated": True, "afraid": False, "raped": False,
+                                 "kicked": False},
+    "past_abuse": "no", "abuser_relationship": "ex-partner", "affected_mental_health": "yes",
+    "notes": "lives with her sister since October",
+}
+
+
+@pytest.fixture
+def screening(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+              ) -> Iterator[tuple[ScreeningService, TestClient]]:
+    consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
+    settings = settings_for(monkeypatch, tmp_path,
+                            {"consent": consent_db, "screening": database_url})
+    with serving(consent_api(ConsentService(settings))) as consent_url:
+        service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
+        yield service, TestClient(screening_api(service))
+
+
+def _outbox(service: ScreeningService) -> list[Any]:
+    outbox = service.database.metadata.tables["outbox"]
+    with service.database.read() as session:
+        return list(session.execute(select(outbox).order_by(outbox.c.seq)))
+
+
+def test_an_enquiry_is_scored_stored_sealed_and_published(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    response = client.post("/v1/screenings", json=ASKED,
+                           headers=bearer(service.settings, "trust", "clinician"))
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["hark_score"], body["current_abuse"], body["past_abuse"], body["disclosed"]) \
+        == (1, True, "no", True)
+    assert body["notes"] == ASKED["notes"]
+    assert body["flags"] == []
+    [row] = _outbox(service)
+    event = CloudEvent.from_bytes(row.payload)
+    assert event.type == "screening-completed"
+    assert event.subject == body["subject_id"] == row.aggregate_id
+    payload = ScreeningCompleted.model_validate(event.data)
+    assert payload.personal is not None
+    assert b"sister" not in row.payload and b"9434765919" not in row.payload
+    fetched = client.get(f"/v1/screenings/{body['id']}",
+                         headers=bearer(service.settings, "trust", "clinician"))
+    assert fetched.json()["notes"] == ASKED["notes"]
+
+
+def test_a_non_private_enquiry_is_accepted_but_flagged(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    response = client.post("/v1/screenings", json={**ASKED, "private": False},
+                           headers=bearer(service.settings, "trust", "clinician"))
+    assert response.status_code == 201
+    assert "QS116" in response.json()["flags"][0]
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"outcome": "declined"}, "hark must be absent"),
+    ({"hark": None}, "hark is required"),
+    ({"nhs_number": "9434765918"}, "nhs_number"),
+    ({"age_band": "17-24"}, "age_band"),
+    ({"training_level": 4}, "training_level"),
+    ({"subject_id": "sub_" + "0" * 32}, "exactly one"),
+])
+def test_bad_input_is_a_422_naming_the_problem_and_nothing_is_written(
+        screening: tuple[ScreeningService, TestClient], change: dict[str, Any],
+        field: str) -> None:
+    service, client = screening
+    body = {k: v for k, v in {**ASKED, **change}.items() if v is not None}
+    response = client.post("/v1/screenings", json=body,
+                           headers=bearer(service.settings, "trust", "clinician"))
+    assert response.status_code == 422
+    assert field in response.text
+    assert "sister" not in response.text
+    assert _outbox(service) == []
+
+
+def test_an_unknown_subject_reference_is_a_422(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    body = {k: v for k, v in ASKED.items() if k != "nhs_number"}
+    response = client.post("/v1/screenings", json={**body, "subject_id": "sub_" + "a" * 32},
+                           headers=bearer(service.settings, "trust", "clinician"))
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "subject_id"
+
+
+@pytest.mark.parametrize(("org", "role", "status"), [
+    ("partner-a", "clinician", 403),   # another organisation's enquiry
+    ("trust", "partner-staff", 403),   # a role that may not record
+    ("trust", "ops-viewer", 403),
+])
+def test_who_may_record(screening: tuple[ScreeningService, TestClient], org: str, role: str,
+                        status: int) -> None:
+    service, client = screening
+    response = client.post("/v1/screenings", json=ASKED,
+                           headers=bearer(service.settings, org, role))
+    assert response.status_code == status
+    assert response.json()["message"]
+
+
+def test_consent_service_down_is_a_503_and_nothing_is_written(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, _ = screening
+    offline = ScreeningService(service.settings.model_copy(
+        update={"consent_url": "http://127.0.0.1:9"}))
+    response = TestClient(screening_api(offline)).post(
+        "/v1/screenings", json=ASKED, headers=bearer(service.settings, "trust", "clinician"))
+    assert response.status_code == 503
+    outbox = service.database.metadata.tables["outbox"]
+    with service.database.read() as session:
+        assert session.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
