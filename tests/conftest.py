@@ -50,18 +50,16 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 def _postgres_admin_url() -> str | None:
-    configured = os.environ.get("PEERLINK_TEST_POSTGRES_URL")
-    candidates = [configured] if configured else [LOCAL_POSTGRES]
-    for url in candidates:
-        try:
-            engine = create_engine(url, isolation_level="AUTOCOMMIT")
-            with engine.connect() as connection:
-                connection.execute(text("select 1"))
-            engine.dispose()
-            return url
-        except Exception:
-            continue
-    return None
+    url = os.environ.get("PEERLINK_TEST_POSTGRES_URL") or LOCAL_POSTGRES
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+    except Exception:
+        return None
+    finally:
+        engine.dispose()
+    return url
 
 
 @pytest.fixture(scope="session")

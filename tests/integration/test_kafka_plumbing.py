@@ -156,6 +156,6 @@ def test_a_consent_record_is_never_dead_lettered(database: Database,
                                                  kafka_bootstrap: str) -> None:
     applier, _ = _applier(database, producer, topic, halt_on_error=True)
 
-    with pytest.raises(StalledRecord, match="consent.events"):
+    with pytest.raises(StalledRecord, match=r"consent\.events"):
         applier.process(_record("consent.events", b"{not json"))
     assert read_topic(kafka_bootstrap, topic, timeout=2) == []

@@ -1,0 +1,144 @@
+"""What each screening event contributes to the de-identified figures, and in which month."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from services.reporting.domain.contributions import (
+    UNKNOWN,
+    Contribution,
+    contributions_of,
+    month_of,
+)
+from shared.events.consent import SubjectKeyShredded
+from shared.events.envelope import EventPayload
+from shared.events.screening import (
+    EnquiryDue,
+    RiskAssessed,
+    ScreeningCompleted,
+    ScreeningDeclined,
+    ScreeningNotSafe,
+)
+
+CELL: dict[str, Any] = {"org": "trust", "team": "north-cmht", "borough": "Camden",
+                        "gender": "female", "age_band": "25-34"}
+ENQUIRY: dict[str, Any] = {**CELL, "screening_id": "s1", "asked_on": date(2026, 1, 31),
+                           "asked_by_role": "nurse", "training_level": 2, "private": True}
+
+
+def completed(hark_score: int, past_abuse: str, *, private: bool = True,
+              asked_on: date = date(2026, 1, 31)) -> ScreeningCompleted:
+    current = hark_score >= 1
+    return ScreeningCompleted(**{**ENQUIRY, "private": private, "asked_on": asked_on},
+                              hark_score=hark_score, current_abuse=current,
+                              past_abuse=past_abuse,
+                              disclosed=current or past_abuse == "yes")
+
+
+def measures(payload: EventPayload) -> dict[str, int]:
+    return {c.measure: c.value for c in contributions_of(payload)}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param(date(2026, 1, 31), "2026-01", id="last-day-of-month"),
+        pytest.param(date(2025, 12, 1), "2025-12", id="first-day-of-month"),
+        pytest.param(date(999, 3, 4), "0999-03", id="zero-padded-year"),
+    ],
+)
+def test_month_of(given: date, expected: str) -> None:
+    assert month_of(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected_month"),
+    [
+        pytest.param(completed(0, "no", asked_on=date(2026, 1, 31)), "2026-01",
+                     id="completed-asked-on"),
+        pytest.param(ScreeningDeclined(**{**ENQUIRY, "asked_on": date(2024, 2, 29)}), "2024-02",
+                     id="declined-asked-on"),
+        pytest.param(ScreeningNotSafe(**{**ENQUIRY, "asked_on": date(2023, 7, 1)}), "2023-07",
+                     id="not-safe-asked-on"),
+        pytest.param(EnquiryDue(org="trust", team="north-cmht", due_on=date(2025, 12, 1)),
+                     "2025-12", id="due-on"),
+    ],
+)
+def test_contributions_are_bucketed_by_the_events_own_date(given: EventPayload,
+                                                           expected_month: str) -> None:
+    # given dates far from today, expect the month of the event's date, never today's
+    contributions = contributions_of(given)
+    assert contributions
+    assert {c.month for c in contributions} == {expected_month}
+    assert month_of(date.today()) != expected_month
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param(completed(0, "no"), {"screened": 1, "current_abuse": 0, "past_abuse": 0,
+                                          "either_abuse": 0, "asked_in_private": 1},
+                     id="nothing-disclosed"),
+        pytest.param(completed(1, "no"), {"screened": 1, "current_abuse": 1, "past_abuse": 0,
+                                          "either_abuse": 1, "asked_in_private": 1},
+                     id="current-only"),
+        pytest.param(completed(0, "yes"), {"screened": 1, "current_abuse": 0, "past_abuse": 1,
+                                           "either_abuse": 1, "asked_in_private": 1},
+                     id="past-only"),
+        pytest.param(completed(4, "yes"), {"screened": 1, "current_abuse": 1, "past_abuse": 1,
+                                           "either_abuse": 1, "asked_in_private": 1},
+                     id="both"),
+        pytest.param(completed(0, "unsure"), {"screened": 1, "current_abuse": 0,
+                                              "past_abuse": 0, "either_abuse": 0,
+                                              "asked_in_private": 1}, id="past-unsure"),
+        pytest.param(completed(2, "no", private=False),
+                     {"screened": 1, "current_abuse": 1, "past_abuse": 0, "either_abuse": 1,
+                      "asked_in_private": 0}, id="not-private"),
+    ],
+)
+def test_screening_completed_contributions(given: ScreeningCompleted,
+                                           expected: dict[str, int]) -> None:
+    contributions = contributions_of(given)
+    assert len(contributions) == 5
+    assert measures(given) == expected
+
+
+def test_screening_completed_carries_every_dimension() -> None:
+    for contribution in contributions_of(completed(1, "yes")):
+        assert (contribution.org, contribution.team, contribution.borough, contribution.gender,
+                contribution.age_band) == ("trust", "north-cmht", "Camden", "female", "25-34")
+        assert contribution.month == "2026-01"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param(ScreeningDeclined(**ENQUIRY),
+                     [Contribution("declined", 1, "2026-01", **CELL)], id="declined"),
+        pytest.param(ScreeningNotSafe(**{**ENQUIRY, "private": False}),
+                     [Contribution("not_safe_to_ask", 1, "2026-01", **CELL)], id="not-safe"),
+        pytest.param(EnquiryDue(org="partner-a", team="outreach", due_on=date(2025, 12, 1)),
+                     [Contribution("due", 1, "2025-12", org="partner-a", team="outreach",
+                                   borough=UNKNOWN, gender=UNKNOWN, age_band=UNKNOWN)],
+                     id="enquiry-due"),
+    ],
+)
+def test_other_outcomes_contribute_one_measure(given: EventPayload,
+                                               expected: list[Contribution]) -> None:
+    assert contributions_of(given) == expected
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param(RiskAssessed(org="trust", assessment_id="r1", assessed_on=date(2026, 1, 5),
+                                  dash_score=3, incidents_last_12_months=0, criteria_met=(),
+                                  marac_referral_required=False), id="risk-assessed"),
+        pytest.param(SubjectKeyShredded(key_id="k1", withdrawal_id="w1"), id="key-shredded"),
+    ],
+)
+def test_other_events_contribute_nothing(given: EventPayload) -> None:
+    assert contributions_of(given) == []
