@@ -57,7 +57,7 @@ class TokenAuthority:
         now = int(time.time())
         claims = {
             "iss": self._issuer, "aud": AUDIENCE, "iat": now,
-            "exp": now + (lifetime_seconds or self._lifetime),
+            "exp": now + (self._lifetime if lifetime_seconds is None else lifetime_seconds),
             "sub": subject or f"dev-{uuid.uuid4().hex[:8]}", "org": org, "roles": sorted(roles),
             "jti": uuid.uuid4().hex,
         }

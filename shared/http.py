@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from shared.auth import NotAuthenticated, NotPermitted, Principal, TokenAuthority
+from shared.logging import scrub
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 ReadinessCheck = Callable[[], None]
@@ -53,10 +54,18 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
         if loc and loc[0] in {"body", "query", "path", "header"}:
             loc = loc[1:] or [loc[0]]
         problem = str(err.get("msg", "is not valid"))
+        if err.get("type") == "extra_forbidden" and not _safe_name(loc[-1]):
+            loc, problem = loc[:-1] or ["body"], "has a field that is not accepted"
         if err.get("type") == "json_invalid":
             loc, problem = ["body"], "the body is not valid JSON"
         details.append({"field": ".".join(loc) or "body", "problem": problem})
     return details
+
+
+def _safe_name(name: str) -> bool:
+    """Whether a caller's field name may be echoed: an identifier with no run of digits."""
+    return name.isidentifier() and scrub(name) == name and not any(
+        name[i:i + 3].isdigit() for i in range(len(name) - 2))
 
 
 def _route_label(request: Request) -> str:

@@ -28,6 +28,20 @@ def scrub(text: str) -> str:
     return _NHS_NUMBER.sub("[masked]", text)
 
 
+def _masked(value: Any) -> Any:
+    """A log value with NHS-number-shaped text masked, before it is rendered as JSON."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, int) and not isinstance(value, bool) and _NHS_NUMBER.fullmatch(
+            str(value)):
+        return "[masked]"
+    if isinstance(value, dict):
+        return {k: "[dropped]" if k in PERSONAL_KEYS else _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message and safe extra fields."""
 
@@ -47,10 +61,10 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key in _STANDARD or key.startswith("_"):
                 continue
-            entry[key] = "[dropped]" if key in PERSONAL_KEYS else value
+            entry[key] = "[dropped]" if key in PERSONAL_KEYS else _masked(value)
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
-        return scrub(json.dumps(entry, default=str))
+        return json.dumps(entry, default=lambda v: scrub(str(v)))
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

@@ -9,18 +9,25 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Annotated, Literal, TypeVar, get_args
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 Purpose = Literal["peer-mentoring", "partner-sharing", "evaluation"]
 ConsentMethod = Literal["verbal", "written", "electronic"]
 ServiceName = Literal["consent", "screening", "mentoring", "reporting"]
+
+def _not_a_boolean(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
 
 ScreeningOutcome = Literal["asked", "declined", "not-safe-to-ask"]
 YesNoUnsure = Literal["yes", "no", "unsure"]
 AbuserRelationship = Literal["partner", "ex-partner", "family-member", "other"]
 AgeBand = Literal["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
 Gender = Literal["female", "male", "non-binary", "other", "not-stated"]
-TrainingLevel = Literal[1, 2, 3]
+TrainingLevel = Annotated[Literal[1, 2, 3], BeforeValidator(_not_a_boolean)]
+"""A DVA training level; strict, so that ``true`` is not read as 1."""
 MaracCriterion = Literal[
     "visible-high-risk", "professional-judgement", "potential-escalation", "repeat"]
 

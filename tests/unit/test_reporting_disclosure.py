@@ -22,7 +22,10 @@ Z95 = NormalDist().inv_cdf(0.975)
 
 
 def wilson_closed_form(k: int, n: int) -> tuple[float, float]:
-    """Wilson's interval written out independently: (2k + z² ∓ z√(z² + 4k(n−k)/n)) / 2(n + z²)."""
+    """Wilson's interval written out independently.
+
+    bounds = (2k + z^2 -+ z sqrt(z^2 + 4k(n-k)/n)) / 2(n + z^2)
+    """
     z2 = Z95 * Z95
     spread = Z95 * math.sqrt(z2 + 4 * k * (n - k) / n)
     return (2 * k + z2 - spread) / (2 * (n + z2)), (2 * k + z2 + spread) / (2 * (n + z2))
