@@ -63,6 +63,7 @@ class LocalBroker:
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/", "--cluster-id", "peerlink-local"],
             stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops it last
         )
         try:
             wait_for_port("127.0.0.1", self.port, timeout)

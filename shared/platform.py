@@ -124,14 +124,15 @@ class LocalPlatform:
                   f"  {token}", "", f"Logs: {self._log_dir}/   Stop: Ctrl-C"]
         return "\n".join(lines)
 
-    def stop(self) -> None:
-        """Stop every process, newest first, then the broker."""
-        for child in reversed(self._children):
+    def stop(self, grace_seconds: float = 20.0) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after the grace period), then the broker."""
+        for child in self._children:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
-        for child in reversed(self._children):
+        deadline = time.monotonic() + grace_seconds
+        for child in self._children:
             try:
-                child.wait(timeout=15)
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
@@ -143,6 +144,7 @@ class LocalPlatform:
     def run(self) -> int:
         """Start, print, wait for Ctrl-C or SIGTERM (or a child's exit), stop."""
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
         try:
             self.start()
             print(self.describe(), flush=True)
