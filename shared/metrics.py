@@ -31,3 +31,7 @@ CONSENT_STALLED = Gauge(
 LAST_APPLIED = Gauge(
     "peerlink_consumer_last_applied_timestamp_seconds",
     "When a consumer last finished a record", ["service", "topic"])
+WITHDRAWALS_OVERDUE = Gauge(
+    "peerlink_withdrawals_overdue", "Withdrawals not acknowledged by every service in time")
+WITHDRAWALS_PENDING = Gauge(
+    "peerlink_withdrawals_pending", "Withdrawals waiting for acknowledgements")

@@ -57,6 +57,8 @@ class PlatformSettings(BaseSettings):
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
     data_key_cache_seconds: float = Field(default=30.0, ge=0, le=30)
+    cascade_deadline_seconds: float = Field(
+        default=60.0, gt=0, description="how long services have to acknowledge a withdrawal")
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     log_level: str = "INFO"
 

@@ -19,8 +19,17 @@ import faust
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
-from shared.kafka.consumer import TRANSIENT_ERRORS, EventApplier, InboundRecord, StalledRecord
+from shared.cascade import CascadeParticipant
+from shared.db import Database
+from shared.kafka.consumer import (
+    TRANSIENT_ERRORS,
+    DeadLetterSink,
+    EventApplier,
+    InboundRecord,
+    StalledRecord,
+)
 from shared.kafka.outbox import OutboxRelay
+from shared.kafka.topics import events_topic
 from shared.metrics import CONSENT_STALLED, LAST_APPLIED
 from shared.settings import PlatformSettings
 
@@ -112,6 +121,13 @@ class StreamWorker:
 
         agent.__name__ = agent.__qualname__ = name
         self.app.agent(topic, name=f"{service}.{name}", concurrency=1)(agent)
+
+    def join_cascade(self, participant: CascadeParticipant, database: Database,
+                     deadletters: DeadLetterSink) -> None:
+        """Apply consent events for this service; they are never skipped or dead-lettered."""
+        applier = EventApplier(self.service, f"{self.service}.consent", database,
+                               participant.handlers(), deadletters, halt_on_error=True)
+        self.consume("consent_events", [events_topic("consent")], applier, halt_on_error=True)
 
     def relay(self, relay: OutboxRelay, interval_seconds: float) -> None:
         """Publish the service's outbox every ``interval_seconds``."""

@@ -5,17 +5,18 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from typing import Final
 
 from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import metadata
 from services.consent.domain.subjects import NhsNumberLookup
-from shared.crypto import KEY_BYTES, KeyWrapper, derive_key
+from shared.crypto import KEY_BYTES, KeyWrapper, PersonalDataCipher, derive_key
 from shared.db import Database
 from shared.http import Authorizer
 from shared.runtime import open_database, token_authority
 from shared.settings import PlatformSettings
 
-SERVICE = "consent"
+SERVICE: Final = "consent"
 
 
 def master_key(settings: PlatformSettings) -> bytes:
@@ -54,3 +55,4 @@ class ConsentService:
         self.keys = SqlDataKeyStore(self.database,
                                     KeyWrapper(derive_key(wrapping_key, "data-key wrapping")))
         self.lookup = NhsNumberLookup(key=derive_key(wrapping_key, "nhs-number lookup"))
+        self.cipher = PersonalDataCipher(self.keys)

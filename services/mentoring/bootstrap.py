@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from services.mentoring.adapters.tables import metadata
 from shared.http import Authorizer
 from shared.runtime import open_database, token_authority
 from shared.settings import PlatformSettings
 
-SERVICE = "mentoring"
+SERVICE: Final = "mentoring"
 
 
 class MentoringService:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,7 +13,7 @@ from shared.http import Authorizer
 from shared.runtime import open_database, token_authority
 from shared.settings import PlatformSettings
 
-SERVICE = "reporting"
+SERVICE: Final = "reporting"
 
 
 class ReportingSettings(BaseSettings):
@@ -23,6 +25,9 @@ class ReportingSettings(BaseSettings):
     suppress_upto: int = Field(default=7, ge=0)
     round_to: int = Field(default=5, ge=1)
     releases_kept: int = Field(default=100, ge=1)
+    consent_model: Literal["opt-out", "opt-in"] = Field(
+        default="opt-out", description="opt-out: everyone screened until evaluation is "
+        "withdrawn (like the National Data Opt-out); opt-in: only evaluation consent")
 
 
 class ReportingService:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from services.screening.adapters.tables import metadata
 from shared.crypto import PersonalDataCipher, UnknownSubject
 from shared.http import Authorizer
@@ -9,7 +11,7 @@ from shared.keys import ConsentKeyClient
 from shared.runtime import consent_keys, open_database, token_authority
 from shared.settings import PlatformSettings
 
-SERVICE = "screening"
+SERVICE: Final = "screening"
 
 
 class ScreeningService:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, LargeBinary, String, Table
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 
-from shared.db import service_metadata
+from shared.db import SequenceId, service_metadata
 
 metadata = service_metadata()
 
@@ -15,9 +26,16 @@ subjects = Table(
            comment="HMAC of the NHS number; removed on erasure"),
     Column("nhs_number_sealed", LargeBinary, nullable=True,
            comment="the NHS number under the subject's data key"),
-    Column("registered_by_org", String(40), nullable=False),
+    Column("registered_by_org", String(64), nullable=False),
     Column("registered_at", DateTime(timezone=True), nullable=False),
     Column("erased_at", DateTime(timezone=True), nullable=True),
+)
+
+subject_orgs = Table(
+    "subject_orgs", metadata,
+    Column("subject_id", String(40), ForeignKey("subjects.subject_id"), primary_key=True),
+    Column("org", String(64), primary_key=True),
+    comment="organisations that registered the person, and so may act on their consent",
 )
 
 data_keys = Table(
@@ -27,4 +45,68 @@ data_keys = Table(
     Column("wrapped_key", LargeBinary, nullable=True, comment="null once shredded"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("shredded_at", DateTime(timezone=True), nullable=True),
+)
+
+consent_changes = Table(
+    "consent_changes", metadata,
+    Column("seq", SequenceId, primary_key=True, autoincrement=True),
+    Column("change_id", String(40), nullable=False, unique=True),
+    Column("subject_id", String(40), ForeignKey("subjects.subject_id"), nullable=False),
+    Column("purpose", String(30), nullable=False),
+    Column("action", String(10), nullable=False, comment="granted or withdrawn"),
+    Column("method", String(20), nullable=False),
+    Column("recorded_by", String(200), nullable=True, comment="staff member, not the person"),
+    Column("org", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("withdrawal_id", String(40), nullable=True),
+    Index("ix_consent_changes_subject_purpose", "subject_id", "purpose"),
+)
+
+withdrawals = Table(
+    "withdrawals", metadata,
+    Column("withdrawal_id", String(40), primary_key=True),
+    Column("subject_id", String(40), ForeignKey("subjects.subject_id"), nullable=False,
+           index=True),
+    Column("purposes", String(200), nullable=False, comment="comma-separated"),
+    Column("erasure", Boolean, nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("org", String(64), nullable=False),
+    Column("required", String(200), nullable=False, comment="services that must acknowledge"),
+    Column("status", String(10), nullable=False, index=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+)
+
+withdrawal_acks = Table(
+    "withdrawal_acks", metadata,
+    Column("withdrawal_id", String(40), ForeignKey("withdrawals.withdrawal_id"),
+           primary_key=True),
+    Column("service", String(20), primary_key=True),
+    Column("kind", String(30), primary_key=True, comment="withdrawal-applied or erasure-applied"),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("retained_records", Integer, nullable=True),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", SequenceId, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False, comment="ISO 8601 UTC, exactly as hashed"),
+    Column("actor", String(200), nullable=False),
+    Column("actor_org", String(64), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("subject_id", String(40), nullable=True, index=True),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    comment="append-only and hash-chained; triggers refuse updates and deletes",
+)
+
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", SequenceId, nullable=False),
+    Column("hash", String(64), nullable=False),
+    comment="the newest entry, locked while appending; reveals removed tail entries",
 )

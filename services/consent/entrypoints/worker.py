@@ -1,11 +1,26 @@
-"""The consent service's stream worker: publishes its outbox."""
+"""The consent worker: publishes the outbox, tracks every withdrawal's acknowledgements and
+raises the alarm when one is overdue."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import Any
+
 from services.consent.bootstrap import SERVICE, ConsentService
+from services.consent.domain.tracker import CascadeStatus
+from services.consent.service_layer import consents
+from shared.db import UnitOfWork, utcnow
+from shared.events.envelope import CloudEvent
+from shared.kafka.consumer import EventApplier, RejectedEvent
+from shared.kafka.topics import CASCADE_ACKS
+from shared.metrics import WITHDRAWALS_OVERDUE, WITHDRAWALS_PENDING
 from shared.runtime import WorkerPlumbing
 from shared.settings import PlatformSettings
 from shared.stream import StreamWorker, faust_app
+
+log = logging.getLogger(__name__)
+DEADLINE_CHECK_SECONDS = 1.0
 
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
@@ -15,4 +30,30 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     worker = StreamWorker(SERVICE, faust_app("peerlink-consent", SERVICE, settings),
                           readiness=[service.database.ping])
     worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+
+    def acknowledge(uow: UnitOfWork, event: CloudEvent, ack: Any) -> None:
+        try:
+            consents.acknowledge(uow, event, ack)
+        except consents.WithdrawalNotFound:
+            raise RejectedEvent("withdrawal_id: no withdrawal has this id") from None
+
+    tracker = EventApplier(SERVICE, "consent.tracker", service.database,
+                           {"withdrawal-applied": acknowledge, "erasure-applied": acknowledge},
+                           plumbing.deadletters)
+    worker.consume("tracker", [CASCADE_ACKS], tracker)
+
+    def check_deadlines() -> None:
+        with service.database.unit_of_work() as uow:
+            consents.mark_overdue(uow, utcnow())
+        with service.database.read() as session:
+            WITHDRAWALS_OVERDUE.set(consents.count_with_status(session, CascadeStatus.OVERDUE))
+            WITHDRAWALS_PENDING.set(consents.count_with_status(session, CascadeStatus.PENDING))
+
+    async def deadlines() -> None:
+        try:
+            await asyncio.to_thread(check_deadlines)
+        except Exception:
+            log.exception("deadline check failed; will retry")
+
+    worker.app.timer(DEADLINE_CHECK_SECONDS, name="consent.deadlines")(deadlines)
     return worker

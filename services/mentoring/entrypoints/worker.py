@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from services.mentoring.bootstrap import SERVICE, MentoringService
+from services.mentoring.service_layer import cascade
+from shared.cascade import CascadeParticipant
 from shared.runtime import WorkerPlumbing
 from shared.settings import PlatformSettings
 from shared.stream import StreamWorker, faust_app
@@ -15,4 +17,8 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     worker = StreamWorker(SERVICE, faust_app("peerlink-mentoring", SERVICE, settings),
                           readiness=[service.database.ping])
     worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+    worker.join_cascade(CascadeParticipant(
+        service=SERVICE, purposes=frozenset({"peer-mentoring", "partner-sharing"}),
+        on_withdrawal=cascade.withdrawn, on_erasure=cascade.erase,
+    ), service.database, plumbing.deadletters)
     return worker

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text
 
 from shared.db import SequenceId, service_metadata
 
@@ -29,4 +29,13 @@ releases = Table(
     Column("released_at", DateTime(timezone=True), nullable=False, index=True),
     Column("cells", Text, nullable=False,
            comment="unrounded aggregate cells at release time; only controlled figures leave"),
+)
+
+evaluation_consents = Table(
+    "evaluation_consents", metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("state", String(10), nullable=False, comment="granted or withdrawn"),
+    Column("erased", Boolean, nullable=False, default=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    comment="evaluation consent per person: who may count (opt-out or opt-in)",
 )

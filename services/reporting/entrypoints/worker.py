@@ -7,7 +7,9 @@ import asyncio
 import logging
 
 from services.reporting.bootstrap import SERVICE, ReportingService
+from services.reporting.service_layer import cascade
 from services.reporting.service_layer.read_model import apply_event, publish_release
+from shared.cascade import CascadeParticipant
 from shared.kafka.consumer import EventApplier
 from shared.kafka.topics import events_topic
 from shared.runtime import WorkerPlumbing
@@ -29,11 +31,17 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     applier = EventApplier(SERVICE, "reporting.business", service.database,
                            dict.fromkeys(COUNTED_EVENTS, apply_event), plumbing.deadletters)
     worker.consume("business_events", [events_topic("screening")], applier)
+    worker.join_cascade(CascadeParticipant(
+        service=SERVICE, purposes=frozenset({"evaluation"}),
+        on_withdrawal=cascade.evaluation_withdrawn, on_erasure=cascade.erase,
+        on_grant=cascade.evaluation_granted,
+    ), service.database, plumbing.deadletters)
 
     async def release() -> None:
         try:
-            await asyncio.to_thread(publish_release, service.database,
-                                    None, service.reporting.releases_kept)
+            await asyncio.to_thread(publish_release, service.database, None,
+                                    service.reporting.releases_kept,
+                                    service.reporting.consent_model == "opt-in")
         except Exception:
             log.exception("release failed; the API keeps serving the previous one")
 

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from services.reporting.adapters.tables import contributions, releases
+from services.reporting.adapters.tables import contributions, evaluation_consents, releases
 from services.reporting.domain.contributions import DIMENSIONS, contributions_of
+from services.reporting.service_layer.cascade import is_excluded
 from shared.db import Database, UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent, EventPayload
 
@@ -19,8 +20,8 @@ Cell = dict[str, Any]
 
 
 def apply_event(uow: UnitOfWork, event: CloudEvent, payload: EventPayload) -> None:
-    """Store what an event contributes, keyed by the person it is about."""
-    if event.subject is None:
+    """Store what an event contributes, keyed by the person it is about (unless they are out)."""
+    if event.subject is None or is_excluded(uow, event.subject):
         return
     rows = [dict(asdict(c), subject_id=event.subject, source_event=event.dedup_key)
             for c in contributions_of(payload)]
@@ -28,20 +29,29 @@ def apply_event(uow: UnitOfWork, event: CloudEvent, payload: EventPayload) -> No
         uow.session.execute(contributions.insert(), rows)
 
 
-def aggregate_cells(session: Session) -> list[Cell]:
-    """Sum every measure by month and every dimension (unrounded, internal only)."""
+def aggregate_cells(session: Session, opt_in: bool = False) -> list[Cell]:
+    """Sum every measure by month and every dimension (unrounded, internal only).
+
+    Opt-out (the default) counts everyone who has not withdrawn ``evaluation``; opt-in counts
+    only people whose ``evaluation`` consent is granted.
+    """
     keys = [contributions.c[d] for d in ("month", *DIMENSIONS)]
     query = (select(*keys, contributions.c.measure, func.sum(contributions.c.value).label("n"))
              .group_by(*keys, contributions.c.measure)
              .order_by(*keys, contributions.c.measure))
+    if opt_in:
+        query = query.where(contributions.c.subject_id.in_(
+            select(evaluation_consents.c.subject_id).where(
+                evaluation_consents.c.state == "granted")))
     return [dict(row._mapping) for row in session.execute(query)]
 
 
-def publish_release(database: Database, now: datetime | None = None, keep: int = 100) -> datetime:
+def publish_release(database: Database, now: datetime | None = None, keep: int = 100,
+                    opt_in: bool = False) -> datetime:
     """Snapshot the aggregates as a new release, keeping the newest ``keep``; returns its time."""
     released_at = now or utcnow()
     with database.unit_of_work() as uow:
-        cells = aggregate_cells(uow.session)
+        cells = aggregate_cells(uow.session, opt_in)
         for cell in cells:
             cell["n"] = int(cell["n"])
         newest = uow.session.execute(releases.insert().values(

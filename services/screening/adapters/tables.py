@@ -37,3 +37,11 @@ screenings = Table(
     Column("recorded_by_org", String(64), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
+
+partner_sharing = Table(
+    "partner_sharing", metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("state", String(10), nullable=False, comment="granted or withdrawn"),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    comment="partner-sharing consent as the consent service published it",
+)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from services.screening.bootstrap import SERVICE, ScreeningService
+from services.screening.service_layer import cascade
 from services.screening.service_layer.commands import RecordScreening
 from services.screening.service_layer.screenings import record_screening
+from shared.cascade import CascadeParticipant
 from shared.crypto import KeyShredded, UnknownSubject
 from shared.db import UnitOfWork
 from shared.events.envelope import CloudEvent
@@ -46,4 +48,9 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
         {"screening-completed": adopt_screening}, plumbing.deadletters,
         decode=decode_partner_screening, reject_unhandled=True)
     worker.consume("partner_inbound", [partner_inbound_topic(TRUST_ORG)], inbound)
+    worker.join_cascade(CascadeParticipant(
+        service=SERVICE, purposes=frozenset({"partner-sharing"}),
+        on_withdrawal=cascade.sharing_withdrawn, on_erasure=cascade.erase,
+        on_grant=cascade.sharing_granted, on_key_shredded=service.keys.evict,
+    ), service.database, plumbing.deadletters)
     return worker

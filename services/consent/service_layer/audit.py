@@ -1,0 +1,73 @@
+"""Appending to and reading the audit trail (every consent change, every access to
+identifiable data, and every read of the trail itself)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from services.consent.adapters.tables import audit_head, audit_log
+from services.consent.domain.audit import GENESIS, ChainCheck, entry_hash, verify_chain
+from shared.auth import Principal
+from shared.db import UnitOfWork, utcnow
+
+HEAD_ID = 1
+
+
+def _content(seq: int, at: str, actor: str, actor_org: str, action: str,
+             subject_id: str | None, detail: str) -> dict[str, Any]:
+    return {"seq": seq, "at": at, "actor": actor, "actor_org": actor_org, "action": action,
+            "subject_id": subject_id, "detail": detail}
+
+
+def record(uow: UnitOfWork, caller: Principal, action: str, subject_id: str | None = None,
+           **detail: Any) -> None:
+    """Append one entry, chained to the previous one, in the caller's transaction."""
+    session = uow.session
+    head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
+                           .where(audit_head.c.id == HEAD_ID).with_for_update()).first()
+    prev_seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    seq, at = prev_seq + 1, utcnow().isoformat()
+    detail_text = json.dumps(detail, sort_keys=True, default=str)
+    content = _content(seq, at, caller.subject, caller.org, action, subject_id, detail_text)
+    digest = entry_hash(prev_hash, content)
+    session.execute(insert(audit_log).values(
+        seq=seq, at=at, actor=caller.subject, actor_org=caller.org,
+        action=action, subject_id=subject_id, detail=detail_text, prev_hash=prev_hash,
+        hash=digest))
+    if head is None:
+        session.execute(insert(audit_head).values(id=HEAD_ID, seq=seq, hash=digest))
+    else:
+        session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
+                        .values(seq=seq, hash=digest))
+
+
+def entries(session: Session, subject_id: str | None = None,
+            limit: int = 1000) -> list[dict[str, Any]]:
+    """Entries, oldest first, optionally about one subject."""
+    query = select(audit_log).order_by(audit_log.c.seq).limit(limit)
+    if subject_id is not None:
+        query = query.where(audit_log.c.subject_id == subject_id)
+    return [
+        {"seq": row.seq, "at": row.at, "actor": row.actor, "actor_org": row.actor_org,
+         "action": row.action, "subject_id": row.subject_id, "detail": json.loads(row.detail),
+         "hash": row.hash}
+        for row in session.execute(query)
+    ]
+
+
+def verify(session: Session) -> ChainCheck:
+    """Recompute the chain from the first entry to the recorded head."""
+    rows = session.execute(select(audit_log).order_by(audit_log.c.seq))
+    chain = (
+        (row.seq, row.prev_hash, row.hash,
+         _content(row.seq, row.at, row.actor, row.actor_org, row.action,
+                  row.subject_id, row.detail))
+        for row in rows
+    )
+    head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
+                           .where(audit_head.c.id == HEAD_ID)).first()
+    return verify_chain(chain, (head.seq, head.hash) if head else None)

@@ -1,0 +1,278 @@
+"""Consent use cases: grant, withdraw (with erasure), and the tracker's acknowledgements.
+
+Every change writes its state, its audit entry and its events in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from services.consent.adapters.key_store import SqlDataKeyStore
+from services.consent.adapters.tables import (
+    consent_changes,
+    subject_orgs,
+    subjects,
+    withdrawal_acks,
+    withdrawals,
+)
+from services.consent.domain.purposes import expand_purposes, required_services
+from services.consent.domain.tracker import CascadeStatus, Transition, WithdrawalCascade
+from services.consent.service_layer import audit
+from shared.auth import Principal
+from shared.crypto import PersonalDataCipher
+from shared.db import UnitOfWork, utcnow
+from shared.events.cascade import CascadeAcknowledgement, ErasureApplied
+from shared.events.consent import (
+    ConsentGranted,
+    ConsentWithdrawn,
+    ErasureRequested,
+    SubjectKeyShredded,
+    WithdrawalCompleted,
+    WithdrawalOverdue,
+)
+from shared.events.envelope import CloudEvent, EventPayload
+from shared.events.vocabulary import PURPOSES, ConsentMethod, Purpose, ServiceName
+from shared.kafka.topics import CASCADE_ACKS, events_topic
+
+SOURCE = "/peerlink/consent"
+
+
+class SubjectNotFound(LookupError):
+    """No subject has this reference."""
+
+
+class NotYourSubject(PermissionError):
+    """The caller's organisation has not registered this person."""
+
+
+class SubjectErased(RuntimeError):
+    """The person was erased; nothing more can be recorded about them."""
+
+
+class WithdrawalNotFound(LookupError):
+    """No withdrawal has this id."""
+
+
+def _publish(uow: UnitOfWork, payload: EventPayload, subject_id: str) -> None:
+    topic = CASCADE_ACKS if payload.publisher == "any" else events_topic("consent")
+    uow.publish(CloudEvent.wrap(payload, source=SOURCE, subject=subject_id), topic,
+                aggregate_type="consent")
+
+
+def require_subject(session: Session, subject_id: str, caller: Principal) -> Any:
+    """The subject's row, if the caller's organisation may act on it (a DPO may see any)."""
+    row = session.execute(select(subjects).where(subjects.c.subject_id == subject_id)).first()
+    if row is None:
+        raise SubjectNotFound()
+    if "dpo" in caller.roles or "service" in caller.roles:
+        return row
+    linked = session.execute(select(subject_orgs.c.org).where(and_(
+        subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == caller.org))).first()
+    if linked is None:
+        raise NotYourSubject()
+    return row
+
+
+def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose: Purpose,
+          method: ConsentMethod, recorded_by: str, caller: Principal) -> dict[str, Any]:
+    """Record consent to one purpose."""
+    row = require_subject(uow.session, subject_id, caller)
+    if row.erased_at is not None:
+        raise SubjectErased()
+    change = _change(uow, subject_id, purpose, "granted", method, recorded_by, caller.org)
+    personal = cipher.seal(subject_id, ConsentGranted.event_type, {"recorded_by": recorded_by})
+    _publish(uow, ConsentGranted(consent_id=change["change_id"], purpose=purpose, method=method,
+                                 org=caller.org, personal=personal), subject_id)
+    audit.record(uow, caller, "consent-granted", subject_id, purpose=purpose, method=method)
+    return change
+
+
+def _change(uow: UnitOfWork, subject_id: str, purpose: Purpose, action: str, method: str,
+            recorded_by: str | None, org: str, withdrawal_id: str | None = None
+            ) -> dict[str, Any]:
+    change = {"change_id": f"cc_{uuid.uuid4().hex}", "subject_id": subject_id,
+              "purpose": purpose, "action": action, "method": method,
+              "recorded_by": recorded_by, "org": org, "at": utcnow(),
+              "withdrawal_id": withdrawal_id}
+    uow.session.execute(insert(consent_changes).values(**change))
+    return change
+
+
+def consent_state(session: Session, subject_id: str) -> dict[str, Any]:
+    """The current state per purpose and the full history (who, when, how)."""
+    history = [dict(r._mapping) for r in session.execute(
+        select(consent_changes).where(consent_changes.c.subject_id == subject_id)
+        .order_by(consent_changes.c.seq))]
+    current: dict[str, str] = dict.fromkeys(PURPOSES, "not-recorded")
+    for change in history:
+        current[change["purpose"]] = change["action"]
+    for change in history:
+        change.pop("seq", None)
+    return {"subject_id": subject_id, "purposes": current, "history": history}
+
+
+def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested: list[str],
+             erasure: bool, method: ConsentMethod, caller: Principal,
+             deadline_seconds: float) -> str:
+    """Record a withdrawal (and erasure); returns the withdrawal id the cascade is tracked by."""
+    purposes = expand_purposes(requested)
+    row = require_subject(uow.session, subject_id, caller)
+    if row.erased_at is not None:
+        raise SubjectErased()
+    withdrawal_id = f"wd_{uuid.uuid4().hex}"
+    now = utcnow()
+    required = required_services(purposes, erasure)
+    uow.session.execute(insert(withdrawals).values(
+        withdrawal_id=withdrawal_id, subject_id=subject_id, purposes=",".join(purposes),
+        erasure=erasure, method=method, org=caller.org, required=",".join(sorted(required)),
+        status=CascadeStatus.PENDING.value, requested_at=now,
+        deadline_at=now + timedelta(seconds=deadline_seconds)))
+    for purpose in purposes:
+        _change(uow, subject_id, purpose, "withdrawn", method, None, caller.org, withdrawal_id)
+    _publish(uow, ConsentWithdrawn(withdrawal_id=withdrawal_id, purposes=purposes,
+                                   erasure=erasure, method=method, org=caller.org), subject_id)
+    audit.record(uow, caller, "consent-withdrawn", subject_id, withdrawal_id=withdrawal_id,
+                 purposes=list(purposes), erasure=erasure, method=method)
+    if erasure:
+        _erase(uow, keys, subject_id, withdrawal_id, purposes, method, caller)
+    return withdrawal_id
+
+
+def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_id: str,
+           purposes: tuple[Purpose, ...], method: ConsentMethod, caller: Principal) -> None:
+    """Destroy the data key and the NHS-number mapping at once, and say so."""
+    _publish(uow, ErasureRequested(withdrawal_id=withdrawal_id, purposes=purposes,
+                                   method=method, org=caller.org), subject_id)
+    key_id = keys.shred(uow.session, subject_id)
+    now = utcnow()
+    uow.session.execute(update(subjects).where(subjects.c.subject_id == subject_id).values(
+        nhs_lookup=None, nhs_number_sealed=None, erased_at=now))
+    if key_id is not None:
+        _publish(uow, SubjectKeyShredded(key_id=key_id, withdrawal_id=withdrawal_id),
+                 subject_id)
+    audit.record(uow, caller, "subject-erased", subject_id, withdrawal_id=withdrawal_id)
+    _publish(uow, ErasureApplied(service="consent", withdrawal_id=withdrawal_id,
+                                 purposes=purposes, applied_at=now, retained_records=0),
+             subject_id)
+
+
+def _cascade(session: Session, row: Any) -> WithdrawalCascade:
+    kinds = {"erasure-applied"} if row.erasure else {"withdrawal-applied", "erasure-applied"}
+    acks = session.execute(select(withdrawal_acks).where(
+        withdrawal_acks.c.withdrawal_id == row.withdrawal_id)).all()
+    cascade = WithdrawalCascade(
+        required=frozenset(row.required.split(",")),
+        requested_at=row.requested_at, deadline_at=row.deadline_at,
+        status=CascadeStatus(row.status), completed_at=row.completed_at)
+    for ack in acks:
+        if ack.kind in kinds:
+            cascade.acknowledged.setdefault(ack.service, ack.applied_at)
+    return cascade
+
+
+def acknowledge(uow: UnitOfWork, event: CloudEvent, ack: CascadeAcknowledgement) -> None:
+    """Record a service's acknowledgement and complete the withdrawal when it is the last."""
+    session = uow.session
+    row = session.execute(select(withdrawals).where(
+        withdrawals.c.withdrawal_id == ack.withdrawal_id).with_for_update()).first()
+    if row is None:
+        raise WithdrawalNotFound()
+    exists = session.execute(select(withdrawal_acks.c.service).where(and_(
+        withdrawal_acks.c.withdrawal_id == ack.withdrawal_id,
+        withdrawal_acks.c.service == ack.service,
+        withdrawal_acks.c.kind == event.type))).first()
+    if exists is None:
+        session.execute(insert(withdrawal_acks).values(
+            withdrawal_id=ack.withdrawal_id, service=ack.service, kind=event.type,
+            applied_at=ack.applied_at, received_at=utcnow(),
+            retained_records=getattr(ack, "retained_records", None)))
+    cascade = _cascade(session, row)
+    kinds_count = event.type == "erasure-applied" or not row.erasure
+    transition = cascade.acknowledge(ack.service, ack.applied_at) if kinds_count \
+        else Transition.NONE
+    if transition is Transition.COMPLETED:
+        _complete(uow, row, cascade)
+
+
+def _complete(uow: UnitOfWork, row: Any, cascade: WithdrawalCascade) -> None:
+    assert cascade.completed_at is not None
+    uow.session.execute(update(withdrawals).where(
+        withdrawals.c.withdrawal_id == row.withdrawal_id).values(
+        status=CascadeStatus.COMPLETE.value, completed_at=cascade.completed_at))
+    _publish(uow, WithdrawalCompleted(
+        withdrawal_id=row.withdrawal_id, purposes=tuple(row.purposes.split(",")),
+        erasure=row.erasure, services=tuple(sorted(cascade.required)),
+        requested_at=_aware(row.requested_at), completed_at=_aware(cascade.completed_at)),
+        row.subject_id)
+
+
+def mark_overdue(uow: UnitOfWork, now: datetime) -> int:
+    """Mark pending withdrawals past their deadline overdue; returns how many."""
+    session = uow.session
+    rows = session.execute(select(withdrawals).where(and_(
+        withdrawals.c.status == CascadeStatus.PENDING.value,
+        withdrawals.c.deadline_at <= now)).with_for_update()).all()
+    for row in rows:
+        cascade = _cascade(session, row)
+        if cascade.check_deadline(_aware(now)) is not Transition.BECAME_OVERDUE:
+            continue
+        session.execute(update(withdrawals).where(
+            withdrawals.c.withdrawal_id == row.withdrawal_id).values(
+            status=CascadeStatus.OVERDUE.value))
+        _publish(uow, WithdrawalOverdue(
+            withdrawal_id=row.withdrawal_id, purposes=tuple(row.purposes.split(",")),
+            erasure=row.erasure, pending_services=tuple(sorted(cascade.pending)),
+            requested_at=_aware(row.requested_at), deadline_at=_aware(row.deadline_at)),
+            row.subject_id)
+    return len(rows)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite gives back naive UTC datetimes."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=utcnow().tzinfo)
+
+
+def withdrawal_view(session: Session, withdrawal_id: str) -> dict[str, Any]:
+    """A withdrawal's status, with each required service's acknowledgement."""
+    row = session.execute(select(withdrawals).where(
+        withdrawals.c.withdrawal_id == withdrawal_id)).first()
+    if row is None:
+        raise WithdrawalNotFound()
+    return _view(session, row)
+
+
+def _view(session: Session, row: Any) -> dict[str, Any]:
+    cascade = _cascade(session, row)
+    services: dict[ServiceName, dict[str, Any]] = {}
+    for service in sorted(cascade.required):
+        applied = cascade.acknowledged.get(service)
+        services[service] = {"status": "applied" if applied else "pending",
+                             "applied_at": _aware(applied).isoformat() if applied else None}
+    return {
+        "withdrawal_id": row.withdrawal_id, "subject_id": row.subject_id,
+        "purposes": row.purposes.split(","), "erasure": row.erasure, "method": row.method,
+        "org": row.org,
+        "status": row.status, "requested_at": _aware(row.requested_at).isoformat(),
+        "deadline_at": _aware(row.deadline_at).isoformat(),
+        "completed_at": _aware(row.completed_at).isoformat() if row.completed_at else None,
+        "services": services,
+    }
+
+
+def count_with_status(session: Session, status: CascadeStatus) -> int:
+    """How many withdrawals are in one status."""
+    return int(session.execute(select(func.count()).select_from(withdrawals)
+                               .where(withdrawals.c.status == status.value)).scalar_one())
+
+
+def withdrawals_with_status(session: Session, status: str, limit: int = 500
+                            ) -> list[dict[str, Any]]:
+    """Withdrawals in one status, oldest first (``overdue`` is what needs a human)."""
+    rows = session.execute(select(withdrawals).where(withdrawals.c.status == status)
+                           .order_by(withdrawals.c.requested_at).limit(limit)).all()
+    return [_view(session, row) for row in rows]

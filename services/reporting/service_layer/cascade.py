@@ -1,0 +1,48 @@
+"""Reporting's part in the consent cascade: a person who withdraws ``evaluation`` (or is
+erased) disappears from every figure from the next release, and stays out."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+
+from services.reporting.adapters.tables import contributions, evaluation_consents
+from shared.db import UnitOfWork, utcnow
+from shared.events.vocabulary import Purpose
+
+
+def _set(uow: UnitOfWork, subject_id: str, state: str, erased: bool = False) -> None:
+    exists = uow.session.execute(select(evaluation_consents.c.subject_id).where(
+        evaluation_consents.c.subject_id == subject_id)).first()
+    values = {"state": state, "erased": erased, "changed_at": utcnow()}
+    if exists is None:
+        uow.session.execute(evaluation_consents.insert().values(subject_id=subject_id,
+                                                                **values))
+    else:
+        uow.session.execute(update(evaluation_consents).where(
+            evaluation_consents.c.subject_id == subject_id).values(**values))
+
+
+def evaluation_granted(uow: UnitOfWork, subject_id: str, _purpose: Purpose) -> None:
+    """The person agreed to be counted (what opt-in mode needs)."""
+    _set(uow, subject_id, "granted")
+
+
+def evaluation_withdrawn(uow: UnitOfWork, subject_id: str,
+                         _purposes: tuple[Purpose, ...]) -> None:
+    """Subtract the person's contributions and keep them out."""
+    uow.session.execute(delete(contributions).where(contributions.c.subject_id == subject_id))
+    _set(uow, subject_id, "withdrawn")
+
+
+def erase(uow: UnitOfWork, subject_id: str) -> int:
+    """Delete everything held about the person; reporting retains nothing."""
+    evaluation_withdrawn(uow, subject_id, ())
+    _set(uow, subject_id, "withdrawn", erased=True)
+    return 0
+
+
+def is_excluded(uow: UnitOfWork, subject_id: str) -> bool:
+    """Whether the person withdrew evaluation or was erased."""
+    row = uow.session.execute(select(evaluation_consents.c.state).where(
+        evaluation_consents.c.subject_id == subject_id)).first()
+    return row is not None and row.state == "withdrawn"
