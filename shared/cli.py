@@ -81,7 +81,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     configure_logging(f"{args.service}-worker", settings.log_level)
     worker = _entrypoint(args.service, "worker").build_worker(settings)
     sys.argv = [sys.argv[0]]
-    worker.run()
+    worker.run(settings.log_level)
     return 0
 
 

@@ -24,12 +24,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    TypeDecorator,
     create_engine,
     event,
     insert,
     select,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.events.envelope import CloudEvent
@@ -42,6 +43,28 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 SequenceId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect
+                             ) -> datetime | None:
+        """SQLite gives back naive UTC: make it aware."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -61,15 +84,15 @@ def service_metadata() -> MetaData:
         Column("event_type", String(100), nullable=False),
         Column("topic", String(200), nullable=False),
         Column("payload", LargeBinary, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
-        Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
+        Column("created_at", UtcDateTime(), nullable=False, default=utcnow),
+        Column("sent_at", UtcDateTime(), nullable=True, index=True),
     )
     Table(
         "inbox", metadata,
         Column("consumer", String(100), primary_key=True),
         Column("dedup_key", String(400), primary_key=True),
         Column("event_type", String(100), nullable=False),
-        Column("applied_at", DateTime(timezone=True), nullable=False, default=utcnow),
+        Column("applied_at", UtcDateTime(), nullable=False, default=utcnow),
     )
     return metadata
 

@@ -19,6 +19,8 @@ PERSONAL_KEYS: Final = frozenset({
     "concern_details", "reasons", "safe_contact", "subject", "subject_id", "postcode",
 })
 _NHS_NUMBER = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+NOISY_LOGGERS: Final = ("kafka", "aiokafka", "faust", "mode", "uvicorn.access", "httpx",
+                        "alembic")
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
     "message", "asctime", "color_message"}
 
@@ -74,5 +76,19 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("kafka", "aiokafka", "faust", "mode", "uvicorn.access", "httpx", "alembic"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def json_logging_config(service: str, level: str = "INFO") -> dict[str, Any]:
+    """The same set-up as ``configure_logging``, as a ``logging.config`` dictionary."""
+    quiet = {"level": "WARNING"} if logging.getLevelName(level) < logging.WARNING else {}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter, "service": service}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {name: quiet for name in NOISY_LOGGERS},
+    }

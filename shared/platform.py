@@ -33,7 +33,7 @@ class LocalPlatform:
         self._demo = demo
         self._env = dict(os.environ if env is None else env)
         self._broker: LocalBroker | None = None
-        self._children: list[subprocess.Popen[bytes]] = []
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._log_dir = settings.var_dir / "logs"
 
     def start(self) -> None:
@@ -74,20 +74,33 @@ class LocalPlatform:
                                "another Peerlink still running?")
 
     def _spawn(self, args: list[str], name: str, env: dict[str, str]) -> None:
-        log = (self._log_dir / f"{name}.log").open("ab")
-        self._children.append(subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "shared.cli", *args], env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True))
+        self._spawn_module("shared.cli", name, env, args)
 
     def _spawn_demo(self, env: dict[str, str]) -> None:
         self._spawn_module("shared.demo", "demo", env)
         print("demo       synthetic partner traffic (fake people) is flowing")
 
-    def _spawn_module(self, module: str, name: str, env: dict[str, str]) -> None:
-        log = (self._log_dir / f"{name}.log").open("ab")
-        self._children.append(subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True))
+    def _spawn_module(self, module: str, name: str, env: dict[str, str],
+                      args: list[str] | None = None) -> None:
+        with (self._log_dir / f"{name}.log").open("ab") as log:
+            self._children[name] = subprocess.Popen(  # noqa: S603 - our own module
+                [sys.executable, "-m", module, *(args or [])], env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop_process(self, name: str, grace_seconds: float = 20.0) -> None:
+        """Stop one process (``screening-worker``), as if it had gone down."""
+        child = self._children.pop(name)
+        os.killpg(child.pid, signal.SIGTERM)
+        try:
+            child.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+    def start_process(self, name: str) -> None:
+        """Start one service process again (``mentoring-worker``)."""
+        service, kind = name.rsplit("-", 1)
+        self._spawn([kind, service], name, self._env)
 
     def _wait_healthy(self, timeout: float = 120.0) -> None:
         host = self._settings.http_host
@@ -97,7 +110,7 @@ class LocalPlatform:
         deadline = time.monotonic() + timeout
         pending = set(urls)
         while pending and time.monotonic() < deadline:
-            for child in self._children:
+            for child in self._children.values():
                 if child.poll() is not None:
                     raise RuntimeError(f"a service exited during start-up; see {self._log_dir}")
             for url in sorted(pending):
@@ -126,11 +139,11 @@ class LocalPlatform:
 
     def stop(self, grace_seconds: float = 20.0) -> None:
         """Stop every process (SIGTERM, then SIGKILL after the grace period), then the broker."""
-        for child in self._children:
+        for child in self._children.values():
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_seconds
-        for child in self._children:
+        for child in self._children.values():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -148,7 +161,7 @@ class LocalPlatform:
         try:
             self.start()
             print(self.describe(), flush=True)
-            while all(child.poll() is None for child in self._children):
+            while all(child.poll() is None for child in self._children.values()):
                 time.sleep(0.5)
             print(f"a service exited; see {self._log_dir}. Stopping.", file=sys.stderr)
             return 1

@@ -30,6 +30,7 @@ from shared.kafka.consumer import (
 )
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.topics import events_topic
+from shared.logging import json_logging_config
 from shared.metrics import CONSENT_STALLED, LAST_APPLIED
 from shared.settings import PlatformSettings
 
@@ -140,9 +141,11 @@ class StreamWorker:
 
         self.app.timer(interval_seconds, name=f"{self.service}.outbox-relay")(publish_outbox)
 
-    def run(self, loglevel: str = "WARNING") -> None:
-        """Run the worker until interrupted."""
-        faust.Worker(self.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    def run(self, loglevel: str = "INFO") -> None:
+        """Run the worker until interrupted, logging JSON lines like every other process."""
+        faust.Worker(self.app, loglevel=loglevel, quiet=True,
+                     logging_config=json_logging_config(f"{self.service}-worker", loglevel),
+                     ).execute_from_commandline()
 
 
 async def apply_until_done(service: str, applier: EventApplier, record: InboundRecord,

@@ -86,6 +86,4 @@ class OutboxRelay:
 def _age_seconds(oldest: datetime | None) -> float:
     if oldest is None:
         return 0.0
-    if oldest.tzinfo is None:  # SQLite returns naive datetimes
-        oldest = oldest.replace(tzinfo=utcnow().tzinfo)
     return max(0.0, (utcnow() - oldest).total_seconds())

@@ -7,105 +7,28 @@ topic is dead-lettered with its error while the worker keeps consuming.
 
 from __future__ import annotations
 
-import os
-import random
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
-from pathlib import Path
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from kafka import KafkaProducer
 
-from shared.broker import free_port
-from shared.demo import fake_nhs_numbers, fake_screening
 from shared.events.envelope import CloudEvent
 from shared.kafka.topics import SERVICES, deadletter_topic, partner_inbound_topic
-from shared.platform import LocalPlatform
-from shared.runtime import token_authority
-from shared.settings import PlatformSettings
 from tests.support.kafka import headers_of, read_topic
+from tests.support.platform import RunningPlatform, running_platform, wait_for
 
 pytestmark = pytest.mark.kafka
-
-
-class RunningPlatform:
-    """A started platform and how to talk to it."""
-
-    def __init__(self, settings: PlatformSettings) -> None:
-        self.settings = settings
-        self.authority = token_authority(settings)
-        self.numbers = fake_nhs_numbers(random.Random())
-
-    def url(self, service: str, path: str) -> str:
-        return f"http://127.0.0.1:{self.settings.api_port(service)}{path}"
-
-    def headers(self, org: str, *roles: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.authority.mint(org, list(roles))}"}
-
-    def screening(self, team: str, **changes: Any) -> dict[str, Any]:
-        record = fake_screening(random.Random(), next(self.numbers), date(2026, 11, 2))
-        record.update(team=team, asked_on="2026-11-02", outcome="asked",
-                      hark={"humiliated": False, "afraid": True, "raped": False, "kicked": False},
-                      past_abuse="no")
-        record.update(changes)
-        return record
-
-    def team_row(self, team: str) -> dict[str, Any] | None:
-        response = httpx.get(self.url("reporting", "/v1/prevalence"),
-                             params={"group_by": "team", "period": "2026-11"},
-                             headers=self.headers("trust", "ops-viewer"), timeout=5)
-        response.raise_for_status()
-        rows = [r for r in response.json()["rows"] if r["team"] == team]
-        return rows[0] if rows else None
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 45.0) -> Any:
-    """Poll until ``condition`` returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout:.0f} s")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[RunningPlatform]:
-    var_dir = tmp_path_factory.mktemp("platform")
-    env = dict(os.environ)
-    configured = os.environ.get("PEERLINK_KAFKA_BOOTSTRAP")
-    env.update({
-        "PEERLINK_KAFKA_BOOTSTRAP": configured or f"127.0.0.1:{free_port()}",
-        "PEERLINK_VAR_DIR": str(var_dir),
-        "PEERLINK_PORT_OFFSET": str(random.randrange(20000, 40000, 10)),
-        "PEERLINK_REPORTING_RELEASE_SECONDS": "1",
-        "PEERLINK_ENV": "test",
-    })
-    if request.param == "postgresql":
-        create_database: Callable[[], str] = request.getfixturevalue("postgres_database")
-        for service in SERVICES:
-            env[f"PEERLINK_{service.upper()}_DATABASE_URL"] = create_database()
-    settings = PlatformSettings(
-        kafka_bootstrap=env["PEERLINK_KAFKA_BOOTSTRAP"], var_dir=Path(var_dir),
-        port_offset=int(env["PEERLINK_PORT_OFFSET"]), env="test")
-    for service in SERVICES:
-        if f"PEERLINK_{service.upper()}_DATABASE_URL" in env:
-            os.environ[f"PEERLINK_{service.upper()}_DATABASE_URL"] = env[
-                f"PEERLINK_{service.upper()}_DATABASE_URL"]
-    running = LocalPlatform(settings, start_broker=configured is None, env=env)
-    try:
-        running.start()
-        yield RunningPlatform(settings)
-    finally:
-        running.stop()
-        for service in SERVICES:
-            os.environ.pop(f"PEERLINK_{service.upper()}_DATABASE_URL", None)
+    with running_platform(request, tmp_path_factory.mktemp("platform"), request.param) as p:
+        yield p
 
 
 def test_every_process_is_healthy_ready_and_measured(platform: RunningPlatform) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -15,7 +14,7 @@ from sqlalchemy import (
     Text,
 )
 
-from shared.db import SequenceId, service_metadata
+from shared.db import SequenceId, UtcDateTime, service_metadata
 
 metadata = service_metadata()
 
@@ -27,8 +26,8 @@ subjects = Table(
     Column("nhs_number_sealed", LargeBinary, nullable=True,
            comment="the NHS number under the subject's data key"),
     Column("registered_by_org", String(64), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
-    Column("erased_at", DateTime(timezone=True), nullable=True),
+    Column("registered_at", UtcDateTime(), nullable=False),
+    Column("erased_at", UtcDateTime(), nullable=True),
 )
 
 subject_orgs = Table(
@@ -43,8 +42,8 @@ data_keys = Table(
     Column("subject_id", String(40), primary_key=True),
     Column("key_id", String(64), nullable=False),
     Column("wrapped_key", LargeBinary, nullable=True, comment="null once shredded"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("shredded_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("shredded_at", UtcDateTime(), nullable=True),
 )
 
 consent_changes = Table(
@@ -57,7 +56,7 @@ consent_changes = Table(
     Column("method", String(20), nullable=False),
     Column("recorded_by", String(200), nullable=True, comment="staff member, not the person"),
     Column("org", String(64), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("withdrawal_id", String(40), nullable=True),
     Index("ix_consent_changes_subject_purpose", "subject_id", "purpose"),
 )
@@ -73,9 +72,9 @@ withdrawals = Table(
     Column("org", String(64), nullable=False),
     Column("required", String(200), nullable=False, comment="services that must acknowledge"),
     Column("status", String(10), nullable=False, index=True),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("deadline_at", DateTime(timezone=True), nullable=False),
-    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("deadline_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime(), nullable=True),
 )
 
 withdrawal_acks = Table(
@@ -84,8 +83,8 @@ withdrawal_acks = Table(
            primary_key=True),
     Column("service", String(20), primary_key=True),
     Column("kind", String(30), primary_key=True, comment="withdrawal-applied or erasure-applied"),
-    Column("applied_at", DateTime(timezone=True), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("applied_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Column("retained_records", Integer, nullable=True),
 )
 

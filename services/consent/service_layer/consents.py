@@ -207,7 +207,7 @@ def _complete(uow: UnitOfWork, row: Any, cascade: WithdrawalCascade) -> None:
     _publish(uow, WithdrawalCompleted(
         withdrawal_id=row.withdrawal_id, purposes=tuple(row.purposes.split(",")),
         erasure=row.erasure, services=tuple(sorted(cascade.required)),
-        requested_at=_aware(row.requested_at), completed_at=_aware(cascade.completed_at)),
+        requested_at=row.requested_at, completed_at=cascade.completed_at),
         row.subject_id)
 
 
@@ -219,7 +219,7 @@ def mark_overdue(uow: UnitOfWork, now: datetime) -> int:
         withdrawals.c.deadline_at <= now)).with_for_update()).all()
     for row in rows:
         cascade = _cascade(session, row)
-        if cascade.check_deadline(_aware(now)) is not Transition.BECAME_OVERDUE:
+        if cascade.check_deadline(now) is not Transition.BECAME_OVERDUE:
             continue
         session.execute(update(withdrawals).where(
             withdrawals.c.withdrawal_id == row.withdrawal_id).values(
@@ -227,14 +227,9 @@ def mark_overdue(uow: UnitOfWork, now: datetime) -> int:
         _publish(uow, WithdrawalOverdue(
             withdrawal_id=row.withdrawal_id, purposes=tuple(row.purposes.split(",")),
             erasure=row.erasure, pending_services=tuple(sorted(cascade.pending)),
-            requested_at=_aware(row.requested_at), deadline_at=_aware(row.deadline_at)),
+            requested_at=row.requested_at, deadline_at=row.deadline_at),
             row.subject_id)
     return len(rows)
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite gives back naive UTC datetimes."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=utcnow().tzinfo)
 
 
 def withdrawal_view(session: Session, withdrawal_id: str) -> dict[str, Any]:
@@ -252,14 +247,14 @@ def _view(session: Session, row: Any) -> dict[str, Any]:
     for service in sorted(cascade.required):
         applied = cascade.acknowledged.get(service)
         services[service] = {"status": "applied" if applied else "pending",
-                             "applied_at": _aware(applied).isoformat() if applied else None}
+                             "applied_at": applied.isoformat() if applied else None}
     return {
         "withdrawal_id": row.withdrawal_id, "subject_id": row.subject_id,
         "purposes": row.purposes.split(","), "erasure": row.erasure, "method": row.method,
         "org": row.org,
-        "status": row.status, "requested_at": _aware(row.requested_at).isoformat(),
-        "deadline_at": _aware(row.deadline_at).isoformat(),
-        "completed_at": _aware(row.completed_at).isoformat() if row.completed_at else None,
+        "status": row.status, "requested_at": row.requested_at.isoformat(),
+        "deadline_at": row.deadline_at.isoformat(),
+        "completed_at": row.completed_at.isoformat() if row.completed_at else None,
         "services": services,
     }
 

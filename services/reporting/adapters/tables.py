@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Integer, String, Table, Text
 
-from shared.db import SequenceId, service_metadata
+from shared.db import SequenceId, UtcDateTime, service_metadata
 
 metadata = service_metadata()
 
@@ -26,7 +26,7 @@ contributions = Table(
 releases = Table(
     "releases", metadata,
     Column("release_id", SequenceId, primary_key=True, autoincrement=True),
-    Column("released_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("released_at", UtcDateTime(), nullable=False, index=True),
     Column("cells", Text, nullable=False,
            comment="unrounded aggregate cells at release time; only controlled figures leave"),
 )
@@ -36,6 +36,6 @@ evaluation_consents = Table(
     Column("subject_id", String(40), primary_key=True),
     Column("state", String(10), nullable=False, comment="granted or withdrawn"),
     Column("erased", Boolean, nullable=False, default=False),
-    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
     comment="evaluation consent per person: who may count (opt-out or opt-in)",
 )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Integer, LargeBinary, String, Table
+from sqlalchemy import Boolean, Column, Date, Integer, LargeBinary, String, Table
 
-from shared.db import service_metadata
+from shared.db import UtcDateTime, service_metadata
 
 metadata = service_metadata()
 
@@ -35,13 +35,13 @@ screenings = Table(
     Column("affected_mental_health", String(10), nullable=True),
     Column("notes_sealed", LargeBinary, nullable=True, comment="notes under the data key"),
     Column("recorded_by_org", String(64), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
 partner_sharing = Table(
     "partner_sharing", metadata,
     Column("subject_id", String(40), primary_key=True),
     Column("state", String(10), nullable=False, comment="granted or withdrawn"),
-    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
     comment="partner-sharing consent as the consent service published it",
 )

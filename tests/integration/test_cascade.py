@@ -1,0 +1,175 @@
+"""The consent withdrawal cascade over the real broker, each service's worker its own process.
+
+A withdrawal completes when every required service has acknowledged; a service that is down
+makes it overdue and, once back, completes it with nobody acting; a redelivered withdrawal is
+acknowledged once; after erasure nothing about the person reads in clear on any topic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaProducer
+
+from shared.crypto import REDACTED, CachingKeyStore, PersonalDataCipher
+from shared.events.catalogue import parse_payload
+from shared.events.envelope import CloudEvent, EncryptedBlock
+from shared.keys import ConsentKeyClient
+from shared.kafka.topics import CASCADE_ACKS, events_topic, partner_inbound_topic
+from tests.support.kafka import read_topic
+from tests.support.platform import RunningPlatform, running_platform, wait_for
+
+pytestmark = pytest.mark.kafka
+DEADLINE_SECONDS = 6
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[RunningPlatform]:
+    with running_platform(request, tmp_path_factory.mktemp("cascade"), request.param,
+                          cascade_deadline_seconds=str(DEADLINE_SECONDS)) as running:
+        yield running
+
+
+def screened_person(platform: RunningPlatform, team: str) -> tuple[str, dict[str, Any]]:
+    """A person screened through the API; returns their subject reference and the record."""
+    record = platform.screening(team, notes=f"note-{uuid.uuid4().hex}")
+    response = httpx.post(platform.url("screening", "/v1/screenings"), json=record,
+                          headers=platform.headers("trust", "clinician"), timeout=10)
+    assert response.status_code == 201, response.text
+    return str(response.json()["subject_id"]), record
+
+
+def withdraw(platform: RunningPlatform, subject_id: str, purposes: list[str],
+             erasure: bool) -> str:
+    response = httpx.post(platform.url("consent", f"/v1/subjects/{subject_id}/withdrawals"),
+                          json={"purposes": purposes, "erasure": erasure, "method": "verbal"},
+                          headers=platform.headers("trust", "clinician"), timeout=10)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+    return str(response.json()["withdrawal_id"])
+
+
+def status_of(platform: RunningPlatform, withdrawal_id: str) -> dict[str, Any]:
+    response = httpx.get(platform.url("consent", f"/v1/withdrawals/{withdrawal_id}"),
+                         headers=platform.headers("trust", "clinician"), timeout=10)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def acks_for(platform: RunningPlatform, withdrawal_id: str) -> Counter[tuple[str, str]]:
+    records = read_topic(platform.settings.kafka_bootstrap, CASCADE_ACKS, timeout=2)
+    acks: Counter[tuple[str, str]] = Counter()
+    for record in records:
+        event = CloudEvent.from_bytes(record.value)
+        if event.data.get("withdrawal_id") == withdrawal_id:
+            acks[(event.type, event.data["service"])] += 1
+    return acks
+
+
+def test_withdrawing_everything_with_erasure_completes_with_one_ack_per_service(
+        platform: RunningPlatform) -> None:
+    subject_id, _ = screened_person(platform, f"cascade-{uuid.uuid4().hex[:6]}")
+
+    withdrawal_id = withdraw(platform, subject_id, ["all"], erasure=True)
+
+    done = wait_for(lambda: (s := status_of(platform, withdrawal_id))["status"] == "complete"
+                    and s, timeout=30)
+    assert set(done["services"]) == {"consent", "screening", "mentoring", "reporting"}
+    assert all(s["status"] == "applied" for s in done["services"].values())
+    assert done["completed_at"] is not None
+    erasure_acks = {k: n for k, n in acks_for(platform, withdrawal_id).items()
+                    if k[0] == "erasure-applied"}
+    assert erasure_acks == {("erasure-applied", s): 1
+                            for s in ("consent", "screening", "mentoring", "reporting")}
+
+
+def test_a_service_that_was_down_catches_up_and_the_withdrawal_completes(
+        platform: RunningPlatform) -> None:
+    subject_id, _ = screened_person(platform, f"cascade-{uuid.uuid4().hex[:6]}")
+    platform.processes.stop_process("mentoring-worker")
+    try:
+        withdrawal_id = withdraw(platform, subject_id, ["peer-mentoring"], erasure=False)
+        assert status_of(platform, withdrawal_id)["status"] == "pending"
+
+        overdue = wait_for(lambda: (s := status_of(platform, withdrawal_id))["status"]
+                           == "overdue" and s, timeout=DEADLINE_SECONDS + 20)
+        assert overdue["services"]["mentoring"]["status"] == "pending"
+        listed = httpx.get(platform.url("consent", "/v1/withdrawals"),
+                           params={"status": "overdue"},
+                           headers=platform.headers("trust", "dpo"), timeout=10).json()
+        assert withdrawal_id in {w["withdrawal_id"] for w in listed["withdrawals"]}
+        metrics = httpx.get(f"http://127.0.0.1:{platform.settings.worker_port('consent')}"
+                            "/metrics", timeout=5).text
+        assert "peerlink_withdrawals_overdue 1.0" in metrics
+    finally:
+        platform.processes.start_process("mentoring-worker")
+
+    done = wait_for(lambda: (s := status_of(platform, withdrawal_id))["status"] == "complete"
+                    and s, timeout=60)
+    assert done["services"]["mentoring"]["status"] == "applied"
+
+
+def test_a_redelivered_withdrawal_is_acknowledged_once(platform: RunningPlatform) -> None:
+    subject_id, _ = screened_person(platform, f"cascade-{uuid.uuid4().hex[:6]}")
+    withdrawal_id = withdraw(platform, subject_id, ["evaluation", "partner-sharing"],
+                             erasure=False)
+    wait_for(lambda: status_of(platform, withdrawal_id)["status"] == "complete", timeout=30)
+
+    bootstrap = platform.settings.kafka_bootstrap
+    [original] = [r for r in read_topic(bootstrap, events_topic("consent"), timeout=3)
+                  if CloudEvent.from_bytes(r.value).data.get("withdrawal_id") == withdrawal_id
+                  and CloudEvent.from_bytes(r.value).type == "consent-withdrawn"]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer.send(events_topic("consent"), key=original.key, value=original.value,
+                  partition=original.partition)
+    # a later marker on the same partition shows when the redelivery has been consumed
+    marker_subject, _ = screened_person(platform, f"cascade-{uuid.uuid4().hex[:6]}")
+    producer.flush()
+    producer.close()
+    marker = withdraw(platform, marker_subject, ["evaluation"], erasure=False)
+    wait_for(lambda: status_of(platform, marker)["status"] == "complete", timeout=30)
+
+    acks = acks_for(platform, withdrawal_id)
+    assert acks == {("withdrawal-applied", "screening"): 1,
+                    ("withdrawal-applied", "mentoring"): 1,
+                    ("withdrawal-applied", "reporting"): 1}
+    assert status_of(platform, withdrawal_id)["status"] == "complete"
+
+
+def test_after_erasure_no_topic_holds_the_person_in_clear(platform: RunningPlatform) -> None:
+    subject_id, record = screened_person(platform, f"cascade-{uuid.uuid4().hex[:6]}")
+    nhs_number, notes = record["nhs_number"], record["notes"]
+    withdrawal_id = withdraw(platform, subject_id, ["all"], erasure=True)
+    wait_for(lambda: status_of(platform, withdrawal_id)["status"] == "complete", timeout=30)
+
+    bootstrap = platform.settings.kafka_bootstrap
+    topics = [events_topic("consent"), events_topic("screening"), events_topic("mentoring"),
+              CASCADE_ACKS, partner_inbound_topic("trust")]
+    about_them = [r for t in topics for r in read_topic(bootstrap, t, timeout=2)
+                  if r.key == subject_id.encode()]
+    assert {CloudEvent.from_bytes(r.value).type for r in about_them} >= {
+        "subject-registered", "screening-completed", "consent-withdrawn",
+        "erasure-requested", "subject-key-shredded", "erasure-applied"}
+    keys = CachingKeyStore(ConsentKeyClient(platform.url("consent", ""), platform.authority,
+                                            "screening"))
+    cipher = PersonalDataCipher(keys)
+    sealed = 0
+    for raw in about_them:
+        assert nhs_number.encode() not in raw.value
+        assert nhs_number[:3].encode() + b" " not in raw.value
+        assert notes.encode() not in raw.value
+        event = CloudEvent.from_bytes(raw.value)
+        payload = parse_payload(event)
+        for name in type(payload).model_fields:
+            block = getattr(payload, name)
+            if isinstance(block, EncryptedBlock):
+                sealed += 1
+                assert cipher.open(subject_id, event.type, block) is REDACTED
+    assert sealed >= 2  # the NHS number at registration and the notes at screening

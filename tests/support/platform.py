@@ -1,0 +1,103 @@
+"""The whole platform in processes, for end-to-end and cascade tests."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.broker import free_port
+from shared.demo import fake_nhs_numbers, fake_screening
+from shared.kafka.topics import SERVICES
+from shared.platform import LocalPlatform
+from shared.runtime import token_authority
+from shared.settings import PlatformSettings
+
+
+class RunningPlatform:
+    """A started platform and how to talk to it."""
+
+    def __init__(self, settings: PlatformSettings, processes: LocalPlatform) -> None:
+        self.settings = settings
+        self.processes = processes
+        self.authority = token_authority(settings)
+        self.numbers = fake_nhs_numbers(random.Random())
+
+    def url(self, service: str, path: str) -> str:
+        """A URL of a service's API."""
+        return f"http://127.0.0.1:{self.settings.api_port(service)}{path}"
+
+    def headers(self, org: str, *roles: str) -> dict[str, str]:
+        """An Authorization header."""
+        return {"Authorization": f"Bearer {self.authority.mint(org, list(roles))}"}
+
+    def screening(self, team: str, **changes: Any) -> dict[str, Any]:
+        """A synthetic enquiry (outcome asked, HARK positive) in November 2026."""
+        record = fake_screening(random.Random(), next(self.numbers), date(2026, 11, 2))
+        record.update(team=team, asked_on="2026-11-02", outcome="asked",
+                      hark={"humiliated": False, "afraid": True, "raped": False,
+                            "kicked": False}, past_abuse="no")
+        record.update(changes)
+        return record
+
+    def team_row(self, team: str) -> dict[str, Any] | None:
+        """The reporting API's prevalence row for one team in November 2026."""
+        response = httpx.get(self.url("reporting", "/v1/prevalence"),
+                             params={"group_by": "team", "period": "2026-11"},
+                             headers=self.headers("trust", "ops-viewer"), timeout=5)
+        response.raise_for_status()
+        rows = [r for r in response.json()["rows"] if r["team"] == team]
+        return rows[0] if rows else None
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 45.0) -> Any:
+    """Poll until ``condition`` returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"not within {timeout:.0f} s")
+
+
+@contextmanager
+def running_platform(request: pytest.FixtureRequest, var_dir: Path, backend: str,
+                     **settings_env: str) -> Iterator[RunningPlatform]:
+    """Every service's API and worker as its own process, on ``backend`` databases."""
+    env = dict(os.environ)
+    configured = os.environ.get("PEERLINK_KAFKA_BOOTSTRAP")
+    env.update({
+        "PEERLINK_KAFKA_BOOTSTRAP": configured or f"127.0.0.1:{free_port()}",
+        "PEERLINK_VAR_DIR": str(var_dir),
+        "PEERLINK_PORT_OFFSET": str(random.randrange(20000, 40000, 10)),
+        "PEERLINK_REPORTING_RELEASE_SECONDS": "1",
+        "PEERLINK_ENV": "test",
+        **{f"PEERLINK_{k.upper()}": v for k, v in settings_env.items()},
+    })
+    databases: dict[str, str] = {}
+    if backend == "postgresql":
+        create_database: Callable[[], str] = request.getfixturevalue("postgres_database")
+        databases = {f"PEERLINK_{s.upper()}_DATABASE_URL": create_database() for s in SERVICES}
+    env.update(databases)
+    monkeypatch = pytest.MonkeyPatch()
+    for name, value in databases.items():
+        monkeypatch.setenv(name, value)
+    settings = PlatformSettings(
+        kafka_bootstrap=env["PEERLINK_KAFKA_BOOTSTRAP"], var_dir=var_dir,
+        port_offset=int(env["PEERLINK_PORT_OFFSET"]), env="test")
+    processes = LocalPlatform(settings, start_broker=configured is None, env=env)
+    try:
+        processes.start()
+        yield RunningPlatform(settings, processes)
+    finally:
+        processes.stop()
+        monkeypatch.undo()
