@@ -19,8 +19,8 @@ from kafka import KafkaProducer
 from shared.crypto import REDACTED, CachingKeyStore, PersonalDataCipher
 from shared.events.catalogue import parse_payload
 from shared.events.envelope import CloudEvent, EncryptedBlock
-from shared.keys import ConsentKeyClient
 from shared.kafka.topics import CASCADE_ACKS, events_topic, partner_inbound_topic
+from shared.keys import ConsentKeyClient
 from tests.support.kafka import read_topic
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 

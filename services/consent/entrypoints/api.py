@@ -66,6 +66,8 @@ class WithdrawalIn(BaseModel):
                                 examples=[["peer-mentoring"], ["all"]])
     erasure: bool = Field(default=False, description="also erase the person's personal data")
     method: ConsentMethod = Field(description="verbal, written or electronic")
+    recorded_by: str | None = Field(default=None, min_length=1, max_length=200,
+                                    description="the member of staff who recorded it")
 
     @field_validator("purposes")
     @classmethod
@@ -153,7 +155,7 @@ def build_api(service: ConsentService) -> FastAPI:
         with subject_errors(), service.database.unit_of_work() as uow:
             withdrawal_id = consents.withdraw(
                 uow, service.keys, subject_id, body.purposes, body.erasure, body.method, caller,
-                service.settings.cascade_deadline_seconds)
+                service.settings.cascade_deadline_seconds, body.recorded_by)
         return WithdrawalAccepted(withdrawal_id=withdrawal_id)
 
     @app.get("/v1/withdrawals/{withdrawal_id}")

@@ -118,7 +118,7 @@ def consent_state(session: Session, subject_id: str) -> dict[str, Any]:
 
 def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested: list[str],
              erasure: bool, method: ConsentMethod, caller: Principal,
-             deadline_seconds: float) -> str:
+             deadline_seconds: float, recorded_by: str | None = None) -> str:
     """Record a withdrawal (and erasure); returns the withdrawal id the cascade is tracked by."""
     purposes = expand_purposes(requested)
     row = require_subject(uow.session, subject_id, caller)
@@ -133,7 +133,8 @@ def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested:
         status=CascadeStatus.PENDING.value, requested_at=now,
         deadline_at=now + timedelta(seconds=deadline_seconds)))
     for purpose in purposes:
-        _change(uow, subject_id, purpose, "withdrawn", method, None, caller.org, withdrawal_id)
+        _change(uow, subject_id, purpose, "withdrawn", method, recorded_by, caller.org,
+                withdrawal_id)
     _publish(uow, ConsentWithdrawn(withdrawal_id=withdrawal_id, purposes=purposes,
                                    erasure=erasure, method=method, org=caller.org), subject_id)
     audit.record(uow, caller, "consent-withdrawn", subject_id, withdrawal_id=withdrawal_id,
@@ -156,6 +157,9 @@ def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_i
         _publish(uow, SubjectKeyShredded(key_id=key_id, withdrawal_id=withdrawal_id),
                  subject_id)
     audit.record(uow, caller, "subject-erased", subject_id, withdrawal_id=withdrawal_id)
+    uow.session.execute(insert(withdrawal_acks).values(
+        withdrawal_id=withdrawal_id, service="consent", kind=ErasureApplied.event_type,
+        applied_at=now, received_at=now, retained_records=0))
     _publish(uow, ErasureApplied(service="consent", withdrawal_id=withdrawal_id,
                                  purposes=purposes, applied_at=now, retained_records=0),
              subject_id)
@@ -217,10 +221,12 @@ def mark_overdue(uow: UnitOfWork, now: datetime) -> int:
     rows = session.execute(select(withdrawals).where(and_(
         withdrawals.c.status == CascadeStatus.PENDING.value,
         withdrawals.c.deadline_at <= now)).with_for_update()).all()
+    overdue = 0
     for row in rows:
         cascade = _cascade(session, row)
         if cascade.check_deadline(now) is not Transition.BECAME_OVERDUE:
             continue
+        overdue += 1
         session.execute(update(withdrawals).where(
             withdrawals.c.withdrawal_id == row.withdrawal_id).values(
             status=CascadeStatus.OVERDUE.value))
@@ -229,7 +235,7 @@ def mark_overdue(uow: UnitOfWork, now: datetime) -> int:
             erasure=row.erasure, pending_services=tuple(sorted(cascade.pending)),
             requested_at=row.requested_at, deadline_at=row.deadline_at),
             row.subject_id)
-    return len(rows)
+    return overdue
 
 
 def withdrawal_view(session: Session, withdrawal_id: str) -> dict[str, Any]:

@@ -1,0 +1,834 @@
+"""The consent API: consents per purpose, withdrawals and their cascade, erasure, the audit
+trail, and bad input refused with nothing half-written. Every test runs on SQLite and on
+PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api
+from services.consent.service_layer import consents
+from shared.db import utcnow
+from shared.events.cascade import ErasureApplied, WithdrawalApplied
+from shared.events.envelope import CloudEvent
+from tests.support.services import bearer, settings_for
+
+NHS_NUMBER = "9434765919"
+NHS_FORMS = ("9434765919", "943 476 5919")
+WRITTEN_BY = {"purpose": "evaluation", "method": "written", "recorded_by": "Nurse Adebayo"}
+UNKNOWN_SUBJECT = "sub_" + "0" * 32
+CHANGE_TABLES = ("subjects", "consent_changes", "withdrawals", "withdrawal_acks", "outbox",
+                 "audit_log")
+
+
+
+@dataclass
+class Consent:
+    """The consent service, its API client and helpers for one test database."""
+
+    service: ConsentService
+    client: TestClient
+    backend: str
+
+    def headers(self, org: str, *roles: str) -> dict[str, str]:
+        return bearer(self.service.settings, org, *roles)
+
+    def register(self, nhs_number: str = NHS_NUMBER, org: str = "trust",
+                 role: str = "clinician") -> httpx.Response:
+        response: httpx.Response = self.client.post(
+            "/v1/subjects", json={"nhs_number": nhs_number}, headers=self.headers(org, role))
+        return response
+
+    def subject(self, nhs_number: str = NHS_NUMBER, org: str = "trust",
+                role: str = "clinician") -> str:
+        response = self.register(nhs_number, org, role)
+        assert response.status_code in (200, 201), response.text
+        return str(response.json()["subject_id"])
+
+    def grant(self, subject_id: str, purpose: str = "evaluation", method: str = "written",
+              recorded_by: str = "Nurse Adebayo", org: str = "trust",
+              role: str = "clinician") -> httpx.Response:
+        response: httpx.Response = self.client.post(
+            f"/v1/subjects/{subject_id}/consents",
+            json={"purpose": purpose, "method": method, "recorded_by": recorded_by},
+            headers=self.headers(org, role))
+        return response
+
+    def withdraw(self, subject_id: str, purposes: list[str], erasure: bool = False,
+                 method: str = "verbal", org: str = "trust",
+                 role: str = "clinician") -> httpx.Response:
+        response: httpx.Response = self.client.post(
+            f"/v1/subjects/{subject_id}/withdrawals",
+            json={"purposes": purposes, "erasure": erasure, "method": method},
+            headers=self.headers(org, role))
+        return response
+
+    def withdrawal_id(self, subject_id: str, purposes: list[str], erasure: bool = False,
+                      org: str = "trust", role: str = "clinician") -> str:
+        response = self.withdraw(subject_id, purposes, erasure, org=org, role=role)
+        assert response.status_code == 202, response.text
+        return str(response.json()["withdrawal_id"])
+
+    def state(self, subject_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/v1/subjects/{subject_id}/consents",
+                                   headers=self.headers("trust", "clinician"))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def withdrawal(self, withdrawal_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/v1/withdrawals/{withdrawal_id}",
+                                   headers=self.headers("trust", "clinician"))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def verify(self) -> dict[str, Any]:
+        response = self.client.get("/v1/audit/verify", headers=self.headers("trust", "dpo"))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def table(self, name: str) -> Any:
+        return self.service.database.metadata.tables[name]
+
+    def counts(self) -> dict[str, int]:
+        """Rows in every table a change writes, and data keys not shredded."""
+        keys = self.table("data_keys")
+        with self.service.database.read() as session:
+            counted = {name: session.execute(select(func.count()).select_from(
+                self.table(name))).scalar_one() for name in CHANGE_TABLES}
+            counted["live_data_keys"] = session.execute(
+                select(func.count()).select_from(keys).where(
+                    keys.c.wrapped_key.is_not(None))).scalar_one()
+        return counted
+
+    def outbox(self, after_seq: int = 0) -> list[Any]:
+        outbox = self.table("outbox")
+        with self.service.database.read() as session:
+            return list(session.execute(select(outbox).where(outbox.c.seq > after_seq)
+                                        .order_by(outbox.c.seq)).all())
+
+    def last_outbox_seq(self) -> int:
+        rows = self.outbox()
+        return int(rows[-1].seq) if rows else 0
+
+    def sql(self, statement: str) -> None:
+        with self.service.database.engine.begin() as connection:
+            connection.execute(text(statement))
+
+
+@pytest.fixture
+def open_consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                 ) -> Iterator[Callable[..., Consent]]:
+    """Opens the consent service on the test database, with settings ``overrides``."""
+    opened: list[ConsentService] = []
+
+    def open_(**overrides: object) -> Consent:
+        settings = settings_for(monkeypatch, tmp_path, {"consent": database_url}, **overrides)
+        service = ConsentService(settings)
+        opened.append(service)
+        return Consent(service, TestClient(build_api(service)),
+                       make_url(database_url).get_backend_name())
+
+    yield open_
+    for service in opened:
+        service.database.dispose()
+
+
+@pytest.fixture
+def consent(open_consent: Callable[..., Consent]) -> Consent:
+    return open_consent()
+
+
+def payload(row: Any) -> dict[str, Any]:
+    return dict(json.loads(bytes(row.payload)))
+
+
+def aware(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    assert parsed.utcoffset() == timedelta(0), f"{value} is not UTC with an offset"
+    return parsed
+
+
+# --- consents ---------------------------------------------------------------------------
+
+
+def test_granting_consent_returns_the_record(consent: Consent) -> None:
+    registered = consent.register()
+    assert registered.status_code == 201
+    subject_id = registered.json()["subject_id"]
+    before = utcnow()
+
+    response = consent.grant(subject_id, "partner-sharing", "verbal", "Nurse Adebayo")
+
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert record["change_id"].startswith("cc_")
+    assert {k: record[k] for k in ("subject_id", "purpose", "action", "method",
+                                   "recorded_by", "org", "withdrawal_id")} == {
+        "subject_id": subject_id, "purpose": "partner-sharing", "action": "granted",
+        "method": "verbal", "recorded_by": "Nurse Adebayo", "org": "trust",
+        "withdrawal_id": None}
+    assert before - timedelta(seconds=5) <= aware(record["at"]) <= utcnow()
+    granted = [r for r in consent.outbox() if r.event_type == "consent-granted"]
+    assert len(granted) == 1
+    assert granted[0].aggregate_id == subject_id
+    assert "Nurse Adebayo" not in bytes(granted[0].payload).decode()
+
+
+ALL = ("peer-mentoring", "partner-sharing", "evaluation")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param([], dict.fromkeys(ALL, "not-recorded"), id="nothing-recorded"),
+        pytest.param([("grant", "evaluation")],
+                     {"peer-mentoring": "not-recorded", "partner-sharing": "not-recorded",
+                      "evaluation": "granted"}, id="one-granted"),
+        pytest.param([("grant", "peer-mentoring"), ("withdraw", "peer-mentoring")],
+                     {"peer-mentoring": "withdrawn", "partner-sharing": "not-recorded",
+                      "evaluation": "not-recorded"}, id="granted-then-withdrawn"),
+        pytest.param([("grant", "peer-mentoring"), ("withdraw", "peer-mentoring"),
+                      ("grant", "peer-mentoring")],
+                     {"peer-mentoring": "granted", "partner-sharing": "not-recorded",
+                      "evaluation": "not-recorded"}, id="consent-given-again"),
+        pytest.param([("grant", "evaluation"), ("grant", "partner-sharing"),
+                      ("withdraw", "all")],
+                     dict.fromkeys(ALL, "withdrawn"), id="all-withdrawn"),
+        pytest.param([("withdraw", "evaluation")],
+                     {"peer-mentoring": "not-recorded", "partner-sharing": "not-recorded",
+                      "evaluation": "withdrawn"}, id="withdrawn-without-a-grant"),
+    ],
+)
+def test_current_state_per_purpose(consent: Consent, given: list[tuple[str, str]],
+                                   expected: dict[str, str]) -> None:
+    subject_id = consent.subject()
+    for action, purpose in given:
+        response = (consent.grant(subject_id, purpose) if action == "grant"
+                    else consent.withdraw(subject_id, [purpose]))
+        assert response.status_code in (201, 202), response.text
+
+    state = consent.state(subject_id)
+
+    assert state["subject_id"] == subject_id
+    assert state["purposes"] == expected
+
+
+def test_history_says_who_when_and_how(consent: Consent) -> None:
+    subject_id = consent.subject()
+    consent.subject(org="partner-a", role="partner-staff")
+    assert consent.grant(subject_id, "peer-mentoring", "verbal", "Nurse Adebayo").is_success
+    assert consent.grant(subject_id, "partner-sharing", "written", "Advocate Okafor",
+                         org="partner-a", role="partner-staff").is_success
+    withdrawal_id = consent.withdrawal_id(subject_id, ["peer-mentoring"])
+
+    history = consent.state(subject_id)["history"]
+
+    assert [(h["purpose"], h["action"], h["method"], h["recorded_by"], h["org"],
+             h["withdrawal_id"]) for h in history] == [
+        ("peer-mentoring", "granted", "verbal", "Nurse Adebayo", "trust", None),
+        ("partner-sharing", "granted", "written", "Advocate Okafor", "partner-a", None),
+        ("peer-mentoring", "withdrawn", "verbal", None, "trust", withdrawal_id),
+    ]
+    times = [datetime.fromisoformat(h["at"].replace("Z", "+00:00")).replace(tzinfo=None)
+             for h in history]
+    assert times == sorted(times)
+    assert all(h["subject_id"] == subject_id for h in history)
+
+
+def test_a_withdrawal_records_who_took_it_when_given(consent: Consent) -> None:
+    subject_id = consent.subject()
+    response = consent.client.post(
+        f"/v1/subjects/{subject_id}/withdrawals",
+        json={"purposes": ["evaluation"], "method": "written", "recorded_by": "Nurse Adebayo"},
+        headers=consent.headers("trust", "clinician"))
+    assert response.status_code == 202
+
+    [change] = consent.state(subject_id)["history"]
+    assert (change["action"], change["recorded_by"]) == ("withdrawn", "Nurse Adebayo")
+
+
+def test_history_times_carry_their_utc_offset(consent: Consent) -> None:
+    """The same instant, with its offset, whichever endpoint shows it (SQLite gives back
+    naive datetimes unless the column type makes them aware)."""
+    subject_id = consent.subject()
+    granted = consent.grant(subject_id).json()
+
+    history = consent.state(subject_id)["history"]
+
+    assert aware(history[0]["at"]) == aware(granted["at"])
+
+
+# --- withdrawals ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("purposes", "erasure", "services"),
+    [
+        pytest.param(["peer-mentoring"], False, {"mentoring"}, id="peer-mentoring"),
+        pytest.param(["partner-sharing"], False, {"screening", "mentoring"},
+                     id="partner-sharing"),
+        pytest.param(["evaluation"], False, {"reporting"}, id="evaluation"),
+        pytest.param(["all"], False, {"screening", "mentoring", "reporting"}, id="all"),
+        pytest.param(["evaluation"], True, {"consent", "screening", "mentoring", "reporting"},
+                     id="erasure"),
+    ],
+)
+def test_a_withdrawal_is_pending_on_its_required_services(
+        consent: Consent, purposes: list[str], erasure: bool, services: set[str]) -> None:
+    subject_id = consent.subject()
+
+    response = consent.withdraw(subject_id, purposes, erasure)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert set(body) == {"withdrawal_id", "status"}
+    assert body["status"] == "pending"
+    view = consent.withdrawal(body["withdrawal_id"])
+    assert view["status"] == "pending"
+    assert view["completed_at"] is None
+    assert view["erasure"] is erasure
+    # consent's own erasure is applied in the request's transaction; the rest wait
+    assert {s: v["status"] for s, v in view["services"].items()} == {
+        s: "applied" if erasure and s == "consent" else "pending" for s in services}
+    assert all((v["applied_at"] is None) == (v["status"] == "pending")
+               for v in view["services"].values())
+    assert list(view["services"]) == sorted(services)
+    requested = aware(view["requested_at"])
+    assert aware(view["deadline_at"]) - requested == timedelta(
+        seconds=consent.service.settings.cascade_deadline_seconds)
+
+
+def test_withdrawing_peer_mentoring(consent: Consent) -> None:
+    subject_id = consent.subject()
+    consent.grant(subject_id, "peer-mentoring")
+    seq = consent.last_outbox_seq()
+
+    response = consent.withdraw(subject_id, ["peer-mentoring"])
+
+    assert response.status_code == 202
+    withdrawal_id = response.json()["withdrawal_id"]
+    assert response.json() == {"withdrawal_id": withdrawal_id, "status": "pending"}
+    view = consent.withdrawal(withdrawal_id)
+    assert view["status"] == "pending"
+    assert view["services"] == {"mentoring": {"status": "pending", "applied_at": None}}
+    assert view["purposes"] == ["peer-mentoring"]
+    events = consent.outbox(seq)
+    assert [(r.event_type, r.topic, r.aggregate_id) for r in events] == [
+        ("consent-withdrawn", "consent.events", subject_id)]
+    assert payload(events[0])["data"]["withdrawal_id"] == withdrawal_id
+
+
+def test_acknowledgements_complete_the_withdrawal_and_redelivery_changes_nothing(
+        consent: Consent) -> None:
+    subject_id = consent.subject()
+    withdrawal_id = consent.withdrawal_id(subject_id, ["partner-sharing"])
+    applied = {"screening": utcnow() - timedelta(seconds=2),
+               "mentoring": utcnow() - timedelta(seconds=1)}
+    events = {
+        service: CloudEvent.wrap(WithdrawalApplied(
+            service=service, withdrawal_id=withdrawal_id, purposes=("partner-sharing",),
+            applied_at=applied[service]), source=f"/peerlink/{service}", subject=subject_id)
+        for service in ("screening", "mentoring")}
+
+    def deliver(service: str) -> None:
+        event = events[service]
+        with consent.service.database.unit_of_work() as uow:
+            consents.acknowledge(uow, event, WithdrawalApplied.model_validate(event.data))
+
+    deliver("mentoring")
+    assert consent.withdrawal(withdrawal_id)["status"] == "pending"
+    deliver("screening")
+    deliver("screening")
+    deliver("mentoring")
+
+    view = consent.withdrawal(withdrawal_id)
+    assert view["status"] == "complete"
+    assert aware(view["completed_at"]) == applied["mentoring"]
+    assert {s: (v["status"], aware(v["applied_at"])) for s, v in view["services"].items()} \
+        == {s: ("applied", applied[s]) for s in ("mentoring", "screening")}
+    completed = [r for r in consent.outbox() if r.event_type == "withdrawal-completed"]
+    assert len(completed) == 1
+    assert completed[0].aggregate_id == subject_id
+
+
+def test_erasure_writes_its_events_in_order_and_no_nhs_number(consent: Consent) -> None:
+    subject_id = consent.subject()
+    consent.grant(subject_id, "evaluation")
+    seq = consent.last_outbox_seq()
+
+    withdrawal_id = consent.withdrawal_id(subject_id, ["all"], erasure=True)
+
+    view = consent.withdrawal(withdrawal_id)
+    assert set(view["services"]) == {"consent", "screening", "mentoring", "reporting"}
+    assert view["purposes"] == list(ALL)
+    events = consent.outbox(seq)
+    assert [(r.event_type, r.topic) for r in events] == [
+        ("consent-withdrawn", "consent.events"),
+        ("erasure-requested", "consent.events"),
+        ("subject-key-shredded", "consent.events"),
+        ("erasure-applied", "cascade.acks"),
+    ]
+    assert all(r.aggregate_id == subject_id for r in events)
+    assert all(payload(r)["subject"] == subject_id for r in events)
+    assert {payload(r)["data"]["withdrawal_id"] for r in events} == {withdrawal_id}
+    ack = payload(events[-1])["data"]
+    assert ack["service"] == "consent"
+    assert ack["retained_records"] == 0
+    everything = b"".join(bytes(r.payload) for r in consent.outbox())
+    assert not any(form.encode() in everything for form in NHS_FORMS)
+
+
+def test_consent_acknowledges_its_own_erasure_through_the_cascade_topic(
+        consent: Consent) -> None:
+    subject_id = consent.subject()
+    withdrawal_id = consent.withdrawal_id(subject_id, ["all"], erasure=True)
+    [row] = [r for r in consent.outbox() if r.topic == "cascade.acks"]
+    event = CloudEvent.from_bytes(bytes(row.payload))
+
+    with consent.service.database.unit_of_work() as uow:
+        consents.acknowledge(uow, event, ErasureApplied.model_validate(event.data))
+
+    services = consent.withdrawal(withdrawal_id)["services"]
+    assert services["consent"]["status"] == "applied"
+    assert {s: v["status"] for s, v in services.items() if s != "consent"} == dict.fromkeys(
+        ("mentoring", "reporting", "screening"), "pending")
+
+
+def test_after_erasure_the_key_is_gone_and_the_person_is_new_again(consent: Consent) -> None:
+    subject_id = consent.subject()
+    key_url = f"/internal/v1/data-keys/{subject_id}"
+    service_headers = consent.headers("trust", "service")
+    assert consent.client.get(key_url, headers=service_headers).status_code == 200
+
+    consent.withdrawal_id(subject_id, ["all"], erasure=True)
+
+    gone = consent.client.get(key_url, headers=service_headers)
+    assert gone.status_code == 410
+    assert gone.json()["error"] == "key-shredded"
+    subjects = consent.table("subjects")
+    with consent.service.database.read() as session:
+        row = session.execute(select(subjects).where(
+            subjects.c.subject_id == subject_id)).one()
+    assert row.nhs_lookup is None
+    assert row.nhs_number_sealed is None
+    assert row.erased_at is not None
+    again = consent.register()
+    assert again.status_code == 201
+    assert again.json()["subject_id"] != subject_id
+    assert consent.client.get(f"/internal/v1/data-keys/{again.json()['subject_id']}",
+                              headers=service_headers).status_code == 200
+
+
+@pytest.mark.parametrize("attempt", ["withdraw", "withdraw-with-erasure", "grant"])
+def test_nothing_more_is_recorded_about_an_erased_person(consent: Consent,
+                                                         attempt: str) -> None:
+    subject_id = consent.subject()
+    consent.withdrawal_id(subject_id, ["all"], erasure=True)
+    before = consent.counts()
+
+    response = (consent.grant(subject_id) if attempt == "grant"
+                else consent.withdraw(subject_id, ["evaluation"],
+                                      erasure=attempt == "withdraw-with-erasure"))
+
+    assert response.status_code == 409
+    assert response.json()["error"] == "subject-erased"
+    assert "erased" in response.json()["message"]
+    assert consent.counts() == before
+
+
+# --- bad input --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A request that must be refused."""
+
+    endpoint: str  # "consents" or "withdrawals"
+    body: dict[str, Any] | bytes
+    caller: tuple[str, ...] | None = ("trust", "clinician")
+    subject: str | None = None  # None: the registered person
+    status: int = 422
+    field: str | None = None
+    mentions: tuple[str, ...] = ()
+
+
+GRANT = WRITTEN_BY
+WITHDRAW = {"purposes": ["evaluation"], "erasure": True, "method": "verbal"}
+
+BAD = [
+    pytest.param(Bad("consents", {**GRANT, "purpose": "marketing"}, field="purpose"),
+                 id="consent-unknown-purpose"),
+    pytest.param(Bad("consents", {"method": "written", "recorded_by": "N"}, field="purpose"),
+                 id="consent-without-purpose"),
+    pytest.param(Bad("consents", {**GRANT, "purpose": "all"}, field="purpose"),
+                 id="consent-to-all-is-not-a-purpose"),
+    pytest.param(Bad("consents", {**GRANT, "method": "telepathy"}, field="method"),
+                 id="consent-unknown-method"),
+    pytest.param(Bad("consents", {**GRANT, "recorded_by": ""}, field="recorded_by"),
+                 id="consent-recorded-by-nobody"),
+    pytest.param(Bad("withdrawals", {**WITHDRAW, "purposes": ["evaluation", "marketing"]},
+                     field="purposes", mentions=("marketing",)),
+                 id="withdrawal-unknown-purpose"),
+    pytest.param(Bad("withdrawals", {**WITHDRAW, "purposes": ["all", "evaluation"]},
+                     field="purposes", mentions=('\\"all\\"',)),
+                 id="withdrawal-all-with-another"),
+    pytest.param(Bad("withdrawals", {**WITHDRAW, "purposes": []}, field="purposes"),
+                 id="withdrawal-no-purposes"),
+    pytest.param(Bad("withdrawals", {**WITHDRAW, "purposes": "all"}, field="purposes"),
+                 id="withdrawal-purposes-not-a-list"),
+    pytest.param(Bad("withdrawals", {"purposes": ["all"], "erasure": True}, field="method"),
+                 id="withdrawal-without-method"),
+    pytest.param(Bad("consents", GRANT, subject=UNKNOWN_SUBJECT, status=404,
+                     field="subject_id"), id="consent-unknown-subject"),
+    pytest.param(Bad("withdrawals", WITHDRAW, subject=UNKNOWN_SUBJECT, status=404,
+                     field="subject_id"), id="withdrawal-unknown-subject"),
+    pytest.param(Bad("withdrawals", WITHDRAW, subject="sub_NOT-A-REFERENCE",
+                     field="subject_id"), id="withdrawal-malformed-subject"),
+    pytest.param(Bad("consents", b'{"purpose": "evaluation", "method": ', field="body",
+                     mentions=("JSON",)), id="consent-malformed-json"),
+    pytest.param(Bad("withdrawals", b'{"purposes": ["all"]', field="body",
+                     mentions=("JSON",)), id="withdrawal-malformed-json"),
+    pytest.param(Bad("consents", GRANT, caller=None, status=401, mentions=("bearer",)),
+                 id="consent-missing-token"),
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=None, status=401, mentions=("bearer",)),
+                 id="withdrawal-missing-token"),
+    pytest.param(Bad("consents", GRANT, caller=("trust", "ops-viewer"), status=403,
+                     mentions=("roles",)), id="consent-by-ops-viewer"),
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=("trust", "ops-viewer"), status=403,
+                     mentions=("roles",)), id="withdrawal-by-ops-viewer"),
+    pytest.param(Bad("consents", GRANT, caller=("trust", "mentor-coordinator"), status=403,
+                     mentions=("roles",)), id="consent-by-mentor-coordinator"),
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=("trust", "mentor-coordinator"),
+                     status=403, mentions=("roles",)), id="withdrawal-by-mentor-coordinator"),
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=("trust", "service"), status=403,
+                     mentions=("roles",)), id="withdrawal-by-a-service"),
+    pytest.param(Bad("consents", GRANT, caller=("partner-a", "partner-staff"), status=403,
+                     mentions=("register",)), id="consent-for-another-organisations-subject"),
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=("partner-a", "partner-staff"),
+                     status=403, mentions=("register",)),
+                 id="withdrawal-for-another-organisations-subject"),
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=("partner-b", "clinician"), status=403,
+                     mentions=("register",)),
+                 id="withdrawal-by-a-third-organisation"),
+]
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_bad_input_is_refused_clearly_with_nothing_half_written(consent: Consent,
+                                                                bad: Bad) -> None:
+    subject_id = bad.subject or consent.subject()
+    consent.subject("4010232137")  # someone else, so the counts are not all ones
+    headers = consent.headers(*bad.caller) if bad.caller else {}
+    url = f"/v1/subjects/{subject_id}/{bad.endpoint}"
+    before = consent.counts()
+
+    if isinstance(bad.body, bytes):
+        response = consent.client.post(url, content=bad.body,
+                                       headers={**headers, "Content-Type": "application/json"})
+    else:
+        response = consent.client.post(url, json=bad.body, headers=headers)
+
+    assert response.status_code == bad.status, response.text
+    body = response.json()
+    assert isinstance(body["error"], str)
+    assert body["error"]
+    assert isinstance(body["message"], str)
+    assert len(body["message"]) > 10
+    if bad.field is not None:
+        assert bad.field in [d["field"] for d in body["details"]]
+    if bad.status == 422:
+        assert bad.field is not None
+        assert bad.field in body["message"]
+    for mention in bad.mentions:
+        assert mention.lower() in response.text.lower()
+    assert consent.counts() == before
+
+
+def test_another_organisation_may_act_once_it_registered_the_person(
+        consent: Consent) -> None:
+    subject_id = consent.subject(org="trust")
+    assert consent.grant(subject_id, org="partner-a", role="partner-staff"
+                         ).status_code == 403
+
+    again = consent.register(org="partner-a", role="partner-staff")
+
+    assert again.status_code == 200
+    assert again.json()["subject_id"] == subject_id
+    granted = consent.grant(subject_id, "peer-mentoring", org="partner-a",
+                            role="partner-staff")
+    assert granted.status_code == 201
+    assert granted.json()["org"] == "partner-a"
+    withdrawn = consent.withdraw(subject_id, ["peer-mentoring"], org="partner-a",
+                                 role="partner-staff")
+    assert withdrawn.status_code == 202
+    assert consent.grant(subject_id, org="partner-b", role="partner-staff"
+                         ).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("caller", "status"),
+    [
+        pytest.param(("trust", "clinician"), 200, id="registering-org-clinician"),
+        pytest.param(("trust", "partner-staff"), 200, id="registering-org-partner-staff"),
+        pytest.param(("trust", "dpo"), 200, id="registering-org-dpo"),
+        pytest.param(("partner-a", "dpo"), 200, id="another-orgs-dpo"),
+        pytest.param(("partner-b", "dpo"), 200, id="a-third-orgs-dpo"),
+        pytest.param(("partner-a", "partner-staff"), 403, id="another-orgs-partner-staff"),
+        pytest.param(("partner-a", "clinician"), 403, id="another-orgs-clinician"),
+        pytest.param(("trust", "ops-viewer"), 403, id="ops-viewer"),
+        pytest.param(("trust", "mentor-coordinator"), 403, id="mentor-coordinator"),
+        pytest.param(("trust", "service"), 403, id="service"),
+        pytest.param(None, 401, id="no-token"),
+    ],
+)
+def test_who_may_read_consents_and_withdrawals(
+        consent: Consent, caller: tuple[str, ...] | None, status: int) -> None:
+    subject_id = consent.subject(org="trust")
+    consent.grant(subject_id)
+    withdrawal_id = consent.withdrawal_id(subject_id, ["evaluation"])
+    headers = consent.headers(*caller) if caller else {}
+
+    state = consent.client.get(f"/v1/subjects/{subject_id}/consents", headers=headers)
+    withdrawal = consent.client.get(f"/v1/withdrawals/{withdrawal_id}", headers=headers)
+
+    assert (state.status_code, withdrawal.status_code) == (status, status)
+    if status == 200:
+        assert state.json()["purposes"]["evaluation"] == "withdrawn"
+        assert withdrawal.json()["withdrawal_id"] == withdrawal_id
+    else:
+        assert state.json()["message"]
+        assert "evaluation" not in state.text
+
+
+def test_an_unknown_withdrawal_is_a_404(consent: Consent) -> None:
+    response = consent.client.get("/v1/withdrawals/wd_" + "0" * 32,
+                                  headers=consent.headers("trust", "clinician"))
+    assert response.status_code == 404
+    assert response.json()["details"][0]["field"] == "withdrawal_id"
+
+
+# --- audit ------------------------------------------------------------------------------
+
+
+def test_the_audit_trail_lists_a_persons_entries_and_audits_reading_it(
+        consent: Consent) -> None:
+    subject_id = consent.subject()
+    other = consent.subject("4010232137")
+    consent.grant(subject_id, "evaluation")
+    consent.grant(other, "evaluation")
+    withdrawal_id = consent.withdrawal_id(subject_id, ["evaluation"])
+    dpo = consent.headers("partner-a", "dpo")
+
+    first = consent.client.get("/v1/audit", params={"subject_id": subject_id}, headers=dpo)
+
+    assert first.status_code == 200, first.text
+    entries = first.json()["entries"]
+    assert all(e["subject_id"] == subject_id for e in entries)
+    actions = [e["action"] for e in entries]
+    assert actions[:3] == ["subject-registered", "consent-granted", "consent-withdrawn"]
+    assert entries[1]["detail"] == {"purpose": "evaluation", "method": "written"}
+    assert entries[2]["detail"]["withdrawal_id"] == withdrawal_id
+    assert entries[2]["actor_org"] == "trust"
+    assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
+
+    later = consent.client.get("/v1/audit", params={"subject_id": subject_id}, headers=dpo)
+
+    reads = [e for e in later.json()["entries"] if e["action"] == "audit-read"]
+    assert len(reads) == actions.count("audit-read") + 1 >= 2
+    assert {e["actor_org"] for e in reads} == {"partner-a"}
+    everything = consent.client.get("/v1/audit", headers=dpo).json()["entries"]
+    assert {e["subject_id"] for e in everything} >= {subject_id, other}
+    assert not any(form in later.text for form in NHS_FORMS)
+
+
+@pytest.mark.parametrize("path", ["/v1/audit", "/v1/audit/verify"])
+@pytest.mark.parametrize(
+    "caller",
+    [("trust", "clinician"), ("partner-a", "partner-staff"), ("trust", "ops-viewer"),
+     ("trust", "mentor-coordinator"), ("trust", "service")],
+    ids="-".join,
+)
+def test_only_a_dpo_reads_the_audit_trail(consent: Consent, path: str,
+                                          caller: tuple[str, str]) -> None:
+    consent.subject()
+    before = consent.counts()
+
+    response = consent.client.get(path, headers=consent.headers(*caller))
+
+    assert response.status_code == 403
+    assert "dpo" in response.json()["message"]
+    assert consent.counts() == before
+
+
+def test_an_untouched_audit_trail_verifies(consent: Consent) -> None:
+    subject_id = consent.subject()
+    consent.grant(subject_id)
+    consent.withdrawal_id(subject_id, ["all"], erasure=True)
+
+    first = consent.verify()
+    second = consent.verify()
+
+    assert first == {"valid": True, "entries": first["entries"], "first_broken_seq": None,
+                     "problem": None}
+    assert first["entries"] >= 4
+    assert second["valid"] is True
+    assert second["entries"] == first["entries"] + 1  # the first verification was audited
+
+
+def _drop_append_only_triggers(consent: Consent) -> None:
+    if consent.backend == "postgresql":
+        consent.sql("DROP TRIGGER audit_log_append_only ON audit_log")
+    else:
+        consent.sql("DROP TRIGGER audit_log_no_update")
+        consent.sql("DROP TRIGGER audit_log_no_delete")
+
+
+def _aimed(consent: Consent, tamper: str) -> tuple[str, dict[str, int]]:
+    """The tampering statement aimed at the current entries, and their seqs."""
+    log = consent.table("audit_log")
+    with consent.service.database.read() as session:
+        rows = session.execute(select(log.c.seq, log.c.action).order_by(log.c.seq)).all()
+    seqs = {"granted": next(r.seq for r in rows if r.action == "consent-granted"),
+            "withdrawn": next(r.seq for r in rows if r.action == "consent-withdrawn"),
+            "last": rows[-1].seq}
+    for name, seq in seqs.items():
+        tamper = tamper.replace("{" + name + "}", str(seq))
+    return tamper, seqs
+
+
+@pytest.mark.parametrize(
+    ("tamper", "broken"),
+    [
+        pytest.param("UPDATE audit_log SET detail = '{\"method\": \"verbal\", "
+                     "\"purpose\": \"peer-mentoring\"}' WHERE seq = {granted}", "granted",
+                     id="detail-altered"),
+        pytest.param("UPDATE audit_log SET actor_org = 'partner-a' WHERE seq = {withdrawn}",
+                     "withdrawn", id="actor-org-altered"),
+        pytest.param("UPDATE audit_log SET action = 'consent-granted' WHERE seq = {withdrawn}",
+                     "withdrawn", id="action-altered"),
+        pytest.param("DELETE FROM audit_log WHERE seq = {granted}", "granted",
+                     id="middle-entry-deleted"),
+        pytest.param("DELETE FROM audit_log WHERE seq = {last}", "last",
+                     id="last-entry-deleted"),
+    ],
+)
+def test_the_database_refuses_tampering_and_verify_finds_it(
+        consent: Consent, tamper: str, broken: str) -> None:
+    subject_id = consent.subject()
+    consent.grant(subject_id)
+    consent.withdrawal_id(subject_id, ["evaluation"])
+    assert consent.verify()["valid"] is True
+
+    with pytest.raises(DBAPIError, match="append-only"):
+        consent.sql(_aimed(consent, tamper)[0])
+    assert consent.verify()["valid"] is True
+
+    statement, seqs = _aimed(consent, tamper)
+    _drop_append_only_triggers(consent)
+    consent.sql(statement)
+    check = consent.verify()
+
+    assert check["valid"] is False
+    assert check["first_broken_seq"] == seqs[broken]
+    assert check["problem"]
+    # the chain stays broken however many entries are appended after it
+    consent.grant(subject_id, "peer-mentoring")
+    assert consent.verify()["first_broken_seq"] == seqs[broken]
+
+
+# --- overdue ----------------------------------------------------------------------------
+
+
+def test_an_overdue_withdrawal_is_listed_and_announced(
+        open_consent: Callable[..., Consent]) -> None:
+    consent = open_consent(cascade_deadline_seconds=0.001)
+    subject_id = consent.subject()
+    withdrawal_id = consent.withdrawal_id(subject_id, ["peer-mentoring"])
+    trust = consent.headers("trust", "clinician")
+    assert consent.client.get("/v1/withdrawals", params={"status": "overdue"},
+                              headers=trust).json()["withdrawals"] == []
+
+    with consent.service.database.unit_of_work() as uow:
+        consents.mark_overdue(uow, utcnow() + timedelta(seconds=1))
+    with consent.service.database.unit_of_work() as uow:
+        consents.mark_overdue(uow, utcnow() + timedelta(seconds=2))
+
+    listed = consent.client.get("/v1/withdrawals", params={"status": "overdue"},
+                                headers=trust)
+    assert listed.status_code == 200
+    assert listed.json()["status"] == "overdue"
+    [overdue] = listed.json()["withdrawals"]
+    assert overdue["withdrawal_id"] == withdrawal_id
+    assert overdue["status"] == "overdue"
+    assert overdue["services"] == {"mentoring": {"status": "pending", "applied_at": None}}
+    assert consent.withdrawal(withdrawal_id)["status"] == "overdue"
+    announced = [r for r in consent.outbox() if r.event_type == "withdrawal-overdue"]
+    assert len(announced) == 1
+    assert announced[0].aggregate_id == subject_id
+    assert announced[0].topic == "consent.events"
+    data = payload(announced[0])["data"]
+    assert data["withdrawal_id"] == withdrawal_id
+    assert data["pending_services"] == ["mentoring"]
+    assert consent.client.get("/v1/withdrawals", params={"status": "pending"},
+                              headers=trust).json()["withdrawals"] == []
+    for org, role, seen in [("partner-a", "dpo", True), ("partner-a", "partner-staff", False)]:
+        rows = consent.client.get("/v1/withdrawals", params={"status": "overdue"},
+                                  headers=consent.headers(org, role)).json()["withdrawals"]
+        assert [r["withdrawal_id"] for r in rows] == ([withdrawal_id] if seen else [])
+
+
+def test_marking_overdue_leaves_withdrawals_within_their_deadline(consent: Consent) -> None:
+    subject_id = consent.subject()
+    withdrawal_id = consent.withdrawal_id(subject_id, ["peer-mentoring"])
+
+    with consent.service.database.unit_of_work() as uow:
+        consents.mark_overdue(uow, utcnow())
+
+    assert consent.withdrawal(withdrawal_id)["status"] == "pending"
+    assert not [r for r in consent.outbox() if r.event_type == "withdrawal-overdue"]
+
+
+@pytest.mark.parametrize(
+    ("caller", "status"),
+    [
+        pytest.param(("trust", "ops-viewer"), 403, id="ops-viewer"),
+        pytest.param(("trust", "mentor-coordinator"), 403, id="mentor-coordinator"),
+        pytest.param(("trust", "service"), 403, id="service"),
+        pytest.param(None, 401, id="no-token"),
+        pytest.param(("trust", "clinician"), 200, id="clinician"),
+        pytest.param(("trust", "dpo"), 200, id="dpo"),
+    ],
+)
+def test_who_may_list_withdrawals(consent: Consent, caller: tuple[str, ...] | None,
+                                  status: int) -> None:
+    consent.withdrawal_id(consent.subject(), ["evaluation"])
+    headers = consent.headers(*caller) if caller else {}
+
+    response = consent.client.get("/v1/withdrawals", params={"status": "pending"},
+                                  headers=headers)
+
+    assert response.status_code == status
+    if status == 200:
+        assert len(response.json()["withdrawals"]) == 1
+    else:
+        assert "withdrawals" not in response.json()
+
+
+def test_listing_an_unknown_status_is_a_422(consent: Consent) -> None:
+    response = consent.client.get("/v1/withdrawals", params={"status": "lost"},
+                                  headers=consent.headers("trust", "dpo"))
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "status"

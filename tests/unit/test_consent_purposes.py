@@ -1,0 +1,87 @@
+"""Which purposes a withdrawal covers, and which services must acknowledge it."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.consent.domain.purposes import (
+    UnknownPurpose,
+    expand_purposes,
+    required_services,
+)
+
+CATALOGUE = ("peer-mentoring", "partner-sharing", "evaluation")
+EVERY_SERVICE = frozenset({"consent", "screening", "mentoring", "reporting"})
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        pytest.param(["all"], CATALOGUE, id="all-in-catalogue-order"),
+        pytest.param(["all", "all"], CATALOGUE, id="all-twice"),
+        pytest.param(["peer-mentoring"], ("peer-mentoring",), id="one"),
+        pytest.param(["evaluation", "peer-mentoring"], ("peer-mentoring", "evaluation"),
+                     id="catalogue-order-not-request-order"),
+        pytest.param(["evaluation", "evaluation", "partner-sharing", "evaluation"],
+                     ("partner-sharing", "evaluation"), id="duplicates-once"),
+        pytest.param(["evaluation", "partner-sharing", "peer-mentoring"], CATALOGUE,
+                     id="every-purpose-by-name"),
+        pytest.param(iter(["partner-sharing"]), ("partner-sharing",), id="any-iterable"),
+    ],
+)
+def test_expand_purposes(requested: list[str], expected: tuple[str, ...]) -> None:
+    assert expand_purposes(requested) == expected
+
+
+@pytest.mark.parametrize(
+    ("requested", "named"),
+    [
+        pytest.param(["marketing"], ["'marketing'"], id="unknown"),
+        pytest.param(["peer-mentoring", "marketing"], ["'marketing'"], id="unknown-among-known"),
+        pytest.param(["zeta", "alpha"], ["'alpha'", "'zeta'"], id="every-unknown-named"),
+        pytest.param(["Peer-Mentoring"], ["'Peer-Mentoring'"], id="case-matters"),
+        pytest.param(["ALL"], ["'ALL'"], id="all-is-lower-case"),
+        pytest.param(["all", "evaluation"], ['"all"'], id="all-with-another"),
+        pytest.param(["all", "marketing"], ['"all"'], id="all-with-an-unknown"),
+        pytest.param([], ["at least one"], id="empty"),
+    ],
+)
+def test_expand_purposes_refuses(requested: list[str], named: list[str]) -> None:
+    with pytest.raises(UnknownPurpose) as raised:
+        expand_purposes(requested)
+    for fragment in named:
+        assert fragment in str(raised.value)
+
+
+def test_unknown_purpose_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="marketing"):
+        expand_purposes(["marketing"])
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        pytest.param(["peer-mentoring"], {"mentoring"}, id="peer-mentoring"),
+        pytest.param(["partner-sharing"], {"screening", "mentoring"}, id="partner-sharing"),
+        pytest.param(["evaluation"], {"reporting"}, id="evaluation"),
+        pytest.param(["peer-mentoring", "partner-sharing"], {"screening", "mentoring"},
+                     id="union-without-repeats"),
+        pytest.param(["peer-mentoring", "evaluation"], {"mentoring", "reporting"},
+                     id="mentoring-and-evaluation"),
+        pytest.param(["all"], {"screening", "mentoring", "reporting"},
+                     id="all-is-every-service-but-consent"),
+    ],
+)
+def test_required_services_for_a_withdrawal(requested: list[str], expected: set[str]) -> None:
+    required = required_services(expand_purposes(requested), erasure=False)
+    assert required == frozenset(expected)
+    assert "consent" not in required
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [["peer-mentoring"], ["partner-sharing"], ["evaluation"], ["all"]],
+    ids=lambda r: "-".join(r),
+)
+def test_erasure_needs_all_four_services_whatever_the_purposes(requested: list[str]) -> None:
+    assert required_services(expand_purposes(requested), erasure=True) == EVERY_SERVICE
