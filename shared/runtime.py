@@ -10,13 +10,13 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 
 from shared.auth import TokenAuthority
+from shared.consent_client import ConsentClient
 from shared.crypto import CachingKeyStore
 from shared.db import Database
 from shared.kafka.consumer import DeadLetterSink
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import KafkaEventProducer
 from shared.kafka.topics import deadletter_topic
-from shared.keys import ConsentKeyClient
 from shared.settings import PlatformSettings
 
 
@@ -34,7 +34,7 @@ def open_database(service: str, metadata: MetaData, settings: PlatformSettings) 
 def consent_keys(service: str, settings: PlatformSettings,
                  authority: TokenAuthority) -> CachingKeyStore:
     """Data keys from the consent service, cached for at most 30 seconds."""
-    client = ConsentKeyClient(settings.consent_base_url(), authority, service)
+    client = ConsentClient(settings.consent_base_url(), authority, service)
     return CachingKeyStore(client, settings.data_key_cache_seconds)
 
 

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from kafka import KafkaProducer
 
+from shared.consent_client import ConsentClient
 from shared.crypto import REDACTED, CachingKeyStore, PersonalDataCipher
 from shared.events.catalogue import parse_payload
 from shared.events.envelope import CloudEvent, EncryptedBlock
 from shared.kafka.topics import CASCADE_ACKS, events_topic, partner_inbound_topic
-from shared.keys import ConsentKeyClient
 from tests.support.kafka import read_topic
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 
@@ -157,7 +157,7 @@ def test_after_erasure_no_topic_holds_the_person_in_clear(platform: RunningPlatf
     assert {CloudEvent.from_bytes(r.value).type for r in about_them} >= {
         "subject-registered", "screening-completed", "consent-withdrawn",
         "erasure-requested", "subject-key-shredded", "erasure-applied"}
-    keys = CachingKeyStore(ConsentKeyClient(platform.url("consent", ""), platform.authority,
+    keys = CachingKeyStore(ConsentClient(platform.url("consent", ""), platform.authority,
                                             "screening"))
     cipher = PersonalDataCipher(keys)
     sealed = 0

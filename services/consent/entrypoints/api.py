@@ -86,6 +86,18 @@ class WithdrawalAccepted(BaseModel):
     status: Literal["pending"] = "pending"
 
 
+class AuditIn(BaseModel):
+    """An access another service audits on behalf of its caller."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(pattern=r"^[a-z][a-z0-9-]{0,59}$")
+    subject_id: str | None = Field(default=None, pattern=r"^sub_[0-9a-f]{32}$")
+    actor: str = Field(min_length=1, max_length=200)
+    actor_org: str = Field(min_length=1, max_length=64)
+    detail: dict[str, str | int | bool | None] = Field(default_factory=dict)
+
+
 class DataKeyOut(BaseModel):
     """A subject's data key, for services (role service) only."""
 
@@ -205,6 +217,15 @@ def build_api(service: ConsentService) -> FastAPI:
             audit.record(uow, caller, "audit-verified", valid=check.valid)
         return {"valid": check.valid, "entries": check.entries,
                 "first_broken_seq": check.first_broken_seq, "problem": check.problem}
+
+    @app.post("/internal/v1/audit", status_code=201, include_in_schema=False)
+    def audit_for_service(body: AuditIn, caller: Annotated[
+            Principal, Depends(auth.require("service"))]) -> dict[str, str]:
+        on_behalf = Principal(subject=f"{body.actor} (via {caller.subject})",
+                              org=body.actor_org, roles=caller.roles)
+        with service.database.unit_of_work() as uow:
+            audit.record(uow, on_behalf, body.action, body.subject_id, **body.detail)
+        return {"status": "recorded"}
 
     @app.get("/internal/v1/data-keys/{subject_id}", response_model=DataKeyOut,
              include_in_schema=False)

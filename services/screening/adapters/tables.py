@@ -45,3 +45,45 @@ partner_sharing = Table(
     Column("changed_at", UtcDateTime(), nullable=False),
     comment="partner-sharing consent as the consent service published it",
 )
+
+enquiries_due = Table(
+    "enquiries_due", metadata,
+    Column("enquiry_id", String(40), primary_key=True),
+    Column("subject_id", String(40), nullable=True, index=True, comment="null once erased"),
+    Column("org", String(64), nullable=False),
+    Column("team", String(100), nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+risk_assessments = Table(
+    "risk_assessments", metadata,
+    Column("assessment_id", String(40), primary_key=True),
+    Column("subject_id", String(40), nullable=True, index=True, comment="null once erased"),
+    Column("org", String(64), nullable=False),
+    Column("assessed_on", Date, nullable=False),
+    Column("dash_score", Integer, nullable=False),
+    Column("incidents_last_12_months", Integer, nullable=False),
+    Column("professional_referral", Boolean, nullable=False),
+    Column("criteria_met", String(200), nullable=False, comment="comma-separated"),
+    Column("marac_referral_required", Boolean, nullable=False),
+    Column("sealed", LargeBinary, nullable=True,
+           comment="answers and judgement reasons under the data key; removed on erasure"),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+marac_referrals = Table(
+    "marac_referrals", metadata,
+    Column("referral_id", String(40), primary_key=True),
+    Column("subject_id", String(40), nullable=False, index=True,
+           comment="kept on erasure: MARAC rests on its own lawful basis, not consent"),
+    Column("assessment_id", String(40), nullable=False),
+    Column("org", String(64), nullable=False),
+    Column("raised_on", Date, nullable=False),
+    Column("criteria_met", String(200), nullable=False),
+    Column("idva_referral_required", Boolean, nullable=False),
+    Column("status", String(10), nullable=False, index=True, comment="open or sent"),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Column("flagged_for_dpo_at", UtcDateTime(), nullable=True,
+           comment="set when the person asked for erasure: the DPO decides"),
+)

@@ -7,6 +7,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.screening.domain.enquiry import check_hark_presence
+from services.screening.domain.risk import DASH_QUESTIONS, DashAnswer
 from shared.events.vocabulary import (
     AbuserRelationship,
     AgeBand,
@@ -94,3 +95,41 @@ class RecordScreening(PersonRef):
             raise ValueError("past_abuse, abuser_relationship and affected_mental_health "
                              "are only recorded when the outcome is asked")
         return self
+
+
+class RecordEnquiryDue(PersonRef):
+    """Someone was assessed and should be asked (``POST /v1/enquiries/due``)."""
+
+    org: OrgId = Field(description="organisation whose team should ask")
+    team: Label = Field(description="team that should ask")
+    due_on: date = Field(description="date the enquiry fell due")
+
+
+class ProfessionalJudgement(BaseModel):
+    """A practitioner's own view; it can add a MARAC referral, never remove one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    referral: bool = Field(description="whether the practitioner refers on judgement")
+    reasons: str | None = Field(default=None, max_length=4000,
+                                description="required when referral is true; personal data")
+
+    @model_validator(mode="after")
+    def _reasons_recorded(self) -> ProfessionalJudgement:
+        if self.referral and not (self.reasons and self.reasons.strip()):
+            raise ValueError("reasons are required when referring on professional judgement")
+        return self
+
+
+class RecordRiskAssessment(PersonRef):
+    """A SafeLives DASH risk checklist (``POST /v1/risk-assessments``)."""
+
+    answers: list[DashAnswer] = Field(
+        min_length=DASH_QUESTIONS, max_length=DASH_QUESTIONS,
+        description="the 24 DASH answers in checklist order: yes, no or dont-know")
+    professional_judgement: ProfessionalJudgement = Field(
+        default_factory=lambda: ProfessionalJudgement(referral=False),
+        description="a referral on professional judgement, with reasons")
+    incidents_last_12_months: int = Field(ge=0, le=1000,
+                                          description="incidents in the last 12 months")
+    assessed_on: date = Field(description="date of the assessment")

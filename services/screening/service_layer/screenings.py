@@ -7,13 +7,18 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.screening.adapters.tables import screenings
+from services.screening.adapters.tables import enquiries_due, screenings
 from services.screening.domain.enquiry import HarkAnswers, findings
-from services.screening.service_layer.commands import RecordScreening
+from services.screening.service_layer.commands import RecordEnquiryDue, RecordScreening
 from shared.crypto import PersonalDataCipher
 from shared.db import UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent, EncryptedBlock, EventPayload
-from shared.events.screening import ScreeningCompleted, ScreeningDeclined, ScreeningNotSafe
+from shared.events.screening import (
+    EnquiryDue,
+    ScreeningCompleted,
+    ScreeningDeclined,
+    ScreeningNotSafe,
+)
 from shared.kafka.topics import events_topic
 
 SOURCE = "/peerlink/screening"
@@ -89,3 +94,24 @@ def find_screening(uow: UnitOfWork, screening_id: str) -> Any:
     """The stored row, or None."""
     return uow.session.execute(
         select(screenings).where(screenings.c.screening_id == screening_id)).first()
+
+
+def record_enquiry_due(uow: UnitOfWork, command: RecordEnquiryDue, subject_id: str) -> str:
+    """Record that someone should be asked: the denominator of coverage."""
+    enquiry_id = f"due_{uuid.uuid4().hex}"
+    uow.session.execute(enquiries_due.insert().values(
+        enquiry_id=enquiry_id, subject_id=subject_id, org=command.org, team=command.team,
+        due_on=command.due_on, recorded_at=utcnow()))
+    uow.publish(CloudEvent.wrap(EnquiryDue(org=command.org, team=command.team,
+                                           due_on=command.due_on),
+                                source=SOURCE, subject=subject_id),
+                events_topic("screening"), aggregate_type="enquiry")
+    return enquiry_id
+
+
+def screenings_of(uow: UnitOfWork, subject_id: str, cipher: PersonalDataCipher
+                  ) -> list[dict[str, Any]]:
+    """Every screening of one person, newest first."""
+    rows = uow.session.execute(select(screenings).where(screenings.c.subject_id == subject_id)
+                               .order_by(screenings.c.asked_on.desc()))
+    return [screening_view(row, cipher) for row in rows]

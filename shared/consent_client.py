@@ -1,19 +1,22 @@
-"""Getting subject data keys from the consent service over its internal endpoint (role service)."""
+"""The consent service as other services use it (role service): data keys, registering
+people by NHS number, and the central audit trail."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 
-from shared.auth import TokenAuthority
+from shared.auth import Principal, TokenAuthority
 from shared.crypto import DataKey, KeyShredded, KeyStoreUnavailable, UnknownSubject, b64d
 
 SERVICE_ORG = "trust"
 
 
-class ConsentKeyClient:
-    """A ``DataKeyStore`` that asks the consent service; wrap it in ``CachingKeyStore``."""
+class ConsentClient:
+    """A ``DataKeyStore`` that asks the consent service (wrap it in ``CachingKeyStore``), and
+    the way to register people and write to the audit trail."""
 
     def __init__(self, base_url: str, authority: TokenAuthority, service: str,
                  timeout: float = 5.0) -> None:
@@ -59,3 +62,17 @@ class ConsentKeyClient:
         if response.status_code not in (200, 201):
             raise KeyStoreUnavailable(f"the consent service answered {response.status_code}")
         return str(response.json()["subject_id"])
+
+    def audit(self, action: str, subject_id: str | None, caller: Principal,
+              **detail: Any) -> None:
+        """Append to the central audit trail on behalf of ``caller``; raises if it cannot."""
+        try:
+            response = self._client.post(
+                f"{self._base}/internal/v1/audit",
+                json={"action": action, "subject_id": subject_id, "actor": caller.subject,
+                      "actor_org": caller.org, "detail": detail},
+                headers={"Authorization": f"Bearer {self._bearer()}"})
+        except httpx.HTTPError as exc:
+            raise KeyStoreUnavailable("the consent service did not answer") from exc
+        if response.status_code != 201:
+            raise KeyStoreUnavailable(f"the audit trail answered {response.status_code}")
