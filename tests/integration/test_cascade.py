@@ -173,3 +173,25 @@ def test_after_erasure_no_topic_holds_the_person_in_clear(platform: RunningPlatf
                 sealed += 1
                 assert cipher.open(subject_id, event.type, block) is REDACTED
     assert sealed >= 2  # the NHS number at registration and the notes at screening
+
+
+def test_partner_access_follows_partner_sharing_consent(platform: RunningPlatform) -> None:
+    subject_id, _ = screened_person(platform, f"cascade-{uuid.uuid4().hex[:6]}")
+    results = platform.url("screening", f"/v1/subjects/{subject_id}/results")
+    partner = platform.headers("partner-a", "partner-staff")
+    refused = httpx.get(results, headers=partner, timeout=10)
+    assert refused.status_code == 403
+    assert "not consented" in refused.json()["message"]
+
+    granted = httpx.post(platform.url("consent", f"/v1/subjects/{subject_id}/consents"),
+                         json={"purpose": "partner-sharing", "method": "written",
+                               "recorded_by": "Nurse Adebayo"},
+                         headers=platform.headers("trust", "clinician"), timeout=10)
+    assert granted.status_code == 201
+    shown = wait_for(lambda: (r := httpx.get(results, headers=partner, timeout=10)
+                              ).status_code == 200 and r.json())
+    assert len(shown["screenings"]) == 1
+
+    withdrawal_id = withdraw(platform, subject_id, ["partner-sharing"], erasure=False)
+    wait_for(lambda: status_of(platform, withdrawal_id)["status"] == "complete", timeout=30)
+    assert httpx.get(results, headers=partner, timeout=10).status_code == 403
