@@ -24,15 +24,17 @@ class ConsentClient:
         self._authority = authority
         self._service = service
         self._client = httpx.Client(timeout=timeout)
-        self._token: tuple[float, str] | None = None
+        self._tokens: dict[str, tuple[float, str]] = {}
 
-    def _bearer(self) -> str:
+    def _bearer(self, org: str = SERVICE_ORG) -> str:
+        """A service token, acting for ``org`` (the organisation whose caller it serves)."""
         now = time.monotonic()
-        if self._token is None or now - self._token[0] > 600:
-            token = self._authority.mint(SERVICE_ORG, ["service"], subject=f"svc-{self._service}",
+        cached = self._tokens.get(org)
+        if cached is None or now - cached[0] > 600:
+            token = self._authority.mint(org, ["service"], subject=f"svc-{self._service}",
                                          lifetime_seconds=3600)
-            self._token = (now, token)
-        return self._token[1]
+            cached = self._tokens[org] = (now, token)
+        return cached[1]
 
     def data_key(self, subject_id: str) -> DataKey:
         """The subject's key; 410 means shredded, 404 unknown, anything else unavailable."""
@@ -51,12 +53,12 @@ class ConsentClient:
         body = response.json()
         return DataKey(key_id=body["key_id"], material=b64d(body["key"]))
 
-    def register(self, nhs_number: str) -> str:
-        """Register (or look up) a person by NHS number; returns their subject reference."""
+    def register(self, nhs_number: str, org: str = SERVICE_ORG) -> str:
+        """Register (or look up) a person by NHS number for ``org``; returns their reference."""
         try:
             response = self._client.post(
                 f"{self._base}/v1/subjects", json={"nhs_number": nhs_number},
-                headers={"Authorization": f"Bearer {self._bearer()}"})
+                headers={"Authorization": f"Bearer {self._bearer(org)}"})
         except httpx.HTTPError as exc:
             raise KeyStoreUnavailable("the consent service did not answer") from exc
         if response.status_code not in (200, 201):
@@ -76,3 +78,18 @@ class ConsentClient:
             raise KeyStoreUnavailable("the consent service did not answer") from exc
         if response.status_code != 201:
             raise KeyStoreUnavailable(f"the audit trail answered {response.status_code}")
+
+    def purposes(self, subject_id: str) -> dict[str, str]:
+        """The person's current consent state per purpose ("granted", "withdrawn"...)."""
+        try:
+            response = self._client.get(
+                f"{self._base}/v1/subjects/{subject_id}/consents",
+                headers={"Authorization": f"Bearer {self._bearer()}"})
+        except httpx.HTTPError as exc:
+            raise KeyStoreUnavailable("the consent service did not answer") from exc
+        if response.status_code == 404:
+            raise UnknownSubject()
+        if response.status_code != 200:
+            raise KeyStoreUnavailable(f"the consent service answered {response.status_code}")
+        purposes: dict[str, str] = response.json()["purposes"]
+        return purposes

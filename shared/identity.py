@@ -1,8 +1,12 @@
-"""Identity primitives: NHS number validation and random subject references."""
+"""Identity primitives: NHS number validation, random subject references, and the
+"NHS number or subject reference" every record about a person starts from."""
 
 from __future__ import annotations
 
 import secrets
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SUBJECT_PREFIX = "sub_"
 _NHS_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
@@ -43,3 +47,32 @@ def is_subject_reference(value: str) -> bool:
     return value.startswith(SUBJECT_PREFIX) and len(body) == 32 and all(
         c in "0123456789abcdef" for c in body
     )
+
+
+SUBJECT_PATTERN: Final = r"^sub_[0-9a-f]{32}$"
+
+
+class PersonRef(BaseModel):
+    """Who a record is about: an NHS number or a subject reference, exactly one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nhs_number: str | None = Field(default=None, description="10-digit NHS number (Modulus 11)")
+    subject_id: str | None = Field(default=None, pattern=SUBJECT_PATTERN,
+                                   description="the person's subject reference")
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _valid_nhs_number(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalise_nhs_number(value)
+        except InvalidNhsNumber as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PersonRef:
+        if (self.nhs_number is None) == (self.subject_id is None):
+            raise ValueError("give exactly one of nhs_number or subject_id")
+        return self

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from typing import Final
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from services.mentoring.adapters.tables import metadata
+from services.mentoring.domain.matching import (
+    DEFAULT_CHECK_VALID_DAYS,
+    DEFAULT_SUPERVISION_DAYS,
+    EligibilityRules,
+)
+from shared.consent_client import ConsentClient
+from shared.crypto import PersonalDataCipher, UnknownSubject
 from shared.http import Authorizer
-from shared.runtime import open_database, token_authority
+from shared.runtime import consent_keys, open_database, token_authority
 from shared.settings import PlatformSettings
 
 SERVICE: Final = "mentoring"
+
+
+class MentoringSettings(BaseSettings):
+    """``PEERLINK_MENTOR_*``: how recent a mentor's check and supervision must be."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERLINK_MENTOR_", extra="ignore")
+
+    check_valid_days: int = Field(default=DEFAULT_CHECK_VALID_DAYS, ge=1)
+    supervision_days: int = Field(default=DEFAULT_SUPERVISION_DAYS, ge=1)
 
 
 class MentoringService:
@@ -17,6 +36,24 @@ class MentoringService:
 
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
+        mentoring = MentoringSettings()
+        self.rules = EligibilityRules(mentoring.check_valid_days, mentoring.supervision_days)
         self.database = open_database(SERVICE, metadata, settings)
         self.authority = token_authority(settings)
         self.authorizer = Authorizer(self.authority)
+        self.keys = consent_keys(SERVICE, settings, self.authority)
+        self.cipher = PersonalDataCipher(self.keys)
+        self.consent = ConsentClient(settings.consent_base_url(), self.authority, SERVICE)
+
+    def resolve_subject(self, nhs_number: str | None, subject_id: str | None, org: str) -> str:
+        """The subject reference: registered by NHS number for ``org``, or checked to exist."""
+        if nhs_number is not None:
+            return self.consent.register(nhs_number, org)
+        if subject_id is None:
+            raise UnknownSubject()
+        self.keys.data_key(subject_id)
+        return subject_id
+
+    def may_mentor(self, subject_id: str) -> bool:
+        """Whether peer-mentoring consent is active (asked of the consent service)."""
+        return self.consent.purposes(subject_id).get("peer-mentoring") == "granted"

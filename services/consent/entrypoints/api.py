@@ -151,7 +151,8 @@ def build_api(service: ConsentService) -> FastAPI:
 
     @app.get("/v1/subjects/{subject_id}/consents")
     def consent_state(subject_id: Annotated[str, SUBJECT_ID],
-                      caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
+                      caller: Annotated[Principal, Depends(auth.require(*RECORDERS,
+                                                                        "service"))]
                       ) -> dict[str, Any]:
         """The current state per purpose and the history (who, when, how)."""
         with subject_errors(), service.database.unit_of_work() as uow:

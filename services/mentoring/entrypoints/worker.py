@@ -1,13 +1,36 @@
-"""The mentoring worker: publishes its outbox."""
+"""The mentoring worker: publishes the outbox, takes part in the consent cascade and adopts
+DVA partners' case-system events (session-logged, outcome-recorded) from their own topics."""
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from services.mentoring.bootstrap import SERVICE, MentoringService
-from services.mentoring.service_layer import cascade
+from services.mentoring.service_layer import mentoring as use
+from services.mentoring.service_layer.cascade import MentoringCascade
+from services.mentoring.service_layer.commands import LogSession, RecordOutcome
 from shared.cascade import CascadeParticipant
+from shared.db import UnitOfWork
+from shared.events.envelope import CloudEvent
+from shared.kafka.consumer import EventApplier, RejectedEvent
+from shared.kafka.topics import partner_inbound_topic
 from shared.runtime import WorkerPlumbing
 from shared.settings import PlatformSettings
 from shared.stream import StreamWorker, faust_app
+
+PARTNER_COMMANDS: dict[str, type[LogSession] | type[RecordOutcome]] = {
+    "session-logged": LogSession,
+    "outcome-recorded": RecordOutcome,
+}
+
+
+def decode_partner_event(event: CloudEvent) -> LogSession | RecordOutcome:
+    """Validate a partner's event exactly like the API's request body."""
+    command = PARTNER_COMMANDS.get(event.type)
+    if command is None:
+        raise RejectedEvent(f"type: {event.type!r} is not accepted from partners")
+    return command.model_validate(event.data)
 
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
@@ -17,8 +40,27 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     worker = StreamWorker(SERVICE, faust_app("peerlink-mentoring", SERVICE, settings),
                           readiness=[service.database.ping])
     worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+    cascade = MentoringCascade(service.cipher, service.rules)
     worker.join_cascade(CascadeParticipant(
         service=SERVICE, purposes=frozenset({"peer-mentoring", "partner-sharing"}),
         on_withdrawal=cascade.withdrawn, on_erasure=cascade.erase,
+        on_key_shredded=service.keys.evict,
     ), service.database, plumbing.deadletters)
+
+    partners = [org for org, o in settings.organisations.items() if o.kind == "dva-partner"]
+    for org in partners:
+        def adopt(uow: UnitOfWork, _event: CloudEvent, command: Any, org: str = org) -> None:
+            try:
+                if isinstance(command, LogSession):
+                    use.log_session(uow, service.cipher, command, org)
+                else:
+                    use.record_outcome(uow, command, org, date.today())
+            except use.NotFound:
+                raise RejectedEvent(f"match_id: no match of {org} has this id") from None
+
+        applier = EventApplier(SERVICE, f"mentoring.partner-inbound.{org}", service.database,
+                               dict.fromkeys(PARTNER_COMMANDS, adopt), plumbing.deadletters,
+                               decode=decode_partner_event, reject_unhandled=True)
+        worker.consume(f"partner_inbound_{org.replace('-', '_')}",
+                       [partner_inbound_topic(org)], applier)
     return worker

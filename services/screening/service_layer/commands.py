@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.screening.domain.enquiry import check_hark_presence
 from services.screening.domain.risk import DASH_QUESTIONS, DashAnswer
@@ -18,9 +18,7 @@ from shared.events.vocabulary import (
     TrainingLevel,
     YesNoUnsure,
 )
-from shared.identity import InvalidNhsNumber, normalise_nhs_number
-
-SUBJECT_PATTERN = r"^sub_[0-9a-f]{32}$"
+from shared.identity import PersonRef
 
 
 class HarkIn(BaseModel):
@@ -32,32 +30,6 @@ class HarkIn(BaseModel):
     afraid: bool = Field(description="afraid of a partner or ex-partner")
     raped: bool = Field(description="raped or forced into any kind of sexual activity")
     kicked: bool = Field(description="kicked, hit, slapped or otherwise physically hurt")
-
-
-class PersonRef(BaseModel):
-    """Who a record is about: an NHS number or a subject reference, exactly one."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    nhs_number: str | None = Field(default=None, description="10-digit NHS number (Modulus 11)")
-    subject_id: str | None = Field(default=None, pattern=SUBJECT_PATTERN,
-                                   description="the person's subject reference")
-
-    @field_validator("nhs_number")
-    @classmethod
-    def _valid_nhs_number(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalise_nhs_number(value)
-        except InvalidNhsNumber as exc:
-            raise ValueError(str(exc)) from None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> PersonRef:
-        if (self.nhs_number is None) == (self.subject_id is None):
-            raise ValueError("give exactly one of nhs_number or subject_id")
-        return self
 
 
 class RecordScreening(PersonRef):

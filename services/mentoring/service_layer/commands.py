@@ -1,0 +1,142 @@
+"""Commands the mentoring service accepts, from its API and from partner topics alike."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from services.mentoring.domain.outcomes import ITEMS
+from shared.events.vocabulary import (
+    Attendance,
+    ContactMode,
+    ContactModes,
+    Gender,
+    Instrument,
+    Label,
+    LanguageTag,
+    LanguageTags,
+    MentorGenderPreference,
+    MentorStatus,
+    OrgId,
+    RecordId,
+    Timepoint,
+)
+from shared.identity import PersonRef
+
+
+class Strict(BaseModel):
+    """No unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterMentor(Strict):
+    """A trained mentor with lived experience (``POST /v1/mentors``)."""
+
+    org: OrgId = Field(description="the DVA organisation the mentor belongs to")
+    display_name: str = Field(min_length=1, max_length=100,
+                              description="the name the mentor uses; never leaves this service")
+    gender: Gender = Field(description="the mentor's gender")
+    languages: LanguageTags = Field(description="languages the mentor mentors in (BCP 47)")
+    borough: Label = Field(description="the borough the mentor meets people in")
+    modes: ContactModes = Field(description="in-person, phone and/or video")
+    capacity: int = Field(ge=0, le=50, description="how many mentees at once")
+    training_completed_on: date | None = Field(default=None, description="training completed")
+    check_level: Label | None = Field(default=None, description="criminal record check level")
+    check_completed_on: date | None = Field(default=None, description="date of the check")
+    status: MentorStatus = Field(default="in-training", description="status at registration")
+
+
+class RecordSupervision(Strict):
+    """A supervision session held (``POST /v1/mentors/{id}/supervision``)."""
+
+    held_on: date = Field(description="date of the supervision")
+
+
+class ChangeMentorStatus(Strict):
+    """``POST /v1/mentors/{id}/status``."""
+
+    status: MentorStatus = Field(description="in-training, active, paused or left")
+
+
+class Preferences(Strict):
+    """The mentee's preferences: hard constraints for matching."""
+
+    mentor_gender: MentorGenderPreference = Field(default="any", description="mentor's gender")
+    language: LanguageTag | None = Field(default=None, description="language wanted")
+    mode: ContactMode | None = Field(default=None, description="in-person, phone or video")
+    borough: Label | None = Field(default=None, description="borough for in-person meetings")
+
+    @model_validator(mode="after")
+    def _borough_for_in_person(self) -> Preferences:
+        if self.mode == "in-person" and self.borough is None:
+            raise ValueError("borough is required when the mode is in-person")
+        return self
+
+
+class SafeContact(Strict):
+    """Safe ways to contact the mentee: personal data, encrypted."""
+
+    phone: str = Field(min_length=3, max_length=40, description="a safe number")
+    times: str = Field(min_length=1, max_length=200, description="safe times to call")
+    may_leave_message: bool = Field(description="whether a message may be left")
+
+
+class ReferMentee(PersonRef):
+    """A referral for peer mentoring (``POST /v1/referrals``); needs peer-mentoring consent."""
+
+    referred_by_org: OrgId = Field(description="the referring organisation")
+    preferences: Preferences = Field(default_factory=Preferences,
+                                     description="the mentee's preferences")
+    safe_contact: SafeContact = Field(description="safe ways and times to contact")
+
+
+class LogSession(Strict):
+    """A mentoring session (``POST /v1/sessions``)."""
+
+    match_id: RecordId = Field(description="the match")
+    held_on: date = Field(description="date of the session")
+    duration_minutes: int = Field(ge=0, le=1440, description="length in minutes")
+    mode: ContactMode = Field(description="in-person, phone or video")
+    attendance: Attendance = Field(description="attended, did-not-attend, cancelled-by-...")
+    safeguarding_concern: bool = Field(default=False, description="a concern was raised")
+    concern_details: str | None = Field(default=None, max_length=4000,
+                                        description="what the concern is; personal data")
+
+    @model_validator(mode="after")
+    def _details_with_concern(self) -> LogSession:
+        if self.safeguarding_concern and not (self.concern_details or "").strip():
+            raise ValueError("concern_details are required when a safeguarding concern is "
+                             "raised")
+        if not self.safeguarding_concern and self.concern_details:
+            raise ValueError("concern_details are only recorded with a safeguarding concern")
+        return self
+
+
+class RecordOutcome(Strict):
+    """An outcome measure (``POST /v1/outcomes``); complete responses only."""
+
+    match_id: RecordId = Field(description="the match")
+    timepoint: Timepoint = Field(description="intake, exit or follow-up")
+    instrument: Instrument = Field(description="WEMWBS (14 items) or SWEMWBS (7 items)")
+    items: list[StrictInt] = Field(description="item scores, 1 to 5, in questionnaire order")
+    recorded_on: date | None = Field(default=None, description="date; today when absent")
+
+    @model_validator(mode="after")
+    def _complete(self) -> RecordOutcome:
+        expected = ITEMS[self.instrument]
+        if len(self.items) != expected:
+            raise ValueError(f"items: {self.instrument} has exactly {expected} items")
+        if any(not 1 <= i <= 5 for i in self.items):
+            raise ValueError("items: every item must be from 1 to 5")
+        return self
+
+
+class EndMatch(Strict):
+    """``POST /v1/matches/{id}/end``."""
+
+    planned: bool = Field(description="whether the ending was planned")
+    reason: str | None = Field(default=None, max_length=2000,
+                               description="why it ended; personal data, encrypted")
+    ended_on: date | None = Field(default=None, description="date; today when absent")

@@ -1,0 +1,374 @@
+"""Mentoring use cases: mentors, referrals, matching, sessions, concerns, outcomes, endings.
+
+Each writes its state and its events in one transaction. Matching is automatic for waitlisted
+referrals, in referral order, whenever a mentor gains room or becomes matchable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from services.mentoring.adapters.tables import (
+    matches,
+    mentoring_sessions,
+    mentors,
+    outcomes,
+    referrals,
+    safeguarding_concerns,
+)
+from services.mentoring.domain.matching import (
+    EligibilityRules,
+    MentorProfile,
+    Preferences,
+    choose_mentor,
+    not_matchable_because,
+)
+from services.mentoring.domain.outcomes import score
+from services.mentoring.service_layer.commands import (
+    EndMatch,
+    LogSession,
+    RecordOutcome,
+    ReferMentee,
+    RegisterMentor,
+)
+from shared.crypto import PersonalDataCipher
+from shared.db import UnitOfWork, utcnow
+from shared.events.envelope import CloudEvent, EncryptedBlock, EventPayload
+from shared.events.mentoring import (
+    MatchMade,
+    MenteeReferred,
+    MentoringEnded,
+    MentoringPreferences,
+    MentorRegistered,
+    MentorStatusChanged,
+    OutcomeRecorded,
+    SafeguardingConcernRaised,
+    SessionLogged,
+)
+from shared.kafka.topics import events_topic
+
+SOURCE = "/peerlink/mentoring"
+SAFE_CONTACT = "mentoring.safe-contact"
+CONSENT_WITHDRAWN = "consent withdrawn"
+
+
+class NotFound(LookupError):
+    """No such record in the caller's organisation."""
+
+
+class NotActive(ValueError):
+    """The match has ended (or the referral is no longer open)."""
+
+
+def _publish(uow: UnitOfWork, payload: EventPayload, key: str | None) -> None:
+    uow.publish(CloudEvent.wrap(payload, source=SOURCE, subject=key),
+                events_topic("mentoring"), aggregate_type=payload.event_type.split("-")[0])
+
+
+def _csv(values: Any) -> str:
+    return ",".join(values)
+
+
+# --- mentors -------------------------------------------------------------------------------
+
+def register_mentor(uow: UnitOfWork, command: RegisterMentor) -> str:
+    """Register a mentor; the event carries no name."""
+    mentor_id = f"mnt_{uuid.uuid4().hex}"
+    uow.session.execute(mentors.insert().values(
+        mentor_id=mentor_id, **command.model_dump(exclude={"languages", "modes"}),
+        languages=_csv(command.languages), modes=_csv(command.modes), registered_at=utcnow()))
+    _publish(uow, MentorRegistered(mentor_id=mentor_id, **command.model_dump(
+        exclude={"display_name"})), mentor_id)
+    return mentor_id
+
+
+def mentor_row(session: Session, mentor_id: str, org: str | None) -> Any:
+    """A mentor of ``org`` (any organisation when None), or ``NotFound``."""
+    query = select(mentors).where(mentors.c.mentor_id == mentor_id)
+    if org is not None:
+        query = query.where(mentors.c.org == org)
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFound("mentor")
+    return row
+
+
+def mentors_of(session: Session, org: str) -> list[Any]:
+    """An organisation's mentors, oldest registration first."""
+    return list(session.execute(select(mentors).where(mentors.c.org == org)
+                                .order_by(mentors.c.registered_at)))
+
+
+def match_of(session: Session, referral_id: str) -> Any:
+    """The match a referral led to, if any."""
+    return session.execute(select(matches).where(matches.c.referral_id == referral_id)).first()
+
+
+def _current_mentees(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(matches.c.mentor_id, func.count())
+                                .where(matches.c.status == "active")
+                                .group_by(matches.c.mentor_id)).all())
+
+
+def _profile(row: Any, current: int) -> MentorProfile:
+    return MentorProfile(
+        mentor_id=row.mentor_id, gender=row.gender, languages=frozenset(row.languages.split(",")),
+        borough=row.borough, modes=frozenset(row.modes.split(",")), capacity=row.capacity,
+        status=row.status, training_completed_on=row.training_completed_on,
+        check_completed_on=row.check_completed_on, last_supervision_on=row.last_supervision_on,
+        current_mentees=current, last_matched_at=row.last_matched_at)
+
+
+def mentor_view(session: Session, row: Any, today: date, rules: EligibilityRules
+                ) -> dict[str, Any]:
+    """A mentor as their coordinator sees them, with whether and why not matchable."""
+    current = _current_mentees(session).get(row.mentor_id, 0)
+    reasons = not_matchable_because(_profile(row, current), today, rules)
+    view = {k: v for k, v in row._mapping.items() if k not in {"languages", "modes"}}
+    return {"id": row.mentor_id, **view, "languages": row.languages.split(","),
+            "modes": row.modes.split(","), "current_mentees": current,
+            "matchable": not reasons, "not_matchable_because": reasons}
+
+
+def record_supervision(uow: UnitOfWork, mentor_id: str, org: str, held_on: date) -> None:
+    """Record supervision (keeps the mentor matchable)."""
+    row = mentor_row(uow.session, mentor_id, org)
+    if row.last_supervision_on is None or held_on > row.last_supervision_on:
+        uow.session.execute(update(mentors).where(mentors.c.mentor_id == mentor_id)
+                            .values(last_supervision_on=held_on))
+
+
+def change_status(uow: UnitOfWork, mentor_id: str, org: str, status: str) -> None:
+    """Change a mentor's status and say so."""
+    row = mentor_row(uow.session, mentor_id, org)
+    if row.status == status:
+        return
+    uow.session.execute(update(mentors).where(mentors.c.mentor_id == mentor_id)
+                        .values(status=status))
+    _publish(uow, MentorStatusChanged(mentor_id=mentor_id, org=org,
+                                      previous_status=row.status, status=status), mentor_id)
+
+
+# --- referrals and matching ----------------------------------------------------------------
+
+def refer(uow: UnitOfWork, cipher: PersonalDataCipher, command: ReferMentee,
+          subject_id: str, today: date) -> str:
+    """Record a referral (consent already checked); safe contact sealed."""
+    referral_id = f"ref_{uuid.uuid4().hex}"
+    contact = command.safe_contact.model_dump()
+    sealed = cipher.seal(subject_id, SAFE_CONTACT, contact)
+    prefs = command.preferences
+    uow.session.execute(referrals.insert().values(
+        referral_id=referral_id, subject_id=subject_id, referred_by_org=command.referred_by_org,
+        referred_on=today, mentor_gender=prefs.mentor_gender, language=prefs.language,
+        mode=prefs.mode, borough=prefs.borough,
+        safe_contact_sealed=sealed.model_dump_json().encode(), status="referred",
+        waitlisted=False))
+    _publish(uow, MenteeReferred(
+        referral_id=referral_id, referred_by_org=command.referred_by_org, referred_on=today,
+        preferences=MentoringPreferences(**prefs.model_dump()),
+        personal=cipher.seal(subject_id, MenteeReferred.event_type, {"safe_contact": contact})),
+        subject_id)
+    return referral_id
+
+
+def referral_row(session: Session, referral_id: str) -> Any:
+    """A referral, or ``NotFound``."""
+    row = session.execute(select(referrals).where(referrals.c.referral_id == referral_id)
+                          ).first()
+    if row is None:
+        raise NotFound("referral")
+    return row
+
+
+def match(uow: UnitOfWork, referral_id: str, today: date, rules: EligibilityRules
+          ) -> dict[str, Any]:
+    """Match a referral with the best mentor now, or waitlist it naming the unmet constraints."""
+    session = uow.session
+    row = referral_row(session, referral_id)
+    if row.status == "matched":
+        existing = session.execute(select(matches).where(
+            matches.c.referral_id == referral_id)).one()
+        return {"status": "matched", "match_id": existing.match_id,
+                "mentor_id": existing.mentor_id}
+    if row.status not in {"referred", "waitlisted"}:
+        raise NotActive(f"the referral is {row.status}")
+    current = _current_mentees(session)
+    profiles = [_profile(m, current.get(m.mentor_id, 0)) for m in session.execute(select(mentors))]
+    wanted = Preferences(mentor_gender=row.mentor_gender, language=row.language, mode=row.mode,
+                         borough=row.borough)
+    choice = choose_mentor(wanted, profiles, today, rules)
+    if choice.mentor_id is None:
+        session.execute(update(referrals).where(referrals.c.referral_id == referral_id).values(
+            status="waitlisted", waitlisted=True, unmet_constraints=_csv(choice.unmet)))
+        return {"status": "waitlisted", "unmet_constraints": list(choice.unmet)}
+    mentor = mentor_row(session, choice.mentor_id, None)
+    match_id = f"mat_{uuid.uuid4().hex}"
+    session.execute(matches.insert().values(
+        match_id=match_id, referral_id=referral_id, mentor_id=mentor.mentor_id, org=mentor.org,
+        matched_on=today, status="active"))
+    session.execute(update(referrals).where(referrals.c.referral_id == referral_id)
+                    .values(status="matched", unmet_constraints=None))
+    session.execute(update(mentors).where(mentors.c.mentor_id == mentor.mentor_id)
+                    .values(last_matched_at=utcnow()))
+    _publish(uow, MatchMade(match_id=match_id, referral_id=referral_id,
+                            mentor_id=mentor.mentor_id, org=mentor.org, matched_on=today,
+                            days_from_referral=max(0, (today - row.referred_on).days),
+                            waitlisted=row.waitlisted), row.subject_id)
+    return {"status": "matched", "match_id": match_id, "mentor_id": mentor.mentor_id}
+
+
+def match_waitlist(uow: UnitOfWork, today: date, rules: EligibilityRules) -> list[str]:
+    """Try every waitlisted referral in referral order; returns the referrals matched."""
+    waiting = uow.session.execute(select(referrals.c.referral_id).where(
+        referrals.c.status == "waitlisted").order_by(referrals.c.seq)).scalars().all()
+    return [rid for rid in waiting if match(uow, rid, today, rules)["status"] == "matched"]
+
+
+def referral_view(session: Session, row: Any, cipher: PersonalDataCipher,
+                  show_safe_contact: bool) -> dict[str, Any]:
+    """A referral; safe-contact details only for the matched mentor's coordinator."""
+    active = match_of(session, row.referral_id)
+    contact: Any = None
+    if show_safe_contact and row.safe_contact_sealed is not None and row.subject_id:
+        opened = cipher.open(row.subject_id, SAFE_CONTACT,
+                             EncryptedBlock.model_validate_json(row.safe_contact_sealed))
+        contact = opened if isinstance(opened, dict) else opened.marker
+    return {
+        "id": row.referral_id, "subject_id": row.subject_id,
+        "referred_by_org": row.referred_by_org, "referred_on": row.referred_on.isoformat(),
+        "preferences": {"mentor_gender": row.mentor_gender, "language": row.language,
+                        "mode": row.mode, "borough": row.borough},
+        "status": row.status,
+        "unmet_constraints": row.unmet_constraints.split(",") if row.unmet_constraints else [],
+        "match_id": active.match_id if active else None,
+        "mentor_id": active.mentor_id if active else None,
+        "safe_contact": contact,
+    }
+
+
+# --- sessions, concerns, outcomes, endings ------------------------------------------------
+
+def match_row(session: Session, match_id: str, org: str | None) -> Any:
+    """A match whose mentor belongs to ``org`` (any when None), or ``NotFound``."""
+    query = select(matches).where(matches.c.match_id == match_id)
+    if org is not None:
+        query = query.where(matches.c.org == org)
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFound("match")
+    return row
+
+
+def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, command: LogSession,
+                org: str) -> dict[str, Any]:
+    """Log a session; a safeguarding concern goes on the Trust's queue at once."""
+    session = uow.session
+    found = match_row(session, command.match_id, org)
+    referral = referral_row(session, found.referral_id)
+    session_id = f"ses_{uuid.uuid4().hex}"
+    session.execute(mentoring_sessions.insert().values(
+        session_id=session_id, match_id=found.match_id, held_on=command.held_on,
+        duration_minutes=command.duration_minutes, mode=command.mode,
+        attendance=command.attendance, safeguarding_concern=command.safeguarding_concern,
+        recorded_by_org=org))
+    _publish(uow, SessionLogged(
+        session_id=session_id, match_id=found.match_id, org=found.org, held_on=command.held_on,
+        duration_minutes=command.duration_minutes, mode=command.mode,
+        attendance=command.attendance, safeguarding_concern=command.safeguarding_concern),
+        referral.subject_id)
+    concern_id = None
+    if command.safeguarding_concern and referral.subject_id is not None:
+        concern_id = f"sgc_{uuid.uuid4().hex}"
+        details = {"concern_details": command.concern_details}
+        session.execute(safeguarding_concerns.insert().values(
+            concern_id=concern_id, subject_id=referral.subject_id, match_id=found.match_id,
+            session_id=session_id, org=found.org, raised_on=command.held_on,
+            details_sealed=cipher.seal(referral.subject_id, "mentoring.concern", details)
+            .model_dump_json().encode(), status="open"))
+        _publish(uow, SafeguardingConcernRaised(
+            concern_id=concern_id, match_id=found.match_id, session_id=session_id,
+            org=found.org, raised_on=command.held_on,
+            personal=cipher.seal(referral.subject_id, SafeguardingConcernRaised.event_type,
+                                 details)), referral.subject_id)
+    return {"id": session_id, "match_id": found.match_id, "held_on": command.held_on.isoformat(),
+            "duration_minutes": command.duration_minutes, "mode": command.mode,
+            "attendance": command.attendance,
+            "safeguarding_concern": command.safeguarding_concern,
+            "safeguarding_concern_id": concern_id}
+
+
+def concerns(uow: UnitOfWork, status: str | None, flagged_for_dpo: bool | None,
+             cipher: PersonalDataCipher) -> list[dict[str, Any]]:
+    """The safeguarding lead's queue, oldest first, details decrypted."""
+    query = select(safeguarding_concerns).order_by(safeguarding_concerns.c.raised_on)
+    if status is not None:
+        query = query.where(safeguarding_concerns.c.status == status)
+    if flagged_for_dpo is not None:
+        flag = safeguarding_concerns.c.flagged_for_dpo_at
+        query = query.where(flag.is_not(None) if flagged_for_dpo else flag.is_(None))
+    views = []
+    for row in uow.session.execute(query):
+        details: Any = None
+        if row.details_sealed is not None:
+            opened = cipher.open(row.subject_id, "mentoring.concern",
+                                 EncryptedBlock.model_validate_json(row.details_sealed))
+            details = opened["concern_details"] if isinstance(opened, dict) else opened.marker
+        views.append({"id": row.concern_id, "subject_id": row.subject_id,
+                      "match_id": row.match_id, "session_id": row.session_id, "org": row.org,
+                      "raised_on": row.raised_on.isoformat(), "status": row.status,
+                      "concern_details": details,
+                      "flagged_for_dpo": row.flagged_for_dpo_at is not None})
+    return views
+
+
+def record_outcome(uow: UnitOfWork, command: RecordOutcome, org: str, today: date
+                   ) -> dict[str, Any]:
+    """Score an outcome measure and record it."""
+    session = uow.session
+    found = match_row(session, command.match_id, org)
+    referral = referral_row(session, found.referral_id)
+    scored = score(command.instrument, command.items)
+    outcome_id = f"out_{uuid.uuid4().hex}"
+    recorded_on = command.recorded_on or today
+    session.execute(outcomes.insert().values(
+        outcome_id=outcome_id, match_id=found.match_id, timepoint=command.timepoint,
+        instrument=command.instrument, items=_csv(str(i) for i in command.items),
+        raw_score=scored.raw, metric_score=scored.metric, recorded_on=recorded_on))
+    _publish(uow, OutcomeRecorded(
+        outcome_id=outcome_id, match_id=found.match_id, org=found.org, recorded_on=recorded_on,
+        timepoint=command.timepoint, instrument=command.instrument, items=tuple(command.items),
+        raw_score=scored.raw, metric_score=scored.metric), referral.subject_id)
+    return {"id": outcome_id, "match_id": found.match_id, "timepoint": command.timepoint,
+            "instrument": command.instrument, "raw_score": scored.raw,
+            "metric_score": scored.metric, "recorded_on": recorded_on.isoformat()}
+
+
+def end_match(uow: UnitOfWork, cipher: PersonalDataCipher, match_id: str, org: str | None,
+              command: EndMatch, today: date) -> dict[str, Any]:
+    """End a match (planned or not); the mentor's room goes to the waitlist."""
+    session = uow.session
+    found = match_row(session, match_id, org)
+    if found.status != "active":
+        raise NotActive("the match has already ended")
+    referral = referral_row(session, found.referral_id)
+    ended_on = command.ended_on or today
+    reason_block = None
+    if command.reason and referral.subject_id:
+        reason_block = cipher.seal(referral.subject_id, MentoringEnded.event_type,
+                                   {"reason": command.reason})
+    session.execute(update(matches).where(matches.c.match_id == match_id).values(
+        status="ended", ended_on=ended_on, planned=command.planned,
+        end_reason_sealed=reason_block.model_dump_json().encode() if reason_block else None))
+    session.execute(update(referrals).where(referrals.c.referral_id == found.referral_id)
+                    .values(status="ended"))
+    _publish(uow, MentoringEnded(match_id=match_id, org=found.org, ended_on=ended_on,
+                                 planned=command.planned, personal=reason_block),
+             referral.subject_id)
+    return {"match_id": match_id, "status": "ended", "planned": command.planned,
+            "ended_on": ended_on.isoformat()}
