@@ -125,12 +125,11 @@ def build_api(service: ScreeningService) -> FastAPI:
                     status: Annotated[Literal["open", "sent"] | None, Query()] = "open",
                     flagged_for_dpo: Annotated[bool | None, Query()] = None
                     ) -> dict[str, Any]:
-        """The safeguarding lead's queue (the Trust's clinicians); a DPO sees flagged ones."""
-        is_dpo = "dpo" in caller.roles
-        if not is_dpo and not is_trust(service, caller.org):
+        """The Trust safeguarding lead's queue: every referral, whoever raised it."""
+        if "dpo" not in caller.roles and not is_trust(service, caller.org):
             raise NotPermitted("the MARAC queue belongs to the Trust's safeguarding lead")
         with service.database.unit_of_work() as uow:
-            rows = risk.referrals(uow, None if is_dpo else caller.org, status, flagged_for_dpo)
+            rows = risk.referrals(uow, status, flagged_for_dpo)
         return {"referrals": rows}
 
     @app.post("/v1/marac-referrals/{referral_id}/sent")
@@ -141,7 +140,7 @@ def build_api(service: ScreeningService) -> FastAPI:
             raise NotPermitted("the MARAC queue belongs to the Trust's safeguarding lead")
         try:
             with service.database.unit_of_work() as uow:
-                return risk.mark_sent(uow, referral_id, caller.org)
+                return risk.mark_sent(uow, referral_id)
         except risk.ReferralNotFound:
             raise ApiError(404, "not-found", "no MARAC referral with this id") from None
 

@@ -26,7 +26,7 @@ SEALED_CONTEXT = "screening.risk-assessment"
 
 
 class ReferralNotFound(LookupError):
-    """No MARAC referral has this id in the caller's organisation."""
+    """No MARAC referral has this id."""
 
 
 def previous_referral_dates(uow: UnitOfWork, subject_id: str) -> list[date]:
@@ -96,12 +96,10 @@ def referral_view(row: Any) -> dict[str, Any]:
             "flagged_for_dpo": row.flagged_for_dpo_at is not None}
 
 
-def referrals(uow: UnitOfWork, org: str | None, status: str | None,
-              flagged_for_dpo: bool | None) -> list[dict[str, Any]]:
+def referrals(uow: UnitOfWork, status: str | None, flagged_for_dpo: bool | None
+              ) -> list[dict[str, Any]]:
     """The queue, oldest first, filtered."""
     query = select(marac_referrals).order_by(marac_referrals.c.raised_on)
-    if org is not None:
-        query = query.where(marac_referrals.c.org == org)
     if status is not None:
         query = query.where(marac_referrals.c.status == status)
     if flagged_for_dpo is not None:
@@ -110,10 +108,10 @@ def referrals(uow: UnitOfWork, org: str | None, status: str | None,
     return [referral_view(row) for row in uow.session.execute(query)]
 
 
-def mark_sent(uow: UnitOfWork, referral_id: str, org: str) -> dict[str, Any]:
+def mark_sent(uow: UnitOfWork, referral_id: str) -> dict[str, Any]:
     """Record that the referral (and its IDVA referral) went to the MARAC; idempotent."""
     row = uow.session.execute(select(marac_referrals).where(
-        marac_referrals.c.referral_id == referral_id, marac_referrals.c.org == org)).first()
+        marac_referrals.c.referral_id == referral_id)).first()
     if row is None:
         raise ReferralNotFound()
     if row.status != "sent":

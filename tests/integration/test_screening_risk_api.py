@@ -1,0 +1,425 @@
+"""Enquiries due, DASH risk assessments and the MARAC queue through the screening API.
+
+Each test runs on SQLite and PostgreSQL, with a real consent service served on a port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Table, func, select
+
+from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
+from services.screening.adapters.tables import marac_referrals, risk_assessments
+from services.screening.bootstrap import ScreeningService
+from services.screening.entrypoints.api import build_api as screening_api
+from shared.events.envelope import CloudEvent
+from shared.events.screening import EnquiryDue, MaracReferralRequired, RiskAssessed
+from shared.settings import PlatformSettings
+from tests.support.http import serving
+from tests.support.services import bearer, settings_for
+
+NHS_NUMBER = "943 476 5919"
+REASONS = "Quokka-7731 believed threats at the school gate"
+DUE: dict[str, Any] = {"nhs_number": NHS_NUMBER, "org": "trust", "team": "north-cmht",
+                       "due_on": "2026-12-01"}
+
+
+def dash(yes: int = 0, dont_know: int = 0, total: int = 24) -> list[str]:
+    return ["yes"] * yes + ["dont-know"] * dont_know + ["no"] * (total - yes - dont_know)
+
+
+def assessment(yes: int = 0, *, dont_know: int = 0, incidents: int = 0,
+               assessed_on: str = "2026-12-15", judgement: dict[str, Any] | None = None,
+               **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"nhs_number": NHS_NUMBER, "answers": dash(yes, dont_know),
+                            "incidents_last_12_months": incidents, "assessed_on": assessed_on}
+    if judgement is not None:
+        body["professional_judgement"] = judgement
+    return {**body, **changes}
+
+
+Build = Callable[[], tuple[ScreeningService, TestClient]]
+
+
+@pytest.fixture
+def build(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+          ) -> Iterator[Build]:
+    """Builds a screening service (reading the environment now) against a served consent API."""
+    monkeypatch.delenv("PEERLINK_MARAC_ESCALATION_INCIDENTS", raising=False)
+    consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
+    settings = settings_for(monkeypatch, tmp_path,
+                            {"consent": consent_db, "screening": database_url})
+    with serving(consent_api(ConsentService(settings))) as consent_url:
+        served: PlatformSettings = settings.model_copy(update={"consent_url": consent_url})
+
+        def make() -> tuple[ScreeningService, TestClient]:
+            service = ScreeningService(served)
+            return service, TestClient(screening_api(service))
+
+        yield make
+
+
+@pytest.fixture
+def screening(build: Build) -> tuple[ScreeningService, TestClient]:
+    return build()
+
+
+def clinician(service: ScreeningService, org: str = "trust") -> dict[str, str]:
+    return bearer(service.settings, org, "clinician")
+
+
+def _outbox(service: ScreeningService) -> list[Any]:
+    outbox = service.database.metadata.tables["outbox"]
+    with service.database.read() as session:
+        return list(session.execute(select(outbox).order_by(outbox.c.seq)))
+
+
+def _count(service: ScreeningService, table: Table) -> int:
+    with service.database.read() as session:
+        return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _queue(service: ScreeningService, client: TestClient, **params: Any) -> list[Any]:
+    response = client.get("/v1/marac-referrals", params=params, headers=clinician(service))
+    assert response.status_code == 200, response.text
+    referrals: list[Any] = response.json()["referrals"]
+    return referrals
+
+
+def _assess(service: ScreeningService, client: TestClient, body: dict[str, Any]
+            ) -> dict[str, Any]:
+    response = client.post("/v1/risk-assessments", json=body, headers=clinician(service))
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+# --- enquiries due -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["clinician", "service"])
+def test_an_enquiry_due_is_recorded_and_published(
+        screening: tuple[ScreeningService, TestClient], role: str) -> None:
+    service, client = screening
+    response = client.post("/v1/enquiries/due", json=DUE,
+                           headers=bearer(service.settings, "trust", role))
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["subject_id"].startswith("sub_")
+    assert (body["org"], body["team"], body["due_on"]) == ("trust", "north-cmht", "2026-12-01")
+    [row] = _outbox(service)
+    assert row.event_type == "enquiry-due"
+    event = CloudEvent.from_bytes(row.payload)
+    assert event.type == "enquiry-due"
+    assert event.subject == body["subject_id"] == row.aggregate_id
+    payload = EnquiryDue.model_validate(event.data)
+    assert (payload.org, payload.team, payload.due_on.isoformat()) == \
+        ("trust", "north-cmht", "2026-12-01")
+    assert b"9434765919" not in row.payload
+
+
+@pytest.mark.parametrize(("org", "role", "body_org"), [
+    pytest.param("partner-a", "clinician", "trust", id="partner-clinician-for-trust"),
+    pytest.param("trust", "clinician", "partner-a", id="trust-clinician-for-partner"),
+    pytest.param("partner-a", "service", "trust", id="partner-service-for-trust"),
+    pytest.param("trust", "partner-staff", "trust", id="partner-staff-role"),
+    pytest.param("trust", "ops-viewer", "trust", id="ops-viewer-role"),
+])
+def test_an_enquiry_due_for_another_organisation_or_role_is_refused(
+        screening: tuple[ScreeningService, TestClient], org: str, role: str,
+        body_org: str) -> None:
+    service, client = screening
+    response = client.post("/v1/enquiries/due", json={**DUE, "org": body_org},
+                           headers=bearer(service.settings, org, role))
+    assert response.status_code == 403
+    assert response.json()["message"]
+    assert _outbox(service) == []
+
+
+def test_an_enquiry_due_without_a_date_is_a_422(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    response = client.post("/v1/enquiries/due",
+                           json={k: v for k, v in DUE.items() if k != "due_on"},
+                           headers=clinician(service))
+    assert response.status_code == 422
+    assert "due_on" in response.text
+    assert _outbox(service) == []
+
+
+# --- risk assessments and the MARAC criteria ---------------------------------------------------
+
+def test_14_yes_is_visible_high_risk_and_raises_a_referral_on_the_queue(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    body = _assess(service, client, assessment(14, dont_know=3))
+
+    assert (body["score"], body["criteria_met"], body["marac_referral_required"]) == \
+        (14, ["visible-high-risk"], True)
+    assert body["idva_referral_required"] is True
+    [referral] = _queue(service, client, status="open")
+    assert referral["id"] == body["marac_referral_id"]
+    assert referral["subject_id"] == body["subject_id"]
+    assert referral["assessment_id"] == body["id"]
+    assert referral["criteria_met"] == ["visible-high-risk"]
+    assert referral["idva_referral_required"] is True
+    assert (referral["status"], referral["raised_on"], referral["org"]) == \
+        ("open", "2026-12-15", "trust")
+    assert referral["flagged_for_dpo"] is False
+
+
+def test_13_yes_2_incidents_and_no_judgement_is_no_referral(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    body = _assess(service, client, assessment(
+        13, dont_know=11, incidents=2, judgement={"referral": False}))
+
+    assert (body["score"], body["criteria_met"], body["marac_referral_required"]) == \
+        (13, [], False)
+    assert body["marac_referral_id"] is None
+    assert _queue(service, client, status="open") == []
+    assert _count(service, marac_referrals) == 0
+    assert [row.event_type for row in _outbox(service)] == ["risk-assessed"]
+
+
+@pytest.mark.parametrize(("yes", "incidents", "judgement", "criteria"), [
+    pytest.param(0, 3, None, ["potential-escalation"], id="3-incidents"),
+    pytest.param(0, 0, {"referral": True, "reasons": REASONS}, ["professional-judgement"],
+                 id="judgement-alone"),
+    pytest.param(14, 0, {"referral": False}, ["visible-high-risk"],
+                 id="judgement-false-does-not-remove"),
+    pytest.param(24, 3, {"referral": True, "reasons": REASONS},
+                 ["visible-high-risk", "professional-judgement", "potential-escalation"],
+                 id="three-at-once"),
+])
+def test_each_criterion_raises_a_referral(
+        screening: tuple[ScreeningService, TestClient], yes: int, incidents: int,
+        judgement: dict[str, Any] | None, criteria: list[str]) -> None:
+    service, client = screening
+    body = _assess(service, client, assessment(yes, incidents=incidents, judgement=judgement))
+    assert (body["score"], body["criteria_met"], body["marac_referral_required"]) == \
+        (yes, criteria, True)
+    [referral] = _queue(service, client)
+    assert referral["criteria_met"] == criteria
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    pytest.param({"professional_judgement": {"referral": True}}, "reasons",
+                 id="judgement-without-reasons"),
+    pytest.param({"professional_judgement": {"referral": True, "reasons": ""}}, "reasons",
+                 id="judgement-empty-reasons"),
+    pytest.param({"professional_judgement": {"referral": True, "reasons": "   "}}, "reasons",
+                 id="judgement-blank-reasons"),
+    pytest.param({"answers": dash(14, total=23)}, "answers", id="23-answers"),
+    pytest.param({"answers": dash(14, total=25)}, "answers", id="25-answers"),
+    pytest.param({"answers": ["maybe", *dash(14, total=23)]}, "answers", id="answer-maybe"),
+    pytest.param({"incidents_last_12_months": -1}, "incidents_last_12_months",
+                 id="negative-incidents"),
+])
+def test_bad_risk_assessments_are_a_422_and_nothing_is_written(
+        screening: tuple[ScreeningService, TestClient], change: dict[str, Any],
+        field: str) -> None:
+    service, client = screening
+    response = client.post("/v1/risk-assessments", json={**assessment(14), **change},
+                           headers=clinician(service))
+
+    assert response.status_code == 422
+    assert field in response.text
+    assert _count(service, risk_assessments) == 0
+    assert _count(service, marac_referrals) == 0
+    assert _outbox(service) == []
+
+
+@pytest.mark.parametrize(("org", "role"), [
+    pytest.param("trust", "partner-staff", id="partner-staff"),
+    pytest.param("trust", "ops-viewer", id="ops-viewer"),
+    pytest.param("trust", "service", id="service"),
+])
+def test_who_may_record_a_risk_assessment(
+        screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
+    service, client = screening
+    response = client.post("/v1/risk-assessments", json=assessment(14),
+                           headers=bearer(service.settings, org, role))
+    assert response.status_code == 403
+    assert _count(service, risk_assessments) == 0
+
+
+@pytest.mark.parametrize(("second_on", "repeat"), [
+    pytest.param("2026-12-15", True, id="11-months-later"),
+    pytest.param("2027-01-15", True, id="exactly-12-months-later"),
+    pytest.param("2027-02-15", False, id="13-months-later"),
+])
+def test_a_referral_within_12_months_makes_the_next_assessment_a_repeat(
+        screening: tuple[ScreeningService, TestClient], second_on: str,
+        repeat: bool) -> None:
+    service, client = screening
+    first = _assess(service, client, assessment(14, assessed_on="2026-01-15"))
+    second = _assess(service, client, assessment(0, assessed_on=second_on))
+
+    assert first["criteria_met"] == ["visible-high-risk"]
+    assert second["subject_id"] == first["subject_id"]
+    assert second["criteria_met"] == (["repeat"] if repeat else [])
+    assert second["marac_referral_required"] is repeat
+    assert len(_queue(service, client)) == (2 if repeat else 1)
+
+
+def test_no_previous_referral_is_no_repeat(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    first = _assess(service, client, assessment(13, assessed_on="2026-01-15"))
+    second = _assess(service, client, assessment(0, assessed_on="2026-12-15"))
+    assert first["criteria_met"] == second["criteria_met"] == []
+
+
+def test_events_go_through_the_outbox_with_answers_and_reasons_sealed(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    answers = dash(14, dont_know=4)
+    body = _assess(service, client, assessment(
+        14, dont_know=4, judgement={"referral": True, "reasons": REASONS}))
+
+    rows = _outbox(service)
+    assert [row.event_type for row in rows] == ["risk-assessed", "marac-referral-required"]
+    assert all(row.aggregate_id == body["subject_id"] for row in rows)
+    for row in rows:
+        assert b"Quokka" not in row.payload
+        assert b"school gate" not in row.payload
+        assert b"dont-know" not in row.payload
+        assert b"answers" not in row.payload
+        assert b"9434765919" not in row.payload
+    assessed = RiskAssessed.model_validate(CloudEvent.from_bytes(rows[0].payload).data)
+    assert (assessed.dash_score, assessed.criteria_met, assessed.marac_referral_required) == \
+        (14, ("visible-high-risk", "professional-judgement"), True)
+    assert assessed.personal is not None
+    opened = service.cipher.open(body["subject_id"], "risk-assessed", assessed.personal)
+    assert opened == {"answers": answers, "professional_judgement_reasons": REASONS}
+    required = MaracReferralRequired.model_validate(CloudEvent.from_bytes(rows[1].payload).data)
+    assert required.referral_id == body["marac_referral_id"]
+    assert required.assessment_id == body["id"] == assessed.assessment_id
+    assert required.criteria_met == ("visible-high-risk", "professional-judgement")
+    with service.database.read() as session:
+        sealed = session.execute(select(risk_assessments.c.sealed)).scalar_one()
+    assert b"Quokka" not in sealed and b"dont-know" not in sealed
+
+
+@pytest.mark.parametrize(("setting", "incidents", "escalation"), [
+    pytest.param(None, 2, False, id="default-2"),
+    pytest.param(None, 3, True, id="default-3"),
+    pytest.param("5", 3, False, id="setting-5-3"),
+    pytest.param("5", 4, False, id="setting-5-4"),
+    pytest.param("5", 5, True, id="setting-5-5"),
+    pytest.param("1", 1, True, id="setting-1-1"),
+])
+def test_the_escalation_threshold_is_a_setting(
+        build: Build, monkeypatch: pytest.MonkeyPatch, setting: str | None, incidents: int,
+        escalation: bool) -> None:
+    if setting is not None:
+        monkeypatch.setenv("PEERLINK_MARAC_ESCALATION_INCIDENTS", setting)
+    service, client = build()
+    body = _assess(service, client, assessment(0, incidents=incidents))
+    assert body["criteria_met"] == (["potential-escalation"] if escalation else [])
+    assert body["marac_referral_required"] is escalation
+
+
+# --- the MARAC queue ---------------------------------------------------------------------------
+
+def test_a_referral_marked_sent_stays_sent(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
+
+    first = client.post(f"/v1/marac-referrals/{referral_id}/sent", headers=clinician(service))
+    assert first.status_code == 200, first.text
+    assert (first.json()["id"], first.json()["status"]) == (referral_id, "sent")
+    assert first.json()["sent_at"] is not None
+    again = client.post(f"/v1/marac-referrals/{referral_id}/sent", headers=clinician(service))
+    assert again.status_code == 200
+    assert again.json()["status"] == "sent"
+    assert again.json()["sent_at"] == first.json()["sent_at"]
+    assert _queue(service, client, status="open") == []
+    assert [r["id"] for r in _queue(service, client, status="sent")] == [referral_id]
+
+
+def test_an_unknown_referral_is_a_404(screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    response = client.post(f"/v1/marac-referrals/marac_{'0' * 32}/sent",
+                           headers=clinician(service))
+    assert response.status_code == 404
+    assert response.json()["error"] == "not-found"
+
+
+@pytest.mark.parametrize(("org", "role"), [
+    pytest.param("partner-a", "clinician", id="partner-clinician"),
+    pytest.param("partner-a", "partner-staff", id="partner-staff"),
+    pytest.param("trust", "partner-staff", id="partner-staff-role-at-trust"),
+    pytest.param("trust", "ops-viewer", id="ops-viewer"),
+    pytest.param("trust", "service", id="service"),
+])
+def test_only_the_trusts_clinicians_see_and_work_the_queue(
+        screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
+    service, client = screening
+    referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
+    headers = bearer(service.settings, org, role)
+
+    listed = client.get("/v1/marac-referrals", params={"status": "open"}, headers=headers)
+    assert listed.status_code == 403
+    assert "Quokka" not in listed.text and referral_id not in listed.text
+    sent = client.post(f"/v1/marac-referrals/{referral_id}/sent", headers=headers)
+    assert sent.status_code == 403
+    [referral] = _queue(service, client)
+    assert referral["status"] == "open"
+
+
+def test_no_marac_referral_is_raised_out_of_sight_of_the_safeguarding_lead(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    response = client.post("/v1/risk-assessments", json=assessment(14),
+                           headers=clinician(service, "partner-a"))
+    assert response.status_code == 201, response.text
+    referral_id = response.json()["marac_referral_id"]
+    assert referral_id is not None
+    assert referral_id in [r["id"] for r in _queue(service, client, status="open")]
+
+
+# --- OpenAPI -----------------------------------------------------------------------------------
+
+def _enum(prop: dict[str, Any]) -> list[Any]:
+    """The allowed values of a property, through ``anyOf`` with null."""
+    if "enum" in prop:
+        values: list[Any] = prop["enum"]
+        return values
+    for option in prop.get("anyOf", []):
+        if "enum" in option:
+            found: list[Any] = option["enum"]
+            return found
+    raise AssertionError(f"no enum in {prop}")
+
+
+def test_openapi_documents_the_allowed_values(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    _, client = screening
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    spec = response.json()
+    schemas = spec["components"]["schemas"]
+    screening_schema = schemas["RecordScreening"]["properties"]
+    assert set(_enum(screening_schema["outcome"])) == {"asked", "declined", "not-safe-to-ask"}
+    assert set(_enum(screening_schema["age_band"])) == {
+        "18-24", "25-34", "35-44", "45-54", "55-64", "65+"}
+    assert set(_enum(screening_schema["gender"])) >= {"female", "male", "not-stated"}
+    assert set(_enum(screening_schema["past_abuse"])) == {"yes", "no", "unsure"}
+    assert set(_enum(screening_schema["training_level"])) == {1, 2, 3}
+    assert set(_enum(screening_schema["abuser_relationship"])) == {
+        "partner", "ex-partner", "family-member", "other"}
+    risk_schema = schemas["RecordRiskAssessment"]["properties"]
+    answers = risk_schema["answers"]
+    assert set(_enum(answers["items"])) == {"yes", "no", "dont-know"}
+    assert (answers["minItems"], answers["maxItems"]) == (24, 24)
+    assert {"/v1/enquiries/due", "/v1/screenings", "/v1/risk-assessments",
+            "/v1/marac-referrals", "/v1/marac-referrals/{referral_id}/sent"} <= set(spec["paths"])
