@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -197,3 +198,50 @@ class KnownKeys:
             return self._keys[subject_id]
         except KeyError:
             raise UnknownSubject() from None
+
+
+def load_key(configured: str | None, key_file: Path | None, development_file: Path,
+             production: bool = False) -> bytes:
+    """A 32-byte key, base64: configured, from a file, or (never in production) a development
+    file made on first use."""
+    if configured is not None:
+        encoded = configured
+    elif key_file is not None:
+        encoded = key_file.read_text().strip()
+    elif production:
+        raise ValueError(f"no key configured for {development_file.stem} in production")
+    else:
+        if not development_file.exists():
+            development_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(development_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(base64.b64encode(new_key_material()).decode())
+        encoded = development_file.read_text().strip()
+    key = base64.b64decode(encoded)
+    if len(key) != KEY_BYTES:
+        raise ValueError("a key must be 32 bytes, base64-encoded")
+    return key
+
+
+class RecordCipher:
+    """Seals records a service keeps under another lawful basis than consent (safeguarding).
+
+    They are sealed under the service's own records key, not the person's data key, so
+    erasure does not destroy what the law requires to be kept for the DPO to decide on.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, context: str, fields: dict[str, Any]) -> bytes:
+        """Nonce plus ciphertext of a JSON object, bound to ``context`` (a record id)."""
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+        return nonce + self._aead.encrypt(nonce, plaintext, context.encode())
+
+    def open(self, context: str, sealed: bytes) -> dict[str, Any]:
+        """The JSON object sealed for ``context``."""
+        plaintext = self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
+                                       context.encode())
+        fields: dict[str, Any] = json.loads(plaintext)
+        return fields

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.mentoring.adapters.tables import metadata
@@ -14,7 +15,7 @@ from services.mentoring.domain.matching import (
     EligibilityRules,
 )
 from shared.consent_client import ConsentClient
-from shared.crypto import PersonalDataCipher, UnknownSubject
+from shared.crypto import PersonalDataCipher, RecordCipher, UnknownSubject, load_key
 from shared.http import Authorizer
 from shared.runtime import consent_keys, open_database, token_authority
 from shared.settings import PlatformSettings
@@ -31,6 +32,15 @@ class MentoringSettings(BaseSettings):
     supervision_days: int = Field(default=DEFAULT_SUPERVISION_DAYS, ge=1)
 
 
+class MentoringKeySettings(BaseSettings):
+    """``PEERLINK_MENTORING_RECORDS_KEY(_FILE)``: the key for safeguarding records."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERLINK_MENTORING_", extra="ignore")
+
+    records_key: SecretStr | None = None
+    records_key_file: Path | None = None
+
+
 class MentoringService:
     """Everything the mentoring API and worker need."""
 
@@ -43,6 +53,11 @@ class MentoringService:
         self.authorizer = Authorizer(self.authority)
         self.keys = consent_keys(SERVICE, settings, self.authority)
         self.cipher = PersonalDataCipher(self.keys)
+        keys = MentoringKeySettings()
+        self.records = RecordCipher(load_key(
+            keys.records_key.get_secret_value() if keys.records_key else None,
+            keys.records_key_file, settings.var_dir / "development-mentoring-records.key",
+            production=settings.env == "production"))
         self.consent = ConsentClient(settings.consent_base_url(), self.authority, SERVICE)
 
     def resolve_subject(self, nhs_number: str | None, subject_id: str | None, org: str) -> str:

@@ -173,7 +173,7 @@ def build_api(service: MentoringService) -> FastAPI:
             Principal, Depends(auth.require(*RECORDERS))]) -> dict[str, Any]:
         """Log a session; a safeguarding concern goes to the Trust's safeguarding lead."""
         with errors(), db.unit_of_work() as uow:
-            return use.log_session(uow, service.cipher, body, caller.org)
+            return use.log_session(uow, service.cipher, service.records, body, caller.org)
 
     @app.get("/v1/safeguarding-concerns")
     def safeguarding_queue(caller: Annotated[Principal, Depends(auth.require("clinician",
@@ -181,13 +181,17 @@ def build_api(service: MentoringService) -> FastAPI:
                            status: Annotated[Literal["open", "closed"] | None, Query()] = "open",
                            flagged_for_dpo: Annotated[bool | None, Query()] = None
                            ) -> dict[str, Any]:
-        """The Trust's safeguarding lead's queue; a DPO sees those flagged by erasure."""
+        """The Trust's safeguarding lead's queue; a DPO sees only those flagged by erasure."""
         organisation = service.settings.organisations.get(caller.org)
-        if "dpo" not in caller.roles and (organisation is None
-                                          or organisation.kind != "nhs-trust"):
-            raise NotPermitted("the safeguarding queue belongs to the Trust's safeguarding lead")
+        trust_clinician = "clinician" in caller.roles and organisation is not None \
+            and organisation.kind == "nhs-trust"
+        if not trust_clinician:
+            if "dpo" not in caller.roles:
+                raise NotPermitted("the safeguarding queue belongs to the Trust's "
+                                   "safeguarding lead")
+            flagged_for_dpo = True
         with errors(), db.unit_of_work() as uow:
-            return {"concerns": use.concerns(uow, status, flagged_for_dpo, service.cipher)}
+            return {"concerns": use.concerns(uow, status, flagged_for_dpo, service.records)}
 
     @app.post("/v1/outcomes", status_code=201)
     def outcome(body: RecordOutcome, caller: Annotated[

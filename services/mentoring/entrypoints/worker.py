@@ -52,11 +52,13 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
         def adopt(uow: UnitOfWork, _event: CloudEvent, command: Any, org: str = org) -> None:
             try:
                 if isinstance(command, LogSession):
-                    use.log_session(uow, service.cipher, command, org)
+                    use.log_session(uow, service.cipher, service.records, command, org)
                 else:
                     use.record_outcome(uow, command, org, date.today())
             except use.NotFound:
                 raise RejectedEvent(f"match_id: no match of {org} has this id") from None
+            except use.NotActive as exc:
+                raise RejectedEvent(f"match_id: {exc}") from None
 
         applier = EventApplier(SERVICE, f"mentoring.partner-inbound.{org}", service.database,
                                dict.fromkeys(PARTNER_COMMANDS, adopt), plumbing.deadletters,

@@ -45,6 +45,8 @@ class RegisterMentor(Strict):
     training_completed_on: date | None = Field(default=None, description="training completed")
     check_level: Label | None = Field(default=None, description="criminal record check level")
     check_completed_on: date | None = Field(default=None, description="date of the check")
+    supervision_held_on: date | None = Field(default=None,
+                                             description="the latest supervision, if any")
     status: MentorStatus = Field(default="in-training", description="status at registration")
 
 

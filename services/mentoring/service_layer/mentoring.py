@@ -6,6 +6,7 @@ referrals, in referral order, whenever a mentor gains room or becomes matchable.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import date
 from typing import Any
@@ -36,7 +37,7 @@ from services.mentoring.service_layer.commands import (
     ReferMentee,
     RegisterMentor,
 )
-from shared.crypto import PersonalDataCipher
+from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher
 from shared.db import UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent, EncryptedBlock, EventPayload
 from shared.events.mentoring import (
@@ -80,10 +81,12 @@ def register_mentor(uow: UnitOfWork, command: RegisterMentor) -> str:
     """Register a mentor; the event carries no name."""
     mentor_id = f"mnt_{uuid.uuid4().hex}"
     uow.session.execute(mentors.insert().values(
-        mentor_id=mentor_id, **command.model_dump(exclude={"languages", "modes"}),
-        languages=_csv(command.languages), modes=_csv(command.modes), registered_at=utcnow()))
+        mentor_id=mentor_id,
+        **command.model_dump(exclude={"languages", "modes", "supervision_held_on"}),
+        languages=_csv(command.languages), modes=_csv(command.modes),
+        last_supervision_on=command.supervision_held_on, registered_at=utcnow()))
     _publish(uow, MentorRegistered(mentor_id=mentor_id, **command.model_dump(
-        exclude={"display_name"})), mentor_id)
+        exclude={"display_name", "supervision_held_on"})), mentor_id)
     return mentor_id
 
 
@@ -199,7 +202,9 @@ def match(uow: UnitOfWork, referral_id: str, today: date, rules: EligibilityRule
     if row.status not in {"referred", "waitlisted"}:
         raise NotActive(f"the referral is {row.status}")
     current = _current_mentees(session)
-    profiles = [_profile(m, current.get(m.mentor_id, 0)) for m in session.execute(select(mentors))]
+    # mentors are locked while choosing, so concurrent matches cannot overfill one
+    profiles = [_profile(m, current.get(m.mentor_id, 0))
+                for m in session.execute(select(mentors).with_for_update())]
     wanted = Preferences(mentor_gender=row.mentor_gender, language=row.language, mode=row.mode,
                          borough=row.borough)
     choice = choose_mentor(wanted, profiles, today, rules)
@@ -265,11 +270,14 @@ def match_row(session: Session, match_id: str, org: str | None) -> Any:
     return row
 
 
-def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, command: LogSession,
-                org: str) -> dict[str, Any]:
-    """Log a session; a safeguarding concern goes on the Trust's queue at once."""
+def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
+                command: LogSession, org: str) -> dict[str, Any]:
+    """Log a session of an active match; a concern goes on the Trust's queue at once, its
+    details sealed under the service's records key (kept through erasure, for the DPO)."""
     session = uow.session
     found = match_row(session, command.match_id, org)
+    if found.status != "active":
+        raise NotActive("the match has ended: sessions are logged on active matches only")
     referral = referral_row(session, found.referral_id)
     session_id = f"ses_{uuid.uuid4().hex}"
     session.execute(mentoring_sessions.insert().values(
@@ -289,8 +297,7 @@ def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, command: LogSession
         session.execute(safeguarding_concerns.insert().values(
             concern_id=concern_id, subject_id=referral.subject_id, match_id=found.match_id,
             session_id=session_id, org=found.org, raised_on=command.held_on,
-            details_sealed=cipher.seal(referral.subject_id, "mentoring.concern", details)
-            .model_dump_json().encode(), status="open"))
+            details_sealed=records.seal(concern_id, details), status="open"))
         _publish(uow, SafeguardingConcernRaised(
             concern_id=concern_id, match_id=found.match_id, session_id=session_id,
             org=found.org, raised_on=command.held_on,
@@ -304,7 +311,7 @@ def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, command: LogSession
 
 
 def concerns(uow: UnitOfWork, status: str | None, flagged_for_dpo: bool | None,
-             cipher: PersonalDataCipher) -> list[dict[str, Any]]:
+             records: RecordCipher) -> list[dict[str, Any]]:
     """The safeguarding lead's queue, oldest first, details decrypted."""
     query = select(safeguarding_concerns).order_by(safeguarding_concerns.c.raised_on)
     if status is not None:
@@ -314,11 +321,9 @@ def concerns(uow: UnitOfWork, status: str | None, flagged_for_dpo: bool | None,
         query = query.where(flag.is_not(None) if flagged_for_dpo else flag.is_(None))
     views = []
     for row in uow.session.execute(query):
-        details: Any = None
+        details = None
         if row.details_sealed is not None:
-            opened = cipher.open(row.subject_id, "mentoring.concern",
-                                 EncryptedBlock.model_validate_json(row.details_sealed))
-            details = opened["concern_details"] if isinstance(opened, dict) else opened.marker
+            details = records.open(row.concern_id, row.details_sealed)["concern_details"]
         views.append({"id": row.concern_id, "subject_id": row.subject_id,
                       "match_id": row.match_id, "session_id": row.session_id, "org": row.org,
                       "raised_on": row.raised_on.isoformat(), "status": row.status,
@@ -360,8 +365,10 @@ def end_match(uow: UnitOfWork, cipher: PersonalDataCipher, match_id: str, org: s
     ended_on = command.ended_on or today
     reason_block = None
     if command.reason and referral.subject_id:
-        reason_block = cipher.seal(referral.subject_id, MentoringEnded.event_type,
-                                   {"reason": command.reason})
+        # after erasure the key is gone: the reason is then simply not kept
+        with contextlib.suppress(KeyShredded):
+            reason_block = cipher.seal(referral.subject_id, MentoringEnded.event_type,
+                                       {"reason": command.reason})
     session.execute(update(matches).where(matches.c.match_id == match_id).values(
         status="ended", ended_on=ended_on, planned=command.planned,
         end_reason_sealed=reason_block.model_dump_json().encode() if reason_block else None))

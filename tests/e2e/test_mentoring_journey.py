@@ -1,0 +1,188 @@
+"""A mentee's journey over the real broker, every service its own process.
+
+A DVA partner's case system logs a session on its own inbound topic and the mentoring worker
+applies it as if it came through the API; malformed records are dead-lettered with the error
+and where they came from while the worker keeps consuming; a peer-mentoring withdrawal through
+the consent API reaches the mentoring worker, which ends the match as unplanned and
+acknowledges, so that the withdrawal completes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaProducer
+
+from shared.events.envelope import CloudEvent
+from shared.kafka.topics import (
+    CASCADE_ACKS,
+    deadletter_topic,
+    events_topic,
+    partner_inbound_topic,
+)
+from tests.support.kafka import headers_of, read_topic
+from tests.support.platform import RunningPlatform, running_platform, wait_for
+
+pytestmark = pytest.mark.kafka
+TODAY = date.today()
+
+
+@pytest.fixture(scope="module")
+def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[RunningPlatform]:
+    with running_platform(request, tmp_path_factory.mktemp("mentoring"), "sqlite") as p:
+        yield p
+
+
+def post(platform: RunningPlatform, service: str, path: str, body: dict[str, Any],
+         org: str, role: str, expect: int) -> dict[str, Any]:
+    response = httpx.post(platform.url(service, path), json=body,
+                          headers=platform.headers(org, role), timeout=10)
+    assert response.status_code == expect, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def matched_person(platform: RunningPlatform) -> tuple[str, str]:
+    """A person with peer-mentoring consent, referred by the Trust and matched with a new
+    partner-a mentor through the APIs; returns (subject_id, match_id)."""
+    mentor = post(platform, "mentoring", "/v1/mentors", {
+        "org": "partner-a", "display_name": "Jo", "gender": "female", "languages": ["en"],
+        "borough": "camden", "modes": ["phone"], "capacity": 1,
+        "training_completed_on": (TODAY - timedelta(days=60)).isoformat(),
+        "check_level": "enhanced",
+        "check_completed_on": (TODAY - timedelta(days=60)).isoformat(), "status": "active",
+    }, "partner-a", "mentor-coordinator", 201)
+    post(platform, "mentoring", f"/v1/mentors/{mentor['id']}/supervision",
+         {"held_on": TODAY.isoformat()}, "partner-a", "mentor-coordinator", 200)
+    subject_id = post(platform, "consent", "/v1/subjects",
+                      {"nhs_number": next(platform.numbers)}, "trust", "clinician",
+                      201)["subject_id"]
+    post(platform, "consent", f"/v1/subjects/{subject_id}/consents",
+         {"purpose": "peer-mentoring", "method": "verbal", "recorded_by": "Nurse Adebayo"},
+         "trust", "clinician", 201)
+    referral = post(platform, "mentoring", "/v1/referrals", {
+        "subject_id": subject_id, "referred_by_org": "trust",
+        "safe_contact": {"phone": "07700 900123", "times": "evenings",
+                         "may_leave_message": False}}, "trust", "clinician", 201)
+    # the new mentor is the only one with room that was never matched: chosen first
+    matched = post(platform, "mentoring", f"/v1/referrals/{referral['id']}/match", {},
+                   "trust", "clinician", 200)
+    assert matched["status"] == "matched", matched
+    return subject_id, str(matched["match_id"])
+
+
+def case_system_event(data: dict[str, Any], event_type: str = "session-logged") -> bytes:
+    return CloudEvent(id=str(uuid.uuid4()), source="/partner-a/case-system", type=event_type,
+                      time=datetime.now(UTC), data=data).to_bytes()
+
+
+def mentoring_events(platform: RunningPlatform, event_type: str, match_id: str
+                     ) -> list[CloudEvent]:
+    records = read_topic(platform.settings.kafka_bootstrap, events_topic("mentoring"),
+                         timeout=2)
+    events = [CloudEvent.from_bytes(r.value) for r in records]
+    return [e for e in events if e.type == event_type and e.data.get("match_id") == match_id]
+
+
+def test_a_partners_session_is_applied_and_malformed_ones_are_dead_lettered(
+        platform: RunningPlatform) -> None:
+    bootstrap = platform.settings.kafka_bootstrap
+    _, match_id = matched_person(platform)
+    session = {"match_id": match_id, "held_on": (TODAY - timedelta(days=2)).isoformat(),
+               "duration_minutes": 50, "mode": "phone", "attendance": "attended",
+               "safeguarding_concern": False}
+    later = {**session, "held_on": (TODAY - timedelta(days=1)).isoformat(),
+             "attendance": "did-not-attend"}
+    topic = partner_inbound_topic("partner-a")
+    marker = uuid.uuid4().hex.encode()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        producer.send(topic, key=marker, value=case_system_event(session)).get(timeout=30)
+        not_json = producer.send(topic, key=marker, value=b"{not a CloudEvent").get(timeout=30)
+        maybe = producer.send(topic, key=marker, value=case_system_event(
+            {**session, "attendance": "maybe"})).get(timeout=30)
+        producer.send(topic, key=marker, value=case_system_event(later)).get(timeout=30)
+    finally:
+        producer.close()
+
+    logged = wait_for(lambda: len(found := mentoring_events(
+        platform, "session-logged", match_id)) == 2 and found)
+    assert [(e.data["held_on"], e.data["attendance"], e.data["org"]) for e in logged] == [
+        (session["held_on"], "attended", "partner-a"),
+        (later["held_on"], "did-not-attend", "partner-a")]
+    assert all(e.subject is not None and e.subject.startswith("sub_") for e in logged)
+
+    def dead_letters() -> list[Any]:
+        records = read_topic(bootstrap, deadletter_topic("mentoring"), timeout=2)
+        return [r for r in records if r.key == marker]
+
+    dead = wait_for(lambda: len(dead_letters()) == 2 and dead_letters())
+    first, second = (headers_of(r) for r in dead)
+    for headers, sent in ((first, not_json), (second, maybe)):
+        assert headers["peerlink-error-reason"] == "validation"
+        assert headers["peerlink-original-topic"] == topic
+        assert headers["peerlink-original-partition"] == str(sent.partition)
+        assert headers["peerlink-original-offset"] == str(sent.offset)
+        assert headers["peerlink-error"]
+    assert "attendance" in second["peerlink-error"]
+    assert "maybe" not in second["peerlink-error"]
+    assert dead[0].value == b"{not a CloudEvent"
+    assert CloudEvent.from_bytes(dead[1].value).data["attendance"] == "maybe"
+
+
+def test_a_partner_cannot_log_a_session_on_another_partners_match(
+        platform: RunningPlatform) -> None:
+    bootstrap = platform.settings.kafka_bootstrap
+    _, match_id = matched_person(platform)  # a partner-a mentor's match
+    marker = uuid.uuid4().hex.encode()
+    topic = partner_inbound_topic("partner-b")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        producer.send(topic, key=marker, value=case_system_event({
+            "match_id": match_id, "held_on": TODAY.isoformat(), "duration_minutes": 30,
+            "mode": "phone", "attendance": "attended"})).get(timeout=30)
+    finally:
+        producer.close()
+
+    [dead] = wait_for(lambda: [r for r in read_topic(bootstrap, deadletter_topic("mentoring"),
+                                                     timeout=2) if r.key == marker])
+    headers = headers_of(dead)
+    assert headers["peerlink-error-reason"] == "rejected"
+    assert "match_id" in headers["peerlink-error"]
+    assert headers["peerlink-original-topic"] == topic
+    assert mentoring_events(platform, "session-logged", match_id) == []
+
+
+def test_a_peer_mentoring_withdrawal_ends_the_match_and_completes(
+        platform: RunningPlatform) -> None:
+    subject_id, match_id = matched_person(platform)
+
+    withdrawal_id = post(platform, "consent", f"/v1/subjects/{subject_id}/withdrawals",
+                         {"purposes": ["peer-mentoring"], "erasure": False,
+                          "method": "verbal"}, "trust", "clinician", 202)["withdrawal_id"]
+
+    def status() -> dict[str, Any]:
+        response = httpx.get(platform.url("consent", f"/v1/withdrawals/{withdrawal_id}"),
+                             headers=platform.headers("trust", "clinician"), timeout=10)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    done = wait_for(lambda: (s := status())["status"] == "complete" and s)
+    assert done["services"]["mentoring"]["status"] == "applied"
+
+    [ended] = wait_for(lambda: mentoring_events(platform, "mentoring-ended", match_id))
+    assert ended.subject == subject_id
+    assert ended.data["planned"] is False
+    assert ended.data["org"] == "partner-a"
+    acks = [CloudEvent.from_bytes(r.value)
+            for r in read_topic(platform.settings.kafka_bootstrap, CASCADE_ACKS, timeout=2)]
+    assert [(a.type, a.subject) for a in acks
+            if a.data.get("withdrawal_id") == withdrawal_id
+            and a.data.get("service") == "mentoring"] == [("withdrawal-applied", subject_id)]

@@ -1,0 +1,651 @@
+"""The mentoring API on both databases, with a real consent service on a loopback port.
+
+A referral needs active peer-mentoring consent; the whole journey (mentor, supervision,
+referral, match, sessions, outcomes, planned ending) is recorded and published through the
+outbox with nothing personal in clear; a safeguarding concern goes to the Trust's queue;
+waitlisted referrals are matched in referral order as soon as a mentor can take them; one
+organisation never sees or changes another's mentors, mentees or matches.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
+from services.mentoring.bootstrap import MentoringService
+from services.mentoring.entrypoints.api import build_api as mentoring_api
+from shared.demo import fake_nhs_numbers
+from shared.events.envelope import CloudEvent
+from tests.support.http import serving
+from tests.support.services import bearer, settings_for
+
+TODAY = date.today()
+DISPLAY_NAME = "Marguerite Okonkwo-Vale"
+PHONE = "07700 900417"
+TIMES = "weekday mornings before ten"
+CONCERN = "mentee described new threats from her brother-in-law"
+
+
+def mentor_body(org: str = "partner-a", **changes: Any) -> dict[str, Any]:
+    """An active, trained and checked mentor (not yet supervised, so not yet matchable)."""
+    return {"org": org, "display_name": DISPLAY_NAME, "gender": "female",
+            "languages": ["en", "ur"], "borough": "camden",
+            "modes": ["in-person", "phone", "video"], "capacity": 2,
+            "training_completed_on": (TODAY - timedelta(days=120)).isoformat(),
+            "check_level": "enhanced",
+            "check_completed_on": (TODAY - timedelta(days=300)).isoformat(),
+            "status": "active", **changes}
+
+
+def session_body(match_id: str, **changes: Any) -> dict[str, Any]:
+    return {"match_id": match_id, "held_on": TODAY.isoformat(), "duration_minutes": 60,
+            "mode": "phone", "attendance": "attended", "safeguarding_concern": False,
+            **changes}
+
+
+@dataclass
+class Mentoring:
+    """The mentoring service and its API, and the consent API it asks."""
+
+    service: MentoringService
+    client: TestClient
+    consent: httpx.Client
+    numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random()))
+
+    def as_(self, org: str, *roles: str) -> dict[str, str]:
+        return bearer(self.service.settings, org, *roles)
+
+    @property
+    def coordinator(self) -> dict[str, str]:
+        return self.as_("partner-a", "mentor-coordinator")
+
+    @property
+    def clinician(self) -> dict[str, str]:
+        return self.as_("trust", "clinician")
+
+    def person(self, *, consent: bool = True, org: str = "trust") -> str:
+        """A person registered with ``org``, with peer-mentoring consent unless told not."""
+        recorder = self.as_(org, "clinician" if org == "trust" else "partner-staff")
+        response = self.consent.post("/v1/subjects", json={"nhs_number": next(self.numbers)},
+                                     headers=recorder)
+        assert response.status_code == 201, response.text
+        subject_id = str(response.json()["subject_id"])
+        if consent:
+            granted = self.consent.post(
+                f"/v1/subjects/{subject_id}/consents",
+                json={"purpose": "peer-mentoring", "method": "verbal",
+                      "recorded_by": "Nurse Adebayo"}, headers=recorder)
+            assert granted.status_code == 201, granted.text
+        return subject_id
+
+    def mentor(self, org: str = "partner-a", *, supervised: bool = True,
+               **changes: Any) -> str:
+        """A registered mentor of ``org``; matchable unless the changes say otherwise."""
+        headers = self.as_(org, "mentor-coordinator")
+        response = self.client.post("/v1/mentors", json=mentor_body(org, **changes),
+                                    headers=headers)
+        assert response.status_code == 201, response.text
+        mentor_id = str(response.json()["id"])
+        if supervised:
+            self.supervise(mentor_id, TODAY - timedelta(days=3), org)
+        return mentor_id
+
+    def supervise(self, mentor_id: str, held_on: date, org: str = "partner-a"
+                  ) -> dict[str, Any]:
+        response = self.client.post(f"/v1/mentors/{mentor_id}/supervision",
+                                    json={"held_on": held_on.isoformat()},
+                                    headers=self.as_(org, "mentor-coordinator"))
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def refer(self, subject_id: str, org: str = "trust", role: str = "clinician",
+              **preferences: Any) -> str:
+        response = self.client.post("/v1/referrals", json={
+            "subject_id": subject_id, "referred_by_org": org, "preferences": preferences,
+            "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": False}},
+            headers=self.as_(org, role))
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def match(self, referral_id: str) -> dict[str, Any]:
+        response = self.client.post(f"/v1/referrals/{referral_id}/match",
+                                    headers=self.clinician)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def referral(self, referral_id: str, headers: dict[str, str] | None = None
+                 ) -> dict[str, Any]:
+        response = self.client.get(f"/v1/referrals/{referral_id}",
+                                   headers=headers or self.clinician)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def matched_person(self, mentor_id: str | None = None) -> tuple[str, str, str]:
+        """A person referred by the Trust and matched; (subject_id, referral_id, match_id)."""
+        subject_id = self.person()
+        referral_id = self.refer(subject_id)
+        matched = self.match(referral_id)
+        assert matched["status"] == "matched", matched
+        if mentor_id is not None:
+            assert matched["mentor_id"] == mentor_id
+        return subject_id, referral_id, str(matched["match_id"])
+
+    def end(self, match_id: str, planned: bool = True) -> httpx.Response:
+        response: httpx.Response = self.client.post(
+            f"/v1/matches/{match_id}/end", json={"planned": planned, "reason": "goals met"},
+            headers=self.coordinator)
+        return response
+
+    def outbox(self) -> list[Any]:
+        outbox = self.service.database.metadata.tables["outbox"]
+        with self.service.database.read() as session:
+            return list(session.execute(select(outbox).order_by(outbox.c.seq)))
+
+    def count(self, table: str) -> int:
+        rows = self.service.database.metadata.tables[table]
+        with self.service.database.read() as session:
+            return int(session.execute(select(func.count()).select_from(rows)).scalar_one())
+
+
+@pytest.fixture
+def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+              ) -> Iterator[Mentoring]:
+    settings = settings_for(monkeypatch, tmp_path, {
+        "consent": f"sqlite:///{tmp_path / 'consent.db'}", "mentoring": database_url})
+    with serving(consent_api(ConsentService(settings))) as consent_url, \
+            httpx.Client(base_url=consent_url, timeout=10) as consent:
+        service = MentoringService(settings.model_copy(update={"consent_url": consent_url}))
+        yield Mentoring(service, TestClient(mentoring_api(service)), consent)
+        service.database.dispose()
+
+
+# --- consent ------------------------------------------------------------------------------
+
+def test_a_referral_without_peer_mentoring_consent_is_refused_and_nothing_is_written(
+        mentoring: Mentoring) -> None:
+    subject_id = mentoring.person(consent=False)
+    response = mentoring.client.post("/v1/referrals", json={
+        "subject_id": subject_id, "referred_by_org": "trust",
+        "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": True}},
+        headers=mentoring.clinician)
+
+    assert response.status_code == 409
+    assert "peer-mentoring consent" in response.json()["message"]
+    assert PHONE not in response.text
+    assert mentoring.count("referrals") == 0
+    assert mentoring.outbox() == []
+
+
+def test_a_referral_by_nhs_number_registers_the_person_and_needs_consent_too(
+        mentoring: Mentoring) -> None:
+    response = mentoring.client.post("/v1/referrals", json={
+        "nhs_number": next(mentoring.numbers), "referred_by_org": "trust",
+        "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": True}},
+        headers=mentoring.clinician)
+    assert response.status_code == 409
+    assert "consent" in response.json()["message"]
+    assert mentoring.count("referrals") == 0
+
+
+# --- the whole journey -----------------------------------------------------------------------
+
+def test_the_full_journey_is_recorded_and_published_in_order(mentoring: Mentoring) -> None:
+    coordinator, clinician = mentoring.coordinator, mentoring.clinician
+    registered = mentoring.client.post("/v1/mentors", json=mentor_body(), headers=coordinator)
+    assert registered.status_code == 201, registered.text
+    mentor = registered.json()
+    mentor_id = mentor["id"]
+    assert mentor["matchable"] is False
+    assert mentor["not_matchable_because"] == ["no supervision within 42 days"]
+
+    supervised = mentoring.supervise(mentor_id, TODAY - timedelta(days=2))
+    assert supervised["matchable"] is True
+    assert supervised["last_supervision_on"] == (TODAY - timedelta(days=2)).isoformat()
+
+    subject_id = mentoring.person()
+    referred = mentoring.client.post("/v1/referrals", json={
+        "subject_id": subject_id, "referred_by_org": "trust",
+        "preferences": {"mentor_gender": "female", "language": "ur", "mode": "in-person",
+                        "borough": "camden"},
+        "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": False}},
+        headers=clinician)
+    assert referred.status_code == 201, referred.text
+    referral = referred.json()
+    assert referral["status"] == "referred"
+    assert referral["safe_contact"] is None  # not even to the referrer
+    referral_id = referral["id"]
+
+    matched = mentoring.match(referral_id)
+    assert matched["status"] == "matched"
+    assert matched["mentor_id"] == mentor_id
+    match_id = matched["match_id"]
+    assert match_id
+    assert mentoring.match(referral_id) == matched  # asking again changes nothing
+
+    for attendance in ("attended", "did-not-attend"):
+        logged = mentoring.client.post("/v1/sessions", json=session_body(
+            match_id, attendance=attendance, mode="in-person"), headers=coordinator)
+        assert logged.status_code == 201, logged.text
+        assert logged.json()["attendance"] == attendance
+        assert logged.json()["safeguarding_concern_id"] is None
+
+    scores = {}
+    for timepoint, items in (("intake", [2] * 7), ("exit", [4] * 7)):
+        recorded = mentoring.client.post("/v1/outcomes", json={
+            "match_id": match_id, "timepoint": timepoint, "instrument": "SWEMWBS",
+            "items": items}, headers=coordinator)
+        assert recorded.status_code == 201, recorded.text
+        scores[timepoint] = (recorded.json()["raw_score"], recorded.json()["metric_score"])
+    assert scores == {"intake": (14, 15.32), "exit": (28, 25.03)}
+
+    ended = mentoring.end(match_id, planned=True)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["status"] == "ended"
+    assert ended.json()["planned"] is True
+    assert mentoring.referral(referral_id)["status"] == "ended"
+
+    rows = mentoring.outbox()
+    assert [r.event_type for r in rows] == [
+        "mentor-registered", "mentee-referred", "match-made", "session-logged",
+        "session-logged", "outcome-recorded", "outcome-recorded", "mentoring-ended"]
+    events = [CloudEvent.from_bytes(r.payload) for r in rows]
+    assert [e.type for e in events] == [r.event_type for r in rows]
+    assert rows[0].aggregate_id == events[0].subject == mentor_id
+    for row, event in zip(rows[1:], events[1:], strict=True):
+        assert row.aggregate_id == event.subject == subject_id, row.event_type
+    assert all(r.topic == "mentoring.events" for r in rows)
+    assert events[2].data["match_id"] == match_id
+    assert events[2].data["mentor_id"] == mentor_id
+    assert [e.data["attendance"] for e in events[3:5]] == ["attended", "did-not-attend"]
+    assert [(e.data["timepoint"], e.data["metric_score"]) for e in events[5:7]] == [
+        ("intake", 15.32), ("exit", 25.03)]
+    assert events[7].data["planned"] is True
+    for row in rows:
+        for secret in (DISPLAY_NAME, PHONE, "07700", TIMES, "goals met"):
+            assert secret.encode() not in row.payload, (row.event_type, secret)
+
+
+def test_mentor_status_changes_are_published_keyed_by_the_mentor(mentoring: Mentoring) -> None:
+    mentor_id = mentoring.mentor()
+    changed = mentoring.client.post(f"/v1/mentors/{mentor_id}/status",
+                                    json={"status": "paused"}, headers=mentoring.coordinator)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["status"] == "paused"
+    assert changed.json()["matchable"] is False
+    last = mentoring.outbox()[-1]
+    assert (last.event_type, last.aggregate_id) == ("mentor-status-changed", mentor_id)
+    assert CloudEvent.from_bytes(last.payload).data["previous_status"] == "active"
+    assert DISPLAY_NAME.encode() not in last.payload
+
+
+# --- safeguarding ----------------------------------------------------------------------------
+
+def test_a_safeguarding_concern_goes_on_the_trusts_queue_and_is_published(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    subject_id, _, match_id = mentoring.matched_person()
+    logged = mentoring.client.post("/v1/sessions", json=session_body(
+        match_id, safeguarding_concern=True, concern_details=CONCERN),
+        headers=mentoring.coordinator)
+    assert logged.status_code == 201, logged.text
+    concern_id = logged.json()["safeguarding_concern_id"]
+    assert concern_id
+
+    queue = mentoring.client.get("/v1/safeguarding-concerns", params={"status": "open"},
+                                 headers=mentoring.clinician)
+    assert queue.status_code == 200, queue.text
+    [concern] = queue.json()["concerns"]
+    assert concern["id"] == concern_id
+    assert concern["match_id"] == match_id
+    assert concern["subject_id"] == subject_id
+    assert concern["concern_details"] == CONCERN
+    assert concern["status"] == "open"
+    assert concern["flagged_for_dpo"] is False
+
+    refused = mentoring.client.get("/v1/safeguarding-concerns", params={"status": "open"},
+                                   headers=mentoring.as_("partner-a", "clinician"))
+    assert refused.status_code == 403
+    assert CONCERN not in refused.text
+
+    rows = mentoring.outbox()
+    assert [r.event_type for r in rows[-2:]] == ["session-logged",
+                                                 "safeguarding-concern-raised"]
+    raised = CloudEvent.from_bytes(rows[-1].payload)
+    assert raised.subject == rows[-1].aggregate_id == subject_id
+    assert raised.data["concern_id"] == concern_id
+    assert raised.data["personal"] is not None
+    assert CloudEvent.from_bytes(rows[-2].payload).data["safeguarding_concern"] is True
+    for row in rows:
+        assert CONCERN.encode() not in row.payload
+        assert b"brother-in-law" not in row.payload
+
+
+@pytest.mark.parametrize("change", [
+    {"safeguarding_concern": True},
+    {"safeguarding_concern": True, "concern_details": "   "},
+    {"safeguarding_concern": False, "concern_details": CONCERN},
+    {"attendance": "maybe"},
+    {"duration_minutes": -5},
+])
+def test_a_bad_session_is_a_422_and_nothing_is_written(mentoring: Mentoring,
+                                                       change: dict[str, Any]) -> None:
+    mentoring.mentor()
+    _, _, match_id = mentoring.matched_person()
+    before = mentoring.outbox()
+    response = mentoring.client.post("/v1/sessions", json=session_body(match_id, **change),
+                                     headers=mentoring.coordinator)
+    assert response.status_code == 422
+    assert CONCERN not in response.text
+    assert mentoring.outbox() == before
+    assert mentoring.count("mentoring_sessions") == 0
+    assert mentoring.count("safeguarding_concerns") == 0
+
+
+# --- the waitlist and automatic matching ----------------------------------------------------
+
+def test_no_matchable_mentor_waitlists_naming_the_unmet_constraint(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor(languages=["en"])
+    referral_id = mentoring.refer(mentoring.person(), language="so")
+
+    assert mentoring.match(referral_id) == {"status": "waitlisted",
+                                            "unmet_constraints": ["language"]}
+    referral = mentoring.referral(referral_id)
+    assert referral["status"] == "waitlisted"
+    assert referral["unmet_constraints"] == ["language"]
+    assert referral["match_id"] is None
+    assert "match-made" not in [r.event_type for r in mentoring.outbox()]
+
+
+def test_with_no_mentor_at_all_the_reason_is_capacity(mentoring: Mentoring) -> None:
+    referral_id = mentoring.refer(mentoring.person())
+    waitlisted = mentoring.match(referral_id)
+    assert waitlisted["status"] == "waitlisted"
+    [reason] = waitlisted["unmet_constraints"]
+    assert reason.startswith("capacity")
+
+
+def test_a_newly_registered_suitable_mentor_is_matched_once_supervised(
+        mentoring: Mentoring) -> None:
+    """A mentor registered without supervision is not matchable until it is recorded; the
+    waitlist is matched as soon as it is."""
+    mentoring.mentor(languages=["en"])
+    referral_id = mentoring.refer(mentoring.person(), language="so")
+    assert mentoring.match(referral_id)["status"] == "waitlisted"
+
+    registered = mentoring.client.post("/v1/mentors", json=mentor_body(languages=["en", "so"]),
+                                       headers=mentoring.coordinator)
+    assert registered.status_code == 201, registered.text
+    somali_speaker = registered.json()["id"]
+    assert mentoring.referral(referral_id)["status"] == "waitlisted"
+
+    mentoring.supervise(somali_speaker, TODAY)
+    referral = mentoring.referral(referral_id)
+    assert referral["status"] == "matched"
+    assert referral["mentor_id"] == somali_speaker
+    made = [CloudEvent.from_bytes(r.payload) for r in mentoring.outbox()
+            if r.event_type == "match-made"]
+    assert [e.data["waitlisted"] for e in made] == [True]
+
+
+def test_recording_supervision_matches_the_waitlist(mentoring: Mentoring) -> None:
+    mentor_id = mentoring.mentor(supervised=False)
+    mentoring.supervise(mentor_id, TODAY - timedelta(days=43))
+    referral_id = mentoring.refer(mentoring.person())
+    assert mentoring.match(referral_id)["status"] == "waitlisted"
+
+    view = mentoring.supervise(mentor_id, TODAY - timedelta(days=1))
+    assert view["matchable"] is True
+    assert mentoring.referral(referral_id)["mentor_id"] == mentor_id
+    assert view["current_mentees"] == 1
+
+
+def test_setting_a_mentor_active_matches_the_waitlist(mentoring: Mentoring) -> None:
+    mentor_id = mentoring.mentor(status="in-training")
+    referral_id = mentoring.refer(mentoring.person())
+    assert mentoring.match(referral_id)["status"] == "waitlisted"
+
+    changed = mentoring.client.post(f"/v1/mentors/{mentor_id}/status",
+                                    json={"status": "active"}, headers=mentoring.coordinator)
+    assert changed.status_code == 200, changed.text
+    referral = mentoring.referral(referral_id)
+    assert (referral["status"], referral["mentor_id"]) == ("matched", mentor_id)
+
+
+def test_a_match_ending_frees_capacity_for_the_waitlist_in_referral_order(
+        mentoring: Mentoring) -> None:
+    mentor_id = mentoring.mentor(capacity=1)
+    _, _, first_match = mentoring.matched_person(mentor_id)
+    second = mentoring.refer(mentoring.person())
+    third = mentoring.refer(mentoring.person())
+    # the third asks first: referral order, not the order of asking, decides
+    for referral_id in (third, second):
+        waiting = mentoring.match(referral_id)
+        assert waiting["status"] == "waitlisted"
+        assert waiting["unmet_constraints"][0].startswith("capacity")
+
+    assert mentoring.end(first_match).status_code == 200
+    assert mentoring.referral(second)["mentor_id"] == mentor_id
+    assert mentoring.referral(third)["status"] == "waitlisted"
+
+    assert mentoring.end(mentoring.referral(second)["match_id"]).status_code == 200
+    assert mentoring.referral(third)["mentor_id"] == mentor_id
+
+
+def test_a_referral_still_unsuitable_stays_waitlisted_when_room_appears(
+        mentoring: Mentoring) -> None:
+    mentor_id = mentoring.mentor(capacity=1, languages=["en"])
+    _, _, match_id = mentoring.matched_person(mentor_id)
+    needs_urdu = mentoring.refer(mentoring.person(), language="ur")
+    anyone = mentoring.refer(mentoring.person())
+    assert mentoring.match(needs_urdu)["status"] == "waitlisted"
+    assert mentoring.match(anyone)["status"] == "waitlisted"
+
+    assert mentoring.end(match_id).status_code == 200
+    assert mentoring.referral(needs_urdu)["status"] == "waitlisted"
+    assert mentoring.referral(needs_urdu)["unmet_constraints"] == ["language"]
+    assert mentoring.referral(anyone)["mentor_id"] == mentor_id
+
+
+# --- organisations ---------------------------------------------------------------------------
+
+def test_one_organisation_cannot_see_or_change_anothers_mentors_or_mentees(
+        mentoring: Mentoring) -> None:
+    theirs = mentoring.mentor("partner-a")
+    _, referral_id, match_id = mentoring.matched_person(theirs)
+    ours = mentoring.mentor("partner-b", display_name="Bea")
+    b_coordinator = mentoring.as_("partner-b", "mentor-coordinator")
+    b_staff = mentoring.as_("partner-b", "partner-staff")
+
+    listed = mentoring.client.get("/v1/mentors", headers=b_coordinator)
+    assert listed.status_code == 200
+    assert [m["id"] for m in listed.json()["mentors"]] == [ours]
+    assert DISPLAY_NAME not in listed.text
+    assert [m["id"] for m in mentoring.client.get(
+        "/v1/mentors", headers=mentoring.coordinator).json()["mentors"]] == [theirs]
+
+    assert mentoring.client.get(f"/v1/mentors/{theirs}", headers=b_coordinator
+                                ).status_code == 404
+    before = mentoring.outbox()
+    for path, body in ((f"/v1/mentors/{theirs}/status", {"status": "left"}),
+                       (f"/v1/mentors/{theirs}/supervision", {"held_on": TODAY.isoformat()})):
+        response = mentoring.client.post(path, json=body, headers=b_coordinator)
+        assert response.status_code == 404, path
+        assert DISPLAY_NAME not in response.text
+    assert mentoring.client.get(f"/v1/mentors/{theirs}", headers=mentoring.coordinator
+                                ).json()["status"] == "active"
+
+    for headers in (b_coordinator, b_staff):
+        response = mentoring.client.get(f"/v1/referrals/{referral_id}", headers=headers)
+        assert response.status_code == 404
+        assert PHONE not in response.text
+        assert mentoring.client.post(f"/v1/referrals/{referral_id}/match",
+                                     headers=headers).status_code == 404
+    for headers in (b_coordinator, b_staff):
+        assert mentoring.client.post("/v1/sessions", json=session_body(match_id),
+                                     headers=headers).status_code == 404
+        assert mentoring.client.post("/v1/outcomes", json={
+            "match_id": match_id, "timepoint": "intake", "instrument": "SWEMWBS",
+            "items": [3] * 7}, headers=headers).status_code == 404
+        assert mentoring.client.post(f"/v1/matches/{match_id}/end", json={"planned": True},
+                                     headers=headers).status_code == 404
+    assert mentoring.outbox() == before
+    assert mentoring.count("mentoring_sessions") == 0
+
+
+def test_safe_contact_is_shown_only_to_the_matched_mentors_coordinator(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor("partner-a")
+    _, referral_id, _ = mentoring.matched_person()
+
+    shown = mentoring.referral(referral_id, mentoring.coordinator)
+    assert shown["safe_contact"] == {"phone": PHONE, "times": TIMES, "may_leave_message": False}
+    for headers in (mentoring.clinician, mentoring.as_("partner-a", "partner-staff")):
+        seen = mentoring.referral(referral_id, headers)
+        assert seen["safe_contact"] is None
+        assert seen["status"] == "matched"
+
+
+def test_safe_contact_is_not_shown_to_a_referrer_who_is_not_the_mentors_coordinator(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor("partner-a")
+    subject_id = mentoring.person(org="partner-b")
+    referral_id = mentoring.refer(subject_id, org="partner-b", role="partner-staff")
+    matched = mentoring.client.post(f"/v1/referrals/{referral_id}/match",
+                                    headers=mentoring.as_("partner-b", "partner-staff"))
+    assert matched.json()["status"] == "matched"
+    assert mentoring.referral(referral_id, mentoring.as_("partner-b", "partner-staff")
+                              )["safe_contact"] is None
+    assert mentoring.referral(referral_id, mentoring.as_("partner-b", "mentor-coordinator")
+                              )["safe_contact"] is None
+    assert mentoring.referral(referral_id, mentoring.coordinator)["safe_contact"]["phone"] \
+        == PHONE
+
+
+@pytest.mark.parametrize(("org", "role"), [
+    ("partner-b", "mentor-coordinator"),  # another organisation's mentor
+    ("partner-a", "partner-staff"),       # a role that may not register mentors
+    ("trust", "clinician"),
+])
+def test_who_may_register_a_mentor(mentoring: Mentoring, org: str, role: str) -> None:
+    response = mentoring.client.post("/v1/mentors", json=mentor_body("partner-a"),
+                                     headers=mentoring.as_(org, role))
+    assert response.status_code == 403
+    assert response.json()["message"]
+    assert mentoring.count("mentors") == 0
+    assert mentoring.outbox() == []
+
+
+def test_referring_for_another_organisation_is_refused(mentoring: Mentoring) -> None:
+    subject_id = mentoring.person()
+    response = mentoring.client.post("/v1/referrals", json={
+        "subject_id": subject_id, "referred_by_org": "partner-a",
+        "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": True}},
+        headers=mentoring.clinician)
+    assert response.status_code == 403
+    assert mentoring.count("referrals") == 0
+
+
+# --- endings and outcomes ------------------------------------------------------------------
+
+def test_ending_an_ended_match_is_a_409(mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    _, _, match_id = mentoring.matched_person()
+    assert mentoring.end(match_id).status_code == 200
+    before = mentoring.outbox()
+
+    again = mentoring.end(match_id, planned=False)
+    assert again.status_code == 409
+    assert "ended" in again.json()["message"]
+    assert mentoring.outbox() == before
+
+
+@pytest.mark.parametrize(("instrument", "items"), [
+    ("SWEMWBS", [3] * 6),
+    ("SWEMWBS", [3] * 8),
+    ("WEMWBS", [3] * 13),
+    ("SWEMWBS", [3] * 6 + [6]),
+    ("SWEMWBS", [0] + [3] * 6),
+    ("SWEMWBS", [True] + [3] * 6),
+])
+def test_an_incomplete_outcome_is_a_422_and_not_recorded(
+        mentoring: Mentoring, instrument: str, items: list[Any]) -> None:
+    mentoring.mentor()
+    _, _, match_id = mentoring.matched_person()
+    before = mentoring.outbox()
+    response = mentoring.client.post("/v1/outcomes", json={
+        "match_id": match_id, "timepoint": "intake", "instrument": instrument,
+        "items": items}, headers=mentoring.coordinator)
+    assert response.status_code == 422
+    assert "items" in response.text
+    assert mentoring.count("outcomes") == 0
+    assert mentoring.outbox() == before
+
+
+def test_wemwbs_is_scored_as_a_sum(mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    _, _, match_id = mentoring.matched_person()
+    for items, raw in (([1] * 14, 14), ([5] * 14, 70)):
+        response = mentoring.client.post("/v1/outcomes", json={
+            "match_id": match_id, "timepoint": "intake", "instrument": "WEMWBS",
+            "items": items}, headers=mentoring.coordinator)
+        assert response.status_code == 201, response.text
+        assert (response.json()["raw_score"], response.json()["metric_score"]) == (raw, None)
+
+
+def test_a_mentor_registered_already_supervised_takes_the_waitlist_at_once(
+        mentoring: Mentoring) -> None:
+    referral_id = mentoring.refer(mentoring.person())
+    assert mentoring.match(referral_id)["status"] == "waitlisted"
+
+    response = mentoring.client.post("/v1/mentors", json=mentor_body(
+        supervision_held_on=(TODAY - timedelta(days=2)).isoformat()),
+        headers=mentoring.coordinator)
+
+    assert response.status_code == 201
+    assert response.json()["matchable"] is True
+    assert mentoring.referral(referral_id)["mentor_id"] == response.json()["id"]
+
+
+def test_no_session_is_logged_on_an_ended_match(mentoring: Mentoring) -> None:
+    _, _, match_id = mentoring.matched_person(mentoring.mentor())
+    assert mentoring.end(match_id).status_code == 200
+    sessions_before = mentoring.count("mentoring_sessions")
+
+    response = mentoring.client.post("/v1/sessions", json=session_body(
+        match_id, safeguarding_concern=True, concern_details="worried about her"),
+        headers=mentoring.coordinator)
+
+    assert response.status_code == 409
+    assert mentoring.count("mentoring_sessions") == sessions_before
+
+
+def test_a_dpo_sees_only_concerns_flagged_by_erasure(mentoring: Mentoring) -> None:
+    _, _, match_id = mentoring.matched_person(mentoring.mentor())
+    logged = mentoring.client.post("/v1/sessions", json=session_body(
+        match_id, safeguarding_concern=True, concern_details="worried about her"),
+        headers=mentoring.coordinator)
+    assert logged.status_code == 201
+
+    for org in ("trust", "partner-b"):
+        seen = mentoring.client.get("/v1/safeguarding-concerns",
+                                    params={"flagged_for_dpo": "false"},
+                                    headers=mentoring.as_(org, "dpo"))
+        assert seen.status_code == 200
+        assert seen.json()["concerns"] == []
+    assert len(mentoring.client.get("/v1/safeguarding-concerns",
+                                    headers=mentoring.clinician).json()["concerns"]) == 1

@@ -1,0 +1,367 @@
+"""Mentoring's part in the consent cascade, on both databases, with a real consent service.
+
+The effects are called as the worker calls them, in one unit of work each: withdrawal of
+peer-mentoring ends the active match as unplanned, cancels waitlisted referrals, deletes the
+safe contact and gives the freed mentor to the next person waiting; withdrawal of
+partner-sharing takes the referral's details away from the mentor's organisation; erasure
+deletes the personal data but keeps safeguarding concerns, flagged for the DPO. The wiring to
+Kafka and the acknowledgements are covered in tests/e2e/test_mentoring_journey.py and
+tests/integration/test_cascade.py.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
+from services.mentoring.bootstrap import MentoringService
+from services.mentoring.entrypoints.api import build_api as mentoring_api
+from services.mentoring.service_layer.cascade import MentoringCascade
+from shared.demo import fake_nhs_numbers
+from shared.events.envelope import CloudEvent
+from tests.support.http import serving
+from tests.support.services import bearer, settings_for
+
+TODAY = date.today()
+PHONE = "07700 900582"
+CONCERN = "said her ex-partner has been waiting outside the school gates"
+
+
+@dataclass
+class Mentoring:
+    """The mentoring service and API, the consent API, and the cascade effects."""
+
+    service: MentoringService
+    client: TestClient
+    consent: httpx.Client
+    numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random()))
+
+    @property
+    def cascade(self) -> MentoringCascade:
+        return MentoringCascade(self.service.cipher, self.service.rules)
+
+    def as_(self, org: str, *roles: str) -> dict[str, str]:
+        return bearer(self.service.settings, org, *roles)
+
+    @property
+    def clinician(self) -> dict[str, str]:
+        return self.as_("trust", "clinician")
+
+    @property
+    def coordinator(self) -> dict[str, str]:
+        return self.as_("partner-a", "mentor-coordinator")
+
+    def person(self) -> str:
+        response = self.consent.post("/v1/subjects", json={"nhs_number": next(self.numbers)},
+                                     headers=self.clinician)
+        assert response.status_code == 201, response.text
+        subject_id = str(response.json()["subject_id"])
+        granted = self.consent.post(f"/v1/subjects/{subject_id}/consents", json={
+            "purpose": "peer-mentoring", "method": "written", "recorded_by": "Dr Ferreira"},
+            headers=self.clinician)
+        assert granted.status_code == 201, granted.text
+        return subject_id
+
+    def mentor(self, capacity: int = 1) -> str:
+        response = self.client.post("/v1/mentors", json={
+            "org": "partner-a", "display_name": "Robin", "gender": "female",
+            "languages": ["en"], "borough": "camden", "modes": ["phone", "video"],
+            "capacity": capacity,
+            "training_completed_on": (TODAY - timedelta(days=90)).isoformat(),
+            "check_level": "enhanced",
+            "check_completed_on": (TODAY - timedelta(days=90)).isoformat(),
+            "status": "active"}, headers=self.coordinator)
+        assert response.status_code == 201, response.text
+        mentor_id = str(response.json()["id"])
+        supervised = self.client.post(f"/v1/mentors/{mentor_id}/supervision",
+                                      json={"held_on": TODAY.isoformat()},
+                                      headers=self.coordinator)
+        assert supervised.json()["matchable"] is True
+        return mentor_id
+
+    def refer(self, subject_id: str) -> str:
+        response = self.client.post("/v1/referrals", json={
+            "subject_id": subject_id, "referred_by_org": "trust",
+            "safe_contact": {"phone": PHONE, "times": "after 6pm", "may_leave_message": False}},
+            headers=self.clinician)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def match(self, referral_id: str) -> dict[str, Any]:
+        response = self.client.post(f"/v1/referrals/{referral_id}/match",
+                                    headers=self.clinician)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def referral(self, referral_id: str, headers: dict[str, str] | None = None
+                 ) -> httpx.Response:
+        response: httpx.Response = self.client.get(f"/v1/referrals/{referral_id}",
+                                                   headers=headers or self.clinician)
+        return response
+
+    def concern(self, match_id: str) -> str:
+        response = self.client.post("/v1/sessions", json={
+            "match_id": match_id, "held_on": TODAY.isoformat(), "duration_minutes": 45,
+            "mode": "phone", "attendance": "attended", "safeguarding_concern": True,
+            "concern_details": CONCERN}, headers=self.coordinator)
+        assert response.status_code == 201, response.text
+        return str(response.json()["safeguarding_concern_id"])
+
+    def rows(self, table: str) -> list[Any]:
+        rows = self.service.database.metadata.tables[table]
+        with self.service.database.read() as session:
+            return list(session.execute(select(rows)))
+
+    def referral_row(self, referral_id: str) -> Any:
+        [row] = [r for r in self.rows("referrals") if r.referral_id == referral_id]
+        return row
+
+    def outbox(self) -> list[Any]:
+        outbox = self.service.database.metadata.tables["outbox"]
+        with self.service.database.read() as session:
+            return list(session.execute(select(outbox).order_by(outbox.c.seq)))
+
+    def withdraw(self, subject_id: str, purposes: tuple[Any, ...]) -> None:
+        with self.service.database.unit_of_work() as uow:
+            self.cascade.withdrawn(uow, subject_id, purposes)
+
+    def erase(self, subject_id: str, service: MentoringService | None = None) -> int:
+        service = service or self.service
+        with service.database.unit_of_work() as uow:
+            return MentoringCascade(service.cipher, service.rules).erase(uow, subject_id)
+
+    def dpo_queue(self) -> list[dict[str, Any]]:
+        response = self.client.get("/v1/safeguarding-concerns",
+                                   params={"flagged_for_dpo": "true", "status": "open"},
+                                   headers=self.as_("trust", "dpo"))
+        assert response.status_code == 200, response.text
+        concerns: list[dict[str, Any]] = response.json()["concerns"]
+        return concerns
+
+
+@pytest.fixture
+def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+              ) -> Iterator[Mentoring]:
+    settings = settings_for(monkeypatch, tmp_path, {
+        "consent": f"sqlite:///{tmp_path / 'consent.db'}", "mentoring": database_url})
+    with serving(consent_api(ConsentService(settings))) as consent_url, \
+            httpx.Client(base_url=consent_url, timeout=10) as consent:
+        service = MentoringService(settings.model_copy(update={"consent_url": consent_url}))
+        yield Mentoring(service, TestClient(mentoring_api(service)), consent)
+        service.database.dispose()
+
+
+# --- peer-mentoring withdrawn ----------------------------------------------------------------
+
+def test_peer_mentoring_withdrawal_ends_cancels_forgets_and_frees_the_mentor(
+        mentoring: Mentoring) -> None:
+    mentor_id = mentoring.mentor(capacity=1)
+    leaving = mentoring.person()
+    first = mentoring.refer(leaving)
+    match_id = mentoring.match(first)["match_id"]
+    second = mentoring.refer(leaving)               # the same person, waiting for a second
+    assert mentoring.match(second)["status"] == "waitlisted"
+    waiting = mentoring.person()                    # someone else, referred later
+    theirs = mentoring.refer(waiting)
+    assert mentoring.match(theirs)["status"] == "waitlisted"
+    before = len(mentoring.outbox())
+
+    mentoring.withdraw(leaving, ("peer-mentoring",))
+
+    [ended] = [m for m in mentoring.rows("matches") if m.match_id == match_id]
+    assert (ended.status, ended.planned) == ("ended", False)
+    assert mentoring.referral_row(first).status == "ended"
+    assert mentoring.referral_row(second).status == "cancelled"
+    assert mentoring.referral_row(first).safe_contact_sealed is None
+    assert mentoring.referral_row(second).safe_contact_sealed is None
+
+    new = mentoring.outbox()[before:]
+    assert [r.event_type for r in new] == ["mentoring-ended", "match-made"]
+    ending = CloudEvent.from_bytes(new[0].payload)
+    assert ending.subject == new[0].aggregate_id == leaving
+    assert ending.data["match_id"] == match_id
+    assert ending.data["planned"] is False
+    assert b"consent withdrawn" not in new[0].payload  # the mentor sees only that it ended
+    made = CloudEvent.from_bytes(new[1].payload)
+    assert made.subject == waiting
+    assert (made.data["referral_id"], made.data["mentor_id"]) == (theirs, mentor_id)
+    assert made.data["waitlisted"] is True
+
+    assert mentoring.referral(theirs).json()["mentor_id"] == mentor_id
+    assert mentoring.referral_row(theirs).safe_contact_sealed is not None
+    assert mentoring.referral(theirs, mentoring.coordinator).json()["safe_contact"][
+        "phone"] == PHONE
+    assert mentoring.referral(first, mentoring.coordinator).json()["safe_contact"] is None
+
+
+def test_withdrawing_again_changes_nothing(mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    leaving = mentoring.person()
+    mentoring.match(mentoring.refer(leaving))
+    mentoring.withdraw(leaving, ("peer-mentoring",))
+    outbox, referrals = len(mentoring.outbox()), mentoring.rows("referrals")
+
+    mentoring.withdraw(leaving, ("peer-mentoring",))
+    assert len(mentoring.outbox()) == outbox
+    assert mentoring.rows("referrals") == referrals
+
+
+def test_withdrawing_another_purpose_leaves_mentoring_alone(mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    person = mentoring.person()
+    referral_id = mentoring.refer(person)
+    mentoring.match(referral_id)
+    before = len(mentoring.outbox())
+
+    mentoring.withdraw(person, ("evaluation",))
+    assert len(mentoring.outbox()) == before
+    row = mentoring.referral_row(referral_id)
+    assert (row.status, row.sharing_withdrawn) == ("matched", False)
+    assert row.safe_contact_sealed is not None
+
+
+# --- partner-sharing withdrawn -------------------------------------------------------------
+
+def test_partner_sharing_withdrawal_takes_the_referral_from_the_mentors_organisation(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    person = mentoring.person()
+    referral_id = mentoring.refer(person)
+    match_id = mentoring.match(referral_id)["match_id"]
+    assert mentoring.referral(referral_id, mentoring.coordinator).status_code == 200
+
+    mentoring.withdraw(person, ("partner-sharing",))
+
+    refused = mentoring.referral(referral_id, mentoring.coordinator)
+    assert refused.status_code == 403
+    assert PHONE not in refused.text
+    assert "partner-sharing" in refused.json()["message"]
+    assert mentoring.referral(referral_id,
+                              mentoring.as_("partner-a", "partner-staff")).status_code == 403
+    kept = mentoring.referral(referral_id)  # the Trust referred: it still sees its referral
+    assert kept.status_code == 200
+    assert kept.json()["match_id"] == match_id
+    # mentoring itself goes on: only sharing was withdrawn
+    assert [m.status for m in mentoring.rows("matches")] == ["active"]
+
+
+# --- erasure -----------------------------------------------------------------------------
+
+def test_erasure_deletes_personal_data_and_keeps_concerns_for_the_dpo(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor(capacity=2)
+    erased = mentoring.person()
+    referral_id = mentoring.refer(erased)
+    match_id = mentoring.match(referral_id)["match_id"]
+    concern_id = mentoring.concern(match_id)
+    other = mentoring.person()
+    other_match = mentoring.match(mentoring.refer(other))["match_id"]
+    other_concern = mentoring.concern(other_match)
+    assert mentoring.dpo_queue() == []
+
+    assert mentoring.erase(erased) == 1
+
+    row = mentoring.referral_row(referral_id)
+    assert (row.subject_id, row.safe_contact_sealed) == (None, None)
+    [ended] = [m for m in mentoring.rows("matches") if m.match_id == match_id]
+    assert (ended.status, ended.planned, ended.end_reason_sealed) == ("ended", False, None)
+    concerns = {c.concern_id: c for c in mentoring.rows("safeguarding_concerns")}
+    assert concerns[concern_id].subject_id == erased
+    assert concerns[concern_id].flagged_for_dpo_at is not None
+    assert concerns[other_concern].flagged_for_dpo_at is None
+    [flagged] = mentoring.dpo_queue()
+    assert flagged["id"] == concern_id
+    assert flagged["flagged_for_dpo"] is True
+    assert flagged["subject_id"] == erased
+    assert erased not in {r.subject_id for r in mentoring.rows("referrals")}
+
+    state = {t: mentoring.rows(t) for t in ("referrals", "matches", "safeguarding_concerns")}
+    outbox = mentoring.outbox()
+    assert mentoring.erase(erased) == 1
+    assert {t: mentoring.rows(t) for t in state} == state
+    assert mentoring.outbox() == outbox
+
+
+def test_erasing_someone_with_no_concern_keeps_nothing(mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    erased = mentoring.person()
+    referral_id = mentoring.refer(erased)
+    assert mentoring.match(referral_id)["status"] == "matched"
+    assert mentoring.erase(erased) == 0
+    assert mentoring.referral_row(referral_id).subject_id is None
+    assert mentoring.dpo_queue() == []
+
+
+def test_erasure_frees_the_mentor_for_the_waitlist(mentoring: Mentoring) -> None:
+    mentor_id = mentoring.mentor(capacity=1)
+    erased = mentoring.person()
+    mentoring.match(mentoring.refer(erased))
+    waiting = mentoring.refer(mentoring.person())
+    assert mentoring.match(waiting)["status"] == "waitlisted"
+
+    mentoring.erase(erased)
+    assert mentoring.referral(waiting).json()["mentor_id"] == mentor_id
+
+
+# --- erasure as it really happens: the consent service shreds the key first ------------------
+
+def erase_in_consent(mentoring: Mentoring, subject_id: str) -> MentoringService:
+    """Erase the person in the consent service (the data key is shredded there at once) and
+    return a fresh mentoring service, like the worker, with no key cached."""
+    response = mentoring.consent.post(
+        f"/v1/subjects/{subject_id}/withdrawals",
+        json={"purposes": ["all"], "erasure": True, "method": "verbal"},
+        headers=mentoring.clinician)
+    assert response.status_code == 202, response.text
+    return MentoringService(mentoring.service.settings)
+
+
+def test_erasure_after_the_key_is_shredded_ends_the_active_match(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    erased = mentoring.person()
+    referral_id = mentoring.refer(erased)
+    match_id = mentoring.match(referral_id)["match_id"]
+    worker = erase_in_consent(mentoring, erased)
+
+    with worker.database.unit_of_work() as uow:
+        MentoringCascade(worker.cipher, worker.rules).withdrawn(
+            uow, erased, ("peer-mentoring", "partner-sharing"))
+    assert mentoring.erase(erased, worker) == 0
+
+    [ended] = [m for m in mentoring.rows("matches") if m.match_id == match_id]
+    assert (ended.status, ended.planned) == ("ended", False)
+    assert mentoring.referral_row(referral_id).subject_id is None
+
+
+def test_a_kept_concern_is_still_readable_after_the_key_is_shredded(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    erased = mentoring.person()
+    match_id = mentoring.match(mentoring.refer(erased))["match_id"]
+    concern_id = mentoring.concern(match_id)
+    ended = mentoring.client.post(f"/v1/matches/{match_id}/end", json={"planned": True},
+                                  headers=mentoring.coordinator)
+    assert ended.status_code == 200, ended.text  # no active match: the erasure can run
+    worker = erase_in_consent(mentoring, erased)
+
+    assert mentoring.erase(erased, worker) == 1
+    reader = MentoringService(mentoring.service.settings)
+    response = TestClient(mentoring_api(reader)).get(
+        "/v1/safeguarding-concerns", params={"flagged_for_dpo": "true", "status": "open"},
+        headers=mentoring.as_("trust", "dpo"))
+    [concern] = response.json()["concerns"]
+    assert concern["id"] == concern_id
+    assert concern["concern_details"] == CONCERN
