@@ -186,3 +186,33 @@ def test_a_peer_mentoring_withdrawal_ends_the_match_and_completes(
     assert [(a.type, a.subject) for a in acks
             if a.data.get("withdrawal_id") == withdrawal_id
             and a.data.get("service") == "mentoring"] == [("withdrawal-applied", subject_id)]
+
+
+def test_the_full_journey_travels_as_events_in_order(platform: RunningPlatform) -> None:
+    subject_id, match_id = matched_person(platform)
+    for attendance in ("attended", "did-not-attend"):
+        post(platform, "mentoring", "/v1/sessions", {
+            "match_id": match_id, "held_on": TODAY.isoformat(), "duration_minutes": 50,
+            "mode": "phone", "attendance": attendance}, "partner-a", "mentor-coordinator", 201)
+    for timepoint, items in (("intake", [2, 3, 2, 3, 2, 3, 2]), ("exit", [4, 4, 3, 4, 4, 3, 4])):
+        post(platform, "mentoring", "/v1/outcomes", {
+            "match_id": match_id, "timepoint": timepoint, "instrument": "SWEMWBS",
+            "items": items}, "partner-a", "mentor-coordinator", 201)
+    post(platform, "mentoring", f"/v1/matches/{match_id}/end",
+         {"planned": True, "reason": "goals met"}, "partner-a", "mentor-coordinator", 200)
+
+    expected = ["mentee-referred", "match-made", "session-logged", "session-logged",
+                "outcome-recorded", "outcome-recorded", "mentoring-ended"]
+
+    def journey() -> list[CloudEvent]:
+        records = read_topic(platform.settings.kafka_bootstrap, events_topic("mentoring"),
+                             timeout=2)
+        return [CloudEvent.from_bytes(r.value) for r in records
+                if r.key == subject_id.encode()]
+
+    events = wait_for(lambda: len(found := journey()) == len(expected) and found)
+    assert [e.type for e in events] == expected
+    outcomes = [e.data for e in events if e.type == "outcome-recorded"]
+    assert [(o["raw_score"], o["metric_score"]) for o in outcomes] == [(17, 16.88), (26, 23.21)]
+    assert events[-1].data["planned"] is True
+    assert all(b"07700 900123" not in e.to_bytes() for e in events)
