@@ -23,6 +23,7 @@ from shared.logging import scrub
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 ReadinessCheck = Callable[[], None]
+SESSION_COOKIE = "peerlink_session"
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -148,19 +149,24 @@ class Authorizer:
     def __init__(self, authority: TokenAuthority) -> None:
         self._authority = authority
 
-    def principal(self, credentials: HTTPAuthorizationCredentials | None) -> Principal:
-        """The caller, or ``NotAuthenticated``."""
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise NotAuthenticated("a bearer token is required (Authorization: Bearer <token>)")
-        return self._authority.verify(credentials.credentials)
+    def principal(self, credentials: HTTPAuthorizationCredentials | None,
+                  session: str | None = None) -> Principal:
+        """The caller from the bearer token (or a signed-in browser's session cookie)."""
+        if credentials is not None and credentials.scheme.lower() == "bearer":
+            return self._authority.verify(credentials.credentials)
+        if session:
+            return self._authority.verify(session)
+        raise NotAuthenticated("a bearer token is required (Authorization: Bearer <token>)")
 
-    def require(self, *roles: str) -> Callable[..., Principal]:
-        """A dependency admitting callers with any of ``roles``."""
+    def require(self, *roles: str, allow_session: bool = False) -> Callable[..., Principal]:
+        """A dependency admitting callers with any of ``roles``; with ``allow_session``, a
+        browser's session cookie is accepted as well as the bearer token."""
         allowed = frozenset(roles)
 
-        def dependency(credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                              Depends(_bearer)]) -> Principal:
-            caller = self.principal(credentials)
+        def dependency(request: Request, credentials: Annotated[
+                HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+            session = request.cookies.get(SESSION_COOKIE) if allow_session else None
+            caller = self.principal(credentials, session)
             if not caller.has_any(allowed):
                 needed = ", ".join(sorted(allowed))
                 raise NotPermitted(f"this action needs one of the roles: {needed}")

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.reporting.adapters.tables import metadata
 from services.reporting.domain.disclosure import DisclosurePolicy
+from services.reporting.domain.figures import OutcomeRules
 from shared.http import Authorizer
 from shared.runtime import open_database, token_authority
 from shared.settings import PlatformSettings
@@ -25,6 +26,9 @@ class ReportingSettings(BaseSettings):
     suppress_upto: int = Field(default=7, ge=0)
     round_to: int = Field(default=5, ge=1)
     releases_kept: int = Field(default=100, ge=1)
+    meaningful_swemwbs_change: float = Field(default=3.0, gt=0,
+                                             description="metric points (Shah et al. 2018)")
+    min_people_for_mean: int = Field(default=30, ge=1)
     consent_model: Literal["opt-out", "opt-in"] = Field(
         default="opt-out", description="opt-out: everyone screened until evaluation is "
         "withdrawn (like the National Data Opt-out); opt-in: only evaluation consent")
@@ -37,6 +41,8 @@ class ReportingService:
         self.settings = settings
         self.reporting = ReportingSettings()
         self.policy = DisclosurePolicy(self.reporting.suppress_upto, self.reporting.round_to)
+        self.outcome_rules = OutcomeRules(self.reporting.meaningful_swemwbs_change,
+                                          self.reporting.min_people_for_mean)
         self.database = open_database(SERVICE, metadata, settings)
         self.authority = token_authority(settings)
         self.authorizer = Authorizer(self.authority)

@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from datetime import date
 
 from shared.events.envelope import EventPayload
+from shared.events.mentoring import (
+    MatchMade,
+    MenteeReferred,
+    MentoringEnded,
+    OutcomeRecorded,
+    SessionLogged,
+)
 from shared.events.screening import (
     EnquiryDue,
+    MaracReferralRequired,
     ScreeningCompleted,
     ScreeningDeclined,
     ScreeningNotSafe,
@@ -21,6 +29,12 @@ from shared.events.screening import (
 
 DIMENSIONS: tuple[str, ...] = ("org", "team", "borough", "gender", "age_band")
 UNKNOWN = "unknown"
+METRIC_SCALE = 100
+"""SWEMWBS metric scores are kept as hundredths, so contributions stay whole numbers."""
+ATTENDANCE_MEASURES = {
+    "attended": "sessions_attended", "did-not-attend": "sessions_did_not_attend",
+    "cancelled-by-mentee": "sessions_cancelled", "cancelled-by-mentor": "sessions_cancelled",
+}
 
 
 @dataclass(frozen=True)
@@ -63,4 +77,40 @@ def contributions_of(payload: EventPayload) -> list[Contribution]:
     if isinstance(payload, EnquiryDue):
         return [Contribution(measure="due", value=1, month=month_of(payload.due_on),
                              org=payload.org, team=payload.team)]
+    if isinstance(payload, MaracReferralRequired):
+        return [Contribution(measure="marac_referrals", value=1,
+                             month=month_of(payload.raised_on), org=payload.org,
+                             team=payload.team or UNKNOWN)]
+    return _engagement(payload)
+
+
+def _engagement(payload: EventPayload) -> list[Contribution]:
+    """What the mentoring events contribute (active mentees count up on a match, down at its
+    end; days to match and SWEMWBS scores feed medians and changes, never published raw)."""
+    if isinstance(payload, MenteeReferred):
+        return [Contribution(measure="referred", value=1, month=month_of(payload.referred_on),
+                             org=payload.referred_by_org, borough=payload.borough or UNKNOWN,
+                             gender=payload.gender or UNKNOWN,
+                             age_band=payload.age_band or UNKNOWN)]
+    if isinstance(payload, MatchMade):
+        month = month_of(payload.matched_on)
+        return [Contribution(measure="matched", value=1, month=month, org=payload.org),
+                Contribution(measure="waitlisted", value=int(payload.waitlisted), month=month,
+                             org=payload.org),
+                Contribution(measure="active_mentees", value=1, month=month, org=payload.org),
+                Contribution(measure="days_to_match", value=payload.days_from_referral,
+                             month=month, org=payload.org)]
+    if isinstance(payload, SessionLogged):
+        return [Contribution(measure=ATTENDANCE_MEASURES[payload.attendance], value=1,
+                             month=month_of(payload.held_on), org=payload.org)]
+    if isinstance(payload, MentoringEnded):
+        month = month_of(payload.ended_on)
+        ending = "planned_endings" if payload.planned else "unplanned_endings"
+        return [Contribution(measure=ending, value=1, month=month, org=payload.org),
+                Contribution(measure="active_mentees", value=-1, month=month, org=payload.org)]
+    if isinstance(payload, OutcomeRecorded) and payload.instrument == "SWEMWBS" \
+            and payload.timepoint in ("intake", "exit") and payload.metric_score is not None:
+        return [Contribution(measure=f"swemwbs_{payload.timepoint}",
+                             value=round(payload.metric_score * METRIC_SCALE),
+                             month=month_of(payload.recorded_on), org=payload.org)]
     return []

@@ -18,7 +18,8 @@ from shared.stream import StreamWorker, faust_app
 
 log = logging.getLogger(__name__)
 COUNTED_EVENTS = ("screening-completed", "screening-declined", "screening-not-safe",
-                  "enquiry-due")
+                  "enquiry-due", "marac-referral-required", "mentee-referred", "match-made",
+                  "session-logged", "mentoring-ended", "outcome-recorded")
 
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
@@ -30,7 +31,8 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     worker.relay(plumbing.relay, settings.outbox_poll_seconds)
     applier = EventApplier(SERVICE, "reporting.business", service.database,
                            dict.fromkeys(COUNTED_EVENTS, apply_event), plumbing.deadletters)
-    worker.consume("business_events", [events_topic("screening")], applier)
+    worker.consume("business_events", [events_topic("screening"), events_topic("mentoring")],
+                   applier)
     worker.join_cascade(CascadeParticipant(
         service=SERVICE, purposes=frozenset({"evaluation"}),
         on_withdrawal=cascade.evaluation_withdrawn, on_erasure=cascade.erase,

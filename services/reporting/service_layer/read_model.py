@@ -39,11 +39,45 @@ def aggregate_cells(session: Session, opt_in: bool = False) -> list[Cell]:
     query = (select(*keys, contributions.c.measure, func.sum(contributions.c.value).label("n"))
              .group_by(*keys, contributions.c.measure)
              .order_by(*keys, contributions.c.measure))
-    if opt_in:
-        query = query.where(contributions.c.subject_id.in_(
-            select(evaluation_consents.c.subject_id).where(
-                evaluation_consents.c.state == "granted")))
+    counted = _counted(opt_in)
+    if counted is not None:
+        query = query.where(counted)
     return [dict(row._mapping) for row in session.execute(query)]
+
+
+def _counted(opt_in: bool) -> Any:
+    """Who counts: everyone not withdrawn (opt-out), or only those who consented (opt-in)."""
+    if not opt_in:
+        return None
+    return contributions.c.subject_id.in_(select(evaluation_consents.c.subject_id).where(
+        evaluation_consents.c.state == "granted"))
+
+
+def individual_values(session: Session, opt_in: bool = False) -> dict[str, list[Cell]]:
+    """Per-person values behind medians and changes (internal only, never published raw):
+    days from referral to match, and each person's SWEMWBS change from intake to exit."""
+    dims = [contributions.c[d] for d in ("month", *DIMENSIONS)]
+    query = select(contributions.c.subject_id, contributions.c.measure,
+                   contributions.c.value, *dims).where(contributions.c.measure.in_(
+                       ("days_to_match", "swemwbs_intake", "swemwbs_exit"))
+                   ).order_by(contributions.c.id)
+    counted = _counted(opt_in)
+    if counted is not None:
+        query = query.where(counted)
+    days: list[Cell] = []
+    latest: dict[tuple[str, str], Cell] = {}
+    for row in session.execute(query):
+        cell = {d: row._mapping[d] for d in ("month", *DIMENSIONS)}
+        if row.measure == "days_to_match":
+            days.append({**cell, "n": int(row.value)})
+        else:
+            latest[(row.subject_id, row.measure)] = {**cell, "n": int(row.value)}
+    changes = [
+        {**exit_cell, "n": exit_cell["n"] - latest[(subject, "swemwbs_intake")]["n"]}
+        for (subject, measure), exit_cell in latest.items()
+        if measure == "swemwbs_exit" and (subject, "swemwbs_intake") in latest
+    ]
+    return {"days_to_match": days, "swemwbs_changes": changes}
 
 
 def publish_release(database: Database, now: datetime | None = None, keep: int = 100,
@@ -54,15 +88,16 @@ def publish_release(database: Database, now: datetime | None = None, keep: int =
         cells = aggregate_cells(uow.session, opt_in)
         for cell in cells:
             cell["n"] = int(cell["n"])
+        snapshot = {"cells": cells, **individual_values(uow.session, opt_in)}
         newest = uow.session.execute(releases.insert().values(
-            released_at=released_at, cells=json.dumps(cells, separators=(",", ":")))
+            released_at=released_at, cells=json.dumps(snapshot, separators=(",", ":")))
             .returning(releases.c.release_id)).scalar_one()
         uow.session.execute(delete(releases).where(releases.c.release_id <= newest - keep))
     return released_at
 
 
-def latest_release(database: Database) -> tuple[datetime, list[Cell]] | None:
-    """The newest release's time and cells, or None before the first release."""
+def latest_release(database: Database) -> tuple[datetime, dict[str, list[Cell]]] | None:
+    """The newest release's time and snapshot, or None before the first release."""
     with database.read() as session:
         row = session.execute(select(releases.c.released_at, releases.c.cells)
                               .order_by(releases.c.release_id.desc()).limit(1)).first()
