@@ -590,10 +590,24 @@ def test_another_organisation_may_act_once_it_registered_the_person(
         pytest.param(("partner-a", "clinician"), 403, id="another-orgs-clinician"),
         pytest.param(("trust", "ops-viewer"), 403, id="ops-viewer"),
         pytest.param(("trust", "mentor-coordinator"), 403, id="mentor-coordinator"),
-        pytest.param(("trust", "service"), 403, id="service"),
         pytest.param(None, 401, id="no-token"),
     ],
 )
+def test_services_may_read_consent_state_but_not_withdrawals(consent: Consent) -> None:
+    """Mentoring checks peer-mentoring consent before a referral, as role service."""
+    subject_id = consent.subject(org="trust")
+    consent.grant(subject_id, "peer-mentoring")
+    withdrawal_id = consent.withdrawal_id(subject_id, ["evaluation"])
+    headers = consent.headers("trust", "service")
+
+    state = consent.client.get(f"/v1/subjects/{subject_id}/consents", headers=headers)
+
+    assert state.status_code == 200
+    assert state.json()["purposes"]["peer-mentoring"] == "granted"
+    assert consent.client.get(f"/v1/withdrawals/{withdrawal_id}", headers=headers
+                              ).status_code == 403
+
+
 def test_who_may_read_consents_and_withdrawals(
         consent: Consent, caller: tuple[str, ...] | None, status: int) -> None:
     subject_id = consent.subject(org="trust")
