@@ -578,21 +578,6 @@ def test_another_organisation_may_act_once_it_registered_the_person(
                          ).status_code == 403
 
 
-@pytest.mark.parametrize(
-    ("caller", "status"),
-    [
-        pytest.param(("trust", "clinician"), 200, id="registering-org-clinician"),
-        pytest.param(("trust", "partner-staff"), 200, id="registering-org-partner-staff"),
-        pytest.param(("trust", "dpo"), 200, id="registering-org-dpo"),
-        pytest.param(("partner-a", "dpo"), 200, id="another-orgs-dpo"),
-        pytest.param(("partner-b", "dpo"), 200, id="a-third-orgs-dpo"),
-        pytest.param(("partner-a", "partner-staff"), 403, id="another-orgs-partner-staff"),
-        pytest.param(("partner-a", "clinician"), 403, id="another-orgs-clinician"),
-        pytest.param(("trust", "ops-viewer"), 403, id="ops-viewer"),
-        pytest.param(("trust", "mentor-coordinator"), 403, id="mentor-coordinator"),
-        pytest.param(None, 401, id="no-token"),
-    ],
-)
 def test_services_may_read_consent_state_but_not_withdrawals(consent: Consent) -> None:
     """Mentoring checks peer-mentoring consent before a referral, as role service."""
     subject_id = consent.subject(org="trust")
@@ -608,6 +593,21 @@ def test_services_may_read_consent_state_but_not_withdrawals(consent: Consent) -
                               ).status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("caller", "status"),
+    [
+        pytest.param(("trust", "clinician"), 200, id="registering-org-clinician"),
+        pytest.param(("trust", "partner-staff"), 200, id="registering-org-partner-staff"),
+        pytest.param(("trust", "dpo"), 200, id="registering-org-dpo"),
+        pytest.param(("partner-a", "dpo"), 200, id="another-orgs-dpo"),
+        pytest.param(("partner-b", "dpo"), 200, id="a-third-orgs-dpo"),
+        pytest.param(("partner-a", "partner-staff"), 403, id="another-orgs-partner-staff"),
+        pytest.param(("partner-a", "clinician"), 403, id="another-orgs-clinician"),
+        pytest.param(("trust", "ops-viewer"), 403, id="ops-viewer"),
+        pytest.param(("trust", "mentor-coordinator"), 403, id="mentor-coordinator"),
+        pytest.param(None, 401, id="no-token"),
+    ],
+)
 def test_who_may_read_consents_and_withdrawals(
         consent: Consent, caller: tuple[str, ...] | None, status: int) -> None:
     subject_id = consent.subject(org="trust")
