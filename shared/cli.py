@@ -98,6 +98,17 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reporting_rebuild(args: argparse.Namespace) -> int:
+    """Replay the log into an empty reporting read model."""
+    from services.reporting.entrypoints.rebuild import rebuild
+
+    summary = rebuild(platform_settings(), args.database_url)
+    skipped = ", ".join(f"{n} {r}" for r, n in sorted(summary.skipped.items())) or "none"
+    print(f"replayed {summary.records} records, applied {summary.applied}, skipped {skipped}; "
+          "a release with the rebuilt figures is published")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the whole platform locally until Ctrl-C."""
     from shared.platform import LocalPlatform
@@ -139,6 +150,15 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, action="append",
                        help="repeat for several roles")
     token.set_defaults(func=cmd_token)
+
+    reporting = sub.add_parser("reporting", help="reporting read model")
+    reporting_sub = reporting.add_subparsers(dest="action", required=True)
+    rebuild = reporting_sub.add_parser(
+        "rebuild", help="replay the log from the beginning into an empty read model")
+    rebuild.add_argument("--database-url", default=None,
+                         help="rebuild into this database (default: the reporting database; "
+                              "stop the reporting workers first)")
+    rebuild.set_defaults(func=cmd_reporting_rebuild)
 
     up = sub.add_parser("up", help="run the whole platform locally")
     up.add_argument("--demo", action="store_true",

@@ -97,10 +97,11 @@ class LocalPlatform:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
 
-    def start_process(self, name: str) -> None:
-        """Start one service process again (``mentoring-worker``)."""
-        service, kind = name.rsplit("-", 1)
-        self._spawn([kind, service], name, self._env)
+    def start_process(self, name: str, command: str | None = None, **env: str) -> None:
+        """Start one service process (``mentoring-worker``) again, or another one under a new
+        name running ``command`` (such as a second ``reporting-worker``) with ``env`` added."""
+        service, kind = (command or name).rsplit("-", 1)
+        self._spawn([kind, service], name, {**self._env, **env})
 
     def _wait_healthy(self, timeout: float = 120.0) -> None:
         host = self._settings.http_host

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError
@@ -76,6 +76,14 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     return "unexpected", type(exc).__name__
 
 
+class DeadLetters(Protocol):
+    """Where records that cannot be applied go."""
+
+    def send(self, consumer: str, record: InboundRecord, reason: str, message: str) -> None:
+        """Keep the record with the reason."""
+        ...
+
+
 class DeadLetterSink:
     """Sends records that cannot be applied to ``deadletter.<service>``, with the reason."""
 
@@ -106,7 +114,7 @@ class EventApplier:
     """Applies each event of the types it handles once, in a transaction with its inbox row."""
 
     def __init__(self, service: str, consumer: str, database: Database,
-                 handlers: Mapping[str, Handler], deadletters: DeadLetterSink, *,
+                 handlers: Mapping[str, Handler], deadletters: DeadLetters, *,
                  decode: Decoder = parse_payload, halt_on_error: bool = False,
                  reject_unhandled: bool = False) -> None:
         self._service = service

@@ -78,6 +78,8 @@ def build_api(service: ReportingService) -> FastAPI:
         """Referrals to endings, days to match, active mentees and SWEMWBS change."""
         return figures("engagement", group_by, period, request)
 
+    from services.reporting.entrypoints.dashboard import add_dashboard  # TEMP dashboard agent
+    add_dashboard(app, service)  # TEMP dashboard agent
     return app
 
 

@@ -8,8 +8,7 @@ import logging
 
 from services.reporting.bootstrap import SERVICE, ReportingService
 from services.reporting.service_layer import cascade
-from services.reporting.service_layer.read_model import apply_event, publish_release
-from shared.cascade import CascadeParticipant
+from services.reporting.service_layer.read_model import business_handlers, publish_release
 from shared.kafka.consumer import EventApplier
 from shared.kafka.topics import events_topic
 from shared.runtime import WorkerPlumbing
@@ -17,9 +16,8 @@ from shared.settings import PlatformSettings
 from shared.stream import StreamWorker, faust_app
 
 log = logging.getLogger(__name__)
-COUNTED_EVENTS = ("screening-completed", "screening-declined", "screening-not-safe",
-                  "enquiry-due", "marac-referral-required", "mentee-referred", "match-made",
-                  "session-logged", "mentoring-ended", "outcome-recorded")
+BUSINESS_CONSUMER = "reporting.business"
+BUSINESS_TOPICS = (events_topic("screening"), events_topic("mentoring"))
 
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
@@ -29,15 +27,10 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     worker = StreamWorker(SERVICE, faust_app("peerlink-reporting", SERVICE, settings),
                           readiness=[service.database.ping])
     worker.relay(plumbing.relay, settings.outbox_poll_seconds)
-    applier = EventApplier(SERVICE, "reporting.business", service.database,
-                           dict.fromkeys(COUNTED_EVENTS, apply_event), plumbing.deadletters)
-    worker.consume("business_events", [events_topic("screening"), events_topic("mentoring")],
-                   applier)
-    worker.join_cascade(CascadeParticipant(
-        service=SERVICE, purposes=frozenset({"evaluation"}),
-        on_withdrawal=cascade.evaluation_withdrawn, on_erasure=cascade.erase,
-        on_grant=cascade.evaluation_granted,
-    ), service.database, plumbing.deadletters)
+    applier = EventApplier(SERVICE, BUSINESS_CONSUMER, service.database, business_handlers(),
+                           plumbing.deadletters)
+    worker.consume("business_events", BUSINESS_TOPICS, applier)
+    worker.join_cascade(cascade.participant(), service.database, plumbing.deadletters)
 
     async def release() -> None:
         try:

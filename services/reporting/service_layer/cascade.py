@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 
 from services.reporting.adapters.tables import contributions, evaluation_consents
+from shared.cascade import CascadeParticipant
 from shared.db import UnitOfWork, utcnow
 from shared.events.vocabulary import Purpose
 
@@ -46,3 +47,10 @@ def is_excluded(uow: UnitOfWork, subject_id: str) -> bool:
     row = uow.session.execute(select(evaluation_consents.c.state).where(
         evaluation_consents.c.subject_id == subject_id)).first()
     return row is not None and row.state == "withdrawn"
+
+
+def participant() -> CascadeParticipant:
+    """Reporting's part in the cascade: the evaluation purpose."""
+    return CascadeParticipant(service="reporting", purposes=frozenset({"evaluation"}),
+                              on_withdrawal=evaluation_withdrawn, on_erasure=erase,
+                              on_grant=evaluation_granted)

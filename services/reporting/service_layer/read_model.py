@@ -15,8 +15,14 @@ from services.reporting.domain.contributions import DIMENSIONS, contributions_of
 from services.reporting.service_layer.cascade import is_excluded
 from shared.db import Database, UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent, EventPayload
+from shared.kafka.consumer import Handler
 
 Cell = dict[str, Any]
+COUNTED_EVENTS: tuple[str, ...] = (
+    "screening-completed", "screening-declined", "screening-not-safe", "enquiry-due",
+    "marac-referral-required", "mentee-referred", "match-made", "session-logged",
+    "mentoring-ended", "outcome-recorded")
+"""The business events that contribute to the figures."""
 
 
 def apply_event(uow: UnitOfWork, event: CloudEvent, payload: EventPayload) -> None:
@@ -27,6 +33,18 @@ def apply_event(uow: UnitOfWork, event: CloudEvent, payload: EventPayload) -> No
             for c in contributions_of(payload)]
     if rows:
         uow.session.execute(contributions.insert(), rows)
+
+
+def business_handlers() -> dict[str, Handler]:
+    """The handler of every counted event."""
+    return dict.fromkeys(COUNTED_EVENTS, apply_event)
+
+
+def clear(uow: UnitOfWork) -> None:
+    """Empty the read model (before a rebuild)."""
+    for table in (contributions, evaluation_consents, releases,
+                  contributions.metadata.tables["inbox"]):
+        uow.session.execute(delete(table))
 
 
 def aggregate_cells(session: Session, opt_in: bool = False) -> list[Cell]:

@@ -1,0 +1,193 @@
+"""The reporting stream over the real broker, every service its own process.
+
+Figures after a scripted set of events equal the hand-computed expectation; a withdrawal of
+evaluation changes them at the next release and is acknowledged; a rebuild from the log equals
+the live figures; two reporting workers in one group give the same figures as one; a poison
+record is dead-lettered and the stream goes on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaProducer
+
+from services.reporting.adapters.tables import metadata
+from services.reporting.entrypoints.rebuild import rebuild
+from services.reporting.service_layer.read_model import latest_release
+from shared.db import Database
+from shared.kafka.topics import deadletter_topic, events_topic
+from tests.support.kafka import headers_of, read_topic
+from tests.support.platform import RunningPlatform, running_platform, wait_for
+
+pytestmark = pytest.mark.kafka
+PERIOD = "2026-11"
+
+
+@pytest.fixture(scope="module")
+def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[RunningPlatform]:
+    with running_platform(request, tmp_path_factory.mktemp("reporting"), "sqlite") as running:
+        yield running
+
+
+def figures(platform: RunningPlatform, kind: str, team: str) -> dict[str, Any] | None:
+    response = httpx.get(platform.url("reporting", f"/v1/{kind}"),
+                         params={"group_by": "team", "period": PERIOD},
+                         headers=platform.headers("trust", "ops-viewer"), timeout=10)
+    response.raise_for_status()
+    rows = [r for r in response.json()["rows"] if r["team"] == team]
+    return rows[0] if rows else None
+
+
+def screen(platform: RunningPlatform, team: str, *, current: bool, past: str,
+           outcome: str = "asked") -> str:
+    hark = {"humiliated": current, "afraid": False, "raped": False, "kicked": False}
+    body = platform.screening(team, hark=hark, past_abuse=past, outcome=outcome)
+    if outcome != "asked":
+        body = {k: v for k, v in body.items() if k not in {"hark", "past_abuse"}}
+    response = httpx.post(platform.url("screening", "/v1/screenings"), json=body,
+                          headers=platform.headers("trust", "clinician"), timeout=10)
+    assert response.status_code == 201, response.text
+    return str(response.json()["subject_id"])
+
+
+def due(platform: RunningPlatform, team: str) -> None:
+    response = httpx.post(platform.url("screening", "/v1/enquiries/due"), json={
+        "nhs_number": next(platform.numbers), "org": "trust", "team": team,
+        "due_on": f"{PERIOD}-03"}, headers=platform.headers("trust", "clinician"), timeout=10)
+    assert response.status_code == 201, response.text
+
+
+def scripted(platform: RunningPlatform, team: str) -> list[str]:
+    """20 screened (9 current abuse, 5 past of whom 3 also current), 2 declined, 1 not safe,
+    24 due. Returns the subjects with current abuse."""
+    current = [screen(platform, team, current=True, past="yes" if i < 3 else "no")
+               for i in range(9)]
+    for i in range(11):
+        screen(platform, team, current=False, past="yes" if i < 2 else "no")
+    for outcome in ("declined", "declined", "not-safe-to-ask"):
+        screen(platform, team, current=False, past="no", outcome=outcome)
+    for _ in range(24):
+        due(platform, team)
+    return current
+
+
+def test_figures_equal_the_hand_computed_expectation_and_follow_a_withdrawal(
+        platform: RunningPlatform) -> None:
+    team = f"stream-{uuid.uuid4().hex[:6]}"
+    current = scripted(platform, team)
+
+    row = wait_for(lambda: (r := figures(platform, "prevalence", team))
+                   and r["screened"]["value"] == 20 and r)
+    # screened 20; current 9 -> 10; past 5 -> 5; either 9 + 2 = 11 -> 10
+    assert row["current_abuse"]["display"] == "10"
+    assert row["current_abuse"]["rate"] == 0.5
+    assert row["past_abuse"]["display"] == "fewer than 8"
+    assert row["past_abuse"]["withheld"] is True
+    assert row["either_abuse"]["display"] == "10"
+    coverage = wait_for(lambda: (r := figures(platform, "coverage", team))
+                        and r["due"]["value"] == 25 and r)
+    # due 24 -> 25; screened 20 over due: 20 / 25 from rounded figures
+    assert coverage["screened"]["rate"] == 0.8
+    assert coverage["declined"]["display"] == "fewer than 8"
+    assert coverage["not_safe_to_ask"]["display"] == "fewer than 8"
+    assert coverage["asked_in_private"]["display"] in {"15", "20"}
+
+    withdrawals = [httpx.post(
+        platform.url("consent", f"/v1/subjects/{subject}/withdrawals"),
+        json={"purposes": ["evaluation"], "method": "verbal"},
+        headers=platform.headers("trust", "clinician"), timeout=10).json()["withdrawal_id"]
+        for subject in current[:3]]
+
+    # 17 screened -> 15; current 6 -> fewer than 8
+    after = wait_for(lambda: (r := figures(platform, "prevalence", team))
+                     and r["screened"]["value"] == 15 and r)
+    assert after["current_abuse"]["display"] == "fewer than 8"
+    for withdrawal_id in withdrawals:
+        status = wait_for(lambda w=withdrawal_id: (s := httpx.get(
+            platform.url("consent", f"/v1/withdrawals/{w}"),
+            headers=platform.headers("trust", "clinician"), timeout=10).json())
+            ["status"] == "complete" and s)
+        assert status["services"]["reporting"]["status"] == "applied"
+
+
+def live_snapshot(platform: RunningPlatform) -> dict[str, Any]:
+    database = Database(platform.settings.database_url("reporting"), metadata)
+    try:
+        release = latest_release(database)
+        assert release is not None
+        return release[1]
+    finally:
+        database.dispose()
+
+
+def test_a_rebuild_from_the_log_equals_the_live_figures(platform: RunningPlatform,
+                                                       tmp_path: Path) -> None:
+    team = f"stream-{uuid.uuid4().hex[:6]}"
+    withdrawn = screen(platform, team, current=True, past="no")
+    for _ in range(8):
+        screen(platform, team, current=False, past="yes")
+    httpx.post(platform.url("consent", f"/v1/subjects/{withdrawn}/withdrawals"),
+               json={"purposes": ["evaluation"], "method": "written"},
+               headers=platform.headers("trust", "clinician"), timeout=10)
+    wait_for(lambda: (r := figures(platform, "prevalence", team))
+             and r["screened"]["value"] == 10 and r["current_abuse"]["value"] == 0)
+
+    url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
+    summary = rebuild(platform.settings, url)
+
+    assert summary.records >= 10
+    rebuilt = Database(url, metadata)
+    release = latest_release(rebuilt)
+    rebuilt.dispose()
+    assert release is not None
+    wait_for(lambda: live_snapshot(platform) == release[1], timeout=20)
+
+
+def test_two_reporting_workers_give_the_same_figures_as_one(platform: RunningPlatform,
+                                                            tmp_path: Path) -> None:
+    offset = str(platform.settings.port_offset + 5)
+    platform.processes.start_process("reporting-worker-2", "reporting-worker",
+                                     PEERLINK_PORT_OFFSET=offset)
+    try:
+        team = f"stream-{uuid.uuid4().hex[:6]}"
+        for i in range(12):
+            screen(platform, team, current=i < 8, past="no")
+        row = wait_for(lambda: (r := figures(platform, "prevalence", team))
+                       and r["screened"]["value"] == 10 and r)
+        assert row["current_abuse"]["display"] == "10"  # 8 of 12 -> 10
+        url = f"sqlite:///{tmp_path / 'one-worker.db'}"
+        rebuild(platform.settings, url)
+        one = Database(url, metadata)
+        release = latest_release(one)
+        one.dispose()
+        assert release is not None
+        wait_for(lambda: live_snapshot(platform) == release[1], timeout=20)
+    finally:
+        platform.processes.stop_process("reporting-worker-2")
+
+
+def test_a_poison_record_is_dead_lettered_and_the_stream_goes_on(
+        platform: RunningPlatform) -> None:
+    marker = uuid.uuid4().hex.encode()
+    producer = KafkaProducer(bootstrap_servers=platform.settings.kafka_bootstrap, acks="all")
+    producer.send(events_topic("screening"), key=marker, value=b'{"specversion": "1.0"')
+    producer.flush()
+    producer.close()
+    team = f"stream-{uuid.uuid4().hex[:6]}"
+    screen(platform, team, current=False, past="no")
+
+    dead = wait_for(lambda: [r for r in read_topic(platform.settings.kafka_bootstrap,
+                                                   deadletter_topic("reporting"), timeout=2)
+                             if r.key == marker])
+    headers = headers_of(dead[0])
+    assert headers["peerlink-original-topic"] == events_topic("screening")
+    assert headers["peerlink-error-reason"] == "validation"
+    assert wait_for(lambda: figures(platform, "prevalence", team))["screened"]["display"] \
+        == "fewer than 8"
