@@ -1,0 +1,81 @@
+"""The reporting read model on both databases: exact subtraction on withdrawal, opt-in and
+opt-out, and exactly-once application."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from services.reporting.adapters.tables import metadata
+from services.reporting.service_layer import cascade
+from services.reporting.service_layer.read_model import aggregate_cells, apply_event
+from shared.db import Database
+from shared.events.envelope import CloudEvent
+from shared.events.screening import ScreeningCompleted
+from shared.identity import new_subject_reference
+from shared.runtime import migrate
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    migrate("reporting", database_url)
+    db = Database(database_url, metadata)
+    yield db
+    db.dispose()
+
+
+def screened(db: Database, subject: str, current: bool) -> CloudEvent:
+    payload = ScreeningCompleted(
+        screening_id="scr", org="trust", team="t", borough="camden", gender="female",
+        age_band="25-34", asked_on=date(2026, 11, 2), asked_by_role="nurse", training_level=2,
+        private=True, hark_score=int(current), current_abuse=current, past_abuse="no",
+        disclosed=current)
+    event = CloudEvent.wrap(payload, source="/peerlink/screening", subject=subject)
+    with db.unit_of_work() as uow:
+        apply_event(uow, event, payload)
+    return event
+
+
+def totals(db: Database, opt_in: bool = False) -> dict[str, int]:
+    with db.read() as session:
+        result: dict[str, int] = {}
+        for cell in aggregate_cells(session, opt_in):
+            result[cell["measure"]] = result.get(cell["measure"], 0) + int(cell["n"])
+    return result
+
+
+def test_a_withdrawal_subtracts_exactly_that_persons_contributions(database: Database) -> None:
+    stays, leaves = new_subject_reference(), new_subject_reference()
+    screened(database, stays, current=False)
+    screened(database, leaves, current=True)
+    assert totals(database)["screened"] == 2
+    assert totals(database)["current_abuse"] == 1
+
+    with database.unit_of_work() as uow:
+        cascade.evaluation_withdrawn(uow, leaves, ("evaluation",))
+
+    assert totals(database) == {"screened": 1, "current_abuse": 0, "past_abuse": 0,
+                                "either_abuse": 0, "asked_in_private": 1}
+    screened(database, leaves, current=True)  # a later event about them stays out
+    assert totals(database)["screened"] == 1
+
+
+def test_opt_in_counts_only_people_who_consented_to_evaluation(database: Database) -> None:
+    consented, silent = new_subject_reference(), new_subject_reference()
+    screened(database, consented, current=True)
+    screened(database, silent, current=True)
+    with database.unit_of_work() as uow:
+        cascade.evaluation_granted(uow, consented, "evaluation")
+
+    assert totals(database)["screened"] == 2
+    assert totals(database, opt_in=True)["screened"] == 1
+
+
+def test_erasure_keeps_nothing(database: Database) -> None:
+    subject = new_subject_reference()
+    screened(database, subject, current=True)
+    with database.unit_of_work() as uow:
+        assert cascade.erase(uow, subject) == 0
+    assert totals(database) == {}
