@@ -19,7 +19,7 @@ class ConsentClient:
     the way to register people and write to the audit trail."""
 
     def __init__(self, base_url: str, authority: TokenAuthority, service: str,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 10.0) -> None:
         self._base = base_url.rstrip("/")
         self._authority = authority
         self._service = service
