@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: install up demo test test-unit test-integration test-e2e lint typecheck schemas bench deploy-check clean
 
 $(STAMP): requirements.lock pyproject.toml
@@ -13,6 +15,15 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The dashboard's browser test drives Debian's Chromium (no browser download of its own).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "Install Debian's chromium package for the dashboard browser test:"; \
+		echo "  sudo apt-get install chromium"; \
+	fi
 
 up: $(STAMP)
 	$(BIN)/peerlink up
@@ -32,10 +43,10 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest tests/e2e -q
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/pytest tests -q
 
 schemas: $(STAMP)

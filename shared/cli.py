@@ -69,7 +69,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     configure_logging(f"{args.service}-api", settings.log_level)
     app = _entrypoint(args.service, "api").create_app(settings)
     uvicorn.run(app, host=settings.http_host, port=args.port or settings.api_port(args.service),
-                log_config=None, access_log=False)
+                log_config=None, access_log=False, timeout_graceful_shutdown=5)
     return 0
 
 

@@ -16,6 +16,7 @@ from services.reporting.domain.figures import (
     months_in,
     prevalence_rows,
 )
+from services.reporting.entrypoints.dashboard import add_dashboard
 from services.reporting.service_layer.read_model import latest_release
 from shared.auth import Principal
 from shared.http import create_api
@@ -78,8 +79,7 @@ def build_api(service: ReportingService) -> FastAPI:
         """Referrals to endings, days to match, active mentees and SWEMWBS change."""
         return figures("engagement", group_by, period, request)
 
-    from services.reporting.entrypoints.dashboard import add_dashboard  # TEMP dashboard agent
-    add_dashboard(app, service)  # TEMP dashboard agent
+    add_dashboard(app, service)
     return app
 
 

@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Stre
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.reporting.bootstrap import ReportingService
-from services.reporting.service_layer.read_model import latest_release
+from services.reporting.service_layer.read_model import latest_release_time
 from shared.auth import NotAuthenticated, NotPermitted, Principal
 from shared.http import SESSION_COOKIE, ApiError
 
@@ -194,8 +194,8 @@ def release_stream(request: Request, service: ReportingService,
         first = True
         quiet_since = time.monotonic()
         while not await request.is_disconnected() and time.time() < expires_at:
-            release = await asyncio.to_thread(latest_release, service.database)
-            released_at = release[0].isoformat() if release is not None else None
+            latest = await asyncio.to_thread(latest_release_time, service.database)
+            released_at = latest.isoformat() if latest is not None else None
             if first or released_at != last:
                 first, last = False, released_at
                 quiet_since = time.monotonic()

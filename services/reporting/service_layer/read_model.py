@@ -122,3 +122,12 @@ def latest_release(database: Database) -> tuple[datetime, dict[str, list[Cell]]]
     if row is None:
         return None
     return row.released_at, json.loads(row.cells)
+
+
+def latest_release_time(database: Database) -> datetime | None:
+    """When the newest release was published (cheap: the snapshot is not loaded)."""
+    with database.read() as session:
+        released_at: datetime | None = session.execute(
+            select(releases.c.released_at).order_by(releases.c.release_id.desc()).limit(1)
+        ).scalar()
+    return released_at

@@ -199,8 +199,8 @@
   }
 
   function lineChart(title, description, months, series) {
-    const width = 600; const height = 260;
-    const m = { left: 48, right: 16, top: 14, bottom: 34 };
+    const width = 600; const height = 280;
+    const m = { left: 48, right: 30, top: 14, bottom: 34 };
     const plotW = width - m.left - m.right; const plotH = height - m.top - m.bottom;
     const values = series.flatMap((s) => s.points.flatMap((p) => [p.value, p.upper]));
     const { max, ticks } = rateScale(values);
@@ -225,7 +225,7 @@
         path += `${pen ? "L" : "M"}${x(i).toFixed(1)},${y(p.value).toFixed(1)}`;
         pen = true;
       });
-      if (path) group.append(svg("path", { d: path, class: "line" }));
+      if (path.includes("L")) group.append(svg("path", { d: path, class: "line" }));
       s.points.forEach((p, i) => {
         if (p.value === null || p.value === undefined) return;
         if (p.lower !== null && p.upper !== null && p.lower !== undefined) {
