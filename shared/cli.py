@@ -98,6 +98,36 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deadletter(args: argparse.Namespace) -> int:
+    """List dead letters (headers only), or replay chosen ones to their original topics."""
+    from shared.kafka.deadletters import read_dead_letters, replay
+    from shared.kafka.producer import KafkaEventProducer
+    from shared.kafka.topics import deadletter_topic
+
+    settings = platform_settings()
+    services = [args.service] if args.service else list(SERVICES)
+    letters = [letter for service in services
+               for letter in read_dead_letters(settings.kafka_bootstrap,
+                                               deadletter_topic(service))]
+    if args.action == "list":
+        for letter in letters:
+            print(letter.describe())
+        print(f"{len(letters)} dead letters")
+        return 0
+    wanted = set(args.offset or [])
+    chosen = [d for d in letters if args.all or f"{d.partition}:{d.offset}" in wanted]
+    if not chosen:
+        print("nothing chosen: give --offset PARTITION:OFFSET (repeatable) or --all",
+              file=sys.stderr)
+        return 2
+    producer = KafkaEventProducer(settings.kafka_bootstrap, "peerlink-deadletter-replay")
+    try:
+        print(f"{replay(producer, chosen)} dead letters sent back to their topics")
+    finally:
+        producer.close()
+    return 0
+
+
 def cmd_reporting_rebuild(args: argparse.Namespace) -> int:
     """Replay the log into an empty reporting read model."""
     from services.reporting.entrypoints.rebuild import rebuild
@@ -150,6 +180,17 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, action="append",
                        help="repeat for several roles")
     token.set_defaults(func=cmd_token)
+
+    deadletter = sub.add_parser("deadletter", help="inspect and replay dead letters")
+    deadletter_sub = deadletter.add_subparsers(dest="action", required=True)
+    listing = deadletter_sub.add_parser("list", help="where each came from and why (no values)")
+    again = deadletter_sub.add_parser("replay", help="send chosen ones back to their topic")
+    for command in (listing, again):
+        command.add_argument("--service", choices=SERVICES, default=None)
+        command.set_defaults(func=cmd_deadletter)
+    again.add_argument("--offset", action="append", metavar="PARTITION:OFFSET",
+                       help="a dead letter's position on deadletter.<service> (repeatable)")
+    again.add_argument("--all", action="store_true", help="replay every dead letter listed")
 
     reporting = sub.add_parser("reporting", help="reporting read model")
     reporting_sub = reporting.add_subparsers(dest="action", required=True)

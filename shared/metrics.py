@@ -35,3 +35,23 @@ WITHDRAWALS_OVERDUE = Gauge(
     "peerlink_withdrawals_overdue", "Withdrawals not acknowledged by every service in time")
 WITHDRAWALS_PENDING = Gauge(
     "peerlink_withdrawals_pending", "Withdrawals waiting for acknowledgements")
+WITHDRAWAL_COMPLETION = Histogram(
+    "peerlink_withdrawal_completion_seconds",
+    "From a withdrawal's request to its last required acknowledgement",
+    buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 86400))
+REPORTING_RELEASES = Counter(
+    "peerlink_reporting_releases_total", "Disclosure-controlled releases published")
+REPORTING_LAST_RELEASE = Gauge(
+    "peerlink_reporting_last_release_timestamp_seconds", "When the last release was published")
+
+DEADLETTER_REASONS = ("validation", "rejected", "unexpected")
+
+
+def initialise_worker_metrics(service: str) -> None:
+    """Create the labelled series a worker always has, so they read 0 rather than missing."""
+    for reason in DEADLETTER_REASONS:
+        DEADLETTERS.labels(service, reason)
+    OUTBOX_PENDING.labels(service)
+    OUTBOX_OLDEST_AGE.labels(service)
+    EVENTS_DUPLICATE.labels(service)
+    CONSENT_STALLED.labels(service).set(0)

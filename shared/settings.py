@@ -66,8 +66,6 @@ class PlatformSettings(BaseSettings):
     def _no_development_secrets_in_production(self) -> PlatformSettings:
         if self.env == "production" and self.jwt_secret is None and self.jwt_secret_file is None:
             raise ValueError("PEERLINK_JWT_SECRET_FILE must be set in production")
-        if self.env == "production" and self.master_key is None and self.master_key_file is None:
-            raise ValueError("PEERLINK_MASTER_KEY_FILE must be set in production")
         return self
 
     def api_port(self, service: str) -> int:

@@ -31,7 +31,7 @@ from shared.kafka.consumer import (
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.topics import events_topic
 from shared.logging import json_logging_config
-from shared.metrics import CONSENT_STALLED, LAST_APPLIED
+from shared.metrics import CONSENT_STALLED, LAST_APPLIED, initialise_worker_metrics
 from shared.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class StreamWorker:
         self.service = service
         self.app = app
         self._checks = list(readiness)
+        initialise_worker_metrics(service)
         self._add_pages()
 
     def _add_pages(self) -> None:

@@ -20,7 +20,8 @@ def master_key(settings: PlatformSettings) -> bytes:
     """The key-wrapping master key: configured, or a development key file under var/."""
     configured = settings.master_key.get_secret_value() if settings.master_key else None
     return load_key(configured, settings.master_key_file,
-                    settings.var_dir / "development-master.key")
+                    settings.var_dir / "development-master.key",
+                    production=settings.env == "production")
 
 
 class ConsentService:

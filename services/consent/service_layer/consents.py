@@ -38,6 +38,7 @@ from shared.events.consent import (
 from shared.events.envelope import CloudEvent, EventPayload
 from shared.events.vocabulary import PURPOSES, ConsentMethod, Purpose, ServiceName
 from shared.kafka.topics import CASCADE_ACKS, events_topic
+from shared.metrics import WITHDRAWAL_COMPLETION
 
 SOURCE = "/peerlink/consent"
 
@@ -205,6 +206,8 @@ def acknowledge(uow: UnitOfWork, event: CloudEvent, ack: CascadeAcknowledgement)
 
 def _complete(uow: UnitOfWork, row: Any, cascade: WithdrawalCascade) -> None:
     assert cascade.completed_at is not None
+    WITHDRAWAL_COMPLETION.observe(
+        max(0.0, (cascade.completed_at - row.requested_at).total_seconds()))
     uow.session.execute(update(withdrawals).where(
         withdrawals.c.withdrawal_id == row.withdrawal_id).values(
         status=CascadeStatus.COMPLETE.value, completed_at=cascade.completed_at))

@@ -11,6 +11,7 @@ from services.reporting.service_layer import cascade
 from services.reporting.service_layer.read_model import business_handlers, publish_release
 from shared.kafka.consumer import EventApplier
 from shared.kafka.topics import events_topic
+from shared.metrics import REPORTING_LAST_RELEASE, REPORTING_RELEASES
 from shared.runtime import WorkerPlumbing
 from shared.settings import PlatformSettings
 from shared.stream import StreamWorker, faust_app
@@ -34,9 +35,11 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
 
     async def release() -> None:
         try:
-            await asyncio.to_thread(publish_release, service.database, None,
-                                    service.reporting.releases_kept,
-                                    service.reporting.consent_model == "opt-in")
+            released_at = await asyncio.to_thread(
+                publish_release, service.database, None, service.reporting.releases_kept,
+                service.reporting.consent_model == "opt-in")
+            REPORTING_RELEASES.inc()
+            REPORTING_LAST_RELEASE.set(released_at.timestamp())
         except Exception:
             log.exception("release failed; the API keeps serving the previous one")
 
