@@ -43,11 +43,17 @@ class DeadLetter:
                 f"{self.headers.get('peerlink-error', '')}")
 
 
+def read_records(bootstrap: str, topic: str, idle_seconds: float = 2.0) -> Iterator[bytes]:
+    """Every record value on a topic, from the beginning, until it goes quiet."""
+    for letter in read_dead_letters(bootstrap, topic, idle_seconds):
+        yield letter.value
+
+
 def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 2.0
                       ) -> Iterator[DeadLetter]:
-    """Every record on a dead-letter topic, from the beginning, until it goes quiet."""
+    """Every record on a (dead-letter) topic, from the beginning, until it goes quiet."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             client_id="peerlink-deadletters")
+                             client_id="peerlink-topic-reader")
     try:
         partitions = [TopicPartition(topic, p)
                       for p in sorted(consumer.partitions_for_topic(topic) or ())]

@@ -1,0 +1,112 @@
+"""Master-key rotation and re-applying erasures after a restore, on both databases."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from services.consent.adapters.tables import data_keys
+from services.consent.bootstrap import ConsentService, master_key
+from services.consent.entrypoints.api import build_api
+from services.consent.service_layer import key_admin
+from shared.crypto import KeyShredded
+from tests.support.services import bearer, settings_for
+
+
+@pytest.fixture
+def consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> ConsentService:
+    return ConsentService(settings_for(monkeypatch, tmp_path, {"consent": database_url}))
+
+
+def register(service: ConsentService, nhs_number: str) -> tuple[int, str]:
+    response = TestClient(build_api(service)).post(
+        "/v1/subjects", json={"nhs_number": nhs_number},
+        headers=bearer(service.settings, "trust", "clinician"))
+    return response.status_code, str(response.json()["subject_id"])
+
+
+def test_rotation_rewraps_keys_and_lookups_and_keeps_erasures(consent: ConsentService,
+                                                              tmp_path: Path) -> None:
+    _, kept = register(consent, "943 476 5919")
+    _, erased = register(consent, "987 654 3210")
+    key_before = consent.keys.data_key(kept)
+    with consent.database.unit_of_work() as uow:
+        consent.keys.shred(uow.session, erased)
+    new_key = os.urandom(32)
+    old_key = master_key(consent.settings)
+
+    with consent.database.unit_of_work() as uow:
+        done = key_admin.rotate_master_key(uow, old_key, new_key)
+
+    assert (done.data_keys, done.lookups) == (1, 1)
+    key_file = tmp_path / "new-master.key"
+    key_file.write_text(base64.b64encode(new_key).decode())
+    rotated = ConsentService(consent.settings.model_copy(update={"master_key_file": key_file}))
+    assert rotated.keys.data_key(kept) == key_before
+    assert rotated.keys.data_key(kept).material == key_before.material
+    assert register(rotated, "9434765919") == (200, kept)
+    with pytest.raises(KeyShredded):
+        rotated.keys.data_key(erased)
+
+
+def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
+        consent: ConsentService) -> None:
+    _, subject = register(consent, "943 476 5919")
+    with consent.database.read() as session:
+        backup = session.execute(select(data_keys.c.wrapped_key).where(
+            data_keys.c.subject_id == subject)).scalar_one()
+    with consent.database.unit_of_work() as uow:
+        consent.keys.shred(uow.session, subject)
+    with consent.database.unit_of_work() as uow:  # the restore brings the key back
+        uow.session.execute(update(data_keys).where(data_keys.c.subject_id == subject)
+                            .values(wrapped_key=backup, shredded_at=None))
+    assert consent.keys.data_key(subject).key_id
+
+    with consent.database.unit_of_work() as uow:
+        assert key_admin.reapply_shredding(uow, {subject}) == 1
+    with consent.database.unit_of_work() as uow:
+        assert key_admin.reapply_shredding(uow, {subject}) == 0
+
+    with pytest.raises(KeyShredded):
+        consent.keys.data_key(subject)
+    status, again = register(consent, "9434765919")
+    assert (status, again != subject) == (201, True)
+
+
+@pytest.mark.kafka
+def test_reapply_shredding_reads_the_erasures_from_the_log(
+        consent: ConsentService, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from kafka import KafkaProducer
+
+    from shared.cli import main
+    from shared.events.consent import SubjectKeyShredded
+    from shared.events.envelope import CloudEvent
+    from shared.kafka.producer import create_topics
+    from shared.kafka.topics import TopicSpec
+    from shared.settings import platform_settings
+
+    _, subject = register(consent, "943 476 5919")
+    create_topics(kafka_bootstrap, [TopicSpec("consent.events", "consent", "events")], 3)
+    event = CloudEvent.wrap(SubjectKeyShredded(key_id="dk_x", withdrawal_id="wd_x"),
+                            source="/peerlink/consent", subject=subject)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer.send("consent.events", key=subject.encode(), value=event.to_bytes()).get(10)
+    producer.close()
+    monkeypatch.setenv("PEERLINK_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("PEERLINK_VAR_DIR", str(consent.settings.var_dir))
+    platform_settings.cache_clear()
+    try:
+        assert main(["consent", "reapply-shredding"]) == 0
+    finally:
+        platform_settings.cache_clear()
+
+    assert "1 keys had come back" in capsys.readouterr().out
+    with pytest.raises(KeyShredded):
+        consent.keys.data_key(subject)
