@@ -111,9 +111,12 @@ class LocalPlatform:
         deadline = time.monotonic() + timeout
         pending = set(urls)
         while pending and time.monotonic() < deadline:
-            for child in self._children.values():
+            for name, child in self._children.items():
                 if child.poll() is not None:
-                    raise RuntimeError(f"a service exited during start-up; see {self._log_dir}")
+                    log = self._log_dir / f"{name}.log"
+                    tail = log.read_text(errors="replace").splitlines()[-5:]
+                    raise RuntimeError(f"{name} exited during start-up (code {child.returncode})"
+                                       f"; the end of {log}:\n" + "\n".join(tail))
             for url in sorted(pending):
                 try:
                     if httpx.get(url, timeout=1.0).status_code == 200:

@@ -78,7 +78,8 @@ def running_platform(request: pytest.FixtureRequest, var_dir: Path, backend: str
     env.update({
         "PEERLINK_KAFKA_BOOTSTRAP": configured or f"127.0.0.1:{free_port()}",
         "PEERLINK_VAR_DIR": str(var_dir),
-        "PEERLINK_PORT_OFFSET": str(random.randrange(20000, 40000, 10)),
+        # below the ephemeral range (32768+), where outgoing connections could take our ports
+        "PEERLINK_PORT_OFFSET": str(random.randrange(9000, 24000, 10)),
         "PEERLINK_REPORTING_RELEASE_SECONDS": "1",
         "PEERLINK_ENV": "test",
         **{f"PEERLINK_{k.upper()}": v for k, v in settings_env.items()},
