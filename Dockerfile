@@ -1,7 +1,9 @@
 # One image for every Peerlink process. The command picks the process:
 #   peerlink topics create | peerlink migrate | peerlink api SERVICE | peerlink worker SERVICE
 # No secrets are baked in: they arrive at run time as files (compose/Kubernetes secrets)
-# named by PEERLINK_JWT_SECRET_FILE and PEERLINK_MASTER_KEY_FILE.
+# named by PEERLINK_JWT_SECRET_FILE (every process), PEERLINK_MASTER_KEY_FILE (consent) and
+# PEERLINK_MENTORING_RECORDS_KEY_FILE (mentoring). .dockerignore keeps deploy/secrets out of
+# the build context altogether.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
@@ -45,19 +47,21 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PEERLINK_ENV=production \
     PEERLINK_HTTP_HOST=0.0.0.0 \
-    PEERLINK_WORKER_HOST=0.0.0.0 \
-    PEERLINK_REPORTING_DATA_DIR=/var/lib/peerlink/reporting
+    PEERLINK_WORKER_HOST=0.0.0.0
 
 RUN groupadd --system --gid 10001 peerlink \
     && useradd --system --uid 10001 --gid peerlink --home-dir /home/peerlink --create-home \
        --shell /usr/sbin/nologin peerlink \
-    && mkdir -p /var/lib/peerlink/reporting \
-    && chown -R peerlink:peerlink /var/lib/peerlink
+    && mkdir -p /var/lib/peerlink \
+    && chown peerlink:peerlink /var/lib/peerlink
 
 COPY --from=builder /opt/venv /opt/venv
 
-# Working directory owned by the service user: the default SQLite files (var/) land here when
-# no PEERLINK_<SERVICE>_DATABASE_URL is set; compose and Kubernetes always set one.
+# Working directory owned by the service user: faust's data directory (<app id>-data) and the
+# default SQLite files (var/) land here when no PEERLINK_<SERVICE>_DATABASE_URL is set; compose
+# and Kubernetes always set one, run the root filesystem read-only and mount an in-memory
+# volume here and on /tmp. No process keeps state on local disk: the reporting read model is
+# in the reporting database.
 WORKDIR /var/lib/peerlink
 USER 10001:10001
 

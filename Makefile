@@ -4,9 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-CHROMIUM := /usr/bin/chromium
+# Debian's packages the checks and tests drive: Chromium (dashboard), Prometheus (scrape test,
+# promtool) and docker-compose (compose validation). kubectl (kustomize) comes with the image.
+DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/prometheus /usr/bin/docker-compose
 
-.PHONY: install up demo test test-unit test-integration test-e2e lint typecheck schemas bench deploy-check clean
+.PHONY: install tools up demo test test-unit test-integration test-e2e lint typecheck schemas bench deploy-check clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +18,15 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
-# The dashboard's browser test drives Debian's Chromium (no browser download of its own).
-$(CHROMIUM):
+tools: $(DEBIAN_TOOLS)
+
+$(DEBIAN_TOOLS):
 	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium prometheus docker-compose; \
 	else \
-		echo "Install Debian's chromium package for the dashboard browser test:"; \
-		echo "  sudo apt-get install chromium"; \
+		echo "Install Debian's packages for the browser, scrape and deploy checks:"; \
+		echo "  sudo apt-get install chromium prometheus docker-compose"; \
 	fi
 
 up: $(STAMP)
@@ -32,10 +36,10 @@ demo: $(STAMP)
 	$(BIN)/peerlink up --demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests
+	$(BIN)/ruff check shared services tests deploy
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services deploy/check.py
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
@@ -43,10 +47,13 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
 
-test-e2e: $(STAMP) $(CHROMIUM)
+test-e2e: $(STAMP) tools
 	$(BIN)/pytest tests/e2e -q
 
-test: $(STAMP) $(CHROMIUM) lint typecheck
+deploy-check: $(STAMP) tools
+	$(BIN)/python deploy/check.py
+
+test: $(STAMP) tools lint typecheck deploy-check
 	$(BIN)/pytest tests -q
 
 schemas: $(STAMP)

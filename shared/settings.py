@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "peerlink-development-only-secret-change-me"  # noqa: S105
@@ -62,12 +62,6 @@ class PlatformSettings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     log_level: str = "INFO"
 
-    @model_validator(mode="after")
-    def _no_development_secrets_in_production(self) -> PlatformSettings:
-        if self.env == "production" and self.jwt_secret is None and self.jwt_secret_file is None:
-            raise ValueError("PEERLINK_JWT_SECRET_FILE must be set in production")
-        return self
-
     def api_port(self, service: str) -> int:
         """The HTTP API port of a service."""
         return API_PORTS[service] + self.port_offset
@@ -86,6 +80,8 @@ class PlatformSettings(BaseSettings):
             return self.jwt_secret_file.read_text().strip()
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
+        if self.env == "production":
+            raise ValueError("PEERLINK_JWT_SECRET_FILE must be set in production")
         return DEVELOPMENT_JWT_SECRET
 
     def database_url(self, service: str) -> str:

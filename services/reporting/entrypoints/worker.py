@@ -8,7 +8,12 @@ import logging
 
 from services.reporting.bootstrap import SERVICE, ReportingService
 from services.reporting.service_layer import cascade
-from services.reporting.service_layer.read_model import business_handlers, publish_release
+from services.reporting.service_layer.read_model import (
+    business_handlers,
+    latest_release_time,
+    publish_release,
+)
+from shared.db import utcnow
 from shared.kafka.consumer import EventApplier
 from shared.kafka.topics import events_topic
 from shared.metrics import REPORTING_LAST_RELEASE, REPORTING_RELEASES
@@ -33,8 +38,14 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     worker.consume("business_events", BUSINESS_TOPICS, applier)
     worker.join_cascade(cascade.participant(), service.database, plumbing.deadletters)
 
+    cadence = service.reporting.release_seconds
+
     async def release() -> None:
+        """One release per cadence, however many reporting workers run the timer."""
         try:
+            latest = await asyncio.to_thread(latest_release_time, service.database)
+            if latest is not None and (utcnow() - latest).total_seconds() < 0.9 * cadence:
+                return
             released_at = await asyncio.to_thread(
                 publish_release, service.database, None, service.reporting.releases_kept,
                 service.reporting.consent_model == "opt-in")
@@ -43,5 +54,5 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
         except Exception:
             log.exception("release failed; the API keeps serving the previous one")
 
-    worker.app.timer(service.reporting.release_seconds, name="reporting.release")(release)
+    worker.app.timer(cadence, name="reporting.release")(release)
     return worker
