@@ -18,6 +18,7 @@ from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import KafkaEventProducer
 from shared.kafka.topics import deadletter_topic
 from shared.settings import PlatformSettings
+from shared.stream import StreamWorker, faust_app
 
 
 def token_authority(settings: PlatformSettings) -> TokenAuthority:
@@ -45,6 +46,16 @@ class WorkerPlumbing:
         self.producer = KafkaEventProducer(settings.kafka_bootstrap, f"peerlink-{service}")
         self.relay = OutboxRelay(service, database, self.producer)
         self.deadletters = DeadLetterSink(service, deadletter_topic(service), self.producer)
+
+
+def service_worker(service: str, database: Database, settings: PlatformSettings
+                   ) -> tuple[StreamWorker, WorkerPlumbing]:
+    """A service's stream worker with its outbox relay running: how every worker starts."""
+    plumbing = WorkerPlumbing(service, database, settings)
+    worker = StreamWorker(service, faust_app(f"peerlink-{service}", service, settings),
+                          readiness=[database.ping])
+    worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+    return worker, plumbing
 
 
 def migrate(service: str, url: str) -> None:

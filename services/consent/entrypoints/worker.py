@@ -15,9 +15,9 @@ from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import EventApplier, RejectedEvent
 from shared.kafka.topics import CASCADE_ACKS
 from shared.metrics import WITHDRAWALS_OVERDUE, WITHDRAWALS_PENDING
-from shared.runtime import WorkerPlumbing
+from shared.runtime import service_worker
 from shared.settings import PlatformSettings
-from shared.stream import StreamWorker, faust_app
+from shared.stream import StreamWorker
 
 log = logging.getLogger(__name__)
 DEADLINE_CHECK_SECONDS = 1.0
@@ -26,10 +26,7 @@ DEADLINE_CHECK_SECONDS = 1.0
 def build_worker(settings: PlatformSettings) -> StreamWorker:
     """The consent worker wired to real adapters."""
     service = ConsentService(settings)
-    plumbing = WorkerPlumbing(SERVICE, service.database, settings)
-    worker = StreamWorker(SERVICE, faust_app("peerlink-consent", SERVICE, settings),
-                          readiness=[service.database.ping])
-    worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+    worker, plumbing = service_worker(SERVICE, service.database, settings)
 
     def acknowledge(uow: UnitOfWork, event: CloudEvent, ack: Any) -> None:
         try:

@@ -15,9 +15,9 @@ from shared.db import UnitOfWork
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import EventApplier, RejectedEvent
 from shared.kafka.topics import partner_inbound_topic
-from shared.runtime import WorkerPlumbing
+from shared.runtime import service_worker
 from shared.settings import PlatformSettings
-from shared.stream import StreamWorker, faust_app
+from shared.stream import StreamWorker
 
 PARTNER_COMMANDS: dict[str, type[LogSession] | type[RecordOutcome]] = {
     "session-logged": LogSession,
@@ -36,10 +36,7 @@ def decode_partner_event(event: CloudEvent) -> LogSession | RecordOutcome:
 def build_worker(settings: PlatformSettings) -> StreamWorker:
     """The mentoring worker wired to real adapters."""
     service = MentoringService(settings)
-    plumbing = WorkerPlumbing(SERVICE, service.database, settings)
-    worker = StreamWorker(SERVICE, faust_app("peerlink-mentoring", SERVICE, settings),
-                          readiness=[service.database.ping])
-    worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+    worker, plumbing = service_worker(SERVICE, service.database, settings)
     cascade = MentoringCascade(service.cipher, service.rules)
     worker.join_cascade(CascadeParticipant(
         service=SERVICE, purposes=frozenset({"peer-mentoring", "partner-sharing"}),

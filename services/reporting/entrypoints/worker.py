@@ -17,9 +17,9 @@ from shared.db import utcnow
 from shared.kafka.consumer import EventApplier
 from shared.kafka.topics import events_topic
 from shared.metrics import REPORTING_LAST_RELEASE, REPORTING_RELEASES
-from shared.runtime import WorkerPlumbing
+from shared.runtime import service_worker
 from shared.settings import PlatformSettings
-from shared.stream import StreamWorker, faust_app
+from shared.stream import StreamWorker
 
 log = logging.getLogger(__name__)
 BUSINESS_CONSUMER = "reporting.business"
@@ -29,10 +29,7 @@ BUSINESS_TOPICS = (events_topic("screening"), events_topic("mentoring"))
 def build_worker(settings: PlatformSettings) -> StreamWorker:
     """The reporting worker wired to real adapters."""
     service = ReportingService(settings)
-    plumbing = WorkerPlumbing(SERVICE, service.database, settings)
-    worker = StreamWorker(SERVICE, faust_app("peerlink-reporting", SERVICE, settings),
-                          readiness=[service.database.ping])
-    worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+    worker, plumbing = service_worker(SERVICE, service.database, settings)
     applier = EventApplier(SERVICE, BUSINESS_CONSUMER, service.database, business_handlers(),
                            plumbing.deadletters)
     worker.consume("business_events", BUSINESS_TOPICS, applier)

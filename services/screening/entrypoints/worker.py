@@ -14,9 +14,9 @@ from shared.db import UnitOfWork
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import EventApplier, RejectedEvent
 from shared.kafka.topics import partner_inbound_topic
-from shared.runtime import WorkerPlumbing
+from shared.runtime import service_worker
 from shared.settings import PlatformSettings
-from shared.stream import StreamWorker, faust_app
+from shared.stream import StreamWorker
 
 TRUST_ORG = "trust"
 
@@ -29,10 +29,7 @@ def decode_partner_screening(event: CloudEvent) -> RecordScreening:
 def build_worker(settings: PlatformSettings) -> StreamWorker:
     """The screening worker wired to real adapters."""
     service = ScreeningService(settings)
-    plumbing = WorkerPlumbing(SERVICE, service.database, settings)
-    worker = StreamWorker(SERVICE, faust_app("peerlink-screening", SERVICE, settings),
-                          readiness=[service.database.ping])
-    worker.relay(plumbing.relay, settings.outbox_poll_seconds)
+    worker, plumbing = service_worker(SERVICE, service.database, settings)
 
     def adopt_screening(uow: UnitOfWork, _event: CloudEvent, command: Any) -> None:
         if command.org != TRUST_ORG:
