@@ -34,13 +34,14 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def cmd_topics_create(_args: argparse.Namespace) -> int:
     """Create every topic that does not exist yet."""
+    from shared.kafka.client import client_options
     from shared.kafka.producer import create_topics
     from shared.kafka.topics import registry
 
     settings = platform_settings()
     specs = registry(settings.organisations)
     created = create_topics(settings.kafka_bootstrap, specs, settings.topic_partitions,
-                            settings.topic_replication)
+                            settings.topic_replication, **client_options(settings))
     print(f"{len(created)} topics created, {len(specs) - len(created)} already there")
     return 0
 
@@ -101,15 +102,17 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_deadletter(args: argparse.Namespace) -> int:
     """List dead letters (headers only), or replay chosen ones to their original topics."""
+    from shared.kafka.client import client_options
     from shared.kafka.deadletters import read_dead_letters, replay
     from shared.kafka.producer import KafkaEventProducer
     from shared.kafka.topics import deadletter_topic
 
     settings = platform_settings()
     services = [args.service] if args.service else list(SERVICES)
+    options = client_options(settings)
     letters = [letter for service in services
                for letter in read_dead_letters(settings.kafka_bootstrap,
-                                               deadletter_topic(service))]
+                                               deadletter_topic(service), **options)]
     if args.action == "list":
         for letter in letters:
             print(letter.describe())
@@ -121,7 +124,8 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
         print("nothing chosen: give --offset PARTITION:OFFSET (repeatable) or --all",
               file=sys.stderr)
         return 2
-    producer = KafkaEventProducer(settings.kafka_bootstrap, "peerlink-deadletter-replay")
+    producer = KafkaEventProducer(settings.kafka_bootstrap, "peerlink-deadletter-replay",
+                                  **options)
     try:
         print(f"{replay(producer, chosen)} dead letters sent back to their topics")
     finally:
@@ -136,6 +140,7 @@ def cmd_consent_keys(args: argparse.Namespace) -> int:
     from services.consent.bootstrap import ConsentService, master_key
     from services.consent.service_layer import key_admin
     from shared.events.envelope import CloudEvent
+    from shared.kafka.client import client_options
     from shared.kafka.deadletters import read_records
     from shared.kafka.topics import events_topic
 
@@ -151,7 +156,8 @@ def cmd_consent_keys(args: argparse.Namespace) -> int:
     shredded = {
         event.subject for event in (
             CloudEvent.from_bytes(value)
-            for value in read_records(settings.kafka_bootstrap, events_topic("consent")))
+            for value in read_records(settings.kafka_bootstrap, events_topic("consent"),
+                                      **client_options(settings)))
         if event.type == "subject-key-shredded" and event.subject}
     with service.database.unit_of_work() as uow:
         revived = key_admin.reapply_shredding(uow, shredded)

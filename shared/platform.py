@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import httpx
 
 from shared.broker import LocalBroker, port_in_use, wait_for_port
+from shared.kafka.client import client_options
 from shared.kafka.producer import create_topics
 from shared.kafka.topics import SERVICES, registry
 from shared.runtime import migrate, token_authority
@@ -52,7 +53,8 @@ class LocalPlatform:
         created = create_topics(self._settings.kafka_bootstrap,
                                 registry(self._settings.organisations),
                                 self._settings.topic_partitions,
-                                self._settings.topic_replication)
+                                self._settings.topic_replication,
+                                **client_options(self._settings))
         print(f"topics     {len(created)} created")
         for service in SERVICES:
             migrate(service, self._settings.database_url(service))

@@ -13,6 +13,7 @@ from shared.auth import TokenAuthority
 from shared.consent_client import ConsentClient
 from shared.crypto import CachingKeyStore
 from shared.db import Database
+from shared.kafka.client import client_options
 from shared.kafka.consumer import DeadLetterSink
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import KafkaEventProducer
@@ -43,7 +44,8 @@ class WorkerPlumbing:
     """A worker's producer, outbox relay and dead-letter sink."""
 
     def __init__(self, service: str, database: Database, settings: PlatformSettings) -> None:
-        self.producer = KafkaEventProducer(settings.kafka_bootstrap, f"peerlink-{service}")
+        self.producer = KafkaEventProducer(settings.kafka_bootstrap, f"peerlink-{service}",
+                                           **client_options(settings))
         self.relay = OutboxRelay(service, database, self.producer)
         self.deadletters = DeadLetterSink(service, deadletter_topic(service), self.producer)
 

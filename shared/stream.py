@@ -21,6 +21,7 @@ from prometheus_client import generate_latest
 
 from shared.cascade import CascadeParticipant
 from shared.db import Database
+from shared.kafka.client import faust_credentials
 from shared.kafka.consumer import (
     TRANSIENT_ERRORS,
     DeadLetterSink,
@@ -46,6 +47,7 @@ def faust_app(app_id: str, service: str, settings: PlatformSettings, *,
     return faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings),
         store=store,
         autodiscover=False,
         web_enabled=True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -43,17 +44,18 @@ class DeadLetter:
                 f"{self.headers.get('peerlink-error', '')}")
 
 
-def read_records(bootstrap: str, topic: str, idle_seconds: float = 2.0) -> Iterator[bytes]:
+def read_records(bootstrap: str, topic: str, idle_seconds: float = 2.0,
+                 **options: Any) -> Iterator[bytes]:
     """Every record value on a topic, from the beginning, until it goes quiet."""
-    for letter in read_dead_letters(bootstrap, topic, idle_seconds):
+    for letter in read_dead_letters(bootstrap, topic, idle_seconds, **options):
         yield letter.value
 
 
-def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 2.0
-                      ) -> Iterator[DeadLetter]:
+def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 2.0,
+                      **options: Any) -> Iterator[DeadLetter]:
     """Every record on a (dead-letter) topic, from the beginning, until it goes quiet."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             client_id="peerlink-topic-reader")
+                             client_id="peerlink-topic-reader", **options)
     try:
         partitions = [TopicPartition(topic, p)
                       for p in sorted(consumer.partitions_for_topic(topic) or ())]

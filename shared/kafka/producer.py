@@ -43,11 +43,11 @@ class EventProducer(Protocol):
 class KafkaEventProducer:
     """kafka-python producer with idempotence on and acknowledgement from all replicas."""
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
+    def __init__(self, bootstrap: str, client_id: str, **options: Any) -> None:
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap, client_id=client_id, acks="all",
             enable_idempotence=True, linger_ms=5, retries=2**31 - 1,
-            max_in_flight_requests_per_connection=5, request_timeout_ms=15000,
+            max_in_flight_requests_per_connection=5, request_timeout_ms=15000, **options,
         )
 
     def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> Delivery:
@@ -65,9 +65,10 @@ class KafkaEventProducer:
 
 
 def create_topics(bootstrap: str, specs: Iterable[TopicSpec], partitions: int,
-                  replication: int = 1) -> list[str]:
+                  replication: int = 1, **options: Any) -> list[str]:
     """Create every topic that does not exist yet; returns the names created."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="peerlink-topics")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="peerlink-topics",
+                             **options)
     try:
         existing = set(admin.list_topics())
         wanted = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -20,6 +21,7 @@ from services.reporting.entrypoints.worker import BUSINESS_CONSUMER, BUSINESS_TO
 from services.reporting.service_layer import cascade
 from services.reporting.service_layer.read_model import business_handlers, clear, publish_release
 from shared.db import Database
+from shared.kafka.client import client_options
 from shared.kafka.consumer import EventApplier, InboundRecord, Outcome
 from shared.kafka.topics import events_topic
 from shared.runtime import migrate
@@ -49,7 +51,7 @@ class RebuildSummary:
 
 
 def replay(bootstrap: str, topics: tuple[str, ...], appliers: dict[str, EventApplier],
-           idle_seconds: float = 3.0) -> tuple[int, int]:
+           idle_seconds: float = 3.0, **options: Any) -> tuple[int, int]:
     """Apply every record of ``topics`` from the beginning; returns (read, applied).
 
     It stops once every partition has reached the end offset the broker reported at the
@@ -58,7 +60,7 @@ def replay(bootstrap: str, topics: tuple[str, ...], appliers: dict[str, EventApp
     on Apache Kafka the end offsets are exact.)
     """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             client_id="peerlink-reporting-rebuild")
+                             client_id="peerlink-reporting-rebuild", **options)
     read = applied = 0
     try:
         partitions = [TopicPartition(t, p) for t in topics
@@ -101,7 +103,8 @@ def rebuild(settings: PlatformSettings, database_url: str | None = None) -> Rebu
                            cascade.participant().handlers(), skipped, halt_on_error=True)
     appliers = dict.fromkeys(BUSINESS_TOPICS, business)
     appliers[events_topic("consent")] = consent
-    read, applied = replay(settings.kafka_bootstrap, tuple(appliers), appliers)
+    read, applied = replay(settings.kafka_bootstrap, tuple(appliers), appliers,
+                           **client_options(settings))
     publish_release(database, keep=service.reporting.releases_kept,
                     opt_in=service.reporting.consent_model == "opt-in")
     database.dispose()
