@@ -56,6 +56,9 @@ deploy-check: $(STAMP) tools
 test: $(STAMP) tools lint typecheck deploy-check
 	$(BIN)/pytest tests -q
 
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.bench_pipeline
+
 schemas: $(STAMP)
 	$(BIN)/python -m shared.events.export
 

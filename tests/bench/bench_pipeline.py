@@ -1,0 +1,105 @@
+"""Throughput of the delivery pipeline on this machine: ``make bench``.
+
+Measures (1) the outbox relay publishing events to a Kafka-protocol broker with acks=all and
+idempotence, (2) a consumer applying records exactly once (inbox row plus effect per record),
+and (3) building a release's figures from a large read model. Figures go to
+docs/benchmarks.md with the machine they ran on; no test asserts a time.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from services.reporting.adapters.tables import metadata as reporting_metadata
+from services.reporting.domain.disclosure import DisclosurePolicy
+from services.reporting.domain.figures import prevalence_rows
+from services.reporting.service_layer.read_model import aggregate_cells, business_handlers
+from shared.broker import LocalBroker, free_port
+from shared.db import Database, service_metadata
+from shared.events.envelope import CloudEvent
+from shared.events.screening import ScreeningCompleted
+from shared.identity import new_subject_reference
+from shared.kafka.consumer import EventApplier, InboundRecord
+from shared.kafka.outbox import OutboxRelay
+from shared.kafka.producer import KafkaEventProducer, create_topics
+from shared.kafka.topics import TopicSpec
+from shared.runtime import migrate
+
+EVENTS = int(os.environ.get("PEERLINK_BENCH_EVENTS", "5000"))
+TEAMS = [f"team-{i}" for i in range(40)]
+
+
+def screening(i: int) -> tuple[CloudEvent, ScreeningCompleted]:
+    payload = ScreeningCompleted(
+        screening_id=f"scr-{i}", org="trust", team=TEAMS[i % len(TEAMS)], borough="camden",
+        gender="female", age_band="25-34", asked_on=date(2026, 1 + i % 12, 1),
+        asked_by_role="nurse", training_level=2, private=True, hark_score=i % 2,
+        current_abuse=bool(i % 2), past_abuse="no", disclosed=bool(i % 2))
+    return CloudEvent.wrap(payload, source="/bench", subject=new_subject_reference()), payload
+
+
+class NoDeadLetters:
+    """Every benchmark record is valid: a dead letter would be a bug."""
+
+    def send(self, consumer: str, record: InboundRecord, reason: str, message: str) -> None:
+        raise AssertionError(f"a benchmark record was dead-lettered: {reason}")
+
+
+def bench_relay(bootstrap: str, folder: Path) -> float:
+    db = Database(f"sqlite:///{folder / 'relay.db'}", service_metadata())
+    db.metadata.create_all(db.engine)
+    create_topics(bootstrap, [TopicSpec("bench.events", "bench", "bench")], partitions=6)
+    with db.unit_of_work() as uow:
+        for i in range(EVENTS):
+            uow.publish(screening(i)[0], "bench.events", aggregate_type="bench")
+    producer = KafkaEventProducer(bootstrap, "bench")
+    started = time.perf_counter()
+    sent = OutboxRelay("bench", db, producer).drain()
+    elapsed = time.perf_counter() - started
+    producer.close()
+    assert sent == EVENTS
+    return EVENTS / elapsed
+
+
+def bench_apply(folder: Path) -> tuple[float, Database]:
+    url = f"sqlite:///{folder / 'reporting.db'}"
+    migrate("reporting", url)
+    db = Database(url, reporting_metadata)
+    applier = EventApplier("reporting", "bench", db, business_handlers(), NoDeadLetters())
+    records = [InboundRecord("screening.events", 0, i, None, screening(i)[0].to_bytes())
+               for i in range(EVENTS)]
+    started = time.perf_counter()
+    for record in records:
+        applier.process(record)
+    return EVENTS / (time.perf_counter() - started), db
+
+
+def bench_figures(db: Database) -> float:
+    started = time.perf_counter()
+    with db.read() as session:
+        cells = aggregate_cells(session)
+    prevalence_rows(cells, "team", None, DisclosurePolicy())
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp, LocalBroker(free_port()) as broker:
+        folder = Path(tmp)
+        relay = bench_relay(broker.bootstrap, folder)
+        applied, db = bench_apply(folder)
+        figures = bench_figures(db)
+        db.dispose()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {platform.platform()}")
+    print(f"outbox relay to Tansu, acks=all, idempotent: {relay:,.0f} events/s ({EVENTS} events)")
+    print(f"apply once (inbox + contributions, SQLite): {applied:,.0f} events/s")
+    print(f"release figures from {EVENTS} people's contributions: {figures * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
