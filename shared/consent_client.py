@@ -36,60 +36,44 @@ class ConsentClient:
             cached = self._tokens[org] = (now, token)
         return cached[1]
 
-    def data_key(self, subject_id: str) -> DataKey:
-        """The subject's key; 410 means shredded, 404 unknown, anything else unavailable."""
+    def _call(self, method: str, path: str, expected: tuple[int, ...],
+              org: str = SERVICE_ORG, json: dict[str, Any] | None = None) -> Any:
+        """One request; 404 is ``UnknownSubject``, 410 ``KeyShredded``, and no answer or any
+        other unexpected status ``KeyStoreUnavailable``. Returns the JSON body."""
         try:
-            response = self._client.get(
-                f"{self._base}/internal/v1/data-keys/{subject_id}",
-                headers={"Authorization": f"Bearer {self._bearer()}"})
+            response = self._client.request(
+                method, f"{self._base}{path}", json=json,
+                headers={"Authorization": f"Bearer {self._bearer(org)}"})
         except httpx.HTTPError as exc:
             raise KeyStoreUnavailable("the consent service did not answer") from exc
+        if response.status_code in expected:
+            return response.json()
         if response.status_code == 410:
             raise KeyShredded()
         if response.status_code == 404:
             raise UnknownSubject()
-        if response.status_code != 200:
-            raise KeyStoreUnavailable(f"the consent service answered {response.status_code}")
-        body = response.json()
+        raise KeyStoreUnavailable(f"the consent service answered {response.status_code}")
+
+    def data_key(self, subject_id: str) -> DataKey:
+        """The subject's key; raises KeyShredded, UnknownSubject or KeyStoreUnavailable."""
+        body = self._call("GET", f"/internal/v1/data-keys/{subject_id}", (200,))
         return DataKey(key_id=body["key_id"], material=b64d(body["key"]))
 
     def register(self, nhs_number: str, org: str = SERVICE_ORG) -> str:
         """Register (or look up) a person by NHS number for ``org``; returns their reference."""
-        try:
-            response = self._client.post(
-                f"{self._base}/v1/subjects", json={"nhs_number": nhs_number},
-                headers={"Authorization": f"Bearer {self._bearer(org)}"})
-        except httpx.HTTPError as exc:
-            raise KeyStoreUnavailable("the consent service did not answer") from exc
-        if response.status_code not in (200, 201):
-            raise KeyStoreUnavailable(f"the consent service answered {response.status_code}")
-        return str(response.json()["subject_id"])
+        body = self._call("POST", "/v1/subjects", (200, 201), org,
+                          json={"nhs_number": nhs_number})
+        return str(body["subject_id"])
 
     def audit(self, action: str, subject_id: str | None, caller: Principal,
               **detail: Any) -> None:
         """Append to the central audit trail on behalf of ``caller``; raises if it cannot."""
-        try:
-            response = self._client.post(
-                f"{self._base}/internal/v1/audit",
-                json={"action": action, "subject_id": subject_id, "actor": caller.subject,
-                      "actor_org": caller.org, "detail": detail},
-                headers={"Authorization": f"Bearer {self._bearer()}"})
-        except httpx.HTTPError as exc:
-            raise KeyStoreUnavailable("the consent service did not answer") from exc
-        if response.status_code != 201:
-            raise KeyStoreUnavailable(f"the audit trail answered {response.status_code}")
+        self._call("POST", "/internal/v1/audit", (201,), json={
+            "action": action, "subject_id": subject_id, "actor": caller.subject,
+            "actor_org": caller.org, "detail": detail})
 
     def purposes(self, subject_id: str) -> dict[str, str]:
         """The person's current consent state per purpose ("granted", "withdrawn"...)."""
-        try:
-            response = self._client.get(
-                f"{self._base}/v1/subjects/{subject_id}/consents",
-                headers={"Authorization": f"Bearer {self._bearer()}"})
-        except httpx.HTTPError as exc:
-            raise KeyStoreUnavailable("the consent service did not answer") from exc
-        if response.status_code == 404:
-            raise UnknownSubject()
-        if response.status_code != 200:
-            raise KeyStoreUnavailable(f"the consent service answered {response.status_code}")
-        purposes: dict[str, str] = response.json()["purposes"]
+        purposes: dict[str, str] = self._call(
+            "GET", f"/v1/subjects/{subject_id}/consents", (200,))["purposes"]
         return purposes
