@@ -4,14 +4,42 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
 import jwt
 
-Role = Literal["clinician", "partner-staff", "mentor-coordinator", "ops-viewer", "dpo", "service"]
+Role = Literal["clinician", "safeguarding-lead", "partner-staff", "mentor-coordinator",
+               "ops-viewer", "dpo", "service"]
 ROLES: Final[frozenset[str]] = frozenset(get_args(Role))
 AUDIENCE: Final = "peerlink"
+OrgKind = Literal["nhs-trust", "dva-partner"]
+TRUST: Final[frozenset[str]] = frozenset({"nhs-trust"})
+PARTNER: Final[frozenset[str]] = frozenset({"dva-partner"})
+ANY_KIND: Final[frozenset[str]] = TRUST | PARTNER
+
+ROLE_POLICY: Final[dict[str, frozenset[str]]] = {
+    "clinician": TRUST,
+    "safeguarding-lead": TRUST,
+    "partner-staff": PARTNER,
+    "mentor-coordinator": PARTNER,
+    "dpo": ANY_KIND,
+    "ops-viewer": ANY_KIND,
+    "service": ANY_KIND,
+}
+"""Which kinds of organisation each role exists at: the Trust's clinicians and safeguarding
+lead, a DVA partner's staff and mentor coordinators, a DPO and ops viewer at each (acting for
+their own organisation only). A token whose role its organisation may not hold is refused."""
+
+
+def role_refusal(roles: frozenset[str] | set[str], org_kind: str) -> str | None:
+    """Why ``roles`` may not be held at an organisation of ``org_kind``, or None if they may."""
+    refused = sorted(r for r in roles if org_kind not in ROLE_POLICY.get(r, frozenset()))
+    if refused:
+        return (f"the role {', '.join(refused)} does not exist at an organisation of kind "
+                f"{org_kind}")
+    return None
 
 
 class NotAuthenticated(Exception):
@@ -29,6 +57,7 @@ class Principal:
     subject: str
     org: str
     roles: frozenset[str]
+    org_kind: str = "nhs-trust"
 
     def has_any(self, roles: frozenset[str]) -> bool:
         """Whether the caller holds at least one of the roles."""
@@ -38,7 +67,7 @@ class Principal:
 class TokenAuthority:
     """Mints and verifies Peerlink bearer tokens (HS256)."""
 
-    def __init__(self, secret: str, organisations: frozenset[str], issuer: str = "peerlink",
+    def __init__(self, secret: str, organisations: Mapping[str, str], issuer: str = "peerlink",
                  lifetime_seconds: int = 8 * 3600) -> None:
         self._secret = secret
         self._organisations = organisations
@@ -54,6 +83,9 @@ class TokenAuthority:
         unknown = sorted(set(roles) - ROLES)
         if not roles or unknown:
             raise ValueError(f"roles must be among {', '.join(sorted(ROLES))}")
+        refusal = role_refusal(set(roles), self._organisations[org])
+        if refusal:
+            raise ValueError(refusal)
         now = int(time.time())
         claims = {
             "iss": self._issuer, "aud": AUDIENCE, "iat": now,
@@ -77,4 +109,9 @@ class TokenAuthority:
             raise NotAuthenticated("the bearer token names an unknown organisation")
         if not isinstance(roles, list) or not roles or not set(roles) <= ROLES:
             raise NotAuthenticated("the bearer token carries unknown roles")
-        return Principal(subject=str(claims["sub"]), org=str(org), roles=frozenset(roles))
+        kind = self._organisations[str(org)]
+        refusal = role_refusal(set(roles), kind)
+        if refusal:
+            raise NotAuthenticated(f"the bearer token is refused: {refusal}")
+        return Principal(subject=str(claims["sub"]), org=str(org), roles=frozenset(roles),
+                         org_kind=kind)

@@ -24,7 +24,8 @@ from shared.stream import StreamWorker, faust_app
 
 def token_authority(settings: PlatformSettings) -> TokenAuthority:
     """The token authority for the configured organisations and secret."""
-    return TokenAuthority(settings.signing_secret(), frozenset(settings.organisations),
+    return TokenAuthority(settings.signing_secret(),
+                          {org: o.kind for org, o in settings.organisations.items()},
                           settings.jwt_issuer, settings.token_lifetime_seconds)
 
 

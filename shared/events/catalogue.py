@@ -10,6 +10,7 @@ from shared.kafka.topics import CASCADE_ACKS, events_topic
 
 MODELS: tuple[type[EventPayload], ...] = (
     consent.SubjectRegistered,
+    consent.RelationshipEstablished,
     consent.ConsentGranted,
     consent.ConsentWithdrawn,
     consent.ErasureRequested,

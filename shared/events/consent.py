@@ -14,9 +14,11 @@ from shared.events.envelope import EncryptedBlock, EventPayload
 from shared.events.vocabulary import (
     ConsentMethod,
     OrgId,
+    OrgIds,
     Purpose,
     Purposes,
     RecordId,
+    RelationshipBasis,
     ServiceNames,
 )
 
@@ -33,6 +35,20 @@ class SubjectRegistered(EventPayload):
         default=None, description='sealed plaintext keys: "nhs_number"')
 
 
+class RelationshipEstablished(EventPayload):
+    """An organisation gained a relationship with a person: it registered them as its own, or
+    received a referral for them. Reading another organisation's records needs this and
+    partner-sharing naming the reader."""
+
+    event_type: ClassVar[str] = "relationship-established"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "consent"
+
+    org: OrgId = Field(description="organisation that now has a relationship with the person")
+    basis: RelationshipBasis = Field(description="registered (own patient or client) or "
+                                                 "referral (received one for the person)")
+
+
 class ConsentGranted(EventPayload):
     """A person consented to one purpose."""
 
@@ -43,7 +59,11 @@ class ConsentGranted(EventPayload):
     consent_id: RecordId = Field(description="the consent record")
     purpose: Purpose = Field(description="the purpose consented to")
     method: ConsentMethod = Field(description="how consent was given")
-    org: OrgId = Field(description="organisation that recorded the consent")
+    org: OrgId = Field(description="organisation that recorded the consent and holds the "
+                                   "records it covers")
+    recipients: OrgIds = Field(
+        default=(), description="partner-sharing only: the organisations the holder's records "
+                                "may be shared with (empty for other purposes)")
     personal: EncryptedBlock | None = Field(
         default=None, description='sealed plaintext keys: "recorded_by" (who recorded it)')
 
@@ -59,7 +79,11 @@ class ConsentWithdrawn(EventPayload):
     purposes: Purposes = Field(description='purposes withdrawn ("all" already expanded)')
     erasure: bool = Field(description="whether erasure was asked for as well")
     method: ConsentMethod = Field(description="how the withdrawal was made")
-    org: OrgId = Field(description="organisation that recorded the withdrawal")
+    org: OrgId = Field(description="organisation that recorded the withdrawal and holds the "
+                                   "records it covers")
+    recipients: OrgIds = Field(
+        default=(), description="when partner-sharing is withdrawn: the recipient "
+                                "organisations that lost access to the holder's records")
 
 
 class ErasureRequested(EventPayload):

@@ -65,6 +65,11 @@ Purposes = Annotated[tuple[Purpose, ...], Field(min_length=1), _UNIQUE,
                      AfterValidator(_distinct)]
 ServiceNames = Annotated[tuple[ServiceName, ...], Field(min_length=1), _UNIQUE,
                          AfterValidator(_distinct)]
+OrgIds = Annotated[tuple[OrgId, ...], _UNIQUE, AfterValidator(_distinct)]
+"""Distinct organisation identifiers (may be empty)."""
+RelationshipBasis = Literal["registered", "referral"]
+"""How an organisation came to have a relationship with a person: it registered them as its
+own patient or client, or it received a referral for them."""
 MaracCriteria = Annotated[tuple[MaracCriterion, ...], _UNIQUE, AfterValidator(_distinct)]
 ContactModes = Annotated[tuple[ContactMode, ...], Field(min_length=1), _UNIQUE,
                          AfterValidator(_distinct)]

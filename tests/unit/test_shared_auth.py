@@ -13,7 +13,7 @@ import shared.auth as auth_module
 from shared.auth import AUDIENCE, ROLES, NotAuthenticated, Principal, TokenAuthority
 
 SECRET = "unit-test-secret-" + "x" * 64  # long enough for HS512 too
-ORGS = frozenset({"trust", "partner-a", "partner-b"})
+ORGS = {"trust": "nhs-trust", "partner-a": "dva-partner", "partner-b": "dva-partner"}
 
 
 @pytest.fixture
@@ -31,8 +31,9 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-def test_roles_are_the_documented_six() -> None:
-    expected = {"clinician", "partner-staff", "mentor-coordinator", "ops-viewer", "dpo", "service"}
+def test_roles_are_the_documented_seven() -> None:
+    expected = {"clinician", "safeguarding-lead", "partner-staff", "mentor-coordinator",
+                "ops-viewer", "dpo", "service"}
     assert expected == ROLES
 
 
@@ -49,7 +50,7 @@ def test_mint_then_verify_round_trips(authority: TokenAuthority, given_org: str,
                                       given_roles: list[str]) -> None:
     principal = authority.verify(authority.mint(given_org, given_roles, subject="user-7"))
     assert principal == Principal(subject="user-7", org=given_org,
-                                  roles=frozenset(given_roles))
+                                  roles=frozenset(given_roles), org_kind=ORGS[given_org])
 
 
 def test_mint_without_subject_gives_a_dev_subject(authority: TokenAuthority) -> None:
@@ -98,7 +99,7 @@ def forge_payload(token: str) -> str:
                      .mint("trust", ["clinician"]), "not valid", id="wrong-secret"),
         pytest.param(lambda a: a.mint("trust", ["clinician"], lifetime_seconds=-10), "expired",
                      id="expired"),
-        pytest.param(lambda a: TokenAuthority(SECRET, ORGS | {"rogue"})
+        pytest.param(lambda a: TokenAuthority(SECRET, ORGS | {"rogue": "nhs-trust"})
                      .mint("rogue", ["clinician"]), "unknown organisation",
                      id="org-not-configured"),
         pytest.param(lambda a: TokenAuthority(SECRET, ORGS, issuer="elsewhere")

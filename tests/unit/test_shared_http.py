@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # starlette's notice about httpx is not ours to
 
 SERVICE = "unit-http-probe"
 SECRET = "unit-http-secret-" + "y" * 48
-ORGS = frozenset({"trust", "partner-a"})
+ORGS = {"trust": "nhs-trust", "partner-a": "dva-partner"}
 NHS_LIKE = "943 476 5918"  # NHS-number shaped, wrong check digit
 DISTINCTIVE = "Zebediah-Quartermaine-7731"
 
@@ -124,7 +124,7 @@ def test_missing_or_bad_token_is_401_with_a_challenge(client: TestClient,
 @pytest.mark.parametrize(
     "given_roles",
     [
-        pytest.param(("partner-staff",), id="partner-staff"),
+        pytest.param(("safeguarding-lead",), id="safeguarding-lead"),
         pytest.param(("ops-viewer", "dpo"), id="two-other-roles"),
         pytest.param(("service",), id="service"),
     ],
@@ -143,7 +143,7 @@ def test_wrong_role_is_403_naming_the_roles_needed(client: TestClient,
     ("given_org", "given_roles"),
     [
         pytest.param("trust", ("clinician",), id="clinician"),
-        pytest.param("partner-a", ("partner-staff", "clinician"), id="one-role-suffices"),
+        pytest.param("trust", ("safeguarding-lead", "clinician"), id="one-role-suffices"),
     ],
 )
 def test_valid_token_and_body_is_200(client: TestClient, given_org: str,

@@ -36,6 +36,7 @@ ACK = {"service": "mentoring", "withdrawal_id": "w1", "purposes": ["peer-mentori
 
 SAMPLES: dict[str, dict[str, Any]] = {
     "subject-registered": {"org": "trust", **SEALED},
+    "relationship-established": {"org": "partner-a", "basis": "referral"},
     "consent-granted": {"consent_id": "c1", "purpose": "peer-mentoring", "method": "verbal",
                         "org": "trust", **SEALED},
     "consent-withdrawn": {"withdrawal_id": "w1", "purposes": ["peer-mentoring", "evaluation"],
@@ -196,6 +197,9 @@ def test_envelope_without_dataschema_reads_as_version_1() -> None:
     ("consent-granted", "method", "implied"),
     ("consent-withdrawn", "purposes", ["evaluation", "evaluation"]),
     ("consent-withdrawn", "purposes", []),
+    ("consent-withdrawn", "recipients", ["partner-a", "partner-a"]),
+    ("consent-granted", "recipients", ["Partner A"]),
+    ("relationship-established", "basis", "curious"),
     ("screening-completed", "gender", "unknown"),
     ("screening-completed", "age_band", "16-17"),
     ("screening-completed", "training_level", 4),
