@@ -20,6 +20,8 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table('subject_orgs') as batch:
+        batch.create_table_comment('organisations with a relationship with the person; each '
+                                   'records and sees only its own consents')
         batch.add_column(sa.Column('basis', sa.String(length=20), nullable=False,
                                    server_default='registered',
                                    comment='registered (own patient or client) or referral '
@@ -36,3 +38,5 @@ def downgrade() -> None:
         batch.drop_column('recipient')
     with op.batch_alter_table('subject_orgs') as batch:
         batch.drop_column('basis')
+        batch.create_table_comment('organisations that registered the person, and so may '
+                                   'act on their consent')
