@@ -369,6 +369,27 @@ def test_acknowledgements_complete_the_withdrawal_and_redelivery_changes_nothing
     assert completed[0].aggregate_id == subject_id
 
 
+@pytest.mark.parametrize("source", ["/peerlink/reporting", "/partner-a/case-system", ""])
+def test_an_acknowledgement_from_another_source_than_the_service_it_names_is_refused(
+        consent: Consent, source: str) -> None:
+    """Regression (adversarial review): acknowledgements were not checked against their
+    sender, so one service (or a partner able to write the topic) could complete another's
+    part of a cascade."""
+    subject_id = consent.subject()
+    withdrawal_id = consent.withdrawal_id(subject_id, ["peer-mentoring"])
+    ack = WithdrawalApplied(service="mentoring", withdrawal_id=withdrawal_id,
+                            purposes=("peer-mentoring",), applied_at=utcnow())
+    event = CloudEvent.wrap(ack, source=source or "/", subject=subject_id)
+
+    with (pytest.raises(consents.ForeignAcknowledgement),
+          consent.service.database.unit_of_work() as uow):
+        consents.acknowledge(uow, event, ack)
+
+    view = consent.withdrawal(withdrawal_id)
+    assert view["status"] == "pending"
+    assert view["services"]["mentoring"]["status"] == "pending"
+
+
 def test_erasure_writes_its_events_in_order_and_no_nhs_number(consent: Consent) -> None:
     subject_id = consent.subject()
     consent.grant(subject_id, "evaluation")
