@@ -69,6 +69,6 @@ class MentoringService:
         self.keys.data_key(subject_id)
         return subject_id
 
-    def may_mentor(self, subject_id: str) -> bool:
-        """Whether peer-mentoring consent is active (asked of the consent service)."""
-        return self.consent.purposes(subject_id).get("peer-mentoring") == "granted"
+    def may_mentor(self, subject_id: str, org: str) -> bool:
+        """Whether ``org``'s peer-mentoring consent is active (asked of the consent service)."""
+        return self.consent.consents(subject_id, org).granted("peer-mentoring")
