@@ -72,11 +72,12 @@ class World:
                                                    headers=self.headers(org, role))
         return response
 
-    def audit(self) -> list[dict[str, Any]]:
-        """The audit entries about this person on results reads, oldest first."""
+    def audit(self, org: str = "partner-a") -> list[dict[str, Any]]:
+        """The audit entries about this person on results reads by ``org``'s people, oldest
+        first (a DPO reads their own organisation's entries)."""
         response = httpx.get(f"{self.consent_url}/v1/audit",
                              params={"subject_id": self.subject_id},
-                             headers=self.headers("trust", "dpo"))
+                             headers=self.headers(org, "dpo"))
         assert response.status_code == 200, response.text
         return [e for e in response.json()["entries"] if e["action"] in {READ, REFUSED}]
 
@@ -207,7 +208,8 @@ def test_sharing_granted_again_restores_access(world: World) -> None:
     _sees_the_trusts_records(world, "partner-a")
 
 
-def test_a_withdrawal_naming_no_recipient_stops_all_sharing(world: World) -> None:
+def test_a_withdrawal_naming_no_recipient_leaves_the_holder_sharing_with_nobody(
+        world: World) -> None:
     world.related("partner-a")
     world.related("partner-b")
     world.share("partner-a", "partner-b")
@@ -217,12 +219,23 @@ def test_a_withdrawal_naming_no_recipient_stops_all_sharing(world: World) -> Non
     _sees_nothing(world, "partner-b")
 
 
-def test_a_later_grant_names_the_whole_set_of_recipients(world: World) -> None:
+def test_a_withdrawal_by_another_holder_leaves_the_trusts_sharing(world: World) -> None:
+    world.related("partner-a")
+    world.share("partner-a")
+    world.consent(sharing_withdrawn(world.subject_id, "partner-b", []))
+    _sees_the_trusts_records(world, "partner-a")
+
+
+def test_a_later_grant_adds_recipients_and_only_a_withdrawal_removes_one(
+        world: World) -> None:
     world.related("partner-a")
     world.related("partner-b")
-    world.share("partner-a", "partner-b")
+    world.share("partner-a")
     world.consent(sharing_granted(world.subject_id, "trust", ["partner-b"],
                                   consent_id="con_" + "9" * 32))
+    _sees_the_trusts_records(world, "partner-a")
+    _sees_the_trusts_records(world, "partner-b")
+    world.withdraw("partner-a")
     _sees_nothing(world, "partner-a")
     _sees_the_trusts_records(world, "partner-b")
 
@@ -247,7 +260,7 @@ def test_a_redelivered_consent_event_changes_nothing(world: World) -> None:
 def test_the_trusts_own_staff_read_and_the_read_is_audited(world: World, role: str) -> None:
     _sees_the_trusts_records(world, "trust", role)
 
-    entries = world.audit()
+    entries = world.audit("trust")
     assert [(e["action"], e["actor_org"]) for e in entries] == [(READ, "trust")] * 2
 
 
@@ -279,5 +292,5 @@ def test_other_roles_cannot_read_results_and_the_attempt_is_audited(
         assert response.status_code == 403
         assert NOTES not in response.text and "Wombat" not in response.text
 
-    entries = world.audit()
+    entries = world.audit(org)
     assert [(e["action"], e["actor_org"]) for e in entries] == [(REFUSED, org)] * 2

@@ -6,7 +6,7 @@ From ``consent.events`` screening keeps two read models:
   (``relationship-established``: registered them as their own, or received a referral);
 - ``partner_sharing``: per person, holder organisation and recipient organisation, whether the
   holder's records may be shared with the recipient (``consent-granted`` for partner-sharing
-  names the recipients; ``consent-withdrawn`` lists the recipients that lost access).
+  adds the recipients it names; ``consent-withdrawn`` lists the recipients that lost access).
 
 Withdrawal of ``partner-sharing`` stops that sharing and is acknowledged as before. Erasure
 deletes notes, risk answers and identifiers: screening rows stay only in de-identified form
@@ -67,18 +67,11 @@ def _set_sharing(uow: UnitOfWork, subject_id: str, holder: str, recipient: str,
 
 def sharing_granted(uow: UnitOfWork, subject_id: str, holder: str,
                     recipients: Iterable[str]) -> None:
-    """The holder's records of this person may now be shared with exactly ``recipients``.
+    """The holder's records of this person may now be shared with ``recipients`` as well.
 
-    The latest grant from a holder names the whole set: a recipient it no longer names loses
-    access (fail closed, should the consent service ever narrow a grant without a withdrawal).
+    As in the consent service, a grant adds recipients; only a withdrawal removes one.
     """
-    named = {r for r in recipients if r != holder}
-    current = uow.session.execute(select(partner_sharing.c.recipient_org).where(
-        partner_sharing.c.subject_id == subject_id, partner_sharing.c.holder_org == holder,
-        partner_sharing.c.state == GRANTED)).scalars().all()
-    for recipient in sorted(set(current) - named):
-        _set_sharing(uow, subject_id, holder, recipient, WITHDRAWN)
-    for recipient in sorted(named):
+    for recipient in sorted({r for r in recipients if r != holder}):
         _set_sharing(uow, subject_id, holder, recipient, GRANTED)
 
 
@@ -86,17 +79,18 @@ def sharing_withdrawn(uow: UnitOfWork, subject_id: str, holder: str,
                       recipients: Iterable[str]) -> None:
     """The named recipients lose access to the holder's records of this person.
 
-    A withdrawal that names no recipient withdraws the person's partner-sharing as a whole:
-    every organisation loses access to every holder's records (fail closed).
+    A withdrawal of partner-sharing that names no recipient leaves the holder sharing with
+    nobody (the consent service names every recipient that lost access, so the holder should
+    have none left here either; should one remain, it goes: fail closed).
     """
     named = sorted(set(recipients))
-    query = select(partner_sharing.c.holder_org, partner_sharing.c.recipient_org).where(
-        partner_sharing.c.subject_id == subject_id, partner_sharing.c.state == GRANTED)
+    query = select(partner_sharing.c.recipient_org).where(
+        partner_sharing.c.subject_id == subject_id, partner_sharing.c.holder_org == holder,
+        partner_sharing.c.state == GRANTED)
     if named:
-        query = query.where(partner_sharing.c.holder_org == holder,
-                            partner_sharing.c.recipient_org.in_(named))
-    for row in uow.session.execute(query).all():
-        _set_sharing(uow, subject_id, row.holder_org, row.recipient_org, WITHDRAWN)
+        query = query.where(partner_sharing.c.recipient_org.in_(named))
+    for recipient in uow.session.execute(query).scalars().all():
+        _set_sharing(uow, subject_id, holder, recipient, WITHDRAWN)
 
 
 def erase(uow: UnitOfWork, subject_id: str) -> int:
