@@ -40,6 +40,7 @@ def screening(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with serving(consent_api(ConsentService(settings))) as consent_url:
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         yield service, TestClient(screening_api(service))
+        service.database.dispose()  # the PostgreSQL server's connections are shared
 
 
 def _outbox(service: ScreeningService) -> list[Any]:
@@ -152,6 +153,7 @@ def test_consent_service_down_is_a_503_and_nothing_is_written(
         update={"consent_url": "http://127.0.0.1:9"}))
     response = TestClient(screening_api(offline)).post(
         "/v1/screenings", json=ASKED, headers=bearer(service.settings, "trust", "clinician"))
+    offline.database.dispose()
     assert response.status_code == 503
     outbox = service.database.metadata.tables["outbox"]
     with service.database.read() as session:

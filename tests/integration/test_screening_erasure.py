@@ -119,6 +119,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                              sharing_granted(subject_id, "trust", ["partner-a"]))
         yield World(service, client, subject_id, screening["id"],
                     assessed["marac_referral_id"])
+        service.database.dispose()  # the PostgreSQL server's connections are shared
 
 
 def test_erasure_removes_identifiers_and_personal_data_and_keeps_the_marac_referral(

@@ -113,6 +113,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             "professional_judgement": {"referral": True, "reasons": REASONS}})
         assert assessed.status_code == 201, assessed.text
         yield World(service, client, consent_url, subject_id, recorded.json()["id"])
+        service.database.dispose()  # the PostgreSQL server's connections are shared
 
 
 def _sees_nothing(world: World, org: str, role: str = "partner-staff") -> None:

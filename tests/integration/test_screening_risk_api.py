@@ -60,12 +60,16 @@ def build(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                             {"consent": consent_db, "screening": database_url})
     with serving(consent_api(ConsentService(settings))) as consent_url:
         served: PlatformSettings = settings.model_copy(update={"consent_url": consent_url})
+        made: list[ScreeningService] = []
 
         def make() -> tuple[ScreeningService, TestClient]:
             service = ScreeningService(served)
+            made.append(service)
             return service, TestClient(screening_api(service))
 
         yield make
+        for service in made:
+            service.database.dispose()  # the PostgreSQL server's connections are shared
 
 
 @pytest.fixture

@@ -130,6 +130,7 @@ def programme(database_url: str, kafka_bootstrap: str, tmp_path: Path,
                             relay)
         finally:
             relay.producer.close()
+            screening.database.dispose()
             os.killpg(worker.pid, signal.SIGTERM)
             try:
                 worker.wait(timeout=20)
