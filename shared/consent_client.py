@@ -4,6 +4,7 @@ people by NHS number, and the central audit trail."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -12,6 +13,22 @@ from shared.auth import Principal, TokenAuthority
 from shared.crypto import DataKey, KeyShredded, KeyStoreUnavailable, UnknownSubject, b64d
 
 SERVICE_ORG = "trust"
+
+
+class SharingRequired(PermissionError):
+    """The referring organisation's partner-sharing does not name the receiving one."""
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """One holder organisation's consents for a person."""
+
+    purposes: dict[str, str]
+    sharing_recipients: frozenset[str]
+
+    def granted(self, purpose: str) -> bool:
+        """Whether the holder's consent to ``purpose`` is active."""
+        return self.purposes.get(purpose) == "granted"
 
 
 class ConsentClient:
@@ -37,9 +54,11 @@ class ConsentClient:
         return cached[1]
 
     def _call(self, method: str, path: str, expected: tuple[int, ...],
-              org: str = SERVICE_ORG, json: dict[str, Any] | None = None) -> Any:
-        """One request; 404 is ``UnknownSubject``, 410 ``KeyShredded``, and no answer or any
-        other unexpected status ``KeyStoreUnavailable``. Returns the JSON body."""
+              org: str = SERVICE_ORG, json: dict[str, Any] | None = None,
+              conflict: type[Exception] | None = None) -> Any:
+        """One request; 404 is ``UnknownSubject``, 410 ``KeyShredded``, 409 ``conflict`` when
+        given, and no answer or any other unexpected status ``KeyStoreUnavailable``. Returns
+        the JSON body."""
         try:
             response = self._client.request(
                 method, f"{self._base}{path}", json=json,
@@ -50,6 +69,8 @@ class ConsentClient:
             return response.json()
         if response.status_code == 410:
             raise KeyShredded()
+        if response.status_code == 409 and conflict is not None:
+            raise conflict()
         if response.status_code == 404:
             raise UnknownSubject()
         raise KeyStoreUnavailable(f"the consent service answered {response.status_code}")
@@ -72,8 +93,16 @@ class ConsentClient:
             "action": action, "subject_id": subject_id, "actor": caller.subject,
             "actor_org": caller.org, "detail": detail})
 
-    def purposes(self, subject_id: str) -> dict[str, str]:
-        """The person's current consent state per purpose ("granted", "withdrawn"...)."""
-        purposes: dict[str, str] = self._call(
-            "GET", f"/v1/subjects/{subject_id}/consents", (200,))["purposes"]
-        return purposes
+    def consents(self, subject_id: str, holder_org: str) -> ConsentState:
+        """The consents ``holder_org`` recorded for the person (state per purpose, and whom
+        its partner-sharing names)."""
+        body = self._call("GET", f"/internal/v1/subjects/{subject_id}/consents?org={holder_org}",
+                          (200,))
+        return ConsentState(purposes=dict(body["purposes"]),
+                            sharing_recipients=frozenset(body["sharing_recipients"]))
+
+    def establish_referral(self, subject_id: str, to_org: str, caller: Principal) -> None:
+        """Give ``to_org`` a relationship with the person through a referral by ``caller``'s
+        organisation; raises ``SharingRequired`` when its partner-sharing does not name it."""
+        self._call("POST", f"/internal/v1/subjects/{subject_id}/relationships", (201,),
+                   json={"org": to_org, "holder": caller.org}, conflict=SharingRequired)

@@ -23,7 +23,6 @@ from shared.logging import scrub
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 ReadinessCheck = Callable[[], None]
-SESSION_COOKIE = "peerlink_session"
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -149,24 +148,19 @@ class Authorizer:
     def __init__(self, authority: TokenAuthority) -> None:
         self._authority = authority
 
-    def principal(self, credentials: HTTPAuthorizationCredentials | None,
-                  session: str | None = None) -> Principal:
-        """The caller from the bearer token (or a signed-in browser's session cookie)."""
+    def principal(self, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+        """The caller from the bearer token."""
         if credentials is not None and credentials.scheme.lower() == "bearer":
             return self._authority.verify(credentials.credentials)
-        if session:
-            return self._authority.verify(session)
         raise NotAuthenticated("a bearer token is required (Authorization: Bearer <token>)")
 
-    def require(self, *roles: str, allow_session: bool = False) -> Callable[..., Principal]:
-        """A dependency admitting callers with any of ``roles``; with ``allow_session``, a
-        browser's session cookie is accepted as well as the bearer token."""
+    def require(self, *roles: str) -> Callable[..., Principal]:
+        """A dependency admitting callers with any of ``roles``."""
         allowed = frozenset(roles)
 
-        def dependency(request: Request, credentials: Annotated[
+        def dependency(credentials: Annotated[
                 HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-            session = request.cookies.get(SESSION_COOKIE) if allow_session else None
-            caller = self.principal(credentials, session)
+            caller = self.principal(credentials)
             if not caller.has_any(allowed):
                 needed = ", ".join(sorted(allowed))
                 raise NotPermitted(f"this action needs one of the roles: {needed}")

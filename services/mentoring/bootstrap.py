@@ -69,8 +69,7 @@ class MentoringService:
         self.keys.data_key(subject_id)
         return subject_id
 
-    def may_mentor(self, subject_id: str, holder_org: str) -> bool:
-        """Whether peer-mentoring consent recorded by ``holder_org`` is active (asked of the
-        consent service)."""
-        state = self.consent.consents(subject_id, holder_org)
-        return state.purposes.get("peer-mentoring") == "granted"
+    def may_mentor(self, subject_id: str, org: str) -> bool:
+        """Whether ``org``'s own peer-mentoring consent is active (asked of the consent
+        service): consents are per holder organisation."""
+        return self.consent.consents(subject_id, org).granted("peer-mentoring")

@@ -185,7 +185,7 @@ def test_partner_access_follows_partner_sharing_consent(platform: RunningPlatfor
 
     granted = httpx.post(platform.url("consent", f"/v1/subjects/{subject_id}/consents"),
                          json={"purpose": "partner-sharing", "method": "written",
-                               "recorded_by": "Nurse Adebayo"},
+                               "recorded_by": "Nurse Adebayo", "recipients": ["partner-a"]},
                          headers=platform.headers("trust", "clinician"), timeout=10)
     assert granted.status_code == 201
     shown = wait_for(lambda: (r := httpx.get(results, headers=partner, timeout=10)

@@ -717,17 +717,28 @@ def test_reads_of_identifiable_data_are_audited_allowed_or_refused(
     entries = audit_entries(mentoring, subject_id)
     assert [(e["action"], e["actor_org"]) for e in entries] == [
         ("mentoring-safe-contact-read", "partner-a"), ("mentoring-referral-read", "trust"),
-        ("mentoring-referral-refused", "partner-b"), ("mentoring-intake-read", "partner-a")]
+        ("mentoring-intake-read", "partner-a")]
+    [refusal] = [e for e in audit_entries(mentoring, None, "partner-b")
+                 if e["action"] == "mentoring-referral-refused"]
+    # partner-b's DPO sees the attempt, but not whom the referral is about
+    assert refusal["subject_id"] is None
+    assert refusal["detail"] == {"referral_id": referral_id, "refusal": "hidden"}
     for entry in entries:
         assert PHONE not in str(entry)
 
 
-def audit_entries(mentoring: Mentoring, subject_id: str) -> list[dict[str, Any]]:
-    """The consent service's audit entries of mentoring about the person, oldest first."""
-    response = mentoring.consent.get("/v1/audit", params={"subject_id": subject_id},
-                                     headers=mentoring.as_("trust", "dpo"))
-    assert response.status_code == 200, response.text
-    return [e for e in response.json()["entries"] if e["action"].startswith("mentoring-")]
+def audit_entries(mentoring: Mentoring, subject_id: str | None,
+                  *orgs: str) -> list[dict[str, Any]]:
+    """Mentoring's audit entries (about the person, if given) by people of ``orgs`` (every
+    organisation by default), as each organisation's DPO reads them, oldest first."""
+    found = []
+    for org in orgs or tuple(mentoring.service.settings.organisations):
+        response = mentoring.consent.get(
+            "/v1/audit", params={"subject_id": subject_id} if subject_id else {},
+            headers=mentoring.as_(org, "dpo"))
+        assert response.status_code == 200, response.text
+        found += [e for e in response.json()["entries"] if e["action"].startswith("mentoring-")]
+    return sorted(found, key=lambda e: e["seq"])
 
 
 @pytest.mark.parametrize(("org", "role"), [

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query, Response
+from fastapi import Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.consent.bootstrap import ConsentService
@@ -13,7 +13,7 @@ from services.consent.service_layer import audit, consents
 from services.consent.service_layer.subjects import register_subject
 from shared.auth import Principal
 from shared.crypto import KeyShredded, UnknownSubject, b64e
-from shared.events.vocabulary import ConsentMethod, Purpose
+from shared.events.vocabulary import ConsentMethod, OrgId, OrgIds, Purpose
 from shared.http import ApiError, create_api
 from shared.identity import InvalidNhsNumber, normalise_nhs_number
 from shared.settings import PlatformSettings
@@ -55,6 +55,10 @@ class ConsentIn(BaseModel):
     method: ConsentMethod = Field(description="verbal, written or electronic")
     recorded_by: str = Field(min_length=1, max_length=200,
                              description="the member of staff who recorded it")
+    recipients: OrgIds = Field(
+        default=(), description="partner-sharing only, and required for it: the DVA partner "
+                                "organisations your organisation's records may be shared with",
+        examples=[["partner-a"]])
 
 
 class WithdrawalIn(BaseModel):
@@ -68,6 +72,9 @@ class WithdrawalIn(BaseModel):
     method: ConsentMethod = Field(description="verbal, written or electronic")
     recorded_by: str | None = Field(default=None, min_length=1, max_length=200,
                                     description="the member of staff who recorded it")
+    recipients: OrgIds | None = Field(
+        default=None, description="with partner-sharing: stop sharing with these recipients "
+                                  "only (default: every recipient)")
 
     @field_validator("purposes")
     @classmethod
@@ -98,6 +105,16 @@ class AuditIn(BaseModel):
     detail: dict[str, str | int | bool | None] = Field(default_factory=dict)
 
 
+class ReferralRelationshipIn(BaseModel):
+    """A referral from the holder organisation to a receiving organisation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org: OrgId = Field(description="the organisation receiving the referral")
+    holder: OrgId = Field(description="the referring organisation, whose partner-sharing "
+                                      "must name the receiving one")
+
+
 class DataKeyOut(BaseModel):
     """A subject's data key, for services (role service) only."""
 
@@ -120,44 +137,63 @@ def build_api(service: ConsentService) -> FastAPI:
         except consents.SubjectNotFound:
             raise ApiError(404, "unknown-subject", "no subject has this reference",
                            field="subject_id") from None
-        except consents.NotYourSubject:
-            raise ApiError(403, "forbidden", "this person is not registered with your "
-                           "organisation; register them first") from None
+        except consents.NotTheKeyHolder:
+            raise ApiError(403, "forbidden", "erasure destroys the person's key for every "
+                           "organisation: ask the organisation that registered them first",
+                           field="erasure") from None
         except consents.SubjectErased:
             raise ApiError(409, "subject-erased", "this person was erased; register them "
                            "again to record anything new") from None
 
-    @app.post("/v1/subjects", response_model=SubjectOut, status_code=201,
-              responses={200: {"model": SubjectOut, "description": "already registered"}})
-    def register(body: SubjectIn, response: Response,
-                 caller: Annotated[Principal, Depends(
-                     auth.require("clinician", "partner-staff", "service"))]) -> SubjectOut:
-        """Register a person by NHS number (201), or return their existing reference (200)."""
+    def check_recipients(recipients: tuple[str, ...], purpose: str, caller: Principal) -> None:
+        if purpose != "partner-sharing":
+            if recipients:
+                raise ApiError(422, "validation-failed", "recipients: only partner-sharing "
+                               "names recipients", field="recipients")
+            return
+        if not recipients:
+            raise ApiError(422, "validation-failed", "recipients: partner-sharing must "
+                           "name the organisations your records may be shared with",
+                           field="recipients")
+        for org in recipients:
+            organisation = service.settings.organisations.get(org)
+            if organisation is None or organisation.kind != "dva-partner" or org == caller.org:
+                raise ApiError(422, "validation-failed", "recipients: each must be another "
+                               "configured DVA partner organisation", field="recipients")
+
+    @app.post("/v1/subjects", response_model=SubjectOut, status_code=201)
+    def register(body: SubjectIn, caller: Annotated[Principal, Depends(
+            auth.require("clinician", "partner-staff", "service"))]) -> SubjectOut:
+        """Register a person by NHS number as your organisation's own patient or client.
+
+        Always 201 with the person's reference, whether or not anyone knew them before: a
+        person has one reference across the programme, and registering never opens another
+        organisation's records or consents.
+        """
         with service.database.unit_of_work() as uow:
             registration = register_subject(uow, service.keys, service.lookup,
                                             body.nhs_number, caller)
-        if not registration.created:
-            response.status_code = 200
         return SubjectOut(subject_id=registration.subject_id)
 
     @app.post("/v1/subjects/{subject_id}/consents", status_code=201)
     def grant(subject_id: Annotated[str, SUBJECT_ID], body: ConsentIn,
               caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
               ) -> dict[str, Any]:
-        """Record consent to one purpose; returns the consent record."""
+        """Record consent to one purpose for your organisation's records; returns the record."""
+        check_recipients(body.recipients, body.purpose, caller)
         with subject_errors(), service.database.unit_of_work() as uow:
             return consents.grant(uow, service.cipher, subject_id, body.purpose, body.method,
-                                  body.recorded_by, caller)
+                                  body.recorded_by, caller, body.recipients)
 
     @app.get("/v1/subjects/{subject_id}/consents")
     def consent_state(subject_id: Annotated[str, SUBJECT_ID],
                       caller: Annotated[Principal, Depends(auth.require(*RECORDERS,
                                                                         "service"))]
                       ) -> dict[str, Any]:
-        """The current state per purpose and the history (who, when, how)."""
+        """Your organisation's consents: state per purpose, sharing recipients, history."""
         with subject_errors(), service.database.unit_of_work() as uow:
             consents.require_subject(uow.session, subject_id, caller)
-            return consents.consent_state(uow.session, subject_id)
+            return consents.consent_state(uow.session, subject_id, caller.org)
 
     @app.post("/v1/subjects/{subject_id}/withdrawals", status_code=202,
               response_model=WithdrawalAccepted)
@@ -168,19 +204,17 @@ def build_api(service: ConsentService) -> FastAPI:
         with subject_errors(), service.database.unit_of_work() as uow:
             withdrawal_id = consents.withdraw(
                 uow, service.keys, subject_id, body.purposes, body.erasure, body.method, caller,
-                service.settings.cascade_deadline_seconds, body.recorded_by)
+                service.settings.cascade_deadline_seconds, body.recorded_by, body.recipients)
         return WithdrawalAccepted(withdrawal_id=withdrawal_id)
 
     @app.get("/v1/withdrawals/{withdrawal_id}")
     def withdrawal(withdrawal_id: Annotated[str, WITHDRAWAL_ID],
                    caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                    ) -> dict[str, Any]:
-        """A withdrawal's status and each required service's acknowledgement."""
+        """A withdrawal your organisation recorded: its status and each acknowledgement."""
         with service.database.read() as session:
             try:
-                view = consents.withdrawal_view(session, withdrawal_id)
-                with subject_errors():
-                    consents.require_subject(session, view["subject_id"], caller)
+                view = consents.withdrawal_view(session, withdrawal_id, caller.org)
             except consents.WithdrawalNotFound:
                 raise ApiError(404, "unknown-withdrawal", "no withdrawal has this id",
                                field="withdrawal_id") from None
@@ -191,22 +225,20 @@ def build_api(service: ConsentService) -> FastAPI:
                     status: Annotated[Literal["pending", "overdue", "complete"],
                                       Query(description="overdue: what needs a human")]
                     = "overdue") -> dict[str, Any]:
-        """Withdrawals in one status; a DPO sees every organisation's, others their own."""
+        """Your organisation's withdrawals in one status (a DPO's too: their own only)."""
         with service.database.read() as session:
-            rows = consents.withdrawals_with_status(session, status)
-        if "dpo" not in caller.roles:
-            rows = [r for r in rows if r["org"] == caller.org]
+            rows = consents.withdrawals_with_status(session, status, caller.org)
         return {"status": status, "withdrawals": rows}
 
     @app.get("/v1/audit")
     def audit_trail(caller: Annotated[Principal, Depends(auth.require("dpo"))],
                     subject_id: Annotated[str | None, Query(pattern=r"^sub_[0-9a-f]{32}$")]
                     = None) -> dict[str, Any]:
-        """Audit entries (reading them is itself audited)."""
+        """Your organisation's audit entries (reading them is itself audited)."""
         with service.database.unit_of_work() as uow:
             audit.record(uow, caller, "audit-read", subject_id)
         with service.database.read() as session:
-            return {"entries": audit.entries(session, subject_id)}
+            return {"entries": audit.entries(session, subject_id, org=caller.org)}
 
     @app.get("/v1/audit/verify")
     def audit_verify(caller: Annotated[Principal, Depends(auth.require("dpo"))]
@@ -227,6 +259,41 @@ def build_api(service: ConsentService) -> FastAPI:
         with service.database.unit_of_work() as uow:
             audit.record(uow, on_behalf, body.action, body.subject_id, **body.detail)
         return {"status": "recorded"}
+
+    @app.get("/internal/v1/subjects/{subject_id}/consents", include_in_schema=False)
+    def holder_consents(subject_id: Annotated[str, SUBJECT_ID],
+                        org: Annotated[OrgId, Query(description="the holder organisation")],
+                        caller: Annotated[Principal, Depends(auth.require("service"))]
+                        ) -> dict[str, Any]:
+        """One holder organisation's consents, for a service deciding what it may do."""
+        with subject_errors(), service.database.read() as session:
+            consents.require_subject(session, subject_id, caller)
+            state = consents.consent_state(session, subject_id, org)
+        return {"purposes": state["purposes"],
+                "sharing_recipients": state["sharing_recipients"]}
+
+    @app.post("/internal/v1/subjects/{subject_id}/relationships", status_code=201,
+              include_in_schema=False)
+    def referral_relationship(subject_id: Annotated[str, SUBJECT_ID],
+                              body: ReferralRelationshipIn,
+                              caller: Annotated[Principal, Depends(auth.require("service"))]
+                              ) -> dict[str, str]:
+        """A referral gives the receiving organisation a relationship with the person."""
+        organisation = service.settings.organisations.get(body.org)
+        if organisation is None or organisation.kind != "dva-partner":
+            raise ApiError(422, "validation-failed", "the receiving organisation must be a "
+                           "configured DVA partner", field="org")
+        with subject_errors(), service.database.unit_of_work() as uow:
+            row = consents.require_subject(uow.session, subject_id, caller)
+            if row.erased_at is not None:
+                raise consents.SubjectErased()
+            try:
+                consents.establish_referral(uow, subject_id, body.org, body.holder, caller)
+            except consents.NoSharing:
+                raise ApiError(409, "sharing-required", "partner-sharing from the referring "
+                               "organisation does not name the receiving organisation",
+                               field="org") from None
+        return {"status": "established"}
 
     @app.get("/internal/v1/data-keys/{subject_id}", response_model=DataKeyOut,
              include_in_schema=False)

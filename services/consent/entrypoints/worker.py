@@ -33,6 +33,9 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
             consents.acknowledge(uow, event, ack)
         except consents.WithdrawalNotFound:
             raise RejectedEvent("withdrawal_id: no withdrawal has this id") from None
+        except consents.ForeignAcknowledgement:
+            raise RejectedEvent("source: an acknowledgement must come from the service it "
+                                "names") from None
 
     tracker = EventApplier(SERVICE, "consent.tracker", service.database,
                            {"withdrawal-applied": acknowledge, "erasure-applied": acknowledge},

@@ -45,10 +45,12 @@ def record(uow: UnitOfWork, caller: Principal, action: str, subject_id: str | No
                         .values(seq=seq, hash=digest))
 
 
-def entries(session: Session, subject_id: str | None = None,
-            limit: int = 1000) -> list[dict[str, Any]]:
-    """Entries, oldest first, optionally about one subject."""
+def entries(session: Session, subject_id: str | None = None, limit: int = 1000,
+            org: str | None = None) -> list[dict[str, Any]]:
+    """Entries, oldest first, optionally about one subject or by one organisation's people."""
     query = select(audit_log).order_by(audit_log.c.seq).limit(limit)
+    if org is not None:
+        query = query.where(audit_log.c.actor_org == org)
     if subject_id is not None:
         query = query.where(audit_log.c.subject_id == subject_id)
     return [

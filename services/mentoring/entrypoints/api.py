@@ -205,13 +205,17 @@ def build_api(service: MentoringService) -> FastAPI:
             try:
                 row = use.referral_row(session, referral_id)
             except use.NotFound:
-                audit("mentoring-referral-refused", None, caller, refusal="hidden")
+                audit("mentoring-referral-refused", None, caller, referral_id=referral_id,
+                      refusal="hidden")
                 raise
             related = use.relationship_to(row, caller.org)
             decision = access.decide("read-referral", related, caller.roles)
             if not decision.allowed:
-                audit("mentoring-referral-refused", row.subject_id, caller,
-                      refusal=decision.outcome)
+                # an organisation with no relationship is not told whom the referral is
+                # about, not even through its own DPO's view of the audit trail
+                audit("mentoring-referral-refused",
+                      None if decision.outcome == "hidden" else row.subject_id, caller,
+                      referral_id=referral_id, refusal=decision.outcome)
                 enforce(decision, "referral")
             contact = access.decide("read-safe-contact", related, caller.roles).allowed
             view = use.referral_view(session, row, service.cipher, show_safe_contact=contact)
