@@ -291,6 +291,18 @@ def test_partner_sharing_withdrawal_reaches_only_the_holders_referrals_to_the_re
     assert refused.status_code == 403
 
 
+def test_a_waitlisted_referral_is_not_handed_to_a_receiver_that_lost_sharing(
+        mentoring: Mentoring) -> None:
+    person = mentoring.person()
+    waiting = mentoring.refer(person)
+    assert mentoring.match(waiting)["status"] == "waitlisted"
+    mentoring.withdraw(person, ("partner-sharing",), recipients=("partner-a",))
+
+    mentoring.mentor()  # partner-a gains a matchable mentor: its waitlist is tried
+    assert mentoring.referral_row(waiting).status == "waitlisted"
+    assert "match-made" not in [r.event_type for r in mentoring.outbox()]
+
+
 def test_peer_mentoring_withdrawal_by_an_unrelated_organisation_leaves_the_match(
         mentoring: Mentoring) -> None:
     mentoring.mentor()

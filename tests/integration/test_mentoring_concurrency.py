@@ -22,7 +22,7 @@ from shared.db import Database, utcnow
 from shared.runtime import migrate
 
 TODAY = date.today()
-TRIALS = 5
+TRIALS = 10
 
 
 def add_mentor(database: Database, org: str = "partner-a", capacity: int = 1) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.mentoring.adapters.tables import (
@@ -249,9 +249,13 @@ def match(uow: UnitOfWork, referral_id: str, today: date, rules: EligibilityRule
 def match_waitlist(uow: UnitOfWork, today: date, rules: EligibilityRules,
                    org: str | None = None) -> list[str]:
     """Try every waitlisted referral (to ``org``, or to any organisation) in referral order,
-    each with its receiving organisation's mentors only; returns the referrals matched."""
+    each with its receiving organisation's mentors only, except those whose referrer withdrew
+    sharing with the receiver; returns the referrals matched."""
     query = select(referrals.c.referral_id).where(
-        referrals.c.status == "waitlisted", referrals.c.to_org.is_not(None))
+        referrals.c.status == "waitlisted", referrals.c.to_org.is_not(None),
+        # a receiver that lost the details (sharing withdrawn) is not handed the person
+        or_(referrals.c.sharing_withdrawn.is_(False),
+            referrals.c.to_org == referrals.c.referred_by_org))
     if org is not None:
         query = query.where(referrals.c.to_org == org)
     waiting = uow.session.execute(query.order_by(referrals.c.seq)).scalars().all()
