@@ -135,7 +135,7 @@ def build_api(service: ConsentService) -> FastAPI:
         """Register a person by NHS number (201), or return their existing reference (200)."""
         with service.database.unit_of_work() as uow:
             registration = register_subject(uow, service.keys, service.lookup,
-                                            body.nhs_number, caller)
+                                            body.nhs_number, caller, trail=service.trail)
         if not registration.created:
             response.status_code = 200
         return SubjectOut(subject_id=registration.subject_id)
@@ -147,7 +147,7 @@ def build_api(service: ConsentService) -> FastAPI:
         """Record consent to one purpose; returns the consent record."""
         with subject_errors(), service.database.unit_of_work() as uow:
             return consents.grant(uow, service.cipher, subject_id, body.purpose, body.method,
-                                  body.recorded_by, caller)
+                                  body.recorded_by, caller, trail=service.trail)
 
     @app.get("/v1/subjects/{subject_id}/consents")
     def consent_state(subject_id: Annotated[str, SUBJECT_ID],
@@ -168,7 +168,8 @@ def build_api(service: ConsentService) -> FastAPI:
         with subject_errors(), service.database.unit_of_work() as uow:
             withdrawal_id = consents.withdraw(
                 uow, service.keys, subject_id, body.purposes, body.erasure, body.method, caller,
-                service.settings.cascade_deadline_seconds, body.recorded_by)
+                service.settings.cascade_deadline_seconds, body.recorded_by,
+                trail=service.trail)
         return WithdrawalAccepted(withdrawal_id=withdrawal_id)
 
     @app.get("/v1/withdrawals/{withdrawal_id}")
@@ -204,18 +205,18 @@ def build_api(service: ConsentService) -> FastAPI:
                     = None) -> dict[str, Any]:
         """Audit entries (reading them is itself audited)."""
         with service.database.unit_of_work() as uow:
-            audit.record(uow, caller, "audit-read", subject_id)
+            service.trail.record(uow, caller, "audit-read", subject_id)
         with service.database.read() as session:
             return {"entries": audit.entries(session, subject_id)}
 
     @app.get("/v1/audit/verify")
     def audit_verify(caller: Annotated[Principal, Depends(auth.require("dpo"))]
                      ) -> dict[str, Any]:
-        """Recompute the hash chain: detects any altered or removed entry."""
+        """Recompute the keyed hash chain: detects any altered or removed entry."""
         with service.database.read() as session:
-            check = audit.verify(session)
+            check = service.trail.verify(session)
         with service.database.unit_of_work() as uow:
-            audit.record(uow, caller, "audit-verified", valid=check.valid)
+            service.trail.record(uow, caller, "audit-verified", valid=check.valid)
         return {"valid": check.valid, "entries": check.entries,
                 "first_broken_seq": check.first_broken_seq, "problem": check.problem}
 
@@ -225,7 +226,7 @@ def build_api(service: ConsentService) -> FastAPI:
         on_behalf = Principal(subject=f"{body.actor} (via {caller.subject})",
                               org=body.actor_org, roles=caller.roles)
         with service.database.unit_of_work() as uow:
-            audit.record(uow, on_behalf, body.action, body.subject_id, **body.detail)
+            service.trail.record(uow, on_behalf, body.action, body.subject_id, **body.detail)
         return {"status": "recorded"}
 
     @app.get("/internal/v1/data-keys/{subject_id}", response_model=DataKeyOut,
@@ -240,7 +241,7 @@ def build_api(service: ConsentService) -> FastAPI:
             raise ApiError(404, "unknown-subject", "no subject has this reference",
                            field="subject_id") from None
         with service.database.unit_of_work() as uow:
-            audit.record(uow, caller, "data-key-served", subject_id)
+            service.trail.record(uow, caller, "data-key-served", subject_id)
         return DataKeyOut(key_id=key.key_id, key=b64e(key.material))
 
     return app

@@ -22,7 +22,7 @@ from services.consent.adapters.tables import (
 )
 from services.consent.domain.purposes import expand_purposes, required_services
 from services.consent.domain.tracker import CascadeStatus, Transition, WithdrawalCascade
-from services.consent.service_layer import audit
+from services.consent.service_layer.audit import AuditTrail
 from shared.auth import Principal
 from shared.crypto import PersonalDataCipher
 from shared.db import UnitOfWork, utcnow
@@ -80,7 +80,8 @@ def require_subject(session: Session, subject_id: str, caller: Principal) -> Any
 
 
 def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose: Purpose,
-          method: ConsentMethod, recorded_by: str, caller: Principal) -> dict[str, Any]:
+          method: ConsentMethod, recorded_by: str, caller: Principal, *,
+          trail: AuditTrail) -> dict[str, Any]:
     """Record consent to one purpose."""
     row = require_subject(uow.session, subject_id, caller)
     if row.erased_at is not None:
@@ -89,7 +90,7 @@ def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose:
     personal = cipher.seal(subject_id, ConsentGranted.event_type, {"recorded_by": recorded_by})
     _publish(uow, ConsentGranted(consent_id=change["change_id"], purpose=purpose, method=method,
                                  org=caller.org, personal=personal), subject_id)
-    audit.record(uow, caller, "consent-granted", subject_id, purpose=purpose, method=method)
+    trail.record(uow, caller, "consent-granted", subject_id, purpose=purpose, method=method)
     return change
 
 
@@ -119,7 +120,8 @@ def consent_state(session: Session, subject_id: str) -> dict[str, Any]:
 
 def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested: list[str],
              erasure: bool, method: ConsentMethod, caller: Principal,
-             deadline_seconds: float, recorded_by: str | None = None) -> str:
+             deadline_seconds: float, recorded_by: str | None = None, *,
+             trail: AuditTrail) -> str:
     """Record a withdrawal (and erasure); returns the withdrawal id the cascade is tracked by."""
     purposes = expand_purposes(requested)
     row = require_subject(uow.session, subject_id, caller)
@@ -138,15 +140,16 @@ def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested:
                 withdrawal_id)
     _publish(uow, ConsentWithdrawn(withdrawal_id=withdrawal_id, purposes=purposes,
                                    erasure=erasure, method=method, org=caller.org), subject_id)
-    audit.record(uow, caller, "consent-withdrawn", subject_id, withdrawal_id=withdrawal_id,
+    trail.record(uow, caller, "consent-withdrawn", subject_id, withdrawal_id=withdrawal_id,
                  purposes=list(purposes), erasure=erasure, method=method)
     if erasure:
-        _erase(uow, keys, subject_id, withdrawal_id, purposes, method, caller)
+        _erase(uow, keys, subject_id, withdrawal_id, purposes, method, caller, trail)
     return withdrawal_id
 
 
 def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_id: str,
-           purposes: tuple[Purpose, ...], method: ConsentMethod, caller: Principal) -> None:
+           purposes: tuple[Purpose, ...], method: ConsentMethod, caller: Principal,
+           trail: AuditTrail) -> None:
     """Destroy the data key and the NHS-number mapping at once, and say so."""
     _publish(uow, ErasureRequested(withdrawal_id=withdrawal_id, purposes=purposes,
                                    method=method, org=caller.org), subject_id)
@@ -157,7 +160,7 @@ def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_i
     if key_id is not None:
         _publish(uow, SubjectKeyShredded(key_id=key_id, withdrawal_id=withdrawal_id),
                  subject_id)
-    audit.record(uow, caller, "subject-erased", subject_id, withdrawal_id=withdrawal_id)
+    trail.record(uow, caller, "subject-erased", subject_id, withdrawal_id=withdrawal_id)
     uow.session.execute(insert(withdrawal_acks).values(
         withdrawal_id=withdrawal_id, service="consent", kind=ErasureApplied.event_type,
         applied_at=now, received_at=now, retained_records=0))
