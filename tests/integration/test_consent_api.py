@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api
 from services.consent.service_layer import consents
+from shared.auth import Principal
 from shared.db import utcnow
 from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.envelope import CloudEvent
@@ -700,6 +702,37 @@ def test_an_untouched_audit_trail_verifies(consent: Consent) -> None:
     assert first["entries"] >= 4
     assert second["valid"] is True
     assert second["entries"] == first["entries"] + 1  # the first verification was audited
+
+
+def test_two_writers_appending_at_once_leave_a_valid_chain(consent: Consent) -> None:
+    """Each append reads the head and writes the next entry: two threads at once must
+    serialise, not both take the same seq (on SQLite, 98 of 200 such appends used to fail)."""
+    clerk = Principal(subject="clerk@trust", org="trust", roles=("clinician",))
+    failures: list[str] = []
+    each = 100
+
+    def write() -> None:
+        for _ in range(each):
+            try:
+                with consent.service.database.unit_of_work() as uow:
+                    consent.service.trail.record(uow, clerk, "audit-read", note="concurrent")
+            except Exception as exc:
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+
+    assert failures == []
+    log = consent.table("audit_log")
+    with consent.service.database.read() as session:
+        check = consent.service.trail.verify(session)
+        seqs = session.execute(select(log.c.seq).order_by(log.c.seq)).scalars().all()
+    assert seqs == list(range(1, 2 * each + 1))
+    assert check.valid, check
+    assert check.entries == 2 * each
 
 
 def _drop_append_only_triggers(consent: Consent) -> None:

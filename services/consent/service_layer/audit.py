@@ -43,8 +43,16 @@ class AuditTrail:
 
     def record(self, uow: UnitOfWork, caller: Principal, action: str,
                subject_id: str | None = None, **detail: Any) -> None:
-        """Append one entry, chained to the previous one, in the caller's transaction."""
+        """Append one entry, chained to the previous one, in the caller's transaction.
+
+        Appends serialise on the head row, on both backends: a no-op UPDATE of it comes
+        first, so the transaction holds the row lock (PostgreSQL) or the database's write lock
+        (SQLite, where SELECT ... FOR UPDATE means nothing and a deferred transaction would
+        read the head before taking the lock) before the head is read.
+        """
         session = uow.session
+        session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
+                        .values(seq=audit_head.c.seq))
         head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
                                .where(audit_head.c.id == HEAD_ID).with_for_update()).first()
         prev_seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
@@ -64,8 +72,9 @@ class AuditTrail:
 
     def verify(self, session: Session, published: Iterable[PublishedHead] = ()) -> ChainCheck:
         """Recompute the keyed chain from the first entry to the recorded head, and check it
-        against the published heads, in one consistent snapshot of the database."""
-        if session.get_bind().dialect.name == "postgresql":
+        against the published heads, in one consistent snapshot of the database (on
+        PostgreSQL, a REPEATABLE READ transaction when ``session`` has none open yet)."""
+        if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
                                .where(audit_head.c.id == HEAD_ID)).first()
