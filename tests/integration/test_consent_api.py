@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,8 @@ from shared.auth import Principal
 from shared.db import utcnow
 from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.envelope import CloudEvent
+from shared.kafka.producer import create_topics
+from shared.kafka.topics import TopicSpec
 from tests.support.services import bearer, settings_for
 
 NHS_NUMBER = "9434765919"
@@ -151,6 +154,16 @@ def open_consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def consent(open_consent: Callable[..., Consent]) -> Consent:
     return open_consent()
+
+
+@pytest.fixture
+def audited(open_consent: Callable[..., Consent], kafka_bootstrap: str,
+            monkeypatch: pytest.MonkeyPatch) -> Consent:
+    """The consent service with a heads topic of its own, so verification can read it."""
+    topic = f"audit.heads.test-{uuid.uuid4().hex[:12]}"
+    create_topics(kafka_bootstrap, [TopicSpec(topic, "consent", "test audit heads")], 3)
+    monkeypatch.setenv("PEERLINK_CONSENT_AUDIT_HEADS_TOPIC", topic)
+    return open_consent(kafka_bootstrap=kafka_bootstrap)
 
 
 def payload(row: Any) -> dict[str, Any]:
@@ -689,7 +702,8 @@ def test_only_a_dpo_reads_the_audit_trail(consent: Consent, path: str,
     assert consent.counts() == before
 
 
-def test_an_untouched_audit_trail_verifies(consent: Consent) -> None:
+def test_an_untouched_audit_trail_verifies(audited: Consent) -> None:
+    consent = audited
     subject_id = consent.subject()
     consent.grant(subject_id)
     consent.withdrawal_id(subject_id, ["all"], erasure=True)
@@ -698,7 +712,7 @@ def test_an_untouched_audit_trail_verifies(consent: Consent) -> None:
     second = consent.verify()
 
     assert first == {"valid": True, "entries": first["entries"], "first_broken_seq": None,
-                     "problem": None}
+                     "problem": None, "heads_checked": 0, "newest_head": None}
     assert first["entries"] >= 4
     assert second["valid"] is True
     assert second["entries"] == first["entries"] + 1  # the first verification was audited
@@ -773,7 +787,8 @@ def _aimed(consent: Consent, tamper: str) -> tuple[str, dict[str, int]]:
     ],
 )
 def test_the_database_refuses_tampering_and_verify_finds_it(
-        consent: Consent, tamper: str, broken: str) -> None:
+        audited: Consent, tamper: str, broken: str) -> None:
+    consent = audited
     subject_id = consent.subject()
     consent.grant(subject_id)
     consent.withdrawal_id(subject_id, ["evaluation"])

@@ -4,7 +4,7 @@ identifiable data, and every read of the trail itself)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -19,7 +19,7 @@ from services.consent.domain.audit import (
     verify_chain,
 )
 from shared.auth import Principal
-from shared.db import UnitOfWork, utcnow
+from shared.db import Database, UnitOfWork, utcnow
 
 HEAD_ID = 1
 
@@ -116,3 +116,32 @@ def entries(session: Session, subject_id: str | None = None,
         for row in session.execute(query)
     ]
 
+
+class HeadPublisher:
+    """Publishes the chain's head when it moved since this publisher last published it.
+
+    The head is read from the database and checked (its entry must carry its keyed hash)
+    just before it is published, so a published head is what the database said at ``at``.
+    It goes straight to Kafka, not through the outbox: the outbox is in the database the heads
+    are meant to be out of reach of, and a head is a snapshot, so a lost or repeated one does
+    no harm (the next tick publishes the head again).
+    """
+
+    def __init__(self, database: Database, trail: AuditTrail,
+                 publish: Callable[[PublishedHead], None]) -> None:
+        self._database = database
+        self._trail = trail
+        self._publish = publish
+        self.last: tuple[int, str] | None = None
+
+    def publish_if_moved(self) -> PublishedHead | None:
+        """Publish the head if it moved; returns what was published, if anything."""
+        with self._database.read() as session:
+            head = self._trail.current_head(session)
+            at = utcnow()
+        if head is None or head == self.last:
+            return None
+        published = PublishedHead(seq=head[0], hash=head[1], at=at)
+        self._publish(published)
+        self.last = head
+        return published
