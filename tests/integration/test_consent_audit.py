@@ -232,6 +232,20 @@ def test_a_head_is_not_published_for_an_entry_without_its_keyed_hash(
     assert audited.service.heads.read_all() == []
 
 
+def test_a_record_on_the_heads_topic_that_is_not_a_head_is_not_counted(
+        audited: Audited) -> None:
+    audited.append(2)
+    head = audited.publish_head()
+    assert audited.producer is not None
+    audited.producer.send(audited.service.heads.topic, RECORD_KEY, b"not a cloud event",
+                          []).get(timeout=10)
+
+    assert audited.service.heads.read_all() == [head]
+    check = audited.verify()
+    assert check["valid"] is True
+    assert check["heads_checked"] == 1
+
+
 # --- the attack ---------------------------------------------------------------------------
 
 

@@ -1,10 +1,11 @@
 """The audit chain's published heads on Kafka: written by the consent worker, read back in
 full by verification.
 
-Reading stops at each partition's high watermark as the fetch responses report it (measured on
-the local Tansu broker and on Kafka alike), not at ListOffsets' end offsets, and never
-trusts a quiet poll: a partition whose watermark was not seen within the time limit makes the
-read fail rather than come back short.
+Reading stops at each partition's high watermark as the fetch responses themselves report it
+(checked on the local Tansu broker: every partition's watermark is known after the first poll),
+not at ListOffsets' end offsets, which some Tansu builds answer wrongly; and it never trusts a
+quiet poll: a partition whose watermark was not reached within the time limit makes the read
+fail rather than come back short.
 """
 
 from __future__ import annotations
