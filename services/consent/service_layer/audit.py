@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.consent.adapters.tables import audit_head, audit_log
@@ -51,11 +53,13 @@ class AuditTrail:
         read the head before taking the lock) before the head is read.
         """
         session = uow.session
-        session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
-                        .values(seq=audit_head.c.seq))
+        claimed = session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
+                                  .values(seq=audit_head.c.seq))
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            _create_head_row(session)  # the first append: two at once meet on this row
         head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
-                               .where(audit_head.c.id == HEAD_ID).with_for_update()).first()
-        prev_seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
+                               .where(audit_head.c.id == HEAD_ID).with_for_update()).one()
+        prev_seq, prev_hash = head.seq, head.hash
         seq, at = prev_seq + 1, utcnow().isoformat()
         detail_text = json.dumps(detail, sort_keys=True, default=str)
         content = _content(seq, at, caller.subject, caller.org, action, subject_id, detail_text)
@@ -64,11 +68,8 @@ class AuditTrail:
             seq=seq, at=at, actor=caller.subject, actor_org=caller.org,
             action=action, subject_id=subject_id, detail=detail_text, prev_hash=prev_hash,
             hash=digest))
-        if head is None:
-            session.execute(insert(audit_head).values(id=HEAD_ID, seq=seq, hash=digest))
-        else:
-            session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
-                            .values(seq=seq, hash=digest))
+        session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
+                        .values(seq=seq, hash=digest))
 
     def verify(self, session: Session, published: Iterable[PublishedHead] = ()) -> ChainCheck:
         """Recompute the keyed chain from the first entry to the recorded head, and check it
@@ -101,6 +102,19 @@ class AuditTrail:
         if entry_hash(self._key, row.prev_hash, content) != row.hash:
             raise ValueError("the newest audit entry does not carry its keyed hash")
         return int(row.seq), str(row.hash)
+
+
+def _create_head_row(session: Session) -> None:
+    """Insert the head row at the genesis unless another transaction just did (it waits for
+    that one to commit, on both backends)."""
+    dialect = session.get_bind().dialect.name
+    values = {"id": HEAD_ID, "seq": 0, "hash": GENESIS}
+    if dialect == "postgresql":
+        session.execute(pg_insert(audit_head).values(**values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.execute(sqlite_insert(audit_head).values(**values).on_conflict_do_nothing())
+    else:
+        session.execute(insert(audit_head).values(**values))
 
 
 def entries(session: Session, subject_id: str | None = None,
