@@ -41,13 +41,14 @@ class ScreeningService:
         self.cipher = PersonalDataCipher(self.keys)
         self.registry = ConsentClient(settings.consent_base_url(), self.authority, SERVICE)
 
-    def resolve_subject(self, nhs_number: str | None, subject_id: str | None) -> str:
-        """The subject reference for a record: registered by NHS number, or checked to exist.
+    def resolve_subject(self, nhs_number: str | None, subject_id: str | None, org: str) -> str:
+        """The subject reference for a record: registered by NHS number for ``org`` (the
+        recording organisation, which so gains a relationship), or checked to exist.
 
         Raises ``UnknownSubject`` or ``KeyStoreUnavailable``.
         """
         if nhs_number is not None:
-            return self.registry.register(nhs_number)
+            return self.registry.register(nhs_number, org)
         if subject_id is None:
             raise UnknownSubject()
         self.keys.data_key(subject_id)
