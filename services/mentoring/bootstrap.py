@@ -70,5 +70,6 @@ class MentoringService:
         return subject_id
 
     def may_mentor(self, subject_id: str, org: str) -> bool:
-        """Whether ``org``'s peer-mentoring consent is active (asked of the consent service)."""
+        """Whether ``org``'s own peer-mentoring consent is active (asked of the consent
+        service): consents are per holder organisation."""
         return self.consent.consents(subject_id, org).granted("peer-mentoring")

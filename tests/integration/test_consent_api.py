@@ -5,6 +5,8 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,9 +23,12 @@ from sqlalchemy.exc import DBAPIError
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api
 from services.consent.service_layer import consents
+from shared.auth import Principal
 from shared.db import utcnow
 from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.envelope import CloudEvent
+from shared.kafka.producer import create_topics
+from shared.kafka.topics import TopicSpec
 from tests.support.services import bearer, settings_for
 
 NHS_NUMBER = "9434765919"
@@ -152,6 +157,16 @@ def open_consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def consent(open_consent: Callable[..., Consent]) -> Consent:
     return open_consent()
+
+
+@pytest.fixture
+def audited(open_consent: Callable[..., Consent], kafka_bootstrap: str,
+            monkeypatch: pytest.MonkeyPatch) -> Consent:
+    """The consent service with a heads topic of its own, so verification can read it."""
+    topic = f"audit.heads.test-{uuid.uuid4().hex[:12]}"
+    create_topics(kafka_bootstrap, [TopicSpec(topic, "consent", "test audit heads")], 3)
+    monkeypatch.setenv("PEERLINK_CONSENT_AUDIT_HEADS_TOPIC", topic)
+    return open_consent(kafka_bootstrap=kafka_bootstrap)
 
 
 def payload(row: Any) -> dict[str, Any]:
@@ -805,7 +820,8 @@ def test_only_a_dpo_reads_the_audit_trail(consent: Consent, path: str,
     assert consent.counts() == before
 
 
-def test_an_untouched_audit_trail_verifies(consent: Consent) -> None:
+def test_an_untouched_audit_trail_verifies(audited: Consent) -> None:
+    consent = audited
     subject_id = consent.subject()
     consent.grant(subject_id)
     consent.withdrawal_id(subject_id, ["all"], erasure=True)
@@ -814,10 +830,41 @@ def test_an_untouched_audit_trail_verifies(consent: Consent) -> None:
     second = consent.verify()
 
     assert first == {"valid": True, "entries": first["entries"], "first_broken_seq": None,
-                     "problem": None}
+                     "problem": None, "heads_checked": 0, "newest_head": None}
     assert first["entries"] >= 4
     assert second["valid"] is True
     assert second["entries"] == first["entries"] + 1  # the first verification was audited
+
+
+def test_two_writers_appending_at_once_leave_a_valid_chain(consent: Consent) -> None:
+    """Each append reads the head and writes the next entry: two threads at once must
+    serialise, not both take the same seq (on SQLite, 98 of 200 such appends used to fail)."""
+    clerk = Principal(subject="clerk@trust", org="trust", roles=("clinician",))
+    failures: list[str] = []
+    each = 100
+
+    def write() -> None:
+        for _ in range(each):
+            try:
+                with consent.service.database.unit_of_work() as uow:
+                    consent.service.trail.record(uow, clerk, "audit-read", note="concurrent")
+            except Exception as exc:
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+
+    assert failures == []
+    log = consent.table("audit_log")
+    with consent.service.database.read() as session:
+        check = consent.service.trail.verify(session)
+        seqs = session.execute(select(log.c.seq).order_by(log.c.seq)).scalars().all()
+    assert seqs == list(range(1, 2 * each + 1))
+    assert check.valid, check
+    assert check.entries == 2 * each
 
 
 def _drop_append_only_triggers(consent: Consent) -> None:
@@ -858,7 +905,8 @@ def _aimed(consent: Consent, tamper: str) -> tuple[str, dict[str, int]]:
     ],
 )
 def test_the_database_refuses_tampering_and_verify_finds_it(
-        consent: Consent, tamper: str, broken: str) -> None:
+        audited: Consent, tamper: str, broken: str) -> None:
+    consent = audited
     subject_id = consent.subject()
     consent.grant(subject_id)
     consent.withdrawal_id(subject_id, ["evaluation"])

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from shared.kafka.topics import (
+    AUDIT_HEADS,
     CASCADE_ACKS,
     SERVICES,
     deadletter_topic,
@@ -38,9 +39,10 @@ ORGS = ("trust", "partner-a", "partner-b")  # the development configuration's or
 DVA_PARTNERS = ("partner-a", "partner-b")
 PROCESSES = [(s, role) for s in SERVICES for role in ("api", "worker")]
 
-# What each service's worker consumes (shared/stream.py, services/*/entrypoints/worker.py).
+# What each service's worker consumes (shared/stream.py, services/*/entrypoints/worker.py),
+# and audit.heads, which the consent API reads to verify the audit trail.
 CONSUMES = {
-    "consent": {events_topic("consent"), CASCADE_ACKS},
+    "consent": {events_topic("consent"), CASCADE_ACKS, AUDIT_HEADS},
     "screening": {events_topic("consent"), partner_inbound_topic("trust")},
     "mentoring": {events_topic("consent"), *(partner_inbound_topic(o) for o in DVA_PARTNERS)},
     "reporting": {events_topic("consent"), events_topic("screening"), events_topic("mentoring")},
@@ -185,12 +187,13 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         spec = services[f"{service}-{role}"]
         secrets = {s if isinstance(s, str) else s["source"] for s in spec.get("secrets", [])}
         expected = {"jwt_secret"}
-        expected |= {"master_key"} if service == "consent" else set()
+        expected |= {"master_key", "consent_audit_key"} if service == "consent" else set()
         expected |= {"mentoring_records_key"} if service == "mentoring" else set()
         assert secrets == expected, (service, role)
         env = spec["environment"]
         assert env["PEERLINK_JWT_SECRET_FILE"] == "/run/secrets/jwt_secret"
         assert ("PEERLINK_MASTER_KEY_FILE" in env) == (service == "consent")
+        assert ("PEERLINK_CONSENT_AUDIT_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_MENTORING_RECORDS_KEY_FILE" in env) == (service == "mentoring")
         assert ("PEERLINK_CONSENT_URL" in env) == (service != "consent")
     reporting_worker = services["reporting-worker"]
@@ -250,7 +253,7 @@ def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
                      if "secret" in v]
         keys = {item["key"] for item in volume["secret"]["items"]}
         expected = {"jwt-secret"}
-        expected |= {"master-key"} if service == "consent" else set()
+        expected |= {"master-key", "consent-audit-key"} if service == "consent" else set()
         expected |= {"mentoring-records-key"} if service == "mentoring" else set()
         assert keys == expected, name
 

@@ -2,12 +2,15 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.bootstrap import ConsentService
+from services.consent.domain.audit import ChainCheck, PublishedHead
 from services.consent.domain.purposes import UnknownPurpose, expand_purposes
 from services.consent.service_layer import audit, consents
 from services.consent.service_layer.subjects import register_subject
@@ -105,6 +108,51 @@ class AuditIn(BaseModel):
     detail: dict[str, str | int | bool | None] = Field(default_factory=dict)
 
 
+class PublishedHeadOut(BaseModel):
+    """A chain head the consent worker published on Kafka."""
+
+    seq: int
+    hash: str
+    at: datetime = Field(description="when the database said this was the head")
+
+
+class AuditVerification(BaseModel):
+    """The audit trail recomputed under the audit key and checked against every head published
+    on Kafka."""
+
+    valid: bool = Field(description="true only when the keyed chain recomputes from the first "
+                                    "entry to the recorded head AND the database agrees with "
+                                    "every published head; false when the heads could not be "
+                                    "read (heads_checked is then null)")
+    entries: int = Field(description="entries verified before the first problem")
+    first_broken_seq: int | None = Field(
+        description="the first entry that cannot be vouched for; null when valid, or when "
+                    "only the published heads could not be read")
+    problem: str | None = Field(description="what is wrong, in words; null when valid")
+    heads_checked: int | None = Field(
+        description="published heads compared with the database; null when Kafka could not "
+                    "be read, so the result is not confirmed")
+    newest_head: PublishedHeadOut | None = Field(
+        description="the newest published head (entries after it are protected by the keyed "
+                    "chain alone until the next head is published)")
+
+
+def _verification(check: ChainCheck, heads_problem: str | None) -> AuditVerification:
+    newest = check.newest_head
+    result = AuditVerification(
+        valid=check.valid, entries=check.entries, first_broken_seq=check.first_broken_seq,
+        problem=check.problem, heads_checked=check.heads_checked,
+        newest_head=PublishedHeadOut(seq=newest.seq, hash=newest.hash, at=newest.at)
+        if newest else None)
+    if heads_problem is None:
+        return result
+    return result.model_copy(update={
+        "valid": False, "heads_checked": None, "newest_head": None,
+        "problem": check.problem or f"the published audit heads could not be read "
+                                    f"({heads_problem}): the chain recomputes, but cannot be "
+                                    "confirmed against them; try again when Kafka answers"})
+
+
 class ReferralRelationshipIn(BaseModel):
     """A referral from the holder organisation to a receiving organisation."""
 
@@ -172,7 +220,7 @@ def build_api(service: ConsentService) -> FastAPI:
         """
         with service.database.unit_of_work() as uow:
             registration = register_subject(uow, service.keys, service.lookup,
-                                            body.nhs_number, caller)
+                                            body.nhs_number, caller, trail=service.trail)
         return SubjectOut(subject_id=registration.subject_id)
 
     @app.post("/v1/subjects/{subject_id}/consents", status_code=201)
@@ -183,7 +231,8 @@ def build_api(service: ConsentService) -> FastAPI:
         check_recipients(body.recipients, body.purpose, caller)
         with subject_errors(), service.database.unit_of_work() as uow:
             return consents.grant(uow, service.cipher, subject_id, body.purpose, body.method,
-                                  body.recorded_by, caller, body.recipients)
+                                  body.recorded_by, caller, body.recipients,
+                                  trail=service.trail)
 
     @app.get("/v1/subjects/{subject_id}/consents")
     def consent_state(subject_id: Annotated[str, SUBJECT_ID],
@@ -204,7 +253,8 @@ def build_api(service: ConsentService) -> FastAPI:
         with subject_errors(), service.database.unit_of_work() as uow:
             withdrawal_id = consents.withdraw(
                 uow, service.keys, subject_id, body.purposes, body.erasure, body.method, caller,
-                service.settings.cascade_deadline_seconds, body.recorded_by, body.recipients)
+                service.settings.cascade_deadline_seconds, body.recorded_by, body.recipients,
+                trail=service.trail)
         return WithdrawalAccepted(withdrawal_id=withdrawal_id)
 
     @app.get("/v1/withdrawals/{withdrawal_id}")
@@ -236,20 +286,34 @@ def build_api(service: ConsentService) -> FastAPI:
                     = None) -> dict[str, Any]:
         """Your organisation's audit entries (reading them is itself audited)."""
         with service.database.unit_of_work() as uow:
-            audit.record(uow, caller, "audit-read", subject_id)
+            service.trail.record(uow, caller, "audit-read", subject_id)
         with service.database.read() as session:
             return {"entries": audit.entries(session, subject_id, org=caller.org)}
 
-    @app.get("/v1/audit/verify")
+    @app.get("/v1/audit/verify", response_model=AuditVerification, responses={200: {
+        "description": "The verdict. Always 200 when the database answers: `valid` is false "
+                       "with a `problem` when an entry was altered or removed, when the "
+                       "database disagrees with a published head, and also when Kafka could "
+                       "not be read (then `heads_checked` is null: not confirmed, never "
+                       "silently valid)."}})
     def audit_verify(caller: Annotated[Principal, Depends(auth.require("dpo"))]
-                     ) -> dict[str, Any]:
-        """Recompute the hash chain: detects any altered or removed entry."""
+                     ) -> AuditVerification:
+        """Recompute the keyed hash chain and check it against every head published on
+        Kafka: detects any altered or removed entry, even when the chain was recomputed with
+        the audit key, up to the newest published head."""
+        heads_problem = None
+        published: list[PublishedHead] = []
+        try:  # heads first: each names an entry committed before the snapshot read next
+            published = service.heads.read_all()
+        except HeadsUnavailable as exc:
+            heads_problem = str(exc)
         with service.database.read() as session:
-            check = audit.verify(session)
+            check = service.trail.verify(session, published)
+        result = _verification(check, heads_problem)
         with service.database.unit_of_work() as uow:
-            audit.record(uow, caller, "audit-verified", valid=check.valid)
-        return {"valid": check.valid, "entries": check.entries,
-                "first_broken_seq": check.first_broken_seq, "problem": check.problem}
+            service.trail.record(uow, caller, "audit-verified", valid=result.valid,
+                                 heads_checked=result.heads_checked)
+        return result
 
     @app.post("/internal/v1/audit", status_code=201, include_in_schema=False)
     def audit_for_service(body: AuditIn, caller: Annotated[
@@ -257,7 +321,7 @@ def build_api(service: ConsentService) -> FastAPI:
         on_behalf = Principal(subject=f"{body.actor} (via {caller.subject})",
                               org=body.actor_org, roles=caller.roles)
         with service.database.unit_of_work() as uow:
-            audit.record(uow, on_behalf, body.action, body.subject_id, **body.detail)
+            service.trail.record(uow, on_behalf, body.action, body.subject_id, **body.detail)
         return {"status": "recorded"}
 
     @app.get("/internal/v1/subjects/{subject_id}/consents", include_in_schema=False)
@@ -288,7 +352,8 @@ def build_api(service: ConsentService) -> FastAPI:
             if row.erased_at is not None:
                 raise consents.SubjectErased()
             try:
-                consents.establish_referral(uow, subject_id, body.org, body.holder, caller)
+                consents.establish_referral(uow, subject_id, body.org, body.holder, caller,
+                                            trail=service.trail)
             except consents.NoSharing:
                 raise ApiError(409, "sharing-required", "partner-sharing from the referring "
                                "organisation does not name the receiving organisation",
@@ -307,7 +372,7 @@ def build_api(service: ConsentService) -> FastAPI:
             raise ApiError(404, "unknown-subject", "no subject has this reference",
                            field="subject_id") from None
         with service.database.unit_of_work() as uow:
-            audit.record(uow, caller, "data-key-served", subject_id)
+            service.trail.record(uow, caller, "data-key-served", subject_id)
         return DataKeyOut(key_id=key.key_id, key=b64e(key.material))
 
     return app

@@ -22,7 +22,7 @@ from services.consent.adapters.tables import (
 )
 from services.consent.domain.purposes import expand_purposes, required_services
 from services.consent.domain.tracker import CascadeStatus, Transition, WithdrawalCascade
-from services.consent.service_layer import audit
+from services.consent.service_layer.audit import AuditTrail
 from services.consent.service_layer.subjects import establish
 from shared.auth import Principal
 from shared.crypto import PersonalDataCipher
@@ -95,7 +95,7 @@ def require_subject(session: Session, subject_id: str, caller: Principal) -> Any
 
 def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose: Purpose,
           method: ConsentMethod, recorded_by: str, caller: Principal,
-          recipients: tuple[str, ...] = ()) -> dict[str, Any]:
+          recipients: tuple[str, ...] = (), *, trail: AuditTrail) -> dict[str, Any]:
     """Record consent to one purpose for the caller's organisation's records; partner-sharing
     names the organisations those records may be shared with."""
     row = require_subject(uow.session, subject_id, caller)
@@ -109,7 +109,7 @@ def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose:
     _publish(uow, ConsentGranted(consent_id=change["change_id"], purpose=purpose, method=method,
                                  org=caller.org, recipients=recipients, personal=personal),
              subject_id)
-    audit.record(uow, caller, "consent-granted", subject_id, purpose=purpose, method=method,
+    trail.record(uow, caller, "consent-granted", subject_id, purpose=purpose, method=method,
                  recipients=",".join(recipients) or None)
     return change
 
@@ -154,7 +154,7 @@ def consent_state(session: Session, subject_id: str, holder: str) -> dict[str, A
 
 
 def establish_referral(uow: UnitOfWork, subject_id: str, to_org: str, holder: str,
-                       caller: Principal) -> bool:
+                       caller: Principal, *, trail: AuditTrail) -> bool:
     """The receiving organisation gains a relationship through a referral from ``holder``,
     which needs the holder's partner-sharing naming it; returns whether it is new."""
     if to_org != holder and to_org not in consent_state(
@@ -162,7 +162,7 @@ def establish_referral(uow: UnitOfWork, subject_id: str, to_org: str, holder: st
         raise NoSharing()
     new = establish(uow, subject_id, to_org, "referral")
     if new:
-        audit.record(uow, caller, "relationship-established", subject_id, org=to_org,
+        trail.record(uow, caller, "relationship-established", subject_id, org=to_org,
                      basis="referral")
     return new
 
@@ -170,7 +170,7 @@ def establish_referral(uow: UnitOfWork, subject_id: str, to_org: str, holder: st
 def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested: list[str],
              erasure: bool, method: ConsentMethod, caller: Principal,
              deadline_seconds: float, recorded_by: str | None = None,
-             recipients: tuple[str, ...] | None = None) -> str:
+             recipients: tuple[str, ...] | None = None, *, trail: AuditTrail) -> str:
     """Record a withdrawal of the caller's organisation's consents (and erasure); returns the
     withdrawal id the cascade is tracked by.
 
@@ -202,16 +202,17 @@ def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested:
     _publish(uow, ConsentWithdrawn(withdrawal_id=withdrawal_id, purposes=purposes,
                                    erasure=erasure, method=method, org=caller.org,
                                    recipients=lost), subject_id)
-    audit.record(uow, caller, "consent-withdrawn", subject_id, withdrawal_id=withdrawal_id,
+    trail.record(uow, caller, "consent-withdrawn", subject_id, withdrawal_id=withdrawal_id,
                  purposes=list(purposes), erasure=erasure, method=method,
                  recipients=",".join(lost) or None)
     if erasure:
-        _erase(uow, keys, subject_id, withdrawal_id, purposes, method, caller)
+        _erase(uow, keys, subject_id, withdrawal_id, purposes, method, caller, trail)
     return withdrawal_id
 
 
 def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_id: str,
-           purposes: tuple[Purpose, ...], method: ConsentMethod, caller: Principal) -> None:
+           purposes: tuple[Purpose, ...], method: ConsentMethod, caller: Principal,
+           trail: AuditTrail) -> None:
     """Destroy the data key and the NHS-number mapping at once, and say so."""
     _publish(uow, ErasureRequested(withdrawal_id=withdrawal_id, purposes=purposes,
                                    method=method, org=caller.org), subject_id)
@@ -222,7 +223,7 @@ def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_i
     if key_id is not None:
         _publish(uow, SubjectKeyShredded(key_id=key_id, withdrawal_id=withdrawal_id),
                  subject_id)
-    audit.record(uow, caller, "subject-erased", subject_id, withdrawal_id=withdrawal_id)
+    trail.record(uow, caller, "subject-erased", subject_id, withdrawal_id=withdrawal_id)
     uow.session.execute(insert(withdrawal_acks).values(
         withdrawal_id=withdrawal_id, service="consent", kind=ErasureApplied.event_type,
         applied_at=now, received_at=now, retained_records=0))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import subject_orgs, subjects
 from services.consent.domain.subjects import NhsNumberLookup
-from services.consent.service_layer import audit
+from services.consent.service_layer.audit import AuditTrail
 from shared.auth import Principal
 from shared.crypto import KnownKeys, PersonalDataCipher
 from shared.db import UnitOfWork, utcnow
@@ -31,7 +31,7 @@ class Registration:
 
 
 def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, lookup: NhsNumberLookup,
-                     nhs_number: str, caller: Principal) -> Registration:
+                     nhs_number: str, caller: Principal, *, trail: AuditTrail) -> Registration:
     """Return the person's subject reference, creating it (with a data key) when new.
 
     The caller's organisation gains a relationship with the person (registered as its own),
@@ -46,7 +46,7 @@ def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, lookup: NhsNumberLo
         select(subjects.c.subject_id).where(subjects.c.nhs_lookup == digest)).first()
     if existing is not None:
         establish(uow, existing.subject_id, org, "registered")
-        audit.record(uow, caller, "subject-registered", existing.subject_id)
+        trail.record(uow, caller, "subject-registered", existing.subject_id)
         return Registration(existing.subject_id, created=False)
     subject_id = new_subject_reference()
     key = keys.create(uow.session, subject_id)
@@ -56,7 +56,7 @@ def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, lookup: NhsNumberLo
         subject_id=subject_id, nhs_lookup=digest,
         nhs_number_sealed=sealed.model_dump_json().encode(),
         registered_by_org=org, registered_at=utcnow()))
-    audit.record(uow, caller, "subject-registered", subject_id)
+    trail.record(uow, caller, "subject-registered", subject_id)
     personal = cipher.seal(subject_id, SubjectRegistered.event_type, {"nhs_number": nhs_number})
     event = CloudEvent.wrap(SubjectRegistered(org=org, personal=personal),
                             source=SOURCE, subject=subject_id)
