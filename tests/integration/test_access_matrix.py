@@ -34,6 +34,7 @@ from services.reporting.entrypoints.api import build_api as reporting_api
 from shared.runtime import migrate
 from shared.settings import PlatformSettings
 from tests.support.http import serving
+from tests.support.screening_matrix import ScreeningHarness
 from tests.support.tokens import PEOPLE_ROLES, SERVICES, TOKEN_STATES, Tokens, pending
 
 ACCESS_DIR: Final = Path(__file__).resolve().parents[1] / "access"
@@ -413,6 +414,9 @@ def harnesses(settings: PlatformSettings, var_dir: Path
                 built[name] = consent(row.endpoint)
             elif row.service == "reporting":
                 built[name] = reporting()
+            elif row.service == "screening":
+                built[name] = cleanup.enter_context(
+                    ScreeningHarness.running(settings, tokens, var_dir, check_status))
             else:
                 pytest.fail(f"no harness runs {row.service}'s rows yet")
         return built[name]
