@@ -10,7 +10,7 @@ from services.consent.domain.subjects import NhsNumberLookup
 from shared.crypto import KeyWrapper, PersonalDataCipher, derive_key, load_key
 from shared.db import Database
 from shared.http import Authorizer
-from shared.runtime import open_database, token_authority
+from shared.runtime import open_database, token_verifier
 from shared.settings import PlatformSettings
 
 SERVICE: Final = "consent"
@@ -30,8 +30,7 @@ class ConsentService:
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
         self.database: Database = open_database(SERVICE, metadata, settings)
-        self.authority = token_authority(settings)
-        self.authorizer = Authorizer(self.authority)
+        self.authorizer = Authorizer(token_verifier(settings))
         wrapping_key = master_key(settings)
         self.keys = SqlDataKeyStore(self.database,
                                     KeyWrapper(derive_key(wrapping_key, "data-key wrapping")))

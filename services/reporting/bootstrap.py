@@ -11,7 +11,7 @@ from services.reporting.adapters.tables import metadata
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
 from shared.http import Authorizer
-from shared.runtime import open_database, token_authority
+from shared.runtime import open_database, token_verifier
 from shared.settings import PlatformSettings
 
 SERVICE: Final = "reporting"
@@ -44,5 +44,7 @@ class ReportingService:
         self.outcome_rules = OutcomeRules(self.reporting.meaningful_swemwbs_change,
                                           self.reporting.min_people_for_mean)
         self.database = open_database(SERVICE, metadata, settings)
-        self.authority = token_authority(settings)
-        self.authorizer = Authorizer(self.authority)
+        # Reporting calls no other service: it verifies people's tokens with public keys and
+        # holds no credential or key of its own.
+        self.verifier = token_verifier(settings)
+        self.authorizer = Authorizer(self.verifier)

@@ -17,7 +17,7 @@ from services.screening.entrypoints.api import build_api as screening_api
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from tests.support.http import serving
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 ASKED: dict[str, Any] = {
     "nhs_number": "943 476 5919", "org": "trust", "team": "north-cmht", "borough": "camden",
@@ -36,7 +36,8 @@ def screening(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
-    with serving(consent_api(ConsentService(settings))) as consent_url:
+    with issuing(settings) as settings, \
+            serving(consent_api(ConsentService(settings))) as consent_url:
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         yield service, TestClient(screening_api(service))
 

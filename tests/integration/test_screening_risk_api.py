@@ -22,7 +22,7 @@ from shared.events.envelope import CloudEvent
 from shared.events.screening import EnquiryDue, MaracReferralRequired, RiskAssessed
 from shared.settings import PlatformSettings
 from tests.support.http import serving
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 NHS_NUMBER = "943 476 5919"
 REASONS = "Quokka-7731 believed threats at the school gate"
@@ -55,7 +55,8 @@ def build(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
-    with serving(consent_api(ConsentService(settings))) as consent_url:
+    with issuing(settings) as settings, \
+            serving(consent_api(ConsentService(settings))) as consent_url:
         served: PlatformSettings = settings.model_copy(update={"consent_url": consent_url})
 
         def make() -> tuple[ScreeningService, TestClient]:

@@ -8,10 +8,11 @@ from fastapi import Depends, FastAPI, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.consent.bootstrap import ConsentService
+from services.consent.domain.callers import SERVICE_ACCESS
 from services.consent.domain.purposes import UnknownPurpose, expand_purposes
 from services.consent.service_layer import audit, consents
 from services.consent.service_layer.subjects import register_subject
-from shared.auth import Principal
+from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, UnknownSubject, b64e
 from shared.events.vocabulary import ConsentMethod, Purpose
 from shared.http import ApiError, create_api
@@ -87,19 +88,18 @@ class WithdrawalAccepted(BaseModel):
 
 
 class AuditIn(BaseModel):
-    """An access another service audits on behalf of its caller."""
+    """An access another service audits: who acted comes from the verified tokens (the
+    person's, on-behalf-of, and the service's), never from the body."""
 
     model_config = ConfigDict(extra="forbid")
 
     action: str = Field(pattern=r"^[a-z][a-z0-9-]{0,59}$")
     subject_id: str | None = Field(default=None, pattern=r"^sub_[0-9a-f]{32}$")
-    actor: str = Field(min_length=1, max_length=200)
-    actor_org: str = Field(min_length=1, max_length=64)
     detail: dict[str, str | int | bool | None] = Field(default_factory=dict)
 
 
 class DataKeyOut(BaseModel):
-    """A subject's data key, for services (role service) only."""
+    """A subject's data key, for the services that hold people's sealed fields only."""
 
     key_id: str
     key: str
@@ -112,6 +112,25 @@ def build_api(service: ConsentService) -> FastAPI:
                                  "through every service, erasure and the audit trail.",
                      readiness=[service.database.ping])
     auth = service.authorizer
+    register_access, state_access = SERVICE_ACCESS["register"], SERVICE_ACCESS["consent-state"]
+    audit_access, key_access = SERVICE_ACCESS["audit"], SERVICE_ACCESS["data-key"]
+
+    def for_trust(caller: Principal) -> Principal:
+        """A service registering alone does so for the Trust (the Trust's record system)."""
+        trusts = [org for org, o in service.settings.organisations.items()
+                  if o.kind == "nhs-trust"]
+        if len(trusts) != 1:
+            raise NotPermitted("a service may register alone only for the one NHS Trust")
+        return Principal(subject=caller.subject, org=trusts[0], roles=frozenset(),
+                         org_kind="nhs-trust", service=caller.service)
+
+    def audited_as(caller: Principal) -> Principal:
+        """Who the audit trail names: the person and organisation who acted, via the service
+        (from the verified tokens), or the service acting alone."""
+        if caller.via is None:
+            return caller
+        return Principal(subject=f"{caller.subject} (via svc-{caller.via})", org=caller.org,
+                         roles=caller.roles, org_kind=caller.org_kind, via=caller.via)
 
     @contextmanager
     def subject_errors() -> Iterator[None]:
@@ -131,8 +150,11 @@ def build_api(service: ConsentService) -> FastAPI:
               responses={200: {"model": SubjectOut, "description": "already registered"}})
     def register(body: SubjectIn, response: Response,
                  caller: Annotated[Principal, Depends(
-                     auth.require("clinician", "partner-staff", "service"))]) -> SubjectOut:
+                     auth.require("clinician", "partner-staff", via=register_access.for_person,
+                                  services=register_access.alone))]) -> SubjectOut:
         """Register a person by NHS number (201), or return their existing reference (200)."""
+        if caller.is_service:
+            caller = for_trust(caller)
         with service.database.unit_of_work() as uow:
             registration = register_subject(uow, service.keys, service.lookup,
                                             body.nhs_number, caller)
@@ -151,8 +173,8 @@ def build_api(service: ConsentService) -> FastAPI:
 
     @app.get("/v1/subjects/{subject_id}/consents")
     def consent_state(subject_id: Annotated[str, SUBJECT_ID],
-                      caller: Annotated[Principal, Depends(auth.require(*RECORDERS,
-                                                                        "service"))]
+                      caller: Annotated[Principal, Depends(auth.require(
+                          *RECORDERS, via=state_access.for_person))]
                       ) -> dict[str, Any]:
         """The current state per purpose and the history (who, when, how)."""
         with subject_errors(), service.database.unit_of_work() as uow:
@@ -220,18 +242,22 @@ def build_api(service: ConsentService) -> FastAPI:
                 "first_broken_seq": check.first_broken_seq, "problem": check.problem}
 
     @app.post("/internal/v1/audit", status_code=201, include_in_schema=False)
-    def audit_for_service(body: AuditIn, caller: Annotated[
-            Principal, Depends(auth.require("service"))]) -> dict[str, str]:
-        on_behalf = Principal(subject=f"{body.actor} (via {caller.subject})",
-                              org=body.actor_org, roles=caller.roles)
+    def audit_for_service(body: AuditIn, caller: Annotated[Principal, Depends(
+            auth.require_service(*audit_access.alone | audit_access.for_person,
+                                 on_behalf=True))]) -> dict[str, str]:
+        if caller.via is None and caller.service not in audit_access.alone:
+            raise NotPermitted(f"the {caller.service} service may not audit on its own")
+        if caller.via is not None and caller.via not in audit_access.for_person:
+            raise NotPermitted(f"the {caller.via} service may not audit for a person")
         with service.database.unit_of_work() as uow:
-            audit.record(uow, on_behalf, body.action, body.subject_id, **body.detail)
+            audit.record(uow, audited_as(caller), body.action, body.subject_id, **body.detail)
         return {"status": "recorded"}
 
     @app.get("/internal/v1/data-keys/{subject_id}", response_model=DataKeyOut,
              include_in_schema=False)
     def data_key(subject_id: Annotated[str, SUBJECT_ID],
-                 caller: Annotated[Principal, Depends(auth.require("service"))]) -> DataKeyOut:
+                 caller: Annotated[Principal, Depends(auth.require_service(*key_access.alone))]
+                 ) -> DataKeyOut:
         try:
             key = service.keys.data_key(subject_id)
         except KeyShredded:

@@ -70,7 +70,7 @@ def require_subject(session: Session, subject_id: str, caller: Principal) -> Any
     row = session.execute(select(subjects).where(subjects.c.subject_id == subject_id)).first()
     if row is None:
         raise SubjectNotFound()
-    if "dpo" in caller.roles or "service" in caller.roles:
+    if "dpo" in caller.roles:
         return row
     linked = session.execute(select(subject_orgs.c.org).where(and_(
         subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == caller.org))).first()

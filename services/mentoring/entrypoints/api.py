@@ -124,8 +124,8 @@ def build_api(service: MentoringService) -> FastAPI:
         if body.referred_by_org != caller.org:
             raise NotPermitted("you may refer only on behalf of your own organisation")
         with errors():
-            subject_id = service.resolve_subject(body.nhs_number, body.subject_id, caller.org)
-            if not service.may_mentor(subject_id):
+            subject_id = service.resolve_subject(body.nhs_number, body.subject_id, caller)
+            if not service.may_mentor(subject_id, caller):
                 raise ApiError(409, "consent-required", "peer-mentoring consent is not active "
                                "for this person: record it before referring")
             with db.unit_of_work() as uow:

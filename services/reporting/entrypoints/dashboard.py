@@ -210,7 +210,7 @@ def release_stream(request: Request, service: ReportingService,
 
 def add_dashboard(app: FastAPI, service: ReportingService) -> None:
     """Register ``/login``, ``/logout``, ``/dashboard``, ``/static/*`` and the release stream."""
-    authority = service.authority
+    authority = service.verifier
     production = service.settings.env == "production"
 
     def viewer(token: str) -> Principal:

@@ -68,10 +68,10 @@ def build_api(service: ScreeningService) -> FastAPI:
 
     @app.post("/v1/enquiries/due", status_code=201)
     def enquiry_due(body: RecordEnquiryDue, caller: Annotated[
-            Principal, Depends(auth.require("clinician", "service"))]) -> dict[str, Any]:
+            Principal, Depends(auth.require("clinician"))]) -> dict[str, Any]:
         """Someone was assessed and should be asked: the denominator of coverage."""
         own_org(caller, body.org)
-        subject_id = resolve(service, body.nhs_number, body.subject_id)
+        subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
         with service.database.unit_of_work() as uow:
             enquiry_id = record_enquiry_due(uow, body, subject_id)
         return {"id": enquiry_id, "subject_id": subject_id, "org": body.org,
@@ -79,10 +79,10 @@ def build_api(service: ScreeningService) -> FastAPI:
 
     @app.post("/v1/screenings", status_code=201)
     def post_screening(body: RecordScreening, caller: Annotated[
-            Principal, Depends(auth.require("clinician", "service"))]) -> dict[str, Any]:
+            Principal, Depends(auth.require("clinician"))]) -> dict[str, Any]:
         """Record a routine enquiry; returns the record with its HARK score and findings."""
         own_org(caller, body.org)
-        subject_id = resolve(service, body.nhs_number, body.subject_id)
+        subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
         with consent_service_errors(), service.database.unit_of_work() as uow:
             screening_id = record_screening(uow, service.cipher, body, subject_id,
                                             caller.org)
@@ -114,7 +114,7 @@ def build_api(service: ScreeningService) -> FastAPI:
     def risk_assessment(body: RecordRiskAssessment, caller: Annotated[
             Principal, Depends(auth.require("clinician"))]) -> dict[str, Any]:
         """Score a DASH checklist and apply the MARAC criteria; raises a referral at once."""
-        subject_id = resolve(service, body.nhs_number, body.subject_id)
+        subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
         with consent_service_errors(), service.database.unit_of_work() as uow:
             return risk.record_risk_assessment(
                 uow, service.cipher, body, subject_id, caller.org,
@@ -153,10 +153,11 @@ def is_trust(service: ScreeningService, org: str) -> bool:
     return organisation is not None and organisation.kind == "nhs-trust"
 
 
-def resolve(service: ScreeningService, nhs_number: str | None, subject_id: str | None) -> str:
+def resolve(service: ScreeningService, nhs_number: str | None, subject_id: str | None,
+            caller: Principal) -> str:
     """The subject reference, or the HTTP error that explains why there is none."""
     try:
-        return service.resolve_subject(nhs_number, subject_id)
+        return service.resolve_subject(nhs_number, subject_id, caller)
     except (UnknownSubject, KeyShredded):
         raise ApiError(422, "unknown-subject", "no registered person has this subject reference",
                        field="subject_id") from None
