@@ -410,7 +410,7 @@ def test_consent_acknowledges_its_own_erasure_through_the_cascade_topic(
 def test_after_erasure_the_key_is_gone_and_the_person_is_new_again(consent: Consent) -> None:
     subject_id = consent.subject()
     key_url = f"/internal/v1/data-keys/{subject_id}"
-    service_headers = consent.headers("trust", "service")
+    service_headers = consent.headers("service", "screening")
     assert consent.client.get(key_url, headers=service_headers).status_code == 200
 
     consent.withdrawal_id(subject_id, ["all"], erasure=True)
@@ -513,7 +513,7 @@ BAD = [
                      mentions=("roles",)), id="consent-by-mentor-coordinator"),
     pytest.param(Bad("withdrawals", WITHDRAW, caller=("trust", "mentor-coordinator"),
                      status=403, mentions=("roles",)), id="withdrawal-by-mentor-coordinator"),
-    pytest.param(Bad("withdrawals", WITHDRAW, caller=("trust", "service"), status=403,
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=("service", "mentoring"), status=403,
                      mentions=("roles",)), id="withdrawal-by-a-service"),
     pytest.param(Bad("consents", GRANT, caller=("partner-a", "partner-staff"), status=403,
                      mentions=("register",)), id="consent-for-another-organisations-subject"),
@@ -579,17 +579,24 @@ def test_another_organisation_may_act_once_it_registered_the_person(
 
 
 def test_services_may_read_consent_state_but_not_withdrawals(consent: Consent) -> None:
-    """Mentoring checks peer-mentoring consent before a referral, as role service."""
+    """Mentoring checks peer-mentoring consent before a referral, on the referrer's behalf."""
     subject_id = consent.subject(org="trust")
     consent.grant(subject_id, "peer-mentoring")
     withdrawal_id = consent.withdrawal_id(subject_id, ["evaluation"])
-    headers = consent.headers("trust", "service")
+    person = consent.headers("trust", "clinician")["Authorization"].removeprefix("Bearer ")
+    headers = {**consent.headers("service", "mentoring"), "Peerlink-On-Behalf-Of": person}
 
     state = consent.client.get(f"/v1/subjects/{subject_id}/consents", headers=headers)
 
     assert state.status_code == 200
     assert state.json()["purposes"]["peer-mentoring"] == "granted"
     assert consent.client.get(f"/v1/withdrawals/{withdrawal_id}", headers=headers
+                              ).status_code == 403
+    alone = consent.client.get(f"/v1/subjects/{subject_id}/consents",
+                               headers=consent.headers("service", "mentoring"))
+    assert alone.status_code == 403
+    screening = {**consent.headers("service", "screening"), "Peerlink-On-Behalf-Of": person}
+    assert consent.client.get(f"/v1/subjects/{subject_id}/consents", headers=screening
                               ).status_code == 403
 
 
@@ -672,7 +679,7 @@ def test_the_audit_trail_lists_a_persons_entries_and_audits_reading_it(
 @pytest.mark.parametrize(
     "caller",
     [("trust", "clinician"), ("partner-a", "partner-staff"), ("trust", "ops-viewer"),
-     ("trust", "mentor-coordinator"), ("trust", "service")],
+     ("trust", "mentor-coordinator"), ("service", "mentoring"), ("service", "screening")],
     ids="-".join,
 )
 def test_only_a_dpo_reads_the_audit_trail(consent: Consent, path: str,
@@ -820,7 +827,7 @@ def test_marking_overdue_leaves_withdrawals_within_their_deadline(consent: Conse
     [
         pytest.param(("trust", "ops-viewer"), 403, id="ops-viewer"),
         pytest.param(("trust", "mentor-coordinator"), 403, id="mentor-coordinator"),
-        pytest.param(("trust", "service"), 403, id="service"),
+        pytest.param(("service", "mentoring"), 403, id="service"),
         pytest.param(None, 401, id="no-token"),
         pytest.param(("trust", "clinician"), 200, id="clinician"),
         pytest.param(("trust", "dpo"), 200, id="dpo"),

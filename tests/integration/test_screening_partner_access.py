@@ -182,7 +182,7 @@ def test_a_partner_clinician_cannot_read_the_trusts_record(world: World) -> None
 
 @pytest.mark.parametrize(("org", "role"), [
     pytest.param("trust", "ops-viewer", id="ops-viewer"),
-    pytest.param("trust", "service", id="service"),
+    pytest.param("service", "screening", id="service"),
 ])
 def test_other_roles_cannot_read_results(world: World, org: str, role: str) -> None:
     world.sharing(granted=True)

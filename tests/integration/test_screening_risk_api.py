@@ -103,7 +103,7 @@ def _assess(service: ScreeningService, client: TestClient, body: dict[str, Any]
 
 # --- enquiries due -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("role", ["clinician", "service"])
+@pytest.mark.parametrize("role", ["clinician"])
 def test_an_enquiry_due_is_recorded_and_published(
         screening: tuple[ScreeningService, TestClient], role: str) -> None:
     service, client = screening
@@ -128,7 +128,7 @@ def test_an_enquiry_due_is_recorded_and_published(
 @pytest.mark.parametrize(("org", "role", "body_org"), [
     pytest.param("partner-a", "clinician", "trust", id="partner-clinician-for-trust"),
     pytest.param("trust", "clinician", "partner-a", id="trust-clinician-for-partner"),
-    pytest.param("partner-a", "service", "trust", id="partner-service-for-trust"),
+    pytest.param("service", "screening", "trust", id="a-service-on-its-own"),
     pytest.param("trust", "partner-staff", "trust", id="partner-staff-role"),
     pytest.param("trust", "ops-viewer", "trust", id="ops-viewer-role"),
 ])
@@ -240,7 +240,7 @@ def test_bad_risk_assessments_are_a_422_and_nothing_is_written(
 @pytest.mark.parametrize(("org", "role"), [
     pytest.param("trust", "partner-staff", id="partner-staff"),
     pytest.param("trust", "ops-viewer", id="ops-viewer"),
-    pytest.param("trust", "service", id="service"),
+    pytest.param("service", "screening", id="service"),
 ])
 def test_who_may_record_a_risk_assessment(
         screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
@@ -360,7 +360,7 @@ def test_an_unknown_referral_is_a_404(screening: tuple[ScreeningService, TestCli
     pytest.param("partner-a", "partner-staff", id="partner-staff"),
     pytest.param("trust", "partner-staff", id="partner-staff-role-at-trust"),
     pytest.param("trust", "ops-viewer", id="ops-viewer"),
-    pytest.param("trust", "service", id="service"),
+    pytest.param("service", "screening", id="service"),
 ])
 def test_only_the_trusts_clinicians_see_and_work_the_queue(
         screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:

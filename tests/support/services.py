@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 import pytest
 
@@ -30,8 +31,15 @@ def settings_for(monkeypatch: pytest.MonkeyPatch, var_dir: Path,
     return PlatformSettings(var_dir=var_dir, **overrides)  # type: ignore[arg-type]
 
 
+SERVICE: Final = "service"
+
+
 def bearer(settings: PlatformSettings, org: str, *roles: str) -> dict[str, str]:
-    """An Authorization header for a person of ``org`` with ``roles``."""
+    """An Authorization header for a person of ``org`` with ``roles``; with ``org`` "service",
+    the own token of the service ``roles[0]`` names (``bearer(s, "service", "mentoring")``),
+    so that a table of callers can hold services too."""
+    if org == SERVICE:
+        return service_bearer(settings, *roles)
     return {"Authorization": f"Bearer {development_issuer(settings).mint(org, list(roles))}"}
 
 
