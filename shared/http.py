@@ -194,8 +194,9 @@ class Authorizer:
             if caller.service is not None:
                 if caller.service in alone:
                     return caller
-                raise NotPermitted("this action is for people; a service may not take it "
-                                   "on its own")
+                needed = ", ".join(sorted(allowed))
+                raise NotPermitted(f"this action needs one of the roles: {needed} (a person's:"
+                                   " a service may not take it on its own)")
             if caller.via is not None and caller.via not in through:
                 raise NotPermitted(f"the {caller.via} service may not act for a person here")
             if not caller.has_any(allowed):

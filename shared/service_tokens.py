@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -33,13 +34,15 @@ class ClientCredentials:
 
     def __init__(self, service: str, token_url: str, secret_file: Path,
                  client_id: str | None = None, timeout: float = 10.0,
-                 renew_before_seconds: float = 60.0) -> None:
+                 renew_before_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.service = service
         self.token_url = token_url
         self.secret_file = secret_file
         self.client_id = client_id or service
         self._timeout = timeout
         self._renew_before = renew_before_seconds
+        self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
@@ -47,9 +50,9 @@ class ClientCredentials:
     def token(self) -> str:
         """The cached token, or a new one when it is about to expire."""
         with self._lock:
-            if self._token is None or time.monotonic() >= self._renew_at:
+            if self._token is None or self._clock() >= self._renew_at:
                 self._token, lifetime = self._fetch()
-                self._renew_at = time.monotonic() + max(
+                self._renew_at = self._clock() + max(
                     lifetime - self._renew_before, lifetime / 2)
             return self._token
 

@@ -153,11 +153,10 @@ def build_api(service: ConsentService) -> FastAPI:
                      auth.require("clinician", "partner-staff", via=register_access.for_person,
                                   services=register_access.alone))]) -> SubjectOut:
         """Register a person by NHS number (201), or return their existing reference (200)."""
-        if caller.is_service:
-            caller = for_trust(caller)
+        registrar = for_trust(caller) if caller.is_service else audited_as(caller)
         with service.database.unit_of_work() as uow:
             registration = register_subject(uow, service.keys, service.lookup,
-                                            body.nhs_number, caller)
+                                            body.nhs_number, registrar)
         if not registration.created:
             response.status_code = 200
         return SubjectOut(subject_id=registration.subject_id)
