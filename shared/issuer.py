@@ -9,7 +9,9 @@ public key. In production an organisation's identity provider takes its place
 Its files live under ``var/keys/``: the private key (``issuer-signing-key.pem``, mode 600),
 the public ``jwks.json`` every verifier reads, ``clients.json`` with only the SHA-256 digests of
 the client secrets, and each calling service's secret in ``clients/<service>.secret``, which
-only that service is pointed at.
+only that service is pointed at. Where a service's secret is provisioned from outside (the
+compose stack's secret files), ``PEERLINK_<SERVICE>_CLIENT_SECRET_FILE`` given to the issuer
+registers that secret's digest instead.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from fastapi.responses import JSONResponse
 
 from shared.auth import TokenIssuer, generate_signing_key
 from shared.http import create_api, error_body
-from shared.settings import PlatformSettings
+from shared.settings import PlatformSettings, ServiceClientSettings
 
 CALLING_SERVICES: Final[tuple[str, ...]] = ("screening", "mentoring")
 """The services that call another service (consent) and so have a credential. Reporting calls
@@ -72,7 +74,10 @@ class DevelopmentIssuerFiles:
                 _write(self.jwks, jwks, 0o644)
             digests = self.client_digests()
             for service in CALLING_SERVICES:
-                if service not in digests or not self.secret_file(service).exists():
+                configured = ServiceClientSettings.for_service(service).client_secret_file
+                if configured is not None:
+                    digests[service] = secret_digest(configured.read_text().strip())
+                elif service not in digests or not self.secret_file(service).exists():
                     secret = secrets.token_urlsafe(32)
                     self.secret_file(service).parent.mkdir(exist_ok=True, mode=0o700)
                     _write(self.secret_file(service), secret.encode(), 0o600)

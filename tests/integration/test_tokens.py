@@ -303,3 +303,22 @@ def test_our_verifier_accepts_a_token_joserfc_minted_with_a_key_in_the_jwks(
                              algorithms=["HS256"])
     with pytest.raises(NotAuthenticated, match="algorithm is not accepted"):
         verifier.verify(forged)
+
+
+def test_a_client_secret_provisioned_from_outside_is_registered_by_its_digest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compose stack gives the issuer and screening the same secret file."""
+    provisioned = tmp_path / "screening_client_secret"
+    provisioned.write_text("provisioned-secret-of-screening-0123456789\n")
+    monkeypatch.setenv("PEERLINK_SCREENING_CLIENT_SECRET_FILE", str(provisioned))
+    settings = PlatformSettings(var_dir=tmp_path / "var", env="test")
+    development_issuer(settings)
+    files = DevelopmentIssuerFiles(settings.development_keys_dir())
+
+    assert not files.secret_file("screening").exists()
+    assert files.secret_file("mentoring").exists()
+    with serving(create_app(settings)) as url:
+        token = service_credentials("screening", settings.model_copy(
+            update={"token_url": f"{url}/oauth/token"})).token()
+    assert token_verifier(settings).verify(token).service == "screening"
+    assert "provisioned-secret" not in files.clients.read_text()
