@@ -121,6 +121,7 @@ def composed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     development_issuer(settings)
     files = DevelopmentIssuerFiles(settings.development_keys_dir())
     monkeypatch.setattr(runtime_module, "KafkaEventProducer", FakeProducer)
+    monkeypatch.chdir(tmp_path)  # faust makes its data directory in the working directory
     return settings, Secrets(files.signing_key,
                              {s: files.secret_file(s) for s in CALLING_SERVICES},
                              {s: files.secret_file(s).read_text() for s in CALLING_SERVICES})
