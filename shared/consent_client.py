@@ -8,6 +8,7 @@ as that person, via this service. Worker-side requests (no person) are the servi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,6 +16,22 @@ import httpx
 from shared.auth import ON_BEHALF_OF, NotPermitted, Principal
 from shared.crypto import DataKey, KeyShredded, KeyStoreUnavailable, UnknownSubject, b64d
 from shared.service_tokens import ServiceTokenSource, ServiceTokenUnavailable
+
+
+class SharingRequired(PermissionError):
+    """The referring organisation's partner-sharing does not name the receiving one."""
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """One holder organisation's consents for a person."""
+
+    purposes: dict[str, str]
+    sharing_recipients: frozenset[str]
+
+    def granted(self, purpose: str) -> bool:
+        """Whether the holder's consent to ``purpose`` is active."""
+        return self.purposes.get(purpose) == "granted"
 
 
 class ConsentClient:
@@ -42,9 +59,11 @@ class ConsentClient:
         return headers
 
     def _call(self, method: str, path: str, expected: tuple[int, ...],
-              caller: Principal | None = None, json: dict[str, Any] | None = None) -> Any:
-        """One request; 404 is ``UnknownSubject``, 410 ``KeyShredded``, 403 for a person
-        ``NotPermitted``, and no answer or any other status ``KeyStoreUnavailable``."""
+              caller: Principal | None = None, json: dict[str, Any] | None = None,
+              conflict: type[Exception] | None = None) -> Any:
+        """One request; 404 is ``UnknownSubject``, 410 ``KeyShredded``, 409 ``conflict`` when
+        given, 403 for a person ``NotPermitted``, and no answer or any other unexpected status
+        ``KeyStoreUnavailable``. Returns the JSON body."""
         headers = self._headers(caller)
         try:
             response = self._client.request(method, f"{self._base}{path}", json=json,
@@ -55,6 +74,8 @@ class ConsentClient:
             return response.json()
         if response.status_code == 410:
             raise KeyShredded()
+        if response.status_code == 409 and conflict is not None:
+            raise conflict()
         if response.status_code == 404:
             raise UnknownSubject()
         if response.status_code == 403 and caller is not None and not caller.is_service:
@@ -81,9 +102,17 @@ class ConsentClient:
         self._call("POST", "/internal/v1/audit", (201,), caller, json={
             "action": action, "subject_id": subject_id, "detail": detail})
 
-    def purposes(self, subject_id: str, caller: Principal | None = None) -> dict[str, str]:
-        """The person's current consent state per purpose ("granted", "withdrawn"...), as
-        ``caller`` sees it."""
-        purposes: dict[str, str] = self._call(
-            "GET", f"/v1/subjects/{subject_id}/consents", (200,), caller)["purposes"]
-        return purposes
+    def consents(self, subject_id: str, holder_org: str) -> ConsentState:
+        """The consents ``holder_org`` recorded for the person (state per purpose, and whom
+        its partner-sharing names)."""
+        body = self._call("GET", f"/internal/v1/subjects/{subject_id}/consents?org={holder_org}",
+                          (200,))
+        return ConsentState(purposes=dict(body["purposes"]),
+                            sharing_recipients=frozenset(body["sharing_recipients"]))
+
+    def establish_referral(self, subject_id: str, to_org: str, caller: Principal) -> None:
+        """Give ``to_org`` a relationship with the person through a referral by ``caller`` (on
+        their behalf: their organisation is the holder); raises ``SharingRequired`` when its
+        partner-sharing does not name ``to_org``."""
+        self._call("POST", f"/internal/v1/subjects/{subject_id}/relationships", (201,), caller,
+                   json={"org": to_org}, conflict=SharingRequired)

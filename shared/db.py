@@ -43,6 +43,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 SequenceId = BigInteger().with_variant(Integer(), "sqlite")
+WRITE_OPTION = "peerlink_writes"
+"""Execution option of a unit of work's connections: on SQLite its transaction begins
+IMMEDIATE (holding the write lock from the start)."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -107,11 +110,20 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # transactions begin in _sqlite_begin
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            # A write transaction takes the write lock before its first read, so what it
+            # reads cannot change under it before it writes (SQLite has no SELECT FOR UPDATE);
+            # the driver would otherwise read outside any transaction until the first write.
+            writes = connection.get_execution_options().get(WRITE_OPTION, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -155,11 +167,14 @@ class Database:
         self.engine = make_engine(url)
         self.metadata = metadata
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}),
+                                    expire_on_commit=False)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        """A transaction that commits on success and rolls back on any error."""
-        with self._sessions.begin() as session:
+        """A transaction that commits on success and rolls back on any error (on SQLite it
+        holds the write lock from its start: write transactions are serial)."""
+        with self._writes.begin() as session:
             yield UnitOfWork(session, self.metadata)
 
     @contextmanager

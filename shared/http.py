@@ -24,7 +24,6 @@ from shared.logging import scrub
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 ReadinessCheck = Callable[[], None]
-SESSION_COOKIE = "peerlink_session"
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -157,15 +156,11 @@ class Authorizer:
         self._verifier = verifier
 
     def principal(self, credentials: HTTPAuthorizationCredentials | None,
-                  session: str | None = None, on_behalf_of: str | None = None) -> Principal:
-        """The caller from the bearer token (or a signed-in browser's session cookie), and the
-        person a service acts for."""
-        if credentials is not None and credentials.scheme.lower() == "bearer":
-            caller = self._verifier.verify(credentials.credentials)
-        elif session:
-            caller = self._verifier.verify(session)
-        else:
+                  on_behalf_of: str | None = None) -> Principal:
+        """The caller from the bearer token, and the person a service acts for."""
+        if credentials is None or credentials.scheme.lower() != "bearer":
             raise NotAuthenticated("a bearer token is required (Authorization: Bearer <token>)")
+        caller = self._verifier.verify(credentials.credentials)
         if on_behalf_of is None:
             return caller
         if not caller.is_service:
@@ -175,22 +170,19 @@ class Authorizer:
             raise NotAuthenticated("the on-behalf-of token must be a person's")
         return replace(person, via=caller.service)
 
-    def _caller(self, request: Request, credentials: HTTPAuthorizationCredentials | None,
-                allow_session: bool) -> Principal:
-        session = request.cookies.get(SESSION_COOKIE) if allow_session else None
-        return self.principal(credentials, session, request.headers.get(ON_BEHALF_OF))
+    def _caller(self, request: Request,
+                credentials: HTTPAuthorizationCredentials | None) -> Principal:
+        return self.principal(credentials, request.headers.get(ON_BEHALF_OF))
 
-    def require(self, *roles: str, allow_session: bool = False, via: Iterable[str] = (),
+    def require(self, *roles: str, via: Iterable[str] = (),
                 services: Iterable[str] = ()) -> Callable[..., Principal]:
         """A dependency admitting people with any of ``roles``: directly, or through one of
-        the services ``via`` acting on their behalf; and the ``services`` acting alone. With
-        ``allow_session``, a browser's session cookie is accepted as well as the bearer token.
-        """
+        the services ``via`` acting on their behalf; and the ``services`` acting alone."""
         allowed, through, alone = frozenset(roles), frozenset(via), frozenset(services)
 
         def dependency(request: Request, credentials: Annotated[
                 HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-            caller = self._caller(request, credentials, allow_session)
+            caller = self._caller(request, credentials)
             if caller.service is not None:
                 if caller.service in alone:
                     return caller
@@ -215,7 +207,7 @@ class Authorizer:
 
         def dependency(request: Request, credentials: Annotated[
                 HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-            caller = self._caller(request, credentials, False)
+            caller = self._caller(request, credentials)
             acting = caller.service or caller.via
             if acting is None:
                 raise NotPermitted("this endpoint is for Peerlink's services, not people")

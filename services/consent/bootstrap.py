@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
 
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.consent.adapters.heads import KafkaHeadLog
 from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import metadata
 from services.consent.domain.subjects import NhsNumberLookup
+from services.consent.service_layer.audit import AuditTrail
 from shared.crypto import KeyWrapper, PersonalDataCipher, derive_key, load_key
 from shared.db import Database
 from shared.http import Authorizer
+from shared.kafka.client import client_options
+from shared.kafka.topics import AUDIT_HEADS
 from shared.runtime import open_database, token_verifier
 from shared.settings import PlatformSettings
 
 SERVICE: Final = "consent"
+
+
+class ConsentAuditSettings(BaseSettings):
+    """``PEERLINK_CONSENT_AUDIT_*``: the audit chain's key and its published heads."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERLINK_CONSENT_", extra="ignore")
+
+    audit_key: SecretStr | None = Field(
+        default=None, description="the audit chain's HMAC key, 32 bytes base64")
+    audit_key_file: Path | None = Field(default=None, description="a file holding that key")
+    audit_head_seconds: float = Field(
+        default=60.0, gt=0, description="how often the worker publishes the head if it moved")
+    audit_heads_topic: str = Field(default=AUDIT_HEADS, min_length=1, max_length=200)
+    audit_heads_read_seconds: float = Field(
+        default=10.0, gt=0, description="how long verification may take to read the heads")
 
 
 def master_key(settings: PlatformSettings) -> bytes:
@@ -24,11 +47,20 @@ def master_key(settings: PlatformSettings) -> bytes:
                     production=settings.env == "production")
 
 
+def audit_key(settings: PlatformSettings, audit: ConsentAuditSettings) -> bytes:
+    """The audit chain's key: configured, or (never in production) a development key file."""
+    configured = audit.audit_key.get_secret_value() if audit.audit_key else None
+    return load_key(configured, audit.audit_key_file,
+                    settings.var_dir / "development-consent-audit.key",
+                    production=settings.env == "production")
+
+
 class ConsentService:
     """Everything the consent API and worker need."""
 
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
+        self.audit_settings = ConsentAuditSettings()
         self.database: Database = open_database(SERVICE, metadata, settings)
         self.authorizer = Authorizer(token_verifier(settings))
         wrapping_key = master_key(settings)
@@ -36,3 +68,8 @@ class ConsentService:
                                     KeyWrapper(derive_key(wrapping_key, "data-key wrapping")))
         self.lookup = NhsNumberLookup(key=derive_key(wrapping_key, "nhs-number lookup"))
         self.cipher = PersonalDataCipher(self.keys)
+        self.trail = AuditTrail(audit_key(settings, self.audit_settings))
+        self.heads = KafkaHeadLog(settings.kafka_bootstrap,
+                                  self.audit_settings.audit_heads_topic,
+                                  self.audit_settings.audit_heads_read_seconds,
+                                  **client_options(settings))

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.reporting.adapters.tables import metadata
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
+from services.reporting.service_layer.sessions import DashboardSessions
 from shared.http import Authorizer
 from shared.runtime import open_database, token_verifier
 from shared.settings import PlatformSettings
@@ -18,7 +19,7 @@ SERVICE: Final = "reporting"
 
 
 class ReportingSettings(BaseSettings):
-    """``PEERLINK_REPORTING_*``: release cadence and disclosure thresholds."""
+    """``PEERLINK_REPORTING_*``: release cadence, disclosure thresholds, dashboard sessions."""
 
     model_config = SettingsConfigDict(env_prefix="PEERLINK_REPORTING_", extra="ignore")
 
@@ -32,6 +33,9 @@ class ReportingSettings(BaseSettings):
     consent_model: Literal["opt-out", "opt-in"] = Field(
         default="opt-out", description="opt-out: everyone screened until evaluation is "
         "withdrawn (like the National Data Opt-out); opt-in: only evaluation consent")
+    session_seconds: int = Field(
+        default=8 * 3600, ge=1, description="how long a dashboard sign-in lasts at most (it "
+        "also ends when the token it was opened with expires)")
 
 
 class ReportingService:
@@ -48,3 +52,6 @@ class ReportingService:
         # holds no credential or key of its own.
         self.verifier = token_verifier(settings)
         self.authorizer = Authorizer(self.verifier)
+        self.sessions = DashboardSessions(
+            self.database, self.reporting.session_seconds,
+            {org: organisation.kind for org, organisation in settings.organisations.items()})

@@ -1,8 +1,9 @@
 """The event contract: the CloudEvents envelope, one payload model per event type and version,
 the catalogue that maps types to models and topics, and the shared vocabularies.
 
-Payload models live in ``consent``, ``screening``, ``mentoring`` (by publisher) and ``cascade``
-(acknowledgements from every service); ``python -m shared.events.export`` regenerates the
+Payload models live in ``consent``, ``screening``, ``mentoring`` (by publisher), ``cascade``
+(acknowledgements from every service) and ``audit`` (the consent audit chain's heads, on a
+topic of their own); ``python -m shared.events.export`` regenerates the
 checked-in JSON Schemas and AsyncAPI document from them.
 """
 

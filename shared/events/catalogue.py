@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from shared.events import cascade, consent, mentoring, screening
+from shared.events import audit, cascade, consent, mentoring, screening
 from shared.events.envelope import SCHEMA_URN_PREFIX, CloudEvent, EventPayload
-from shared.kafka.topics import CASCADE_ACKS, events_topic
+from shared.kafka.topics import AUDIT_HEADS, CASCADE_ACKS, events_topic
 
 MODELS: tuple[type[EventPayload], ...] = (
     consent.SubjectRegistered,
@@ -17,6 +17,7 @@ MODELS: tuple[type[EventPayload], ...] = (
     consent.WithdrawalCompleted,
     consent.WithdrawalOverdue,
     consent.SubjectKeyShredded,
+    audit.AuditHeadPublished,
     screening.EnquiryDue,
     screening.ScreeningCompleted,
     screening.ScreeningDeclined,
@@ -41,6 +42,9 @@ CATALOGUE: dict[str, type[EventPayload]] = {model.event_type: model for model in
 
 _BY_VERSION: dict[tuple[str, int], type[EventPayload]] = {
     (model.event_type, model.version): model for model in MODELS}
+
+OWN_TOPIC: dict[str, str] = {audit.AuditHeadPublished.event_type: AUDIT_HEADS}
+"""Event types published on a topic of their own rather than their publisher's."""
 
 PARTNER_INBOUND_TYPES: tuple[str, ...] = ("screening-completed", "session-logged",
                                           "outcome-recorded")
@@ -82,6 +86,9 @@ def parse_payload(event: CloudEvent) -> EventPayload:
 
 
 def topic_for(event_type: str) -> str:
-    """The topic an event type is published on: its publisher's, or ``cascade.acks``."""
+    """The topic an event type is published on: its own, its publisher's, or
+    ``cascade.acks``."""
     publisher = payload_model(event_type).publisher
+    if event_type in OWN_TOPIC:
+        return OWN_TOPIC[event_type]
     return CASCADE_ACKS if publisher == "any" else events_topic(publisher)

@@ -12,9 +12,10 @@ from typing import Any
 
 import yaml
 
-from shared.events.catalogue import MODELS, PARTNER_INBOUND_TYPES
+from shared.events.catalogue import MODELS, OWN_TOPIC, PARTNER_INBOUND_TYPES
 from shared.events.envelope import SCHEMA_URN_PREFIX, CloudEvent, EventPayload
 from shared.kafka.topics import (
+    AUDIT_HEADS,
     CASCADE_ACKS,
     PUBLISHING_SERVICES,
     SERVICES,
@@ -71,17 +72,17 @@ def export_schemas(directory: Path) -> list[Path]:
 
 
 def _message(model: type[EventPayload]) -> Document:
-    return {
+    about_a_person = model.event_type not in OWN_TOPIC
+    message: Document = {
         "name": model.event_type,
         "title": model.__name__,
         "summary": (model.__doc__ or "").strip(),
         "contentType": CONTENT_TYPE,
-        "traits": [{"$ref": "#/components/messageTraits/keyedBySubject"}],
         "payload": {"allOf": [
             {"$ref": f"./schemas/{ENVELOPE_SCHEMA}"},
             {
                 "type": "object",
-                "required": ["subject", "type", "data"],
+                "required": ["subject", "type", "data"] if about_a_person else ["type", "data"],
                 "properties": {
                     "type": {"const": model.event_type},
                     "dataschema": {"const": model.dataschema()},
@@ -90,6 +91,9 @@ def _message(model: type[EventPayload]) -> Document:
             },
         ]},
     }
+    if about_a_person:
+        message["traits"] = [{"$ref": "#/components/messageTraits/keyedBySubject"}]
+    return message
 
 
 def _channel(address: str, description: str, messages: list[str],
@@ -120,7 +124,8 @@ def _send(channel_id: str, channel: Document, summary: str) -> Document:
 def render_asyncapi() -> Document:
     """The AsyncAPI 3.0.0 document of Peerlink's topics and events."""
     published = {
-        service: [model.event_type for model in MODELS if model.publisher == service]
+        service: [model.event_type for model in MODELS
+                  if model.publisher == service and model.event_type not in OWN_TOPIC]
         for service in PUBLISHING_SERVICES
     }
     channels = {
@@ -131,6 +136,10 @@ def render_asyncapi() -> Document:
     channels["cascadeAcks"] = _channel(
         CASCADE_ACKS, "Withdrawal and erasure acknowledgements from every service.",
         [model.event_type for model in MODELS if model.publisher == "any"])
+    channels["auditHeads"] = _channel(
+        AUDIT_HEADS, "The consent audit chain's head, published while it moves (no subject; "
+        "kept for ever): verification checks the database against every head.",
+        [t for t, topic in OWN_TOPIC.items() if topic == AUDIT_HEADS])
     channels["partnerInbound"] = _channel(
         partner_inbound_topic("{org}"),
         "CloudEvents a partner organisation's systems send for the owning service to adopt.",
@@ -149,6 +158,8 @@ def render_asyncapi() -> Document:
     }
     operations["acknowledgeCascade"] = _send(
         "cascadeAcks", channels["cascadeAcks"], "every service acknowledges its cascade part")
+    operations["publishAuditHeads"] = _send(
+        "auditHeads", channels["auditHeads"], "consent publishes its audit chain's head")
     operations["sendPartnerEvents"] = _send(
         "partnerInbound", channels["partnerInbound"], "a partner's systems send CloudEvents")
     operations["deadLetter"] = _send(

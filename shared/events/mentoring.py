@@ -90,6 +90,10 @@ class MenteeReferred(EventPayload):
 
     referral_id: RecordId = Field(description="the referral")
     referred_by_org: OrgId = Field(description="organisation that referred (referral source)")
+    to_org: OrgId | None = Field(
+        default=None, description="DVA partner organisation the referral was sent to (its "
+                                  "intake); absent from referrals published before it was "
+                                  "recorded")
     referred_on: date = Field(description="date of the referral")
     preferences: MentoringPreferences = Field(description="the mentee's preferences")
     borough: Label | None = Field(default=None, description="the mentee's borough, if known")

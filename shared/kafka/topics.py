@@ -16,6 +16,9 @@ PUBLISHING_SERVICES: tuple[str, ...] = ("consent", "screening", "mentoring")
 """Services that publish business events on ``<service>.events``."""
 
 CASCADE_ACKS = "cascade.acks"
+AUDIT_HEADS = "audit.heads"
+"""The consent audit chain's heads: kept for ever (never compacted, which would keep only the
+newest head per key), so every head ever published still pins the chain."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ def registry(organisations: Iterable[str], reporting_app_id: str = "peerlink-rep
     ]
     specs.append(TopicSpec(CASCADE_ACKS, "consent",
                            "withdrawal-applied and erasure-applied from every service"))
+    specs.append(TopicSpec(AUDIT_HEADS, "consent",
+                           "the consent audit chain's head, published while it moves"))
     specs += [
         TopicSpec(partner_inbound_topic(org), org, f"CloudEvents sent by {org}'s systems")
         for org in organisations

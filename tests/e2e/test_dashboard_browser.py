@@ -1,12 +1,14 @@
 """The operations dashboard over the real broker, and in a real headless Chromium.
 
 Without a browser: ``/dashboard`` sends people without a session to ``/login``, a bad token is
-refused there, the page carries a Content-Security-Policy and loads only its own scripts, and
-the release stream answers with a first ``release`` event at once.
+refused there, a good one gives an opaque session cookie that signing out revokes, the page
+carries a Content-Security-Policy and loads only its own scripts, and the release stream
+answers with a first ``release`` event at once.
 
 In Debian's Chromium (driven by Playwright): sign in with an ops-viewer token, see a chart and
 its table, post one screening, see a published number change without reloading the page, see
-"fewer than 8" for the new small cell, and write ``docs/dashboard.png``.
+"fewer than 8" for the new small cell, write ``docs/dashboard.png``, then sign out and find the
+old cookie value refused by the API.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from services.reporting.adapters.tables import metadata
 from services.reporting.bootstrap import ReportingService
 from services.reporting.entrypoints.dashboard import add_dashboard
+from services.reporting.service_layer.sessions import DashboardSessions
 from shared.auth import TokenIssuer, generate_signing_key
-from shared.http import create_api
-from shared.runtime import token_verifier
+from shared.db import Database
+from shared.http import Authorizer, create_api
+from shared.runtime import migrate, token_verifier
 from shared.settings import PlatformSettings
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 
@@ -61,6 +66,14 @@ def reporting(platform: RunningPlatform, path: str) -> str:
 
 def viewer_token(platform: RunningPlatform) -> str:
     return platform.authority.mint("trust", ["ops-viewer"])
+
+
+def viewer_session(platform: RunningPlatform) -> str:
+    """The cookie value of a new sign-in with an ops-viewer token."""
+    response = httpx.post(reporting(platform, "/login"), data={"token": viewer_token(platform)},
+                          timeout=10)
+    assert response.status_code == 303, response.text
+    return response.cookies["peerlink_session"]
 
 
 # ---------------------------------------------------------------- without a browser
@@ -99,23 +112,31 @@ def test_a_bad_token_at_sign_in_is_refused_and_a_good_one_gives_a_session(
     assert "ops-viewer" in refused.text
     assert "set-cookie" not in refused.headers
 
-    good = httpx.post(login, data={"token": viewer_token(platform)}, timeout=10)
+    token = viewer_token(platform)
+    good = httpx.post(login, data={"token": token}, timeout=10)
     assert good.status_code == 303
     assert good.headers["location"] == "/dashboard"
     cookie = good.headers["set-cookie"]
     assert cookie.startswith("peerlink_session=")
+    session = good.cookies["peerlink_session"]
+    assert "." not in session and token not in cookie, "an opaque id, not the token"
     for attribute in ("HttpOnly", "SameSite=strict", "Path=/", "Max-Age="):
         assert attribute.lower() in cookie.lower()
     assert "secure" not in cookie.lower()  # not in production
     max_age = re.search(r"Max-Age=(\d+)", cookie, re.IGNORECASE)
     assert max_age and 0 < int(max_age.group(1)) <= platform.settings.token_lifetime_seconds
 
+    prevalence = reporting(platform, "/v1/prevalence")
+    assert httpx.get(prevalence, cookies={"peerlink_session": session}, timeout=10
+                     ).status_code == 200
     signed_out = httpx.post(reporting(platform, "/logout"), timeout=10,
-                            cookies={"peerlink_session": viewer_token(platform)})
+                            cookies={"peerlink_session": session})
     assert signed_out.status_code == 303
     assert signed_out.headers["location"] == "/login"
     assert 'peerlink_session=""' in signed_out.headers["set-cookie"]
     assert "max-age=0" in signed_out.headers["set-cookie"].lower()
+    assert httpx.get(prevalence, cookies={"peerlink_session": session}, timeout=10
+                     ).status_code == 401
 
 
 def test_in_production_the_session_cookie_is_secure(tmp_path: Path) -> None:
@@ -125,7 +146,14 @@ def test_in_production_the_session_cookie_is_secure(tmp_path: Path) -> None:
     (tmp_path / "jwks.json").write_text(json.dumps(issuer.jwks()))
     settings = PlatformSettings(env="production", jwt_jwks_file=tmp_path / "jwks.json",
                                 master_key=SecretStr("k" * 64))
-    service = SimpleNamespace(settings=settings, verifier=token_verifier(settings))
+    url = f"sqlite:///{tmp_path / 'reporting.db'}"
+    migrate("reporting", url)
+    database = Database(url, metadata)
+    verifier = token_verifier(settings)
+    service = SimpleNamespace(settings=settings, verifier=verifier,
+                              authorizer=Authorizer(verifier),
+                              sessions=DashboardSessions(database, 8 * 3600,
+                                                         {"partner-a": "dva-partner"}))
     app = create_api("reporting", title="dashboard probe", description="")
     add_dashboard(app, cast(ReportingService, service))
     token = issuer.mint("partner-a", ["ops-viewer"], lifetime_seconds=600)
@@ -136,12 +164,13 @@ def test_in_production_the_session_cookie_is_secure(tmp_path: Path) -> None:
     assert "; secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
     max_age = re.search(r"max-age=(\d+)", cookie)
     assert max_age and 590 <= int(max_age.group(1)) <= 600
+    database.dispose()
 
 
 def test_the_page_has_a_content_security_policy_and_only_its_own_scripts(
         platform: RunningPlatform) -> None:
     page = httpx.get(reporting(platform, "/dashboard"), timeout=10,
-                     cookies={"peerlink_session": viewer_token(platform)})
+                     cookies={"peerlink_session": viewer_session(platform)})
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -194,7 +223,7 @@ def test_the_release_stream_sends_a_release_event_at_once(platform: RunningPlatf
     assert httpx.get(url, timeout=10, headers=platform.headers("trust", "clinician")
                      ).status_code == 403
     bearer = platform.headers("trust", "ops-viewer")
-    session = {"peerlink_session": viewer_token(platform)}
+    session = {"peerlink_session": viewer_session(platform)}
     for headers, cookies in ((bearer, None), (None, session)):
         with httpx.stream("GET", url, headers=headers, cookies=cookies,
                           timeout=httpx.Timeout(10.0)) as response:
@@ -321,6 +350,19 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
 
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            # signing out revokes the session: the old cookie value no longer works
+            [cookie] = [c for c in context.cookies() if c.get("name") == "peerlink_session"]
+            old = {"peerlink_session": cookie.get("value", "")}
+            assert "." not in old["peerlink_session"]
+            figures = reporting(platform, "/v1/prevalence")
+            assert httpx.get(figures, cookies=old, timeout=10).status_code == 200
+            page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url(re.compile(r"/login$"))
+            assert not [c for c in context.cookies() if c.get("name") == "peerlink_session"]
+            assert httpx.get(figures, cookies=old, timeout=10).status_code == 401
+            page.goto(reporting(platform, "/dashboard"))
+            assert page.url.endswith("/login")
         finally:
             browser.close()
     assert SCREENSHOT.stat().st_size > 20_000

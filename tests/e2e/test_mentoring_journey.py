@@ -49,8 +49,9 @@ def post(platform: RunningPlatform, service: str, path: str, body: dict[str, Any
 
 
 def matched_person(platform: RunningPlatform) -> tuple[str, str]:
-    """A person with peer-mentoring consent, referred by the Trust and matched with a new
-    partner-a mentor through the APIs; returns (subject_id, match_id)."""
+    """A person with the Trust's peer-mentoring consent and partner-sharing naming partner-a,
+    referred by the Trust to partner-a and matched there with a new partner-a mentor through
+    the APIs; returns (subject_id, match_id)."""
     mentor = post(platform, "mentoring", "/v1/mentors", {
         "org": "partner-a", "display_name": "Jo", "gender": "female", "languages": ["en"],
         "borough": "camden", "modes": ["phone"], "capacity": 1,
@@ -63,16 +64,19 @@ def matched_person(platform: RunningPlatform) -> tuple[str, str]:
     subject_id = post(platform, "consent", "/v1/subjects",
                       {"nhs_number": next(platform.numbers)}, "trust", "clinician",
                       201)["subject_id"]
-    post(platform, "consent", f"/v1/subjects/{subject_id}/consents",
-         {"purpose": "peer-mentoring", "method": "verbal", "recorded_by": "Nurse Adebayo"},
-         "trust", "clinician", 201)
+    for purpose, more in (("peer-mentoring", {}),
+                          ("partner-sharing", {"recipients": ["partner-a"]})):
+        post(platform, "consent", f"/v1/subjects/{subject_id}/consents",
+             {"purpose": purpose, "method": "verbal", "recorded_by": "Nurse Adebayo", **more},
+             "trust", "clinician", 201)
     referral = post(platform, "mentoring", "/v1/referrals", {
-        "subject_id": subject_id, "referred_by_org": "trust",
+        "subject_id": subject_id, "referred_by_org": "trust", "to_org": "partner-a",
         "safe_contact": {"phone": "07700 900123", "times": "evenings",
                          "may_leave_message": False}}, "trust", "clinician", 201)
-    # the new mentor is the only one with room that was never matched: chosen first
+    # partner-a's coordinator matches it; the new mentor is the only one with room that was
+    # never matched: chosen first
     matched = post(platform, "mentoring", f"/v1/referrals/{referral['id']}/match", {},
-                   "trust", "clinician", 200)
+                   "partner-a", "mentor-coordinator", 200)
     assert matched["status"] == "matched", matched
     return subject_id, str(matched["match_id"])
 

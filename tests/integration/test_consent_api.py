@@ -5,6 +5,8 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,9 +23,12 @@ from sqlalchemy.exc import DBAPIError
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api
 from services.consent.service_layer import consents
+from shared.auth import Principal
 from shared.db import utcnow
 from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.envelope import CloudEvent
+from shared.kafka.producer import create_topics
+from shared.kafka.topics import TopicSpec
 from tests.support.services import bearer, settings_for
 
 NHS_NUMBER = "9434765919"
@@ -60,11 +65,14 @@ class Consent:
 
     def grant(self, subject_id: str, purpose: str = "evaluation", method: str = "written",
               recorded_by: str = "Nurse Adebayo", org: str = "trust",
-              role: str = "clinician") -> httpx.Response:
+              role: str = "clinician", recipients: tuple[str, ...] | None = None
+              ) -> httpx.Response:
+        body: dict[str, Any] = {"purpose": purpose, "method": method,
+                                "recorded_by": recorded_by}
+        if purpose == "partner-sharing":
+            body["recipients"] = list(recipients or ("partner-a",))
         response: httpx.Response = self.client.post(
-            f"/v1/subjects/{subject_id}/consents",
-            json={"purpose": purpose, "method": method, "recorded_by": recorded_by},
-            headers=self.headers(org, role))
+            f"/v1/subjects/{subject_id}/consents", json=body, headers=self.headers(org, role))
         return response
 
     def withdraw(self, subject_id: str, purposes: list[str], erasure: bool = False,
@@ -151,6 +159,16 @@ def consent(open_consent: Callable[..., Consent]) -> Consent:
     return open_consent()
 
 
+@pytest.fixture
+def audited(open_consent: Callable[..., Consent], kafka_bootstrap: str,
+            monkeypatch: pytest.MonkeyPatch) -> Consent:
+    """The consent service with a heads topic of its own, so verification can read it."""
+    topic = f"audit.heads.test-{uuid.uuid4().hex[:12]}"
+    create_topics(kafka_bootstrap, [TopicSpec(topic, "consent", "test audit heads")], 3)
+    monkeypatch.setenv("PEERLINK_CONSENT_AUDIT_HEADS_TOPIC", topic)
+    return open_consent(kafka_bootstrap=kafka_bootstrap)
+
+
 def payload(row: Any) -> dict[str, Any]:
     return dict(json.loads(bytes(row.payload)))
 
@@ -230,18 +248,20 @@ def test_history_says_who_when_and_how(consent: Consent) -> None:
     subject_id = consent.subject()
     consent.subject(org="partner-a", role="partner-staff")
     assert consent.grant(subject_id, "peer-mentoring", "verbal", "Nurse Adebayo").is_success
-    assert consent.grant(subject_id, "partner-sharing", "written", "Advocate Okafor",
+    assert consent.grant(subject_id, "partner-sharing", "written", "Nurse Adebayo",
+                         recipients=("partner-b",)).is_success
+    assert consent.grant(subject_id, "evaluation", "written", "Advocate Okafor",
                          org="partner-a", role="partner-staff").is_success
     withdrawal_id = consent.withdrawal_id(subject_id, ["peer-mentoring"])
 
     history = consent.state(subject_id)["history"]
 
     assert [(h["purpose"], h["action"], h["method"], h["recorded_by"], h["org"],
-             h["withdrawal_id"]) for h in history] == [
-        ("peer-mentoring", "granted", "verbal", "Nurse Adebayo", "trust", None),
-        ("partner-sharing", "granted", "written", "Advocate Okafor", "partner-a", None),
-        ("peer-mentoring", "withdrawn", "verbal", None, "trust", withdrawal_id),
-    ]
+             h["withdrawal_id"], h["recipient"]) for h in history] == [
+        ("peer-mentoring", "granted", "verbal", "Nurse Adebayo", "trust", None, None),
+        ("partner-sharing", "granted", "written", "Nurse Adebayo", "trust", None, "partner-b"),
+        ("peer-mentoring", "withdrawn", "verbal", None, "trust", withdrawal_id, None),
+    ], "partner-a's own consent is not in the Trust's view"
     times = [datetime.fromisoformat(h["at"].replace("Z", "+00:00")).replace(tzinfo=None)
              for h in history]
     assert times == sorted(times)
@@ -362,6 +382,27 @@ def test_acknowledgements_complete_the_withdrawal_and_redelivery_changes_nothing
     completed = [r for r in consent.outbox() if r.event_type == "withdrawal-completed"]
     assert len(completed) == 1
     assert completed[0].aggregate_id == subject_id
+
+
+@pytest.mark.parametrize("source", ["/peerlink/reporting", "/partner-a/case-system", ""])
+def test_an_acknowledgement_from_another_source_than_the_service_it_names_is_refused(
+        consent: Consent, source: str) -> None:
+    """Regression (adversarial review): acknowledgements were not checked against their
+    sender, so one service (or a partner able to write the topic) could complete another's
+    part of a cascade."""
+    subject_id = consent.subject()
+    withdrawal_id = consent.withdrawal_id(subject_id, ["peer-mentoring"])
+    ack = WithdrawalApplied(service="mentoring", withdrawal_id=withdrawal_id,
+                            purposes=("peer-mentoring",), applied_at=utcnow())
+    event = CloudEvent.wrap(ack, source=source or "/", subject=subject_id)
+
+    with (pytest.raises(consents.ForeignAcknowledgement),
+          consent.service.database.unit_of_work() as uow):
+        consents.acknowledge(uow, event, ack)
+
+    view = consent.withdrawal(withdrawal_id)
+    assert view["status"] == "pending"
+    assert view["services"]["mentoring"]["status"] == "pending"
 
 
 def test_erasure_writes_its_events_in_order_and_no_nhs_number(consent: Consent) -> None:
@@ -509,20 +550,32 @@ BAD = [
                      mentions=("roles",)), id="consent-by-ops-viewer"),
     pytest.param(Bad("withdrawals", WITHDRAW, caller=("trust", "ops-viewer"), status=403,
                      mentions=("roles",)), id="withdrawal-by-ops-viewer"),
-    pytest.param(Bad("consents", GRANT, caller=("trust", "mentor-coordinator"), status=403,
-                     mentions=("roles",)), id="consent-by-mentor-coordinator"),
-    pytest.param(Bad("withdrawals", WITHDRAW, caller=("trust", "mentor-coordinator"),
+    pytest.param(Bad("consents", GRANT, caller=("partner-a", "mentor-coordinator"),
+                     status=403, mentions=("roles",)), id="consent-by-mentor-coordinator"),
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=("partner-a", "mentor-coordinator"),
                      status=403, mentions=("roles",)), id="withdrawal-by-mentor-coordinator"),
     pytest.param(Bad("withdrawals", WITHDRAW, caller=("service", "mentoring"), status=403,
                      mentions=("roles",)), id="withdrawal-by-a-service"),
-    pytest.param(Bad("consents", GRANT, caller=("partner-a", "partner-staff"), status=403,
-                     mentions=("register",)), id="consent-for-another-organisations-subject"),
+    pytest.param(Bad("consents", GRANT, caller=("partner-a", "partner-staff"), status=404,
+                     field="subject_id"), id="consent-for-another-organisations-subject"),
     pytest.param(Bad("withdrawals", WITHDRAW, caller=("partner-a", "partner-staff"),
-                     status=403, mentions=("register",)),
+                     status=404, field="subject_id"),
                  id="withdrawal-for-another-organisations-subject"),
-    pytest.param(Bad("withdrawals", WITHDRAW, caller=("partner-b", "clinician"), status=403,
-                     mentions=("register",)),
-                 id="withdrawal-by-a-third-organisation"),
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=("partner-b", "dpo"), status=404,
+                     field="subject_id"), id="withdrawal-by-a-third-organisations-dpo"),
+    pytest.param(Bad("consents", {**GRANT, "purpose": "partner-sharing"}, field="recipients",
+                     mentions=("recipients",)), id="sharing-without-recipients"),
+    pytest.param(Bad("consents", {**GRANT, "recipients": ["partner-a"]}, field="recipients"),
+                 id="recipients-for-another-purpose"),
+    pytest.param(Bad("consents", {**GRANT, "purpose": "partner-sharing",
+                                  "recipients": ["trust"]}, field="recipients"),
+                 id="sharing-with-the-holder-itself"),
+    pytest.param(Bad("consents", {**GRANT, "purpose": "partner-sharing",
+                                  "recipients": ["partner-z"]}, field="recipients"),
+                 id="sharing-with-an-unknown-organisation"),
+    pytest.param(Bad("consents", {**GRANT, "purpose": "partner-sharing",
+                                  "recipients": ["partner-a", "partner-a"]},
+                     field="recipients"), id="sharing-with-a-recipient-twice"),
 ]
 
 
@@ -557,16 +610,22 @@ def test_bad_input_is_refused_clearly_with_nothing_half_written(consent: Consent
     assert consent.counts() == before
 
 
-def test_another_organisation_may_act_once_it_registered_the_person(
+def test_another_organisation_registering_the_person_acts_only_on_its_own_consents(
         consent: Consent) -> None:
     subject_id = consent.subject(org="trust")
+    assert consent.grant(subject_id, "peer-mentoring").status_code == 201
     assert consent.grant(subject_id, org="partner-a", role="partner-staff"
-                         ).status_code == 403
+                         ).status_code == 404
 
     again = consent.register(org="partner-a", role="partner-staff")
 
-    assert again.status_code == 200
-    assert again.json()["subject_id"] == subject_id
+    assert again.status_code == 201, "registering a known person looks like a new one"
+    assert again.json() == {"subject_id": subject_id}
+    own = consent.client.get(f"/v1/subjects/{subject_id}/consents",
+                             headers=consent.headers("partner-a", "partner-staff")).json()
+    assert own["purposes"]["peer-mentoring"] == "not-recorded"
+    assert own["history"] == []
+    assert "trust" not in json.dumps(own)
     granted = consent.grant(subject_id, "peer-mentoring", org="partner-a",
                             role="partner-staff")
     assert granted.status_code == 201
@@ -574,44 +633,127 @@ def test_another_organisation_may_act_once_it_registered_the_person(
     withdrawn = consent.withdraw(subject_id, ["peer-mentoring"], org="partner-a",
                                  role="partner-staff")
     assert withdrawn.status_code == 202
+    assert consent.state(subject_id)["purposes"]["peer-mentoring"] == "granted", \
+        "partner-a's withdrawal is of its own consent, not the Trust's"
     assert consent.grant(subject_id, org="partner-b", role="partner-staff"
-                         ).status_code == 403
+                         ).status_code == 404
 
 
-def test_services_may_read_consent_state_but_not_withdrawals(consent: Consent) -> None:
-    """Mentoring checks peer-mentoring consent before a referral, on the referrer's behalf."""
+def test_only_the_organisation_holding_the_key_may_ask_for_erasure(consent: Consent) -> None:
+    subject_id = consent.subject(org="trust")
+    consent.subject(org="partner-b", role="partner-staff")
+    before = consent.counts()
+
+    refused = consent.withdraw(subject_id, ["all"], erasure=True, org="partner-b",
+                               role="partner-staff")
+
+    assert refused.status_code == 403
+    assert refused.json()["details"][0]["field"] == "erasure"
+    assert consent.counts() == before
+    assert consent.withdraw(subject_id, ["all"], erasure=True).status_code == 202
+
+
+def test_services_may_read_a_holders_consent_state_but_not_withdrawals(
+        consent: Consent) -> None:
+    """Mentoring checks the referrer's consents before a referral, as a service alone; no
+    other service may, and mentoring may not read people's own consent views."""
     subject_id = consent.subject(org="trust")
     consent.grant(subject_id, "peer-mentoring")
+    consent.grant(subject_id, "partner-sharing", recipients=("partner-a", "partner-b"))
     withdrawal_id = consent.withdrawal_id(subject_id, ["evaluation"])
     person = consent.headers("trust", "clinician")["Authorization"].removeprefix("Bearer ")
-    headers = {**consent.headers("service", "mentoring"), "Peerlink-On-Behalf-Of": person}
+    headers = consent.headers("service", "mentoring")
+    for_person = {**headers, "Peerlink-On-Behalf-Of": person}
 
-    state = consent.client.get(f"/v1/subjects/{subject_id}/consents", headers=headers)
+    state = consent.client.get(f"/internal/v1/subjects/{subject_id}/consents",
+                               params={"org": "trust"}, headers=headers)
+    partner = consent.client.get(f"/internal/v1/subjects/{subject_id}/consents",
+                                 params={"org": "partner-a"}, headers=headers)
 
     assert state.status_code == 200
     assert state.json()["purposes"]["peer-mentoring"] == "granted"
-    assert consent.client.get(f"/v1/withdrawals/{withdrawal_id}", headers=headers
+    assert state.json()["sharing_recipients"] == ["partner-a", "partner-b"]
+    assert partner.json()["purposes"]["peer-mentoring"] == "not-recorded"
+    for refused in (headers, for_person):
+        assert consent.client.get(f"/v1/withdrawals/{withdrawal_id}", headers=refused
+                                  ).status_code == 403
+        assert consent.client.get(f"/v1/subjects/{subject_id}/consents", headers=refused
+                                  ).status_code == 403
+    assert consent.client.get(f"/internal/v1/subjects/{subject_id}/consents",
+                              params={"org": "trust"}, headers=for_person).status_code == 403
+    assert consent.client.get(f"/internal/v1/subjects/{subject_id}/consents",
+                              params={"org": "trust"},
+                              headers=consent.headers("service", "screening")
                               ).status_code == 403
-    alone = consent.client.get(f"/v1/subjects/{subject_id}/consents",
-                               headers=consent.headers("service", "mentoring"))
-    assert alone.status_code == 403
-    screening = {**consent.headers("service", "screening"), "Peerlink-On-Behalf-Of": person}
-    assert consent.client.get(f"/v1/subjects/{subject_id}/consents", headers=screening
-                              ).status_code == 403
+
+
+def test_partner_sharing_is_withdrawn_per_recipient(consent: Consent) -> None:
+    subject_id = consent.subject(org="trust")
+    consent.grant(subject_id, "partner-sharing", recipients=("partner-a", "partner-b"))
+    start = consent.last_outbox_seq()
+
+    response = consent.client.post(
+        f"/v1/subjects/{subject_id}/withdrawals",
+        json={"purposes": ["partner-sharing"], "method": "verbal", "recipients": ["partner-b"]},
+        headers=consent.headers("trust", "clinician"))
+
+    assert response.status_code == 202, response.text
+    state = consent.state(subject_id)
+    assert state["sharing_recipients"] == ["partner-a"]
+    assert state["purposes"]["partner-sharing"] == "granted"
+    [withdrawn] = [r for r in consent.outbox(start) if r.event_type == "consent-withdrawn"]
+    assert payload(withdrawn)["data"]["recipients"] == ["partner-b"]
+    consent.withdrawal_id(subject_id, ["partner-sharing"])
+    assert consent.state(subject_id)["sharing_recipients"] == []
+    assert consent.state(subject_id)["purposes"]["partner-sharing"] == "withdrawn"
+
+
+def test_a_referral_opens_a_relationship_only_where_sharing_names_the_receiver(
+        consent: Consent) -> None:
+    """Mentoring makes a referral on behalf of the referrer, whose organisation is the holder
+    whose partner-sharing must name the receiver."""
+    subject_id = consent.subject(org="trust")
+    referrer = consent.headers("trust", "clinician")["Authorization"].removeprefix("Bearer ")
+    alone = consent.headers("service", "mentoring")
+    service = {**alone, "Peerlink-On-Behalf-Of": referrer}
+    url = f"/internal/v1/subjects/{subject_id}/relationships"
+    refused = consent.client.post(url, json={"org": "partner-a"}, headers=service)
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "sharing-required"
+    consent.grant(subject_id, "partner-sharing", recipients=("partner-a",))
+    start = consent.last_outbox_seq()
+
+    accepted = consent.client.post(url, json={"org": "partner-a"}, headers=service)
+
+    assert accepted.status_code == 201, accepted.text
+    [event] = [r for r in consent.outbox(start) if r.event_type == "relationship-established"]
+    assert payload(event)["data"] == {"org": "partner-a", "basis": "referral"}
+    assert consent.grant(subject_id, "evaluation", org="partner-a",
+                         role="partner-staff").status_code == 201
+    for body in ({"org": "trust"}, {"org": "partner-z"},
+                 {"org": "partner-a", "holder": "trust"}):
+        assert consent.client.post(url, json=body, headers=service).status_code == 422
+    screening = {**consent.headers("service", "screening"), "Peerlink-On-Behalf-Of": referrer}
+    for not_a_referral in (alone, screening, consent.headers("trust", "clinician")):
+        assert consent.client.post(url, json={"org": "partner-a"}, headers=not_a_referral
+                                   ).status_code == 403
+    entries = consent.client.get("/v1/audit", params={"subject_id": subject_id},
+                                 headers=consent.headers("trust", "dpo")).json()["entries"]
+    [entry] = [e for e in entries if e["action"] == "relationship-established"]
+    assert entry["actor"].endswith("(via svc-mentoring)")
+    assert entry["actor_org"] == "trust"
 
 
 @pytest.mark.parametrize(
     ("caller", "status"),
     [
         pytest.param(("trust", "clinician"), 200, id="registering-org-clinician"),
-        pytest.param(("trust", "partner-staff"), 200, id="registering-org-partner-staff"),
         pytest.param(("trust", "dpo"), 200, id="registering-org-dpo"),
-        pytest.param(("partner-a", "dpo"), 200, id="another-orgs-dpo"),
-        pytest.param(("partner-b", "dpo"), 200, id="a-third-orgs-dpo"),
-        pytest.param(("partner-a", "partner-staff"), 403, id="another-orgs-partner-staff"),
-        pytest.param(("partner-a", "clinician"), 403, id="another-orgs-clinician"),
+        pytest.param(("partner-a", "dpo"), 404, id="another-orgs-dpo"),
+        pytest.param(("partner-b", "dpo"), 404, id="a-third-orgs-dpo"),
+        pytest.param(("partner-a", "partner-staff"), 404, id="another-orgs-partner-staff"),
         pytest.param(("trust", "ops-viewer"), 403, id="ops-viewer"),
-        pytest.param(("trust", "mentor-coordinator"), 403, id="mentor-coordinator"),
+        pytest.param(("partner-a", "mentor-coordinator"), 403, id="mentor-coordinator"),
         pytest.param(None, 401, id="no-token"),
     ],
 )
@@ -651,7 +793,7 @@ def test_the_audit_trail_lists_a_persons_entries_and_audits_reading_it(
     consent.grant(subject_id, "evaluation")
     consent.grant(other, "evaluation")
     withdrawal_id = consent.withdrawal_id(subject_id, ["evaluation"])
-    dpo = consent.headers("partner-a", "dpo")
+    dpo = consent.headers("trust", "dpo")
 
     first = consent.client.get("/v1/audit", params={"subject_id": subject_id}, headers=dpo)
 
@@ -660,7 +802,8 @@ def test_the_audit_trail_lists_a_persons_entries_and_audits_reading_it(
     assert all(e["subject_id"] == subject_id for e in entries)
     actions = [e["action"] for e in entries]
     assert actions[:3] == ["subject-registered", "consent-granted", "consent-withdrawn"]
-    assert entries[1]["detail"] == {"purpose": "evaluation", "method": "written"}
+    assert entries[1]["detail"] == {"purpose": "evaluation", "method": "written",
+                                    "recipients": None}
     assert entries[2]["detail"]["withdrawal_id"] == withdrawal_id
     assert entries[2]["actor_org"] == "trust"
     assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
@@ -669,17 +812,21 @@ def test_the_audit_trail_lists_a_persons_entries_and_audits_reading_it(
 
     reads = [e for e in later.json()["entries"] if e["action"] == "audit-read"]
     assert len(reads) == actions.count("audit-read") + 1 >= 2
-    assert {e["actor_org"] for e in reads} == {"partner-a"}
+    assert {e["actor_org"] for e in reads} == {"trust"}
     everything = consent.client.get("/v1/audit", headers=dpo).json()["entries"]
     assert {e["subject_id"] for e in everything} >= {subject_id, other}
     assert not any(form in later.text for form in NHS_FORMS)
+    partner_dpo = consent.client.get("/v1/audit", headers=consent.headers("partner-a", "dpo"))
+    assert partner_dpo.status_code == 200
+    assert {e["actor_org"] for e in partner_dpo.json()["entries"]} == {"partner-a"}, \
+        "another organisation's DPO sees only their own organisation's entries"
 
 
 @pytest.mark.parametrize("path", ["/v1/audit", "/v1/audit/verify"])
 @pytest.mark.parametrize(
     "caller",
     [("trust", "clinician"), ("partner-a", "partner-staff"), ("trust", "ops-viewer"),
-     ("trust", "mentor-coordinator"), ("service", "mentoring"), ("service", "screening")],
+     ("partner-a", "mentor-coordinator"), ("service", "mentoring"), ("service", "screening")],
     ids="-".join,
 )
 def test_only_a_dpo_reads_the_audit_trail(consent: Consent, path: str,
@@ -694,7 +841,8 @@ def test_only_a_dpo_reads_the_audit_trail(consent: Consent, path: str,
     assert consent.counts() == before
 
 
-def test_an_untouched_audit_trail_verifies(consent: Consent) -> None:
+def test_an_untouched_audit_trail_verifies(audited: Consent) -> None:
+    consent = audited
     subject_id = consent.subject()
     consent.grant(subject_id)
     consent.withdrawal_id(subject_id, ["all"], erasure=True)
@@ -703,10 +851,41 @@ def test_an_untouched_audit_trail_verifies(consent: Consent) -> None:
     second = consent.verify()
 
     assert first == {"valid": True, "entries": first["entries"], "first_broken_seq": None,
-                     "problem": None}
+                     "problem": None, "heads_checked": 0, "newest_head": None}
     assert first["entries"] >= 4
     assert second["valid"] is True
     assert second["entries"] == first["entries"] + 1  # the first verification was audited
+
+
+def test_two_writers_appending_at_once_leave_a_valid_chain(consent: Consent) -> None:
+    """Each append reads the head and writes the next entry: two threads at once must
+    serialise, not both take the same seq (on SQLite, 98 of 200 such appends used to fail)."""
+    clerk = Principal(subject="clerk@trust", org="trust", roles=("clinician",))
+    failures: list[str] = []
+    each = 100
+
+    def write() -> None:
+        for _ in range(each):
+            try:
+                with consent.service.database.unit_of_work() as uow:
+                    consent.service.trail.record(uow, clerk, "audit-read", note="concurrent")
+            except Exception as exc:
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+
+    assert failures == []
+    log = consent.table("audit_log")
+    with consent.service.database.read() as session:
+        check = consent.service.trail.verify(session)
+        seqs = session.execute(select(log.c.seq).order_by(log.c.seq)).scalars().all()
+    assert seqs == list(range(1, 2 * each + 1))
+    assert check.valid, check
+    assert check.entries == 2 * each
 
 
 def _drop_append_only_triggers(consent: Consent) -> None:
@@ -747,7 +926,8 @@ def _aimed(consent: Consent, tamper: str) -> tuple[str, dict[str, int]]:
     ],
 )
 def test_the_database_refuses_tampering_and_verify_finds_it(
-        consent: Consent, tamper: str, broken: str) -> None:
+        audited: Consent, tamper: str, broken: str) -> None:
+    consent = audited
     subject_id = consent.subject()
     consent.grant(subject_id)
     consent.withdrawal_id(subject_id, ["evaluation"])
@@ -805,7 +985,8 @@ def test_an_overdue_withdrawal_is_listed_and_announced(
     assert data["pending_services"] == ["mentoring"]
     assert consent.client.get("/v1/withdrawals", params={"status": "pending"},
                               headers=trust).json()["withdrawals"] == []
-    for org, role, seen in [("partner-a", "dpo", True), ("partner-a", "partner-staff", False)]:
+    for org, role, seen in [("trust", "dpo", True), ("partner-a", "dpo", False),
+                            ("partner-a", "partner-staff", False)]:
         rows = consent.client.get("/v1/withdrawals", params={"status": "overdue"},
                                   headers=consent.headers(org, role)).json()["withdrawals"]
         assert [r["withdrawal_id"] for r in rows] == ([withdrawal_id] if seen else [])
@@ -826,7 +1007,7 @@ def test_marking_overdue_leaves_withdrawals_within_their_deadline(consent: Conse
     ("caller", "status"),
     [
         pytest.param(("trust", "ops-viewer"), 403, id="ops-viewer"),
-        pytest.param(("trust", "mentor-coordinator"), 403, id="mentor-coordinator"),
+        pytest.param(("partner-a", "mentor-coordinator"), 403, id="mentor-coordinator"),
         pytest.param(("service", "mentoring"), 403, id="service"),
         pytest.param(None, 401, id="no-token"),
         pytest.param(("trust", "clinician"), 200, id="clinician"),

@@ -29,9 +29,30 @@ def test_a_person_is_registered_once(consent: tuple[ConsentService, TestClient])
     again = client.post("/v1/subjects", json={"nhs_number": "9434765919"}, headers=headers)
 
     assert first.status_code == 201
-    assert again.status_code == 200
+    assert again.status_code == 201
     assert again.json()["subject_id"] == first.json()["subject_id"]
     assert first.json()["subject_id"].startswith("sub_")
+
+
+def test_registering_a_known_person_reveals_nothing_to_another_organisation(
+        consent: tuple[ConsentService, TestClient]) -> None:
+    """Regression (adversarial review, case 1): partner staff who knew a Trust patient's NHS
+    number got 200 "already registered" and then the Trust's consents."""
+    service, client = consent
+    client.post("/v1/subjects", json={"nhs_number": "943 476 5919"},
+                headers=bearer(service.settings, "trust", "clinician"))
+    partner = bearer(service.settings, "partner-b", "partner-staff")
+
+    known = client.post("/v1/subjects", json={"nhs_number": "943 476 5919"}, headers=partner)
+    unknown = client.post("/v1/subjects", json={"nhs_number": "401 023 2137"}, headers=partner)
+
+    assert (known.status_code, unknown.status_code) == (201, 201)
+    assert set(known.json()) == set(unknown.json()) == {"subject_id"}
+    assert dict(known.headers).keys() == dict(unknown.headers).keys()
+    view = client.get(f"/v1/subjects/{known.json()['subject_id']}/consents", headers=partner)
+    assert view.status_code == 200
+    assert view.json()["history"] == []
+    assert "trust" not in view.text
 
 
 @pytest.mark.parametrize("nhs_number", ["9434765918", "12345", "94347659190", "abcdefghij"])

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from shared.kafka.topics import (
+    AUDIT_HEADS,
     CASCADE_ACKS,
     SERVICES,
     deadletter_topic,
@@ -38,9 +39,10 @@ ORGS = ("trust", "partner-a", "partner-b")  # the development configuration's or
 DVA_PARTNERS = ("partner-a", "partner-b")
 PROCESSES = [(s, role) for s in SERVICES for role in ("api", "worker")]
 
-# What each service's worker consumes (shared/stream.py, services/*/entrypoints/worker.py).
+# What each service's worker consumes (shared/stream.py, services/*/entrypoints/worker.py),
+# and audit.heads, which the consent API reads to verify the audit trail.
 CONSUMES = {
-    "consent": {events_topic("consent"), CASCADE_ACKS},
+    "consent": {events_topic("consent"), CASCADE_ACKS, AUDIT_HEADS},
     "screening": {events_topic("consent"), partner_inbound_topic("trust")},
     "mentoring": {events_topic("consent"), *(partner_inbound_topic(o) for o in DVA_PARTNERS)},
     "reporting": {events_topic("consent"), events_topic("screening"), events_topic("mentoring")},
@@ -189,13 +191,14 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         secrets = {s if isinstance(s, str) else s["source"] for s in spec.get("secrets", [])}
         calls_consent = service in ("screening", "mentoring")
         expected = {f"{service}_client_secret"} if calls_consent else set()
-        expected |= {"master_key"} if service == "consent" else set()
+        expected |= {"master_key", "consent_audit_key"} if service == "consent" else set()
         expected |= {"mentoring_records_key"} if service == "mentoring" else set()
         assert secrets == expected, (service, role)
         env = spec["environment"]
         assert not [k for k in env if "JWT_SECRET" in k]
         assert env["PEERLINK_JWT_JWKS_URL"].endswith("/.well-known/jwks.json}")
         assert ("PEERLINK_MASTER_KEY_FILE" in env) == (service == "consent")
+        assert ("PEERLINK_CONSENT_AUDIT_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_MENTORING_RECORDS_KEY_FILE" in env) == (service == "mentoring")
         assert ("PEERLINK_CONSENT_URL" in env) == calls_consent
         assert ("PEERLINK_TOKEN_URL" in env) == calls_consent
@@ -274,7 +277,7 @@ def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
         assert not [e for e in container.get("env", []) if "JWT" in e["name"]], name
         expected = {f"{service}-client-secret"} if service in ("screening", "mentoring") \
             else set()
-        expected |= {"master-key"} if service == "consent" else set()
+        expected |= {"master-key", "consent-audit-key"} if service == "consent" else set()
         expected |= {"mentoring-records-key"} if service == "mentoring" else set()
         assert keys == expected, name
 

@@ -1,10 +1,12 @@
 """The mentoring API on both databases, with a real consent service on a loopback port.
 
-A referral needs active peer-mentoring consent; the whole journey (mentor, supervision,
-referral, match, sessions, outcomes, planned ending) is recorded and published through the
-outbox with nothing personal in clear; a safeguarding concern goes to the Trust's queue;
-waitlisted referrals are matched in referral order as soon as a mentor can take them; one
-organisation never sees or changes another's mentors, mentees or matches.
+A referral is sent to one DVA partner and needs the referrer's peer-mentoring consent and,
+to another organisation, the referrer's partner-sharing naming it; the whole journey (mentor,
+supervision, referral, the partner's intake, match, sessions, outcomes, planned ending) is
+recorded and published through the outbox with nothing personal in clear; a safeguarding
+concern goes to the Trust's safeguarding lead; waitlisted referrals are matched in referral
+order as soon as one of the receiving partner's mentors can take them; an organisation with
+no relationship to a referral is told nothing; every read of identifiable data is audited.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def mentor_body(org: str = "partner-a", **changes: Any) -> dict[str, Any]:
             "status": "active", **changes}
 
 
+def referral_body(subject_id: str | None = None, org: str = "trust", to_org: str = "partner-a",
+                  **changes: Any) -> dict[str, Any]:
+    return {"subject_id": subject_id, "referred_by_org": org, "to_org": to_org,
+            "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": False},
+            **changes}
+
+
 def session_body(match_id: str, **changes: Any) -> dict[str, Any]:
     return {"match_id": match_id, "held_on": TODAY.isoformat(), "duration_minutes": 60,
             "mode": "phone", "attendance": "attended", "safeguarding_concern": False,
@@ -74,20 +83,35 @@ class Mentoring:
     def clinician(self) -> dict[str, str]:
         return self.as_("trust", "clinician")
 
-    def person(self, *, consent: bool = True, org: str = "trust") -> str:
-        """A person registered with ``org``, with peer-mentoring consent unless told not."""
+    @property
+    def safeguarding_lead(self) -> dict[str, str]:
+        return self.as_("trust", "safeguarding-lead")
+
+    def person(self, *, consent: bool = True, org: str = "trust",
+               sharing_with: tuple[str, ...] = ("partner-a",)) -> str:
+        """A person registered with ``org``, with ``org``'s peer-mentoring consent unless told
+        not, and its partner-sharing consent naming ``sharing_with`` (none when empty)."""
         recorder = self.as_(org, "clinician" if org == "trust" else "partner-staff")
         response = self.consent.post("/v1/subjects", json={"nhs_number": next(self.numbers)},
                                      headers=recorder)
         assert response.status_code == 201, response.text
         subject_id = str(response.json()["subject_id"])
         if consent:
-            granted = self.consent.post(
-                f"/v1/subjects/{subject_id}/consents",
-                json={"purpose": "peer-mentoring", "method": "verbal",
-                      "recorded_by": "Nurse Adebayo"}, headers=recorder)
-            assert granted.status_code == 201, granted.text
+            self.grant(subject_id, org, "peer-mentoring")
+        if sharing_with:
+            self.grant(subject_id, org, "partner-sharing", list(sharing_with))
         return subject_id
+
+    def grant(self, subject_id: str, org: str, purpose: str,
+              recipients: list[str] | None = None) -> None:
+        recorder = self.as_(org, "clinician" if org == "trust" else "partner-staff")
+        body: dict[str, Any] = {"purpose": purpose, "method": "verbal",
+                                "recorded_by": "Nurse Adebayo"}
+        if recipients is not None:
+            body["recipients"] = recipients
+        granted = self.consent.post(f"/v1/subjects/{subject_id}/consents", json=body,
+                                    headers=recorder)
+        assert granted.status_code == 201, granted.text
 
     def mentor(self, org: str = "partner-a", *, supervised: bool = True,
                **changes: Any) -> str:
@@ -111,17 +135,16 @@ class Mentoring:
         return body
 
     def refer(self, subject_id: str, org: str = "trust", role: str = "clinician",
-              **preferences: Any) -> str:
-        response = self.client.post("/v1/referrals", json={
-            "subject_id": subject_id, "referred_by_org": org, "preferences": preferences,
-            "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": False}},
-            headers=self.as_(org, role))
+              to_org: str = "partner-a", **preferences: Any) -> str:
+        response = self.client.post("/v1/referrals", json=referral_body(
+            subject_id, org, to_org, preferences=preferences), headers=self.as_(org, role))
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
-    def match(self, referral_id: str) -> dict[str, Any]:
+    def match(self, referral_id: str, org: str = "partner-a") -> dict[str, Any]:
+        """Matched (or waitlisted) by the receiving organisation's coordinator."""
         response = self.client.post(f"/v1/referrals/{referral_id}/match",
-                                    headers=self.clinician)
+                                    headers=self.as_(org, "mentor-coordinator"))
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -179,10 +202,8 @@ def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_referral_without_peer_mentoring_consent_is_refused_and_nothing_is_written(
         mentoring: Mentoring) -> None:
     subject_id = mentoring.person(consent=False)
-    response = mentoring.client.post("/v1/referrals", json={
-        "subject_id": subject_id, "referred_by_org": "trust",
-        "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": True}},
-        headers=mentoring.clinician)
+    response = mentoring.client.post("/v1/referrals", json=referral_body(subject_id),
+                                     headers=mentoring.clinician)
 
     assert response.status_code == 409
     assert "peer-mentoring consent" in response.json()["message"]
@@ -193,10 +214,9 @@ def test_a_referral_without_peer_mentoring_consent_is_refused_and_nothing_is_wri
 
 def test_a_referral_by_nhs_number_registers_the_person_and_needs_consent_too(
         mentoring: Mentoring) -> None:
-    response = mentoring.client.post("/v1/referrals", json={
-        "nhs_number": next(mentoring.numbers), "referred_by_org": "trust",
-        "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": True}},
-        headers=mentoring.clinician)
+    body = referral_body(nhs_number=next(mentoring.numbers))
+    del body["subject_id"]
+    response = mentoring.client.post("/v1/referrals", json=body, headers=mentoring.clinician)
     assert response.status_code == 409
     assert "consent" in response.json()["message"]
     assert mentoring.count("referrals") == 0
@@ -218,17 +238,19 @@ def test_the_full_journey_is_recorded_and_published_in_order(mentoring: Mentorin
     assert supervised["last_supervision_on"] == (TODAY - timedelta(days=2)).isoformat()
 
     subject_id = mentoring.person()
-    referred = mentoring.client.post("/v1/referrals", json={
-        "subject_id": subject_id, "referred_by_org": "trust",
-        "preferences": {"mentor_gender": "female", "language": "ur", "mode": "in-person",
-                        "borough": "camden"},
-        "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": False}},
+    referred = mentoring.client.post("/v1/referrals", json=referral_body(
+        subject_id, preferences={"mentor_gender": "female", "language": "ur",
+                                 "mode": "in-person", "borough": "camden"}),
         headers=clinician)
     assert referred.status_code == 201, referred.text
     referral = referred.json()
     assert referral["status"] == "referred"
     assert referral["safe_contact"] is None  # not even to the referrer
+    assert referral["to_org"] == "partner-a"
     referral_id = referral["id"]
+    intake = mentoring.client.get("/v1/referrals", headers=coordinator)
+    assert intake.status_code == 200, intake.text
+    assert [r["id"] for r in intake.json()["referrals"]] == [referral_id]
 
     matched = mentoring.match(referral_id)
     assert matched["status"] == "matched"
@@ -307,7 +329,7 @@ def test_a_safeguarding_concern_goes_on_the_trusts_queue_and_is_published(
     assert concern_id
 
     queue = mentoring.client.get("/v1/safeguarding-concerns", params={"status": "open"},
-                                 headers=mentoring.clinician)
+                                 headers=mentoring.safeguarding_lead)
     assert queue.status_code == 200, queue.text
     [concern] = queue.json()["concerns"]
     assert concern["id"] == concern_id
@@ -317,10 +339,12 @@ def test_a_safeguarding_concern_goes_on_the_trusts_queue_and_is_published(
     assert concern["status"] == "open"
     assert concern["flagged_for_dpo"] is False
 
-    refused = mentoring.client.get("/v1/safeguarding-concerns", params={"status": "open"},
-                                   headers=mentoring.as_("partner-a", "clinician"))
-    assert refused.status_code == 403
-    assert CONCERN not in refused.text
+    for headers in (mentoring.clinician,  # a Trust clinician is not the safeguarding lead
+                    mentoring.coordinator, mentoring.as_("partner-a", "partner-staff")):
+        refused = mentoring.client.get("/v1/safeguarding-concerns",
+                                       params={"status": "open"}, headers=headers)
+        assert refused.status_code == 403
+        assert CONCERN not in refused.text
 
     rows = mentoring.outbox()
     assert [r.event_type for r in rows[-2:]] == ["session-logged",
@@ -464,6 +488,67 @@ def test_a_referral_still_unsuitable_stays_waitlisted_when_room_appears(
 
 # --- organisations ---------------------------------------------------------------------------
 
+def test_regression_a_referral_goes_to_one_partner_whose_coordinators_alone_see_and_match_it(
+        mentoring: Mentoring) -> None:
+    """Adversarial finding: "a referral has no receiving organisation: the DVA partner's
+    coordinator cannot see a referral sent to their service until someone matches it; the
+    referrer matches across every partner's mentors". Now partner-a's coordinator sees it in
+    the intake at once, partner-b's is told nothing and cannot match it, matching picks a
+    partner-a mentor even when partner-b has a better one, and the referrer never sees the
+    safe contact."""
+    busy_a = mentoring.mentor("partner-a", capacity=3)
+    _, _, first = mentoring.matched_person(busy_a)       # partner-a's mentor has one mentee
+    idle_b = mentoring.mentor("partner-b", display_name="Bea", capacity=3)  # none: "better"
+    subject_id = mentoring.person()
+    referral_id = mentoring.refer(subject_id)
+    b_coordinator = mentoring.as_("partner-b", "mentor-coordinator")
+
+    listed = mentoring.client.get("/v1/referrals", headers=mentoring.coordinator).json()
+    assert [r["id"] for r in listed["referrals"]] == [referral_id]
+    assert mentoring.referral(referral_id, mentoring.coordinator)["safe_contact"]["phone"] \
+        == PHONE
+
+    for response in (mentoring.client.get(f"/v1/referrals/{referral_id}",
+                                          headers=b_coordinator),
+                     mentoring.client.post(f"/v1/referrals/{referral_id}/match",
+                                           headers=b_coordinator)):
+        assert response.status_code == 404
+        assert response.json() == mentoring.client.get(
+            "/v1/referrals/ref_00000000000000000000000000000000",
+            headers=b_coordinator).json()
+        assert PHONE not in response.text
+    assert mentoring.client.get("/v1/referrals", headers=b_coordinator
+                                ).json()["referrals"] == []
+
+    by_referrer = mentoring.client.post(f"/v1/referrals/{referral_id}/match",
+                                        headers=mentoring.clinician)
+    assert by_referrer.status_code == 403
+    assert mentoring.referral(referral_id)["status"] == "referred"
+
+    matched = mentoring.match(referral_id)
+    assert matched["status"] == "matched"
+    assert matched["mentor_id"] == busy_a != idle_b
+    seen = mentoring.referral(referral_id)  # the Trust, the referrer
+    assert (seen["status"], seen["mentor_id"], seen["safe_contact"]) == ("matched", busy_a,
+                                                                          None)
+    assert first != matched["match_id"]
+    for path, body in (("/v1/sessions", session_body(matched["match_id"])),
+                       (f"/v1/matches/{matched['match_id']}/end", {"planned": True})):
+        assert mentoring.client.post(path, json=body, headers=b_coordinator
+                                     ).status_code == 404
+
+
+def test_the_waitlist_is_matched_with_the_receiving_partners_mentors_only(
+        mentoring: Mentoring) -> None:
+    referral_id = mentoring.refer(mentoring.person())
+    assert mentoring.match(referral_id)["status"] == "waitlisted"
+    mentoring.mentor("partner-b", display_name="Bea")    # room, but at another partner
+    assert mentoring.referral(referral_id)["status"] == "waitlisted"
+    mentor_id = mentoring.mentor("partner-a")
+    assert mentoring.referral(referral_id)["mentor_id"] == mentor_id
+
+
+
 def test_one_organisation_cannot_see_or_change_anothers_mentors_or_mentees(
         mentoring: Mentoring) -> None:
     theirs = mentoring.mentor("partner-a")
@@ -508,33 +593,153 @@ def test_one_organisation_cannot_see_or_change_anothers_mentors_or_mentees(
     assert mentoring.count("mentoring_sessions") == 0
 
 
-def test_safe_contact_is_shown_only_to_the_matched_mentors_coordinator(
+def test_safe_contact_is_shown_only_to_the_receiving_organisations_coordinators(
         mentoring: Mentoring) -> None:
     mentoring.mentor("partner-a")
-    _, referral_id, _ = mentoring.matched_person()
+    referral_id = mentoring.refer(mentoring.person())
+    contact = {"phone": PHONE, "times": TIMES, "may_leave_message": False}
+    # before the match: the coordinator taking the referral from the intake calls safely
+    assert mentoring.referral(referral_id, mentoring.coordinator)["safe_contact"] == contact
+    assert mentoring.match(referral_id)["status"] == "matched"
 
-    shown = mentoring.referral(referral_id, mentoring.coordinator)
-    assert shown["safe_contact"] == {"phone": PHONE, "times": TIMES, "may_leave_message": False}
+    assert mentoring.referral(referral_id, mentoring.coordinator)["safe_contact"] == contact
     for headers in (mentoring.clinician, mentoring.as_("partner-a", "partner-staff")):
         seen = mentoring.referral(referral_id, headers)
         assert seen["safe_contact"] is None
         assert seen["status"] == "matched"
+        assert PHONE not in str(seen)
 
 
-def test_safe_contact_is_not_shown_to_a_referrer_who_is_not_the_mentors_coordinator(
+def test_a_partner_referring_to_another_partner_sees_its_referral_but_never_safe_contact(
         mentoring: Mentoring) -> None:
     mentoring.mentor("partner-a")
     subject_id = mentoring.person(org="partner-b")
     referral_id = mentoring.refer(subject_id, org="partner-b", role="partner-staff")
-    matched = mentoring.client.post(f"/v1/referrals/{referral_id}/match",
-                                    headers=mentoring.as_("partner-b", "partner-staff"))
-    assert matched.json()["status"] == "matched"
-    assert mentoring.referral(referral_id, mentoring.as_("partner-b", "partner-staff")
-                              )["safe_contact"] is None
-    assert mentoring.referral(referral_id, mentoring.as_("partner-b", "mentor-coordinator")
-                              )["safe_contact"] is None
+    b_staff = mentoring.as_("partner-b", "partner-staff")
+    refused = mentoring.client.post(f"/v1/referrals/{referral_id}/match", headers=b_staff)
+    assert refused.status_code == 403
+    assert "receiving organisation" in refused.json()["message"]
+    assert mentoring.match(referral_id)["status"] == "matched"
+
+    for headers in (b_staff, mentoring.as_("partner-b", "mentor-coordinator")):
+        seen = mentoring.referral(referral_id, headers)
+        assert (seen["status"], seen["safe_contact"]) == ("matched", None)
     assert mentoring.referral(referral_id, mentoring.coordinator)["safe_contact"]["phone"] \
         == PHONE
+
+
+def test_a_partner_may_refer_to_its_own_service_without_sharing_consent(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor("partner-a")
+    subject_id = mentoring.person(org="partner-a", sharing_with=())
+    referral_id = mentoring.refer(subject_id, org="partner-a", role="partner-staff")
+    assert mentoring.match(referral_id)["status"] == "matched"
+    assert mentoring.referral(referral_id, mentoring.coordinator)["safe_contact"]["phone"] \
+        == PHONE
+
+
+@pytest.mark.parametrize("to_org", ["trust", "partner-z"])
+def test_a_referral_must_name_a_dva_partner(mentoring: Mentoring, to_org: str) -> None:
+    response = mentoring.client.post("/v1/referrals", json=referral_body(
+        mentoring.person(), to_org=to_org), headers=mentoring.clinician)
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "to_org"
+    assert "partner-a" in response.json()["message"]
+    assert mentoring.count("referrals") == 0
+
+
+@pytest.mark.parametrize("sharing_with", [(), ("partner-b",)])
+def test_a_referral_to_another_organisation_needs_sharing_consent_naming_it(
+        mentoring: Mentoring, sharing_with: tuple[str, ...]) -> None:
+    subject_id = mentoring.person(sharing_with=sharing_with)
+    response = mentoring.client.post("/v1/referrals", json=referral_body(subject_id),
+                                     headers=mentoring.clinician)
+    assert response.status_code == 409, response.text
+    assert response.json()["error"] == "sharing-required"
+    assert "partner-a" in response.json()["message"]
+    assert PHONE not in response.text
+    assert mentoring.count("referrals") == 0
+    assert mentoring.outbox() == []
+
+
+def test_peer_mentoring_consent_is_the_referrers_own(mentoring: Mentoring) -> None:
+    """Consent recorded by the Trust does not let partner-b refer the person."""
+    number = next(mentoring.numbers)
+    subject_ids = set()
+    for org, role in (("trust", "clinician"), ("partner-b", "partner-staff")):
+        registered = mentoring.consent.post("/v1/subjects", json={"nhs_number": number},
+                                            headers=mentoring.as_(org, role))
+        assert registered.status_code in (200, 201), registered.text
+        subject_ids.add(registered.json()["subject_id"])
+    [subject_id] = subject_ids
+    mentoring.grant(subject_id, "trust", "peer-mentoring")
+    mentoring.grant(subject_id, "partner-b", "partner-sharing", ["partner-a"])
+    response = mentoring.client.post("/v1/referrals", json=referral_body(
+        subject_id, "partner-b"), headers=mentoring.as_("partner-b", "partner-staff"))
+    assert response.status_code == 409, response.text
+    assert response.json()["error"] == "consent-required"
+    assert mentoring.count("referrals") == 0
+
+
+def test_the_intake_lists_the_callers_organisation_only_by_status(mentoring: Mentoring) -> None:
+    to_a = mentoring.refer(mentoring.person())
+    to_b = mentoring.refer(mentoring.person(sharing_with=("partner-b",)), to_org="partner-b")
+    waiting = mentoring.refer(mentoring.person())
+    assert mentoring.match(waiting)["status"] == "waitlisted"
+
+    def intake(org: str, role: str, status: str = "referred") -> list[str]:
+        response = mentoring.client.get("/v1/referrals", params={"status": status},
+                                        headers=mentoring.as_(org, role))
+        assert response.status_code == 200, response.text
+        assert PHONE not in response.text
+        return [r["id"] for r in response.json()["referrals"]]
+
+    for role in ("mentor-coordinator", "partner-staff"):
+        assert intake("partner-a", role) == [to_a]
+        assert intake("partner-a", role, "waitlisted") == [waiting]
+        assert intake("partner-b", role) == [to_b]
+    assert intake("partner-a", "mentor-coordinator", "matched") == []
+    assert mentoring.client.get("/v1/referrals", headers=mentoring.clinician
+                                ).status_code == 403
+
+
+def test_reads_of_identifiable_data_are_audited_allowed_or_refused(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor("partner-a")
+    subject_id = mentoring.person()
+    referral_id = mentoring.refer(subject_id)
+    mentoring.referral(referral_id, mentoring.coordinator)
+    mentoring.referral(referral_id)
+    hidden = mentoring.client.get(f"/v1/referrals/{referral_id}",
+                                  headers=mentoring.as_("partner-b", "mentor-coordinator"))
+    assert hidden.status_code == 404
+    mentoring.client.get("/v1/referrals", headers=mentoring.coordinator)
+
+    entries = audit_entries(mentoring, subject_id)
+    assert [(e["action"], e["actor_org"]) for e in entries] == [
+        ("mentoring-safe-contact-read", "partner-a"), ("mentoring-referral-read", "trust"),
+        ("mentoring-intake-read", "partner-a")]
+    [refusal] = [e for e in audit_entries(mentoring, None, "partner-b")
+                 if e["action"] == "mentoring-referral-refused"]
+    # partner-b's DPO sees the attempt, but not whom the referral is about
+    assert refusal["subject_id"] is None
+    assert refusal["detail"] == {"referral_id": referral_id, "refusal": "hidden"}
+    for entry in entries:
+        assert PHONE not in str(entry)
+
+
+def audit_entries(mentoring: Mentoring, subject_id: str | None,
+                  *orgs: str) -> list[dict[str, Any]]:
+    """Mentoring's audit entries (about the person, if given) by people of ``orgs`` (every
+    organisation by default), as each organisation's DPO reads them, oldest first."""
+    found = []
+    for org in orgs or tuple(mentoring.service.settings.organisations):
+        response = mentoring.consent.get(
+            "/v1/audit", params={"subject_id": subject_id} if subject_id else {},
+            headers=mentoring.as_(org, "dpo"))
+        assert response.status_code == 200, response.text
+        found += [e for e in response.json()["entries"] if e["action"].startswith("mentoring-")]
+    return sorted(found, key=lambda e: e["seq"])
 
 
 @pytest.mark.parametrize(("org", "role"), [
@@ -553,10 +758,8 @@ def test_who_may_register_a_mentor(mentoring: Mentoring, org: str, role: str) ->
 
 def test_referring_for_another_organisation_is_refused(mentoring: Mentoring) -> None:
     subject_id = mentoring.person()
-    response = mentoring.client.post("/v1/referrals", json={
-        "subject_id": subject_id, "referred_by_org": "partner-a",
-        "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": True}},
-        headers=mentoring.clinician)
+    response = mentoring.client.post("/v1/referrals", json=referral_body(
+        subject_id, "partner-a"), headers=mentoring.clinician)
     assert response.status_code == 403
     assert mentoring.count("referrals") == 0
 
@@ -649,4 +852,4 @@ def test_a_dpo_sees_only_concerns_flagged_by_erasure(mentoring: Mentoring) -> No
         assert seen.status_code == 200
         assert seen.json()["concerns"] == []
     assert len(mentoring.client.get("/v1/safeguarding-concerns",
-                                    headers=mentoring.clinician).json()["concerns"]) == 1
+                                    headers=mentoring.safeguarding_lead).json()["concerns"]) == 1

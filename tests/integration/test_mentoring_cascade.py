@@ -3,7 +3,8 @@
 The effects are called as the worker calls them, in one unit of work each: withdrawal of
 peer-mentoring ends the active match as unplanned, cancels waitlisted referrals, deletes the
 safe contact and gives the freed mentor to the next person waiting; withdrawal of
-partner-sharing takes the referral's details away from the mentor's organisation; erasure
+partner-sharing by the referrer takes the referral's details away from the recipients it
+names; both reach only what rested on the withdrawing organisation's consent; erasure
 deletes the personal data but keeps safeguarding concerns, flagged for the DPO. The wiring to
 Kafka and the acknowledgements are covered in tests/e2e/test_mentoring_journey.py and
 tests/integration/test_cascade.py.
@@ -62,45 +63,50 @@ class Mentoring:
     def coordinator(self) -> dict[str, str]:
         return self.as_("partner-a", "mentor-coordinator")
 
-    def person(self) -> str:
+    def person(self, sharing_with: tuple[str, ...] = ("partner-a", "partner-b")) -> str:
+        """Registered by the Trust, with its peer-mentoring consent and its partner-sharing
+        consent naming ``sharing_with``."""
         response = self.consent.post("/v1/subjects", json={"nhs_number": next(self.numbers)},
                                      headers=self.clinician)
         assert response.status_code == 201, response.text
         subject_id = str(response.json()["subject_id"])
-        granted = self.consent.post(f"/v1/subjects/{subject_id}/consents", json={
-            "purpose": "peer-mentoring", "method": "written", "recorded_by": "Dr Ferreira"},
-            headers=self.clinician)
-        assert granted.status_code == 201, granted.text
+        for purpose, more in (("peer-mentoring", {}),
+                              ("partner-sharing", {"recipients": list(sharing_with)})):
+            granted = self.consent.post(f"/v1/subjects/{subject_id}/consents", json={
+                "purpose": purpose, "method": "written", "recorded_by": "Dr Ferreira",
+                **more}, headers=self.clinician)
+            assert granted.status_code == 201, granted.text
         return subject_id
 
-    def mentor(self, capacity: int = 1) -> str:
+    def mentor(self, capacity: int = 1, org: str = "partner-a") -> str:
+        coordinator = self.as_(org, "mentor-coordinator")
         response = self.client.post("/v1/mentors", json={
-            "org": "partner-a", "display_name": "Robin", "gender": "female",
+            "org": org, "display_name": "Robin", "gender": "female",
             "languages": ["en"], "borough": "camden", "modes": ["phone", "video"],
             "capacity": capacity,
             "training_completed_on": (TODAY - timedelta(days=90)).isoformat(),
             "check_level": "enhanced",
             "check_completed_on": (TODAY - timedelta(days=90)).isoformat(),
-            "status": "active"}, headers=self.coordinator)
+            "status": "active"}, headers=coordinator)
         assert response.status_code == 201, response.text
         mentor_id = str(response.json()["id"])
         supervised = self.client.post(f"/v1/mentors/{mentor_id}/supervision",
                                       json={"held_on": TODAY.isoformat()},
-                                      headers=self.coordinator)
+                                      headers=coordinator)
         assert supervised.json()["matchable"] is True
         return mentor_id
 
-    def refer(self, subject_id: str) -> str:
+    def refer(self, subject_id: str, to_org: str = "partner-a") -> str:
         response = self.client.post("/v1/referrals", json={
-            "subject_id": subject_id, "referred_by_org": "trust",
+            "subject_id": subject_id, "referred_by_org": "trust", "to_org": to_org,
             "safe_contact": {"phone": PHONE, "times": "after 6pm", "may_leave_message": False}},
             headers=self.clinician)
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
-    def match(self, referral_id: str) -> dict[str, Any]:
+    def match(self, referral_id: str, org: str = "partner-a") -> dict[str, Any]:
         response = self.client.post(f"/v1/referrals/{referral_id}/match",
-                                    headers=self.clinician)
+                                    headers=self.as_(org, "mentor-coordinator"))
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -133,9 +139,11 @@ class Mentoring:
         with self.service.database.read() as session:
             return list(session.execute(select(outbox).order_by(outbox.c.seq)))
 
-    def withdraw(self, subject_id: str, purposes: tuple[Any, ...]) -> None:
+    def withdraw(self, subject_id: str, purposes: tuple[Any, ...], org: str = "trust",
+                 recipients: tuple[str, ...] = ()) -> None:
+        """As the worker applies a withdrawal recorded by ``org``."""
         with self.service.database.unit_of_work() as uow:
-            self.cascade.withdrawn(uow, subject_id, purposes)
+            self.cascade.withdrawn(uow, subject_id, purposes, org, recipients)
 
     def erase(self, subject_id: str, service: MentoringService | None = None) -> int:
         service = service or self.service
@@ -235,7 +243,7 @@ def test_withdrawing_another_purpose_leaves_mentoring_alone(mentoring: Mentoring
 
 # --- partner-sharing withdrawn -------------------------------------------------------------
 
-def test_partner_sharing_withdrawal_takes_the_referral_from_the_mentors_organisation(
+def test_partner_sharing_withdrawal_takes_the_referral_from_the_named_recipient(
         mentoring: Mentoring) -> None:
     mentoring.mentor()
     person = mentoring.person()
@@ -243,7 +251,7 @@ def test_partner_sharing_withdrawal_takes_the_referral_from_the_mentors_organisa
     match_id = mentoring.match(referral_id)["match_id"]
     assert mentoring.referral(referral_id, mentoring.coordinator).status_code == 200
 
-    mentoring.withdraw(person, ("partner-sharing",))
+    mentoring.withdraw(person, ("partner-sharing",), recipients=("partner-a",))
 
     refused = mentoring.referral(referral_id, mentoring.coordinator)
     assert refused.status_code == 403
@@ -256,6 +264,61 @@ def test_partner_sharing_withdrawal_takes_the_referral_from_the_mentors_organisa
     assert kept.json()["match_id"] == match_id
     # mentoring itself goes on: only sharing was withdrawn
     assert [m.status for m in mentoring.rows("matches")] == ["active"]
+
+
+def test_partner_sharing_withdrawal_reaches_only_the_holders_referrals_to_the_recipients(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor(org="partner-a")
+    mentoring.mentor(org="partner-b")
+    person = mentoring.person()
+    to_a = mentoring.refer(person, "partner-a")
+    to_b = mentoring.refer(person, "partner-b")
+    coordinator_b = mentoring.as_("partner-b", "mentor-coordinator")
+
+    mentoring.withdraw(person, ("partner-sharing",), org="partner-b",
+                       recipients=("partner-a",))  # another holder's consent: not the Trust's
+    assert mentoring.referral(to_a, mentoring.coordinator).status_code == 200
+
+    mentoring.withdraw(person, ("partner-sharing",), recipients=("partner-a",))
+    assert mentoring.referral(to_a, mentoring.coordinator).status_code == 403
+    assert mentoring.referral_row(to_a).sharing_withdrawn is True
+    still = mentoring.referral(to_b, coordinator_b)
+    assert still.status_code == 200
+    assert still.json()["safe_contact"]["phone"] == PHONE
+    assert mentoring.referral_row(to_b).sharing_withdrawn is False
+    assert mentoring.match(to_b, "partner-b")["status"] == "matched"
+    refused = mentoring.client.post(f"/v1/referrals/{to_a}/match",
+                                    headers=mentoring.coordinator)
+    assert refused.status_code == 403
+
+
+def test_a_waitlisted_referral_is_not_handed_to_a_receiver_that_lost_sharing(
+        mentoring: Mentoring) -> None:
+    person = mentoring.person()
+    waiting = mentoring.refer(person)
+    assert mentoring.match(waiting)["status"] == "waitlisted"
+    mentoring.withdraw(person, ("partner-sharing",), recipients=("partner-a",))
+
+    mentoring.mentor()  # partner-a gains a matchable mentor: its waitlist is tried
+    assert mentoring.referral_row(waiting).status == "waitlisted"
+    assert "match-made" not in [r.event_type for r in mentoring.outbox()]
+
+
+def test_peer_mentoring_withdrawal_by_an_unrelated_organisation_leaves_the_match(
+        mentoring: Mentoring) -> None:
+    mentoring.mentor()
+    person = mentoring.person()
+    referral_id = mentoring.refer(person)
+    match_id = mentoring.match(referral_id)["match_id"]
+    before = len(mentoring.outbox())
+
+    mentoring.withdraw(person, ("peer-mentoring",), org="partner-b")
+    assert [(m.match_id, m.status) for m in mentoring.rows("matches")] == [(match_id, "active")]
+    assert mentoring.referral_row(referral_id).safe_contact_sealed is not None
+    assert len(mentoring.outbox()) == before
+
+    mentoring.withdraw(person, ("peer-mentoring",), org="partner-a")  # the receiver's
+    assert [m.status for m in mentoring.rows("matches")] == ["ended"]
 
 
 # --- erasure -----------------------------------------------------------------------------

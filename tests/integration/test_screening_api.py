@@ -17,6 +17,7 @@ from services.screening.entrypoints.api import build_api as screening_api
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from tests.support.http import serving
+from tests.support.screening import policy_refused_bearer
 from tests.support.services import bearer, issuing, settings_for
 
 ASKED: dict[str, Any] = {
@@ -112,18 +113,37 @@ def test_an_unknown_subject_reference_is_a_422(
     assert response.json()["details"][0]["field"] == "subject_id"
 
 
-@pytest.mark.parametrize(("org", "role", "status"), [
-    ("partner-a", "clinician", 403),   # another organisation's enquiry
-    ("trust", "partner-staff", 403),   # a role that may not record
-    ("trust", "ops-viewer", 403),
+@pytest.mark.parametrize(("org", "role", "body_org"), [
+    pytest.param("trust", "clinician", "partner-a", id="trust-clinician-for-a-partner"),
+    pytest.param("partner-a", "partner-staff", "partner-a", id="partner-staff"),
+    pytest.param("partner-a", "partner-staff", "trust", id="partner-staff-for-the-trust"),
+    pytest.param("partner-a", "service", "trust", id="partner-service-for-the-trust"),
+    pytest.param("trust", "safeguarding-lead", "trust", id="safeguarding-lead"),
+    pytest.param("trust", "ops-viewer", "trust", id="ops-viewer"),
+    pytest.param("trust", "dpo", "trust", id="dpo"),
 ])
 def test_who_may_record(screening: tuple[ScreeningService, TestClient], org: str, role: str,
-                        status: int) -> None:
+                        body_org: str) -> None:
     service, client = screening
-    response = client.post("/v1/screenings", json=ASKED,
+    response = client.post("/v1/screenings", json={**ASKED, "org": body_org},
                            headers=bearer(service.settings, org, role))
-    assert response.status_code == status
+    assert response.status_code == 403
     assert response.json()["message"]
+    assert _outbox(service) == []
+
+
+@pytest.mark.parametrize("org", ["partner-a", "partner-b"])
+def test_a_partner_clinician_token_is_refused_outright(
+        screening: tuple[ScreeningService, TestClient], org: str) -> None:
+    """Clinicians exist only at the Trust: a token naming one at a partner is a 401, however
+    well signed, before any screening rule is asked."""
+    service, client = screening
+    headers = policy_refused_bearer(service.settings, org, "clinician")
+    response = client.post("/v1/screenings", json={**ASKED, "org": org}, headers=headers)
+    assert response.status_code == 401
+    assert client.get(f"/v1/subjects/sub_{'a' * 32}/results",
+                      headers=headers).status_code == 401
+    assert _outbox(service) == []
 
 
 def test_consent_service_down_is_a_503_and_nothing_is_written(

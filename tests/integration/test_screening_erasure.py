@@ -21,13 +21,15 @@ from services.screening.adapters.tables import (
     enquiries_due,
     marac_referrals,
     partner_sharing,
+    relationships,
     risk_assessments,
     screenings,
 )
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
-from services.screening.service_layer.cascade import erase, sharing_granted
+from services.screening.service_layer.cascade import erase
 from tests.support.http import serving
+from tests.support.screening import apply_consent_events, relationship, sharing_granted
 from tests.support.services import bearer, issuing, settings_for
 
 NHS_NUMBER = "943 476 5919"
@@ -47,7 +49,8 @@ RISK: dict[str, Any] = {
     "incidents_last_12_months": 4, "assessed_on": "2026-11-20",
     "professional_judgement": {"referral": True, "reasons": "Platypus reasons"},
 }
-TABLES = (screenings, enquiries_due, risk_assessments, marac_referrals, partner_sharing)
+TABLES = (screenings, enquiries_due, risk_assessments, marac_referrals, partner_sharing,
+          relationships)
 
 
 @dataclass
@@ -75,8 +78,11 @@ class World:
         return {table.name: self.rows(table) for table in tables}
 
     def dpo_queue(self, **params: Any) -> list[dict[str, Any]]:
+        return self.queue("dpo", **params)
+
+    def queue(self, role: str, **params: Any) -> list[dict[str, Any]]:
         response = self.client.get("/v1/marac-referrals", params=params,
-                                   headers=bearer(self.service.settings, "trust", "dpo"))
+                                   headers=bearer(self.service.settings, "trust", role))
         assert response.status_code == 200, response.text
         referrals: list[dict[str, Any]] = response.json()["referrals"]
         return referrals
@@ -109,17 +115,19 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
               trust)
         assessed = _post(client, "/v1/risk-assessments", RISK, trust)
         assert assessed["marac_referral_required"] is True
-        with service.database.unit_of_work() as uow:
-            sharing_granted(uow, subject_id, "partner-sharing")
+        apply_consent_events(service.database, relationship(subject_id, "trust"),
+                             relationship(subject_id, "partner-a", "referral"),
+                             sharing_granted(subject_id, "trust", ["partner-a"]))
         yield World(service, client, subject_id, screening["id"],
                     assessed["marac_referral_id"])
 
 
 def test_erasure_removes_identifiers_and_personal_data_and_keeps_the_marac_referral(
         world: World) -> None:
+    assert len(world.rows(relationships)) == 2 and len(world.rows(partner_sharing)) == 1
     assert world.erase() == 1
 
-    for table in (screenings, enquiries_due, risk_assessments, partner_sharing):
+    for table in (screenings, enquiries_due, risk_assessments, partner_sharing, relationships):
         assert [r for r in world.rows(table) if r["subject_id"] == world.subject_id] == [], \
             table.name
     [screening] = world.rows(screenings)
@@ -138,6 +146,7 @@ def test_erasure_removes_identifiers_and_personal_data_and_keeps_the_marac_refer
     assert assessment["sealed"] is None
     assert assessment["dash_score"] == 16
     assert world.rows(partner_sharing) == []
+    assert world.rows(relationships) == []
     [referral] = world.rows(marac_referrals)
     assert referral["referral_id"] == world.referral_id
     assert referral["subject_id"] == world.subject_id
@@ -159,6 +168,7 @@ def test_the_dpo_sees_the_retained_referral_flagged(world: World) -> None:
     assert world.dpo_queue(flagged_for_dpo="false", status="open") == []
     [on_queue] = world.dpo_queue()
     assert on_queue["id"] == world.referral_id
+    assert [r["id"] for r in world.queue("safeguarding-lead")] == [world.referral_id]
 
 
 def test_erased_records_are_no_longer_readable_by_subject(world: World) -> None:
@@ -194,7 +204,7 @@ def test_erasure_leaves_other_people_alone(world: World) -> None:
     fetched = world.client.get(f"/v1/screenings/{other['id']}", headers=trust)
     assert fetched.status_code == 200
     assert fetched.json()["notes"] == NOTES
-    referrals = {r["subject_id"]: r for r in world.dpo_queue()}
+    referrals = {r["subject_id"]: r for r in world.queue("safeguarding-lead")}
     assert referrals[other["subject_id"]]["flagged_for_dpo"] is False
     assert referrals[world.subject_id]["flagged_for_dpo"] is True
 

@@ -11,17 +11,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, update
 
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import marac_referrals, risk_assessments
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
+from shared.db import utcnow
 from shared.events.envelope import CloudEvent
 from shared.events.screening import EnquiryDue, MaracReferralRequired, RiskAssessed
+from shared.runtime import token_authority
 from shared.settings import PlatformSettings
 from tests.support.http import serving
+from tests.support.screening import policy_refused_bearer
 from tests.support.services import bearer, issuing, settings_for
 
 NHS_NUMBER = "943 476 5919"
@@ -75,6 +78,10 @@ def clinician(service: ScreeningService, org: str = "trust") -> dict[str, str]:
     return bearer(service.settings, org, "clinician")
 
 
+def safeguarding_lead(service: ScreeningService) -> dict[str, str]:
+    return bearer(service.settings, "trust", "safeguarding-lead")
+
+
 def _outbox(service: ScreeningService) -> list[Any]:
     outbox = service.database.metadata.tables["outbox"]
     with service.database.read() as session:
@@ -87,7 +94,8 @@ def _count(service: ScreeningService, table: Table) -> int:
 
 
 def _queue(service: ScreeningService, client: TestClient, **params: Any) -> list[Any]:
-    response = client.get("/v1/marac-referrals", params=params, headers=clinician(service))
+    response = client.get("/v1/marac-referrals", params=params,
+                          headers=safeguarding_lead(service))
     assert response.status_code == 200, response.text
     referrals: list[Any] = response.json()["referrals"]
     return referrals
@@ -126,10 +134,11 @@ def test_an_enquiry_due_is_recorded_and_published(
 
 
 @pytest.mark.parametrize(("org", "role", "body_org"), [
-    pytest.param("partner-a", "clinician", "trust", id="partner-clinician-for-trust"),
+    pytest.param("partner-a", "partner-staff", "partner-a", id="partner-staff-for-own-org"),
+    pytest.param("partner-a", "partner-staff", "trust", id="partner-staff-for-trust"),
     pytest.param("trust", "clinician", "partner-a", id="trust-clinician-for-partner"),
     pytest.param("service", "screening", "trust", id="a-service-on-its-own"),
-    pytest.param("trust", "partner-staff", "trust", id="partner-staff-role"),
+    pytest.param("trust", "safeguarding-lead", "trust", id="safeguarding-lead-role"),
     pytest.param("trust", "ops-viewer", "trust", id="ops-viewer-role"),
 ])
 def test_an_enquiry_due_for_another_organisation_or_role_is_refused(
@@ -238,7 +247,9 @@ def test_bad_risk_assessments_are_a_422_and_nothing_is_written(
 
 
 @pytest.mark.parametrize(("org", "role"), [
-    pytest.param("trust", "partner-staff", id="partner-staff"),
+    pytest.param("partner-a", "partner-staff", id="partner-staff"),
+    pytest.param("trust", "safeguarding-lead", id="safeguarding-lead"),
+    pytest.param("trust", "dpo", id="dpo"),
     pytest.param("trust", "ops-viewer", id="ops-viewer"),
     pytest.param("service", "screening", id="service"),
 ])
@@ -335,11 +346,13 @@ def test_a_referral_marked_sent_stays_sent(
     service, client = screening
     referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
 
-    first = client.post(f"/v1/marac-referrals/{referral_id}/sent", headers=clinician(service))
+    first = client.post(f"/v1/marac-referrals/{referral_id}/sent",
+                        headers=safeguarding_lead(service))
     assert first.status_code == 200, first.text
     assert (first.json()["id"], first.json()["status"]) == (referral_id, "sent")
     assert first.json()["sent_at"] is not None
-    again = client.post(f"/v1/marac-referrals/{referral_id}/sent", headers=clinician(service))
+    again = client.post(f"/v1/marac-referrals/{referral_id}/sent",
+                        headers=safeguarding_lead(service))
     assert again.status_code == 200
     assert again.json()["status"] == "sent"
     assert again.json()["sent_at"] == first.json()["sent_at"]
@@ -350,19 +363,19 @@ def test_a_referral_marked_sent_stays_sent(
 def test_an_unknown_referral_is_a_404(screening: tuple[ScreeningService, TestClient]) -> None:
     service, client = screening
     response = client.post(f"/v1/marac-referrals/marac_{'0' * 32}/sent",
-                           headers=clinician(service))
+                           headers=safeguarding_lead(service))
     assert response.status_code == 404
     assert response.json()["error"] == "not-found"
 
 
 @pytest.mark.parametrize(("org", "role"), [
-    pytest.param("partner-a", "clinician", id="partner-clinician"),
     pytest.param("partner-a", "partner-staff", id="partner-staff"),
-    pytest.param("trust", "partner-staff", id="partner-staff-role-at-trust"),
+    pytest.param("partner-a", "mentor-coordinator", id="mentor-coordinator"),
     pytest.param("trust", "ops-viewer", id="ops-viewer"),
+    pytest.param("partner-a", "ops-viewer", id="partner-ops-viewer"),
     pytest.param("service", "screening", id="service"),
 ])
-def test_only_the_trusts_clinicians_see_and_work_the_queue(
+def test_only_the_safeguarding_lead_and_those_it_concerns_see_the_queue(
         screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
     service, client = screening
     referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
@@ -377,15 +390,85 @@ def test_only_the_trusts_clinicians_see_and_work_the_queue(
     assert referral["status"] == "open"
 
 
+@pytest.mark.parametrize(("org", "role"), [
+    pytest.param("trust", "clinician", id="clinician"),
+    pytest.param("trust", "dpo", id="trust-dpo"),
+    pytest.param("partner-a", "dpo", id="partner-dpo"),
+])
+def test_only_the_safeguarding_lead_marks_a_referral_sent(
+        screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
+    service, client = screening
+    referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
+    sent = client.post(f"/v1/marac-referrals/{referral_id}/sent",
+                       headers=bearer(service.settings, org, role))
+    assert sent.status_code == 403
+    assert referral_id not in sent.text
+    [referral] = _queue(service, client)
+    assert referral["status"] == "open"
+
+
+def test_a_clinician_sees_only_the_referrals_they_raised(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    authority = token_authority(service.settings)
+    ada = {"Authorization": f"Bearer {authority.mint('trust', ['clinician'], 'ada')}"}
+    bo = {"Authorization": f"Bearer {authority.mint('trust', ['clinician'], 'bo')}"}
+    raised = client.post("/v1/risk-assessments", json=assessment(14), headers=ada)
+    assert raised.status_code == 201, raised.text
+    referral_id = raised.json()["marac_referral_id"]
+
+    mine = client.get("/v1/marac-referrals", headers=ada)
+    assert mine.status_code == 200
+    assert [(r["id"], r["raised_by"]) for r in mine.json()["referrals"]] == \
+        [(referral_id, "ada")]
+    theirs = client.get("/v1/marac-referrals", headers=bo)
+    assert theirs.status_code == 200
+    assert theirs.json()["referrals"] == []
+    assert referral_id not in theirs.text and raised.json()["subject_id"] not in theirs.text
+    [on_queue] = _queue(service, client)
+    assert (on_queue["id"], on_queue["raised_by"]) == (referral_id, "ada")
+
+
+def test_a_dpo_sees_only_their_organisations_referrals_flagged_for_them(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
+    for org in ("trust", "partner-a"):
+        listed = client.get("/v1/marac-referrals",
+                            headers=bearer(service.settings, org, "dpo"))
+        assert listed.status_code == 200
+        assert listed.json()["referrals"] == []  # not flagged: the DPO has nothing to decide
+    with service.database.unit_of_work() as uow:
+        uow.session.execute(update(marac_referrals).values(flagged_for_dpo_at=utcnow()))
+
+    trust_dpo = client.get("/v1/marac-referrals", headers=bearer(service.settings, "trust",
+                                                                  "dpo"))
+    assert [r["id"] for r in trust_dpo.json()["referrals"]] == [referral_id]
+    partner_dpo = client.get("/v1/marac-referrals", headers=bearer(service.settings,
+                                                                    "partner-a", "dpo"))
+    assert partner_dpo.status_code == 200
+    assert partner_dpo.json()["referrals"] == []  # the queue is the Trust's
+
+
 def test_no_marac_referral_is_raised_out_of_sight_of_the_safeguarding_lead(
         screening: tuple[ScreeningService, TestClient]) -> None:
     service, client = screening
     response = client.post("/v1/risk-assessments", json=assessment(14),
-                           headers=clinician(service, "partner-a"))
+                           headers=clinician(service))
     assert response.status_code == 201, response.text
     referral_id = response.json()["marac_referral_id"]
     assert referral_id is not None
     assert referral_id in [r["id"] for r in _queue(service, client, status="open")]
+
+
+def test_a_partner_clinician_token_cannot_assess_risk(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    response = client.post("/v1/risk-assessments", json=assessment(14),
+                           headers=policy_refused_bearer(service.settings, "partner-b",
+                                                         "clinician"))
+    assert response.status_code == 401
+    assert _count(service, risk_assessments) == 0
 
 
 # --- OpenAPI -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.kafka
 def test_registry_covers_every_topic_of_the_architecture() -> None:
     names = {spec.name for spec in registry(["trust", "partner-a", "partner-b"])}
     assert names == {
-        "consent.events", "screening.events", "mentoring.events", "cascade.acks",
+        "consent.events", "screening.events", "mentoring.events", "cascade.acks", "audit.heads",
         "partner.trust.inbound", "partner.partner-a.inbound", "partner.partner-b.inbound",
         "deadletter.consent", "deadletter.screening", "deadletter.mentoring",
         "deadletter.reporting",
@@ -39,6 +39,12 @@ def test_creation_is_explicit_and_idempotent(kafka_bootstrap: str) -> None:
             assert consumer.partitions_for_topic(spec.name) == {0, 1, 2, 3}
     finally:
         consumer.close()
+
+
+def test_audit_heads_are_kept_for_ever_not_compacted() -> None:
+    [heads] = [s for s in registry(["trust"]) if s.name == "audit.heads"]
+    assert heads.owner == "consent"
+    assert heads.kafka_configs() == {"cleanup.policy": "delete", "retention.ms": "-1"}
 
 
 def test_state_topics_are_compacted_and_logs_kept() -> None:

@@ -34,7 +34,10 @@ subject_orgs = Table(
     "subject_orgs", metadata,
     Column("subject_id", String(40), ForeignKey("subjects.subject_id"), primary_key=True),
     Column("org", String(64), primary_key=True),
-    comment="organisations that registered the person, and so may act on their consent",
+    Column("basis", String(20), nullable=False, server_default="registered",
+           comment="registered (own patient or client) or referral (received one)"),
+    comment="organisations with a relationship with the person; each records and sees only "
+            "its own consents",
 )
 
 data_keys = Table(
@@ -58,6 +61,8 @@ consent_changes = Table(
     Column("org", String(64), nullable=False),
     Column("at", UtcDateTime(), nullable=False),
     Column("withdrawal_id", String(40), nullable=True),
+    Column("recipient", String(64), nullable=True,
+           comment="partner-sharing only: the organisation the holder's records go to"),
     Index("ix_consent_changes_subject_purpose", "subject_id", "purpose"),
 )
 

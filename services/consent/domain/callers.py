@@ -31,6 +31,14 @@ SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
     # registers the Trust record system's people for the Trust.
     "register": ServiceAccess(alone=frozenset({"screening"}),
                               for_person=frozenset({"screening", "mentoring"})),
-    # GET /v1/subjects/{id}/consents: mentoring checks peer-mentoring consent on referral.
-    "consent-state": ServiceAccess(for_person=frozenset({"mentoring"})),
+    # GET /internal/v1/subjects/{id}/consents?org=: mentoring decides whether the referring
+    # (or receiving) organisation's own consents let it mentor; the organisation is named in
+    # the query, so the service asks alone.
+    "holder-consents": ServiceAccess(alone=frozenset({"mentoring"})),
+    # POST /internal/v1/subjects/{id}/relationships: a referral is a person's act, so mentoring
+    # makes it only on behalf of the referrer, whose organisation is the holder.
+    "referral": ServiceAccess(for_person=frozenset({"mentoring"})),
 }
+
+REFERRERS: Final = frozenset({"clinician", "partner-staff"})
+"""The people who may refer someone to a DVA partner (mentoring's referrers)."""

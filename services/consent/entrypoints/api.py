@@ -2,19 +2,22 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query, Response
+from fastapi import Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.bootstrap import ConsentService
-from services.consent.domain.callers import SERVICE_ACCESS
+from services.consent.domain.audit import ChainCheck, PublishedHead
+from services.consent.domain.callers import REFERRERS, SERVICE_ACCESS
 from services.consent.domain.purposes import UnknownPurpose, expand_purposes
 from services.consent.service_layer import audit, consents
 from services.consent.service_layer.subjects import register_subject
 from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, UnknownSubject, b64e
-from shared.events.vocabulary import ConsentMethod, Purpose
+from shared.events.vocabulary import ConsentMethod, OrgId, OrgIds, Purpose
 from shared.http import ApiError, create_api
 from shared.identity import InvalidNhsNumber, normalise_nhs_number
 from shared.settings import PlatformSettings
@@ -56,6 +59,10 @@ class ConsentIn(BaseModel):
     method: ConsentMethod = Field(description="verbal, written or electronic")
     recorded_by: str = Field(min_length=1, max_length=200,
                              description="the member of staff who recorded it")
+    recipients: OrgIds = Field(
+        default=(), description="partner-sharing only, and required for it: the DVA partner "
+                                "organisations your organisation's records may be shared with",
+        examples=[["partner-a"]])
 
 
 class WithdrawalIn(BaseModel):
@@ -69,6 +76,9 @@ class WithdrawalIn(BaseModel):
     method: ConsentMethod = Field(description="verbal, written or electronic")
     recorded_by: str | None = Field(default=None, min_length=1, max_length=200,
                                     description="the member of staff who recorded it")
+    recipients: OrgIds | None = Field(
+        default=None, description="with partner-sharing: stop sharing with these recipients "
+                                  "only (default: every recipient)")
 
     @field_validator("purposes")
     @classmethod
@@ -98,6 +108,60 @@ class AuditIn(BaseModel):
     detail: dict[str, str | int | bool | None] = Field(default_factory=dict)
 
 
+class PublishedHeadOut(BaseModel):
+    """A chain head the consent worker published on Kafka."""
+
+    seq: int
+    hash: str
+    at: datetime = Field(description="when the database said this was the head")
+
+
+class AuditVerification(BaseModel):
+    """The audit trail recomputed under the audit key and checked against every head published
+    on Kafka."""
+
+    valid: bool = Field(description="true only when the keyed chain recomputes from the first "
+                                    "entry to the recorded head AND the database agrees with "
+                                    "every published head; false when the heads could not be "
+                                    "read (heads_checked is then null)")
+    entries: int = Field(description="entries verified before the first problem")
+    first_broken_seq: int | None = Field(
+        description="the first entry that cannot be vouched for; null when valid, or when "
+                    "only the published heads could not be read")
+    problem: str | None = Field(description="what is wrong, in words; null when valid")
+    heads_checked: int | None = Field(
+        description="published heads compared with the database; null when Kafka could not "
+                    "be read, so the result is not confirmed")
+    newest_head: PublishedHeadOut | None = Field(
+        description="the newest published head (entries after it are protected by the keyed "
+                    "chain alone until the next head is published)")
+
+
+def _verification(check: ChainCheck, heads_problem: str | None) -> AuditVerification:
+    newest = check.newest_head
+    result = AuditVerification(
+        valid=check.valid, entries=check.entries, first_broken_seq=check.first_broken_seq,
+        problem=check.problem, heads_checked=check.heads_checked,
+        newest_head=PublishedHeadOut(seq=newest.seq, hash=newest.hash, at=newest.at)
+        if newest else None)
+    if heads_problem is None:
+        return result
+    return result.model_copy(update={
+        "valid": False, "heads_checked": None, "newest_head": None,
+        "problem": check.problem or f"the published audit heads could not be read "
+                                    f"({heads_problem}): the chain recomputes, but cannot be "
+                                    "confirmed against them; try again when Kafka answers"})
+
+
+class ReferralRelationshipIn(BaseModel):
+    """A referral from the referrer's organisation (the holder, from the referrer's verified
+    token, never from the body) to a receiving organisation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org: OrgId = Field(description="the organisation receiving the referral")
+
+
 class DataKeyOut(BaseModel):
     """A subject's data key, for the services that hold people's sealed fields only."""
 
@@ -112,8 +176,9 @@ def build_api(service: ConsentService) -> FastAPI:
                                  "through every service, erasure and the audit trail.",
                      readiness=[service.database.ping])
     auth = service.authorizer
-    register_access, state_access = SERVICE_ACCESS["register"], SERVICE_ACCESS["consent-state"]
+    register_access, holder_access = SERVICE_ACCESS["register"], SERVICE_ACCESS["holder-consents"]
     audit_access, key_access = SERVICE_ACCESS["audit"], SERVICE_ACCESS["data-key"]
+    referral_access = SERVICE_ACCESS["referral"]
 
     def for_trust(caller: Principal) -> Principal:
         """A service registering alone does so for the Trust (the Trust's record system)."""
@@ -139,46 +204,66 @@ def build_api(service: ConsentService) -> FastAPI:
         except consents.SubjectNotFound:
             raise ApiError(404, "unknown-subject", "no subject has this reference",
                            field="subject_id") from None
-        except consents.NotYourSubject:
-            raise ApiError(403, "forbidden", "this person is not registered with your "
-                           "organisation; register them first") from None
+        except consents.NotTheKeyHolder:
+            raise ApiError(403, "forbidden", "erasure destroys the person's key for every "
+                           "organisation: ask the organisation that registered them first",
+                           field="erasure") from None
         except consents.SubjectErased:
             raise ApiError(409, "subject-erased", "this person was erased; register them "
                            "again to record anything new") from None
 
-    @app.post("/v1/subjects", response_model=SubjectOut, status_code=201,
-              responses={200: {"model": SubjectOut, "description": "already registered"}})
-    def register(body: SubjectIn, response: Response,
-                 caller: Annotated[Principal, Depends(
-                     auth.require("clinician", "partner-staff", via=register_access.for_person,
-                                  services=register_access.alone))]) -> SubjectOut:
-        """Register a person by NHS number (201), or return their existing reference (200)."""
+    def check_recipients(recipients: tuple[str, ...], purpose: str, caller: Principal) -> None:
+        if purpose != "partner-sharing":
+            if recipients:
+                raise ApiError(422, "validation-failed", "recipients: only partner-sharing "
+                               "names recipients", field="recipients")
+            return
+        if not recipients:
+            raise ApiError(422, "validation-failed", "recipients: partner-sharing must "
+                           "name the organisations your records may be shared with",
+                           field="recipients")
+        for org in recipients:
+            organisation = service.settings.organisations.get(org)
+            if organisation is None or organisation.kind != "dva-partner" or org == caller.org:
+                raise ApiError(422, "validation-failed", "recipients: each must be another "
+                               "configured DVA partner organisation", field="recipients")
+
+    @app.post("/v1/subjects", response_model=SubjectOut, status_code=201)
+    def register(body: SubjectIn, caller: Annotated[Principal, Depends(
+            auth.require("clinician", "partner-staff", via=register_access.for_person,
+                         services=register_access.alone))]) -> SubjectOut:
+        """Register a person by NHS number as your organisation's own patient or client.
+
+        Always 201 with the person's reference, whether or not anyone knew them before: a
+        person has one reference across the programme, and registering never opens another
+        organisation's records or consents. A service registering alone does so for the
+        Trust (its record system's people).
+        """
         registrar = for_trust(caller) if caller.is_service else audited_as(caller)
         with service.database.unit_of_work() as uow:
             registration = register_subject(uow, service.keys, service.lookup,
-                                            body.nhs_number, registrar)
-        if not registration.created:
-            response.status_code = 200
+                                            body.nhs_number, registrar, trail=service.trail)
         return SubjectOut(subject_id=registration.subject_id)
 
     @app.post("/v1/subjects/{subject_id}/consents", status_code=201)
     def grant(subject_id: Annotated[str, SUBJECT_ID], body: ConsentIn,
               caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
               ) -> dict[str, Any]:
-        """Record consent to one purpose; returns the consent record."""
+        """Record consent to one purpose for your organisation's records; returns the record."""
+        check_recipients(body.recipients, body.purpose, caller)
         with subject_errors(), service.database.unit_of_work() as uow:
             return consents.grant(uow, service.cipher, subject_id, body.purpose, body.method,
-                                  body.recorded_by, caller)
+                                  body.recorded_by, caller, body.recipients,
+                                  trail=service.trail)
 
     @app.get("/v1/subjects/{subject_id}/consents")
     def consent_state(subject_id: Annotated[str, SUBJECT_ID],
-                      caller: Annotated[Principal, Depends(auth.require(
-                          *RECORDERS, via=state_access.for_person))]
+                      caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                       ) -> dict[str, Any]:
-        """The current state per purpose and the history (who, when, how)."""
+        """Your organisation's consents: state per purpose, sharing recipients, history."""
         with subject_errors(), service.database.unit_of_work() as uow:
             consents.require_subject(uow.session, subject_id, caller)
-            return consents.consent_state(uow.session, subject_id)
+            return consents.consent_state(uow.session, subject_id, caller.org)
 
     @app.post("/v1/subjects/{subject_id}/withdrawals", status_code=202,
               response_model=WithdrawalAccepted)
@@ -189,19 +274,18 @@ def build_api(service: ConsentService) -> FastAPI:
         with subject_errors(), service.database.unit_of_work() as uow:
             withdrawal_id = consents.withdraw(
                 uow, service.keys, subject_id, body.purposes, body.erasure, body.method, caller,
-                service.settings.cascade_deadline_seconds, body.recorded_by)
+                service.settings.cascade_deadline_seconds, body.recorded_by, body.recipients,
+                trail=service.trail)
         return WithdrawalAccepted(withdrawal_id=withdrawal_id)
 
     @app.get("/v1/withdrawals/{withdrawal_id}")
     def withdrawal(withdrawal_id: Annotated[str, WITHDRAWAL_ID],
                    caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                    ) -> dict[str, Any]:
-        """A withdrawal's status and each required service's acknowledgement."""
+        """A withdrawal your organisation recorded: its status and each acknowledgement."""
         with service.database.read() as session:
             try:
-                view = consents.withdrawal_view(session, withdrawal_id)
-                with subject_errors():
-                    consents.require_subject(session, view["subject_id"], caller)
+                view = consents.withdrawal_view(session, withdrawal_id, caller.org)
             except consents.WithdrawalNotFound:
                 raise ApiError(404, "unknown-withdrawal", "no withdrawal has this id",
                                field="withdrawal_id") from None
@@ -212,33 +296,45 @@ def build_api(service: ConsentService) -> FastAPI:
                     status: Annotated[Literal["pending", "overdue", "complete"],
                                       Query(description="overdue: what needs a human")]
                     = "overdue") -> dict[str, Any]:
-        """Withdrawals in one status; a DPO sees every organisation's, others their own."""
+        """Your organisation's withdrawals in one status (a DPO's too: their own only)."""
         with service.database.read() as session:
-            rows = consents.withdrawals_with_status(session, status)
-        if "dpo" not in caller.roles:
-            rows = [r for r in rows if r["org"] == caller.org]
+            rows = consents.withdrawals_with_status(session, status, caller.org)
         return {"status": status, "withdrawals": rows}
 
     @app.get("/v1/audit")
     def audit_trail(caller: Annotated[Principal, Depends(auth.require("dpo"))],
                     subject_id: Annotated[str | None, Query(pattern=r"^sub_[0-9a-f]{32}$")]
                     = None) -> dict[str, Any]:
-        """Audit entries (reading them is itself audited)."""
+        """Your organisation's audit entries (reading them is itself audited)."""
         with service.database.unit_of_work() as uow:
-            audit.record(uow, caller, "audit-read", subject_id)
+            service.trail.record(uow, caller, "audit-read", subject_id)
         with service.database.read() as session:
-            return {"entries": audit.entries(session, subject_id)}
+            return {"entries": audit.entries(session, subject_id, org=caller.org)}
 
-    @app.get("/v1/audit/verify")
+    @app.get("/v1/audit/verify", response_model=AuditVerification, responses={200: {
+        "description": "The verdict. Always 200 when the database answers: `valid` is false "
+                       "with a `problem` when an entry was altered or removed, when the "
+                       "database disagrees with a published head, and also when Kafka could "
+                       "not be read (then `heads_checked` is null: not confirmed, never "
+                       "silently valid)."}})
     def audit_verify(caller: Annotated[Principal, Depends(auth.require("dpo"))]
-                     ) -> dict[str, Any]:
-        """Recompute the hash chain: detects any altered or removed entry."""
+                     ) -> AuditVerification:
+        """Recompute the keyed hash chain and check it against every head published on
+        Kafka: detects any altered or removed entry, even when the chain was recomputed with
+        the audit key, up to the newest published head."""
+        heads_problem = None
+        published: list[PublishedHead] = []
+        try:  # heads first: each names an entry committed before the snapshot read next
+            published = service.heads.read_all()
+        except HeadsUnavailable as exc:
+            heads_problem = str(exc)
         with service.database.read() as session:
-            check = audit.verify(session)
+            check = service.trail.verify(session, published)
+        result = _verification(check, heads_problem)
         with service.database.unit_of_work() as uow:
-            audit.record(uow, caller, "audit-verified", valid=check.valid)
-        return {"valid": check.valid, "entries": check.entries,
-                "first_broken_seq": check.first_broken_seq, "problem": check.problem}
+            service.trail.record(uow, caller, "audit-verified", valid=result.valid,
+                                 heads_checked=result.heads_checked)
+        return result
 
     @app.post("/internal/v1/audit", status_code=201, include_in_schema=False)
     def audit_for_service(body: AuditIn, caller: Annotated[Principal, Depends(
@@ -249,8 +345,56 @@ def build_api(service: ConsentService) -> FastAPI:
         if caller.via is not None and caller.via not in audit_access.for_person:
             raise NotPermitted(f"the {caller.via} service may not audit for a person")
         with service.database.unit_of_work() as uow:
-            audit.record(uow, audited_as(caller), body.action, body.subject_id, **body.detail)
+            service.trail.record(uow, audited_as(caller), body.action, body.subject_id,
+                                 **body.detail)
         return {"status": "recorded"}
+
+    @app.get("/internal/v1/subjects/{subject_id}/consents", include_in_schema=False)
+    def holder_consents(subject_id: Annotated[str, SUBJECT_ID],
+                        org: Annotated[OrgId, Query(description="the holder organisation")],
+                        caller: Annotated[Principal, Depends(
+                            auth.require_service(*holder_access.alone))]
+                        ) -> dict[str, Any]:
+        """One holder organisation's consents, for a service deciding what it may do."""
+        with subject_errors(), service.database.read() as session:
+            consents.require_subject(session, subject_id, caller)
+            state = consents.consent_state(session, subject_id, org)
+        return {"purposes": state["purposes"],
+                "sharing_recipients": state["sharing_recipients"]}
+
+    @app.post("/internal/v1/subjects/{subject_id}/relationships", status_code=201,
+              include_in_schema=False)
+    def referral_relationship(subject_id: Annotated[str, SUBJECT_ID],
+                              body: ReferralRelationshipIn,
+                              caller: Annotated[Principal, Depends(auth.require_service(
+                                  *referral_access.for_person, on_behalf=True))]
+                              ) -> dict[str, str]:
+        """A referral by the person calling (on whose behalf the service acts) gives the
+        receiving organisation a relationship with the person referred: the referrer's
+        organisation is the holder whose partner-sharing must name the receiver."""
+        if caller.via is None:
+            raise NotPermitted("a referral is made by a person: send the referrer's token "
+                               "(Peerlink-On-Behalf-Of)")
+        if not caller.has_any(REFERRERS):
+            needed = ", ".join(sorted(REFERRERS))
+            raise NotPermitted(f"making a referral needs one of the roles: {needed}")
+        organisation = service.settings.organisations.get(body.org)
+        if organisation is None or organisation.kind != "dva-partner":
+            raise ApiError(422, "validation-failed", "the receiving organisation must be a "
+                           "configured DVA partner", field="org")
+        with subject_errors(), service.database.unit_of_work() as uow:
+            row = consents.require_subject(uow.session, subject_id, caller)
+            if row.erased_at is not None:
+                raise consents.SubjectErased()
+            try:
+                consents.establish_referral(uow, subject_id, body.org, caller.org,
+                                            audited_as(caller),
+                                            trail=service.trail)
+            except consents.NoSharing:
+                raise ApiError(409, "sharing-required", "partner-sharing from the referring "
+                               "organisation does not name the receiving organisation",
+                               field="org") from None
+        return {"status": "established"}
 
     @app.get("/internal/v1/data-keys/{subject_id}", response_model=DataKeyOut,
              include_in_schema=False)
@@ -265,7 +409,7 @@ def build_api(service: ConsentService) -> FastAPI:
             raise ApiError(404, "unknown-subject", "no subject has this reference",
                            field="subject_id") from None
         with service.database.unit_of_work() as uow:
-            audit.record(uow, caller, "data-key-served", subject_id)
+            service.trail.record(uow, caller, "data-key-served", subject_id)
         return DataKeyOut(key_id=key.key_id, key=b64e(key.material))
 
     return app

@@ -1,5 +1,5 @@
-"""The consent worker: publishes the outbox, tracks every withdrawal's acknowledgements and
-raises the alarm when one is overdue."""
+"""The consent worker: publishes the outbox, tracks every withdrawal's acknowledgements, raises
+the alarm when one is overdue, and publishes the audit chain's head while it moves."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from services.consent.bootstrap import SERVICE, ConsentService
 from services.consent.domain.tracker import CascadeStatus
 from services.consent.service_layer import consents
+from services.consent.service_layer.audit import HeadPublisher
 from shared.db import UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import EventApplier, RejectedEvent
@@ -33,6 +34,9 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
             consents.acknowledge(uow, event, ack)
         except consents.WithdrawalNotFound:
             raise RejectedEvent("withdrawal_id: no withdrawal has this id") from None
+        except consents.ForeignAcknowledgement:
+            raise RejectedEvent("source: an acknowledgement must come from the service it "
+                                "names") from None
 
     tracker = EventApplier(SERVICE, "consent.tracker", service.database,
                            {"withdrawal-applied": acknowledge, "erasure-applied": acknowledge},
@@ -53,4 +57,16 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
             log.exception("deadline check failed; will retry")
 
     worker.app.timer(DEADLINE_CHECK_SECONDS, name="consent.deadlines")(deadlines)
+
+    heads = HeadPublisher(service.database, service.trail,
+                          lambda head: service.heads.publish(plumbing.producer, head))
+
+    async def publish_head() -> None:
+        try:
+            await asyncio.to_thread(heads.publish_if_moved)
+        except Exception:
+            log.exception("publishing the audit head failed; will retry")
+
+    worker.app.timer(service.audit_settings.audit_head_seconds,
+                     name="consent.audit-head")(publish_head)
     return worker

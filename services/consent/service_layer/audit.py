@@ -4,15 +4,24 @@ identifiable data, and every read of the trail itself)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.consent.adapters.tables import audit_head, audit_log
-from services.consent.domain.audit import GENESIS, ChainCheck, entry_hash, verify_chain
+from services.consent.domain.audit import (
+    GENESIS,
+    ChainCheck,
+    PublishedHead,
+    entry_hash,
+    verify_chain,
+)
 from shared.auth import Principal
-from shared.db import UnitOfWork, utcnow
+from shared.db import Database, UnitOfWork, utcnow
 
 HEAD_ID = 1
 
@@ -23,32 +32,97 @@ def _content(seq: int, at: str, actor: str, actor_org: str, action: str,
             "subject_id": subject_id, "detail": detail}
 
 
-def record(uow: UnitOfWork, caller: Principal, action: str, subject_id: str | None = None,
-           **detail: Any) -> None:
-    """Append one entry, chained to the previous one, in the caller's transaction."""
-    session = uow.session
-    head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
-                           .where(audit_head.c.id == HEAD_ID).with_for_update()).first()
-    prev_seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
-    seq, at = prev_seq + 1, utcnow().isoformat()
-    detail_text = json.dumps(detail, sort_keys=True, default=str)
-    content = _content(seq, at, caller.subject, caller.org, action, subject_id, detail_text)
-    digest = entry_hash(prev_hash, content)
-    session.execute(insert(audit_log).values(
-        seq=seq, at=at, actor=caller.subject, actor_org=caller.org,
-        action=action, subject_id=subject_id, detail=detail_text, prev_hash=prev_hash,
-        hash=digest))
-    if head is None:
-        session.execute(insert(audit_head).values(id=HEAD_ID, seq=seq, hash=digest))
-    else:
+class AuditTrail:
+    """The audit trail under one audit key (which the database does not hold)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("the audit key must be at least 32 bytes")
+        self._key = key
+
+    def __repr__(self) -> str:  # never print the key
+        return "AuditTrail()"
+
+    def record(self, uow: UnitOfWork, caller: Principal, action: str,
+               subject_id: str | None = None, **detail: Any) -> None:
+        """Append one entry, chained to the previous one, in the caller's transaction.
+
+        Appends serialise on the head row, on both backends: a no-op UPDATE of it comes
+        first, so the transaction holds the row lock (PostgreSQL) or the database's write lock
+        (SQLite, where SELECT ... FOR UPDATE means nothing and a deferred transaction would
+        read the head before taking the lock) before the head is read.
+        """
+        session = uow.session
+        claimed = session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
+                                  .values(seq=audit_head.c.seq))
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            _create_head_row(session)  # the first append: two at once meet on this row
+        head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
+                               .where(audit_head.c.id == HEAD_ID).with_for_update()).one()
+        prev_seq, prev_hash = head.seq, head.hash
+        seq, at = prev_seq + 1, utcnow().isoformat()
+        detail_text = json.dumps(detail, sort_keys=True, default=str)
+        content = _content(seq, at, caller.subject, caller.org, action, subject_id, detail_text)
+        digest = entry_hash(self._key, prev_hash, content)
+        session.execute(insert(audit_log).values(
+            seq=seq, at=at, actor=caller.subject, actor_org=caller.org,
+            action=action, subject_id=subject_id, detail=detail_text, prev_hash=prev_hash,
+            hash=digest))
         session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
                         .values(seq=seq, hash=digest))
 
+    def verify(self, session: Session, published: Iterable[PublishedHead] = ()) -> ChainCheck:
+        """Recompute the keyed chain from the first entry to the recorded head, and check it
+        against the published heads, in one consistent snapshot of the database (on
+        PostgreSQL, a REPEATABLE READ transaction when ``session`` has none open yet)."""
+        if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
+                               .where(audit_head.c.id == HEAD_ID)).first()
+        rows = session.execute(select(audit_log).order_by(audit_log.c.seq))
+        chain = (
+            (row.seq, row.prev_hash, row.hash,
+             _content(row.seq, row.at, row.actor, row.actor_org, row.action,
+                      row.subject_id, row.detail))
+            for row in rows
+        )
+        return verify_chain(self._key, chain,
+                            (head.seq, head.hash) if head and head.seq else None, published)
 
-def entries(session: Session, subject_id: str | None = None,
-            limit: int = 1000) -> list[dict[str, Any]]:
-    """Entries, oldest first, optionally about one subject."""
+    def current_head(self, session: Session) -> tuple[int, str] | None:
+        """The newest entry's ``(seq, hash)``, if its keyed hash checks; None when the trail
+        is empty. Raises ``ValueError`` when the newest entry does not carry its keyed hash
+        (a head that would pin a forgery is never published)."""
+        row = session.execute(select(audit_log).order_by(audit_log.c.seq.desc())
+                              .limit(1)).first()
+        if row is None:
+            return None
+        content = _content(row.seq, row.at, row.actor, row.actor_org, row.action,
+                           row.subject_id, row.detail)
+        if entry_hash(self._key, row.prev_hash, content) != row.hash:
+            raise ValueError("the newest audit entry does not carry its keyed hash")
+        return int(row.seq), str(row.hash)
+
+
+def _create_head_row(session: Session) -> None:
+    """Insert the head row at the genesis unless another transaction just did (it waits for
+    that one to commit, on both backends)."""
+    dialect = session.get_bind().dialect.name
+    values = {"id": HEAD_ID, "seq": 0, "hash": GENESIS}
+    if dialect == "postgresql":
+        session.execute(pg_insert(audit_head).values(**values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.execute(sqlite_insert(audit_head).values(**values).on_conflict_do_nothing())
+    else:
+        session.execute(insert(audit_head).values(**values))
+
+
+def entries(session: Session, subject_id: str | None = None, limit: int = 1000,
+            org: str | None = None) -> list[dict[str, Any]]:
+    """Entries, oldest first, optionally about one subject or by one organisation's people."""
     query = select(audit_log).order_by(audit_log.c.seq).limit(limit)
+    if org is not None:
+        query = query.where(audit_log.c.actor_org == org)
     if subject_id is not None:
         query = query.where(audit_log.c.subject_id == subject_id)
     return [
@@ -59,15 +133,31 @@ def entries(session: Session, subject_id: str | None = None,
     ]
 
 
-def verify(session: Session) -> ChainCheck:
-    """Recompute the chain from the first entry to the recorded head."""
-    rows = session.execute(select(audit_log).order_by(audit_log.c.seq))
-    chain = (
-        (row.seq, row.prev_hash, row.hash,
-         _content(row.seq, row.at, row.actor, row.actor_org, row.action,
-                  row.subject_id, row.detail))
-        for row in rows
-    )
-    head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
-                           .where(audit_head.c.id == HEAD_ID)).first()
-    return verify_chain(chain, (head.seq, head.hash) if head else None)
+class HeadPublisher:
+    """Publishes the chain's head when it moved since this publisher last published it.
+
+    The head is read from the database and checked (its entry must carry its keyed hash)
+    just before it is published, so a published head is what the database said at ``at``.
+    It goes straight to Kafka, not through the outbox: the outbox is in the database the heads
+    are meant to be out of reach of, and a head is a snapshot, so a lost or repeated one does
+    no harm (the next tick publishes the head again).
+    """
+
+    def __init__(self, database: Database, trail: AuditTrail,
+                 publish: Callable[[PublishedHead], None]) -> None:
+        self._database = database
+        self._trail = trail
+        self._publish = publish
+        self.last: tuple[int, str] | None = None
+
+    def publish_if_moved(self) -> PublishedHead | None:
+        """Publish the head if it moved; returns what was published, if anything."""
+        with self._database.read() as session:
+            head = self._trail.current_head(session)
+            at = utcnow()
+        if head is None or head == self.last:
+            return None
+        published = PublishedHead(seq=head[0], hash=head[1], at=at)
+        self._publish(published)
+        self.last = head
+        return published

@@ -22,7 +22,8 @@ from services.consent.adapters.tables import (
 )
 from services.consent.domain.purposes import expand_purposes, required_services
 from services.consent.domain.tracker import CascadeStatus, Transition, WithdrawalCascade
-from services.consent.service_layer import audit
+from services.consent.service_layer.audit import AuditTrail
+from services.consent.service_layer.subjects import establish
 from shared.auth import Principal
 from shared.crypto import PersonalDataCipher
 from shared.db import UnitOfWork, utcnow
@@ -47,16 +48,25 @@ class SubjectNotFound(LookupError):
     """No subject has this reference."""
 
 
-class NotYourSubject(PermissionError):
-    """The caller's organisation has not registered this person."""
-
-
 class SubjectErased(RuntimeError):
     """The person was erased; nothing more can be recorded about them."""
 
 
 class WithdrawalNotFound(LookupError):
-    """No withdrawal has this id."""
+    """No withdrawal has this id (or none the caller's organisation recorded)."""
+
+
+class NotTheKeyHolder(PermissionError):
+    """Erasure destroys the person's key for every organisation; only the organisation that
+    registered the person first (which holds the key) may ask for it."""
+
+
+class ForeignAcknowledgement(PermissionError):
+    """An acknowledgement whose CloudEvents source is not the service it names."""
+
+
+class NoSharing(PermissionError):
+    """The holder has no active partner-sharing naming the receiving organisation."""
 
 
 def _publish(uow: UnitOfWork, payload: EventPayload, subject_id: str) -> None:
@@ -66,65 +76,119 @@ def _publish(uow: UnitOfWork, payload: EventPayload, subject_id: str) -> None:
 
 
 def require_subject(session: Session, subject_id: str, caller: Principal) -> Any:
-    """The subject's row, if the caller's organisation may act on it (a DPO may see any)."""
+    """The subject's row, if the caller's organisation has a relationship with the person.
+
+    A DPO too acts only for their own organisation. A person the caller's organisation has no
+    relationship with is indistinguishable from an unknown reference. A service acting alone
+    belongs to no organisation: the endpoint admitted it (``SERVICE_ACCESS``) and names the
+    organisation it asks about.
+    """
     row = session.execute(select(subjects).where(subjects.c.subject_id == subject_id)).first()
     if row is None:
         raise SubjectNotFound()
-    if "dpo" in caller.roles:
+    if caller.is_service:
         return row
     linked = session.execute(select(subject_orgs.c.org).where(and_(
         subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == caller.org))).first()
     if linked is None:
-        raise NotYourSubject()
+        raise SubjectNotFound()
     return row
 
 
 def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose: Purpose,
-          method: ConsentMethod, recorded_by: str, caller: Principal) -> dict[str, Any]:
-    """Record consent to one purpose."""
+          method: ConsentMethod, recorded_by: str, caller: Principal,
+          recipients: tuple[str, ...] = (), *, trail: AuditTrail) -> dict[str, Any]:
+    """Record consent to one purpose for the caller's organisation's records; partner-sharing
+    names the organisations those records may be shared with."""
     row = require_subject(uow.session, subject_id, caller)
     if row.erased_at is not None:
         raise SubjectErased()
-    change = _change(uow, subject_id, purpose, "granted", method, recorded_by, caller.org)
+    changes = [_change(uow, subject_id, purpose, "granted", method, recorded_by, caller.org,
+                       recipient=recipient) for recipient in (recipients or (None,))]
+    change = dict(changes[0], recipients=list(recipients))
+    change.pop("recipient", None)
     personal = cipher.seal(subject_id, ConsentGranted.event_type, {"recorded_by": recorded_by})
     _publish(uow, ConsentGranted(consent_id=change["change_id"], purpose=purpose, method=method,
-                                 org=caller.org, personal=personal), subject_id)
-    audit.record(uow, caller, "consent-granted", subject_id, purpose=purpose, method=method)
+                                 org=caller.org, recipients=recipients, personal=personal),
+             subject_id)
+    trail.record(uow, caller, "consent-granted", subject_id, purpose=purpose, method=method,
+                 recipients=",".join(recipients) or None)
     return change
 
 
 def _change(uow: UnitOfWork, subject_id: str, purpose: Purpose, action: str, method: str,
-            recorded_by: str | None, org: str, withdrawal_id: str | None = None
-            ) -> dict[str, Any]:
+            recorded_by: str | None, org: str, withdrawal_id: str | None = None,
+            recipient: str | None = None) -> dict[str, Any]:
     change = {"change_id": f"cc_{uuid.uuid4().hex}", "subject_id": subject_id,
               "purpose": purpose, "action": action, "method": method,
               "recorded_by": recorded_by, "org": org, "at": utcnow(),
-              "withdrawal_id": withdrawal_id}
+              "withdrawal_id": withdrawal_id, "recipient": recipient}
     uow.session.execute(insert(consent_changes).values(**change))
     return change
 
 
-def consent_state(session: Session, subject_id: str) -> dict[str, Any]:
-    """The current state per purpose and the full history (who, when, how)."""
+def consent_state(session: Session, subject_id: str, holder: str) -> dict[str, Any]:
+    """The holder organisation's consents: the current state per purpose, the organisations
+    partner-sharing currently names, and the holder's own history (who, when, how).
+
+    Nothing recorded by another organisation is shown, so the view reveals nobody else's
+    relationship with the person.
+    """
     history = [dict(r._mapping) for r in session.execute(
-        select(consent_changes).where(consent_changes.c.subject_id == subject_id)
+        select(consent_changes).where(consent_changes.c.subject_id == subject_id,
+                                      consent_changes.c.org == holder)
         .order_by(consent_changes.c.seq))]
     current: dict[str, str] = dict.fromkeys(PURPOSES, "not-recorded")
+    recipients: dict[str, str] = {}
     for change in history:
-        current[change["purpose"]] = change["action"]
+        if change["purpose"] == "partner-sharing" and change["recipient"]:
+            recipients[change["recipient"]] = change["action"]
+        else:
+            current[change["purpose"]] = change["action"]
+    if recipients:
+        current["partner-sharing"] = "granted" if "granted" in recipients.values() \
+            else "withdrawn"
     for change in history:
         change.pop("seq", None)
-    return {"subject_id": subject_id, "purposes": current, "history": history}
+    return {"subject_id": subject_id, "org": holder, "purposes": current,
+            "sharing_recipients": sorted(r for r, a in recipients.items() if a == "granted"),
+            "history": history}
+
+
+def establish_referral(uow: UnitOfWork, subject_id: str, to_org: str, holder: str,
+                       caller: Principal, *, trail: AuditTrail) -> bool:
+    """The receiving organisation gains a relationship through a referral from ``holder``,
+    which needs the holder's partner-sharing naming it; returns whether it is new."""
+    if to_org != holder and to_org not in consent_state(
+            uow.session, subject_id, holder)["sharing_recipients"]:
+        raise NoSharing()
+    new = establish(uow, subject_id, to_org, "referral")
+    if new:
+        trail.record(uow, caller, "relationship-established", subject_id, org=to_org,
+                     basis="referral")
+    return new
 
 
 def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested: list[str],
              erasure: bool, method: ConsentMethod, caller: Principal,
-             deadline_seconds: float, recorded_by: str | None = None) -> str:
-    """Record a withdrawal (and erasure); returns the withdrawal id the cascade is tracked by."""
+             deadline_seconds: float, recorded_by: str | None = None,
+             recipients: tuple[str, ...] | None = None, *, trail: AuditTrail) -> str:
+    """Record a withdrawal of the caller's organisation's consents (and erasure); returns the
+    withdrawal id the cascade is tracked by.
+
+    Withdrawing partner-sharing stops sharing with ``recipients`` (every recipient when None);
+    the event names the recipients that lost access.
+    """
     purposes = expand_purposes(requested)
     row = require_subject(uow.session, subject_id, caller)
     if row.erased_at is not None:
         raise SubjectErased()
+    if erasure and row.registered_by_org != caller.org:
+        raise NotTheKeyHolder()
+    active = consent_state(uow.session, subject_id, caller.org)["sharing_recipients"]
+    lost: tuple[str, ...] = ()
+    if "partner-sharing" in purposes:
+        lost = tuple(sorted(active if recipients is None else set(recipients) & set(active)))
     withdrawal_id = f"wd_{uuid.uuid4().hex}"
     now = utcnow()
     required = required_services(purposes, erasure)
@@ -134,19 +198,23 @@ def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested:
         status=CascadeStatus.PENDING.value, requested_at=now,
         deadline_at=now + timedelta(seconds=deadline_seconds)))
     for purpose in purposes:
-        _change(uow, subject_id, purpose, "withdrawn", method, recorded_by, caller.org,
-                withdrawal_id)
+        for recipient in (lost or (None,)) if purpose == "partner-sharing" else (None,):
+            _change(uow, subject_id, purpose, "withdrawn", method, recorded_by, caller.org,
+                    withdrawal_id, recipient)
     _publish(uow, ConsentWithdrawn(withdrawal_id=withdrawal_id, purposes=purposes,
-                                   erasure=erasure, method=method, org=caller.org), subject_id)
-    audit.record(uow, caller, "consent-withdrawn", subject_id, withdrawal_id=withdrawal_id,
-                 purposes=list(purposes), erasure=erasure, method=method)
+                                   erasure=erasure, method=method, org=caller.org,
+                                   recipients=lost), subject_id)
+    trail.record(uow, caller, "consent-withdrawn", subject_id, withdrawal_id=withdrawal_id,
+                 purposes=list(purposes), erasure=erasure, method=method,
+                 recipients=",".join(lost) or None)
     if erasure:
-        _erase(uow, keys, subject_id, withdrawal_id, purposes, method, caller)
+        _erase(uow, keys, subject_id, withdrawal_id, purposes, method, caller, trail)
     return withdrawal_id
 
 
 def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_id: str,
-           purposes: tuple[Purpose, ...], method: ConsentMethod, caller: Principal) -> None:
+           purposes: tuple[Purpose, ...], method: ConsentMethod, caller: Principal,
+           trail: AuditTrail) -> None:
     """Destroy the data key and the NHS-number mapping at once, and say so."""
     _publish(uow, ErasureRequested(withdrawal_id=withdrawal_id, purposes=purposes,
                                    method=method, org=caller.org), subject_id)
@@ -157,7 +225,7 @@ def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_i
     if key_id is not None:
         _publish(uow, SubjectKeyShredded(key_id=key_id, withdrawal_id=withdrawal_id),
                  subject_id)
-    audit.record(uow, caller, "subject-erased", subject_id, withdrawal_id=withdrawal_id)
+    trail.record(uow, caller, "subject-erased", subject_id, withdrawal_id=withdrawal_id)
     uow.session.execute(insert(withdrawal_acks).values(
         withdrawal_id=withdrawal_id, service="consent", kind=ErasureApplied.event_type,
         applied_at=now, received_at=now, retained_records=0))
@@ -181,7 +249,14 @@ def _cascade(session: Session, row: Any) -> WithdrawalCascade:
 
 
 def acknowledge(uow: UnitOfWork, event: CloudEvent, ack: CascadeAcknowledgement) -> None:
-    """Record a service's acknowledgement and complete the withdrawal when it is the last."""
+    """Record a service's acknowledgement and complete the withdrawal when it is the last.
+
+    Only the service an acknowledgement names may send it: its source must be that service's
+    (on Kafka, each service's principal is the only one allowed to publish that source; see
+    deploy's ACLs), so one service cannot complete another's part of a cascade.
+    """
+    if event.source != f"/peerlink/{ack.service}":
+        raise ForeignAcknowledgement()
     session = uow.session
     row = session.execute(select(withdrawals).where(
         withdrawals.c.withdrawal_id == ack.withdrawal_id).with_for_update()).first()
@@ -241,10 +316,11 @@ def mark_overdue(uow: UnitOfWork, now: datetime) -> int:
     return overdue
 
 
-def withdrawal_view(session: Session, withdrawal_id: str) -> dict[str, Any]:
-    """A withdrawal's status, with each required service's acknowledgement."""
+def withdrawal_view(session: Session, withdrawal_id: str, org: str) -> dict[str, Any]:
+    """A withdrawal the organisation recorded: its status and each required service's
+    acknowledgement."""
     row = session.execute(select(withdrawals).where(
-        withdrawals.c.withdrawal_id == withdrawal_id)).first()
+        withdrawals.c.withdrawal_id == withdrawal_id, withdrawals.c.org == org)).first()
     if row is None:
         raise WithdrawalNotFound()
     return _view(session, row)
@@ -274,9 +350,11 @@ def count_with_status(session: Session, status: CascadeStatus) -> int:
                                .where(withdrawals.c.status == status.value)).scalar_one())
 
 
-def withdrawals_with_status(session: Session, status: str, limit: int = 500
+def withdrawals_with_status(session: Session, status: str, org: str, limit: int = 500
                             ) -> list[dict[str, Any]]:
-    """Withdrawals in one status, oldest first (``overdue`` is what needs a human)."""
-    rows = session.execute(select(withdrawals).where(withdrawals.c.status == status)
+    """The organisation's withdrawals in one status, oldest first (``overdue`` is what needs
+    a human)."""
+    rows = session.execute(select(withdrawals).where(withdrawals.c.status == status,
+                                                     withdrawals.c.org == org)
                            .order_by(withdrawals.c.requested_at).limit(limit)).all()
     return [_view(session, row) for row in rows]

@@ -9,12 +9,13 @@ from sqlalchemy import select
 from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import subject_orgs, subjects
 from services.consent.domain.subjects import NhsNumberLookup
-from services.consent.service_layer import audit
+from services.consent.service_layer.audit import AuditTrail
 from shared.auth import Principal
 from shared.crypto import KnownKeys, PersonalDataCipher
 from shared.db import UnitOfWork, utcnow
-from shared.events.consent import SubjectRegistered
+from shared.events.consent import RelationshipEstablished, SubjectRegistered
 from shared.events.envelope import CloudEvent
+from shared.events.vocabulary import RelationshipBasis
 from shared.identity import new_subject_reference
 from shared.kafka.topics import events_topic
 
@@ -30,18 +31,22 @@ class Registration:
 
 
 def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, lookup: NhsNumberLookup,
-                     nhs_number: str, caller: Principal) -> Registration:
+                     nhs_number: str, caller: Principal, *, trail: AuditTrail) -> Registration:
     """Return the person's subject reference, creating it (with a data key) when new.
 
-    The caller's organisation is linked to the person, so it may act on their consent.
+    The caller's organisation gains a relationship with the person (registered as its own),
+    which lets it record and see its own consents and records, never another organisation's.
+    The person keeps one reference across the programme, so a repeat MARAC referral is still
+    recognised; the caller is told nothing about whether the person was already known (the
+    audit entry is the same either way).
     """
     org = caller.org
     digest = lookup.digest(nhs_number)
     existing = uow.session.execute(
         select(subjects.c.subject_id).where(subjects.c.nhs_lookup == digest)).first()
     if existing is not None:
-        _link(uow, existing.subject_id, org)
-        audit.record(uow, caller, "subject-looked-up", existing.subject_id)
+        establish(uow, existing.subject_id, org, "registered")
+        trail.record(uow, caller, "subject-registered", existing.subject_id)
         return Registration(existing.subject_id, created=False)
     subject_id = new_subject_reference()
     key = keys.create(uow.session, subject_id)
@@ -51,17 +56,29 @@ def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, lookup: NhsNumberLo
         subject_id=subject_id, nhs_lookup=digest,
         nhs_number_sealed=sealed.model_dump_json().encode(),
         registered_by_org=org, registered_at=utcnow()))
-    _link(uow, subject_id, org)
-    audit.record(uow, caller, "subject-registered", subject_id)
+    trail.record(uow, caller, "subject-registered", subject_id)
     personal = cipher.seal(subject_id, SubjectRegistered.event_type, {"nhs_number": nhs_number})
     event = CloudEvent.wrap(SubjectRegistered(org=org, personal=personal),
                             source=SOURCE, subject=subject_id)
     uow.publish(event, events_topic("consent"), aggregate_type="subject")
+    establish(uow, subject_id, org, "registered")
     return Registration(subject_id, created=True)
 
 
-def _link(uow: UnitOfWork, subject_id: str, org: str) -> None:
-    linked = uow.session.execute(select(subject_orgs.c.org).where(
-        subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == org)).first()
-    if linked is None:
-        uow.session.execute(subject_orgs.insert().values(subject_id=subject_id, org=org))
+def has_relationship(uow: UnitOfWork, subject_id: str, org: str) -> bool:
+    """Whether ``org`` has a relationship with the person."""
+    return uow.session.execute(select(subject_orgs.c.org).where(
+        subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == org)).first() is not None
+
+
+def establish(uow: UnitOfWork, subject_id: str, org: str, basis: RelationshipBasis) -> bool:
+    """Give ``org`` a relationship with the person (once) and tell every service; returns
+    whether it is new."""
+    if has_relationship(uow, subject_id, org):
+        return False
+    uow.session.execute(subject_orgs.insert().values(subject_id=subject_id, org=org,
+                                                     basis=basis))
+    uow.publish(CloudEvent.wrap(RelationshipEstablished(org=org, basis=basis), source=SOURCE,
+                                subject=subject_id),
+                events_topic("consent"), aggregate_type="subject")
+    return True

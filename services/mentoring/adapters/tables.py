@@ -34,6 +34,9 @@ referrals = Table(
     Column("referral_id", String(40), nullable=False, unique=True),
     Column("subject_id", String(40), nullable=True, index=True, comment="null once erased"),
     Column("referred_by_org", String(64), nullable=False, index=True),
+    Column("to_org", String(64), nullable=True, index=True,
+           comment="the receiving DVA partner; null only for referrals made before it was "
+                   "recorded and never matched"),
     Column("referred_on", Date, nullable=False),
     Column("mentor_gender", String(20), nullable=False),
     Column("language", String(35), nullable=True),
@@ -46,7 +49,8 @@ referrals = Table(
     Column("unmet_constraints", String(300), nullable=True),
     Column("waitlisted", Boolean, nullable=False, default=False),
     Column("sharing_withdrawn", Boolean, nullable=False, default=False,
-           comment="partner-sharing withdrawn: partner organisations lose the details"),
+           comment="the referrer withdrew partner-sharing naming to_org: the receiving "
+                   "organisation loses the details"),
 )
 
 matches = Table(

@@ -1,8 +1,11 @@
 """The mentoring service's HTTP API (port 8103).
 
-Coordinators see and change only their own organisation's mentors; a referral is visible to
-the referring organisation and to the matched mentor's organisation, and safe-contact details
-only to the matched mentor's coordinator.
+Who may do what is decided in ``services.mentoring.domain.access``: coordinators see and
+change only their own organisation's mentors; a referral is sent to one DVA partner, whose
+coordinators take it from their intake, see its safe contact, match it with their own mentors
+and record its sessions, outcomes and ending; the referrer sees its status; any other
+organisation is answered as if it did not exist. Every read of identifiable data, allowed or
+refused, is audited (one entry per person shown).
 """
 
 from collections.abc import Iterator
@@ -11,8 +14,10 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query
+from sqlalchemy.orm import Session
 
 from services.mentoring.bootstrap import MentoringService
+from services.mentoring.domain import access
 from services.mentoring.service_layer import mentoring as use
 from services.mentoring.service_layer.commands import (
     ChangeMentorStatus,
@@ -24,6 +29,7 @@ from services.mentoring.service_layer.commands import (
     RegisterMentor,
 )
 from shared.auth import NotPermitted, Principal
+from shared.consent_client import SharingRequired
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
 from shared.http import ApiError, create_api
 from shared.settings import PlatformSettings
@@ -31,16 +37,20 @@ from shared.settings import PlatformSettings
 ID = Path(max_length=40)
 REFERRERS = ("clinician", "partner-staff")
 RECORDERS = ("mentor-coordinator", "partner-staff")
+INTAKE = Literal["referred", "waitlisted", "matched"]
 
 
 def build_api(service: MentoringService) -> FastAPI:
     """The mentoring API wired to its service."""
     app = create_api("mentoring", title="Peerlink mentoring service",
-                     description="Mentors, referrals, preference-aware matching, sessions, "
-                                 "safeguarding concerns, outcome measures and endings.",
+                     description="Mentors, referrals to a DVA partner's intake, "
+                                 "preference-aware matching with the partner's own mentors, "
+                                 "sessions, safeguarding concerns, outcome measures and "
+                                 "endings.",
                      readiness=[service.database.ping])
     auth = service.authorizer
     db = service.database
+    audit = service.consent.audit
 
     @contextmanager
     def errors() -> Iterator[None]:
@@ -56,10 +66,40 @@ def build_api(service: MentoringService) -> FastAPI:
                            "reference", field="subject_id") from None
         except KeyStoreUnavailable:
             raise ApiError(503, "consent-unavailable", "the consent service is unavailable; "
-                           "nothing was recorded, try again") from None
+                           "nothing was recorded or shown, try again") from None
 
     def today() -> date:
         return date.today()
+
+    def enforce(decision: access.Decision, record: str) -> None:
+        if decision.outcome == "hidden":
+            raise use.NotFound(record)
+        if decision.outcome == "refused":
+            raise NotPermitted(decision.reason)
+
+    def on_referral(session: Session, referral_id: str, caller: Principal,
+                    action: access.Action) -> tuple[Any, access.Relationship]:
+        """The referral and the caller's relationship to it, if ``action`` is allowed;
+        otherwise NotFound (unknown, or nothing to the caller's organisation) or NotPermitted.
+        """
+        row = use.referral_row(session, referral_id)
+        related = use.relationship_to(row, caller.org)
+        enforce(access.decide(action, related, caller.roles), "referral")
+        return row, related
+
+    def on_match(session: Session, match_id: str, caller: Principal) -> None:
+        """NotFound or NotPermitted unless the caller may record on the match."""
+        found = use.match_row(session, match_id, None)
+        related = use.relationship_to(use.referral_row(session, found.referral_id), caller.org)
+        enforce(access.decide("record", related, caller.roles), "match")
+
+    def dva_partner(org: str) -> None:
+        organisation = service.settings.organisations.get(org)
+        if organisation is None or organisation.kind != "dva-partner":
+            partners = sorted(o for o, c in service.settings.organisations.items()
+                              if c.kind == "dva-partner")
+            raise ApiError(422, "not-a-partner", "to_org must name a DVA partner organisation: "
+                           f"{', '.join(partners)}", field="to_org")
 
     # --- mentors ---------------------------------------------------------------------------
 
@@ -70,11 +110,8 @@ def build_api(service: MentoringService) -> FastAPI:
         if body.org != caller.org:
             raise NotPermitted("coordinators register mentors of their own organisation only")
         with db.unit_of_work() as uow:
-            mentor_id = use.register_mentor(uow, body)
-            use.match_waitlist(uow, today(), service.rules)
-            return use.mentor_view(uow.session, use.mentor_row(uow.session, mentor_id,
-                                                               caller.org), today(),
-                                   service.rules)
+            return use.change_and_rematch(uow, caller.org, today(), service.rules,
+                                          lambda: use.register_mentor(uow, body))
 
     @app.get("/v1/mentors")
     def list_mentors(caller: Annotated[Principal, Depends(auth.require("mentor-coordinator"))]
@@ -98,72 +135,102 @@ def build_api(service: MentoringService) -> FastAPI:
             Principal, Depends(auth.require("mentor-coordinator"))]) -> dict[str, Any]:
         """Record supervision; waitlisted referrals are matched if the mentor now can take them."""
         with errors(), db.unit_of_work() as uow:
-            use.record_supervision(uow, mentor_id, caller.org, body.held_on)
-            use.match_waitlist(uow, today(), service.rules)
-            return use.mentor_view(uow.session, use.mentor_row(uow.session, mentor_id,
-                                                               caller.org), today(),
-                                   service.rules)
+            return use.change_and_rematch(uow, caller.org, today(), service.rules, lambda:
+                                          use.record_supervision(uow, mentor_id, caller.org,
+                                                                 body.held_on))
 
     @app.post("/v1/mentors/{mentor_id}/status")
     def status(mentor_id: Annotated[str, ID], body: ChangeMentorStatus, caller: Annotated[
             Principal, Depends(auth.require("mentor-coordinator"))]) -> dict[str, Any]:
         """Change a mentor's status; becoming matchable matches waitlisted referrals."""
         with errors(), db.unit_of_work() as uow:
-            use.change_status(uow, mentor_id, caller.org, body.status)
-            use.match_waitlist(uow, today(), service.rules)
-            return use.mentor_view(uow.session, use.mentor_row(uow.session, mentor_id,
-                                                               caller.org), today(),
-                                   service.rules)
+            return use.change_and_rematch(uow, caller.org, today(), service.rules, lambda:
+                                          use.change_status(uow, mentor_id, caller.org,
+                                                            body.status))
 
     # --- referrals ---------------------------------------------------------------------------
 
     @app.post("/v1/referrals", status_code=201)
     def refer(body: ReferMentee, caller: Annotated[Principal, Depends(auth.require(*REFERRERS))]
               ) -> dict[str, Any]:
-        """Refer a person for peer mentoring; needs active peer-mentoring consent."""
+        """Refer a person to a DVA partner's intake; needs the referrer's peer-mentoring
+        consent and, to another organisation, the referrer's partner-sharing naming it."""
         if body.referred_by_org != caller.org:
             raise NotPermitted("you may refer only on behalf of your own organisation")
+        dva_partner(body.to_org)
         with errors():
             subject_id = service.resolve_subject(body.nhs_number, body.subject_id, caller)
-            if not service.may_mentor(subject_id, caller):
-                raise ApiError(409, "consent-required", "peer-mentoring consent is not active "
-                               "for this person: record it before referring")
+            if not service.may_mentor(subject_id, caller.org):
+                raise ApiError(409, "consent-required", "peer-mentoring consent recorded by "
+                               "your organisation is not active for this person: record it "
+                               "before referring")
+            if body.to_org != caller.org:
+                try:
+                    service.consent.establish_referral(subject_id, body.to_org, caller)
+                except SharingRequired:
+                    raise ApiError(409, "sharing-required", "partner-sharing consent recorded "
+                                   f"by your organisation does not name {body.to_org}: record "
+                                   "the person's consent to share with it before referring"
+                                   ) from None
             with db.unit_of_work() as uow:
                 referral_id = use.refer(uow, service.cipher, body, subject_id, today())
                 return use.referral_view(uow.session, use.referral_row(uow.session,
                                                                        referral_id),
                                          service.cipher, show_safe_contact=False)
 
-    def visible_referral(session: Any, referral_id: str, caller: Principal) -> tuple[Any, bool]:
-        """The referral if the caller may see it, and whether they may see safe contact."""
-        row = use.referral_row(session, referral_id)
-        matched = use.match_of(session, referral_id)
-        mentor_org = matched.org if matched else None
-        referrer = caller.org == row.referred_by_org
-        mentor_side = mentor_org == caller.org
-        if not (referrer or mentor_side):
-            raise use.NotFound("referral")
-        if row.sharing_withdrawn and not referrer:
-            raise NotPermitted("partner-sharing consent was withdrawn: this referral's "
-                               "details are no longer shared with your organisation")
-        return row, mentor_side and "mentor-coordinator" in caller.roles
+    @app.get("/v1/referrals")
+    def intake(caller: Annotated[Principal, Depends(auth.require(*RECORDERS))],
+               status: Annotated[INTAKE, Query(description="referred (new), waitlisted or "
+                                                         "matched")] = "referred"
+               ) -> dict[str, Any]:
+        """The caller's organisation's intake: referrals sent to it, oldest first, without
+        safe contact (it is shown on the referral itself, to coordinators)."""
+        with errors(), db.read() as session:
+            rows = [r for r in use.intake(session, caller.org, status)
+                    if access.decide("read-referral", use.relationship_to(r, caller.org),
+                                     caller.roles).allowed]
+            views = [use.referral_view(session, r, service.cipher, show_safe_contact=False)
+                     for r in rows]
+            for subject_id in dict.fromkeys(r.subject_id for r in rows if r.subject_id):
+                audit("mentoring-intake-read", subject_id, caller, status=status)
+        return {"status": status, "referrals": views}
 
     @app.get("/v1/referrals/{referral_id}")
     def get_referral(referral_id: Annotated[str, ID], caller: Annotated[
             Principal, Depends(auth.require(*REFERRERS, "mentor-coordinator"))]
                      ) -> dict[str, Any]:
-        """A referral: to the referrer and the matched mentor's organisation."""
+        """A referral: to the referrer (status and preferences) and to the receiving
+        organisation (with safe contact for its coordinators)."""
         with errors(), db.read() as session:
-            row, show_contact = visible_referral(session, referral_id, caller)
-            return use.referral_view(session, row, service.cipher, show_contact)
+            try:
+                row = use.referral_row(session, referral_id)
+            except use.NotFound:
+                audit("mentoring-referral-refused", None, caller, referral_id=referral_id,
+                      refusal="hidden")
+                raise
+            related = use.relationship_to(row, caller.org)
+            decision = access.decide("read-referral", related, caller.roles)
+            if not decision.allowed:
+                # an organisation with no relationship is not told whom the referral is
+                # about, not even through its own DPO's view of the audit trail
+                audit("mentoring-referral-refused",
+                      None if decision.outcome == "hidden" else row.subject_id, caller,
+                      referral_id=referral_id, refusal=decision.outcome)
+                enforce(decision, "referral")
+            contact = access.decide("read-safe-contact", related, caller.roles).allowed
+            view = use.referral_view(session, row, service.cipher, show_safe_contact=contact)
+            audit("mentoring-safe-contact-read" if contact else "mentoring-referral-read",
+                  row.subject_id, caller, referral_id=row.referral_id)
+            return view
 
     @app.post("/v1/referrals/{referral_id}/match")
     def match(referral_id: Annotated[str, ID], caller: Annotated[
             Principal, Depends(auth.require(*REFERRERS, "mentor-coordinator"))]
               ) -> dict[str, Any]:
-        """Match with the best matchable mentor, or waitlist naming the unmet constraints."""
+        """Match with the receiving organisation's best matchable mentor, or waitlist naming
+        the unmet constraints; the receiving organisation's coordinators only."""
         with errors(), db.unit_of_work() as uow:
-            visible_referral(uow.session, referral_id, caller)
+            on_referral(uow.session, referral_id, caller, "match")
             return use.match(uow, referral_id, today(), service.rules)
 
     # --- sessions, concerns, outcomes, endings -----------------------------------------
@@ -173,31 +240,37 @@ def build_api(service: MentoringService) -> FastAPI:
             Principal, Depends(auth.require(*RECORDERS))]) -> dict[str, Any]:
         """Log a session; a safeguarding concern goes to the Trust's safeguarding lead."""
         with errors(), db.unit_of_work() as uow:
+            on_match(uow.session, body.match_id, caller)
             return use.log_session(uow, service.cipher, service.records, body, caller.org)
 
     @app.get("/v1/safeguarding-concerns")
-    def safeguarding_queue(caller: Annotated[Principal, Depends(auth.require("clinician",
-                                                                               "dpo"))],
+    def safeguarding_queue(caller: Annotated[Principal, Depends(auth.require(
+                               "safeguarding-lead", "dpo"))],
                            status: Annotated[Literal["open", "closed"] | None, Query()] = "open",
                            flagged_for_dpo: Annotated[bool | None, Query()] = None
                            ) -> dict[str, Any]:
-        """The Trust's safeguarding lead's queue; a DPO sees only those flagged by erasure."""
-        organisation = service.settings.organisations.get(caller.org)
-        trust_clinician = "clinician" in caller.roles and organisation is not None \
-            and organisation.kind == "nhs-trust"
-        if not trust_clinician:
-            if "dpo" not in caller.roles:
+        """The Trust's safeguarding lead's queue, details decrypted; a DPO sees only those
+        flagged by erasure (a partner's DPO, those of its own organisation's matches)."""
+        scope = access.concern_scope(caller.org, caller.org_kind, caller.roles)
+        with errors():
+            if scope is None:
+                audit("mentoring-concerns-refused", None, caller)
                 raise NotPermitted("the safeguarding queue belongs to the Trust's "
                                    "safeguarding lead")
-            flagged_for_dpo = True
-        with errors(), db.unit_of_work() as uow:
-            return {"concerns": use.concerns(uow, status, flagged_for_dpo, service.records)}
+            with db.read() as session:
+                shown = use.concerns(session, status, True if scope.flagged_only
+                                     else flagged_for_dpo, scope.org, service.records)
+            for subject_id in dict.fromkeys(c["subject_id"] for c in shown):
+                audit("mentoring-concern-read", subject_id, caller,
+                      concerns=sum(c["subject_id"] == subject_id for c in shown))
+        return {"concerns": shown}
 
     @app.post("/v1/outcomes", status_code=201)
     def outcome(body: RecordOutcome, caller: Annotated[
             Principal, Depends(auth.require(*RECORDERS))]) -> dict[str, Any]:
         """Score and record WEMWBS (sum of 14) or SWEMWBS (raw sum and metric score)."""
         with errors(), db.unit_of_work() as uow:
+            on_match(uow.session, body.match_id, caller)
             return use.record_outcome(uow, body, caller.org, today())
 
     @app.post("/v1/matches/{match_id}/end")
@@ -205,8 +278,9 @@ def build_api(service: MentoringService) -> FastAPI:
             Principal, Depends(auth.require(*RECORDERS))]) -> dict[str, Any]:
         """End a match, planned or unplanned; the mentor's room goes to the waitlist."""
         with errors(), db.unit_of_work() as uow:
+            on_match(uow.session, match_id, caller)
             ended = use.end_match(uow, service.cipher, match_id, caller.org, body, today())
-            use.match_waitlist(uow, today(), service.rules)
+            use.match_waitlist(uow, today(), service.rules, caller.org)
             return ended
 
     return app

@@ -3,6 +3,7 @@ DVA partners' case-system events (session-logged, outcome-recorded) from their o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -12,12 +13,39 @@ from services.mentoring.service_layer.cascade import MentoringCascade
 from services.mentoring.service_layer.commands import LogSession, RecordOutcome
 from shared.cascade import CascadeParticipant
 from shared.db import UnitOfWork
+from shared.events.consent import ConsentWithdrawn
 from shared.events.envelope import CloudEvent
+from shared.events.vocabulary import Purpose
 from shared.kafka.consumer import EventApplier, RejectedEvent
 from shared.kafka.topics import partner_inbound_topic
 from shared.runtime import service_worker
 from shared.settings import PlatformSettings
 from shared.stream import StreamWorker
+
+
+class HolderCascadeParticipant(CascadeParticipant):
+    """Mentoring's part in the cascade, applied with the withdrawing holder organisation and
+    the recipients it names: consents are per holder, so a withdrawal reaches only what
+    rested on that holder's consent (``CascadeParticipant`` passes neither to its effect)."""
+
+    def __init__(self, cascade: MentoringCascade, keys_evict: Callable[[str], None]) -> None:
+        super().__init__(service=SERVICE,
+                         purposes=frozenset({"peer-mentoring", "partner-sharing"}),
+                         on_withdrawal=cascade.withdrawn, on_erasure=cascade.erase,
+                         on_key_shredded=keys_evict)
+        self._cascade = cascade
+
+    def _withdrawn(self, uow: UnitOfWork, event: CloudEvent,
+                   withdrawn: ConsentWithdrawn) -> None:
+        def by_holder(uow: UnitOfWork, subject_id: str, purposes: tuple[Purpose, ...]) -> None:
+            self._cascade.withdrawn(uow, subject_id, purposes, withdrawn.org,
+                                    tuple(withdrawn.recipients))
+
+        # the shared handler applies the effect and acknowledges in the same transaction
+        shared = CascadeParticipant(service=self.service, purposes=self.purposes,
+                                    on_withdrawal=by_holder, on_erasure=self.on_erasure)
+        shared.handlers()["consent-withdrawn"](uow, event, withdrawn)
+
 
 PARTNER_COMMANDS: dict[str, type[LogSession] | type[RecordOutcome]] = {
     "session-logged": LogSession,
@@ -38,11 +66,8 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     service = MentoringService(settings)
     worker, plumbing = service_worker(SERVICE, service.database, settings)
     cascade = MentoringCascade(service.cipher, service.rules)
-    worker.join_cascade(CascadeParticipant(
-        service=SERVICE, purposes=frozenset({"peer-mentoring", "partner-sharing"}),
-        on_withdrawal=cascade.withdrawn, on_erasure=cascade.erase,
-        on_key_shredded=service.keys.evict,
-    ), service.database, plumbing.deadletters)
+    worker.join_cascade(HolderCascadeParticipant(cascade, service.keys.evict),
+                        service.database, plumbing.deadletters)
 
     partners = [org for org, o in settings.organisations.items() if o.kind == "dva-partner"]
     for org in partners:

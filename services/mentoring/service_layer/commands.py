@@ -89,6 +89,9 @@ class ReferMentee(PersonRef):
     """A referral for peer mentoring (``POST /v1/referrals``); needs peer-mentoring consent."""
 
     referred_by_org: OrgId = Field(description="the referring organisation")
+    to_org: OrgId = Field(description="the DVA partner organisation the referral is sent to: "
+                                      "its coordinators take it from their intake and match "
+                                      "it with their own mentors")
     preferences: Preferences = Field(default_factory=Preferences,
                                      description="the mentee's preferences")
     safe_contact: SafeContact = Field(description="safe ways and times to contact")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.mentoring.adapters.tables import (
@@ -22,6 +23,7 @@ from services.mentoring.adapters.tables import (
     referrals,
     safeguarding_concerns,
 )
+from services.mentoring.domain.access import Relationship, relationship
 from services.mentoring.domain.matching import (
     EligibilityRules,
     MentorProfile,
@@ -138,23 +140,25 @@ def mentor_view(session: Session, row: Any, today: date, rules: EligibilityRules
             "matchable": not reasons, "not_matchable_because": reasons}
 
 
-def record_supervision(uow: UnitOfWork, mentor_id: str, org: str, held_on: date) -> None:
-    """Record supervision (keeps the mentor matchable)."""
+def record_supervision(uow: UnitOfWork, mentor_id: str, org: str, held_on: date) -> str:
+    """Record supervision (keeps the mentor matchable); returns the mentor's id."""
     row = mentor_row(uow.session, mentor_id, org)
     if row.last_supervision_on is None or held_on > row.last_supervision_on:
         uow.session.execute(update(mentors).where(mentors.c.mentor_id == mentor_id)
                             .values(last_supervision_on=held_on))
+    return mentor_id
 
 
-def change_status(uow: UnitOfWork, mentor_id: str, org: str, status: str) -> None:
-    """Change a mentor's status and say so."""
+def change_status(uow: UnitOfWork, mentor_id: str, org: str, status: str) -> str:
+    """Change a mentor's status and say so; returns the mentor's id."""
     row = mentor_row(uow.session, mentor_id, org)
-    if row.status == status:
-        return
-    uow.session.execute(update(mentors).where(mentors.c.mentor_id == mentor_id)
-                        .values(status=status))
-    _publish(uow, MentorStatusChanged(mentor_id=mentor_id, org=org,
-                                      previous_status=row.status, status=status), mentor_id)
+    if row.status != status:
+        uow.session.execute(update(mentors).where(mentors.c.mentor_id == mentor_id)
+                            .values(status=status))
+        _publish(uow, MentorStatusChanged(mentor_id=mentor_id, org=org,
+                                          previous_status=row.status, status=status),
+                 mentor_id)
+    return mentor_id
 
 
 # --- referrals and matching ----------------------------------------------------------------
@@ -168,12 +172,13 @@ def refer(uow: UnitOfWork, cipher: PersonalDataCipher, command: ReferMentee,
     prefs = command.preferences
     uow.session.execute(referrals.insert().values(
         referral_id=referral_id, subject_id=subject_id, referred_by_org=command.referred_by_org,
-        referred_on=today, mentor_gender=prefs.mentor_gender, language=prefs.language,
-        mode=prefs.mode, borough=prefs.borough,
+        to_org=command.to_org, referred_on=today, mentor_gender=prefs.mentor_gender,
+        language=prefs.language, mode=prefs.mode, borough=prefs.borough,
         safe_contact_sealed=sealed.model_dump_json().encode(), status="referred",
         waitlisted=False))
     _publish(uow, MenteeReferred(
-        referral_id=referral_id, referred_by_org=command.referred_by_org, referred_on=today,
+        referral_id=referral_id, referred_by_org=command.referred_by_org,
+        to_org=command.to_org, referred_on=today,
         preferences=MentoringPreferences(**prefs.model_dump()),
         personal=cipher.seal(subject_id, MenteeReferred.event_type, {"safe_contact": contact})),
         subject_id)
@@ -189,11 +194,26 @@ def referral_row(session: Session, referral_id: str) -> Any:
     return row
 
 
+def _lock_mentors(session: Session, org: str) -> list[Any]:
+    """An organisation's mentors, locked (in mentor_id order, so lockers never deadlock)
+    until the transaction ends: whoever counts their mentees next waits for this match."""
+    return list(session.execute(select(mentors).where(mentors.c.org == org)
+                                .order_by(mentors.c.mentor_id).with_for_update()))
+
+
 def match(uow: UnitOfWork, referral_id: str, today: date, rules: EligibilityRules
           ) -> dict[str, Any]:
-    """Match a referral with the best mentor now, or waitlist it naming the unmet constraints."""
+    """Match a referral with the best mentor of its receiving organisation now, or waitlist
+    it naming the unmet constraints."""
     session = uow.session
-    row = referral_row(session, referral_id)
+    to_org = referral_row(session, referral_id).to_org
+    if to_org is None:
+        raise NotActive("the referral names no receiving organisation")
+    # Lock the candidates first, then read the referral and count mentees: a concurrent
+    # match of the same mentors waits here and then counts the match this one made.
+    locked = _lock_mentors(session, to_org)
+    row = session.execute(select(referrals).where(referrals.c.referral_id == referral_id)
+                          .with_for_update()).one()
     if row.status == "matched":
         existing = session.execute(select(matches).where(
             matches.c.referral_id == referral_id)).one()
@@ -202,9 +222,7 @@ def match(uow: UnitOfWork, referral_id: str, today: date, rules: EligibilityRule
     if row.status not in {"referred", "waitlisted"}:
         raise NotActive(f"the referral is {row.status}")
     current = _current_mentees(session)
-    # mentors are locked while choosing, so concurrent matches cannot overfill one
-    profiles = [_profile(m, current.get(m.mentor_id, 0))
-                for m in session.execute(select(mentors).with_for_update())]
+    profiles = [_profile(m, current.get(m.mentor_id, 0)) for m in locked]
     wanted = Preferences(mentor_gender=row.mentor_gender, language=row.language, mode=row.mode,
                          borough=row.borough)
     choice = choose_mentor(wanted, profiles, today, rules)
@@ -212,7 +230,7 @@ def match(uow: UnitOfWork, referral_id: str, today: date, rules: EligibilityRule
         session.execute(update(referrals).where(referrals.c.referral_id == referral_id).values(
             status="waitlisted", waitlisted=True, unmet_constraints=_csv(choice.unmet)))
         return {"status": "waitlisted", "unmet_constraints": list(choice.unmet)}
-    mentor = mentor_row(session, choice.mentor_id, None)
+    mentor = next(m for m in locked if m.mentor_id == choice.mentor_id)
     match_id = f"mat_{uuid.uuid4().hex}"
     session.execute(matches.insert().values(
         match_id=match_id, referral_id=referral_id, mentor_id=mentor.mentor_id, org=mentor.org,
@@ -228,16 +246,47 @@ def match(uow: UnitOfWork, referral_id: str, today: date, rules: EligibilityRule
     return {"status": "matched", "match_id": match_id, "mentor_id": mentor.mentor_id}
 
 
-def match_waitlist(uow: UnitOfWork, today: date, rules: EligibilityRules) -> list[str]:
-    """Try every waitlisted referral in referral order; returns the referrals matched."""
-    waiting = uow.session.execute(select(referrals.c.referral_id).where(
-        referrals.c.status == "waitlisted").order_by(referrals.c.seq)).scalars().all()
+def match_waitlist(uow: UnitOfWork, today: date, rules: EligibilityRules,
+                   org: str | None = None) -> list[str]:
+    """Try every waitlisted referral (to ``org``, or to any organisation) in referral order,
+    each with its receiving organisation's mentors only, except those whose referrer withdrew
+    sharing with the receiver; returns the referrals matched."""
+    query = select(referrals.c.referral_id).where(
+        referrals.c.status == "waitlisted", referrals.c.to_org.is_not(None),
+        # a receiver that lost the details (sharing withdrawn) is not handed the person
+        or_(referrals.c.sharing_withdrawn.is_(False),
+            referrals.c.to_org == referrals.c.referred_by_org))
+    if org is not None:
+        query = query.where(referrals.c.to_org == org)
+    waiting = uow.session.execute(query.order_by(referrals.c.seq)).scalars().all()
     return [rid for rid in waiting if match(uow, rid, today, rules)["status"] == "matched"]
+
+
+def change_and_rematch(uow: UnitOfWork, org: str, today: date, rules: EligibilityRules,
+                       change: Callable[[], str]) -> dict[str, Any]:
+    """Apply ``change`` to one of ``org``'s mentors (it returns the mentor's id), match
+    ``org``'s waitlist (the mentor may now have room or be matchable), and return the mentor
+    as their coordinator sees them."""
+    mentor_id = change()
+    match_waitlist(uow, today, rules, org)
+    return mentor_view(uow.session, mentor_row(uow.session, mentor_id, org), today, rules)
+
+
+def relationship_to(row: Any, org: str) -> Relationship:
+    """What ``org`` is to a referral row: its referrer, receiver (sharing withdrawn or not),
+    or nothing."""
+    return relationship(org, row.referred_by_org, row.to_org, bool(row.sharing_withdrawn))
+
+
+def intake(session: Session, org: str, status: str) -> list[Any]:
+    """Referrals sent to ``org`` in ``status``, in referral order."""
+    return list(session.execute(select(referrals).where(
+        referrals.c.to_org == org, referrals.c.status == status).order_by(referrals.c.seq)))
 
 
 def referral_view(session: Session, row: Any, cipher: PersonalDataCipher,
                   show_safe_contact: bool) -> dict[str, Any]:
-    """A referral; safe-contact details only for the matched mentor's coordinator."""
+    """A referral; safe-contact details only when asked (the receiver's coordinators)."""
     active = match_of(session, row.referral_id)
     contact: Any = None
     if show_safe_contact and row.safe_contact_sealed is not None and row.subject_id:
@@ -246,7 +295,8 @@ def referral_view(session: Session, row: Any, cipher: PersonalDataCipher,
         contact = opened if isinstance(opened, dict) else opened.marker
     return {
         "id": row.referral_id, "subject_id": row.subject_id,
-        "referred_by_org": row.referred_by_org, "referred_on": row.referred_on.isoformat(),
+        "referred_by_org": row.referred_by_org, "to_org": row.to_org,
+        "referred_on": row.referred_on.isoformat(),
         "preferences": {"mentor_gender": row.mentor_gender, "language": row.language,
                         "mode": row.mode, "borough": row.borough},
         "status": row.status,
@@ -310,17 +360,20 @@ def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCiph
             "safeguarding_concern_id": concern_id}
 
 
-def concerns(uow: UnitOfWork, status: str | None, flagged_for_dpo: bool | None,
-             records: RecordCipher) -> list[dict[str, Any]]:
-    """The safeguarding lead's queue, oldest first, details decrypted."""
+def concerns(session: Session, status: str | None, flagged_for_dpo: bool | None,
+             org: str | None, records: RecordCipher) -> list[dict[str, Any]]:
+    """The safeguarding lead's queue (raised in ``org``'s matches only, unless None), oldest
+    first, details decrypted."""
     query = select(safeguarding_concerns).order_by(safeguarding_concerns.c.raised_on)
+    if org is not None:
+        query = query.where(safeguarding_concerns.c.org == org)
     if status is not None:
         query = query.where(safeguarding_concerns.c.status == status)
     if flagged_for_dpo is not None:
         flag = safeguarding_concerns.c.flagged_for_dpo_at
         query = query.where(flag.is_not(None) if flagged_for_dpo else flag.is_(None))
     views = []
-    for row in uow.session.execute(query):
+    for row in session.execute(query):
         details = None
         if row.details_sealed is not None:
             details = records.open(row.concern_id, row.details_sealed)["concern_details"]
@@ -359,6 +412,7 @@ def end_match(uow: UnitOfWork, cipher: PersonalDataCipher, match_id: str, org: s
     """End a match (planned or not); the mentor's room goes to the waitlist."""
     session = uow.session
     found = match_row(session, match_id, org)
+    _lock_mentors(session, found.org)  # in the order matching takes its locks
     if found.status != "active":
         raise NotActive("the match has already ended")
     referral = referral_row(session, found.referral_id)

@@ -39,3 +39,15 @@ evaluation_consents = Table(
     Column("changed_at", UtcDateTime(), nullable=False),
     comment="evaluation consent per person: who may count (opt-out or opt-in)",
 )
+
+dashboard_sessions = Table(
+    "dashboard_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True,
+           comment="SHA-256 (hex) of the opaque session id; the id itself is never stored"),
+    Column("org", String(64), nullable=False),
+    Column("subject", String(200), nullable=False, comment="the signed-in token's subject"),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    comment="dashboard sign-ins: each grants ops-viewer only, until it expires or is revoked",
+)

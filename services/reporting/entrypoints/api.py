@@ -16,6 +16,7 @@ from services.reporting.domain.figures import (
     months_in,
     prevalence_rows,
 )
+from services.reporting.entrypoints.access import ReportingAccess
 from services.reporting.entrypoints.dashboard import add_dashboard
 from services.reporting.service_layer.read_model import latest_release
 from shared.auth import Principal
@@ -32,7 +33,7 @@ def build_api(service: ReportingService) -> FastAPI:
     app = create_api("reporting", title="Peerlink reporting service",
                      description="Live, de-identified, disclosure-controlled figures.",
                      readiness=[service.database.ping])
-    auth = service.authorizer
+    access = ReportingAccess(service.authorizer, service.sessions)
 
     def figures(kind: str, group_by: str, period: str, request: Request) -> Response:
         release = latest_release(service.database)
@@ -56,7 +57,7 @@ def build_api(service: ReportingService) -> FastAPI:
                 "Content-Disposition": f'attachment; filename="{kind}-{group_by}.csv"'})
         return JSONResponse(body)
 
-    viewer = auth.require("ops-viewer", allow_session=True)
+    viewer = access.require("ops-viewer")  # a bearer token, or a dashboard session
 
     @app.get("/v1/prevalence")
     def prevalence(request: Request, _caller: Annotated[Principal, Depends(viewer)],

@@ -1,9 +1,12 @@
 """The operations dashboard: sign-in, the page, its own static files and the live release stream.
 
-Browsers sign in once by pasting an ops-viewer token at ``/login``; the token itself becomes an
-HttpOnly, SameSite=Strict session cookie (``peerlink_session``) that the page's ``fetch`` calls
-and its ``EventSource`` send back. The page shows only what the JSON API publishes: controlled
-figures, their method and the release time; never subject references or personal data.
+Browsers sign in once by pasting an ops-viewer token at ``/login``. That opens a session in the
+reporting database (only the SHA-256 of its random id is stored) and sets the id, never the
+token, as an HttpOnly, SameSite=Strict cookie (``peerlink_session``) that the page's ``fetch``
+calls and its ``EventSource`` send back. A session grants ops-viewer only; ``/logout`` revokes
+it, so the same cookie is refused from then on. The page shows only what the JSON API
+publishes: controlled figures, their method and the release time; never subject references or
+personal data.
 """
 
 from __future__ import annotations
@@ -13,22 +16,30 @@ import html
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from string import Template
-from typing import Annotated, Final
+from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
-import jwt
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.reporting.bootstrap import ReportingService
+from services.reporting.entrypoints.access import (
+    SESSION_COOKIE,
+    Access,
+    Credentials,
+    ReportingAccess,
+    token_expiry,
+)
 from services.reporting.service_layer.read_model import latest_release_time
+from services.reporting.service_layer.sessions import SESSION_ROLE
 from shared.auth import NotAuthenticated, NotPermitted, Principal
-from shared.http import SESSION_COOKIE, ApiError
+from shared.db import utcnow
+from shared.http import ApiError
 
-ROLE: Final = "ops-viewer"
+ROLE: Final = SESSION_ROLE
 STATIC_DIR: Final = Path(__file__).with_name("static")
 STATIC_FILES: Final = {"dashboard.js": "text/javascript; charset=utf-8",
                        "dashboard.css": "text/css; charset=utf-8",
@@ -41,8 +52,6 @@ PAGE_HEADERS: Final = {"Content-Security-Policy": CSP, "Cache-Control": "no-stor
 POLL_SECONDS: Final = 0.5
 KEEPALIVE_SECONDS: Final = 15.0
 MAX_FORM_BYTES: Final = 16_384
-_bearer = HTTPBearer(auto_error=False)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 DASHBOARD_BODY: Final = Template("""<a class="skip" href="#main">Skip to the figures</a>
@@ -109,19 +118,6 @@ DASHBOARD_BODY: Final = Template("""<a class="skip" href="#main">Skip to the fig
 </footer>""")
 
 
-def _token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    """The bearer token if one is sent, else the session cookie's token."""
-    if credentials is not None and credentials.scheme.lower() == "bearer":
-        return credentials.credentials
-    return request.cookies.get(SESSION_COOKIE) or None
-
-
-def _expires_at(token: str) -> int:
-    """The expiry (epoch seconds) of a token that has already been verified."""
-    claims = jwt.decode(token, options={"verify_signature": False})
-    return int(claims["exp"])
-
-
 def _same_origin(request: Request) -> bool:
     """Whether a form post comes from this site's own pages (or from a non-browser client)."""
     site = request.headers.get("sec-fetch-site")
@@ -165,7 +161,7 @@ def login_page(message: str | None = None, status: int = 200) -> HTMLResponse:
 <form method="post" action="/login" class="login-form">
 <label for="token">Access token</label>
 <p id="token-help" class="help">Paste the bearer token issued to you for the ops-viewer role.
-It is kept in a secure, HttpOnly session cookie until it expires.</p>
+It is checked once and not kept: you get a session until you sign out or it expires.</p>
 <textarea id="token" name="token" rows="5" required autocomplete="off" autocapitalize="off"
  spellcheck="false"{described}></textarea>
 <button type="submit">Sign in</button>
@@ -184,16 +180,19 @@ def dashboard_page(org_name: str) -> HTMLResponse:
     return _page("Peerlink operations dashboard", body, script=True)
 
 
-def release_stream(request: Request, service: ReportingService,
-                   expires_at: float) -> AsyncIterator[str]:
-    """Server-sent events: the release time at connect and whenever it changes."""
+def release_stream(request: Request, service: ReportingService, expires_at: datetime,
+                   still_valid: Callable[[], bool] = lambda: True) -> AsyncIterator[str]:
+    """Server-sent events: the release time at connect and whenever it changes, while the
+    caller's token or session lasts (a session signed out elsewhere ends the stream)."""
 
     async def events() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
         last: str | None = None
         first = True
         quiet_since = time.monotonic()
-        while not await request.is_disconnected() and time.time() < expires_at:
+        while not await request.is_disconnected() and utcnow() < expires_at:
+            if not await asyncio.to_thread(still_valid):
+                break
             latest = await asyncio.to_thread(latest_release_time, service.database)
             released_at = latest.isoformat() if latest is not None else None
             if first or released_at != last:
@@ -210,12 +209,14 @@ def release_stream(request: Request, service: ReportingService,
 
 def add_dashboard(app: FastAPI, service: ReportingService) -> None:
     """Register ``/login``, ``/logout``, ``/dashboard``, ``/static/*`` and the release stream."""
-    authority = service.verifier
+    verifier = service.verifier
+    sessions = service.sessions
+    access = ReportingAccess(service.authorizer, sessions)
     production = service.settings.env == "production"
 
     def viewer(token: str) -> Principal:
         """The caller a token names, if it carries the ops-viewer role."""
-        caller = authority.verify(token)
+        caller = verifier.verify(token)
         if not caller.has_any(frozenset({ROLE})):
             raise NotPermitted(f"this page needs the {ROLE} role")
         return caller
@@ -231,7 +232,7 @@ def add_dashboard(app: FastAPI, service: ReportingService) -> None:
 
     @app.post("/login", include_in_schema=False, response_model=None)
     async def login(request: Request) -> HTMLResponse | RedirectResponse:
-        """Check a pasted token and keep it in the session cookie."""
+        """Check a pasted token and open a session; its opaque id goes in the cookie."""
         if not _same_origin(request):
             return login_page("Sign in from this site's own form.", 403)
         body = await request.body()
@@ -242,23 +243,27 @@ def add_dashboard(app: FastAPI, service: ReportingService) -> None:
         if not token:
             return login_page("Paste your access token to sign in.", 401)
         try:
-            viewer(token)
+            caller = viewer(token)
+            opened = await asyncio.to_thread(sessions.open, caller, token_expiry(token))
         except NotAuthenticated:
             return login_page("That token is not valid or has expired. Ask for a new one.", 401)
         except NotPermitted:
             return login_page(f"That token does not carry the {ROLE} role needed here.", 403)
-        remaining = max(1, _expires_at(token) - int(time.time()))
+        remaining = max(1, int((opened.expires_at - utcnow()).total_seconds()))
         response = RedirectResponse("/dashboard", status_code=303,
                                     headers={"Cache-Control": "no-store"})
-        response.set_cookie(SESSION_COOKIE, token, max_age=remaining, path="/",
+        response.set_cookie(SESSION_COOKIE, opened.session_id, max_age=remaining, path="/",
                             httponly=True, samesite="strict", secure=production)
         return response
 
     @app.post("/logout", include_in_schema=False)
     def logout(request: Request) -> RedirectResponse:
-        """Forget the session cookie."""
+        """Revoke the session, so its cookie is refused from now on, and forget the cookie."""
         if not _same_origin(request):
             raise ApiError(403, "forbidden", "sign out from this site's own page")
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            sessions.revoke(session_id)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
                                secure=production)
@@ -268,14 +273,12 @@ def add_dashboard(app: FastAPI, service: ReportingService) -> None:
     def dashboard(request: Request, credentials: Credentials
                   ) -> HTMLResponse | RedirectResponse:
         """The page, for ops-viewers; everyone else is sent to sign in."""
-        token = _token_of(request, credentials)
-        if token is None:
-            return RedirectResponse("/login", status_code=303)
         try:
-            caller = viewer(token)
+            caller = access.check(access.authenticate(request, credentials), ROLE)
         except NotAuthenticated:
             response = RedirectResponse("/login", status_code=303)
-            response.delete_cookie(SESSION_COOKIE, path="/")
+            if request.cookies.get(SESSION_COOKIE):
+                response.delete_cookie(SESSION_COOKIE, path="/")
             return response
         except NotPermitted:
             return login_page(f"Your token does not carry the {ROLE} role; sign in with one "
@@ -298,11 +301,10 @@ def add_dashboard(app: FastAPI, service: ReportingService) -> None:
              responses={200: {"content": {"text/event-stream": {}}}})
     def releases_stream(request: Request, credentials: Credentials) -> StreamingResponse:
         """Server-sent ``release`` events: the release time at connect and at every release."""
-        token = _token_of(request, credentials)
-        if token is None:
-            raise NotAuthenticated("a bearer token or a signed-in session is required")
-        viewer(token)
+        caller: Access = access.authenticate(request, credentials)
+        access.check(caller, ROLE)
         return StreamingResponse(
-            release_stream(request, service, _expires_at(token)),
+            release_stream(request, service, caller.expires_at,
+                           lambda: access.still_valid(caller)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

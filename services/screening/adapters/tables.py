@@ -38,12 +38,25 @@ screenings = Table(
     Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
+relationships = Table(
+    "relationships", metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("org", String(64), primary_key=True),
+    Column("basis", String(20), nullable=False, comment="registered or referral (the first)"),
+    Column("established_at", UtcDateTime(), nullable=False),
+    comment="which organisations have a relationship with a person (relationship-established)",
+)
+
 partner_sharing = Table(
     "partner_sharing", metadata,
     Column("subject_id", String(40), primary_key=True),
+    Column("holder_org", String(64), primary_key=True,
+           comment="the organisation that holds the records and recorded the consent"),
+    Column("recipient_org", String(64), primary_key=True,
+           comment="the organisation the holder's records may be shared with"),
     Column("state", String(10), nullable=False, comment="granted or withdrawn"),
     Column("changed_at", UtcDateTime(), nullable=False),
-    comment="partner-sharing consent as the consent service published it",
+    comment="partner-sharing consent per holder and recipient, as consent published it",
 )
 
 enquiries_due = Table(
@@ -80,6 +93,8 @@ marac_referrals = Table(
     Column("assessment_id", String(40), nullable=False),
     Column("org", String(64), nullable=False),
     Column("raised_on", Date, nullable=False),
+    Column("raised_by", String(200), nullable=True,
+           comment="the caller (token subject) who raised it; null for referrals before 0004"),
     Column("criteria_met", String(200), nullable=False),
     Column("idva_referral_required", Boolean, nullable=False),
     Column("status", String(10), nullable=False, index=True, comment="open or sent"),

@@ -1,4 +1,10 @@
-"""The screening service's HTTP API (port 8101)."""
+"""The screening service's HTTP API (port 8101).
+
+Who may do what is decided in ``services.screening.domain.access``; this module asks it, reads
+the facts it needs (the record's holder, the caller's relationship with the person, the sharing
+the holders recorded) and audits every read of identifiable data, allowed or refused, through
+the consent service before anything is shown.
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -7,8 +13,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Path, Query
 
 from services.screening.bootstrap import ScreeningService
+from services.screening.domain import access
 from services.screening.service_layer import risk
-from services.screening.service_layer.cascade import partner_may_read
+from services.screening.service_layer.cascade import has_relationship, holders_sharing_with
 from services.screening.service_layer.commands import (
     RecordEnquiryDue,
     RecordRiskAssessment,
@@ -17,19 +24,24 @@ from services.screening.service_layer.commands import (
 from services.screening.service_layer.screenings import (
     find_screening,
     record_enquiry_due,
+    record_orgs,
     record_screening,
     screening_view,
     screenings_of,
 )
-from shared.auth import NotPermitted, Principal
+from shared.auth import ROLES, NotPermitted, Principal
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
 from shared.db import UnitOfWork
 from shared.http import ApiError, create_api
 from shared.settings import PlatformSettings
 
 SUBJECT_ID = Path(pattern=r"^sub_[0-9a-f]{32}$", description="a subject reference")
-NOT_CONSENTED = ("sharing with partner organisations is not consented for this person "
-                 "(partner-sharing consent is not active)")
+RESULTS_READ = "screening-results-read"
+RESULTS_REFUSED = "screening-results-refused"
+QUEUE_ENTRY_READ = "marac-referral-read"
+QUEUE_REFUSED = "marac-queue-refused"
+REFERRAL_SENT = "marac-referral-sent"
+NOT_FOUND = "no screening with this id"
 
 
 def build_api(service: ScreeningService) -> FastAPI:
@@ -39,6 +51,10 @@ def build_api(service: ScreeningService) -> FastAPI:
                                  "lifetime abuse), DASH risk checklist and MARAC referrals.",
                      readiness=[service.database.ping])
     auth = service.authorizer
+    anyone = auth.require(*sorted(ROLES))
+
+    def roles_of(action: str) -> Any:
+        return auth.require(*sorted(access.RULES[action].roles))
 
     @contextmanager
     def consent_service_errors() -> Iterator[None]:
@@ -48,29 +64,31 @@ def build_api(service: ScreeningService) -> FastAPI:
             raise ApiError(503, "consent-unavailable", "the consent service is unavailable; "
                            "nothing was recorded or shown, try again") from None
 
-    def own_org(caller: Principal, org: str) -> None:
-        if org != caller.org:
+    def may_record(action: str, caller: Principal, org: str) -> None:
+        if not access.may_record(action, caller.roles, caller.org, org):
             raise NotPermitted("you may record only for your own organisation")
 
-    def may_read(uow: UnitOfWork, caller: Principal, subject_id: str, org: str) -> None:
-        """Clinicians read their organisation's records; partner staff only with consent.
+    def refuse_role(action: str, caller: Principal, audit_action: str,
+                    subject_id: str | None) -> None:
+        """Refuse (and audit) a caller whose role may not attempt ``action``."""
+        if not access.role_allowed(action, caller.roles):
+            service.registry.audit(audit_action, subject_id, caller)
+            needed = ", ".join(sorted(access.RULES[action].roles))
+            raise NotPermitted(f"this action needs one of the roles: {needed}")
 
-        Every read of identifiable results, allowed or refused, goes to the audit trail.
-        """
-        allowed = ("clinician" in caller.roles and caller.org == org) or (
-            "partner-staff" in caller.roles and partner_may_read(uow, subject_id))
-        service.registry.audit("screening-results-read" if allowed
-                               else "screening-results-refused", subject_id, caller)
-        if not allowed:
-            if "partner-staff" in caller.roles:
-                raise NotPermitted(NOT_CONSENTED)
-            raise NotPermitted("this record belongs to another organisation")
+    def readable_orgs(uow: UnitOfWork, caller: Principal, subject_id: str,
+                      holders: frozenset[str]) -> frozenset[str]:
+        """Of the organisations holding records of the person, those the caller may read."""
+        relationship = has_relationship(uow, subject_id, caller.org)
+        shared = holders_sharing_with(uow, subject_id, caller.org)
+        return frozenset(org for org in holders if access.may_read(
+            caller.org, caller.roles, org, relationship=relationship, shared=org in shared))
 
     @app.post("/v1/enquiries/due", status_code=201)
     def enquiry_due(body: RecordEnquiryDue, caller: Annotated[
-            Principal, Depends(auth.require("clinician"))]) -> dict[str, Any]:
+            Principal, Depends(roles_of(access.RECORD_ENQUIRY_DUE))]) -> dict[str, Any]:
         """Someone was assessed and should be asked: the denominator of coverage."""
-        own_org(caller, body.org)
+        may_record(access.RECORD_ENQUIRY_DUE, caller, body.org)
         subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
         with service.database.unit_of_work() as uow:
             enquiry_id = record_enquiry_due(uow, body, subject_id)
@@ -79,9 +97,9 @@ def build_api(service: ScreeningService) -> FastAPI:
 
     @app.post("/v1/screenings", status_code=201)
     def post_screening(body: RecordScreening, caller: Annotated[
-            Principal, Depends(auth.require("clinician"))]) -> dict[str, Any]:
+            Principal, Depends(roles_of(access.RECORD_SCREENING))]) -> dict[str, Any]:
         """Record a routine enquiry; returns the record with its HARK score and findings."""
-        own_org(caller, body.org)
+        may_record(access.RECORD_SCREENING, caller, body.org)
         subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
         with consent_service_errors(), service.database.unit_of_work() as uow:
             screening_id = record_screening(uow, service.cipher, body, subject_id,
@@ -89,68 +107,84 @@ def build_api(service: ScreeningService) -> FastAPI:
             return screening_view(find_screening(uow, screening_id), service.cipher)
 
     @app.get("/v1/screenings/{screening_id}")
-    def get_screening(screening_id: Annotated[str, Path(max_length=40)], caller: Annotated[
-            Principal, Depends(auth.require("clinician", "partner-staff"))]) -> dict[str, Any]:
-        """One screening record: the Trust's clinicians, or partner staff with consent."""
+    def get_screening(screening_id: Annotated[str, Path(max_length=40)],
+                      caller: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
+        """One screening record: the holder's own staff, or another organisation's with a
+        relationship and the holder's partner-sharing naming it. A record the caller may not
+        see is a 404, exactly as one that does not exist."""
         with consent_service_errors(), service.database.unit_of_work() as uow:
             row = find_screening(uow, screening_id)
-            if row is None or row.subject_id is None:
-                raise ApiError(404, "not-found", "no screening with this id")
-            may_read(uow, caller, row.subject_id, row.org)
+            subject_id = None if row is None else row.subject_id
+            refuse_role(access.READ_RESULTS, caller, RESULTS_REFUSED, subject_id)
+            if row is None or subject_id is None or row.org not in readable_orgs(
+                    uow, caller, subject_id, frozenset({row.org})):
+                service.registry.audit(RESULTS_REFUSED, subject_id, caller)
+                raise ApiError(404, "not-found", NOT_FOUND)
+            service.registry.audit(RESULTS_READ, subject_id, caller)
             return screening_view(row, service.cipher)
 
     @app.get("/v1/subjects/{subject_id}/results")
-    def results(subject_id: Annotated[str, SUBJECT_ID], caller: Annotated[
-            Principal, Depends(auth.require("clinician", "partner-staff"))]) -> dict[str, Any]:
-        """A person's screening and risk results (partner staff only with consent)."""
+    def results(subject_id: Annotated[str, SUBJECT_ID],
+                caller: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
+        """A person's screening and risk results that the caller may see: their own
+        organisation's, and those another organisation shared with theirs. Nothing shows
+        whether anyone else holds records (200, possibly empty). Audited as refused when
+        any holder's records were withheld."""
         with consent_service_errors(), service.database.unit_of_work() as uow:
-            may_read(uow, caller, subject_id,
-                     caller.org if is_trust(service, caller.org) else "")
+            refuse_role(access.READ_RESULTS, caller, RESULTS_REFUSED, subject_id)
+            holders = record_orgs(uow, subject_id)
+            visible = readable_orgs(uow, caller, subject_id, holders)
+            service.registry.audit(RESULTS_READ if visible == holders else RESULTS_REFUSED,
+                                   subject_id, caller)
             return {"subject_id": subject_id,
-                    "screenings": screenings_of(uow, subject_id, service.cipher),
-                    "risk_assessments": risk.assessments_of(uow, subject_id, service.cipher)}
+                    "screenings": screenings_of(uow, subject_id, service.cipher, visible),
+                    "risk_assessments": risk.assessments_of(uow, subject_id, service.cipher,
+                                                            visible)}
 
     @app.post("/v1/risk-assessments", status_code=201)
     def risk_assessment(body: RecordRiskAssessment, caller: Annotated[
-            Principal, Depends(auth.require("clinician"))]) -> dict[str, Any]:
+            Principal, Depends(roles_of(access.RECORD_RISK_ASSESSMENT))]) -> dict[str, Any]:
         """Score a DASH checklist and apply the MARAC criteria; raises a referral at once."""
+        may_record(access.RECORD_RISK_ASSESSMENT, caller, caller.org)
         subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
         with consent_service_errors(), service.database.unit_of_work() as uow:
             return risk.record_risk_assessment(
-                uow, service.cipher, body, subject_id, caller.org,
+                uow, service.cipher, body, subject_id, caller.org, caller.subject,
                 service.screening.marac_escalation_incidents)
 
     @app.get("/v1/marac-referrals")
-    def marac_queue(caller: Annotated[Principal, Depends(auth.require("clinician", "dpo"))],
+    def marac_queue(caller: Annotated[Principal, Depends(anyone)],
                     status: Annotated[Literal["open", "sent"] | None, Query()] = "open",
                     flagged_for_dpo: Annotated[bool | None, Query()] = None
                     ) -> dict[str, Any]:
-        """The Trust safeguarding lead's queue: every referral, whoever raised it."""
-        if "dpo" not in caller.roles and not is_trust(service, caller.org):
-            raise NotPermitted("the MARAC queue belongs to the Trust's safeguarding lead")
-        with service.database.unit_of_work() as uow:
-            rows = risk.referrals(uow, status, flagged_for_dpo)
+        """The Trust safeguarding lead's queue: every referral, whoever raised it. A clinician
+        sees the referrals they raised; a DPO their organisation's referrals flagged for them
+        (a partner's DPO: none). Each entry shown is audited."""
+        view = access.marac_view(caller.roles)
+        with consent_service_errors():
+            if view is None:
+                service.registry.audit(QUEUE_REFUSED, None, caller)
+                raise NotPermitted("the MARAC queue belongs to the Trust's safeguarding lead")
+            with service.database.unit_of_work() as uow:
+                rows = risk.referrals(uow, view, caller.org, caller.subject, status,
+                                      flagged_for_dpo)
+            for row in rows:
+                service.registry.audit(QUEUE_ENTRY_READ, row["subject_id"], caller)
         return {"referrals": rows}
 
     @app.post("/v1/marac-referrals/{referral_id}/sent")
     def referral_sent(referral_id: Annotated[str, Path(max_length=40)], caller: Annotated[
-            Principal, Depends(auth.require("clinician"))]) -> dict[str, Any]:
-        """Record that the referral and its IDVA referral were sent."""
-        if not is_trust(service, caller.org):
-            raise NotPermitted("the MARAC queue belongs to the Trust's safeguarding lead")
+            Principal, Depends(roles_of(access.MARK_REFERRAL_SENT))]) -> dict[str, Any]:
+        """Record that the referral and its IDVA referral were sent (the safeguarding lead)."""
         try:
-            with service.database.unit_of_work() as uow:
-                return risk.mark_sent(uow, referral_id)
+            with consent_service_errors(), service.database.unit_of_work() as uow:
+                sent = risk.mark_sent(uow, referral_id)
+                service.registry.audit(REFERRAL_SENT, sent["subject_id"], caller)
+                return sent
         except risk.ReferralNotFound:
             raise ApiError(404, "not-found", "no MARAC referral with this id") from None
 
     return app
-
-
-def is_trust(service: ScreeningService, org: str) -> bool:
-    """Whether an organisation is the NHS Trust."""
-    organisation = service.settings.organisations.get(org)
-    return organisation is not None and organisation.kind == "nhs-trust"
 
 
 def resolve(service: ScreeningService, nhs_number: str | None, subject_id: str | None,

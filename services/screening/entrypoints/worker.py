@@ -1,4 +1,5 @@
-"""The screening worker: publishes the outbox and adopts the Trust's CloudEvents."""
+"""The screening worker: publishes the outbox, adopts the Trust's CloudEvents, and applies
+consent events (the cascade, relationships and partner sharing)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from services.screening.bootstrap import SERVICE, ScreeningService
 from services.screening.service_layer import cascade
 from services.screening.service_layer.commands import RecordScreening
 from services.screening.service_layer.screenings import record_screening
-from shared.cascade import CascadeParticipant
 from shared.crypto import KeyShredded, UnknownSubject
 from shared.db import UnitOfWork
 from shared.events.envelope import CloudEvent
@@ -45,9 +45,6 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
         {"screening-completed": adopt_screening}, plumbing.deadletters,
         decode=decode_partner_screening, reject_unhandled=True)
     worker.consume("partner_inbound", [partner_inbound_topic(TRUST_ORG)], inbound)
-    worker.join_cascade(CascadeParticipant(
-        service=SERVICE, purposes=frozenset({"partner-sharing"}),
-        on_withdrawal=cascade.sharing_withdrawn, on_erasure=cascade.erase,
-        on_grant=cascade.sharing_granted, on_key_shredded=service.keys.evict,
-    ), service.database, plumbing.deadletters)
+    worker.join_cascade(cascade.participant(service.keys.evict), service.database,
+                        plumbing.deadletters)
     return worker

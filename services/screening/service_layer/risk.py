@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from services.screening.adapters.tables import marac_referrals, risk_assessments
+from services.screening.domain.access import MaracView
 from services.screening.domain.risk import MaracDecision, marac_decision
 from services.screening.service_layer.commands import RecordRiskAssessment
 from shared.crypto import PersonalDataCipher
@@ -37,7 +38,7 @@ def previous_referral_dates(uow: UnitOfWork, subject_id: str) -> list[date]:
 
 def record_risk_assessment(uow: UnitOfWork, cipher: PersonalDataCipher,
                            command: RecordRiskAssessment, subject_id: str, org: str,
-                           escalation_incidents: int) -> dict[str, Any]:
+                           raised_by: str, escalation_incidents: int) -> dict[str, Any]:
     """Score the checklist, apply the MARAC criteria, raise a referral when required."""
     judgement = command.professional_judgement
     decision: MaracDecision = marac_decision(
@@ -67,7 +68,7 @@ def record_risk_assessment(uow: UnitOfWork, cipher: PersonalDataCipher,
         referral_id = f"marac_{uuid.uuid4().hex}"
         uow.session.execute(marac_referrals.insert().values(
             referral_id=referral_id, subject_id=subject_id, assessment_id=assessment_id,
-            org=org, raised_on=command.assessed_on,
+            org=org, raised_on=command.assessed_on, raised_by=raised_by,
             criteria_met=",".join(decision.criteria_met), idva_referral_required=True,
             status="open"))
         _publish(uow, MaracReferralRequired(
@@ -90,16 +91,29 @@ def referral_view(row: Any) -> dict[str, Any]:
     """A MARAC referral as the queue shows it."""
     return {"id": row.referral_id, "subject_id": row.subject_id,
             "assessment_id": row.assessment_id, "org": row.org,
-            "raised_on": row.raised_on.isoformat(), "criteria_met": row.criteria_met.split(","),
+            "raised_on": row.raised_on.isoformat(), "raised_by": row.raised_by,
+            "criteria_met": row.criteria_met.split(","),
             "idva_referral_required": row.idva_referral_required, "status": row.status,
             "sent_at": row.sent_at.isoformat() if row.sent_at else None,
             "flagged_for_dpo": row.flagged_for_dpo_at is not None}
 
 
-def referrals(uow: UnitOfWork, status: str | None, flagged_for_dpo: bool | None
-              ) -> list[dict[str, Any]]:
-    """The queue, oldest first, filtered."""
-    query = select(marac_referrals).order_by(marac_referrals.c.raised_on)
+def referrals(uow: UnitOfWork, view: MaracView, org: str, caller_subject: str,
+              status: str | None, flagged_for_dpo: bool | None) -> list[dict[str, Any]]:
+    """The part of the queue that ``view`` shows a caller of ``org``, oldest first, filtered.
+
+    The safeguarding lead sees every referral, whoever raised it (none is raised out of their
+    sight); a clinician only those they raised at their organisation; a DPO only their
+    organisation's referrals flagged for them.
+    """
+    query = select(marac_referrals).order_by(marac_referrals.c.raised_on,
+                                             marac_referrals.c.referral_id)
+    if view is MaracView.RAISED_BY_CALLER:
+        query = query.where(marac_referrals.c.org == org,
+                            marac_referrals.c.raised_by == caller_subject)
+    elif view is MaracView.FLAGGED_FOR_DPO:
+        query = query.where(marac_referrals.c.org == org,
+                            marac_referrals.c.flagged_for_dpo_at.is_not(None))
     if status is not None:
         query = query.where(marac_referrals.c.status == status)
     if flagged_for_dpo is not None:
@@ -122,11 +136,12 @@ def mark_sent(uow: UnitOfWork, referral_id: str) -> dict[str, Any]:
         marac_referrals.c.referral_id == referral_id)).one())
 
 
-def assessments_of(uow: UnitOfWork, subject_id: str, cipher: PersonalDataCipher
-                   ) -> list[dict[str, Any]]:
-    """Every risk assessment of one person, newest first, answers decrypted."""
+def assessments_of(uow: UnitOfWork, subject_id: str, cipher: PersonalDataCipher,
+                   orgs: frozenset[str]) -> list[dict[str, Any]]:
+    """The risk assessments of one person held by ``orgs``, newest first, answers decrypted."""
     rows = uow.session.execute(select(risk_assessments).where(
-        risk_assessments.c.subject_id == subject_id).order_by(
+        risk_assessments.c.subject_id == subject_id,
+        risk_assessments.c.org.in_(sorted(orgs))).order_by(
         risk_assessments.c.assessed_on.desc()))
     views = []
     for row in rows:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.screening.adapters.tables import enquiries_due, screenings
+from services.screening.adapters.tables import enquiries_due, risk_assessments, screenings
 from services.screening.domain.enquiry import HarkAnswers, findings
 from services.screening.service_layer.commands import RecordEnquiryDue, RecordScreening
 from shared.crypto import PersonalDataCipher
@@ -109,9 +109,18 @@ def record_enquiry_due(uow: UnitOfWork, command: RecordEnquiryDue, subject_id: s
     return enquiry_id
 
 
-def screenings_of(uow: UnitOfWork, subject_id: str, cipher: PersonalDataCipher
-                  ) -> list[dict[str, Any]]:
-    """Every screening of one person, newest first."""
-    rows = uow.session.execute(select(screenings).where(screenings.c.subject_id == subject_id)
-                               .order_by(screenings.c.asked_on.desc()))
+def record_orgs(uow: UnitOfWork, subject_id: str) -> frozenset[str]:
+    """The organisations holding screening or risk records of the person (for the access
+    decision only: never shown)."""
+    query = select(screenings.c.org).where(screenings.c.subject_id == subject_id).union(
+        select(risk_assessments.c.org).where(risk_assessments.c.subject_id == subject_id))
+    return frozenset(uow.session.execute(query).scalars())
+
+
+def screenings_of(uow: UnitOfWork, subject_id: str, cipher: PersonalDataCipher,
+                  orgs: frozenset[str]) -> list[dict[str, Any]]:
+    """The screenings of one person held by ``orgs``, newest first."""
+    rows = uow.session.execute(select(screenings).where(
+        screenings.c.subject_id == subject_id, screenings.c.org.in_(sorted(orgs)))
+        .order_by(screenings.c.asked_on.desc()))
     return [screening_view(row, cipher) for row in rows]

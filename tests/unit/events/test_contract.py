@@ -50,6 +50,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                            "erasure": False, "pending_services": ["screening"],
                            "requested_at": AT, "deadline_at": AT},
     "subject-key-shredded": {"key_id": "k1", "withdrawal_id": "w1"},
+    "audit-head-published": {"seq": 42, "hash": "ab" * 32, "at": AT},
     "enquiry-due": {"org": "trust", "team": "north-cmht", "due_on": "2025-03-01"},
     "screening-completed": {**ENQUIRY, "hark_score": 1, "current_abuse": True,
                             "past_abuse": "no", "disclosed": True,
@@ -219,6 +220,9 @@ def test_envelope_without_dataschema_reads_as_version_1() -> None:
     ("outcome-recorded", "items", [3, 3, 3, 3, 3, 3, 6]),
     ("withdrawal-applied", "service", "billing"),
     ("erasure-applied", "retained_records", -1),
+    ("audit-head-published", "seq", 0),
+    ("audit-head-published", "hash", "AB" * 32),
+    ("audit-head-published", "at", "2025-03-04T10:00:00"),
 ])
 def test_vocabulary_violation_names_the_field(event_type: str, field: str, value: Any) -> None:
     with pytest.raises(ValidationError, match=field):
@@ -264,6 +268,7 @@ def test_topics_follow_the_publisher() -> None:
     assert topic_for("session-logged") == "mentoring.events"
     assert topic_for("withdrawal-applied") == "cascade.acks"
     assert topic_for("erasure-applied") == "cascade.acks"
+    assert topic_for("audit-head-published") == "audit.heads"
     with pytest.raises(UnknownEventType, match="'nothing'"):
         topic_for("nothing")
 

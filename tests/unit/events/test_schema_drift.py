@@ -32,7 +32,8 @@ def test_asyncapi_describes_every_topic_and_type() -> None:
     assert document["asyncapi"] == "3.0.0"
     addresses = {channel["address"] for channel in document["channels"].values()}
     assert addresses == {"consent.events", "screening.events", "mentoring.events",
-                         "cascade.acks", "partner.{org}.inbound", "deadletter.{service}"}
+                         "cascade.acks", "audit.heads", "partner.{org}.inbound",
+                         "deadletter.{service}"}
     assert set(CATALOGUE) <= set(document["components"]["messages"])
     sent = {message["$ref"].rsplit("/", 1)[1]
             for operation in document["operations"].values()
@@ -42,3 +43,9 @@ def test_asyncapi_describes_every_topic_and_type() -> None:
         payload = document["components"]["messages"][event_type]["payload"]["allOf"][1]
         assert payload["properties"]["data"] == {"$ref": f"./schemas/{event_type}.v1.json"}
         assert payload["properties"]["dataschema"] == {"const": model.dataschema()}
+    heads = document["channels"]["auditHeads"]
+    assert set(heads["messages"]) == {"audit-head-published"}
+    assert "audit-head-published" not in document["channels"]["consentEvents"]["messages"]
+    head = document["components"]["messages"]["audit-head-published"]
+    assert "subject" not in head["payload"]["allOf"][1]["required"]
+    assert "traits" not in head

@@ -1,0 +1,426 @@
+"""The access matrix: every endpoint of every service, against every caller, organisation,
+relationship state and token state, with the expected status read from ``tests/access/*.csv``.
+
+``test_table_is_complete`` enumerates each service's routes (internal and unlisted ones
+included) and fails on any combination the table lacks or holds twice; ``test_access`` runs
+every row against the real API on SQLite, each row in a person of its own who is put in the
+row's relationship state through the public consent API. See ``tests/access/README.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import itertools
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.routing import BaseRoute
+
+from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
+from services.reporting.bootstrap import ReportingService
+from services.reporting.entrypoints.api import build_api as reporting_api
+from shared.runtime import migrate
+from shared.settings import PlatformSettings
+from tests.support.http import serving
+from tests.support.tokens import PEOPLE_ROLES, SERVICES, TOKEN_STATES, Tokens, pending
+
+ACCESS_DIR: Final = Path(__file__).resolve().parents[1] / "access"
+COLUMNS: Final = ("endpoint", "caller", "caller_org", "relationship", "expected", "why")
+ORGS: Final = ("trust", "partner-a", "partner-b")
+STATES: Final = ("own", "none", "registered", "shared", "withdrawn")
+NOT_APPLICABLE: Final = "n/a"
+TRUST_STATES: Final = ("own", "none", "registered")
+"""Partner-sharing names DVA partners only, so the Trust is never shared to."""
+UNMATRIXED: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+SERVICE_NAMES: Final = ("consent", "reporting", "screening", "mentoring")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One cell of the matrix."""
+
+    service: str
+    endpoint: str
+    caller: str
+    caller_org: str
+    relationship: str
+    expected: int
+    why: str
+    where: str
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.endpoint, self.caller, self.caller_org, self.relationship)
+
+    @property
+    def id(self) -> str:
+        return "|".join((self.service, self.endpoint, self.caller_org, self.caller,
+                         self.relationship))
+
+    @property
+    def method(self) -> str:
+        return self.endpoint.split(" ", 1)[0]
+
+    @property
+    def path(self) -> str:
+        return self.endpoint.split(" ", 1)[1]
+
+
+def load_table(path: Path) -> list[Row]:
+    """A service's rows; lines starting with ``#`` are comments."""
+    with path.open(newline="") as handle:
+        numbered = [(n, line) for n, line in enumerate(handle, 1)
+                    if line.strip() and not line.lstrip().startswith("#")]
+    reader = csv.DictReader([line for _, line in numbered])
+    missing = {"endpoint", "caller", "caller_org", "relationship", "expected"} - set(
+        reader.fieldnames or ())
+    assert not missing, f"{path.name}: missing columns {sorted(missing)}"
+    unknown = set(reader.fieldnames or ()) - set(COLUMNS)
+    assert not unknown, f"{path.name}: unknown columns {sorted(unknown)}"
+    rows = []
+    for (number, _), record in zip(numbered[1:], reader, strict=True):
+        where = f"{path.name}:{number}"
+        try:
+            expected = int(record["expected"])
+        except ValueError:
+            raise AssertionError(f"{where}: expected is not an HTTP status") from None
+        rows.append(Row(path.stem, record["endpoint"].strip(), record["caller"].strip(),
+                        record["caller_org"].strip(), record["relationship"].strip(),
+                        expected, (record.get("why") or "").strip(), where))
+    return rows
+
+
+def all_rows() -> list[Row]:
+    return [row for table in sorted(ACCESS_DIR.glob("*.csv")) for row in load_table(table)]
+
+
+ROWS: Final = all_rows()
+
+
+# --- what the table must cover ------------------------------------------------------------
+
+
+def endpoints(app: FastAPI) -> list[str]:
+    """Every ``METHOD /path`` the app serves that the matrix covers: internal and unlisted
+    (``include_in_schema=False``) routes too; not health, readiness, metrics, the dashboard's
+    static files or the API docs."""
+    docs = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    found = []
+    route: BaseRoute
+    for route in app.routes:
+        path = getattr(route, "path", None)
+        if path is None or path in UNMATRIXED or path in docs or path.startswith("/static/"):
+            continue
+        assert isinstance(route, APIRoute), f"{path}: an unexpected kind of route"
+        methods = (route.methods or set()) - {"HEAD", "OPTIONS"}
+        found += [f"{method} {path}" for method in sorted(methods)]
+    return found
+
+
+def relationships(service: str, org: str) -> tuple[str, ...]:
+    """The relationship states that apply to a caller of ``org`` at ``service``."""
+    if service == "reporting":
+        return (NOT_APPLICABLE,)  # de-identified figures: no person in any request
+    return TRUST_STATES if org == "trust" else STATES
+
+
+def callers(endpoint: str) -> tuple[str, ...]:
+    """People's roles and token states everywhere, plus services on internal endpoints."""
+    internal = endpoint.split(" ", 1)[1].startswith("/internal/")
+    services = tuple(f"service:{name}" for name in SERVICES) if internal else ()
+    return (*PEOPLE_ROLES, *TOKEN_STATES, *services)
+
+
+def required(service: str, app: FastAPI) -> set[tuple[str, str, str, str]]:
+    return {(endpoint, caller, org, state) for endpoint in endpoints(app)
+            for caller in callers(endpoint) for org in ORGS
+            for state in relationships(service, org)}
+
+
+def service_app(service: str, settings: PlatformSettings) -> FastAPI:
+    if service == "consent":
+        return consent_api(ConsentService(settings))
+    if service == "reporting":
+        return reporting_api(ReportingService(settings))
+    if service == "screening":
+        from services.screening.entrypoints.api import create_app as screening_app
+        return screening_app(settings)
+    from services.mentoring.entrypoints.api import create_app as mentoring_app
+    return mentoring_app(settings)
+
+
+@pytest.fixture(scope="module")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("matrix")
+
+
+@pytest.fixture(scope="module")
+def settings(var_dir: Path) -> Iterator[PlatformSettings]:
+    with pytest.MonkeyPatch.context() as patch:
+        for service in SERVICE_NAMES:
+            patch.delenv(f"PEERLINK_{service.upper()}_DATABASE_URL", raising=False)
+        yield PlatformSettings(var_dir=var_dir)
+
+
+def _table_marks(service: str) -> list[pytest.MarkDecorator]:
+    if (ACCESS_DIR / f"{service}.csv").exists():
+        return []
+    return [pytest.mark.xfail(strict=True, reason=f"tests/access/{service}.csv is not yet "
+                              f"written (the {service}-access branch)")]
+
+
+@pytest.mark.parametrize("service", [pytest.param(s, marks=_table_marks(s))
+                                     for s in SERVICE_NAMES])
+def test_table_is_complete(service: str, settings: PlatformSettings) -> None:
+    rows = [row for row in ROWS if row.service == service]
+    held = Counter(row.key for row in rows)
+    needed = required(service, service_app(service, settings))
+    missing = sorted(needed - set(held))
+    extra = sorted(set(held) - needed)
+    twice = sorted(key for key, count in held.items() if count > 1)
+    assert not missing, f"{service}.csv lacks {len(missing)} cells, e.g. {missing[:5]}"
+    assert not extra, f"{service}.csv has cells no route needs, e.g. {extra[:5]}"
+    assert not twice, f"{service}.csv holds cells twice, e.g. {twice[:5]}"
+
+
+def test_table_values_are_known() -> None:
+    for row in ROWS:
+        assert row.caller in (*PEOPLE_ROLES, *TOKEN_STATES,
+                              *(f"service:{s}" for s in SERVICES)), row.where
+        assert row.caller_org in ORGS, row.where
+        assert row.relationship in (*STATES, NOT_APPLICABLE), row.where
+        assert 100 <= row.expected <= 599, row.where
+
+
+# --- running the rows ---------------------------------------------------------------------
+
+
+class Harness(Protocol):
+    def run(self, row: Row) -> None: ...
+
+
+def nhs_numbers(start: int) -> Iterator[str]:
+    """Distinct valid NHS numbers (Modulus 11) from a nine-digit start."""
+    for body in itertools.count(start):
+        digits = f"{body:09d}"
+        check = 11 - sum(int(d) * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
+        if check == 10:
+            continue
+        yield digits + str(0 if check == 11 else check)
+
+
+@dataclass
+class Person:
+    """A row's person: who holds their record, and what the row's setup left behind that
+    only the holder may see."""
+
+    nhs_number: str
+    holder: str
+    subject_id: str = ""
+    withdrawal_id: str | None = None
+    markers: list[str] = field(default_factory=list)
+
+
+REGISTRAR: Final = {"nhs-trust": "clinician", "dva-partner": "partner-staff"}
+NEEDS_WITHDRAWAL: Final = frozenset({"GET /v1/withdrawals/{withdrawal_id}",
+                                     "GET /v1/withdrawals"})
+NEEDS_HOLDER_CONSENT: Final = frozenset({"GET /v1/subjects/{subject_id}/consents",
+                                         "GET /internal/v1/subjects/{subject_id}/consents",
+                                         "GET /v1/audit"})
+
+
+def check_status(row: Row, response: httpx.Response) -> None:
+    """The row's status, or an expected failure while its token state awaits ``tokens``."""
+    if response.status_code == row.expected:
+        return
+    reason = pending(row.caller, row.expected)
+    if reason:
+        pytest.xfail(reason)
+    raise AssertionError(f"{row.where}: {row.id} answered {response.status_code}, the table "
+                         f"says {row.expected} ({row.why}): {response.text[:300]}")
+
+
+class ConsentHarness:
+    """Rows of one consent endpoint, on a consent service of their own."""
+
+    def __init__(self, service: ConsentService, tokens: Tokens, start: int) -> None:
+        self.service = service
+        self.client = TestClient(consent_api(service))
+        self.tokens = tokens
+        self.numbers = nhs_numbers(start)
+
+    def _as(self, org: str, subject: str | None = None) -> dict[str, str]:
+        role = REGISTRAR[self.tokens.kind(org)]
+        return {"Authorization": f"Bearer {self.tokens.person(org, role, subject=subject)}"}
+
+    def _ok(self, response: httpx.Response, status: int, what: str) -> dict[str, Any]:
+        assert response.status_code == status, f"setup: {what}: {response.text}"
+        body: dict[str, Any] = response.json()
+        return body
+
+    def prepare(self, row: Row) -> Person:
+        """A fresh person in the row's relationship state, made through the API."""
+        org, state = row.caller_org, row.relationship
+        holder = org if state == "own" else ("partner-a" if org == "trust" else "trust")
+        person = Person(next(self.numbers), holder)
+        marker = f"holder-{uuid.uuid4().hex}"
+        person.markers.append(marker)
+        holder_headers = self._as(holder, subject=marker)
+        person.subject_id = self._ok(self.client.post(
+            "/v1/subjects", json={"nhs_number": person.nhs_number}, headers=holder_headers),
+            201, "the holder registers")["subject_id"]
+        subject = f"/v1/subjects/{person.subject_id}"
+        if state == "registered":
+            self._ok(self.client.post("/v1/subjects", json={"nhs_number": person.nhs_number},
+                                      headers=self._as(org)), 201, "the caller registers")
+        if state in ("shared", "withdrawn"):
+            self._ok(self.client.post(f"{subject}/consents", headers=holder_headers, json={
+                "purpose": "partner-sharing", "method": "verbal", "recorded_by": marker,
+                "recipients": [org]}), 201, "the holder shares with the caller")
+        elif row.endpoint in NEEDS_HOLDER_CONSENT:
+            self._ok(self.client.post(f"{subject}/consents", headers=holder_headers, json={
+                "purpose": "evaluation", "method": "verbal", "recorded_by": marker}),
+                201, "the holder records a consent of its own")
+        if state in ("shared", "withdrawn"):
+            self._ok(self.client.post(
+                f"/internal{subject}/relationships", json={"org": org, "holder": holder},
+                headers={"Authorization": "Bearer "
+                         + self.tokens.service("mentoring", holder)}),
+                201, "a referral to the caller")
+        if state == "withdrawn":
+            person.withdrawal_id = self._ok(self.client.post(
+                f"{subject}/withdrawals", headers=holder_headers, json={
+                    "purposes": ["partner-sharing"], "recipients": [org], "method": "verbal"}),
+                202, "the holder stops sharing")["withdrawal_id"]
+        if row.endpoint in NEEDS_WITHDRAWAL and person.withdrawal_id is None:
+            person.withdrawal_id = self._ok(self.client.post(
+                f"{subject}/withdrawals", headers=holder_headers,
+                json={"purposes": ["evaluation"], "method": "verbal"}),
+                202, "the holder withdraws")["withdrawal_id"]
+        if person.withdrawal_id:
+            person.markers.append(person.withdrawal_id)
+        return person
+
+    def request(self, row: Row, person: Person) -> httpx.Response:
+        path = row.path.format(subject_id=person.subject_id,
+                               withdrawal_id=person.withdrawal_id or "wd_" + "0" * 32)
+        headers = self.tokens.headers(row.caller, row.caller_org)
+        bodies: dict[str, dict[str, Any]] = {
+            "POST /v1/subjects": {"nhs_number": person.nhs_number},
+            "POST /v1/subjects/{subject_id}/consents": {
+                "purpose": "evaluation", "method": "verbal", "recorded_by": "matrix caller"},
+            "POST /v1/subjects/{subject_id}/withdrawals": {
+                "purposes": ["evaluation"], "method": "verbal"},
+            "POST /internal/v1/audit": {"action": "matrix-read", "subject_id": person.subject_id,
+                                        "actor": "matrix caller", "actor_org": row.caller_org},
+            "POST /internal/v1/subjects/{subject_id}/relationships": {
+                "org": row.caller_org, "holder": person.holder},
+        }
+        params: dict[str, str] | None = {
+            "GET /v1/withdrawals": {"status": "pending"},
+            "GET /v1/audit": {"subject_id": person.subject_id},
+            "GET /internal/v1/subjects/{subject_id}/consents": {"org": row.caller_org},
+        }.get(row.endpoint)
+        response: httpx.Response = self.client.request(row.method, path,
+                                                       json=bodies.get(row.endpoint),
+                                                       params=params, headers=headers)
+        return response
+
+    def run(self, row: Row) -> None:
+        person = self.prepare(row)
+        response = self.request(row, person)
+        check_status(row, response)
+        if not response.is_success:
+            return
+        if row.caller_org != person.holder:
+            leaked = [m for m in person.markers if m in response.text]
+            assert not leaked, f"{row.where}: {row.id} shows the holder's records to another " \
+                               f"organisation: {response.text[:300]}"
+        elif row.endpoint in NEEDS_HOLDER_CONSENT | NEEDS_WITHDRAWAL and \
+                not row.caller.startswith("service:"):
+            # the holder sees its own records, so the leak check above can see a leak
+            assert person.markers[-1] in response.text, f"{row.where}: {response.text[:300]}"
+
+
+class ReportingHarness:
+    """Rows of the reporting API, served on loopback (the release stream never ends by
+    itself, so it is read over a real connection and closed)."""
+
+    def __init__(self, base_url: str, tokens: Tokens) -> None:
+        self.client = httpx.Client(base_url=base_url, follow_redirects=False, timeout=10)
+        self.tokens = tokens
+
+    def run(self, row: Row) -> None:
+        token = self.tokens.token(row.caller, row.caller_org)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if row.endpoint == "POST /login":  # the token is pasted into the sign-in form
+            response = self.client.post("/login", data={"token": token or ""})
+        elif row.endpoint == "GET /v1/releases/stream":
+            with self.client.stream("GET", row.path, headers=headers) as streamed:
+                response = streamed
+        else:
+            response = self.client.request(row.method, row.path, headers=headers)
+        check_status(row, response)
+
+
+@pytest.fixture(scope="module")
+def harnesses(settings: PlatformSettings, var_dir: Path
+              ) -> Iterator[Callable[[Row], Harness]]:
+    """One harness per consent endpoint (its own database, copied from one migrated
+    template) and one for reporting, built when first needed."""
+    tokens = Tokens(settings)
+    built: dict[str, Harness] = {}
+    cleanup = contextlib.ExitStack()
+    template = var_dir / "consent-template.db"
+
+    def consent(endpoint: str) -> Harness:
+        if not template.exists():
+            migrate("consent", f"sqlite:///{template}")
+        database = var_dir / f"consent-{len(built)}.db"
+        shutil.copyfile(template, database)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PEERLINK_CONSENT_DATABASE_URL", f"sqlite:///{database}")
+            service = ConsentService(settings)
+        cleanup.callback(service.database.dispose)
+        return ConsentHarness(service, tokens, 100_000_000 + 1_000_000 * len(built))
+
+    def reporting() -> Harness:
+        database = var_dir / "reporting.db"
+        migrate("reporting", f"sqlite:///{database}")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PEERLINK_REPORTING_DATABASE_URL", f"sqlite:///{database}")
+            service = ReportingService(settings)
+        cleanup.callback(service.database.dispose)
+        base_url = cleanup.enter_context(serving(reporting_api(service)))
+        return ReportingHarness(base_url, tokens)
+
+    def harness(row: Row) -> Harness:
+        name = row.service if row.service != "consent" else f"consent {row.endpoint}"
+        if name not in built:
+            if row.service == "consent":
+                built[name] = consent(row.endpoint)
+            elif row.service == "reporting":
+                built[name] = reporting()
+            else:
+                pytest.fail(f"no harness runs {row.service}'s rows yet")
+        return built[name]
+
+    with cleanup:
+        yield harness
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in ROWS])
+def test_access(row: Row, harnesses: Callable[[Row], Harness]) -> None:
+    harnesses(row).run(row)
