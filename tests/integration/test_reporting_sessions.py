@@ -27,6 +27,7 @@ from services.reporting.entrypoints.api import build_api
 from services.reporting.service_layer.sessions import DashboardSessions, id_hash
 from shared.auth import NotPermitted, Principal
 from shared.db import utcnow
+from shared.issuer import development_issuer
 from tests.support.http import serving
 from tests.support.services import settings_for
 
@@ -42,8 +43,8 @@ class Reporting:
 
     def token(self, *roles: str, org: str = "trust", lifetime_seconds: int | None = None,
               subject: str | None = None) -> str:
-        return self.service.authority.mint(org, list(roles), subject=subject,
-                                           lifetime_seconds=lifetime_seconds)
+        return development_issuer(self.service.settings).mint(
+            org, list(roles), subject=subject, lifetime_seconds=lifetime_seconds)
 
     def sign_in(self, token: str) -> httpx.Response:
         return httpx.post(f"{self.url}/login", data={"token": token}, timeout=10)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,8 +19,10 @@ from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
+from services.screening.service_layer.commands import RecordScreening
+from services.screening.service_layer.screenings import record_screening
 from shared.demo import fake_nhs_numbers
-from shared.runtime import token_authority
+from shared.issuer import development_issuer
 from tests.support.http import serving
 from tests.support.screening import (
     apply_consent_events,
@@ -59,16 +62,19 @@ ROWS = _rows()
 
 
 class World:
-    def __init__(self, service: ScreeningService, client: TestClient) -> None:
+    def __init__(self, service: ScreeningService, client: TestClient, consent_url: str) -> None:
         self.service = service
         self.client = client
+        self.consent_url = consent_url
         self.numbers = fake_nhs_numbers(random.Random())
 
     def headers(self, org: str, role: str, subject: str | None = None) -> dict[str, str]:
+        if role.startswith("service:"):
+            return bearer(self.service.settings, "service", role.removeprefix("service:"))
         if role == "clinician" and org != "trust":
             return policy_refused_bearer(self.service.settings, org, role)
         if subject is not None:
-            token = token_authority(self.service.settings).mint(org, [role], subject)
+            token = development_issuer(self.service.settings).mint(org, [role], subject)
             return {"Authorization": f"Bearer {token}"}
         return bearer(self.service.settings, org, role)
 
@@ -82,12 +88,27 @@ class World:
                 "past_abuse": "no", "notes": NOTES}
 
     def held_record(self, holder: str) -> tuple[str, str]:
-        """A new person with one screening held by ``holder``: (subject_id, screening_id)."""
-        role = "clinician" if holder == "trust" else "service"
-        response = self.client.post("/v1/screenings", json=self.screening_body(holder),
-                                    headers=self.headers(holder, role))
-        assert response.status_code == 201, response.text
-        return response.json()["subject_id"], response.json()["id"]
+        """A new person with one screening held by ``holder``: (subject_id, screening_id).
+
+        Only the Trust's clinicians record screenings through the API, so a partner's record
+        (which the rules must still keep to its holder) is written through the service layer,
+        for a person the partner registered."""
+        if holder == "trust":
+            response = self.client.post("/v1/screenings", json=self.screening_body(holder),
+                                        headers=self.headers(holder, "clinician"))
+            assert response.status_code == 201, response.text
+            return response.json()["subject_id"], response.json()["id"]
+        registered = httpx.post(f"{self.consent_url}/v1/subjects",
+                                json={"nhs_number": next(self.numbers)},
+                                headers=self.headers(holder, "partner-staff"), timeout=10)
+        assert registered.status_code == 201, registered.text
+        subject_id = str(registered.json()["subject_id"])
+        command = RecordScreening.model_validate(
+            {**self.screening_body(holder, subject_id=subject_id)})
+        with self.service.database.unit_of_work() as uow:
+            screening_id = record_screening(uow, self.service.cipher, command, subject_id,
+                                            holder)
+        return subject_id, screening_id
 
     def standing(self, subject_id: str, holder: str, org: str, state: str) -> None:
         """Give ``org`` the row's standing with the person and the holder's records. At
@@ -121,7 +142,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "screening": f"sqlite:///{tmp / 'screening.db'}"})
         with serving(consent_api(ConsentService(settings))) as consent_url:
             service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
-            yield World(service, TestClient(screening_api(service)))
+            yield World(service, TestClient(screening_api(service)), consent_url)
 
 
 def _call(world: World, row: Row) -> Any:

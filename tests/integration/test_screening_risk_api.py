@@ -21,7 +21,7 @@ from services.screening.entrypoints.api import build_api as screening_api
 from shared.db import utcnow
 from shared.events.envelope import CloudEvent
 from shared.events.screening import EnquiryDue, MaracReferralRequired, RiskAssessed
-from shared.runtime import token_authority
+from shared.issuer import development_issuer
 from shared.settings import PlatformSettings
 from tests.support.http import serving
 from tests.support.screening import policy_refused_bearer
@@ -410,7 +410,7 @@ def test_only_the_safeguarding_lead_marks_a_referral_sent(
 def test_a_clinician_sees_only_the_referrals_they_raised(
         screening: tuple[ScreeningService, TestClient]) -> None:
     service, client = screening
-    authority = token_authority(service.settings)
+    authority = development_issuer(service.settings)
     ada = {"Authorization": f"Bearer {authority.mint('trust', ['clinician'], 'ada')}"}
     bo = {"Authorization": f"Bearer {authority.mint('trust', ['clinician'], 'bo')}"}
     raised = client.post("/v1/risk-assessments", json=assessment(14), headers=ada)
