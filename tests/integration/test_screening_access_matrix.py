@@ -31,7 +31,7 @@ from tests.support.screening import (
     sharing_granted,
     sharing_withdrawn,
 )
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 TABLE = Path(__file__).resolve().parents[1] / "access" / "screening.csv"
 COLUMNS = ["endpoint", "role", "caller_org", "record_org", "relationship", "expected", "shows"]
@@ -140,7 +140,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         settings = settings_for(monkeypatch, tmp, {
             "consent": f"sqlite:///{tmp / 'consent.db'}",
             "screening": f"sqlite:///{tmp / 'screening.db'}"})
-        with serving(consent_api(ConsentService(settings))) as consent_url:
+        with issuing(settings) as settings, \
+                serving(consent_api(ConsentService(settings))) as consent_url:
             service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
             yield World(service, TestClient(screening_api(service)), consent_url)
 

@@ -117,7 +117,7 @@ def test_an_unknown_subject_reference_is_a_422(
     pytest.param("trust", "clinician", "partner-a", id="trust-clinician-for-a-partner"),
     pytest.param("partner-a", "partner-staff", "partner-a", id="partner-staff"),
     pytest.param("partner-a", "partner-staff", "trust", id="partner-staff-for-the-trust"),
-    pytest.param("partner-a", "service", "trust", id="partner-service-for-the-trust"),
+    pytest.param("service", "screening", "trust", id="a-service-on-its-own"),
     pytest.param("trust", "safeguarding-lead", "trust", id="safeguarding-lead"),
     pytest.param("trust", "ops-viewer", "trust", id="ops-viewer"),
     pytest.param("trust", "dpo", "trust", id="dpo"),
