@@ -1,9 +1,9 @@
 # One image for every Peerlink process. The command picks the process:
 #   peerlink topics create | peerlink migrate | peerlink api SERVICE | peerlink worker SERVICE
 # No secrets are baked in: they arrive at run time as files (compose/Kubernetes secrets)
-# named by PEERLINK_JWT_SECRET_FILE (every process), PEERLINK_MASTER_KEY_FILE (consent) and
-# PEERLINK_MENTORING_RECORDS_KEY_FILE (mentoring). .dockerignore keeps deploy/secrets out of
-# the build context altogether.
+# named by PEERLINK_<SERVICE>_CLIENT_SECRET_FILE (screening, mentoring), PEERLINK_MASTER_KEY_FILE
+# (consent) and PEERLINK_MENTORING_RECORDS_KEY_FILE (mentoring). No process signs tokens.
+# .dockerignore keeps deploy/secrets out of the build context altogether.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 

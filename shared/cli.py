@@ -88,15 +88,39 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    """Print a development token, and nothing else, on stdout."""
-    from shared.runtime import token_authority
+    """Print a development token, and nothing else, on stdout (never in production)."""
+    from shared.issuer import development_issuer
 
+    settings = platform_settings()
+    if settings.env == "production":
+        print("peerlink token: refused with PEERLINK_ENV=production: people's tokens come "
+              "from the organisation's identity provider", file=sys.stderr)
+        return 2
     try:
-        token = token_authority(platform_settings()).mint(args.org, args.role)
+        token = development_issuer(settings).mint(args.org, args.role)
     except ValueError as exc:
         print(f"peerlink token: {exc}", file=sys.stderr)
         return 2
     print(token)
+    return 0
+
+
+def cmd_issuer(args: argparse.Namespace) -> int:
+    """Serve the development token issuer (never in production)."""
+    import uvicorn
+
+    from shared.issuer import create_app
+    from shared.logging import configure_logging
+
+    settings = platform_settings()
+    if settings.env == "production":
+        print("peerlink issuer: refused with PEERLINK_ENV=production: use the organisation's "
+              "identity provider (PEERLINK_TOKEN_URL, PEERLINK_JWT_JWKS_URL)", file=sys.stderr)
+        return 2
+    configure_logging("issuer", settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.http_host,
+                port=args.port or settings.issuer_port(), log_config=None, access_log=False,
+                timeout_graceful_shutdown=5)
     return 0
 
 
@@ -213,11 +237,16 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("service", choices=SERVICES)
     worker.set_defaults(func=cmd_worker)
 
-    token = sub.add_parser("token", help="print a development bearer token")
+    token = sub.add_parser("token", help="print a development bearer token (not in production)")
     token.add_argument("--org", required=True)
     token.add_argument("--role", required=True, action="append",
                        help="repeat for several roles")
     token.set_defaults(func=cmd_token)
+
+    issuer = sub.add_parser("issuer", help="run the development token issuer (port 8100)")
+    issuer.add_argument("--port", type=int, default=None,
+                        help="default: 8100 plus PEERLINK_PORT_OFFSET")
+    issuer.set_defaults(func=cmd_issuer)
 
     deadletter = sub.add_parser("deadletter", help="inspect and replay dead letters")
     deadletter_sub = deadletter.add_subparsers(dest="action", required=True)

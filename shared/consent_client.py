@@ -1,18 +1,21 @@
-"""The consent service as other services use it (role service): data keys, registering
-people by NHS number, and the central audit trail."""
+"""The consent service as other services use it: data keys, registering people by NHS
+number, their consent state, and the central audit trail.
+
+Every request carries the calling service's own token; a request made for a person also
+carries that person's token (``Peerlink-On-Behalf-Of``), so that consent decides and audits
+as that person, via this service. Worker-side requests (no person) are the service's alone.
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from shared.auth import Principal, TokenAuthority
+from shared.auth import ON_BEHALF_OF, NotPermitted, Principal
 from shared.crypto import DataKey, KeyShredded, KeyStoreUnavailable, UnknownSubject, b64d
-
-SERVICE_ORG = "trust"
+from shared.service_tokens import ServiceTokenSource, ServiceTokenUnavailable
 
 
 class SharingRequired(PermissionError):
@@ -33,36 +36,38 @@ class ConsentState:
 
 class ConsentClient:
     """A ``DataKeyStore`` that asks the consent service (wrap it in ``CachingKeyStore``), and
-    the way to register people and write to the audit trail."""
+    the way to register people, read their consent state and write to the audit trail."""
 
-    def __init__(self, base_url: str, authority: TokenAuthority, service: str,
+    def __init__(self, base_url: str, tokens: ServiceTokenSource,
                  timeout: float = 10.0) -> None:
         self._base = base_url.rstrip("/")
-        self._authority = authority
-        self._service = service
+        self._tokens = tokens
         self._client = httpx.Client(timeout=timeout)
-        self._tokens: dict[str, tuple[float, str]] = {}
 
-    def _bearer(self, org: str = SERVICE_ORG) -> str:
-        """A service token, acting for ``org`` (the organisation whose caller it serves)."""
-        now = time.monotonic()
-        cached = self._tokens.get(org)
-        if cached is None or now - cached[0] > 600:
-            token = self._authority.mint(org, ["service"], subject=f"svc-{self._service}",
-                                         lifetime_seconds=3600)
-            cached = self._tokens[org] = (now, token)
-        return cached[1]
+    def _headers(self, caller: Principal | None) -> dict[str, str]:
+        try:
+            headers = {"Authorization": f"Bearer {self._tokens.token()}"}
+        except ServiceTokenUnavailable as exc:
+            raise KeyStoreUnavailable("no service token for the consent service") from exc
+        if caller is not None:
+            if caller.is_service:
+                return headers
+            if caller.token is None:
+                raise ValueError("acting on behalf of a person needs the token they "
+                                 "presented (Principal.token)")
+            headers[ON_BEHALF_OF] = caller.token
+        return headers
 
     def _call(self, method: str, path: str, expected: tuple[int, ...],
-              org: str = SERVICE_ORG, json: dict[str, Any] | None = None,
+              caller: Principal | None = None, json: dict[str, Any] | None = None,
               conflict: type[Exception] | None = None) -> Any:
         """One request; 404 is ``UnknownSubject``, 410 ``KeyShredded``, 409 ``conflict`` when
-        given, and no answer or any other unexpected status ``KeyStoreUnavailable``. Returns
-        the JSON body."""
+        given, 403 for a person ``NotPermitted``, and no answer or any other unexpected status
+        ``KeyStoreUnavailable``. Returns the JSON body."""
+        headers = self._headers(caller)
         try:
-            response = self._client.request(
-                method, f"{self._base}{path}", json=json,
-                headers={"Authorization": f"Bearer {self._bearer(org)}"})
+            response = self._client.request(method, f"{self._base}{path}", json=json,
+                                            headers=headers)
         except httpx.HTTPError as exc:
             raise KeyStoreUnavailable("the consent service did not answer") from exc
         if response.status_code in expected:
@@ -73,6 +78,8 @@ class ConsentClient:
             raise conflict()
         if response.status_code == 404:
             raise UnknownSubject()
+        if response.status_code == 403 and caller is not None and not caller.is_service:
+            raise NotPermitted("the consent service refused this for your organisation")
         raise KeyStoreUnavailable(f"the consent service answered {response.status_code}")
 
     def data_key(self, subject_id: str) -> DataKey:
@@ -80,18 +87,20 @@ class ConsentClient:
         body = self._call("GET", f"/internal/v1/data-keys/{subject_id}", (200,))
         return DataKey(key_id=body["key_id"], material=b64d(body["key"]))
 
-    def register(self, nhs_number: str, org: str = SERVICE_ORG) -> str:
-        """Register (or look up) a person by NHS number for ``org``; returns their reference."""
-        body = self._call("POST", "/v1/subjects", (200, 201), org,
+    def register(self, nhs_number: str, caller: Principal | None = None) -> str:
+        """Register (or look up) a person by NHS number for ``caller``'s organisation, or, with
+        no caller (a worker adopting the Trust's records), for the Trust; returns their
+        reference."""
+        body = self._call("POST", "/v1/subjects", (200, 201), caller,
                           json={"nhs_number": nhs_number})
         return str(body["subject_id"])
 
-    def audit(self, action: str, subject_id: str | None, caller: Principal,
+    def audit(self, action: str, subject_id: str | None, caller: Principal | None,
               **detail: Any) -> None:
-        """Append to the central audit trail on behalf of ``caller``; raises if it cannot."""
-        self._call("POST", "/internal/v1/audit", (201,), json={
-            "action": action, "subject_id": subject_id, "actor": caller.subject,
-            "actor_org": caller.org, "detail": detail})
+        """Append to the central audit trail as ``caller`` (via this service), or as this
+        service alone when there is no caller; raises if it cannot."""
+        self._call("POST", "/internal/v1/audit", (201,), caller, json={
+            "action": action, "subject_id": subject_id, "detail": detail})
 
     def consents(self, subject_id: str, holder_org: str) -> ConsentState:
         """The consents ``holder_org`` recorded for the person (state per purpose, and whom
@@ -102,7 +111,8 @@ class ConsentClient:
                             sharing_recipients=frozenset(body["sharing_recipients"]))
 
     def establish_referral(self, subject_id: str, to_org: str, caller: Principal) -> None:
-        """Give ``to_org`` a relationship with the person through a referral by ``caller``'s
-        organisation; raises ``SharingRequired`` when its partner-sharing does not name it."""
-        self._call("POST", f"/internal/v1/subjects/{subject_id}/relationships", (201,),
-                   json={"org": to_org, "holder": caller.org}, conflict=SharingRequired)
+        """Give ``to_org`` a relationship with the person through a referral by ``caller`` (on
+        their behalf: their organisation is the holder); raises ``SharingRequired`` when its
+        partner-sharing does not name ``to_org``."""
+        self._call("POST", f"/internal/v1/subjects/{subject_id}/relationships", (201,), caller,
+                   json={"org": to_org}, conflict=SharingRequired)

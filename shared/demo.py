@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from shared.runtime import token_authority
+from shared.issuer import development_issuer
 from shared.settings import PlatformSettings, platform_settings
 
 TEAMS = ("north-cmht", "south-cmht", "early-intervention", "inpatient-ward-3")
@@ -56,15 +56,21 @@ def fake_screening(rng: random.Random, nhs_number: str, today: date) -> dict[str
 
 
 def run(settings: PlatformSettings, interval_seconds: float = 1.0) -> None:
-    """Post a synthetic screening every ``interval_seconds`` until interrupted."""
+    """Post a synthetic screening every ``interval_seconds`` until interrupted, as a Trust
+    clinician whose token the development issuer mints (renewed every hour)."""
     rng = random.Random()
-    token = token_authority(settings).mint("trust", ["service"], subject="demo-traffic")
+    issuer = development_issuer(settings)
     url = f"http://{settings.http_host}:{settings.api_port('screening')}/v1/screenings"
     numbers = fake_nhs_numbers(rng)
-    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+    token, minted = "", 0.0
+    with httpx.Client(timeout=10) as client:
         while True:
+            if time.monotonic() - minted > 3600 or not token:
+                token = issuer.mint("trust", ["clinician"], subject="demo-traffic")
+                minted = time.monotonic()
             try:
-                client.post(url, json=fake_screening(rng, next(numbers), date.today()))
+                client.post(url, json=fake_screening(rng, next(numbers), date.today()),
+                            headers={"Authorization": f"Bearer {token}"})
             except httpx.HTTPError:
                 print("demo: screening API not answering; retrying", file=sys.stderr)
             time.sleep(interval_seconds)

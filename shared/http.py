@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -18,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from shared.auth import NotAuthenticated, NotPermitted, Principal, TokenAuthority
+from shared.auth import ON_BEHALF_OF, NotAuthenticated, NotPermitted, Principal, TokenVerifier
 from shared.logging import scrub
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -143,27 +144,77 @@ def create_api(service: str, *, title: str, description: str,
 
 
 class Authorizer:
-    """FastAPI dependencies that authenticate the bearer token and check roles."""
+    """FastAPI dependencies that authenticate the bearer token and check who may call.
 
-    def __init__(self, authority: TokenAuthority) -> None:
-        self._authority = authority
+    A person calls with their own token. A service calls with its own token, alone (a worker)
+    or on behalf of a person, whose token it forwards in ``Peerlink-On-Behalf-Of``: then the
+    caller is that person, ``via`` the service, and only endpoints that admit that service
+    for people accept it.
+    """
 
-    def principal(self, credentials: HTTPAuthorizationCredentials | None) -> Principal:
-        """The caller from the bearer token."""
-        if credentials is not None and credentials.scheme.lower() == "bearer":
-            return self._authority.verify(credentials.credentials)
-        raise NotAuthenticated("a bearer token is required (Authorization: Bearer <token>)")
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self._verifier = verifier
 
-    def require(self, *roles: str) -> Callable[..., Principal]:
-        """A dependency admitting callers with any of ``roles``."""
-        allowed = frozenset(roles)
+    def principal(self, credentials: HTTPAuthorizationCredentials | None,
+                  on_behalf_of: str | None = None) -> Principal:
+        """The caller from the bearer token, and the person a service acts for."""
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise NotAuthenticated("a bearer token is required (Authorization: Bearer <token>)")
+        caller = self._verifier.verify(credentials.credentials)
+        if on_behalf_of is None:
+            return caller
+        if not caller.is_service:
+            raise NotPermitted("only a service may act on behalf of someone")
+        person = self._verifier.verify(on_behalf_of)
+        if person.is_service:
+            raise NotAuthenticated("the on-behalf-of token must be a person's")
+        return replace(person, via=caller.service)
 
-        def dependency(credentials: Annotated[
+    def _caller(self, request: Request,
+                credentials: HTTPAuthorizationCredentials | None) -> Principal:
+        return self.principal(credentials, request.headers.get(ON_BEHALF_OF))
+
+    def require(self, *roles: str, via: Iterable[str] = (),
+                services: Iterable[str] = ()) -> Callable[..., Principal]:
+        """A dependency admitting people with any of ``roles``: directly, or through one of
+        the services ``via`` acting on their behalf; and the ``services`` acting alone."""
+        allowed, through, alone = frozenset(roles), frozenset(via), frozenset(services)
+
+        def dependency(request: Request, credentials: Annotated[
                 HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-            caller = self.principal(credentials)
+            caller = self._caller(request, credentials)
+            if caller.service is not None:
+                if caller.service in alone:
+                    return caller
+                needed = ", ".join(sorted(allowed))
+                raise NotPermitted(f"this action needs one of the roles: {needed} (a person's:"
+                                   " a service may not take it on its own)")
+            if caller.via is not None and caller.via not in through:
+                raise NotPermitted(f"the {caller.via} service may not act for a person here")
             if not caller.has_any(allowed):
                 needed = ", ".join(sorted(allowed))
                 raise NotPermitted(f"this action needs one of the roles: {needed}")
+            return caller
+
+        return dependency
+
+    def require_service(self, *names: str, on_behalf: bool = False
+                        ) -> Callable[..., Principal]:
+        """A dependency admitting only the named services' own tokens (never a person's);
+        with ``on_behalf``, such a service may also act for a person (the caller is then the
+        person, ``via`` the service)."""
+        allowed = frozenset(names)
+
+        def dependency(request: Request, credentials: Annotated[
+                HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+            caller = self._caller(request, credentials)
+            acting = caller.service or caller.via
+            if acting is None:
+                raise NotPermitted("this endpoint is for Peerlink's services, not people")
+            if caller.via is not None and not on_behalf:
+                raise NotPermitted("this endpoint does not act on behalf of a person")
+            if acting not in allowed:
+                raise NotPermitted(f"the {acting} service may not call this endpoint")
             return caller
 
         return dependency

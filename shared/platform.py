@@ -17,10 +17,11 @@ from collections.abc import Mapping
 import httpx
 
 from shared.broker import LocalBroker, port_in_use, wait_for_port
+from shared.issuer import development_issuer
 from shared.kafka.client import client_options
 from shared.kafka.producer import create_topics
 from shared.kafka.topics import SERVICES, registry
-from shared.runtime import migrate, token_authority
+from shared.runtime import migrate
 from shared.settings import PlatformSettings
 
 
@@ -59,17 +60,23 @@ class LocalPlatform:
         for service in SERVICES:
             migrate(service, self._settings.database_url(service))
         print("databases  migrated")
+        development_issuer(self._settings)
+        self._spawn(["issuer"], "issuer", env)
+        self._wait_healthy([f"http://{self._settings.http_host}:"
+                            f"{self._settings.issuer_port()}/healthz"])
+        print(f"issuer     http://{self._settings.http_host}:{self._settings.issuer_port()} "
+              "(development tokens; keys under var/keys)")
         for service in SERVICES:
             for kind in ("api", "worker"):
                 self._spawn([kind, service], f"{service}-{kind}", env)
-        self._wait_healthy()
+        self._wait_healthy(self._service_health_urls())
         print(f"ready in {time.monotonic() - started:.1f} s")
         if self._demo:
             self._spawn_demo(env)
 
     def _check_ports_free(self) -> None:
-        ports = [f(s) for s in SERVICES
-                 for f in (self._settings.api_port, self._settings.worker_port)]
+        ports = [self._settings.issuer_port()] + [
+            f(s) for s in SERVICES for f in (self._settings.api_port, self._settings.worker_port)]
         busy = [port for port in ports if port_in_use(self._settings.http_host, port)]
         if busy:
             raise RuntimeError(f"ports already in use: {', '.join(map(str, busy))}; is "
@@ -105,11 +112,14 @@ class LocalPlatform:
         service, kind = (command or name).rsplit("-", 1)
         self._spawn([kind, service], name, {**self._env, **env})
 
-    def _wait_healthy(self, timeout: float = 120.0) -> None:
+    def _service_health_urls(self) -> list[str]:
         host = self._settings.http_host
         urls = [f"http://{host}:{self._settings.api_port(s)}/healthz" for s in SERVICES]
         urls += [f"http://{self._settings.worker_host}:{self._settings.worker_port(s)}/healthz"
                  for s in SERVICES]
+        return urls
+
+    def _wait_healthy(self, urls: list[str], timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         pending = set(urls)
         while pending and time.monotonic() < deadline:
@@ -137,7 +147,9 @@ class LocalPlatform:
                          f"{self._settings.api_port(service)}  (docs /docs)   worker http://"
                          f"{self._settings.worker_host}:{self._settings.worker_port(service)}"
                          "/healthz")
-        token = token_authority(self._settings).mint(
+        lines.append(f"  {'issuer':<10} http://{self._settings.http_host}:"
+                     f"{self._settings.issuer_port()}/.well-known/jwks.json  (development)")
+        token = development_issuer(self._settings).mint(
             "trust", ["clinician", "ops-viewer", "dpo"], subject="dev-up")
         lines += ["", "Development token (org trust; roles clinician, ops-viewer, dpo):",
                   f"  {token}", "", f"Logs: {self._log_dir}/   Stop: Ctrl-C"]

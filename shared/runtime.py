@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData
 
-from shared.auth import TokenAuthority
+from shared.auth import JwksFile, JwksUrl, KeySet, TokenVerifier
 from shared.consent_client import ConsentClient
 from shared.crypto import CachingKeyStore
 from shared.db import Database
@@ -18,15 +18,33 @@ from shared.kafka.consumer import DeadLetterSink
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import KafkaEventProducer
 from shared.kafka.topics import deadletter_topic
-from shared.settings import PlatformSettings
+from shared.service_tokens import ClientCredentials
+from shared.settings import PlatformSettings, ServiceClientSettings
 from shared.stream import StreamWorker, faust_app
 
 
-def token_authority(settings: PlatformSettings) -> TokenAuthority:
-    """The token authority for the configured organisations and secret."""
-    return TokenAuthority(settings.signing_secret(),
-                          {org: o.kind for org, o in settings.organisations.items()},
-                          settings.jwt_issuer, settings.token_lifetime_seconds)
+def token_verifier(settings: PlatformSettings) -> TokenVerifier:
+    """Verification with public keys only: the identity provider's JWKS URL, else a JWKS file
+    (in development the one the development issuer writes under var/keys)."""
+    keys: KeySet = (JwksUrl(settings.jwt_jwks_url, settings.jwks_refetch_floor_seconds)
+                    if settings.jwt_jwks_url else JwksFile(settings.jwks_file()))
+    return TokenVerifier(keys, {org: o.kind for org, o in settings.organisations.items()},
+                         settings.jwt_issuer, settings.token_max_lifetime_seconds,
+                         settings.service_token_max_lifetime_seconds)
+
+
+def service_credentials(service: str, settings: PlatformSettings) -> ClientCredentials:
+    """A calling service's own credential: ``PEERLINK_<SERVICE>_CLIENT_SECRET_FILE`` (in
+    development the secret the development issuer wrote for it) at ``PEERLINK_TOKEN_URL``."""
+    client = ServiceClientSettings.for_service(service)
+    secret_file = client.client_secret_file
+    if secret_file is None:
+        if settings.env == "production":
+            raise ValueError(f"PEERLINK_{service.upper()}_CLIENT_SECRET_FILE must be set in "
+                             "production")
+        secret_file = settings.development_keys_dir() / "clients" / f"{service}.secret"
+    return ClientCredentials(service, settings.token_endpoint(), secret_file,
+                             client.client_id)
 
 
 def open_database(service: str, metadata: MetaData, settings: PlatformSettings) -> Database:
@@ -34,10 +52,8 @@ def open_database(service: str, metadata: MetaData, settings: PlatformSettings) 
     return Database(settings.database_url(service), metadata)
 
 
-def consent_keys(service: str, settings: PlatformSettings,
-                 authority: TokenAuthority) -> CachingKeyStore:
+def consent_keys(client: ConsentClient, settings: PlatformSettings) -> CachingKeyStore:
     """Data keys from the consent service, cached for at most 30 seconds."""
-    client = ConsentClient(settings.consent_base_url(), authority, service)
     return CachingKeyStore(client, settings.data_key_cache_seconds)
 
 

@@ -13,8 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEVELOPMENT_JWT_SECRET = "peerlink-development-only-secret-change-me"  # noqa: S105
 API_PORTS = {"screening": 8101, "consent": 8102, "mentoring": 8103, "reporting": 8104}
+ISSUER_PORT = 8100
 WORKER_PORTS = {"screening": 8201, "consent": 8202, "mentoring": 8203, "reporting": 8204}
 
 
@@ -52,10 +52,22 @@ class PlatformSettings(BaseSettings):
     var_dir: Path = Path("var")
     http_host: str = "127.0.0.1"
     worker_host: str = "127.0.0.1"
-    jwt_secret: SecretStr | None = None
-    jwt_secret_file: Path | None = None
-    jwt_issuer: str = "peerlink"
-    token_lifetime_seconds: int = Field(default=8 * 3600, gt=0)
+    jwt_issuer: str = Field(default="peerlink", description="the tokens' iss, checked")
+    jwt_jwks_file: Path | None = Field(
+        default=None, description="public keys to verify tokens (default var/keys/jwks.json, "
+        "written by the development issuer)")
+    jwt_jwks_url: str | None = Field(
+        default=None, description="the identity provider's JWKS (production)")
+    jwks_refetch_floor_seconds: float = Field(default=30.0, ge=0)
+    token_lifetime_seconds: int = Field(default=8 * 3600, gt=0,
+                                        description="people's tokens the development issuer "
+                                        "mints")
+    token_max_lifetime_seconds: int = Field(default=12 * 3600, gt=0)
+    service_token_max_lifetime_seconds: int = Field(default=15 * 60, gt=0)
+    token_url: str | None = Field(
+        default=None, description="OAuth 2.0 token endpoint for service tokens (production: "
+        "the identity provider's; default the development issuer)")
+    issuer_url: str | None = None
     organisations: dict[str, Organisation] = Field(default_factory=_development_organisations)
     port_offset: int = Field(default=0, ge=0, le=50000,
                              description="added to every default port (parallel test runs)")
@@ -80,21 +92,58 @@ class PlatformSettings(BaseSettings):
         """Where the consent service's API answers."""
         return self.consent_url or f"http://127.0.0.1:{self.api_port('consent')}"
 
-    def signing_secret(self) -> str:
-        """The JWT signing secret: from a file, the environment, or the development default."""
-        if self.jwt_secret_file is not None:
-            return self.jwt_secret_file.read_text().strip()
-        if self.jwt_secret is not None:
-            return self.jwt_secret.get_secret_value()
+    def issuer_port(self) -> int:
+        """The development issuer's port."""
+        return ISSUER_PORT + self.port_offset
+
+    def issuer_base_url(self) -> str:
+        """Where the development issuer answers."""
+        return self.issuer_url or f"http://127.0.0.1:{self.issuer_port()}"
+
+    def token_endpoint(self) -> str:
+        """Where services obtain their tokens (client-credentials grant)."""
+        if self.token_url:
+            return self.token_url
         if self.env == "production":
-            raise ValueError("PEERLINK_JWT_SECRET_FILE must be set in production")
-        return DEVELOPMENT_JWT_SECRET
+            raise ValueError("PEERLINK_TOKEN_URL must be set in production (the identity "
+                             "provider's token endpoint)")
+        return f"{self.issuer_base_url()}/oauth/token"
+
+    def development_keys_dir(self) -> Path:
+        """Where the development issuer keeps its key, JWKS and client secrets."""
+        return self.var_dir / "keys"
+
+    def jwks_file(self) -> Path:
+        """The JWKS file verifiers read when no URL is configured."""
+        if self.jwt_jwks_file is not None:
+            return self.jwt_jwks_file
+        if self.env == "production":
+            raise ValueError("PEERLINK_JWT_JWKS_URL (or PEERLINK_JWT_JWKS_FILE) must be set in "
+                             "production")
+        return self.development_keys_dir() / "jwks.json"
 
     def database_url(self, service: str) -> str:
         """``PEERLINK_<SERVICE>_DATABASE_URL``, else a SQLite file under ``var/``."""
         return ServiceDatabaseSettings.for_service(service).database_url or (
             f"sqlite:///{(self.var_dir / f'{service}.db').resolve()}"
         )
+
+
+class ServiceClientSettings(BaseSettings):
+    """``PEERLINK_<SERVICE>_CLIENT_ID`` and ``_CLIENT_SECRET_FILE``: a calling service's own
+    credential at the issuer (client-credentials grant)."""
+
+    client_id: str | None = None
+    client_secret_file: Path | None = None
+
+    @classmethod
+    def for_service(cls, service: str) -> ServiceClientSettings:
+        """Read the service's own variables only."""
+        prefix = f"PEERLINK_{service.upper()}_"
+        scoped = type(f"{service.title()}ClientSettings", (cls,), {
+            "model_config": SettingsConfigDict(env_prefix=prefix, extra="ignore"),
+        })
+        return scoped()  # type: ignore[no-any-return]
 
 
 class ServiceDatabaseSettings(BaseSettings):

@@ -18,7 +18,7 @@ from shared.db import Database
 from shared.http import Authorizer
 from shared.kafka.client import client_options
 from shared.kafka.topics import AUDIT_HEADS
-from shared.runtime import open_database, token_authority
+from shared.runtime import open_database, token_verifier
 from shared.settings import PlatformSettings
 
 SERVICE: Final = "consent"
@@ -62,8 +62,7 @@ class ConsentService:
         self.settings = settings
         self.audit_settings = ConsentAuditSettings()
         self.database: Database = open_database(SERVICE, metadata, settings)
-        self.authority = token_authority(settings)
-        self.authorizer = Authorizer(self.authority)
+        self.authorizer = Authorizer(token_verifier(settings))
         wrapping_key = master_key(settings)
         self.keys = SqlDataKeyStore(self.database,
                                     KeyWrapper(derive_key(wrapping_key, "data-key wrapping")))

@@ -14,10 +14,11 @@ from services.mentoring.domain.matching import (
     DEFAULT_SUPERVISION_DAYS,
     EligibilityRules,
 )
+from shared.auth import Principal
 from shared.consent_client import ConsentClient
 from shared.crypto import PersonalDataCipher, RecordCipher, UnknownSubject, load_key
 from shared.http import Authorizer
-from shared.runtime import consent_keys, open_database, token_authority
+from shared.runtime import consent_keys, open_database, service_credentials, token_verifier
 from shared.settings import PlatformSettings
 
 SERVICE: Final = "mentoring"
@@ -49,21 +50,23 @@ class MentoringService:
         mentoring = MentoringSettings()
         self.rules = EligibilityRules(mentoring.check_valid_days, mentoring.supervision_days)
         self.database = open_database(SERVICE, metadata, settings)
-        self.authority = token_authority(settings)
-        self.authorizer = Authorizer(self.authority)
-        self.keys = consent_keys(SERVICE, settings, self.authority)
+        self.authorizer = Authorizer(token_verifier(settings))
+        self.consent = ConsentClient(settings.consent_base_url(),
+                                     service_credentials(SERVICE, settings))
+        self.keys = consent_keys(self.consent, settings)
         self.cipher = PersonalDataCipher(self.keys)
         keys = MentoringKeySettings()
         self.records = RecordCipher(load_key(
             keys.records_key.get_secret_value() if keys.records_key else None,
             keys.records_key_file, settings.var_dir / "development-mentoring-records.key",
             production=settings.env == "production"))
-        self.consent = ConsentClient(settings.consent_base_url(), self.authority, SERVICE)
 
-    def resolve_subject(self, nhs_number: str | None, subject_id: str | None, org: str) -> str:
-        """The subject reference: registered by NHS number for ``org``, or checked to exist."""
+    def resolve_subject(self, nhs_number: str | None, subject_id: str | None,
+                        caller: Principal) -> str:
+        """The subject reference: registered by NHS number for ``caller``'s organisation (on
+        their behalf), or checked to exist."""
         if nhs_number is not None:
-            return self.consent.register(nhs_number, org)
+            return self.consent.register(nhs_number, caller)
         if subject_id is None:
             raise UnknownSubject()
         self.keys.data_key(subject_id)

@@ -12,7 +12,7 @@ from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
 from services.reporting.service_layer.sessions import DashboardSessions
 from shared.http import Authorizer
-from shared.runtime import open_database, token_authority
+from shared.runtime import open_database, token_verifier
 from shared.settings import PlatformSettings
 
 SERVICE: Final = "reporting"
@@ -48,8 +48,10 @@ class ReportingService:
         self.outcome_rules = OutcomeRules(self.reporting.meaningful_swemwbs_change,
                                           self.reporting.min_people_for_mean)
         self.database = open_database(SERVICE, metadata, settings)
-        self.authority = token_authority(settings)
-        self.authorizer = Authorizer(self.authority)
+        # Reporting calls no other service: it verifies people's tokens with public keys and
+        # holds no credential or key of its own.
+        self.verifier = token_verifier(settings)
+        self.authorizer = Authorizer(self.verifier)
         self.sessions = DashboardSessions(
             self.database, self.reporting.session_seconds,
             {org: organisation.kind for org, organisation in settings.organisations.items()})

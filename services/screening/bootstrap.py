@@ -9,10 +9,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.screening.adapters.tables import metadata
 from services.screening.domain.risk import DEFAULT_ESCALATION_INCIDENTS
+from shared.auth import Principal
 from shared.consent_client import ConsentClient
 from shared.crypto import PersonalDataCipher, UnknownSubject
 from shared.http import Authorizer
-from shared.runtime import consent_keys, open_database, token_authority
+from shared.runtime import consent_keys, open_database, service_credentials, token_verifier
 from shared.settings import PlatformSettings
 
 SERVICE: Final = "screening"
@@ -35,20 +36,21 @@ class ScreeningService:
         self.settings = settings
         self.screening = ScreeningSettings()
         self.database = open_database(SERVICE, metadata, settings)
-        self.authority = token_authority(settings)
-        self.authorizer = Authorizer(self.authority)
-        self.keys = consent_keys(SERVICE, settings, self.authority)
+        self.authorizer = Authorizer(token_verifier(settings))
+        self.registry = ConsentClient(settings.consent_base_url(),
+                                      service_credentials(SERVICE, settings))
+        self.keys = consent_keys(self.registry, settings)
         self.cipher = PersonalDataCipher(self.keys)
-        self.registry = ConsentClient(settings.consent_base_url(), self.authority, SERVICE)
 
-    def resolve_subject(self, nhs_number: str | None, subject_id: str | None, org: str) -> str:
-        """The subject reference for a record: registered by NHS number for ``org`` (the
-        recording organisation, which so gains a relationship), or checked to exist.
+    def resolve_subject(self, nhs_number: str | None, subject_id: str | None,
+                        caller: Principal | None = None) -> str:
+        """The subject reference for a record: registered by NHS number (for ``caller``'s
+        organisation, or with no caller, by the worker, for the Trust), or checked to exist.
 
         Raises ``UnknownSubject`` or ``KeyStoreUnavailable``.
         """
         if nhs_number is not None:
-            return self.registry.register(nhs_number, org)
+            return self.registry.register(nhs_number, caller)
         if subject_id is None:
             raise UnknownSubject()
         self.keys.data_key(subject_id)

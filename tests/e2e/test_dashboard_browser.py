@@ -30,9 +30,10 @@ from services.reporting.adapters.tables import metadata
 from services.reporting.bootstrap import ReportingService
 from services.reporting.entrypoints.dashboard import add_dashboard
 from services.reporting.service_layer.sessions import DashboardSessions
+from shared.auth import TokenIssuer, generate_signing_key
 from shared.db import Database
 from shared.http import Authorizer, create_api
-from shared.runtime import migrate, token_authority
+from shared.runtime import migrate, token_verifier
 from shared.settings import PlatformSettings
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 
@@ -141,19 +142,21 @@ def test_a_bad_token_at_sign_in_is_refused_and_a_good_one_gives_a_session(
 def test_in_production_the_session_cookie_is_secure(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    settings = PlatformSettings(env="production", jwt_secret=SecretStr("p" * 64),
+    issuer = TokenIssuer(generate_signing_key(), {"partner-a": "dva-partner"})
+    (tmp_path / "jwks.json").write_text(json.dumps(issuer.jwks()))
+    settings = PlatformSettings(env="production", jwt_jwks_file=tmp_path / "jwks.json",
                                 master_key=SecretStr("k" * 64))
     url = f"sqlite:///{tmp_path / 'reporting.db'}"
     migrate("reporting", url)
     database = Database(url, metadata)
-    authority = token_authority(settings)
-    service = SimpleNamespace(settings=settings, authority=authority,
-                              authorizer=Authorizer(authority),
+    verifier = token_verifier(settings)
+    service = SimpleNamespace(settings=settings, verifier=verifier,
+                              authorizer=Authorizer(verifier),
                               sessions=DashboardSessions(database, 8 * 3600,
                                                          {"partner-a": "dva-partner"}))
     app = create_api("reporting", title="dashboard probe", description="")
     add_dashboard(app, cast(ReportingService, service))
-    token = service.authority.mint("partner-a", ["ops-viewer"], lifetime_seconds=600)
+    token = issuer.mint("partner-a", ["ops-viewer"], lifetime_seconds=600)
     response = TestClient(app, base_url="https://testserver").post(
         "/login", data={"token": token}, follow_redirects=False)
     assert response.status_code == 303

@@ -40,6 +40,25 @@ def test_every_process_is_healthy_ready_and_measured(platform: RunningPlatform) 
             assert "peerlink_" in httpx.get(f"{base}/metrics", timeout=5).text
 
 
+def test_up_prints_a_working_token_from_the_issuer_it_started_first(
+        platform: RunningPlatform) -> None:
+    issuer = f"http://127.0.0.1:{platform.settings.issuer_port()}"
+    assert httpx.get(f"{issuer}/healthz", timeout=5).status_code == 200
+    assert httpx.get(f"{issuer}/.well-known/jwks.json", timeout=5).json()["keys"]
+    described = platform.processes.describe()
+    [token] = [line.strip() for line in described.splitlines()
+               if line.strip().count(".") == 2 and line.strip().startswith("ey")]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    listed = httpx.get(platform.url("consent", "/v1/withdrawals"), headers=headers, timeout=5)
+    audit = httpx.get(platform.url("consent", "/v1/audit"), headers=headers, timeout=5)
+    key = httpx.get(platform.url("consent", "/internal/v1/data-keys/sub_" + "0" * 32),
+                    headers=headers, timeout=5)
+
+    assert (listed.status_code, audit.status_code) == (200, 200)
+    assert key.status_code == 403
+
+
 def test_an_enquiry_reaches_the_reporting_figures(platform: RunningPlatform) -> None:
     team = f"e2e-{uuid.uuid4().hex[:8]}"
     clinician = platform.headers("trust", "clinician")

@@ -21,6 +21,7 @@ from shared.crypto import REDACTED, CachingKeyStore, PersonalDataCipher
 from shared.events.catalogue import parse_payload
 from shared.events.envelope import CloudEvent, EncryptedBlock
 from shared.kafka.topics import CASCADE_ACKS, events_topic, partner_inbound_topic
+from shared.runtime import service_credentials
 from tests.support.kafka import read_topic
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 
@@ -157,8 +158,8 @@ def test_after_erasure_no_topic_holds_the_person_in_clear(platform: RunningPlatf
     assert {CloudEvent.from_bytes(r.value).type for r in about_them} >= {
         "subject-registered", "screening-completed", "consent-withdrawn",
         "erasure-requested", "subject-key-shredded", "erasure-applied"}
-    keys = CachingKeyStore(ConsentClient(platform.url("consent", ""), platform.authority,
-                                            "screening"))
+    keys = CachingKeyStore(ConsentClient(platform.url("consent", ""),
+                                         service_credentials("screening", platform.settings)))
     cipher = PersonalDataCipher(keys)
     sealed = 0
     for raw in about_them:

@@ -451,7 +451,7 @@ def test_consent_acknowledges_its_own_erasure_through_the_cascade_topic(
 def test_after_erasure_the_key_is_gone_and_the_person_is_new_again(consent: Consent) -> None:
     subject_id = consent.subject()
     key_url = f"/internal/v1/data-keys/{subject_id}"
-    service_headers = consent.headers("trust", "service")
+    service_headers = consent.headers("service", "screening")
     assert consent.client.get(key_url, headers=service_headers).status_code == 200
 
     consent.withdrawal_id(subject_id, ["all"], erasure=True)
@@ -554,7 +554,7 @@ BAD = [
                      status=403, mentions=("roles",)), id="consent-by-mentor-coordinator"),
     pytest.param(Bad("withdrawals", WITHDRAW, caller=("partner-a", "mentor-coordinator"),
                      status=403, mentions=("roles",)), id="withdrawal-by-mentor-coordinator"),
-    pytest.param(Bad("withdrawals", WITHDRAW, caller=("trust", "service"), status=403,
+    pytest.param(Bad("withdrawals", WITHDRAW, caller=("service", "mentoring"), status=403,
                      mentions=("roles",)), id="withdrawal-by-a-service"),
     pytest.param(Bad("consents", GRANT, caller=("partner-a", "partner-staff"), status=404,
                      field="subject_id"), id="consent-for-another-organisations-subject"),
@@ -655,12 +655,15 @@ def test_only_the_organisation_holding_the_key_may_ask_for_erasure(consent: Cons
 
 def test_services_may_read_a_holders_consent_state_but_not_withdrawals(
         consent: Consent) -> None:
-    """Mentoring checks the referrer's consents before a referral, as a service."""
+    """Mentoring checks the referrer's consents before a referral, as a service alone; no
+    other service may, and mentoring may not read people's own consent views."""
     subject_id = consent.subject(org="trust")
     consent.grant(subject_id, "peer-mentoring")
     consent.grant(subject_id, "partner-sharing", recipients=("partner-a", "partner-b"))
     withdrawal_id = consent.withdrawal_id(subject_id, ["evaluation"])
-    headers = consent.headers("trust", "service")
+    person = consent.headers("trust", "clinician")["Authorization"].removeprefix("Bearer ")
+    headers = consent.headers("service", "mentoring")
+    for_person = {**headers, "Peerlink-On-Behalf-Of": person}
 
     state = consent.client.get(f"/internal/v1/subjects/{subject_id}/consents",
                                params={"org": "trust"}, headers=headers)
@@ -671,7 +674,16 @@ def test_services_may_read_a_holders_consent_state_but_not_withdrawals(
     assert state.json()["purposes"]["peer-mentoring"] == "granted"
     assert state.json()["sharing_recipients"] == ["partner-a", "partner-b"]
     assert partner.json()["purposes"]["peer-mentoring"] == "not-recorded"
-    assert consent.client.get(f"/v1/withdrawals/{withdrawal_id}", headers=headers
+    for refused in (headers, for_person):
+        assert consent.client.get(f"/v1/withdrawals/{withdrawal_id}", headers=refused
+                                  ).status_code == 403
+        assert consent.client.get(f"/v1/subjects/{subject_id}/consents", headers=refused
+                                  ).status_code == 403
+    assert consent.client.get(f"/internal/v1/subjects/{subject_id}/consents",
+                              params={"org": "trust"}, headers=for_person).status_code == 403
+    assert consent.client.get(f"/internal/v1/subjects/{subject_id}/consents",
+                              params={"org": "trust"},
+                              headers=consent.headers("service", "screening")
                               ).status_code == 403
 
 
@@ -698,29 +710,38 @@ def test_partner_sharing_is_withdrawn_per_recipient(consent: Consent) -> None:
 
 def test_a_referral_opens_a_relationship_only_where_sharing_names_the_receiver(
         consent: Consent) -> None:
+    """Mentoring makes a referral on behalf of the referrer, whose organisation is the holder
+    whose partner-sharing must name the receiver."""
     subject_id = consent.subject(org="trust")
-    service = consent.headers("trust", "service")
+    referrer = consent.headers("trust", "clinician")["Authorization"].removeprefix("Bearer ")
+    alone = consent.headers("service", "mentoring")
+    service = {**alone, "Peerlink-On-Behalf-Of": referrer}
     url = f"/internal/v1/subjects/{subject_id}/relationships"
-    refused = consent.client.post(url, json={"org": "partner-a", "holder": "trust"},
-                                  headers=service)
+    refused = consent.client.post(url, json={"org": "partner-a"}, headers=service)
     assert refused.status_code == 409
     assert refused.json()["error"] == "sharing-required"
     consent.grant(subject_id, "partner-sharing", recipients=("partner-a",))
     start = consent.last_outbox_seq()
 
-    accepted = consent.client.post(url, json={"org": "partner-a", "holder": "trust"},
-                                   headers=service)
+    accepted = consent.client.post(url, json={"org": "partner-a"}, headers=service)
 
     assert accepted.status_code == 201, accepted.text
     [event] = [r for r in consent.outbox(start) if r.event_type == "relationship-established"]
     assert payload(event)["data"] == {"org": "partner-a", "basis": "referral"}
     assert consent.grant(subject_id, "evaluation", org="partner-a",
                          role="partner-staff").status_code == 201
-    for body in ({"org": "trust", "holder": "trust"}, {"org": "partner-z", "holder": "trust"}):
+    for body in ({"org": "trust"}, {"org": "partner-z"},
+                 {"org": "partner-a", "holder": "trust"}):
         assert consent.client.post(url, json=body, headers=service).status_code == 422
-    assert consent.client.post(url, json={"org": "partner-a", "holder": "trust"},
-                               headers=consent.headers("trust", "clinician")
-                               ).status_code == 403
+    screening = {**consent.headers("service", "screening"), "Peerlink-On-Behalf-Of": referrer}
+    for not_a_referral in (alone, screening, consent.headers("trust", "clinician")):
+        assert consent.client.post(url, json={"org": "partner-a"}, headers=not_a_referral
+                                   ).status_code == 403
+    entries = consent.client.get("/v1/audit", params={"subject_id": subject_id},
+                                 headers=consent.headers("trust", "dpo")).json()["entries"]
+    [entry] = [e for e in entries if e["action"] == "relationship-established"]
+    assert entry["actor"].endswith("(via svc-mentoring)")
+    assert entry["actor_org"] == "trust"
 
 
 @pytest.mark.parametrize(
@@ -805,7 +826,7 @@ def test_the_audit_trail_lists_a_persons_entries_and_audits_reading_it(
 @pytest.mark.parametrize(
     "caller",
     [("trust", "clinician"), ("partner-a", "partner-staff"), ("trust", "ops-viewer"),
-     ("partner-a", "mentor-coordinator"), ("trust", "service")],
+     ("partner-a", "mentor-coordinator"), ("service", "mentoring"), ("service", "screening")],
     ids="-".join,
 )
 def test_only_a_dpo_reads_the_audit_trail(consent: Consent, path: str,
@@ -987,7 +1008,7 @@ def test_marking_overdue_leaves_withdrawals_within_their_deadline(consent: Conse
     [
         pytest.param(("trust", "ops-viewer"), 403, id="ops-viewer"),
         pytest.param(("partner-a", "mentor-coordinator"), 403, id="mentor-coordinator"),
-        pytest.param(("trust", "service"), 403, id="service"),
+        pytest.param(("service", "mentoring"), 403, id="service"),
         pytest.param(None, 401, id="no-token"),
         pytest.param(("trust", "clinician"), 200, id="clinician"),
         pytest.param(("trust", "dpo"), 200, id="dpo"),

@@ -76,16 +76,16 @@ def test_data_keys_are_for_services_only_and_gone_after_shredding(
 
     assert client.get(url, headers=bearer(service.settings, "trust", "clinician")
                       ).status_code == 403
-    served = client.get(url, headers=bearer(service.settings, "trust", "service"))
+    served = client.get(url, headers=bearer(service.settings, "service", "screening"))
     assert served.status_code == 200
     assert len(b64d(served.json()["key"])) == 32
 
     with service.database.unit_of_work() as uow:
         assert service.keys.shred(uow.session, subject_id) == served.json()["key_id"]
-    gone = client.get(url, headers=bearer(service.settings, "trust", "service"))
+    gone = client.get(url, headers=bearer(service.settings, "service", "screening"))
     assert gone.status_code == 410
     unknown = client.get("/internal/v1/data-keys/sub_" + "0" * 32,
-                         headers=bearer(service.settings, "trust", "service"))
+                         headers=bearer(service.settings, "service", "screening"))
     assert unknown.status_code == 404
 
 

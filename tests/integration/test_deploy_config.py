@@ -176,6 +176,9 @@ def test_kubernetes_commits_no_secret_objects() -> None:
     for path, document in k8s_documents():
         assert document.get("kind") != "Secret", path
         assert "secretGenerator" not in document, path
+    config = load(K8S / "base" / "kustomization.yaml")["configMapGenerator"][0]["literals"]
+    assert any(c.startswith("PEERLINK_JWT_JWKS_URL=https://") for c in config)
+    assert not any("SECRET" in c for c in config)
     referenced = {v["secret"]["secretName"] for d in k8s_objects("Deployment").values()
                   for v in d["spec"]["template"]["spec"]["volumes"] if "secret" in v}
     assert referenced == {"peerlink-secrets"}
@@ -186,19 +189,35 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
     for service, role in PROCESSES:
         spec = services[f"{service}-{role}"]
         secrets = {s if isinstance(s, str) else s["source"] for s in spec.get("secrets", [])}
-        expected = {"jwt_secret"}
+        calls_consent = service in ("screening", "mentoring")
+        expected = {f"{service}_client_secret"} if calls_consent else set()
         expected |= {"master_key", "consent_audit_key"} if service == "consent" else set()
         expected |= {"mentoring_records_key"} if service == "mentoring" else set()
         assert secrets == expected, (service, role)
         env = spec["environment"]
-        assert env["PEERLINK_JWT_SECRET_FILE"] == "/run/secrets/jwt_secret"
+        assert not [k for k in env if "JWT_SECRET" in k]
+        assert env["PEERLINK_JWT_JWKS_URL"].endswith("/.well-known/jwks.json}")
         assert ("PEERLINK_MASTER_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_CONSENT_AUDIT_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_MENTORING_RECORDS_KEY_FILE" in env) == (service == "mentoring")
-        assert ("PEERLINK_CONSENT_URL" in env) == (service != "consent")
+        assert ("PEERLINK_CONSENT_URL" in env) == calls_consent
+        assert ("PEERLINK_TOKEN_URL" in env) == calls_consent
+        assert [k for k in env if k.endswith("_CLIENT_SECRET_FILE")] == (
+            [f"PEERLINK_{service.upper()}_CLIENT_SECRET_FILE"] if calls_consent else [])
     reporting_worker = services["reporting-worker"]
     assert "volumes" not in reporting_worker
     assert "PEERLINK_REPORTING_DATA_DIR" not in reporting_worker["environment"]
+
+
+def test_the_compose_development_issuer_is_opt_in_and_development_only() -> None:
+    issuer = compose_services()["issuer"]
+    assert issuer["profiles"] == ["dev-issuer"]
+    assert issuer["command"] == ["issuer"]
+    assert issuer["environment"]["PEERLINK_ENV"] == "development"
+    assert set(issuer["secrets"]) == {"screening_client_secret", "mentoring_client_secret"}
+    assert "8100/healthz" in " ".join(issuer["healthcheck"]["test"])
+    assert not any("issuer" in (spec.get("depends_on") or {})
+                   for spec in compose_services().values())
 
 
 def test_every_process_has_a_healthz_check_in_compose() -> None:
@@ -249,10 +268,15 @@ def test_kubernetes_pods_run_locked_down() -> None:
 def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
     for name, deployment in k8s_objects("Deployment").items():
         service = name.rsplit("-", 1)[0]
-        (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
-                     if "secret" in v]
-        keys = {item["key"] for item in volume["secret"]["items"]}
-        expected = {"jwt-secret"}
+        volumes = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
+                   if "secret" in v]
+        assert len(volumes) == (0 if service == "reporting" else 1), name
+        keys = {item["key"] for v in volumes for item in v["secret"]["items"]}
+        assert all(v["secret"]["items"] for v in volumes), "no items would mount every key"
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert not [e for e in container.get("env", []) if "JWT" in e["name"]], name
+        expected = {f"{service}-client-secret"} if service in ("screening", "mentoring") \
+            else set()
         expected |= {"master-key", "consent-audit-key"} if service == "consent" else set()
         expected |= {"mentoring-records-key"} if service == "mentoring" else set()
         assert keys == expected, name

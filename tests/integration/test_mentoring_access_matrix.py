@@ -26,7 +26,7 @@ from services.mentoring.entrypoints.api import build_api as mentoring_api
 from services.mentoring.service_layer.cascade import MentoringCascade
 from shared.demo import fake_nhs_numbers
 from tests.support.http import serving
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 TABLE = Path(__file__).parents[1] / "access" / "mentoring.yaml"
 TODAY = date.today()
@@ -128,7 +128,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         settings = settings_for(monkeypatch, tmp_path, {
             "consent": f"sqlite:///{tmp_path / 'consent.db'}",
             "mentoring": f"sqlite:///{tmp_path / 'mentoring.db'}"})
-        with serving(consent_api(ConsentService(settings))) as consent_url, \
+        with issuing(settings) as settings, \
+                serving(consent_api(ConsentService(settings))) as consent_url, \
                 httpx.Client(base_url=consent_url, timeout=10) as consent:
             service = MentoringService(settings.model_copy(update={"consent_url": consent_url}))
             world = World(service, TestClient(mentoring_api(service)), consent)

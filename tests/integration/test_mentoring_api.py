@@ -30,7 +30,7 @@ from services.mentoring.entrypoints.api import build_api as mentoring_api
 from shared.demo import fake_nhs_numbers
 from shared.events.envelope import CloudEvent
 from tests.support.http import serving
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 TODAY = date.today()
 DISPLAY_NAME = "Marguerite Okonkwo-Vale"
@@ -189,7 +189,8 @@ def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[Mentoring]:
     settings = settings_for(monkeypatch, tmp_path, {
         "consent": f"sqlite:///{tmp_path / 'consent.db'}", "mentoring": database_url})
-    with serving(consent_api(ConsentService(settings))) as consent_url, \
+    with issuing(settings) as settings, \
+            serving(consent_api(ConsentService(settings))) as consent_url, \
             httpx.Client(base_url=consent_url, timeout=10) as consent:
         service = MentoringService(settings.model_copy(update={"consent_url": consent_url}))
         yield Mentoring(service, TestClient(mentoring_api(service)), consent)

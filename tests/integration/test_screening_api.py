@@ -18,7 +18,7 @@ from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from tests.support.http import serving
 from tests.support.screening import policy_refused_bearer
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 ASKED: dict[str, Any] = {
     "nhs_number": "943 476 5919", "org": "trust", "team": "north-cmht", "borough": "camden",
@@ -37,7 +37,8 @@ def screening(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
-    with serving(consent_api(ConsentService(settings))) as consent_url:
+    with issuing(settings) as settings, \
+            serving(consent_api(ConsentService(settings))) as consent_url:
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         yield service, TestClient(screening_api(service))
         service.database.dispose()  # the PostgreSQL server's connections are shared
@@ -117,7 +118,7 @@ def test_an_unknown_subject_reference_is_a_422(
     pytest.param("trust", "clinician", "partner-a", id="trust-clinician-for-a-partner"),
     pytest.param("partner-a", "partner-staff", "partner-a", id="partner-staff"),
     pytest.param("partner-a", "partner-staff", "trust", id="partner-staff-for-the-trust"),
-    pytest.param("partner-a", "service", "trust", id="partner-service-for-the-trust"),
+    pytest.param("service", "screening", "trust", id="a-service-on-its-own"),
     pytest.param("trust", "safeguarding-lead", "trust", id="safeguarding-lead"),
     pytest.param("trust", "ops-viewer", "trust", id="ops-viewer"),
     pytest.param("trust", "dpo", "trust", id="dpo"),

@@ -30,7 +30,7 @@ from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer.cascade import erase
 from tests.support.http import serving
 from tests.support.screening import apply_consent_events, relationship, sharing_granted
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 NHS_NUMBER = "943 476 5919"
 OTHER_NHS_NUMBER = "401 023 2137"
@@ -103,7 +103,8 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
-    with serving(consent_api(ConsentService(settings))) as consent_url:
+    with issuing(settings) as settings, \
+            serving(consent_api(ConsentService(settings))) as consent_url:
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         client = TestClient(screening_api(service))
         trust = bearer(service.settings, "trust", "clinician")

@@ -33,7 +33,7 @@ from tests.support.screening import (
     sharing_granted,
     sharing_withdrawn,
 )
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 NOTES = "stays with a friend on Tuesdays"
 REASONS = "Wombat-4412 strangulation reported by the neighbour"
@@ -100,7 +100,8 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
-    with serving(consent_api(ConsentService(settings))) as consent_url:
+    with issuing(settings) as settings, \
+            serving(consent_api(ConsentService(settings))) as consent_url:
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         client = TestClient(screening_api(service))
         trust = bearer(service.settings, "trust", "clinician")
@@ -280,7 +281,6 @@ def test_a_partner_clinician_token_is_refused(world: World, org: str) -> None:
 
 @pytest.mark.parametrize(("org", "role"), [
     pytest.param("trust", "ops-viewer", id="ops-viewer"),
-    pytest.param("trust", "service", id="service"),
     pytest.param("trust", "dpo", id="dpo"),
     pytest.param("partner-a", "mentor-coordinator", id="mentor-coordinator"),
     pytest.param("partner-a", "dpo", id="partner-dpo"),
@@ -295,3 +295,13 @@ def test_other_roles_cannot_read_results_and_the_attempt_is_audited(
 
     entries = world.audit(org)
     assert [(e["action"], e["actor_org"]) for e in entries] == [(REFUSED, org)] * 2
+
+
+def test_a_service_on_its_own_cannot_read_results(world: World) -> None:
+    """A service's own token is no person's: it reads no one's results."""
+    world.related("partner-a")
+    world.share("partner-a")
+    for response in (world.read_screening("service", "screening"),
+                     world.read_results("service", "screening")):
+        assert response.status_code == 403
+        assert NOTES not in response.text and "Wombat" not in response.text

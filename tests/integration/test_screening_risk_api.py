@@ -21,11 +21,11 @@ from services.screening.entrypoints.api import build_api as screening_api
 from shared.db import utcnow
 from shared.events.envelope import CloudEvent
 from shared.events.screening import EnquiryDue, MaracReferralRequired, RiskAssessed
-from shared.runtime import token_authority
+from shared.issuer import development_issuer
 from shared.settings import PlatformSettings
 from tests.support.http import serving
 from tests.support.screening import policy_refused_bearer
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 NHS_NUMBER = "943 476 5919"
 REASONS = "Quokka-7731 believed threats at the school gate"
@@ -58,7 +58,8 @@ def build(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
-    with serving(consent_api(ConsentService(settings))) as consent_url:
+    with issuing(settings) as settings, \
+            serving(consent_api(ConsentService(settings))) as consent_url:
         served: PlatformSettings = settings.model_copy(update={"consent_url": consent_url})
         made: list[ScreeningService] = []
 
@@ -114,7 +115,7 @@ def _assess(service: ScreeningService, client: TestClient, body: dict[str, Any]
 
 # --- enquiries due -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("role", ["clinician", "service"])
+@pytest.mark.parametrize("role", ["clinician"])
 def test_an_enquiry_due_is_recorded_and_published(
         screening: tuple[ScreeningService, TestClient], role: str) -> None:
     service, client = screening
@@ -140,7 +141,7 @@ def test_an_enquiry_due_is_recorded_and_published(
     pytest.param("partner-a", "partner-staff", "partner-a", id="partner-staff-for-own-org"),
     pytest.param("partner-a", "partner-staff", "trust", id="partner-staff-for-trust"),
     pytest.param("trust", "clinician", "partner-a", id="trust-clinician-for-partner"),
-    pytest.param("partner-a", "service", "trust", id="partner-service-for-trust"),
+    pytest.param("service", "screening", "trust", id="a-service-on-its-own"),
     pytest.param("trust", "safeguarding-lead", "trust", id="safeguarding-lead-role"),
     pytest.param("trust", "ops-viewer", "trust", id="ops-viewer-role"),
 ])
@@ -254,7 +255,7 @@ def test_bad_risk_assessments_are_a_422_and_nothing_is_written(
     pytest.param("trust", "safeguarding-lead", id="safeguarding-lead"),
     pytest.param("trust", "dpo", id="dpo"),
     pytest.param("trust", "ops-viewer", id="ops-viewer"),
-    pytest.param("trust", "service", id="service"),
+    pytest.param("service", "screening", id="service"),
 ])
 def test_who_may_record_a_risk_assessment(
         screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
@@ -376,7 +377,7 @@ def test_an_unknown_referral_is_a_404(screening: tuple[ScreeningService, TestCli
     pytest.param("partner-a", "mentor-coordinator", id="mentor-coordinator"),
     pytest.param("trust", "ops-viewer", id="ops-viewer"),
     pytest.param("partner-a", "ops-viewer", id="partner-ops-viewer"),
-    pytest.param("trust", "service", id="service"),
+    pytest.param("service", "screening", id="service"),
 ])
 def test_only_the_safeguarding_lead_and_those_it_concerns_see_the_queue(
         screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
@@ -413,7 +414,7 @@ def test_only_the_safeguarding_lead_marks_a_referral_sent(
 def test_a_clinician_sees_only_the_referrals_they_raised(
         screening: tuple[ScreeningService, TestClient]) -> None:
     service, client = screening
-    authority = token_authority(service.settings)
+    authority = development_issuer(service.settings)
     ada = {"Authorization": f"Bearer {authority.mint('trust', ['clinician'], 'ada')}"}
     bo = {"Authorization": f"Bearer {authority.mint('trust', ['clinician'], 'bo')}"}
     raised = client.post("/v1/risk-assessments", json=assessment(14), headers=ada)

@@ -38,7 +38,7 @@ from shared.runtime import WorkerPlumbing
 from tests.support.http import serving
 from tests.support.kafka import read_topic
 from tests.support.platform import wait_for
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer, issuing, settings_for
 
 pytestmark = pytest.mark.kafka
 
@@ -113,12 +113,13 @@ def programme(database_url: str, kafka_bootstrap: str, tmp_path: Path,
     create_topics(kafka_bootstrap, registry(settings.organisations), settings.topic_partitions,
                   settings.topic_replication, **client_options(settings))
     consent = ConsentService(settings)
-    with serving(consent_api(consent)) as consent_url:
-        served = settings.model_copy(update={"consent_url": consent_url})
+    with issuing(settings) as issued, serving(consent_api(consent)) as consent_url:
+        served = issued.model_copy(update={"consent_url": consent_url})
         screening = ScreeningService(served)
         env = {**os.environ, "PEERLINK_KAFKA_BOOTSTRAP": kafka_bootstrap,
                "PEERLINK_VAR_DIR": str(tmp_path), "PEERLINK_PORT_OFFSET": str(offset),
                "PEERLINK_ENV": "test", "PEERLINK_CONSENT_URL": consent_url,
+               "PEERLINK_TOKEN_URL": str(issued.token_url),
                "PEERLINK_SCREENING_DATABASE_URL": database_url}
         with (tmp_path / "screening-worker.log").open("ab") as log:
             worker = subprocess.Popen(

@@ -16,9 +16,9 @@ import pytest
 
 from shared.broker import free_port
 from shared.demo import fake_nhs_numbers, fake_screening
+from shared.issuer import development_issuer
 from shared.kafka.topics import SERVICES
 from shared.platform import LocalPlatform
-from shared.runtime import token_authority
 from shared.settings import PlatformSettings
 
 
@@ -28,7 +28,7 @@ class RunningPlatform:
     def __init__(self, settings: PlatformSettings, processes: LocalPlatform) -> None:
         self.settings = settings
         self.processes = processes
-        self.authority = token_authority(settings)
+        self.authority = development_issuer(settings)
         self.numbers = fake_nhs_numbers(random.Random())
 
     def url(self, service: str, path: str) -> str:

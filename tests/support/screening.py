@@ -11,9 +11,9 @@ from shared.db import Database
 from shared.events.consent import ConsentGranted, ConsentWithdrawn, RelationshipEstablished
 from shared.events.envelope import CloudEvent
 from shared.events.vocabulary import ConsentMethod, Purpose, RelationshipBasis
+from shared.issuer import development_issuer
 from shared.kafka.consumer import EventApplier, InboundRecord, Outcome
 from shared.kafka.topics import events_topic
-from shared.runtime import token_authority
 from shared.settings import PlatformSettings
 
 CONSENT_SOURCE = "/peerlink/consent"
@@ -24,7 +24,7 @@ def policy_refused_bearer(settings: PlatformSettings, org: str, *roles: str) -> 
     "clinician"): the issuer refuses to mint one, so policy is set aside for the minting only,
     as a forger with the signing key (or a misconfigured issuer) would."""
     with mock.patch("shared.auth.role_refusal", return_value=None):
-        token = token_authority(settings).mint(org, list(roles))
+        token = development_issuer(settings).mint(org, list(roles))
     return {"Authorization": f"Bearer {token}"}
 
 

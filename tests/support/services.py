@@ -1,13 +1,25 @@
-"""Building services against test databases, with development tokens."""
+"""Building services against test databases, with development tokens.
+
+A test holds the development issuer's key from its own var/ folder (tests may; services may
+not): ``bearer`` mints people's tokens with it, ``service_bearer`` a service's, and
+``issuing`` serves the issuer so that services built in the test obtain their own tokens by
+the client-credentials grant.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 import pytest
 
-from shared.runtime import migrate, token_authority
+from shared.issuer import create_app as issuer_app
+from shared.issuer import development_issuer
+from shared.runtime import migrate
 from shared.settings import PlatformSettings
+from tests.support.http import serving
 
 
 def settings_for(monkeypatch: pytest.MonkeyPatch, var_dir: Path,
@@ -19,6 +31,26 @@ def settings_for(monkeypatch: pytest.MonkeyPatch, var_dir: Path,
     return PlatformSettings(var_dir=var_dir, **overrides)  # type: ignore[arg-type]
 
 
+SERVICE: Final = "service"
+
+
 def bearer(settings: PlatformSettings, org: str, *roles: str) -> dict[str, str]:
-    """An Authorization header for a caller of ``org`` with ``roles``."""
-    return {"Authorization": f"Bearer {token_authority(settings).mint(org, list(roles))}"}
+    """An Authorization header for a person of ``org`` with ``roles``; with ``org`` "service",
+    the own token of the service ``roles[0]`` names (``bearer(s, "service", "mentoring")``),
+    so that a table of callers can hold services too."""
+    if org == SERVICE:
+        return service_bearer(settings, *roles)
+    return {"Authorization": f"Bearer {development_issuer(settings).mint(org, list(roles))}"}
+
+
+def service_bearer(settings: PlatformSettings, service: str) -> dict[str, str]:
+    """An Authorization header with ``service``'s own token (as the issuer would give it)."""
+    return {"Authorization": f"Bearer {development_issuer(settings).mint_service(service)}"}
+
+
+@contextmanager
+def issuing(settings: PlatformSettings) -> Iterator[PlatformSettings]:
+    """The development issuer served on a loopback port; yields ``settings`` pointing services
+    at its token endpoint."""
+    with serving(issuer_app(settings)) as url:
+        yield settings.model_copy(update={"token_url": f"{url}/oauth/token"})

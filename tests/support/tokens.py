@@ -1,54 +1,32 @@
 """Bearer tokens in every state the access matrix presents, from valid to refused.
 
-Only this module knows how tokens are made, so that the tokens branch (ES256 signed by the
-issuer alone, verified from a JWKS, maximum lifetimes, service identities) changes nothing
-else. It follows whichever is present:
-
-- main: HS256 with the development secret; a service is a token with the ``service`` role
-  acting for an organisation; no maximum lifetime.
-- tokens (``shared.issuer`` exists): the development issuer mints people's and services' own
-  tokens; crafted tokens are signed with the issuer's P-256 key under its ``kid``, and the
-  wrong-signature token with a fresh P-256 key under that same ``kid`` (a key not in the JWKS).
+Only this module knows how tokens are made: the development issuer mints people's and
+services' own tokens; crafted tokens are signed with the issuer's P-256 key under its ``kid``,
+and the wrong-signature token with a fresh P-256 key under that same ``kid`` (a key not in the
+JWKS).
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 import uuid
-from types import ModuleType
 from typing import Any, Final
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 
-from shared.auth import AUDIENCE, ROLE_POLICY
+from shared.auth import AUDIENCE, ROLE_POLICY, SIGNING_ALGORITHM, generate_signing_key
+from shared.issuer import DevelopmentIssuerFiles, development_issuer
 from shared.settings import PlatformSettings
 
-
-def _issuer_module() -> ModuleType | None:
-    try:
-        return importlib.import_module("shared.issuer")
-    except ModuleNotFoundError:
-        return None
-
-
-_ISSUER: Final = _issuer_module()
-TOKENS_LANDED: Final = _ISSUER is not None
-"""Whether the tokens branch is merged (the development issuer exists)."""
-PEOPLE_ROLES: Final[tuple[str, ...]] = tuple(sorted(r for r in ROLE_POLICY if r != "service"))
-"""The roles people hold (``service`` is not a person's role: services have identities)."""
+PEOPLE_ROLES: Final[tuple[str, ...]] = tuple(sorted(ROLE_POLICY))
+"""The roles people hold (services have identities, not roles)."""
 SERVICES: Final[tuple[str, ...]] = ("consent", "mentoring", "reporting", "screening")
 TOKEN_STATES: Final[tuple[str, ...]] = (
     "token:none", "token:expired", "token:wrong-signature", "token:over-max-lifetime",
     "token:role-not-allowed")
 MAX_LIFETIME_SECONDS: Final = 12 * 3600
-"""The longest lifetime a person's token may have (the tokens branch's default)."""
-
-MAX_LIFETIME_ENFORCED: Final = TOKENS_LANDED
-"""Whether verification refuses a token whose lifetime is over the maximum."""
-SERVICE_IDENTITIES_ENFORCED: Final = TOKENS_LANDED
-"""Whether consent knows which service calls; on main any ``service`` token may call every
-internal endpoint, whatever service it says it is."""
+"""The longest lifetime a person's token may have (the default maximum)."""
 
 
 def allowed_roles(kind: str) -> list[str]:
@@ -67,27 +45,14 @@ class Tokens:
     def __init__(self, settings: PlatformSettings) -> None:
         self._settings = settings
         self._kinds = {org: o.kind for org, o in settings.organisations.items()}
-        self._headers: dict[str, str] = {}
-        if _ISSUER is not None:
-            from cryptography.hazmat.primitives import serialization
-
-            issuer = _ISSUER.development_issuer(settings)  # writes the JWKS services read
-            keys_dir = settings.development_keys_dir()  # type: ignore[attr-defined,unused-ignore]
-            files = _ISSUER.DevelopmentIssuerFiles(keys_dir)
-            self._mint: Any = issuer.mint
-            self._mint_service: Any = issuer.mint_service
-            self._algorithm, self._headers = "ES256", {"kid": issuer.kid}
-            self._key: Any = serialization.load_pem_private_key(
-                files.signing_key.read_bytes(), password=None)
-            self._wrong_key: Any = serialization.load_pem_private_key(
-                importlib.import_module("shared.auth").generate_signing_key(), password=None)
-        else:
-            authority = importlib.import_module("shared.runtime").token_authority(settings)
-            self._mint = authority.mint
-            self._mint_service = None
-            self._algorithm = "HS256"
-            self._key = settings.signing_secret()
-            self._wrong_key = uuid.uuid4().hex * 2
+        issuer = development_issuer(settings)  # writes the JWKS services read
+        files = DevelopmentIssuerFiles(settings.development_keys_dir())
+        self._issuer = issuer
+        self._headers = {"kid": issuer.kid}
+        self._key: Any = serialization.load_pem_private_key(
+            files.signing_key.read_bytes(), password=None)
+        self._wrong_key: Any = serialization.load_pem_private_key(
+            generate_signing_key(), password=None)
 
     def kind(self, org: str) -> str:
         """The kind of a configured organisation."""
@@ -95,13 +60,11 @@ class Tokens:
 
     def person(self, org: str, *roles: str, subject: str | None = None) -> str:
         """A valid token for a person of ``org`` (the minting API's own checks apply)."""
-        return str(self._mint(org, list(roles), subject=subject))
+        return self._issuer.mint(org, list(roles), subject=subject)
 
-    def service(self, name: str, org: str) -> str:
-        """A service's own token; on main, the ``service`` role acting for ``org``."""
-        if _ISSUER is not None:
-            return str(self._mint_service(name))
-        return str(self._mint(org, ["service"], subject=f"svc-{name}"))
+    def service(self, name: str) -> str:
+        """A service's own token (no organisation, no roles)."""
+        return self._issuer.mint_service(name)
 
     def _crafted(self, org: str, roles: list[str], lifetime: int, *,
                  issued_ago: int = 0, wrong_key: bool = False) -> str:
@@ -111,7 +74,7 @@ class Tokens:
                   "exp": now + lifetime, "sub": f"matrix-{uuid.uuid4().hex[:8]}", "org": org,
                   "roles": sorted(roles), "jti": uuid.uuid4().hex}
         return jwt.encode(claims, self._wrong_key if wrong_key else self._key,
-                          algorithm=self._algorithm, headers=self._headers or None)
+                          algorithm=SIGNING_ALGORITHM, headers=self._headers)
 
     def headers(self, caller: str, org: str, **extra: str) -> dict[str, str]:
         """The headers for one matrix caller: a role name, ``service:<name>`` or a token
@@ -124,7 +87,7 @@ class Tokens:
         kind = self._kinds[org]
         everything = allowed_roles(kind)  # token states would be admitted but for the state
         if caller.startswith("service:"):
-            return self.service(caller.removeprefix("service:"), org)
+            return self.service(caller.removeprefix("service:"))
         if caller == "token:none":
             return None
         if caller == "token:expired":
@@ -141,11 +104,3 @@ class Tokens:
             return self._crafted(org, [caller], 3600)
         return self.person(org, caller)
 
-
-def pending(caller: str, expected: int) -> str | None:
-    """Why a row cannot pass until the ``tokens`` branch lands, or None if it can now."""
-    if caller == "token:over-max-lifetime" and not MAX_LIFETIME_ENFORCED:
-        return "the maximum token lifetime is enforced by the tokens branch"
-    if caller.startswith("service:") and expected == 403 and not SERVICE_IDENTITIES_ENFORCED:
-        return "per-service access to internal endpoints comes with the tokens branch"
-    return None

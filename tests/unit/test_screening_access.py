@@ -29,7 +29,6 @@ READ: dict[str, tuple[bool, tuple[bool, bool, bool, bool, bool]]] = {
     "mentor-coordinator": (False, (False, False, False, False, False)),
     "dpo":                (False, (False, False, False, False, False)),
     "ops-viewer":         (False, (False, False, False, False, False)),
-    "service":            (False, (False, False, False, False, False)),
 }
 
 
@@ -75,8 +74,8 @@ def test_a_second_role_adds_what_it_allows_and_never_removes() -> None:
 
 
 RECORDERS = {
-    access.RECORD_SCREENING: {"clinician", "service"},
-    access.RECORD_ENQUIRY_DUE: {"clinician", "service"},
+    access.RECORD_SCREENING: {"clinician"},
+    access.RECORD_ENQUIRY_DUE: {"clinician"},
     access.RECORD_RISK_ASSESSMENT: {"clinician"},
 }
 
@@ -106,7 +105,6 @@ def test_only_the_trust_can_hold_a_role_that_records_risk() -> None:
     ({"partner-staff"}, None),
     ({"mentor-coordinator"}, None),
     ({"ops-viewer"}, None),
-    ({"service"}, None),
 ])
 def test_the_marac_queue_view_by_role(roles: set[str], view: MaracView | None) -> None:
     assert access.marac_view(roles) is view

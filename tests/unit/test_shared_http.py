@@ -6,11 +6,18 @@ import warnings
 from collections.abc import Iterator
 from typing import Annotated, Any
 
+import jwt
 import pytest
 from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.auth import Principal, TokenAuthority
+from shared.auth import (
+    NotAuthenticated,
+    Principal,
+    TokenIssuer,
+    TokenVerifier,
+    generate_signing_key,
+)
 from shared.http import ApiError, Authorizer, create_api
 from shared.identity import normalise_nhs_number
 
@@ -19,7 +26,6 @@ with warnings.catch_warnings():  # starlette's notice about httpx is not ours to
     from fastapi.testclient import TestClient
 
 SERVICE = "unit-http-probe"
-SECRET = "unit-http-secret-" + "y" * 48
 ORGS = {"trust": "nhs-trust", "partner-a": "dva-partner"}
 NHS_LIKE = "943 476 5918"  # NHS-number shaped, wrong check digit
 DISTINCTIVE = "Zebediah-Quartermaine-7731"
@@ -51,11 +57,44 @@ class Readiness:
             raise ConnectionError("database at 10.0.0.5 refused")
 
 
-authority = TokenAuthority(SECRET, ORGS)
+class Keys:
+    """The issuer's public key set, as a verifier sees it."""
+
+    def __init__(self, *issuers: TokenIssuer) -> None:
+        self._keys = {k["kid"]: jwt.PyJWK(k) for i in issuers for k in i.jwks()["keys"]}
+
+    def key(self, kid: str) -> Any:
+        if kid not in self._keys:
+            raise NotAuthenticated("the bearer token names an unknown signing key")
+        return self._keys[kid]
+
+
+authority = TokenIssuer(generate_signing_key(), ORGS)
 readiness = Readiness()
 app = create_api(SERVICE, title="probe", description="a probe app", readiness=[readiness])
-authorizer = Authorizer(authority)
+authorizer = Authorizer(TokenVerifier(Keys(authority), ORGS))
 Clinician = Annotated[Principal, Depends(authorizer.require("clinician"))]
+
+
+@app.get("/for-people")
+def for_people(caller: Annotated[Principal, Depends(authorizer.require(
+        "clinician", "partner-staff", via=("screening",), services=("mentoring",)))]
+               ) -> dict[str, Any]:
+    return {"subject": caller.subject, "org": caller.org, "via": caller.via,
+            "service": caller.service}
+
+
+@app.get("/internal")
+def internal(caller: Annotated[Principal, Depends(authorizer.require_service(
+        "screening"))]) -> dict[str, Any]:
+    return {"subject": caller.subject, "service": caller.service}
+
+
+@app.get("/internal/for-people")
+def internal_for_people(caller: Annotated[Principal, Depends(authorizer.require_service(
+        "screening", on_behalf=True))]) -> dict[str, Any]:
+    return {"subject": caller.subject, "org": caller.org, "via": caller.via,
+            "service": caller.service}
 
 
 @app.post("/items/{item_id}")
@@ -102,10 +141,15 @@ GOOD_BODY = {"count": 2, "nhs_number": "943 476 5919", "label": "north-cmht"}
         pytest.param({"Authorization": "Bearer"}, "bearer token is required",
                      id="bearer-without-token"),
         pytest.param({"Authorization": "Bearer not.a.token"}, "not valid", id="garbage-token"),
-        pytest.param({"Authorization": "Bearer " + TokenAuthority("another-secret-" + "z" * 48,
-                                                                  ORGS).mint("trust",
-                                                                             ["clinician"])},
-                     "not valid", id="wrong-secret"),
+        pytest.param({"Authorization": "Bearer " + TokenIssuer(generate_signing_key(), ORGS)
+                      .mint("trust", ["clinician"])}, "unknown signing key", id="wrong-key"),
+        pytest.param({"Authorization": "Bearer " + authority.mint(
+            "trust", ["clinician"], lifetime_seconds=13 * 3600)}, "lifetime over the maximum",
+                     id="lifetime-over-the-maximum"),
+        pytest.param({"Authorization": "Bearer " + TokenIssuer(
+            generate_signing_key(), {**ORGS, "trust": "dva-partner"}).mint(
+                "trust", ["partner-staff"])}, "unknown signing key",
+                     id="other-issuer-other-kind"),
         pytest.param({"Authorization": "Bearer " + authority.mint(
             "trust", ["clinician"], lifetime_seconds=-10)}, "expired", id="expired"),
     ],
@@ -126,7 +170,6 @@ def test_missing_or_bad_token_is_401_with_a_challenge(client: TestClient,
     [
         pytest.param(("safeguarding-lead",), id="safeguarding-lead"),
         pytest.param(("ops-viewer", "dpo"), id="two-other-roles"),
-        pytest.param(("service",), id="service"),
     ],
 )
 def test_wrong_role_is_403_naming_the_roles_needed(client: TestClient,
@@ -320,3 +363,98 @@ def test_metrics_need_no_token(client: TestClient) -> None:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert "peerlink_http_request_duration_seconds" in response.text
+
+
+def service(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {authority.mint_service(name)}"}
+
+
+def person(org: str = "trust", *roles: str) -> str:
+    return authority.mint(org, list(roles or ("clinician",)), subject="person-1")
+
+
+@pytest.mark.parametrize("name", ["screening", "mentoring", "consent", "reporting"])
+def test_a_service_on_its_own_may_not_take_a_persons_action(client: TestClient,
+                                                            name: str) -> None:
+    response = client.post("/items/1", json=GOOD_BODY, headers=service(name))
+    assert response.status_code == 403
+    assert "clinician" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("given_headers", "expected_status", "expected"),
+    [
+        pytest.param(lambda: bearer(), 200,
+                     {"subject": None, "org": "trust", "via": None, "service": None},
+                     id="a-person-directly"),
+        pytest.param(lambda: {**service("screening"), "Peerlink-On-Behalf-Of": person()}, 200,
+                     {"subject": "person-1", "org": "trust", "via": "screening",
+                      "service": None}, id="a-person-via-an-admitted-service"),
+        pytest.param(lambda: {**service("mentoring"), "Peerlink-On-Behalf-Of": person()}, 403,
+                     "the mentoring service may not act for a person here",
+                     id="a-person-via-another-service"),
+        pytest.param(lambda: {**service("screening"),
+                              "Peerlink-On-Behalf-Of": person("trust", "ops-viewer")}, 403,
+                     "roles", id="via-an-admitted-service-but-the-person-lacks-the-role"),
+        pytest.param(lambda: service("mentoring"), 200,
+                     {"subject": "svc-mentoring", "org": "peerlink-platform", "via": None,
+                      "service": "mentoring"}, id="an-admitted-service-alone"),
+        pytest.param(lambda: service("screening"), 403, "a service may not",
+                     id="a-service-alone-admitted-only-for-people"),
+        pytest.param(lambda: {**bearer(), "Peerlink-On-Behalf-Of": person()}, 403,
+                     "only a service may act on behalf", id="a-person-claiming-to-act-for-one"),
+        pytest.param(lambda: {**service("screening"),
+                              "Peerlink-On-Behalf-Of": authority.mint_service("mentoring")},
+                     401, "must be a person's", id="on-behalf-of-a-service"),
+        pytest.param(lambda: {**service("screening"), "Peerlink-On-Behalf-Of": "garbage"},
+                     401, "not valid", id="on-behalf-of-garbage"),
+        pytest.param(lambda: {**service("screening"), "Peerlink-On-Behalf-Of": authority.mint(
+            "trust", ["clinician"], lifetime_seconds=-5)}, 401, "expired",
+                     id="on-behalf-of-an-expired-token"),
+    ],
+)
+def test_who_may_act_for_people(client: TestClient, given_headers: Any, expected_status: int,
+                                expected: Any) -> None:
+    response = client.get("/for-people", headers=given_headers())
+    assert response.status_code == expected_status, response.text
+    if expected_status == 200:
+        body = response.json()
+        assert {**body, "subject": None if body["service"] is None and body["via"] is None
+                else body["subject"]} == expected
+    else:
+        assert expected in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "given_headers", "expected_status", "expected"),
+    [
+        pytest.param("/internal", lambda: service("screening"), 200, "svc-screening",
+                     id="the-named-service"),
+        pytest.param("/internal", lambda: service("reporting"), 403,
+                     "the reporting service may not call", id="another-service"),
+        pytest.param("/internal", lambda: bearer(), 403, "not people", id="a-clinician"),
+        pytest.param("/internal", lambda: bearer("trust", ("dpo",)), 403, "not people",
+                     id="a-dpo"),
+        pytest.param("/internal", lambda: {}, 401, "bearer token is required", id="no-token"),
+        pytest.param("/internal", lambda: {**service("screening"),
+                                           "Peerlink-On-Behalf-Of": person()}, 403,
+                     "does not act on behalf", id="on-behalf-where-not-admitted"),
+        pytest.param("/internal/for-people", lambda: {**service("screening"),
+                                                      "Peerlink-On-Behalf-Of": person()},
+                     200, "person-1", id="on-behalf-where-admitted"),
+        pytest.param("/internal/for-people", lambda: {**service("mentoring"),
+                                                      "Peerlink-On-Behalf-Of": person()},
+                     403, "the mentoring service may not", id="another-service-on-behalf"),
+        pytest.param("/internal/for-people", lambda: bearer(), 403, "not people",
+                     id="a-person-directly"),
+    ],
+)
+def test_internal_endpoints_admit_only_the_named_services(
+        client: TestClient, path: str, given_headers: Any, expected_status: int,
+        expected: str) -> None:
+    response = client.get(path, headers=given_headers())
+    assert response.status_code == expected_status, response.text
+    if expected_status == 200:
+        assert response.json()["subject"] == expected
+    else:
+        assert expected in response.json()["message"]

@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.bootstrap import ConsentService
 from services.consent.domain.audit import ChainCheck, PublishedHead
+from services.consent.domain.callers import REFERRERS, SERVICE_ACCESS
 from services.consent.domain.purposes import UnknownPurpose, expand_purposes
 from services.consent.service_layer import audit, consents
 from services.consent.service_layer.subjects import register_subject
-from shared.auth import Principal
+from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, UnknownSubject, b64e
 from shared.events.vocabulary import ConsentMethod, OrgId, OrgIds, Purpose
 from shared.http import ApiError, create_api
@@ -97,14 +98,13 @@ class WithdrawalAccepted(BaseModel):
 
 
 class AuditIn(BaseModel):
-    """An access another service audits on behalf of its caller."""
+    """An access another service audits: who acted comes from the verified tokens (the
+    person's, on-behalf-of, and the service's), never from the body."""
 
     model_config = ConfigDict(extra="forbid")
 
     action: str = Field(pattern=r"^[a-z][a-z0-9-]{0,59}$")
     subject_id: str | None = Field(default=None, pattern=r"^sub_[0-9a-f]{32}$")
-    actor: str = Field(min_length=1, max_length=200)
-    actor_org: str = Field(min_length=1, max_length=64)
     detail: dict[str, str | int | bool | None] = Field(default_factory=dict)
 
 
@@ -154,17 +154,16 @@ def _verification(check: ChainCheck, heads_problem: str | None) -> AuditVerifica
 
 
 class ReferralRelationshipIn(BaseModel):
-    """A referral from the holder organisation to a receiving organisation."""
+    """A referral from the referrer's organisation (the holder, from the referrer's verified
+    token, never from the body) to a receiving organisation."""
 
     model_config = ConfigDict(extra="forbid")
 
     org: OrgId = Field(description="the organisation receiving the referral")
-    holder: OrgId = Field(description="the referring organisation, whose partner-sharing "
-                                      "must name the receiving one")
 
 
 class DataKeyOut(BaseModel):
-    """A subject's data key, for services (role service) only."""
+    """A subject's data key, for the services that hold people's sealed fields only."""
 
     key_id: str
     key: str
@@ -177,6 +176,26 @@ def build_api(service: ConsentService) -> FastAPI:
                                  "through every service, erasure and the audit trail.",
                      readiness=[service.database.ping])
     auth = service.authorizer
+    register_access, holder_access = SERVICE_ACCESS["register"], SERVICE_ACCESS["holder-consents"]
+    audit_access, key_access = SERVICE_ACCESS["audit"], SERVICE_ACCESS["data-key"]
+    referral_access = SERVICE_ACCESS["referral"]
+
+    def for_trust(caller: Principal) -> Principal:
+        """A service registering alone does so for the Trust (the Trust's record system)."""
+        trusts = [org for org, o in service.settings.organisations.items()
+                  if o.kind == "nhs-trust"]
+        if len(trusts) != 1:
+            raise NotPermitted("a service may register alone only for the one NHS Trust")
+        return Principal(subject=caller.subject, org=trusts[0], roles=frozenset(),
+                         org_kind="nhs-trust", service=caller.service)
+
+    def audited_as(caller: Principal) -> Principal:
+        """Who the audit trail names: the person and organisation who acted, via the service
+        (from the verified tokens), or the service acting alone."""
+        if caller.via is None:
+            return caller
+        return Principal(subject=f"{caller.subject} (via svc-{caller.via})", org=caller.org,
+                         roles=caller.roles, org_kind=caller.org_kind, via=caller.via)
 
     @contextmanager
     def subject_errors() -> Iterator[None]:
@@ -211,16 +230,19 @@ def build_api(service: ConsentService) -> FastAPI:
 
     @app.post("/v1/subjects", response_model=SubjectOut, status_code=201)
     def register(body: SubjectIn, caller: Annotated[Principal, Depends(
-            auth.require("clinician", "partner-staff", "service"))]) -> SubjectOut:
+            auth.require("clinician", "partner-staff", via=register_access.for_person,
+                         services=register_access.alone))]) -> SubjectOut:
         """Register a person by NHS number as your organisation's own patient or client.
 
         Always 201 with the person's reference, whether or not anyone knew them before: a
         person has one reference across the programme, and registering never opens another
-        organisation's records or consents.
+        organisation's records or consents. A service registering alone does so for the
+        Trust (its record system's people).
         """
+        registrar = for_trust(caller) if caller.is_service else audited_as(caller)
         with service.database.unit_of_work() as uow:
             registration = register_subject(uow, service.keys, service.lookup,
-                                            body.nhs_number, caller, trail=service.trail)
+                                            body.nhs_number, registrar, trail=service.trail)
         return SubjectOut(subject_id=registration.subject_id)
 
     @app.post("/v1/subjects/{subject_id}/consents", status_code=201)
@@ -236,8 +258,7 @@ def build_api(service: ConsentService) -> FastAPI:
 
     @app.get("/v1/subjects/{subject_id}/consents")
     def consent_state(subject_id: Annotated[str, SUBJECT_ID],
-                      caller: Annotated[Principal, Depends(auth.require(*RECORDERS,
-                                                                        "service"))]
+                      caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                       ) -> dict[str, Any]:
         """Your organisation's consents: state per purpose, sharing recipients, history."""
         with subject_errors(), service.database.unit_of_work() as uow:
@@ -316,18 +337,23 @@ def build_api(service: ConsentService) -> FastAPI:
         return result
 
     @app.post("/internal/v1/audit", status_code=201, include_in_schema=False)
-    def audit_for_service(body: AuditIn, caller: Annotated[
-            Principal, Depends(auth.require("service"))]) -> dict[str, str]:
-        on_behalf = Principal(subject=f"{body.actor} (via {caller.subject})",
-                              org=body.actor_org, roles=caller.roles)
+    def audit_for_service(body: AuditIn, caller: Annotated[Principal, Depends(
+            auth.require_service(*audit_access.alone | audit_access.for_person,
+                                 on_behalf=True))]) -> dict[str, str]:
+        if caller.via is None and caller.service not in audit_access.alone:
+            raise NotPermitted(f"the {caller.service} service may not audit on its own")
+        if caller.via is not None and caller.via not in audit_access.for_person:
+            raise NotPermitted(f"the {caller.via} service may not audit for a person")
         with service.database.unit_of_work() as uow:
-            service.trail.record(uow, on_behalf, body.action, body.subject_id, **body.detail)
+            service.trail.record(uow, audited_as(caller), body.action, body.subject_id,
+                                 **body.detail)
         return {"status": "recorded"}
 
     @app.get("/internal/v1/subjects/{subject_id}/consents", include_in_schema=False)
     def holder_consents(subject_id: Annotated[str, SUBJECT_ID],
                         org: Annotated[OrgId, Query(description="the holder organisation")],
-                        caller: Annotated[Principal, Depends(auth.require("service"))]
+                        caller: Annotated[Principal, Depends(
+                            auth.require_service(*holder_access.alone))]
                         ) -> dict[str, Any]:
         """One holder organisation's consents, for a service deciding what it may do."""
         with subject_errors(), service.database.read() as session:
@@ -340,9 +366,18 @@ def build_api(service: ConsentService) -> FastAPI:
               include_in_schema=False)
     def referral_relationship(subject_id: Annotated[str, SUBJECT_ID],
                               body: ReferralRelationshipIn,
-                              caller: Annotated[Principal, Depends(auth.require("service"))]
+                              caller: Annotated[Principal, Depends(auth.require_service(
+                                  *referral_access.for_person, on_behalf=True))]
                               ) -> dict[str, str]:
-        """A referral gives the receiving organisation a relationship with the person."""
+        """A referral by the person calling (on whose behalf the service acts) gives the
+        receiving organisation a relationship with the person referred: the referrer's
+        organisation is the holder whose partner-sharing must name the receiver."""
+        if caller.via is None:
+            raise NotPermitted("a referral is made by a person: send the referrer's token "
+                               "(Peerlink-On-Behalf-Of)")
+        if not caller.has_any(REFERRERS):
+            needed = ", ".join(sorted(REFERRERS))
+            raise NotPermitted(f"making a referral needs one of the roles: {needed}")
         organisation = service.settings.organisations.get(body.org)
         if organisation is None or organisation.kind != "dva-partner":
             raise ApiError(422, "validation-failed", "the receiving organisation must be a "
@@ -352,7 +387,8 @@ def build_api(service: ConsentService) -> FastAPI:
             if row.erased_at is not None:
                 raise consents.SubjectErased()
             try:
-                consents.establish_referral(uow, subject_id, body.org, body.holder, caller,
+                consents.establish_referral(uow, subject_id, body.org, caller.org,
+                                            audited_as(caller),
                                             trail=service.trail)
             except consents.NoSharing:
                 raise ApiError(409, "sharing-required", "partner-sharing from the referring "
@@ -363,7 +399,8 @@ def build_api(service: ConsentService) -> FastAPI:
     @app.get("/internal/v1/data-keys/{subject_id}", response_model=DataKeyOut,
              include_in_schema=False)
     def data_key(subject_id: Annotated[str, SUBJECT_ID],
-                 caller: Annotated[Principal, Depends(auth.require("service"))]) -> DataKeyOut:
+                 caller: Annotated[Principal, Depends(auth.require_service(*key_access.alone))]
+                 ) -> DataKeyOut:
         try:
             key = service.keys.data_key(subject_id)
         except KeyShredded:

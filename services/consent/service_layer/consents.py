@@ -79,12 +79,14 @@ def require_subject(session: Session, subject_id: str, caller: Principal) -> Any
     """The subject's row, if the caller's organisation has a relationship with the person.
 
     A DPO too acts only for their own organisation. A person the caller's organisation has no
-    relationship with is indistinguishable from an unknown reference.
+    relationship with is indistinguishable from an unknown reference. A service acting alone
+    belongs to no organisation: the endpoint admitted it (``SERVICE_ACCESS``) and names the
+    organisation it asks about.
     """
     row = session.execute(select(subjects).where(subjects.c.subject_id == subject_id)).first()
     if row is None:
         raise SubjectNotFound()
-    if "service" in caller.roles:
+    if caller.is_service:
         return row
     linked = session.execute(select(subject_orgs.c.org).where(and_(
         subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == caller.org))).first()

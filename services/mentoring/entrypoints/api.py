@@ -159,7 +159,7 @@ def build_api(service: MentoringService) -> FastAPI:
             raise NotPermitted("you may refer only on behalf of your own organisation")
         dva_partner(body.to_org)
         with errors():
-            subject_id = service.resolve_subject(body.nhs_number, body.subject_id, caller.org)
+            subject_id = service.resolve_subject(body.nhs_number, body.subject_id, caller)
             if not service.may_mentor(subject_id, caller.org):
                 raise ApiError(409, "consent-required", "peer-mentoring consent recorded by "
                                "your organisation is not active for this person: record it "

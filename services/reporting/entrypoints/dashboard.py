@@ -209,14 +209,14 @@ def release_stream(request: Request, service: ReportingService, expires_at: date
 
 def add_dashboard(app: FastAPI, service: ReportingService) -> None:
     """Register ``/login``, ``/logout``, ``/dashboard``, ``/static/*`` and the release stream."""
-    authority = service.authority
+    verifier = service.verifier
     sessions = service.sessions
     access = ReportingAccess(service.authorizer, sessions)
     production = service.settings.env == "production"
 
     def viewer(token: str) -> Principal:
         """The caller a token names, if it carries the ops-viewer role."""
-        caller = authority.verify(token)
+        caller = verifier.verify(token)
         if not caller.has_any(frozenset({ROLE})):
             raise NotPermitted(f"this page needs the {ROLE} role")
         return caller

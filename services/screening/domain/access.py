@@ -47,9 +47,10 @@ READ_MARAC_QUEUE: Final = "read-marac-queue"
 MARK_REFERRAL_SENT: Final = "mark-referral-sent"
 
 RULES: Final[dict[str, Rule]] = {
-    # the Trust's clinicians, and the Trust's record system (service) for routine data
-    RECORD_SCREENING: Rule(frozenset({"clinician", "service"}), Scope.OWN_ORG),
-    RECORD_ENQUIRY_DUE: Rule(frozenset({"clinician", "service"}), Scope.OWN_ORG),
+    # the Trust's clinicians (the Trust's record system records through the worker, from
+    # Kafka: a service has no role, so none records through the API)
+    RECORD_SCREENING: Rule(frozenset({"clinician"}), Scope.OWN_ORG),
+    RECORD_ENQUIRY_DUE: Rule(frozenset({"clinician"}), Scope.OWN_ORG),
     RECORD_RISK_ASSESSMENT: Rule(frozenset({"clinician"}), Scope.OWN_ORG),
     # identifiable results: clinicians and the safeguarding lead for their own organisation's
     # records, partner staff for what a holder shared with their organisation

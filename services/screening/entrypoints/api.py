@@ -89,7 +89,7 @@ def build_api(service: ScreeningService) -> FastAPI:
             Principal, Depends(roles_of(access.RECORD_ENQUIRY_DUE))]) -> dict[str, Any]:
         """Someone was assessed and should be asked: the denominator of coverage."""
         may_record(access.RECORD_ENQUIRY_DUE, caller, body.org)
-        subject_id = resolve(service, body.nhs_number, body.subject_id, caller.org)
+        subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
         with service.database.unit_of_work() as uow:
             enquiry_id = record_enquiry_due(uow, body, subject_id)
         return {"id": enquiry_id, "subject_id": subject_id, "org": body.org,
@@ -100,7 +100,7 @@ def build_api(service: ScreeningService) -> FastAPI:
             Principal, Depends(roles_of(access.RECORD_SCREENING))]) -> dict[str, Any]:
         """Record a routine enquiry; returns the record with its HARK score and findings."""
         may_record(access.RECORD_SCREENING, caller, body.org)
-        subject_id = resolve(service, body.nhs_number, body.subject_id, caller.org)
+        subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
         with consent_service_errors(), service.database.unit_of_work() as uow:
             screening_id = record_screening(uow, service.cipher, body, subject_id,
                                             caller.org)
@@ -146,7 +146,7 @@ def build_api(service: ScreeningService) -> FastAPI:
             Principal, Depends(roles_of(access.RECORD_RISK_ASSESSMENT))]) -> dict[str, Any]:
         """Score a DASH checklist and apply the MARAC criteria; raises a referral at once."""
         may_record(access.RECORD_RISK_ASSESSMENT, caller, caller.org)
-        subject_id = resolve(service, body.nhs_number, body.subject_id, caller.org)
+        subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
         with consent_service_errors(), service.database.unit_of_work() as uow:
             return risk.record_risk_assessment(
                 uow, service.cipher, body, subject_id, caller.org, caller.subject,
@@ -188,10 +188,10 @@ def build_api(service: ScreeningService) -> FastAPI:
 
 
 def resolve(service: ScreeningService, nhs_number: str | None, subject_id: str | None,
-            org: str) -> str:
+            caller: Principal) -> str:
     """The subject reference, or the HTTP error that explains why there is none."""
     try:
-        return service.resolve_subject(nhs_number, subject_id, org)
+        return service.resolve_subject(nhs_number, subject_id, caller)
     except (UnknownSubject, KeyShredded):
         raise ApiError(422, "unknown-subject", "no registered person has this subject reference",
                        field="subject_id") from None

@@ -35,8 +35,7 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
         if command.org != TRUST_ORG:
             raise RejectedEvent("org: the Trust's record system may record only for the Trust")
         try:
-            subject_id = service.resolve_subject(command.nhs_number, command.subject_id,
-                                                 TRUST_ORG)
+            subject_id = service.resolve_subject(command.nhs_number, command.subject_id)
         except (UnknownSubject, KeyShredded):
             raise RejectedEvent("subject_id: no registered person has this reference") from None
         record_screening(uow, service.cipher, command, subject_id, TRUST_ORG)
