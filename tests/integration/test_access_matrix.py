@@ -105,9 +105,8 @@ def load_table(path: Path) -> list[Row]:
 
 
 TABLES: Final = ("consent", "reporting", "screening")
-"""The tables in this runner's format. Screening's (``screening.csv``, by record holder) and
-mentoring's (``mentoring.yaml``) have runners of their own, which check their own coverage:
-``test_screening_access_matrix.py`` and ``test_mentoring_access_matrix.py``."""
+"""The tables this runner holds. Mentoring's (``mentoring.yaml``) still has a runner of its
+own, ``test_mentoring_access_matrix.py``."""
 
 
 def all_rows() -> list[Row]:
@@ -160,7 +159,13 @@ def required(service: str, app: FastAPI) -> set[tuple[str, str, str, str]]:
 def service_app(service: str, settings: PlatformSettings) -> FastAPI:
     if service == "consent":
         return consent_api(ConsentService(settings))
-    return reporting_api(ReportingService(settings))
+    if service == "reporting":
+        return reporting_api(ReportingService(settings))
+    if service == "screening":
+        from services.screening.entrypoints.api import create_app as screening_app
+        return screening_app(settings)
+    from services.mentoring.entrypoints.api import create_app as mentoring_app
+    return mentoring_app(settings)
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer.commands import RecordScreening
 from services.screening.service_layer.screenings import record_screening
+from shared.auth import ON_BEHALF_OF
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import InboundRecord
 from shared.kafka.topics import events_topic
@@ -36,6 +37,7 @@ from shared.runtime import migrate
 from shared.settings import PlatformSettings
 from tests.support.http import serving
 from tests.support.screening import consent_applier
+from tests.support.services import issuing
 from tests.support.tokens import Tokens
 
 REGISTRAR = {"nhs-trust": "clinician", "dva-partner": "partner-staff"}
@@ -101,8 +103,8 @@ class ScreeningHarness:
                 migrate(service, url)
                 patch.setenv(f"PEERLINK_{service.upper()}_DATABASE_URL", url)
             consent = ConsentService(settings)
-            with serving(consent_api(consent)) as consent_url:
-                screening = ScreeningService(settings.model_copy(
+            with issuing(settings) as issued, serving(consent_api(consent)) as consent_url:
+                screening = ScreeningService(issued.model_copy(
                     update={"consent_url": consent_url}))
                 harness = cls(consent, consent_url, screening, tokens, check_status)
                 try:
@@ -155,9 +157,9 @@ class ScreeningHarness:
             self._consent(f"{subject}/consents", {
                 "purpose": "partner-sharing", "method": "verbal", "recorded_by": "matrix",
                 "recipients": [org]}, holder_headers)
-            self._consent(f"/internal{subject}/relationships", {"org": org, "holder": holder},
-                          {"Authorization": "Bearer " + self.tokens.service("mentoring",
-                                                                              holder)})
+            self._consent(f"/internal{subject}/relationships", {"org": org}, {
+                "Authorization": "Bearer " + self.tokens.service("mentoring"),
+                ON_BEHALF_OF: self.tokens.person(holder, REGISTRAR[self.tokens.kind(holder)])})
         if state == "withdrawn":
             self._consent(f"{subject}/withdrawals", {
                 "purposes": ["partner-sharing"], "recipients": [org], "method": "verbal"},
