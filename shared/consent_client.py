@@ -26,6 +26,7 @@ class SharingRequired(PermissionError):
 class ConsentState:
     """One holder organisation's consents for a person."""
 
+    relationship: bool
     purposes: dict[str, str]
     sharing_recipients: frozenset[str]
 
@@ -104,10 +105,11 @@ class ConsentClient:
 
     def consents(self, subject_id: str, holder_org: str) -> ConsentState:
         """The consents ``holder_org`` recorded for the person (state per purpose, and whom
-        its partner-sharing names)."""
+        its partner-sharing names), and whether it has a relationship with them."""
         body = self._call("GET", f"/internal/v1/subjects/{subject_id}/consents?org={holder_org}",
                           (200,))
-        return ConsentState(purposes=dict(body["purposes"]),
+        return ConsentState(relationship=bool(body["relationship"]),
+                            purposes=dict(body["purposes"]),
                             sharing_recipients=frozenset(body["sharing_recipients"]))
 
     def establish_referral(self, subject_id: str, to_org: str, caller: Principal) -> None:

@@ -72,7 +72,3 @@ class MentoringService:
         self.keys.data_key(subject_id)
         return subject_id
 
-    def may_mentor(self, subject_id: str, org: str) -> bool:
-        """Whether ``org``'s own peer-mentoring consent is active (asked of the consent
-        service): consents are per holder organisation."""
-        return self.consent.consents(subject_id, org).granted("peer-mentoring")

@@ -35,6 +35,7 @@ from shared.auth import ON_BEHALF_OF
 from shared.runtime import migrate
 from shared.settings import PlatformSettings
 from tests.support.http import serving
+from tests.support.mentoring_matrix import MentoringHarness
 from tests.support.screening_matrix import ScreeningHarness
 from tests.support.tokens import PEOPLE_ROLES, SERVICES, TOKEN_STATES, Tokens
 
@@ -45,6 +46,8 @@ STATES: Final = ("own", "none", "registered", "shared", "withdrawn")
 NOT_APPLICABLE: Final = "n/a"
 TRUST_STATES: Final = ("own", "none", "registered")
 """Partner-sharing names DVA partners only, so the Trust is never shared to."""
+SELF_REFERRED: Final = "self-referred"
+"""Mentoring only: a partner referred the person it holds to its own intake."""
 UNMATRIXED: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 SERVICE_NAMES: Final = ("consent", "reporting", "screening", "mentoring")
 
@@ -104,9 +107,8 @@ def load_table(path: Path) -> list[Row]:
     return rows
 
 
-TABLES: Final = ("consent", "reporting", "screening")
-"""The tables this runner holds. Mentoring's (``mentoring.yaml``) still has a runner of its
-own, ``test_mentoring_access_matrix.py``."""
+TABLES: Final = SERVICE_NAMES
+"""Every service's table, ``tests/access/<service>.csv``."""
 
 
 def all_rows() -> list[Row]:
@@ -140,7 +142,9 @@ def relationships(service: str, org: str) -> tuple[str, ...]:
     """The relationship states that apply to a caller of ``org`` at ``service``."""
     if service == "reporting":
         return (NOT_APPLICABLE,)  # de-identified figures: no person in any request
-    return TRUST_STATES if org == "trust" else STATES
+    if org == "trust":
+        return TRUST_STATES
+    return (*STATES, SELF_REFERRED) if service == "mentoring" else STATES
 
 
 def callers(endpoint: str) -> tuple[str, ...]:
@@ -199,7 +203,7 @@ def test_table_values_are_known() -> None:
         assert row.caller in (*PEOPLE_ROLES, *TOKEN_STATES,
                               *(f"service:{s}" for s in SERVICES)), row.where
         assert row.caller_org in ORGS, row.where
-        assert row.relationship in (*STATES, NOT_APPLICABLE), row.where
+        assert row.relationship in (*STATES, SELF_REFERRED, NOT_APPLICABLE), row.where
         assert 100 <= row.expected <= 599, row.where
 
 
@@ -422,6 +426,9 @@ def harnesses(settings: PlatformSettings, var_dir: Path
             elif row.service == "screening":
                 built[name] = cleanup.enter_context(
                     ScreeningHarness.running(settings, tokens, var_dir, check_status))
+            elif row.service == "mentoring":
+                built[name] = cleanup.enter_context(
+                    MentoringHarness.running(settings, tokens, var_dir, check_status))
             else:
                 pytest.fail(f"no harness runs {row.service}'s rows yet")
         return built[name]

@@ -14,7 +14,7 @@ from services.consent.domain.audit import ChainCheck, PublishedHead
 from services.consent.domain.callers import REFERRERS, SERVICE_ACCESS
 from services.consent.domain.purposes import UnknownPurpose, expand_purposes
 from services.consent.service_layer import audit, consents
-from services.consent.service_layer.subjects import register_subject
+from services.consent.service_layer.subjects import has_relationship, register_subject
 from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, UnknownSubject, b64e
 from shared.events.vocabulary import ConsentMethod, OrgId, OrgIds, Purpose
@@ -355,11 +355,13 @@ def build_api(service: ConsentService) -> FastAPI:
                         caller: Annotated[Principal, Depends(
                             auth.require_service(*holder_access.alone))]
                         ) -> dict[str, Any]:
-        """One holder organisation's consents, for a service deciding what it may do."""
+        """One holder organisation's consents, and whether it has a relationship with the
+        person, for a service deciding what it may do for that organisation."""
         with subject_errors(), service.database.read() as session:
             consents.require_subject(session, subject_id, caller)
             state = consents.consent_state(session, subject_id, org)
-        return {"purposes": state["purposes"],
+            related = has_relationship(session, subject_id, org)
+        return {"relationship": related, "purposes": state["purposes"],
                 "sharing_recipients": state["sharing_recipients"]}
 
     @app.post("/internal/v1/subjects/{subject_id}/relationships", status_code=201,

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import (
     consent_changes,
-    subject_orgs,
     subjects,
     withdrawal_acks,
     withdrawals,
@@ -23,7 +22,7 @@ from services.consent.adapters.tables import (
 from services.consent.domain.purposes import expand_purposes, required_services
 from services.consent.domain.tracker import CascadeStatus, Transition, WithdrawalCascade
 from services.consent.service_layer.audit import AuditTrail
-from services.consent.service_layer.subjects import establish
+from services.consent.service_layer.subjects import establish, has_relationship
 from shared.auth import Principal
 from shared.crypto import PersonalDataCipher
 from shared.db import UnitOfWork, utcnow
@@ -88,9 +87,7 @@ def require_subject(session: Session, subject_id: str, caller: Principal) -> Any
         raise SubjectNotFound()
     if caller.is_service:
         return row
-    linked = session.execute(select(subject_orgs.c.org).where(and_(
-        subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == caller.org))).first()
-    if linked is None:
+    if not has_relationship(session, subject_id, caller.org):
         raise SubjectNotFound()
     return row
 

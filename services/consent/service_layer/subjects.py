@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import subject_orgs, subjects
@@ -65,16 +66,16 @@ def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, lookup: NhsNumberLo
     return Registration(subject_id, created=True)
 
 
-def has_relationship(uow: UnitOfWork, subject_id: str, org: str) -> bool:
+def has_relationship(session: Session, subject_id: str, org: str) -> bool:
     """Whether ``org`` has a relationship with the person."""
-    return uow.session.execute(select(subject_orgs.c.org).where(
+    return session.execute(select(subject_orgs.c.org).where(
         subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == org)).first() is not None
 
 
 def establish(uow: UnitOfWork, subject_id: str, org: str, basis: RelationshipBasis) -> bool:
     """Give ``org`` a relationship with the person (once) and tell every service; returns
     whether it is new."""
-    if has_relationship(uow, subject_id, org):
+    if has_relationship(uow.session, subject_id, org):
         return False
     uow.session.execute(subject_orgs.insert().values(subject_id=subject_id, org=org,
                                                      basis=basis))

@@ -160,7 +160,10 @@ def build_api(service: MentoringService) -> FastAPI:
         dva_partner(body.to_org)
         with errors():
             subject_id = service.resolve_subject(body.nhs_number, body.subject_id, caller)
-            if not service.may_mentor(subject_id, caller.org):
+            referrer = service.consent.consents(subject_id, caller.org)
+            if not referrer.relationship:
+                raise UnknownSubject()
+            if not referrer.granted("peer-mentoring"):
                 raise ApiError(409, "consent-required", "peer-mentoring consent recorded by "
                                "your organisation is not active for this person: record it "
                                "before referring")
