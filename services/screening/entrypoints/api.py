@@ -115,10 +115,12 @@ def build_api(service: ScreeningService) -> FastAPI:
         with consent_service_errors(), service.database.unit_of_work() as uow:
             row = find_screening(uow, screening_id)
             subject_id = None if row is None else row.subject_id
-            refuse_role(access.READ_RESULTS, caller, RESULTS_REFUSED, subject_id)
+            # a refusal names no person: whose screening an id is must not reach the
+            # refused organisation's own audit trail either
+            refuse_role(access.READ_RESULTS, caller, RESULTS_REFUSED, None)
             if row is None or subject_id is None or row.org not in readable_orgs(
                     uow, caller, subject_id, frozenset({row.org})):
-                service.registry.audit(RESULTS_REFUSED, subject_id, caller)
+                service.registry.audit(RESULTS_REFUSED, None, caller)
                 raise ApiError(404, "not-found", NOT_FOUND)
             service.registry.audit(RESULTS_READ, subject_id, caller)
             return screening_view(row, service.cipher)
@@ -128,14 +130,13 @@ def build_api(service: ScreeningService) -> FastAPI:
                 caller: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
         """A person's screening and risk results that the caller may see: their own
         organisation's, and those another organisation shared with theirs. Nothing shows
-        whether anyone else holds records (200, possibly empty). Audited as refused when
-        any holder's records were withheld."""
+        whether anyone else holds records (200, possibly empty), and the audit entry is the
+        same read either way, since the caller's own DPO reads it."""
         with consent_service_errors(), service.database.unit_of_work() as uow:
             refuse_role(access.READ_RESULTS, caller, RESULTS_REFUSED, subject_id)
             holders = record_orgs(uow, subject_id)
             visible = readable_orgs(uow, caller, subject_id, holders)
-            service.registry.audit(RESULTS_READ if visible == holders else RESULTS_REFUSED,
-                                   subject_id, caller)
+            service.registry.audit(RESULTS_READ, subject_id, caller)
             return {"subject_id": subject_id,
                     "screenings": screenings_of(uow, subject_id, service.cipher, visible),
                     "risk_assessments": risk.assessments_of(uow, subject_id, service.cipher,
