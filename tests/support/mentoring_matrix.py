@@ -28,12 +28,10 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
 from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
 from services.mentoring.adapters.tables import (
     matches,
     mentors,
@@ -47,11 +45,9 @@ from services.mentoring.service_layer.cascade import MentoringCascade
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import EventApplier, InboundRecord
 from shared.kafka.topics import events_topic
-from shared.runtime import migrate
 from shared.settings import PlatformSettings
-from tests.support.http import serving
 from tests.support.screening_matrix import MatrixRow as ScreeningRow
-from tests.support.services import issuing
+from tests.support.services import consent_beside
 from tests.support.tokens import Tokens
 
 
@@ -177,23 +173,14 @@ class MentoringHarness:
     def running(cls, settings: PlatformSettings, tokens: Tokens, var_dir: Path,
                 check_status: Callable[[Any, httpx.Response], None]
                 ) -> Iterator[MentoringHarness]:
-        databases = {s: f"sqlite:///{var_dir / f'mentoring-matrix-{s}.db'}"
-                     for s in ("consent", "mentoring")}
-        with pytest.MonkeyPatch.context() as patch:
-            for service, url in databases.items():
-                migrate(service, url)
-                patch.setenv(f"PEERLINK_{service.upper()}_DATABASE_URL", url)
-            consent = ConsentService(settings)
-            with issuing(settings) as issued, serving(consent_api(consent)) as consent_url:
-                mentoring = MentoringService(issued.model_copy(
-                    update={"consent_url": consent_url}))
-                harness = cls(consent, consent_url, mentoring, tokens, check_status)
-                try:
-                    yield harness
-                finally:
-                    harness.consent_client.close()
-                    mentoring.database.dispose()
-                    consent.database.dispose()
+        with consent_beside("mentoring", settings, var_dir) as (consent, consent_url, beside):
+            mentoring = MentoringService(beside)
+            harness = cls(consent, consent_url, mentoring, tokens, check_status)
+            try:
+                yield harness
+            finally:
+                harness.consent_client.close()
+                mentoring.database.dispose()
 
     # --- setting a row's world up ----------------------------------------------------------
 

@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer.commands import RecordScreening
@@ -33,11 +31,9 @@ from shared.auth import ON_BEHALF_OF
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import InboundRecord
 from shared.kafka.topics import events_topic
-from shared.runtime import migrate
 from shared.settings import PlatformSettings
-from tests.support.http import serving
 from tests.support.screening import consent_applier
-from tests.support.services import issuing
+from tests.support.services import consent_beside
 from tests.support.tokens import Tokens
 
 REGISTRAR = {"nhs-trust": "clinician", "dva-partner": "partner-staff"}
@@ -96,23 +92,14 @@ class ScreeningHarness:
     def running(cls, settings: PlatformSettings, tokens: Tokens, var_dir: Path,
                 check_status: Callable[[Any, httpx.Response], None]
                 ) -> Iterator[ScreeningHarness]:
-        databases = {s: f"sqlite:///{var_dir / f'screening-matrix-{s}.db'}"
-                     for s in ("consent", "screening")}
-        with pytest.MonkeyPatch.context() as patch:
-            for service, url in databases.items():
-                migrate(service, url)
-                patch.setenv(f"PEERLINK_{service.upper()}_DATABASE_URL", url)
-            consent = ConsentService(settings)
-            with issuing(settings) as issued, serving(consent_api(consent)) as consent_url:
-                screening = ScreeningService(issued.model_copy(
-                    update={"consent_url": consent_url}))
-                harness = cls(consent, consent_url, screening, tokens, check_status)
-                try:
-                    yield harness
-                finally:
-                    harness.consent_client.close()
-                    screening.database.dispose()
-                    consent.database.dispose()
+        with consent_beside("screening", settings, var_dir) as (consent, consent_url, beside):
+            screening = ScreeningService(beside)
+            harness = cls(consent, consent_url, screening, tokens, check_status)
+            try:
+                yield harness
+            finally:
+                harness.consent_client.close()
+                screening.database.dispose()
 
     # --- setting a row's person up -------------------------------------------------------------
 

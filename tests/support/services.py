@@ -15,6 +15,8 @@ from typing import Final
 
 import pytest
 
+from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
 from shared.issuer import create_app as issuer_app
 from shared.issuer import development_issuer
 from shared.runtime import migrate
@@ -54,3 +56,23 @@ def issuing(settings: PlatformSettings) -> Iterator[PlatformSettings]:
     at its token endpoint."""
     with serving(issuer_app(settings)) as url:
         yield settings.model_copy(update={"token_url": f"{url}/oauth/token"})
+
+
+@contextmanager
+def consent_beside(service: str, settings: PlatformSettings, var_dir: Path
+                   ) -> Iterator[tuple[ConsentService, str, PlatformSettings]]:
+    """The consent service served on a loopback port beside ``service`` under test, with the
+    development issuer: both on migrated SQLite files under ``var_dir``. Yields the consent
+    service, its URL and the settings to build ``service`` with."""
+    databases = {s: f"sqlite:///{var_dir / f'{service}-matrix-{s}.db'}"
+                 for s in ("consent", service)}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, url in databases.items():
+            migrate(name, url)
+            patch.setenv(f"PEERLINK_{name.upper()}_DATABASE_URL", url)
+        consent = ConsentService(settings)
+        try:
+            with issuing(settings) as issued, serving(consent_api(consent)) as consent_url:
+                yield consent, consent_url, issued.model_copy(update={"consent_url": consent_url})
+        finally:
+            consent.database.dispose()
