@@ -30,7 +30,9 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult, Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.events.envelope import CloudEvent
@@ -73,6 +75,20 @@ class UtcDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """The current time, timezone-aware."""
     return datetime.now(UTC)
+
+
+def insert_if_absent(session: Session, table: Table, **values: Any) -> bool:
+    """Insert a row unless one with the same key exists (``ON CONFLICT DO NOTHING`` on both
+    backends, so two writers at once cannot fail on it); returns whether this one inserted."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        statement = insert(table).values(**values)
+    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
+    return bool(result.rowcount)
 
 
 def service_metadata() -> MetaData:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api
@@ -99,3 +102,32 @@ def test_the_nhs_number_is_stored_only_sealed(consent: tuple[ConsentService, Tes
                 for row in session.execute(service.database.metadata.tables[t].select())]
     assert dump
     assert not any("9434765919" in row for row in dump)
+
+
+def test_two_organisations_registering_one_person_at_once_get_one_reference(
+        consent: tuple[ConsentService, TestClient]) -> None:
+    """Two writers at once on the NHS-number uniqueness (issue 13's finding: an
+    IntegrityError answered 500 in 10 of 10 pairs)."""
+    service, client = consent
+    callers = [bearer(service.settings, org, role) for org, role in (
+        ("trust", "clinician"), ("partner-a", "partner-staff"))] * 3
+    for nhs_number in ("9434765919", "4010232137", "9990000018", "9990000026", "9990000034"):
+        barrier = threading.Barrier(len(callers))
+
+        def register(headers: dict[str, str], number: str = nhs_number,
+                     together: threading.Barrier = barrier) -> tuple[int, str]:
+            together.wait()
+            response = client.post("/v1/subjects", json={"nhs_number": number},
+                                   headers=headers)
+            return response.status_code, response.json().get("subject_id", response.text)
+
+        with ThreadPoolExecutor(len(callers)) as pool:
+            answers = list(pool.map(register, callers))
+
+        assert {status for status, _ in answers} == {201}, answers
+        assert len({subject for _, subject in answers}) == 1, answers
+        orgs = service.database.metadata.tables["subject_orgs"]
+        with service.database.read() as session:
+            linked = session.execute(select(orgs.c.org).where(
+                orgs.c.subject_id == answers[0][1])).scalars().all()
+        assert sorted(linked) == ["partner-a", "trust"]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import IntegrityError
 
 from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.bootstrap import ConsentService
@@ -14,7 +15,11 @@ from services.consent.domain.audit import ChainCheck, PublishedHead
 from services.consent.domain.callers import REFERRERS, SERVICE_ACCESS
 from services.consent.domain.purposes import UnknownPurpose, expand_purposes
 from services.consent.service_layer import audit, consents
-from services.consent.service_layer.subjects import has_relationship, register_subject
+from services.consent.service_layer.subjects import (
+    Registration,
+    has_relationship,
+    register_subject,
+)
 from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, UnknownSubject, b64e
 from shared.events.vocabulary import ConsentMethod, OrgId, OrgIds, Purpose
@@ -240,10 +245,19 @@ def build_api(service: ConsentService) -> FastAPI:
         Trust (its record system's people).
         """
         registrar = for_trust(caller) if caller.is_service else audited_as(caller)
-        with service.database.unit_of_work() as uow:
-            registration = register_subject(uow, service.keys, service.lookup,
-                                            body.nhs_number, registrar, trail=service.trail)
+        try:
+            registration = registered(registrar, body.nhs_number)
+        except IntegrityError:
+            # another request registered the same person between this one's look-up and its
+            # insert (unique NHS-number look-up): theirs is committed, so this one finds it
+            registration = registered(registrar, body.nhs_number)
         return SubjectOut(subject_id=registration.subject_id)
+
+    def registered(registrar: Principal, nhs_number: str) -> Registration:
+        """The person's registration for ``registrar``'s organisation, in one transaction."""
+        with service.database.unit_of_work() as uow:
+            return register_subject(uow, service.keys, service.lookup, nhs_number, registrar,
+                                    trail=service.trail)
 
     @app.post("/v1/subjects/{subject_id}/consents", status_code=201)
     def grant(subject_id: Annotated[str, SUBJECT_ID], body: ConsentIn,

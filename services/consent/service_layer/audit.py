@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.consent.adapters.tables import audit_head, audit_log
@@ -21,7 +19,7 @@ from services.consent.domain.audit import (
     verify_chain,
 )
 from shared.auth import Principal
-from shared.db import Database, UnitOfWork, utcnow
+from shared.db import Database, UnitOfWork, insert_if_absent, utcnow
 
 HEAD_ID = 1
 
@@ -107,14 +105,7 @@ class AuditTrail:
 def _create_head_row(session: Session) -> None:
     """Insert the head row at the genesis unless another transaction just did (it waits for
     that one to commit, on both backends)."""
-    dialect = session.get_bind().dialect.name
-    values = {"id": HEAD_ID, "seq": 0, "hash": GENESIS}
-    if dialect == "postgresql":
-        session.execute(pg_insert(audit_head).values(**values).on_conflict_do_nothing())
-    elif dialect == "sqlite":
-        session.execute(sqlite_insert(audit_head).values(**values).on_conflict_do_nothing())
-    else:
-        session.execute(insert(audit_head).values(**values))
+    insert_if_absent(session, audit_head, id=HEAD_ID, seq=0, hash=GENESIS)
 
 
 def entries(session: Session, subject_id: str | None = None, limit: int = 1000,

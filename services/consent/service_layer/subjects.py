@@ -13,7 +13,7 @@ from services.consent.domain.subjects import NhsNumberLookup
 from services.consent.service_layer.audit import AuditTrail
 from shared.auth import Principal
 from shared.crypto import KnownKeys, PersonalDataCipher
-from shared.db import UnitOfWork, utcnow
+from shared.db import UnitOfWork, insert_if_absent, utcnow
 from shared.events.consent import RelationshipEstablished, SubjectRegistered
 from shared.events.envelope import CloudEvent
 from shared.events.vocabulary import RelationshipBasis
@@ -74,11 +74,10 @@ def has_relationship(session: Session, subject_id: str, org: str) -> bool:
 
 def establish(uow: UnitOfWork, subject_id: str, org: str, basis: RelationshipBasis) -> bool:
     """Give ``org`` a relationship with the person (once) and tell every service; returns
-    whether it is new."""
-    if has_relationship(uow.session, subject_id, org):
+    whether it is new (two requests at once establish it once)."""
+    if not insert_if_absent(uow.session, subject_orgs, subject_id=subject_id, org=org,
+                            basis=basis):
         return False
-    uow.session.execute(subject_orgs.insert().values(subject_id=subject_id, org=org,
-                                                     basis=basis))
     uow.publish(CloudEvent.wrap(RelationshipEstablished(org=org, basis=basis), source=SOURCE,
                                 subject=subject_id),
                 events_topic("consent"), aggregate_type="subject")
