@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api
 from services.consent.service_layer import consents
-from shared.auth import Principal
+from shared.auth import ON_BEHALF_OF, Principal
 from shared.db import utcnow
 from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.envelope import CloudEvent
@@ -639,17 +639,44 @@ def test_another_organisation_registering_the_person_acts_only_on_its_own_consen
                          ).status_code == 404
 
 
-def test_only_the_organisation_holding_the_key_may_ask_for_erasure(consent: Consent) -> None:
-    subject_id = consent.subject(org="trust")
-    consent.subject(org="partner-b", role="partner-staff")
+@pytest.mark.parametrize("first", ["trust", "partner-b"])
+def test_erasure_is_immediate_only_for_the_one_organisation_with_a_relationship(
+        consent: Consent, first: str) -> None:
+    """Review finding: a partner that registered the person first could erase the key, and so
+    the Trust's records too. Whoever registered first, no organisation erases while another
+    has a relationship with the person."""
+    roles = {"trust": "clinician", "partner-b": "partner-staff"}
+    second = "partner-b" if first == "trust" else "trust"
+    subject_id = consent.subject(org=first, role=roles[first])
+    consent.subject(org=second, role=roles[second])
     before = consent.counts()
 
-    refused = consent.withdraw(subject_id, ["all"], erasure=True, org="partner-b",
-                               role="partner-staff")
-
-    assert refused.status_code == 403
-    assert refused.json()["details"][0]["field"] == "erasure"
+    for org in (first, second):
+        refused = consent.withdraw(subject_id, ["all"], erasure=True, org=org,
+                                   role=roles[org])
+        assert refused.status_code == 403, org
+        assert refused.json()["details"][0]["field"] == "erasure"
     assert consent.counts() == before
+    alone = consent.subject("4010232137", org=first, role=roles[first])
+    assert consent.withdraw(alone, ["all"], erasure=True, org=first,
+                            role=roles[first]).status_code == 202
+
+
+def test_an_organisation_may_erase_a_person_it_referred_onwards(consent: Consent) -> None:
+    """The receiving partner's relationship came from the Trust's own referral, so the Trust's
+    erasure reaches it (through the cascade); partner-a's own independent registration
+    would not."""
+    subject_id = consent.subject(org="trust")
+    consent.grant(subject_id, "partner-sharing", recipients=("partner-a",))
+    referred = consent.client.post(
+        f"/internal/v1/subjects/{subject_id}/relationships", json={"org": "partner-a"},
+        headers={**consent.headers("service", "mentoring"),
+                 ON_BEHALF_OF: consent.headers("trust", "clinician")["Authorization"]
+                 .removeprefix("Bearer ")})
+    assert referred.status_code == 201, referred.text
+    assert consent.withdraw(subject_id, ["all"], erasure=True, org="partner-a",
+                            role="partner-staff").status_code == 403
+
     assert consent.withdraw(subject_id, ["all"], erasure=True).status_code == 202
 
 

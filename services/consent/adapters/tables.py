@@ -36,6 +36,8 @@ subject_orgs = Table(
     Column("org", String(64), primary_key=True),
     Column("basis", String(20), nullable=False, server_default="registered",
            comment="registered (own patient or client) or referral (received one)"),
+    Column("referred_by", String(64), nullable=True,
+           comment="for a referral: the organisation that made it"),
     comment="organisations with a relationship with the person; each records and sees only "
             "its own consents",
 )

@@ -209,10 +209,10 @@ def build_api(service: ConsentService) -> FastAPI:
         except consents.SubjectNotFound:
             raise ApiError(404, "unknown-subject", "no subject has this reference",
                            field="subject_id") from None
-        except consents.NotTheKeyHolder:
+        except consents.NotSoleHolder:
             raise ApiError(403, "forbidden", "erasure destroys the person's key for every "
-                           "organisation: ask the organisation that registered them first",
-                           field="erasure") from None
+                           "organisation; it cannot be immediate here and needs the data "
+                           "protection officer's decision", field="erasure") from None
         except consents.SubjectErased:
             raise ApiError(409, "subject-erased", "this person was erased; register them "
                            "again to record anything new") from None

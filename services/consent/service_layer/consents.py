@@ -22,7 +22,11 @@ from services.consent.adapters.tables import (
 from services.consent.domain.purposes import expand_purposes, required_services
 from services.consent.domain.tracker import CascadeStatus, Transition, WithdrawalCascade
 from services.consent.service_layer.audit import AuditTrail
-from services.consent.service_layer.subjects import establish, has_relationship
+from services.consent.service_layer.subjects import (
+    establish,
+    has_relationship,
+    others_hold_independently,
+)
 from shared.auth import Principal
 from shared.crypto import PersonalDataCipher
 from shared.db import UnitOfWork, utcnow
@@ -55,9 +59,11 @@ class WithdrawalNotFound(LookupError):
     """No withdrawal has this id (or none the caller's organisation recorded)."""
 
 
-class NotTheKeyHolder(PermissionError):
-    """Erasure destroys the person's key for every organisation; only the organisation that
-    registered the person first (which holds the key) may ask for it."""
+class NotSoleHolder(PermissionError):
+    """Erasure destroys the person's key for every organisation, so it is immediate only when
+    no other organisation holds the person independently of the caller's (registered them
+    itself, or had them referred by someone else); otherwise it would erase that
+    organisation's records too, and needs a DPO's decision."""
 
 
 class ForeignAcknowledgement(PermissionError):
@@ -159,7 +165,7 @@ def establish_referral(uow: UnitOfWork, subject_id: str, to_org: str, holder: st
     if to_org != holder and to_org not in consent_state(
             uow.session, subject_id, holder)["sharing_recipients"]:
         raise NoSharing()
-    new = establish(uow, subject_id, to_org, "referral")
+    new = establish(uow, subject_id, to_org, "referral", referred_by=holder)
     if new:
         trail.record(uow, caller, "relationship-established", subject_id, org=to_org,
                      basis="referral")
@@ -180,8 +186,8 @@ def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested:
     row = require_subject(uow.session, subject_id, caller)
     if row.erased_at is not None:
         raise SubjectErased()
-    if erasure and row.registered_by_org != caller.org:
-        raise NotTheKeyHolder()
+    if erasure and others_hold_independently(uow.session, subject_id, caller.org):
+        raise NotSoleHolder()
     active = consent_state(uow.session, subject_id, caller.org)["sharing_recipients"]
     lost: tuple[str, ...] = ()
     if "partner-sharing" in purposes:

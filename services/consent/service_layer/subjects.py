@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from services.consent.adapters.key_store import SqlDataKeyStore
@@ -66,17 +66,27 @@ def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, lookup: NhsNumberLo
     return Registration(subject_id, created=True)
 
 
+def others_hold_independently(session: Session, subject_id: str, org: str) -> bool:
+    """Whether another organisation has a relationship with the person that did not come
+    from ``org``'s own referral (it registered them, or another organisation referred them)."""
+    return session.execute(select(subject_orgs.c.org).where(
+        subject_orgs.c.subject_id == subject_id, subject_orgs.c.org != org,
+        or_(subject_orgs.c.referred_by.is_(None), subject_orgs.c.referred_by != org)).limit(1)
+    ).first() is not None
+
+
 def has_relationship(session: Session, subject_id: str, org: str) -> bool:
     """Whether ``org`` has a relationship with the person."""
     return session.execute(select(subject_orgs.c.org).where(
         subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == org)).first() is not None
 
 
-def establish(uow: UnitOfWork, subject_id: str, org: str, basis: RelationshipBasis) -> bool:
+def establish(uow: UnitOfWork, subject_id: str, org: str, basis: RelationshipBasis,
+              referred_by: str | None = None) -> bool:
     """Give ``org`` a relationship with the person (once) and tell every service; returns
     whether it is new (two requests at once establish it once)."""
     if not insert_if_absent(uow.session, subject_orgs, subject_id=subject_id, org=org,
-                            basis=basis):
+                            basis=basis, referred_by=referred_by):
         return False
     uow.publish(CloudEvent.wrap(RelationshipEstablished(org=org, basis=basis), source=SOURCE,
                                 subject=subject_id),

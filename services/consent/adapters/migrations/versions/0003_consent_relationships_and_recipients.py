@@ -26,6 +26,8 @@ def upgrade() -> None:
                                    server_default='registered',
                                    comment='registered (own patient or client) or referral '
                                            '(received one)'))
+        batch.add_column(sa.Column('referred_by', sa.String(length=64), nullable=True,
+                                   comment='for a referral: the organisation that made it'))
     with op.batch_alter_table('consent_changes') as batch:
         batch.add_column(sa.Column('recipient', sa.String(length=64), nullable=True,
                                    comment="partner-sharing only: the organisation the "
@@ -37,6 +39,7 @@ def downgrade() -> None:
     with op.batch_alter_table('consent_changes') as batch:
         batch.drop_column('recipient')
     with op.batch_alter_table('subject_orgs') as batch:
+        batch.drop_column('referred_by')
         batch.drop_column('basis')
         batch.create_table_comment('organisations that registered the person, and so may '
                                    'act on their consent')
