@@ -766,9 +766,16 @@ def test_a_referral_opens_a_relationship_only_where_sharing_names_the_receiver(
                                    ).status_code == 403
     entries = consent.client.get("/v1/audit", params={"subject_id": subject_id},
                                  headers=consent.headers("trust", "dpo")).json()["entries"]
-    [entry] = [e for e in entries if e["action"] == "relationship-established"]
+    [entry] = [e for e in entries if e["action"] == "referral-made"]
     assert entry["actor"].endswith("(via svc-mentoring)")
     assert entry["actor_org"] == "trust"
+    again = consent.client.post(url, json={"org": "partner-a"}, headers=service)
+    assert again.status_code == 201
+    entries = consent.client.get("/v1/audit", params={"subject_id": subject_id},
+                                 headers=consent.headers("trust", "dpo")).json()["entries"]
+    assert [e["detail"] for e in entries if e["action"] == "referral-made"] == \
+        [{"org": "partner-a"}] * 2, "a second referral reads exactly as the first (review "\
+        "finding: a missing entry told the referrer's DPO the receiver knew the person)"
 
 
 @pytest.mark.parametrize(
@@ -833,7 +840,8 @@ def test_the_audit_trail_lists_a_persons_entries_and_audits_reading_it(
                                     "recipients": None}
     assert entries[2]["detail"]["withdrawal_id"] == withdrawal_id
     assert entries[2]["actor_org"] == "trust"
-    assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
+    assert [e["at"] for e in entries] == sorted(e["at"] for e in entries)
+    assert not {"seq", "hash"} & set(entries[0]), "the chain's position would show others' acts"
 
     later = consent.client.get("/v1/audit", params={"subject_id": subject_id}, headers=dpo)
 

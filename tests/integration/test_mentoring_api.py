@@ -739,7 +739,7 @@ def audit_entries(mentoring: Mentoring, subject_id: str | None,
             headers=mentoring.as_(org, "dpo"))
         assert response.status_code == 200, response.text
         found += [e for e in response.json()["entries"] if e["action"].startswith("mentoring-")]
-    return sorted(found, key=lambda e: e["seq"])
+    return sorted(found, key=lambda e: str(e["at"]))
 
 
 @pytest.mark.parametrize(("org", "role"), [

@@ -323,7 +323,7 @@ def build_api(service: ConsentService) -> FastAPI:
         with service.database.unit_of_work() as uow:
             service.trail.record(uow, caller, "audit-read", subject_id)
         with service.database.read() as session:
-            return {"entries": audit.entries(session, subject_id, org=caller.org)}
+            return {"entries": audit.entries(session, caller.org, subject_id)}
 
     @app.get("/v1/audit/verify", response_model=AuditVerification, responses={200: {
         "description": "The verdict. Always 200 when the database answers: `valid` is false "

@@ -108,18 +108,20 @@ def _create_head_row(session: Session) -> None:
     insert_if_absent(session, audit_head, id=HEAD_ID, seq=0, hash=GENESIS)
 
 
-def entries(session: Session, subject_id: str | None = None, limit: int = 1000,
-            org: str | None = None) -> list[dict[str, Any]]:
-    """Entries, oldest first, optionally about one subject or by one organisation's people."""
-    query = select(audit_log).order_by(audit_log.c.seq).limit(limit)
-    if org is not None:
-        query = query.where(audit_log.c.actor_org == org)
+def entries(session: Session, org: str, subject_id: str | None = None,
+            limit: int = 1000) -> list[dict[str, Any]]:
+    """One organisation's people's entries, oldest first, optionally about one subject.
+
+    They carry no chain position or hash: the programme-wide sequence would show, by its
+    gaps, when other organisations acted on the same person.
+    """
+    query = select(audit_log).where(audit_log.c.actor_org == org).order_by(
+        audit_log.c.seq).limit(limit)
     if subject_id is not None:
         query = query.where(audit_log.c.subject_id == subject_id)
     return [
-        {"seq": row.seq, "at": row.at, "actor": row.actor, "actor_org": row.actor_org,
-         "action": row.action, "subject_id": row.subject_id, "detail": json.loads(row.detail),
-         "hash": row.hash}
+        {"at": row.at, "actor": row.actor, "actor_org": row.actor_org, "action": row.action,
+         "subject_id": row.subject_id, "detail": json.loads(row.detail)}
         for row in session.execute(query)
     ]
 

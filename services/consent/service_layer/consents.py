@@ -166,9 +166,9 @@ def establish_referral(uow: UnitOfWork, subject_id: str, to_org: str, holder: st
             uow.session, subject_id, holder)["sharing_recipients"]:
         raise NoSharing()
     new = establish(uow, subject_id, to_org, "referral", referred_by=holder)
-    if new:
-        trail.record(uow, caller, "relationship-established", subject_id, org=to_org,
-                     basis="referral")
+    # the same entry whether or not the receiver already knew the person: the referrer's DPO
+    # reads it, and a difference would tell them the receiver did
+    trail.record(uow, caller, "referral-made", subject_id, org=to_org)
     return new
 
 
