@@ -649,4 +649,5 @@ def test_case_7_a_referral_goes_to_one_partner_who_alone_sees_and_matches_it(
     assert (matched["status"], matched["mentor_id"]) == ("matched", busy_a)
     assert idle_b != busy_a
     after = mentoring.referral(referral_id, mentoring.clinician)
-    assert (after["mentor_id"], after["safe_contact"]) == (busy_a, None)
+    assert (after["status"], after["match_id"], after["mentor_id"], after["safe_contact"]) \
+        == ("matched", None, None, None), "the referrer sees the status, not whom they meet"

@@ -42,6 +42,7 @@ from services.mentoring.bootstrap import MentoringService
 from services.mentoring.entrypoints.api import build_api as mentoring_api
 from services.mentoring.entrypoints.worker import HolderCascadeParticipant
 from services.mentoring.service_layer.cascade import MentoringCascade
+from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import EventApplier, InboundRecord
 from shared.kafka.topics import events_topic
@@ -164,6 +165,7 @@ class MentoringHarness:
             HolderCascadeParticipant(cascade, mentoring.keys.evict).handlers(),
             _NoDeadLetters(), halt_on_error=True)
         self.applied_seq = 0
+        self.erasures = 0
         self.matching: dict[str, str] = {}
         """Each partner's mentor for the rows' matches (they end with their row)."""
         self._headers: dict[tuple[str, str], dict[str, str]] = {}
@@ -279,11 +281,19 @@ class MentoringHarness:
         return world
 
     def erase(self, world: World) -> None:
-        """The holder withdraws with erasure: the concern is flagged for the DPO."""
-        self._consent(f"/v1/subjects/{world.subject_id}/withdrawals", {
-            "purposes": ["peer-mentoring"], "method": "verbal", "erasure": True},
-            world.holder, 202)
+        """Mentoring applies an erasure of the person: the concern is flagged for the DPO.
+
+        The event is mentoring's input as the consent service would publish it (consent
+        refuses the holder's erasure itself while another organisation, as at "registered",
+        holds the person independently; who may erase is consent's table, not this one)."""
         self._project()
+        erasure = CloudEvent.wrap(ErasureRequested(
+            withdrawal_id=f"wd_{uuid.uuid4().hex}", purposes=("peer-mentoring",),
+            method="verbal", org=world.holder), source="/peerlink/consent",
+            subject=world.subject_id)
+        self.applier.process(InboundRecord(events_topic("consent"), 1, self.erasures,
+                                           world.subject_id.encode(), erasure.to_bytes()))
+        self.erasures += 1
 
     # --- the row's request ---------------------------------------------------------------
 

@@ -179,7 +179,8 @@ def build_api(service: MentoringService) -> FastAPI:
                 referral_id = use.refer(uow, service.cipher, body, subject_id, today())
                 return use.referral_view(uow.session, use.referral_row(uow.session,
                                                                        referral_id),
-                                         service.cipher, show_safe_contact=False)
+                                         service.cipher, show_safe_contact=False,
+                                         viewer_org=caller.org)
 
     @app.get("/v1/referrals")
     def intake(caller: Annotated[Principal, Depends(auth.require(*RECORDERS))],
@@ -192,7 +193,8 @@ def build_api(service: MentoringService) -> FastAPI:
             rows = [r for r in use.intake(session, caller.org, status)
                     if access.decide("read-referral", use.relationship_to(r, caller.org),
                                      caller.roles).allowed]
-            views = [use.referral_view(session, r, service.cipher, show_safe_contact=False)
+            views = [use.referral_view(session, r, service.cipher, show_safe_contact=False,
+                                       viewer_org=caller.org)
                      for r in rows]
             for subject_id in dict.fromkeys(r.subject_id for r in rows if r.subject_id):
                 audit("mentoring-intake-read", subject_id, caller, status=status)
@@ -221,7 +223,8 @@ def build_api(service: MentoringService) -> FastAPI:
                       referral_id=referral_id, refusal=decision.outcome)
                 enforce(decision, "referral")
             contact = access.decide("read-safe-contact", related, caller.roles).allowed
-            view = use.referral_view(session, row, service.cipher, show_safe_contact=contact)
+            view = use.referral_view(session, row, service.cipher, show_safe_contact=contact,
+                                     viewer_org=caller.org)
             audit("mentoring-safe-contact-read" if contact else "mentoring-referral-read",
                   row.subject_id, caller, referral_id=row.referral_id)
             return view

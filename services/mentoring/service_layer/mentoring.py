@@ -285,8 +285,10 @@ def intake(session: Session, org: str, status: str) -> list[Any]:
 
 
 def referral_view(session: Session, row: Any, cipher: PersonalDataCipher,
-                  show_safe_contact: bool) -> dict[str, Any]:
-    """A referral; safe-contact details only when asked (the receiver's coordinators)."""
+                  show_safe_contact: bool, viewer_org: str) -> dict[str, Any]:
+    """A referral; safe-contact details only when asked (the receiver's coordinators), and
+    the match (which mentor, when) only to the receiving organisation: a referrer elsewhere
+    sees the status, never whom the person meets."""
     active = match_of(session, row.referral_id)
     contact: Any = None
     if show_safe_contact and row.safe_contact_sealed is not None and row.subject_id:
@@ -301,8 +303,8 @@ def referral_view(session: Session, row: Any, cipher: PersonalDataCipher,
                         "mode": row.mode, "borough": row.borough},
         "status": row.status,
         "unmet_constraints": row.unmet_constraints.split(",") if row.unmet_constraints else [],
-        "match_id": active.match_id if active else None,
-        "mentor_id": active.mentor_id if active else None,
+        "match_id": active.match_id if active and viewer_org == row.to_org else None,
+        "mentor_id": active.mentor_id if active and viewer_org == row.to_org else None,
         "safe_contact": contact,
     }
 
