@@ -335,7 +335,9 @@ class ConsentHarness:
                 "purpose": "evaluation", "method": "verbal", "recorded_by": "matrix caller"},
             "POST /v1/subjects/{subject_id}/withdrawals": {
                 "purposes": ["evaluation"], "method": "verbal"},
-            "POST /internal/v1/audit": {"action": "matrix-read", "subject_id": person.subject_id},
+            "POST /internal/v1/audit": {
+                "action": f"{row.caller.removeprefix('service:')}-matrix-read",
+                "subject_id": person.subject_id},
             "POST /internal/v1/subjects/{subject_id}/relationships": {"org": row.caller_org},
         }
         params: dict[str, str] | None = {

@@ -242,6 +242,24 @@ def test_no_persons_token_opens_an_internal_endpoint(
     assert len(audit_entries(service)) == before
 
 
+@pytest.mark.parametrize(("service_name", "action"), [
+    ("mentoring", "screening-results-read"), ("mentoring", "marac-referral-read"),
+    ("screening", "mentoring-safe-contact-read"), ("screening", "consent-granted")])
+def test_a_service_records_only_its_own_audit_actions(
+        consent: tuple[ConsentService, TestClient, str], service_name: str, action: str) -> None:
+    """Review finding: a service could write any action, so a compromised one could forge
+    the other's evidence."""
+    service, client, subject_id = consent
+    headers = service_bearer(service.settings, service_name)
+    before = len(audit_entries(service))
+    for extra in ({}, {ON_BEHALF_OF: person_token(service.settings)}):
+        response = client.post("/internal/v1/audit", headers={**headers, **extra},
+                               json={"action": action, "subject_id": subject_id})
+        assert response.status_code == 422, response.text
+        assert response.json()["details"][0]["field"] == "action"
+    assert len(audit_entries(service)) == before
+
+
 @pytest.mark.parametrize("service_name", ["reporting", "consent"])
 def test_a_service_not_in_the_table_is_refused(
         consent: tuple[ConsentService, TestClient, str], service_name: str) -> None:
@@ -282,9 +300,10 @@ def test_a_worker_audits_as_its_service(consent: tuple[ConsentService, TestClien
                                         ) -> None:
     service, client, subject_id = consent
     response = client.post("/internal/v1/audit", headers=service_bearer(
-        service.settings, "mentoring"), json={"action": "match-ended", "subject_id": subject_id})
+        service.settings, "mentoring"), json={"action": "mentoring-match-ended",
+                                              "subject_id": subject_id})
     assert response.status_code == 201
-    [entry] = [e for e in audit_entries(service) if e.action == "match-ended"]
+    [entry] = [e for e in audit_entries(service) if e.action == "mentoring-match-ended"]
     assert (entry.actor, entry.actor_org) == ("svc-mentoring", "peerlink-platform")
 
 
@@ -360,7 +379,7 @@ def test_the_consent_client_acts_on_behalf_of_the_caller_with_a_cached_service_t
         subject_id = client.register(NHS_NUMBER, caller)
         client.audit("screening-results-read", subject_id, caller)
         client.data_key(subject_id)
-        client.audit("enquiry-adopted", subject_id, None)
+        client.audit("screening-enquiry-adopted", subject_id, None)
 
         entries = [(e.actor, e.actor_org, e.action) for e in audit_entries(
             ConsentService(settings))]
@@ -368,4 +387,4 @@ def test_the_consent_client_acts_on_behalf_of_the_caller_with_a_cached_service_t
     assert ("nurse-99 (via svc-screening)", "trust", "subject-registered") in entries
     assert ("nurse-99 (via svc-screening)", "trust", "screening-results-read") in entries
     assert ("svc-screening", "peerlink-platform", "data-key-served") in entries
-    assert ("svc-screening", "peerlink-platform", "enquiry-adopted") in entries
+    assert ("svc-screening", "peerlink-platform", "screening-enquiry-adopted") in entries

@@ -40,5 +40,18 @@ SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
     "referral": ServiceAccess(for_person=frozenset({"mentoring"})),
 }
 
+AUDIT_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "screening": ("screening-", "marac-"),
+    "mentoring": ("mentoring-",),
+}
+"""The audit actions each service may write (their prefixes): a service records what it did
+itself, never an action another service would record."""
+
+
+def may_audit(service: str, action: str) -> bool:
+    """Whether ``service`` may write an audit entry with ``action``."""
+    return action.startswith(AUDIT_ACTIONS.get(service, ()))
+
+
 REFERRERS: Final = frozenset({"clinician", "partner-staff"})
 """The people who may refer someone to a DVA partner (mentoring's referrers)."""

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.bootstrap import ConsentService
 from services.consent.domain.audit import ChainCheck, PublishedHead
-from services.consent.domain.callers import REFERRERS, SERVICE_ACCESS
+from services.consent.domain.callers import REFERRERS, SERVICE_ACCESS, may_audit
 from services.consent.domain.purposes import UnknownPurpose, expand_purposes
 from services.consent.service_layer import audit, consents
 from services.consent.service_layer.subjects import (
@@ -358,6 +358,10 @@ def build_api(service: ConsentService) -> FastAPI:
             raise NotPermitted(f"the {caller.service} service may not audit on its own")
         if caller.via is not None and caller.via not in audit_access.for_person:
             raise NotPermitted(f"the {caller.via} service may not audit for a person")
+        writer = caller.via or caller.service or ""
+        if not may_audit(writer, body.action):
+            raise ApiError(422, "validation-failed", f"action: the {writer} service records "
+                           "only its own actions", field="action")
         with service.database.unit_of_work() as uow:
             service.trail.record(uow, audited_as(caller), body.action, body.subject_id,
                                  **body.detail)
