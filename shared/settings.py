@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 API_PORTS = {"screening": 8101, "consent": 8102, "mentoring": 8103, "reporting": 8104}
@@ -79,6 +79,17 @@ class PlatformSettings(BaseSettings):
         default=60.0, gt=0, description="how long services have to acknowledge a withdrawal")
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _identity_provider_over_https(self) -> PlatformSettings:
+        """In production the JWKS and the token endpoint are fetched over HTTPS only: a key
+        set or a service token that anyone on the path could replace is no proof at all."""
+        if self.env == "production":
+            for name in ("jwt_jwks_url", "token_url"):
+                value = getattr(self, name)
+                if value is not None and not value.startswith("https://"):
+                    raise ValueError(f"{name} must be an https:// URL in production")
+        return self
 
     def api_port(self, service: str) -> int:
         """The HTTP API port of a service."""
