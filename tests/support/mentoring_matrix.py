@@ -29,7 +29,7 @@ from typing import Any, Final, Protocol
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from services.consent.bootstrap import ConsentService
 from services.mentoring.adapters.tables import (
@@ -48,7 +48,7 @@ from shared.kafka.consumer import EventApplier, InboundRecord
 from shared.kafka.topics import events_topic
 from shared.settings import PlatformSettings
 from tests.support.screening_matrix import MatrixRow as ScreeningRow
-from tests.support.services import consent_beside
+from tests.support.services import consent_beside, relay_consent_events
 from tests.support.tokens import Tokens
 
 
@@ -207,16 +207,8 @@ class MentoringHarness:
 
     def _project(self) -> None:
         """Apply what consent published since last time to mentoring (its cascade)."""
-        outbox = self.consent.database.metadata.tables["outbox"]
-        with self.consent.database.read() as session:
-            rows = session.execute(select(outbox).where(outbox.c.seq > self.applied_seq)
-                                   .order_by(outbox.c.seq)).all()
-        for row in rows:
-            self.applied_seq = row.seq
-            if row.topic == events_topic("consent"):
-                event = CloudEvent.from_bytes(row.payload)
-                self.applier.process(InboundRecord(row.topic, 0, row.seq,
-                                                   (event.subject or "").encode(), row.payload))
+        self.applied_seq = relay_consent_events(self.consent, self.applier,
+                                                self.applied_seq)
 
     def _share(self, world: World) -> None:
         self._consent(f"/v1/subjects/{world.subject_id}/consents", {

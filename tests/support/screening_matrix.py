@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from services.consent.bootstrap import ConsentService
 from services.screening.bootstrap import ScreeningService
@@ -28,12 +27,9 @@ from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer.commands import RecordScreening
 from services.screening.service_layer.screenings import record_screening
 from shared.auth import ON_BEHALF_OF
-from shared.events.envelope import CloudEvent
-from shared.kafka.consumer import InboundRecord
-from shared.kafka.topics import events_topic
 from shared.settings import PlatformSettings
 from tests.support.screening import consent_applier
-from tests.support.services import consent_beside
+from tests.support.services import consent_beside, relay_consent_events
 from tests.support.tokens import Tokens
 
 REGISTRAR = {"nhs-trust": "clinician", "dva-partner": "partner-staff"}
@@ -117,16 +113,8 @@ class ScreeningHarness:
 
     def _project(self) -> None:
         """Apply what consent published since last time to screening's projection."""
-        outbox = self.consent.database.metadata.tables["outbox"]
-        with self.consent.database.read() as session:
-            rows = session.execute(select(outbox).where(outbox.c.seq > self.applied_seq)
-                                   .order_by(outbox.c.seq)).all()
-        for row in rows:
-            self.applied_seq = row.seq
-            if row.topic == events_topic("consent"):
-                event = CloudEvent.from_bytes(row.payload)
-                self.applier.process(InboundRecord(row.topic, 0, row.seq,
-                                                   (event.subject or "").encode(), row.payload))
+        self.applied_seq = relay_consent_events(self.consent, self.applier,
+                                                self.applied_seq)
 
     def prepare(self, row: MatrixRow) -> dict[str, str]:
         """A fresh person in the row's state; returns ids and the holder's marker."""

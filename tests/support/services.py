@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+from sqlalchemy import select
 
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
+from shared.events.envelope import CloudEvent
 from shared.issuer import create_app as issuer_app
 from shared.issuer import development_issuer
+from shared.kafka.consumer import EventApplier, InboundRecord
+from shared.kafka.topics import events_topic
 from shared.runtime import migrate
 from shared.settings import PlatformSettings
 from tests.support.http import serving
@@ -56,6 +60,23 @@ def issuing(settings: PlatformSettings) -> Iterator[PlatformSettings]:
     at its token endpoint."""
     with serving(issuer_app(settings)) as url:
         yield settings.model_copy(update={"token_url": f"{url}/oauth/token"})
+
+
+def relay_consent_events(consent: ConsentService, applier: EventApplier,
+                         after_seq: int) -> int:
+    """Apply to ``applier`` what consent's outbox holds for ``consent.events`` after
+    ``after_seq``, as the service's worker would receive it; returns the last seq seen."""
+    outbox = consent.database.metadata.tables["outbox"]
+    with consent.database.read() as session:
+        rows = session.execute(select(outbox).where(outbox.c.seq > after_seq)
+                               .order_by(outbox.c.seq)).all()
+    for row in rows:
+        after_seq = row.seq
+        if row.topic == events_topic("consent"):
+            event = CloudEvent.from_bytes(row.payload)
+            applier.process(InboundRecord(row.topic, 0, row.seq,
+                                          (event.subject or "").encode(), row.payload))
+    return after_seq
 
 
 @contextmanager
