@@ -9,8 +9,10 @@ personal data is never written in clear as a fallback.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -200,6 +202,21 @@ class KnownKeys:
             raise UnknownSubject() from None
 
 
+def _create_development_key(path: Path) -> None:
+    """Write a new key whole, then link it into place: a process starting at the same moment
+    (the API and the worker share the file) sees either no file or the whole key, and only
+    the first key made is ever used."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.b64encode(new_key_material()).decode())
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, path)
+    finally:
+        os.unlink(partial)
+
+
 def load_key(configured: str | None, key_file: Path | None, development_file: Path,
              production: bool = False) -> bytes:
     """A 32-byte key, base64: configured, from a file, or (never in production) a development
@@ -212,10 +229,7 @@ def load_key(configured: str | None, key_file: Path | None, development_file: Pa
         raise ValueError(f"no key configured for {development_file.stem} in production")
     else:
         if not development_file.exists():
-            development_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(development_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(base64.b64encode(new_key_material()).decode())
+            _create_development_key(development_file)
         encoded = development_file.read_text().strip()
     key = base64.b64decode(encoded)
     if len(key) != KEY_BYTES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -338,3 +339,20 @@ def test_data_key_repr_hides_material() -> None:
         assert "material" not in text
         assert repr(material) not in text
         assert material.hex() not in text
+
+
+def test_processes_starting_together_share_one_whole_development_key(
+        tmp_path: pathlib.Path) -> None:
+    """The consent API and worker start at once and both load the development audit key: a
+    reader once saw the file before its key was written ("a key must be 32 bytes")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.crypto import load_key
+
+    for trial in range(20):
+        path = tmp_path / f"trial-{trial}" / "development.key"
+        with ThreadPoolExecutor(8) as pool:
+            keys = list(pool.map(load_key, [None] * 8, [None] * 8, [path] * 8))
+        assert len(set(keys)) == 1
+        assert len(keys[0]) == 32
+        assert [p.name for p in path.parent.iterdir()] == ["development.key"]
