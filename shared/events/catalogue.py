@@ -17,6 +17,7 @@ MODELS: tuple[type[EventPayload], ...] = (
     consent.WithdrawalCompleted,
     consent.WithdrawalOverdue,
     consent.SubjectKeyShredded,
+    consent.SafeContactUpdated,
     audit.AuditHeadPublished,
     screening.EnquiryDue,
     screening.ScreeningCompleted,

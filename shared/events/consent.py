@@ -8,19 +8,40 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.events.envelope import EncryptedBlock, EventPayload
 from shared.events.vocabulary import (
     ConsentMethod,
+    ErasureScope,
     OrgId,
     OrgIds,
     Purpose,
     Purposes,
     RecordId,
     RelationshipBasis,
+    RetainedKinds,
     ServiceNames,
 )
+
+
+class SafeContact(BaseModel):
+    """How the person may be contacted safely: personal data, always sealed.
+
+    It goes with every MARAC, IDVA and mentoring referral and every safeguarding concern; the
+    consent service holds the current instructions and publishes each update to every holder.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    phone: str = Field(min_length=3, max_length=40, description="a safe number")
+    times: str = Field(min_length=1, max_length=200, description="safe times to call")
+    may_leave_message: bool = Field(description="whether a message may be left")
+    safe_to_call: bool | None = Field(
+        default=None, description="whether the number is safe to call (the referral form asks); "
+                                  "null when it was not asked")
+    instructions: str | None = Field(default=None, max_length=500,
+                                     description="anything else the caller must know")
 
 
 class SubjectRegistered(EventPayload):
@@ -87,7 +108,15 @@ class ConsentWithdrawn(EventPayload):
 
 
 class ErasureRequested(EventPayload):
-    """A person asked for erasure; every service acknowledges with erasure-applied."""
+    """The holding organisation's DPO approved a person's erasure request: every service erases
+    and acknowledges with erasure-applied. (Published only on a decision to erase; a request
+    awaiting the DPO, or refused, changes nothing anywhere.)
+
+    Safeguarding records are always kept (another lawful basis); ``retained`` names the further
+    record kinds the DPO kept. ``scope`` ``organisation`` erases only ``org``'s records (another
+    organisation holds the person independently, so their key stays); ``subject`` erases the
+    person everywhere and is followed by subject-key-shredded.
+    """
 
     event_type: ClassVar[str] = "erasure-requested"
     version: ClassVar[int] = 1
@@ -96,7 +125,26 @@ class ErasureRequested(EventPayload):
     withdrawal_id: RecordId = Field(description="the withdrawal that asked for erasure")
     purposes: Purposes = Field(description="purposes withdrawn with it")
     method: ConsentMethod = Field(description="how the request was made")
-    org: OrgId = Field(description="organisation that recorded the request")
+    org: OrgId = Field(description="organisation whose DPO decided (the holder)")
+    erasure_request_id: RecordId | None = Field(
+        default=None, description="the erasure request decided (absent before DPO decisions)")
+    scope: ErasureScope = Field(default="subject", description="subject or organisation")
+    retained: RetainedKinds = Field(
+        default=(), description="record kinds kept under another lawful basis, beyond the "
+                                "safeguarding records that are always kept")
+
+
+class SafeContactUpdated(EventPayload):
+    """The person's safe-contact instructions changed: every holder replaces its copy (on MARAC,
+    IDVA and mentoring referrals and safeguarding concerns, open or kept)."""
+
+    event_type: ClassVar[str] = "safe-contact-updated"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "consent"
+
+    org: OrgId = Field(description="organisation that recorded the update")
+    personal: EncryptedBlock | None = Field(
+        default=None, description='sealed plaintext keys: "safe_contact" (SafeContact)')
 
 
 class WithdrawalCompleted(EventPayload):

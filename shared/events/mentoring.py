@@ -146,10 +146,16 @@ class SafeguardingConcernRaised(EventPayload):
     publisher: ClassVar[str] = "mentoring"
 
     concern_id: RecordId = Field(description="the concern on the safeguarding queue")
-    match_id: RecordId = Field(description="the match it arose in")
+    match_id: RecordId | None = Field(
+        default=None, description="the match it arose in, if it arose in one (a concern may "
+                                  "come from any contact: waitlisted, ended, at withdrawal)")
     session_id: RecordId | None = Field(default=None, description="the session, if any")
-    org: OrgId = Field(description="the mentor's organisation")
+    referral_id: RecordId | None = Field(default=None,
+                                         description="the mentoring referral, if any")
+    org: OrgId = Field(description="organisation that raised the concern")
     raised_on: date = Field(description="date the concern was raised")
+    repeat: bool = Field(default=False, description="the person had a MARAC referral in the "
+                                                    "12 months before (SafeLives repeat)")
     personal: EncryptedBlock | None = Field(
         default=None, description='sealed plaintext keys: "concern_details" (free text)')
 

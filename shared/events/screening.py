@@ -18,6 +18,7 @@ from shared.events.vocabulary import (
     Gender,
     Label,
     MaracCriteria,
+    MaracReferralSource,
     OrgId,
     RecordId,
     TrainingLevel,
@@ -146,6 +147,14 @@ class MaracReferralRequired(RiskRecord):
     publisher: ClassVar[str] = "screening"
 
     referral_id: RecordId = Field(description="the MARAC referral on the safeguarding queue")
-    assessment_id: RecordId = Field(description="the risk assessment that required it")
+    assessment_id: RecordId | None = Field(
+        default=None, description="the risk assessment that required it (none for a referral "
+                                  "made outside Peerlink)")
     raised_on: date = Field(description="date the referral was raised")
     criteria_met: MaracCriteria = Field(min_length=1, description="MARAC referral criteria met")
+    source: MaracReferralSource = Field(default="dash",
+                                        description="dash, judgement or external")
+    safeguarding_pseudonym: str | None = Field(
+        default=None, min_length=16, max_length=100,
+        description="keyed pseudonym of the person's NHS number (HMAC under the safeguarding "
+                    "key): links referrals across re-registration, so a repeat is recognised")

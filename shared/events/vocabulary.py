@@ -30,6 +30,17 @@ TrainingLevel = Annotated[Literal[1, 2, 3], BeforeValidator(_not_a_boolean)]
 """A DVA training level; strict, so that ``true`` is not read as 1."""
 MaracCriterion = Literal[
     "visible-high-risk", "professional-judgement", "potential-escalation", "repeat"]
+MaracReferralSource = Literal["dash", "judgement", "external"]
+"""How a MARAC referral came to be recorded: from a DASH meeting a criterion, on
+professional judgement alone (a DASH could not be completed), or made outside Peerlink (most
+come from the police) and recorded so that a repeat is recognised."""
+ErasureScope = Literal["subject", "organisation"]
+"""What an approved erasure removes: the person everywhere (their data key is shredded; no
+other organisation holds them independently), or only the deciding organisation's records."""
+RetainedKind = Literal["screenings", "risk-assessments", "mentoring-records"]
+"""Record kinds a DPO may keep under another lawful basis when approving an erasure
+(``approve-except-retained``). Safeguarding records (MARAC referrals with their DASH, concerns,
+safe contact) are always kept: they do not rest on consent."""
 
 MentorStatus = Literal["in-training", "active", "paused", "left"]
 MentorGenderPreference = Literal["any", "female", "male", "non-binary", "other"]
@@ -71,6 +82,7 @@ RelationshipBasis = Literal["registered", "referral"]
 """How an organisation came to have a relationship with a person: it registered them as its
 own patient or client, or it received a referral for them."""
 MaracCriteria = Annotated[tuple[MaracCriterion, ...], _UNIQUE, AfterValidator(_distinct)]
+RetainedKinds = Annotated[tuple[RetainedKind, ...], _UNIQUE, AfterValidator(_distinct)]
 ContactModes = Annotated[tuple[ContactMode, ...], Field(min_length=1), _UNIQUE,
                          AfterValidator(_distinct)]
 LanguageTags = Annotated[tuple[LanguageTag, ...], Field(min_length=1), _UNIQUE,

@@ -50,6 +50,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                            "erasure": False, "pending_services": ["screening"],
                            "requested_at": AT, "deadline_at": AT},
     "subject-key-shredded": {"key_id": "k1", "withdrawal_id": "w1"},
+    "safe-contact-updated": {"org": "partner-a", **SEALED},
     "audit-head-published": {"seq": 42, "hash": "ab" * 32, "at": AT},
     "enquiry-due": {"org": "trust", "team": "north-cmht", "due_on": "2025-03-01"},
     "screening-completed": {**ENQUIRY, "hark_score": 1, "current_abuse": True,
