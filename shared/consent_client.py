@@ -15,6 +15,7 @@ import httpx
 
 from shared.auth import ON_BEHALF_OF, NotPermitted, Principal
 from shared.crypto import DataKey, KeyShredded, KeyStoreUnavailable, UnknownSubject, b64d
+from shared.events.consent import SafeContact
 from shared.service_tokens import ServiceTokenSource, ServiceTokenUnavailable
 
 
@@ -118,3 +119,20 @@ class ConsentClient:
         partner-sharing does not name ``to_org``."""
         self._call("POST", f"/internal/v1/subjects/{subject_id}/relationships", (201,), caller,
                    json={"org": to_org}, conflict=SharingRequired)
+
+    def safeguarding_pseudonym(self, subject_id: str) -> str | None:
+        """The keyed pseudonym that links the person's safeguarding records across
+        re-registration (HMAC of the NHS number, or of the registering organisation's local
+        identifier, under the safeguarding key); None when it cannot be made. Raises
+        ``KeyShredded`` for an erased person."""
+        body = self._call("GET", f"/internal/v1/subjects/{subject_id}/safeguarding-pseudonym",
+                          (200,))
+        pseudonym = body.get("pseudonym")
+        return None if pseudonym is None else str(pseudonym)
+
+    def update_safe_contact(self, subject_id: str, contact: SafeContact,
+                            caller: Principal) -> None:
+        """Record the person's current safe-contact instructions for ``caller`` (on their
+        behalf); consent publishes ``safe-contact-updated`` to every holder."""
+        self._call("PUT", f"/internal/v1/subjects/{subject_id}/safe-contact", (200,), caller,
+                   json=contact.model_dump())

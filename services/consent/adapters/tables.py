@@ -28,6 +28,56 @@ subjects = Table(
     Column("registered_by_org", String(64), nullable=False),
     Column("registered_at", UtcDateTime(), nullable=False),
     Column("erased_at", UtcDateTime(), nullable=True),
+    Column("local_lookup", String(64), unique=True, nullable=True,
+           comment="HMAC of (organisation, its local client identifier), for clients "
+                   "registered without an NHS number; removed on erasure"),
+    Column("safeguarding_pseudonym", String(64), nullable=True, index=True,
+           comment="HMAC of the NHS number (or local identifier) under the safeguarding "
+                   "pseudonym key; removed on erasure (the safeguarding records keep it)"),
+    Column("safe_contact_sealed", LargeBinary, nullable=True,
+           comment="current safe-contact instructions under the subject's data key"),
+    Column("safe_contact_updated_at", UtcDateTime(), nullable=True),
+)
+
+erasure_requests = Table(
+    "erasure_requests", metadata,
+    Column("erasure_request_id", String(40), primary_key=True),
+    Column("subject_id", String(40), ForeignKey("subjects.subject_id"), nullable=False,
+           index=True),
+    Column("org", String(64), nullable=False, index=True,
+           comment="the holding organisation, whose DPO decides"),
+    Column("withdrawal_id", String(40), nullable=False,
+           comment="the withdrawal filed with the request (erasure implies withdrawal)"),
+    Column("status", String(30), nullable=False, index=True,
+           comment="awaiting-dpo-decision, refused, in-progress or complete"),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False,
+           comment="one month from the request, or up to three with an extension"),
+    Column("extension_reason_sealed", LargeBinary, nullable=True),
+    Column("decision", String(30), nullable=True,
+           comment="approve, approve-except-retained or refuse"),
+    Column("decision_reason_sealed", LargeBinary, nullable=True,
+           comment="the DPO's reason under consent's records key (the person must be told)"),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("scope", String(20), nullable=True, comment="subject or organisation"),
+    Column("retained", String(200), nullable=True,
+           comment="record kinds kept under another lawful basis, comma-separated"),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    comment="Art. 17 requests, decided by the holding organisation's DPO",
+)
+
+subject_access_requests = Table(
+    "subject_access_requests", metadata,
+    Column("request_id", String(40), primary_key=True),
+    Column("subject_id", String(40), ForeignKey("subjects.subject_id"), nullable=False,
+           index=True),
+    Column("org", String(64), nullable=False, index=True),
+    Column("status", String(20), nullable=False, index=True, comment="open or complete"),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    comment="Art. 15 requests: the DPO exports everything held, within one month",
 )
 
 subject_orgs = Table(
