@@ -39,7 +39,8 @@ def cmd_topics_create(_args: argparse.Namespace) -> int:
     from shared.kafka.topics import registry
 
     settings = platform_settings()
-    specs = registry(settings.organisations)
+    specs = registry(settings.organisations,
+                     sensitive_retention_ms=settings.sensitive_topic_retention_ms())
     created = create_topics(settings.kafka_bootstrap, specs, settings.topic_partitions,
                             settings.topic_replication, **client_options(settings))
     print(f"{len(created)} topics created, {len(specs) - len(created)} already there")

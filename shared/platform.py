@@ -52,7 +52,9 @@ class LocalPlatform:
             host, port = self._settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)
             wait_for_port(host, int(port))
         created = create_topics(self._settings.kafka_bootstrap,
-                                registry(self._settings.organisations),
+                                registry(self._settings.organisations,
+                                         sensitive_retention_ms=(
+                                             self._settings.sensitive_topic_retention_ms())),
                                 self._settings.topic_partitions,
                                 self._settings.topic_replication,
                                 **client_options(self._settings))

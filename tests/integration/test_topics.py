@@ -5,10 +5,16 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
 
-from shared.kafka.producer import create_topics
-from shared.kafka.topics import TopicSpec, registry
+from shared.kafka.producer import create_topics, topic_configs
+from shared.kafka.topics import (
+    DEFAULT_SENSITIVE_RETENTION_MS,
+    TopicSpec,
+    registry,
+    sensitive_topic,
+)
+from shared.settings import PlatformSettings
 
 pytestmark = pytest.mark.kafka
 
@@ -52,3 +58,59 @@ def test_state_topics_are_compacted_and_logs_kept() -> None:
     log = TopicSpec("l", "x", "log").kafka_configs()
     assert state["cleanup.policy"] == "compact"
     assert log == {"cleanup.policy": "delete", "retention.ms": "-1"}
+
+
+def test_inbound_and_dead_letter_topics_are_the_sensitive_ones_with_short_retention() -> None:
+    specs = registry(["trust", "partner-a"], sensitive_retention_ms=86_400_000)
+    sensitive = {s.name: s.kafka_configs() for s in specs if s.sensitive}
+    assert set(sensitive) == {"partner.trust.inbound", "partner.partner-a.inbound",
+                              "deadletter.consent", "deadletter.screening",
+                              "deadletter.mentoring", "deadletter.reporting"}
+    assert {c["retention.ms"] for c in sensitive.values()} == {"86400000"}
+    assert {c["retention.ms"] for s in specs if not s.sensitive
+            for c in [s.kafka_configs()]} == {"-1"}
+
+
+def test_sensitive_retention_is_a_bounded_setting_of_seven_days_by_default() -> None:
+    assert PlatformSettings().sensitive_topic_retention_ms() == DEFAULT_SENSITIVE_RETENTION_MS
+    assert PlatformSettings(sensitive_topic_retention_days=2).sensitive_topic_retention_ms() \
+        == 2 * 86_400_000
+    for days in (0, 31):
+        with pytest.raises(ValueError, match="sensitive_topic_retention_days"):
+            PlatformSettings(sensitive_topic_retention_days=days)
+
+
+def _described(bootstrap: str, names: list[str]) -> dict[str, dict[str, str]]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="peerlink-tests")
+    try:
+        return topic_configs(admin, names)
+    finally:
+        admin.close()
+
+
+def test_created_sensitive_topics_carry_the_retention_the_broker_reports(
+        kafka_bootstrap: str) -> None:
+    prefix = uuid.uuid4().hex[:8]
+    inbound = sensitive_topic(f"partner.{prefix}.inbound", prefix, "inbound", 3_600_000)
+    business = TopicSpec(f"{prefix}.events", "test", "events")
+
+    create_topics(kafka_bootstrap, [inbound, business], partitions=2)
+
+    described = _described(kafka_bootstrap, [inbound.name, business.name])
+    assert described[inbound.name]["retention.ms"] == "3600000"
+    assert described[inbound.name]["cleanup.policy"] == "delete"
+    assert described[business.name]["retention.ms"] == "-1"
+
+
+def test_an_existing_sensitive_topic_is_altered_to_the_configured_retention(
+        kafka_bootstrap: str) -> None:
+    name = f"deadletter.{uuid.uuid4().hex[:8]}"
+    kept_for_ever = TopicSpec(name, "test", "as main created it")
+    create_topics(kafka_bootstrap, [kept_for_ever], partitions=2)
+    assert _described(kafka_bootstrap, [name])[name]["retention.ms"] == "-1"
+
+    again = create_topics(kafka_bootstrap, [sensitive_topic(name, "test", "dl", 7_200_000)],
+                          partitions=2)
+
+    assert again == []
+    assert _described(kafka_bootstrap, [name])[name]["retention.ms"] == "7200000"
