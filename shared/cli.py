@@ -131,6 +131,7 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
     from shared.kafka.deadletters import read_dead_letters, replay
     from shared.kafka.producer import KafkaEventProducer
     from shared.kafka.topics import deadletter_topic
+    from shared.runtime import deadletter_cipher
 
     settings = platform_settings()
     services = [args.service] if args.service else list(SERVICES)
@@ -152,7 +153,8 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
     producer = KafkaEventProducer(settings.kafka_bootstrap, "peerlink-deadletter-replay",
                                   **options)
     try:
-        print(f"{replay(producer, chosen)} dead letters sent back to their topics")
+        print(f"{replay(producer, chosen, lambda s: deadletter_cipher(s, settings))} dead "
+              "letters sent back to their topics")
     finally:
         producer.close()
     return 0

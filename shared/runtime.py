@@ -11,15 +11,16 @@ from sqlalchemy import MetaData
 
 from shared.auth import JwksFile, JwksUrl, KeySet, TokenVerifier
 from shared.consent_client import ConsentClient
-from shared.crypto import CachingKeyStore
+from shared.crypto import CachingKeyStore, load_key
 from shared.db import Database
 from shared.kafka.client import client_options
 from shared.kafka.consumer import DeadLetterSink
+from shared.kafka.deadletters import DeadLetterCipher
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import KafkaEventProducer
 from shared.kafka.topics import deadletter_topic
 from shared.service_tokens import ClientCredentials
-from shared.settings import PlatformSettings, ServiceClientSettings
+from shared.settings import DeadLetterKeySettings, PlatformSettings, ServiceClientSettings
 from shared.stream import StreamWorker, faust_app
 
 
@@ -53,8 +54,19 @@ def open_database(service: str, metadata: MetaData, settings: PlatformSettings) 
 
 
 def consent_keys(client: ConsentClient, settings: PlatformSettings) -> CachingKeyStore:
-    """Data keys from the consent service, cached for at most 30 seconds."""
+    """Data keys from the consent service, cached for reading for
+    ``PEERLINK_DATA_KEY_CACHE_SECONDS`` (5, at most 30); sealing always asks consent."""
     return CachingKeyStore(client, settings.data_key_cache_seconds)
+
+
+def deadletter_cipher(service: str, settings: PlatformSettings) -> DeadLetterCipher:
+    """The cipher of a service's dead letters: ``PEERLINK_<SERVICE>_DEADLETTER_KEY`` or
+    ``_DEADLETTER_KEY_FILE`` (required in production), else a development key under var/."""
+    keys = DeadLetterKeySettings.for_service(service)
+    return DeadLetterCipher(load_key(
+        keys.deadletter_key.get_secret_value() if keys.deadletter_key else None,
+        keys.deadletter_key_file, settings.var_dir / f"development-{service}-deadletter.key",
+        production=settings.env == "production"))
 
 
 class WorkerPlumbing:
@@ -64,7 +76,8 @@ class WorkerPlumbing:
         self.producer = KafkaEventProducer(settings.kafka_bootstrap, f"peerlink-{service}",
                                            **client_options(settings))
         self.relay = OutboxRelay(service, database, self.producer)
-        self.deadletters = DeadLetterSink(service, deadletter_topic(service), self.producer)
+        self.deadletters = DeadLetterSink(service, deadletter_topic(service), self.producer,
+                                          deadletter_cipher(service, settings))
 
 
 def service_worker(service: str, database: Database, settings: PlatformSettings

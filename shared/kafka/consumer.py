@@ -5,6 +5,10 @@ it parses the CloudEvent, validates its payload, applies the handler and records
 the inbox in one transaction. A record that fails validation goes to the service's dead-letter
 topic with headers naming the error and where it came from; for consent events (``halt`` mode)
 it is never skipped: ``StalledRecord`` is raised and the caller retries until an operator acts.
+
+The dead letter's value is sealed under the service's dead-letter key; its headers (and the
+logs) name only fields the schema knows and the problem, never a value a partner sent, nor a
+field name they invented (a name can be a person's name).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from shared.crypto import KeyStoreUnavailable
 from shared.db import Database, UnitOfWork
 from shared.events.catalogue import UnknownEventType, parse_payload
 from shared.events.envelope import CloudEvent
+from shared.kafka.deadletters import SEALED_HEADER, SEALED_V1, DeadLetterCipher
 from shared.kafka.producer import EventProducer
+from shared.logging import scrub
 from shared.metrics import DEADLETTERS, EVENTS_APPLIED, EVENTS_DUPLICATE
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,24 @@ Handler = Callable[[UnitOfWork, CloudEvent, Any], None]
 Decoder = Callable[[CloudEvent], BaseModel]
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (KeyStoreUnavailable, OperationalError)
 MAX_REASON_CHARS = 1000
+UNEXPECTED_FIELD = "unexpected field"
+PLAIN_MESSAGES: frozenset[str] = frozenset({
+    "missing", "string_type", "string_too_short", "string_too_long", "string_pattern_mismatch",
+    "string_sub_type", "string_unicode", "int_type", "int_parsing", "int_from_float",
+    "float_type", "float_parsing", "bool_type", "bool_parsing", "literal_error", "enum",
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of",
+    "finite_number", "too_short", "too_long", "list_type", "tuple_type", "set_type",
+    "dict_type", "model_type", "model_attributes_type", "date_type", "date_parsing",
+    "date_from_datetime_parsing", "date_from_datetime_inexact", "date_past", "date_future",
+    "datetime_type", "datetime_parsing", "datetime_from_date_parsing", "timezone_aware",
+    "timezone_naive", "json_invalid", "json_type", "none_required", "union_tag_not_found",
+    "value_error", "assertion_error", "decimal_type", "decimal_parsing", "uuid_type",
+    "is_instance_of", "frozen_field",
+})
+"""pydantic error types whose message holds no input (``value_error`` and
+``assertion_error`` carry our validators' own texts, which name fields, never values).
+Others, such as ``union_tag_invalid`` and ``uuid_parsing``, quote what was sent: they are
+described by their type alone."""
 
 
 class RejectedEvent(ValueError):
@@ -63,16 +87,29 @@ class InboundRecord:
     headers: Sequence[tuple[str, bytes]] = ()
 
 
+def _describe_validation(error: Any) -> str:
+    """``field.path: problem`` for one pydantic error. An unknown field is not named (its name
+    was the sender's invention), only its place; a message that would quote input is replaced
+    by the error type."""
+    loc = [str(part) for part in error["loc"]]
+    if error["type"] == "extra_forbidden":
+        return f"{'.'.join(loc[:-1]) or 'record'}: {UNEXPECTED_FIELD}"
+    problem = error["msg"] if error["type"] in PLAIN_MESSAGES else \
+        f"is not valid ({error['type']})"
+    return f"{'.'.join(loc) or 'record'}: {problem}"
+
+
 def describe_error(exc: BaseException) -> tuple[str, str]:
-    """A reason code and a message naming fields and problems, never the input values."""
+    """A reason code and a message naming known fields and problems, never input values nor
+    field names the sender made up."""
     if isinstance(exc, ValidationError):
-        parts = [
-            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        ]
-        return "validation", "; ".join(parts)[:MAX_REASON_CHARS]
-    if isinstance(exc, RejectedEvent | UnknownEventType):
-        return "rejected", str(exc)[:MAX_REASON_CHARS]
+        parts = dict.fromkeys(_describe_validation(err)
+                              for err in exc.errors(include_input=False, include_url=False))
+        return "validation", scrub("; ".join(parts))[:MAX_REASON_CHARS]
+    if isinstance(exc, UnknownEventType):
+        return "rejected", "type: not an event type (or version) this service knows"
+    if isinstance(exc, RejectedEvent):
+        return "rejected", scrub(str(exc))[:MAX_REASON_CHARS]
     return "unexpected", type(exc).__name__
 
 
@@ -85,16 +122,22 @@ class DeadLetters(Protocol):
 
 
 class DeadLetterSink:
-    """Sends records that cannot be applied to ``deadletter.<service>``, with the reason."""
+    """Sends records that cannot be applied to ``deadletter.<service>``, sealed, with the
+    reason."""
 
-    def __init__(self, service: str, topic: str, producer: EventProducer) -> None:
+    def __init__(self, service: str, topic: str, producer: EventProducer,
+                 cipher: DeadLetterCipher) -> None:
         self._service = service
         self._topic = topic
         self._producer = producer
+        self._cipher = cipher
 
     def send(self, consumer: str, record: InboundRecord, reason: str, message: str) -> None:
-        """Dead-letter a record and wait for the broker to keep it."""
+        """Dead-letter a record, its value sealed, and wait for the broker to keep it."""
+        sealed = self._cipher.seal(record.topic, record.partition, record.offset,
+                                   record.value or b"")
         headers = [
+            (SEALED_HEADER, SEALED_V1.encode()),
             ("peerlink-error-reason", reason.encode()),
             ("peerlink-error", message.encode()),
             ("peerlink-original-topic", record.topic.encode()),
@@ -103,7 +146,7 @@ class DeadLetterSink:
             ("peerlink-consumer", consumer.encode()),
             ("peerlink-failed-at", datetime.now(UTC).isoformat().encode()),
         ]
-        self._producer.send(self._topic, record.key, record.value or b"", headers).get(timeout=30)
+        self._producer.send(self._topic, record.key, sealed, headers).get(timeout=30)
         DEADLETTERS.labels(self._service, reason).inc()
         log.warning("record dead-lettered", extra={
             "reason": reason, "topic": record.topic, "partition": record.partition,
@@ -133,7 +176,7 @@ class EventApplier:
             handler = self._handlers.get(event.type)
             if handler is None:
                 if self._reject_unhandled:
-                    raise RejectedEvent(f"type: {event.type!r} is not accepted on {record.topic}")
+                    raise RejectedEvent(f"type: not an event type accepted on {record.topic}")
                 return Outcome.IGNORED
             payload = self._decode(event)
             with self._db.unit_of_work() as uow:

@@ -1,20 +1,56 @@
-"""Inspecting and replaying dead letters (``peerlink deadletter list|replay``).
+"""Sealing, inspecting and replaying dead letters (``peerlink deadletter list|replay``).
 
-Listing shows only the headers (where a record came from and why it failed), never the
-record's value, which may hold personal data. Replaying sends a record back to the topic it
-came from, after the cause was fixed; if it still fails it is dead-lettered again.
+A dead letter's value is the original record sealed (AES-256-GCM) under the service's
+dead-letter key and bound to where it was consumed from (topic, partition, offset), marked
+``peerlink-sealed: aes256gcm/v1``: a partner's record may carry an NHS number or notes in
+clear, and the dead-letter topic must not become a copy of them. Listing shows only the
+headers (where a record came from and why it failed), never the value. Replaying unseals a
+record and sends it back to the topic it came from, after the cause was fixed; if it still
+fails it is dead-lettered again. Records dead-lettered before sealing (no ``peerlink-sealed``
+header) are replayed as they are.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kafka import KafkaConsumer, TopicPartition
 
+from shared.crypto import KEY_BYTES, NONCE_BYTES
 from shared.kafka.producer import EventProducer
+
+SEALED_HEADER: Final = "peerlink-sealed"
+SEALED_V1: Final = "aes256gcm/v1"
+
+
+class DeadLetterCipher:
+    """Seals dead-lettered values under one service's dead-letter key, each bound to the topic,
+    partition and offset it was consumed from (so a sealed value cannot pass for another)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError("a dead-letter key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    @staticmethod
+    def _context(topic: str, partition: int, offset: int) -> bytes:
+        return f"peerlink-deadletter|{topic}|{partition}|{offset}".encode()
+
+    def seal(self, topic: str, partition: int, offset: int, value: bytes) -> bytes:
+        """Nonce plus ciphertext of ``value``."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, value, self._context(topic, partition, offset))
+
+    def open(self, topic: str, partition: int, offset: int, sealed: bytes) -> bytes:
+        """The original value; raises ``cryptography.exceptions.InvalidTag`` when it was sealed
+        under another key or for another position."""
+        return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
+                                  self._context(topic, partition, offset))
 
 
 @dataclass(frozen=True)
@@ -27,6 +63,26 @@ class DeadLetter:
     key: bytes | None
     value: bytes
     headers: dict[str, str]
+
+    @property
+    def service(self) -> str:
+        """The service whose dead-letter topic holds it."""
+        return self.topic.removeprefix("deadletter.")
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the value is sealed (dead-lettered since values were sealed)."""
+        return SEALED_HEADER in self.headers
+
+    def original_value(self, cipher_for: Callable[[str], DeadLetterCipher]) -> bytes:
+        """The value as it was consumed: unsealed with ``cipher_for(service)``, or as it is
+        for a dead letter from before sealing."""
+        if not self.sealed:
+            return self.value
+        if self.headers[SEALED_HEADER] != SEALED_V1:
+            raise ValueError(f"{self.topic}[{self.partition}]@{self.offset} is sealed with an "
+                             "unknown scheme")
+        return cipher_for(self.service).open(*self.original, self.value)
 
     @property
     def original(self) -> tuple[str, int, int]:
@@ -77,14 +133,16 @@ def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 2.0,
         consumer.close()
 
 
-def replay(producer: EventProducer, letters: list[DeadLetter]) -> int:
-    """Send dead letters back to their original topics; returns how many were sent."""
+def replay(producer: EventProducer, letters: list[DeadLetter],
+           cipher_for: Callable[[str], DeadLetterCipher]) -> int:
+    """Unseal dead letters (with ``cipher_for(service)``) and send them back to their original
+    topics; returns how many were sent."""
     for letter in letters:
         topic, _, _ = letter.original
         if topic == "?":
             raise ValueError(f"{letter.topic}[{letter.partition}]@{letter.offset} does not say "
                              "where it came from")
-        producer.send(topic, letter.key, letter.value, [
+        producer.send(topic, letter.key, letter.original_value(cipher_for), [
             ("peerlink-replayed-from",
              f"{letter.topic}[{letter.partition}]@{letter.offset}".encode())]).get(timeout=30)
     producer.flush(timeout=30)

@@ -20,10 +20,13 @@ from shared.kafka.consumer import (
     Outcome,
     StalledRecord,
 )
+from shared.kafka.deadletters import DeadLetterCipher
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import KafkaEventProducer, create_topics
 from shared.kafka.topics import TopicSpec
 from tests.support.kafka import headers_of, read_topic
+
+DEADLETTER_KEY = bytes(range(32))
 
 pytestmark = pytest.mark.kafka
 
@@ -103,7 +106,7 @@ def _applier(database: Database, producer: KafkaEventProducer, deadletter_topic:
     def remember(uow: UnitOfWork, event: CloudEvent, _payload: object) -> None:
         uow.session.execute(effects.insert().values(event_id=event.id))
 
-    sink = DeadLetterSink("test", deadletter_topic, producer)
+    sink = DeadLetterSink("test", deadletter_topic, producer, DeadLetterCipher(DEADLETTER_KEY))
     return EventApplier("test", "test.consumer", database, {"enquiry-due": remember}, sink,
                         **options), effects
 
@@ -142,7 +145,10 @@ def test_a_bad_record_is_dead_lettered_with_where_it_came_from(
     assert outcome is Outcome.DEAD_LETTERED
     [dead] = read_topic(kafka_bootstrap, topic)
     headers = headers_of(dead)
-    assert dead.value == value
+    assert dead.value != value
+    assert headers["peerlink-sealed"] == "aes256gcm/v1"
+    cipher = DeadLetterCipher(DEADLETTER_KEY)
+    assert cipher.open("partner.trust.inbound", 1, 41, dead.value) == value
     assert headers["peerlink-error-reason"] == reason
     assert names in headers["peerlink-error"]
     assert headers["peerlink-original-topic"] == "partner.trust.inbound"
