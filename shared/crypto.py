@@ -97,14 +97,21 @@ def _aad(subject_id: str, context: str) -> bytes:
 
 
 class PersonalDataCipher:
-    """Seals and opens a subject's personal-data fields with their data key."""
+    """Seals and opens a subject's personal-data fields with their data key.
+
+    Over a ``CachingKeyStore`` it opens with the cached key but seals only with a key the
+    store confirmed within the last second, so nothing new is written about a person a
+    second after their key was shredded (``KeyShredded``).
+    """
 
     def __init__(self, keys: DataKeyStore) -> None:
         self._keys = keys
+        self._sealing_key = keys.sealing_key if isinstance(keys, CachingKeyStore) \
+            else keys.data_key
 
     def seal(self, subject_id: str, context: str, fields: dict[str, Any]) -> EncryptedBlock:
         """Encrypt a JSON object of personal fields, bound to the subject and a context."""
-        key = self._keys.data_key(subject_id)
+        key = self._sealing_key(subject_id)
         nonce = os.urandom(NONCE_BYTES)
         plaintext = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
         ciphertext = AESGCM(key.material).encrypt(nonce, plaintext, _aad(subject_id, context))
@@ -148,13 +155,19 @@ class KeyWrapper:
 
 
 class CachingKeyStore:
-    """A data-key cache in front of another store, holding keys for at most ``ttl`` seconds.
+    """A data-key cache in front of another store.
 
-    ``evict`` drops a subject at once (on ``subject-key-shredded``). A shredded answer is
-    remembered, since a shredded key never comes back.
+    Reading (``data_key``) uses a key fetched at most ``ttl`` seconds ago (at most 30).
+    Writing must not outlive an erasure: ``live_key`` always asks the store, and
+    ``sealing_key`` (what ``PersonalDataCipher.seal`` uses) takes a key the store confirmed
+    within ``SEALING_FRESHNESS_SECONDS``, so the check at the start of a write serves its
+    seals. ``evict`` drops a subject at once (on ``subject-key-shredded``). A shredded answer
+    is remembered, since a shredded key never comes back.
     """
 
-    def __init__(self, inner: DataKeyStore, ttl_seconds: float = 30.0) -> None:
+    SEALING_FRESHNESS_SECONDS: Final = 1.0
+
+    def __init__(self, inner: DataKeyStore, ttl_seconds: float = 5.0) -> None:
         self._inner = inner
         self._ttl = min(ttl_seconds, 30.0)
         self._entries: dict[str, tuple[float, DataKey]] = {}
@@ -162,23 +175,33 @@ class CachingKeyStore:
         self._lock = threading.Lock()
 
     def data_key(self, subject_id: str) -> DataKey:
-        """The cached key, or the inner store's."""
+        """The cached key, or the inner store's (for reading)."""
+        return self._key(subject_id, self._ttl)
+
+    def live_key(self, subject_id: str) -> DataKey:
+        """The inner store's answer now, never the cache's (before writing about someone)."""
+        return self._key(subject_id, 0.0)
+
+    def sealing_key(self, subject_id: str) -> DataKey:
+        """A key the inner store confirmed within ``SEALING_FRESHNESS_SECONDS``."""
+        return self._key(subject_id, min(self._ttl, self.SEALING_FRESHNESS_SECONDS))
+
+    def _key(self, subject_id: str, max_age: float) -> DataKey:
         now = time.monotonic()
         with self._lock:
             if subject_id in self._shredded:
                 raise KeyShredded()
             cached = self._entries.get(subject_id)
-            if cached is not None and now - cached[0] < self._ttl:
+            if cached is not None and now - cached[0] < max_age:
                 return cached[1]
         try:
             key = self._inner.data_key(subject_id)
         except KeyShredded:
-            with self._lock:
-                self._shredded.add(subject_id)
-                self._entries.pop(subject_id, None)
+            self.evict(subject_id)
             raise
         with self._lock:
-            self._entries[subject_id] = (now, key)
+            if subject_id not in self._shredded:
+                self._entries[subject_id] = (now, key)
         return key
 
     def evict(self, subject_id: str) -> None:

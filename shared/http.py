@@ -38,6 +38,13 @@ class ApiError(Exception):
         self.field = field
 
 
+def erased() -> ApiError:
+    """410 for a write about a person whose data key was shredded: nothing more may be
+    recorded about them (``KeyShredded``)."""
+    return ApiError(410, "erased", "this person's records were erased; nothing more can be "
+                    "recorded about them")
+
+
 def error_body(error: str, message: str,
                details: Iterable[dict[str, str]] = ()) -> dict[str, Any]:
     """The JSON body of every error response."""

@@ -64,11 +64,12 @@ class MentoringService:
     def resolve_subject(self, nhs_number: str | None, subject_id: str | None,
                         caller: Principal) -> str:
         """The subject reference: registered by NHS number for ``caller``'s organisation (on
-        their behalf), or checked to exist."""
+        their behalf), or checked with the consent service, bypassing the key cache, to exist
+        and not be erased (else ``UnknownSubject`` or ``KeyShredded``)."""
         if nhs_number is not None:
             return self.consent.register(nhs_number, caller)
         if subject_id is None:
             raise UnknownSubject()
-        self.keys.data_key(subject_id)
+        self.keys.live_key(subject_id)  # never the cache: an erasure stops writes at once
         return subject_id
 

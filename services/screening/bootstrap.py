@@ -45,13 +45,14 @@ class ScreeningService:
     def resolve_subject(self, nhs_number: str | None, subject_id: str | None,
                         caller: Principal | None = None) -> str:
         """The subject reference for a record: registered by NHS number (for ``caller``'s
-        organisation, or with no caller, by the worker, for the Trust), or checked to exist.
+        organisation, or with no caller, by the worker, for the Trust), or checked with the
+        consent service, bypassing the key cache, to exist and not be erased.
 
-        Raises ``UnknownSubject`` or ``KeyStoreUnavailable``.
+        Raises ``UnknownSubject``, ``KeyShredded`` or ``KeyStoreUnavailable``.
         """
         if nhs_number is not None:
             return self.registry.register(nhs_number, caller)
         if subject_id is None:
             raise UnknownSubject()
-        self.keys.data_key(subject_id)
+        self.keys.live_key(subject_id)  # never the cache: an erasure stops writes at once
         return subject_id

@@ -207,15 +207,54 @@ def test_caching_key_store_ttl(store: FakeKeyStore, clock: FakeClock, given_ttl:
     assert store.calls == expected_inner_calls
 
 
-def test_caching_key_store_default_ttl_is_30_seconds(store: FakeKeyStore,
-                                                     clock: FakeClock) -> None:
+def test_caching_key_store_default_ttl_is_5_seconds(store: FakeKeyStore,
+                                                    clock: FakeClock) -> None:
     cache = CachingKeyStore(store)
     cache.data_key(ALICE)
-    clock.now += 29.0
+    clock.now += 4.9
     cache.data_key(ALICE)
     assert store.calls == 1
-    clock.now += 1.0
+    clock.now += 0.1
     cache.data_key(ALICE)
+    assert store.calls == 2
+
+
+def test_a_live_key_always_asks_the_store_and_refreshes_the_cache(
+        store: FakeKeyStore, clock: FakeClock) -> None:
+    cache = CachingKeyStore(store, ttl_seconds=30.0)
+    cache.data_key(ALICE)
+    assert cache.live_key(ALICE) == store.keys[ALICE]
+    assert store.calls == 2
+    store.shredded.add(ALICE)
+    with pytest.raises(KeyShredded):
+        cache.live_key(ALICE)
+    with pytest.raises(KeyShredded):
+        cache.data_key(ALICE)
+    assert store.calls == 3
+
+
+def test_sealing_uses_a_key_confirmed_within_a_second_and_reading_the_cache(
+        store: FakeKeyStore, clock: FakeClock) -> None:
+    cache = CachingKeyStore(store, ttl_seconds=30.0)
+    cipher = PersonalDataCipher(cache)
+    cache.live_key(ALICE)  # a write checks the person first
+    block = cipher.seal(ALICE, CONTEXT, {"notes": SECRET_NOTES})
+    clock.now += 0.9
+    cipher.seal(ALICE, CONTEXT, {"notes": SECRET_NOTES})
+    assert store.calls == 1
+
+    store.shredded.add(ALICE)  # erased, and this process has not heard yet
+    clock.now += 0.1
+    assert cipher.open(ALICE, CONTEXT, block) == {"notes": SECRET_NOTES}  # read: cached
+    with pytest.raises(KeyShredded):
+        cipher.seal(ALICE, CONTEXT, {"notes": SECRET_NOTES})
+    assert cipher.open(ALICE, CONTEXT, block) is REDACTED
+
+
+def test_without_a_cache_every_seal_asks(store: FakeKeyStore, clock: FakeClock) -> None:
+    cipher = PersonalDataCipher(CachingKeyStore(store, ttl_seconds=0.0))
+    cipher.seal(ALICE, CONTEXT, {})
+    cipher.seal(ALICE, CONTEXT, {})
     assert store.calls == 2
 
 

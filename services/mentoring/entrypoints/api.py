@@ -31,7 +31,7 @@ from services.mentoring.service_layer.commands import (
 from shared.auth import NotPermitted, Principal
 from shared.consent_client import SharingRequired
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
-from shared.http import ApiError, create_api
+from shared.http import ApiError, create_api, erased
 from shared.settings import PlatformSettings
 
 ID = Path(max_length=40)
@@ -61,7 +61,9 @@ def build_api(service: MentoringService) -> FastAPI:
                            ) from None
         except use.NotActive as exc:
             raise ApiError(409, "not-active", str(exc)) from None
-        except (UnknownSubject, KeyShredded):
+        except KeyShredded:
+            raise erased() from None
+        except UnknownSubject:
             raise ApiError(422, "unknown-subject", "no registered person has this subject "
                            "reference", field="subject_id") from None
         except KeyStoreUnavailable:

@@ -32,7 +32,7 @@ from services.screening.service_layer.screenings import (
 from shared.auth import ROLES, NotPermitted, Principal
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
 from shared.db import UnitOfWork
-from shared.http import ApiError, create_api
+from shared.http import ApiError, create_api, erased
 from shared.settings import PlatformSettings
 
 SUBJECT_ID = Path(pattern=r"^sub_[0-9a-f]{32}$", description="a subject reference")
@@ -60,6 +60,8 @@ def build_api(service: ScreeningService) -> FastAPI:
     def consent_service_errors() -> Iterator[None]:
         try:
             yield
+        except KeyShredded:
+            raise erased() from None
         except KeyStoreUnavailable:
             raise ApiError(503, "consent-unavailable", "the consent service is unavailable; "
                            "nothing was recorded or shown, try again") from None
@@ -193,7 +195,9 @@ def resolve(service: ScreeningService, nhs_number: str | None, subject_id: str |
     """The subject reference, or the HTTP error that explains why there is none."""
     try:
         return service.resolve_subject(nhs_number, subject_id, caller)
-    except (UnknownSubject, KeyShredded):
+    except KeyShredded:
+        raise erased() from None
+    except UnknownSubject:
         raise ApiError(422, "unknown-subject", "no registered person has this subject reference",
                        field="subject_id") from None
     except KeyStoreUnavailable:
