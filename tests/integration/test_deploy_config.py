@@ -193,6 +193,7 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         expected = {f"{service}_client_secret"} if calls_consent else set()
         expected |= {"master_key", "consent_audit_key"} if service == "consent" else set()
         expected |= {"mentoring_records_key"} if service == "mentoring" else set()
+        expected |= {f"{service}_deadletter_key"} if role == "worker" else set()
         assert secrets == expected, (service, role)
         env = spec["environment"]
         assert not [k for k in env if "JWT_SECRET" in k]
@@ -200,6 +201,8 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         assert ("PEERLINK_MASTER_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_CONSENT_AUDIT_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_MENTORING_RECORDS_KEY_FILE" in env) == (service == "mentoring")
+        assert [k for k in env if k.endswith("_DEADLETTER_KEY_FILE")] == (
+            [f"PEERLINK_{service.upper()}_DEADLETTER_KEY_FILE"] if role == "worker" else [])
         assert ("PEERLINK_CONSENT_URL" in env) == calls_consent
         assert ("PEERLINK_TOKEN_URL" in env) == calls_consent
         assert [k for k in env if k.endswith("_CLIENT_SECRET_FILE")] == (
@@ -267,10 +270,10 @@ def test_kubernetes_pods_run_locked_down() -> None:
 
 def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
     for name, deployment in k8s_objects("Deployment").items():
-        service = name.rsplit("-", 1)[0]
+        service, role = name.rsplit("-", 1)
         volumes = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
                    if "secret" in v]
-        assert len(volumes) == (0 if service == "reporting" else 1), name
+        assert len(volumes) == (0 if (service, role) == ("reporting", "api") else 1), name
         keys = {item["key"] for v in volumes for item in v["secret"]["items"]}
         assert all(v["secret"]["items"] for v in volumes), "no items would mount every key"
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -279,6 +282,7 @@ def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
             else set()
         expected |= {"master-key", "consent-audit-key"} if service == "consent" else set()
         expected |= {"mentoring-records-key"} if service == "mentoring" else set()
+        expected |= {f"{service}-deadletter-key"} if role == "worker" else set()
         assert keys == expected, name
 
 
@@ -398,3 +402,16 @@ def test_the_image_carries_no_secrets() -> None:
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert "*" in ignored, ".dockerignore is an allow-list: everything else stays out"
     assert "deploy/secrets" in ignored
+
+
+def test_sensitive_topic_retention_is_configured_and_alterable_by_the_topics_job() -> None:
+    literals = dict(item.split("=", 1) for item in load(
+        K8S / "base" / "kustomization.yaml")["configMapGenerator"][0]["literals"])
+    assert literals["PEERLINK_SENSITIVE_TOPIC_RETENTION_DAYS"] == "7"
+    topics_env = compose_services()["topics"]["environment"]
+    assert topics_env["PEERLINK_SENSITIVE_TOPIC_RETENTION_DAYS"] == (
+        "${PEERLINK_SENSITIVE_TOPIC_RETENTION_DAYS:-7}")
+    sensitive = {s.name for s in registry(ORGS) if s.sensitive}
+    alterable = {a.name for a in acls() if a.principal == "ops-topics"
+                 and {"DescribeConfigs", "AlterConfigs"} <= a.operations}
+    assert alterable == sensitive
