@@ -25,6 +25,7 @@ from shared.kafka.topics import (
     events_topic,
     partner_inbound_topic,
 )
+from shared.runtime import deadletter_cipher
 from tests.support.kafka import headers_of, read_topic
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 
@@ -136,8 +137,12 @@ def test_a_partners_session_is_applied_and_malformed_ones_are_dead_lettered(
         assert headers["peerlink-error"]
     assert "attendance" in second["peerlink-error"]
     assert "maybe" not in second["peerlink-error"]
-    assert dead[0].value == b"{not a CloudEvent"
-    assert CloudEvent.from_bytes(dead[1].value).data["attendance"] == "maybe"
+    assert b"maybe" not in dead[1].value and first["peerlink-sealed"] == "aes256gcm/v1"
+    cipher = deadletter_cipher("mentoring", platform.settings)  # the worker's development key
+    assert cipher.open(topic, not_json.partition, not_json.offset, dead[0].value) == \
+        b"{not a CloudEvent"
+    opened = cipher.open(topic, maybe.partition, maybe.offset, dead[1].value)
+    assert CloudEvent.from_bytes(opened).data["attendance"] == "maybe"
 
 
 def test_a_partner_cannot_log_a_session_on_another_partners_match(
