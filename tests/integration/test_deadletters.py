@@ -143,8 +143,8 @@ def _dead_letter_with_key(bootstrap: str, key: bytes) -> tuple[bytes, dict[str, 
                       sorted(consumer.partitions_for_topic("deadletter.screening") or ())]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        for batch in consumer.poll(timeout_ms=1000, max_records=10_000).values():
-            for record in batch:
+        while batches := consumer.poll(timeout_ms=1000):
+            for record in (r for batch in batches.values() for r in batch):
                 if record.key == key:
                     return record.value, dict(record.headers or ())
     finally:
