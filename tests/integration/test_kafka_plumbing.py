@@ -61,7 +61,7 @@ def producer(kafka_bootstrap: str) -> Iterator[KafkaEventProducer]:
 
 
 def _enquiry(subject: str, team: str) -> CloudEvent:
-    payload = EnquiryDue(org="trust", team=team, due_on="2026-11-02")  # type: ignore[arg-type]
+    payload = EnquiryDue(org="trust", team=team, due_on="2026-11-02")
     return CloudEvent.wrap(payload, source="/peerlink/screening", subject=subject)
 
 

@@ -38,7 +38,7 @@ def test_sasl_without_credentials_names_what_is_missing(tmp_path: Path, missing:
     password = tmp_path / "pw"
     password.write_text("x")
     values = {"kafka_sasl_username": "svc", "kafka_sasl_password_file": password}
-    values[missing] = None  # type: ignore[assignment]
+    values[missing] = None
     settings = PlatformSettings(kafka_security_protocol="SASL_SSL", **values)  # type: ignore[arg-type]
     with pytest.raises(KafkaSecurityMisconfigured, match="PEERLINK_KAFKA_SASL_USERNAME"):
         client_options(settings)

@@ -25,5 +25,5 @@ def test_production_fetches_keys_and_service_tokens_over_https_only(field: str,
 ])
 def test_https_in_production_and_loopback_http_in_development_are_accepted(env: str,
                                                                          url: str) -> None:
-    settings = PlatformSettings(env=env, jwt_jwks_url=url, token_url=url)  # type: ignore[arg-type]
+    settings = PlatformSettings(env=env, jwt_jwks_url=url, token_url=url)
     assert (settings.jwt_jwks_url, settings.token_url) == (url, url)
