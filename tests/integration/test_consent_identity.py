@@ -15,10 +15,14 @@ from sqlalchemy import select, update
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api
 from shared.auth import ON_BEHALF_OF
+from shared.consent_client import ConsentClient
+from shared.crypto import KeyShredded, UnknownSubject
 from shared.events.consent import SafeContact, SafeContactUpdated
 from shared.events.envelope import CloudEvent
 from shared.issuer import development_issuer
-from tests.support.services import bearer, service_bearer, settings_for
+from shared.runtime import service_credentials, token_verifier
+from tests.support.http import serving
+from tests.support.services import bearer, issuing, service_bearer, settings_for
 
 NHS_NUMBER = "9434765919"
 CONTACT = {"phone": "07700 900123", "times": "weekday mornings", "may_leave_message": False,
@@ -238,3 +242,35 @@ def test_a_service_records_safe_contact_only_on_behalf_of_a_person(
     assert updates == [("advocate-7 (via svc-mentoring)", "partner-a")]
     assert json.loads(client.get(_contact_url(subject_id), headers=bearer(
         service.settings, "partner-a", "partner-staff")).text)["safe_contact"] == CONTACT
+
+
+# --- the calls services make (shared/consent_client.py) -------------------------------------
+
+
+def test_the_consent_client_calls_made_by_screening_and_mentoring(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(monkeypatch, tmp_path,
+                            {"consent": f"sqlite:///{tmp_path / 'consent.db'}"})
+    service = ConsentService(settings)
+    try:
+        with issuing(settings) as issued, serving(build_api(service)) as url:
+            client = ConsentClient(url, service_credentials("mentoring", issued))
+            caller = token_verifier(issued).verify(development_issuer(issued).mint(
+                "partner-a", ["partner-staff"], subject="advocate-3"))
+            subject_id = client.register(NHS_NUMBER, caller)
+
+            client.update_safe_contact(subject_id, SafeContact.model_validate(CONTACT), caller)
+            pseudonym = client.safeguarding_pseudonym(subject_id)
+            with pytest.raises(UnknownSubject):
+                client.safeguarding_pseudonym("sub_" + "0" * 32)
+            _erase(service, subject_id)
+            with pytest.raises(KeyShredded):
+                client.safeguarding_pseudonym(subject_id)
+            with pytest.raises(KeyShredded):
+                client.update_safe_contact(subject_id, SafeContact.model_validate(CONTACT),
+                                           caller)
+    finally:
+        service.database.dispose()
+    assert pseudonym == service.identifiers.pseudonyms.of_nhs_number(NHS_NUMBER)
+    assert sum(r.event_type == SafeContactUpdated.event_type
+               for r in _table(service, "outbox")) == 1
