@@ -352,3 +352,34 @@ def test_registering_again_after_erasure_gives_a_new_subject(
 
     assert again.status_code == 201 and again.json()["subject_id"] != erased
     assert _row(service, erased).local_lookup is None
+
+
+def test_one_nhs_number_linked_to_two_subjects_at_once_links_one_and_keeps_the_other(
+        consent: tuple[ConsentService, TestClient]) -> None:
+    """Two writers at once on the NHS-number uniqueness through links, on both databases."""
+    service, client = consent
+    partner = bearer(service.settings, "partner-a", "partner-staff")
+    for n, nhs_number in enumerate(("9434765919", "4010232137", "9990000018")):
+        pair = [client.post("/v1/subjects", json={"local_id": f"CL-{n}-{side}"},
+                            headers=partner).json()["subject_id"] for side in "ab"]
+        barrier = threading.Barrier(2)
+
+        def link(subject_id: str, number: str = nhs_number,
+                 together: threading.Barrier = barrier) -> tuple[int, Any]:
+            together.wait()
+            response = client.post(f"/v1/subjects/{subject_id}/nhs-number",
+                                   json={"nhs_number": number}, headers=partner)
+            return response.status_code, response.json()
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(link, pair))
+
+        assert answers == [(200, {"subject_id": s}) for s in pair]
+        holders = [s for s in pair if _row(service, s).nhs_lookup is not None]
+        assert len(holders) == 1, answers
+        table = service.database.metadata.tables["identity_reconciliations"]
+        with service.database.read() as session:
+            waiting = session.execute(select(table).where(
+                table.c.subject_id.in_(pair))).one()
+        assert (waiting.other_subject_id, waiting.reason) == (
+            holders[0], "nhs-number-held-by-another-subject")
