@@ -13,9 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentService, master_key
+from services.consent.domain.subjects import NhsNumberLookup
 from services.consent.entrypoints.api import build_api
-from shared.crypto import b64d
+from services.consent.service_layer.key_admin import rotate_master_key
+from shared.crypto import b64d, derive_key
 from tests.support.services import bearer, settings_for
 
 
@@ -383,3 +385,18 @@ def test_one_nhs_number_linked_to_two_subjects_at_once_links_one_and_keeps_the_o
                 table.c.subject_id.in_(pair))).one()
         assert (waiting.other_subject_id, waiting.reason) == (
             holders[0], "nhs-number-held-by-another-subject")
+
+
+def test_rotating_the_master_key_recomputes_local_look_ups(
+        consent: tuple[ConsentService, TestClient]) -> None:
+    service, client = consent
+    subject_id = client.post("/v1/subjects", json={"local_id": "CL-12"}, headers=bearer(
+        service.settings, "partner-a", "partner-staff")).json()["subject_id"]
+    new_master = bytes(range(32))
+
+    with service.database.unit_of_work() as uow:
+        done = rotate_master_key(uow, master_key(service.settings), new_master)
+
+    assert (done.data_keys, done.lookups) == (1, 1)
+    rotated = NhsNumberLookup(derive_key(new_master, "nhs-number lookup"))
+    assert _row(service, subject_id).local_lookup == rotated.local_digest("partner-a", "CL-12")
