@@ -11,8 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.consent.adapters.heads import KafkaHeadLog
 from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import metadata
-from services.consent.domain.subjects import NhsNumberLookup
+from services.consent.domain.subjects import NhsNumberLookup, SafeguardingPseudonyms
 from services.consent.service_layer.audit import AuditTrail
+from services.consent.service_layer.subjects import Identifiers
 from shared.crypto import KeyWrapper, PersonalDataCipher, derive_key, load_key
 from shared.db import Database
 from shared.http import Authorizer
@@ -37,6 +38,27 @@ class ConsentAuditSettings(BaseSettings):
     audit_heads_topic: str = Field(default=AUDIT_HEADS, min_length=1, max_length=200)
     audit_heads_read_seconds: float = Field(
         default=10.0, gt=0, description="how long verification may take to read the heads")
+
+
+class SafeguardingPseudonymSettings(BaseSettings):
+    """``PEERLINK_SAFEGUARDING_PSEUDONYM_KEY`` / ``_FILE``: the key of the pseudonym that links
+    people's safeguarding records across erasure (required in production)."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERLINK_SAFEGUARDING_PSEUDONYM_",
+                                      extra="ignore")
+
+    key: SecretStr | None = Field(default=None, description="32 bytes base64")
+    key_file: Path | None = Field(default=None, description="a file holding that key")
+
+
+def safeguarding_pseudonym_key(settings: PlatformSettings) -> bytes:
+    """The safeguarding pseudonym key: configured, or (never in production) a development key
+    file under var/."""
+    pseudonym = SafeguardingPseudonymSettings()
+    configured = pseudonym.key.get_secret_value() if pseudonym.key else None
+    return load_key(configured, pseudonym.key_file,
+                    settings.var_dir / "development-safeguarding-pseudonym.key",
+                    production=settings.env == "production")
 
 
 def master_key(settings: PlatformSettings) -> bytes:
@@ -66,7 +88,9 @@ class ConsentService:
         wrapping_key = master_key(settings)
         self.keys = SqlDataKeyStore(self.database,
                                     KeyWrapper(derive_key(wrapping_key, "data-key wrapping")))
-        self.lookup = NhsNumberLookup(key=derive_key(wrapping_key, "nhs-number lookup"))
+        self.identifiers = Identifiers(
+            lookup=NhsNumberLookup(key=derive_key(wrapping_key, "nhs-number lookup")),
+            pseudonyms=SafeguardingPseudonyms(key=safeguarding_pseudonym_key(settings)))
         self.cipher = PersonalDataCipher(self.keys)
         self.trail = AuditTrail(audit_key(settings, self.audit_settings))
         self.heads = KafkaHeadLog(settings.kafka_bootstrap,

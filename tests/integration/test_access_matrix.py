@@ -244,9 +244,12 @@ NEEDS_HOLDER_CONSENT: Final = frozenset({"GET /v1/subjects/{subject_id}/consents
                                          "GET /v1/audit"})
 
 
-ON_BEHALF_OF_REFERRER: Final = frozenset({"POST /internal/v1/subjects/{subject_id}/relationships"})
+ON_BEHALF_OF_REFERRER: Final = frozenset({"POST /internal/v1/subjects/{subject_id}/relationships",
+                                          "PUT /internal/v1/subjects/{subject_id}/safe-contact"})
 """Internal endpoints a service calls only for a person: its rows send the service's token on
 behalf of the holder's registrar (the referring person)."""
+SAFE_CONTACT: Final = {"phone": "07700 900000", "times": "weekday mornings",
+                       "may_leave_message": False}
 
 
 def check_status(row: Row, response: httpx.Response) -> None:
@@ -339,6 +342,9 @@ class ConsentHarness:
                 "action": f"{row.caller.removeprefix('service:')}-matrix-read",
                 "subject_id": person.subject_id},
             "POST /internal/v1/subjects/{subject_id}/relationships": {"org": row.caller_org},
+            "POST /v1/subjects/{subject_id}/nhs-number": {"nhs_number": person.nhs_number},
+            "PUT /v1/subjects/{subject_id}/safe-contact": SAFE_CONTACT,
+            "PUT /internal/v1/subjects/{subject_id}/safe-contact": SAFE_CONTACT,
         }
         params: dict[str, str] | None = {
             "GET /v1/withdrawals": {"status": "pending"},

@@ -191,7 +191,8 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         secrets = {s if isinstance(s, str) else s["source"] for s in spec.get("secrets", [])}
         calls_consent = service in ("screening", "mentoring")
         expected = {f"{service}_client_secret"} if calls_consent else set()
-        expected |= {"master_key", "consent_audit_key"} if service == "consent" else set()
+        expected |= {"master_key", "consent_audit_key", "safeguarding_pseudonym_key"} \
+            if service == "consent" else set()
         expected |= {"mentoring_records_key"} if service == "mentoring" else set()
         expected |= {f"{service}_deadletter_key"} if role == "worker" else set()
         assert secrets == expected, (service, role)
@@ -200,6 +201,7 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         assert env["PEERLINK_JWT_JWKS_URL"].endswith("/.well-known/jwks.json}")
         assert ("PEERLINK_MASTER_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_CONSENT_AUDIT_KEY_FILE" in env) == (service == "consent")
+        assert ("PEERLINK_SAFEGUARDING_PSEUDONYM_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_MENTORING_RECORDS_KEY_FILE" in env) == (service == "mentoring")
         assert [k for k in env if k.endswith("_DEADLETTER_KEY_FILE")] == (
             [f"PEERLINK_{service.upper()}_DEADLETTER_KEY_FILE"] if role == "worker" else [])
@@ -280,7 +282,8 @@ def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
         assert not [e for e in container.get("env", []) if "JWT" in e["name"]], name
         expected = {f"{service}-client-secret"} if service in ("screening", "mentoring") \
             else set()
-        expected |= {"master-key", "consent-audit-key"} if service == "consent" else set()
+        expected |= {"master-key", "consent-audit-key", "safeguarding-pseudonym-key"} \
+            if service == "consent" else set()
         expected |= {"mentoring-records-key"} if service == "mentoring" else set()
         expected |= {f"{service}-deadletter-key"} if role == "worker" else set()
         assert keys == expected, name

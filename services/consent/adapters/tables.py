@@ -37,6 +37,29 @@ subjects = Table(
     Column("safe_contact_sealed", LargeBinary, nullable=True,
            comment="current safe-contact instructions under the subject's data key"),
     Column("safe_contact_updated_at", UtcDateTime(), nullable=True),
+    Column("local_id_sealed", LargeBinary, nullable=True,
+           comment="the registering organisation's client identifier under the subject's "
+                   "data key (to recompute local_lookup when the master key rotates)"),
+)
+
+identity_reconciliations = Table(
+    "identity_reconciliations", metadata,
+    Column("reconciliation_id", String(40), primary_key=True),
+    Column("subject_id", String(40), ForeignKey("subjects.subject_id"), nullable=False,
+           index=True, comment="the subject an NHS number was to be linked to"),
+    Column("org", String(64), nullable=False, index=True,
+           comment="the organisation whose staff asked for the link"),
+    Column("reason", String(40), nullable=False,
+           comment="nhs-number-held-by-another-subject or nhs-number-differs"),
+    Column("other_subject_id", String(40), nullable=True,
+           comment="the subject that already holds the NHS number (never shown to the "
+                   "organisation that asked)"),
+    Column("nhs_number_sealed", LargeBinary, nullable=True,
+           comment="the NHS number given, under the subject's data key"),
+    Column("status", String(20), nullable=False, index=True, comment="open or resolved"),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    comment="NHS-number links not applied (subjects are never merged silently): for the DPO",
 )
 
 erasure_requests = Table(

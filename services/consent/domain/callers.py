@@ -38,6 +38,12 @@ SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
     # POST /internal/v1/subjects/{id}/relationships: a referral is a person's act, so mentoring
     # makes it only on behalf of the referrer, whose organisation is the holder.
     "referral": ServiceAccess(for_person=frozenset({"mentoring"})),
+    # GET /internal/v1/subjects/{id}/safeguarding-pseudonym: the services that keep
+    # safeguarding records (MARAC referrals, concerns) link them by it, from their workers too.
+    "safeguarding-pseudonym": ServiceAccess(alone=SEALED_FIELD_HOLDERS),
+    # PUT /internal/v1/subjects/{id}/safe-contact: a referral's safe contact, recorded for the
+    # person making it, whose organisation must have a relationship with the person referred.
+    "safe-contact": ServiceAccess(for_person=SEALED_FIELD_HOLDERS),
 }
 
 AUDIT_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
@@ -55,3 +61,8 @@ def may_audit(service: str, action: str) -> bool:
 
 REFERRERS: Final = frozenset({"clinician", "partner-staff"})
 """The people who may refer someone to a DVA partner (mentoring's referrers)."""
+
+SAFE_CONTACT_ROLES: Final = frozenset({"clinician", "safeguarding-lead", "partner-staff",
+                                       "mentor-coordinator"})
+"""The people who act on a person's safe-contact instructions (referrers, the safeguarding
+lead, the receiving coordinators), and so may read and update them."""

@@ -6,22 +6,24 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.exc import IntegrityError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.bootstrap import ConsentService
 from services.consent.domain.audit import ChainCheck, PublishedHead
-from services.consent.domain.callers import REFERRERS, SERVICE_ACCESS, may_audit
-from services.consent.domain.purposes import UnknownPurpose, expand_purposes
-from services.consent.service_layer import audit, consents
-from services.consent.service_layer.subjects import (
-    Registration,
-    has_relationship,
-    register_subject,
+from services.consent.domain.callers import (
+    REFERRERS,
+    SAFE_CONTACT_ROLES,
+    SERVICE_ACCESS,
+    may_audit,
 )
+from services.consent.domain.purposes import UnknownPurpose, expand_purposes
+from services.consent.domain.subjects import LOCAL_ID_PATTERN
+from services.consent.service_layer import audit, consents, identity, safe_contact
+from services.consent.service_layer.subjects import has_relationship, register_subject
 from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, UnknownSubject, b64e
+from shared.events.consent import SafeContact
 from shared.events.vocabulary import ConsentMethod, OrgId, OrgIds, Purpose
 from shared.http import ApiError, create_api
 from shared.identity import InvalidNhsNumber, normalise_nhs_number
@@ -32,27 +34,69 @@ WITHDRAWAL_ID = Path(pattern=r"^wd_[0-9a-f]{32}$", description="a withdrawal id"
 RECORDERS = ("clinician", "partner-staff", "dpo")
 
 
+def _nhs_number(value: str) -> str:
+    try:
+        return normalise_nhs_number(value)
+    except InvalidNhsNumber as exc:
+        raise ValueError(str(exc)) from None
+
+
+NhsNumber = Annotated[str, AfterValidator(_nhs_number)]
+"""An NHS number, normalised to its 10 digits; the message never repeats it."""
+
+
 class SubjectIn(BaseModel):
-    """A person to register."""
+    """A person to register: by NHS number, or (DVA partners' clients often have none) by
+    your organisation's own client identifier; exactly one of them."""
 
     model_config = ConfigDict(extra="forbid")
 
-    nhs_number: str = Field(description="10-digit NHS number with a valid Modulus 11 check digit",
-                            examples=["943 476 5919"])
-
-    @field_validator("nhs_number")
-    @classmethod
-    def _valid(cls, value: str) -> str:
-        try:
-            return normalise_nhs_number(value)
-        except InvalidNhsNumber as exc:
-            raise ValueError(str(exc)) from None
+    nhs_number: NhsNumber | None = Field(
+        default=None, description="10-digit NHS number with a valid Modulus 11 check digit",
+        examples=["943 476 5919"])
+    local_id: str | None = Field(
+        default=None, pattern=LOCAL_ID_PATTERN,
+        description="your organisation's own client identifier (1 to 64 letters, digits, "
+                    "'.', '_', '/' or '-'), when there is no NHS number; the same identifier "
+                    "from another organisation is another person", examples=["CL-20931"])
 
 
 class SubjectOut(BaseModel):
     """A registered person's reference."""
 
     subject_id: str
+
+
+class NhsNumberIn(BaseModel):
+    """An NHS number for a person registered without one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nhs_number: NhsNumber = Field(
+        description="10-digit NHS number with a valid Modulus 11 check digit",
+        examples=["943 476 5919"])
+
+
+class SafeContactOut(BaseModel):
+    """The person's current safe-contact instructions (null when none were recorded)."""
+
+    subject_id: str
+    safe_contact: SafeContact | None
+    updated_at: datetime | None
+
+
+class SafeContactUpdatedOut(BaseModel):
+    """Safe-contact instructions recorded; every holder is told."""
+
+    subject_id: str
+    updated_at: datetime
+
+
+class PseudonymOut(BaseModel):
+    """The keyed pseudonym that links a person's safeguarding records, for services only."""
+
+    pseudonym: str | None = Field(description="null when the subject holds nothing to make it "
+                                              "from")
 
 
 class ConsentIn(BaseModel):
@@ -184,6 +228,8 @@ def build_api(service: ConsentService) -> FastAPI:
     register_access, holder_access = SERVICE_ACCESS["register"], SERVICE_ACCESS["holder-consents"]
     audit_access, key_access = SERVICE_ACCESS["audit"], SERVICE_ACCESS["data-key"]
     referral_access = SERVICE_ACCESS["referral"]
+    pseudonym_access = SERVICE_ACCESS["safeguarding-pseudonym"]
+    contact_access = SERVICE_ACCESS["safe-contact"]
 
     def for_trust(caller: Principal) -> Principal:
         """A service registering alone does so for the Trust (the Trust's record system)."""
@@ -237,27 +283,107 @@ def build_api(service: ConsentService) -> FastAPI:
     def register(body: SubjectIn, caller: Annotated[Principal, Depends(
             auth.require("clinician", "partner-staff", via=register_access.for_person,
                          services=register_access.alone))]) -> SubjectOut:
-        """Register a person by NHS number as your organisation's own patient or client.
+        """Register a person as your organisation's own patient or client: by NHS number, or,
+        without one, by your organisation's own client identifier (`local_id`).
 
         Always 201 with the person's reference, whether or not anyone knew them before: a
-        person has one reference across the programme, and registering never opens another
-        organisation's records or consents. A service registering alone does so for the
-        Trust (its record system's people).
+        person has one reference across the programme (one per organisation's client
+        identifier), and registering never opens another organisation's records or consents.
+        A service registering alone does so for the Trust (its record system's people).
         """
+        if (body.nhs_number is None) == (body.local_id is None):
+            named = "local_id" if body.local_id is not None else "nhs_number"
+            raise ApiError(422, "validation-failed", f"{named}: give exactly one of "
+                           "nhs_number or local_id", field=named)
         registrar = for_trust(caller) if caller.is_service else audited_as(caller)
-        try:
-            registration = registered(registrar, body.nhs_number)
-        except IntegrityError:
-            # another request registered the same person between this one's look-up and its
-            # insert (unique NHS-number look-up): theirs is committed, so this one finds it
-            registration = registered(registrar, body.nhs_number)
+        with service.database.unit_of_work() as uow:
+            registration = register_subject(
+                uow, service.keys, service.identifiers, registrar,
+                nhs_number=body.nhs_number, local_id=body.local_id, trail=service.trail)
         return SubjectOut(subject_id=registration.subject_id)
 
-    def registered(registrar: Principal, nhs_number: str) -> Registration:
-        """The person's registration for ``registrar``'s organisation, in one transaction."""
-        with service.database.unit_of_work() as uow:
-            return register_subject(uow, service.keys, service.lookup, nhs_number, registrar,
-                                    trail=service.trail)
+    # --- identity (issue 11): NHS-number link, safeguarding pseudonym, safe contact --------
+
+    @contextmanager
+    def identity_errors() -> Iterator[None]:
+        with subject_errors():
+            try:
+                yield
+            except identity.Erased:
+                raise ApiError(410, "erased", "this person was erased") from None
+
+    @app.post("/v1/subjects/{subject_id}/nhs-number", response_model=SubjectOut)
+    def link_nhs_number(subject_id: Annotated[str, SUBJECT_ID], body: NhsNumberIn,
+                        caller: Annotated[Principal, Depends(
+                            auth.require("clinician", "partner-staff"))]) -> SubjectOut:
+        """Link an NHS number to a person your organisation registered (or was referred)
+        without one.
+
+        Always 200 with the same body. Subjects are never merged: when the number already
+        names another person's reference (or this person already has another number),
+        nothing changes and the link waits in the audit trail for your data protection
+        officer to reconcile; the answer does not say so.
+        """
+        with identity_errors(), service.database.unit_of_work() as uow:
+            identity.link_nhs_number(uow, service.keys, service.identifiers, subject_id,
+                                     body.nhs_number, caller, trail=service.trail)
+        return SubjectOut(subject_id=subject_id)
+
+    @app.get("/internal/v1/subjects/{subject_id}/safeguarding-pseudonym",
+             response_model=PseudonymOut, include_in_schema=False)
+    def pseudonym(subject_id: Annotated[str, SUBJECT_ID],
+                  caller: Annotated[Principal, Depends(
+                      auth.require_service(*pseudonym_access.alone))]) -> PseudonymOut:
+        with identity_errors(), service.database.unit_of_work() as uow:
+            value = identity.safeguarding_pseudonym(uow, service.keys, service.identifiers,
+                                                    subject_id, caller, trail=service.trail)
+        return PseudonymOut(pseudonym=value)
+
+    def contact_read(subject_id: str, caller: Principal) -> SafeContactOut:
+        with identity_errors(), service.database.unit_of_work() as uow:
+            record = safe_contact.read_safe_contact(uow, service.keys, subject_id, caller,
+                                                    trail=service.trail)
+        return SafeContactOut(subject_id=subject_id, safe_contact=record.contact,
+                              updated_at=record.updated_at)
+
+    def contact_update(subject_id: str, body: SafeContact,
+                       caller: Principal) -> SafeContactUpdatedOut:
+        with identity_errors(), service.database.unit_of_work() as uow:
+            at = safe_contact.update_safe_contact(uow, service.keys, subject_id, body, caller,
+                                                  trail=service.trail)
+        return SafeContactUpdatedOut(subject_id=subject_id, updated_at=at)
+
+    @app.get("/v1/subjects/{subject_id}/safe-contact", response_model=SafeContactOut)
+    def read_contact(subject_id: Annotated[str, SUBJECT_ID], caller: Annotated[
+            Principal, Depends(auth.require(*SAFE_CONTACT_ROLES))]) -> SafeContactOut:
+        """The person's current safe-contact instructions, for staff acting on them at an
+        organisation with a relationship with the person (audited)."""
+        return contact_read(subject_id, caller)
+
+    @app.put("/v1/subjects/{subject_id}/safe-contact", response_model=SafeContactUpdatedOut)
+    def update_contact(subject_id: Annotated[str, SUBJECT_ID], body: SafeContact,
+                       caller: Annotated[Principal, Depends(
+                           auth.require(*SAFE_CONTACT_ROLES))]) -> SafeContactUpdatedOut:
+        """Record the person's current safe-contact instructions; every organisation holding
+        a copy (referrals, safeguarding concerns) is told (`safe-contact-updated`)."""
+        return contact_update(subject_id, body, caller)
+
+    @app.put("/internal/v1/subjects/{subject_id}/safe-contact",
+             response_model=SafeContactUpdatedOut, include_in_schema=False)
+    def update_contact_for_person(subject_id: Annotated[str, SUBJECT_ID], body: SafeContact,
+                                  caller: Annotated[Principal, Depends(auth.require_service(
+                                      *contact_access.for_person, on_behalf=True))]
+                                  ) -> SafeContactUpdatedOut:
+        """A referral's safe contact, recorded by a service for the person making it."""
+        if caller.via is None:
+            raise NotPermitted("safe contact is recorded for a person: send their token "
+                               "(Peerlink-On-Behalf-Of)")
+        if not caller.has_any(SAFE_CONTACT_ROLES):
+            needed = ", ".join(sorted(SAFE_CONTACT_ROLES))
+            raise NotPermitted(f"recording safe contact needs one of the roles: {needed}")
+        return contact_update(subject_id, body, audited_as(caller))
+
+    # --- end of identity ---------------------------------------------------------------------
 
     @app.post("/v1/subjects/{subject_id}/consents", status_code=201)
     def grant(subject_id: Annotated[str, SUBJECT_ID], body: ConsentIn,
