@@ -87,8 +87,11 @@ def insert_if_absent(session: Session, table: Table, **values: Any) -> bool:
         statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
     else:
         statement = insert(table).values(**values)
-    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
-    return bool(result.rowcount)
+    # RETURNING, not rowcount: psycopg reports -1 rows for a skipped insert here
+    keys = table.primary_key.columns
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        statement.returning(*keys))
+    return result.first() is not None
 
 
 def service_metadata() -> MetaData:
