@@ -29,6 +29,7 @@ from services.screening.service_layer.screenings import record_screening
 from shared.auth import ON_BEHALF_OF
 from shared.settings import PlatformSettings
 from tests.support.screening import consent_applier
+from tests.support.screening_consent import DirectSafeguarding
 from tests.support.services import consent_beside, relay_consent_events
 from tests.support.tokens import Tokens
 
@@ -80,7 +81,8 @@ class ScreeningHarness:
         self.client = TestClient(screening_api(screening))
         self.tokens = tokens
         self.numbers = _nhs_numbers(300_000_000)
-        self.applier = consent_applier(screening.database)
+        self.applier = consent_applier(screening.database, screening.cipher,
+                                       screening.records)
         self.applied_seq = 0
 
     @classmethod
@@ -90,6 +92,7 @@ class ScreeningHarness:
                 ) -> Iterator[ScreeningHarness]:
         with consent_beside("screening", settings, var_dir) as (consent, consent_url, beside):
             screening = ScreeningService(beside)
+            screening.safeguarding = DirectSafeguarding(consent)
             harness = cls(consent, consent_url, screening, tokens, check_status)
             try:
                 yield harness
