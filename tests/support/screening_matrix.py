@@ -191,6 +191,12 @@ class ScreeningHarness:
             "POST /v1/risk-assessments": {
                 "subject_id": subject_id, "answers": ["no"] * 24,
                 "incidents_last_12_months": 0, "assessed_on": "2026-11-21"},
+            "POST /v1/marac-referrals": {
+                "subject_id": subject_id, "reasons": "matrix", "incidents_last_12_months": 0,
+                "not_completed_reason": "matrix", "referred_on": "2026-11-21"},
+            "POST /v1/marac-referrals/external": {
+                "subject_id": subject_id, "referred_on": "2026-11-21",
+                "referring_agency": "police"},
         }
         response: httpx.Response = self.client.request(row.method, path, headers=headers,
                                                        json=bodies.get(row.endpoint))
