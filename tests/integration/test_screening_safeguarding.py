@@ -161,7 +161,8 @@ def test_a_kept_referral_survives_erasure_and_a_re_registration_meets_repeat(
     assert first["criteria_met"] == ["visible-high-risk", "professional-judgement"]
     assert first["repeat"] is False
     # the safe contact given went to consent, for every holder
-    assert programme.consent_app.state.safe_contacts == [(old_subject, SafeContact(**SAFE))]
+    assert programme.consent_app.state.safe_contacts == [
+        (old_subject, SafeContact.model_validate(SAFE))]
     pseudonym = pseudonym_in(programme.consent, old_subject)
     programme.project()
 

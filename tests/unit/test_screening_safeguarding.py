@@ -39,8 +39,9 @@ BOUNDARIES = [
 
 
 def answers(yes: int, total: int) -> list[DashAnswer]:
-    given: list[DashAnswer] = ["yes"] * yes + ["no"] * (total - yes)
-    return given
+    yeses: list[DashAnswer] = ["yes"] * yes
+    noes: list[DashAnswer] = ["no"] * (total - yes)
+    return yeses + noes
 
 
 @pytest.mark.parametrize(("previous", "repeat"), BOUNDARIES)

@@ -44,9 +44,10 @@ SOURCE = "/peerlink/screening"
 SEALED_CONTEXT = "screening.risk-assessment"
 """The context of answers sealed under the person's data key (rows before 0005)."""
 LAWFUL_BASIS: Final = (
-    "safeguarding: kept under UK GDPR Article 6(1)(e) (a task in the public interest) and "
-    "Article 9(2)(g) with Data Protection Act 2018 Schedule 1 paragraph 18 (safeguarding of "
-    "individuals at risk), so the right to erasure does not apply (Article 17(3)(b))")
+    "safeguarding: kept under UK GDPR Article 6(1)(e) (a public task; 6(1)(c) where a "
+    "statutory safeguarding duty applies) and Article 9(2)(g) (substantial public interest: "
+    "Data Protection Act 2018 Schedule 1 paragraph 18, safeguarding of children and of "
+    "individuals at risk); the right to erasure does not apply (Article 17(3)(b))")
 """Why a MARAC referral and the assessment behind it are kept when erasure is asked for."""
 
 
