@@ -395,3 +395,23 @@ def _nhs(index: int) -> str:
         if check != 10:
             return digits + str(0 if check == 11 else check)
         body += 1
+
+
+def test_an_assessment_sealed_under_the_data_key_before_0005_stays_readable(
+        programme: Programme) -> None:
+    assessed = programme.dash({"nhs_number": NHS_NUMBER}, NONE, "2026-11-01")
+    subject_id = assessed["subject_id"]
+    service = programme.service
+    legacy = service.cipher.seal(subject_id, risk.SEALED_CONTEXT,
+                                 {"answers": HIGH, "reasons": REASONS})
+    with service.database.unit_of_work() as uow:
+        uow.session.execute(risk_assessments.update().where(
+            risk_assessments.c.assessment_id == assessed["id"]).values(
+            sealed=legacy.model_dump_json().encode(), record_sealed=None))
+
+    response = programme.client.get(f"/v1/subjects/{subject_id}/results",
+                                    headers=programme.as_("clinician"))
+
+    assert response.status_code == 200, response.text
+    [shown] = response.json()["risk_assessments"]
+    assert (shown["answers"], shown["professional_judgement"]["reasons"]) == (HIGH, REASONS)
