@@ -26,6 +26,8 @@ from shared.kafka.topics import CASCADE_ACKS
 
 WithdrawalEffect = Callable[[UnitOfWork, str, tuple[Purpose, ...]], None]
 ErasureEffect = Callable[[UnitOfWork, str], int]
+DecidedErasureEffect = Callable[[UnitOfWork, str, ErasureRequested], int]
+"""An erasure effect that needs the DPO's decision (``scope``, ``org``, ``retained``)."""
 GrantEffect = Callable[[UnitOfWork, str, Purpose], None]
 
 
@@ -43,6 +45,8 @@ class CascadeParticipant:
     on_erasure: ErasureEffect
     on_grant: GrantEffect = _no_grant_effect
     on_key_shredded: Callable[[str], None] = field(default=lambda _subject: None)
+    on_decided_erasure: DecidedErasureEffect | None = None
+    """When given, applied instead of ``on_erasure``, with the ``erasure-requested`` payload."""
 
     @property
     def source(self) -> str:
@@ -76,7 +80,10 @@ class CascadeParticipant:
     def _erasure(self, uow: UnitOfWork, event: CloudEvent, request: ErasureRequested) -> None:
         if event.subject is None:
             return
-        retained = self.on_erasure(uow, event.subject)
+        if self.on_decided_erasure is not None:
+            retained = self.on_decided_erasure(uow, event.subject, request)
+        else:
+            retained = self.on_erasure(uow, event.subject)
         ack = ErasureApplied(service=self.service, withdrawal_id=request.withdrawal_id,
                              purposes=request.purposes, applied_at=utcnow(),
                              retained_records=retained)

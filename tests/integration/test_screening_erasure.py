@@ -1,5 +1,6 @@
 """Erasure in the screening service: notes, answers and identifiers go; outcomes stay
-de-identified; MARAC referrals stay, flagged for the data protection officer.
+de-identified; MARAC referrals and the assessments behind them stay, flagged for the data
+protection officer.
 
 Runs on SQLite and PostgreSQL, with a real consent service served on a port.
 """
@@ -16,7 +17,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Table, select
 
 from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import (
     enquiries_due,
     marac_referrals,
@@ -30,6 +30,7 @@ from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer.cascade import erase
 from tests.support.http import serving
 from tests.support.screening import apply_consent_events, relationship, sharing_granted
+from tests.support.screening_consent import consent_api_with_safeguarding
 from tests.support.services import bearer, issuing, settings_for
 
 NHS_NUMBER = "943 476 5919"
@@ -104,7 +105,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url:
+            serving(consent_api_with_safeguarding(ConsentService(settings))) as consent_url:
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         client = TestClient(screening_api(service))
         trust = bearer(service.settings, "trust", "clinician")
@@ -126,7 +127,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_erasure_removes_identifiers_and_personal_data_and_keeps_the_marac_referral(
         world: World) -> None:
     assert len(world.rows(relationships)) == 2 and len(world.rows(partner_sharing)) == 1
-    assert world.erase() == 1
+    assert world.erase() == 2  # the referral and the assessment behind it
 
     for table in (screenings, enquiries_due, risk_assessments, partner_sharing, relationships):
         assert [r for r in world.rows(table) if r["subject_id"] == world.subject_id] == [], \
@@ -145,6 +146,7 @@ def test_erasure_removes_identifiers_and_personal_data_and_keeps_the_marac_refer
     [assessment] = world.rows(risk_assessments)
     assert assessment["subject_id"] is None
     assert assessment["sealed"] is None
+    assert assessment["record_sealed"] is not None  # behind the referral: kept, records key
     assert assessment["dash_score"] == 16
     assert world.rows(partner_sharing) == []
     assert world.rows(relationships) == []
@@ -185,11 +187,11 @@ def test_erased_records_are_no_longer_readable_by_subject(world: World) -> None:
     assert "Platypus" not in results.text
 
 
-def test_erasing_again_returns_1_and_changes_nothing(world: World) -> None:
-    assert world.erase() == 1
+def test_erasing_again_keeps_as_many_and_changes_nothing(world: World) -> None:
+    assert world.erase() == 2
     after_first = world.snapshot()
 
-    assert world.erase() == 1
+    assert world.erase() == 2
     assert world.snapshot() == after_first
 
 

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Table, func, select, update
 
 from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import marac_referrals, risk_assessments
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
@@ -25,6 +24,7 @@ from shared.issuer import development_issuer
 from shared.settings import PlatformSettings
 from tests.support.http import serving
 from tests.support.screening import policy_refused_bearer
+from tests.support.screening_consent import consent_api_with_safeguarding
 from tests.support.services import bearer, issuing, settings_for
 
 NHS_NUMBER = "943 476 5919"
@@ -59,7 +59,7 @@ def build(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url:
+            serving(consent_api_with_safeguarding(ConsentService(settings))) as consent_url:
         served: PlatformSettings = settings.model_copy(update={"consent_url": consent_url})
         made: list[ScreeningService] = []
 
@@ -319,9 +319,16 @@ def test_events_go_through_the_outbox_with_answers_and_reasons_sealed(
     assert required.referral_id == body["marac_referral_id"]
     assert required.assessment_id == body["id"] == assessed.assessment_id
     assert required.criteria_met == ("visible-high-risk", "professional-judgement")
+    assert required.source == "dash"
+    assert required.safeguarding_pseudonym is not None
+    assert required.safeguarding_pseudonym not in ("9434765919", body["subject_id"])
     with service.database.read() as session:
-        sealed = session.execute(select(risk_assessments.c.sealed)).scalar_one()
-    assert b"Quokka" not in sealed and b"dont-know" not in sealed
+        stored = session.execute(select(risk_assessments)).one()
+    # a safeguarding record: under screening's records key, not the person's data key
+    assert stored.sealed is None
+    assert b"Quokka" not in stored.record_sealed and b"dont-know" not in stored.record_sealed
+    assert service.records.open(f"screening.risk-assessment:{body['id']}",
+                                stored.record_sealed)["reasons"] == REASONS
 
 
 @pytest.mark.parametrize(("setting", "incidents", "escalation"), [

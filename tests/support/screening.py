@@ -3,10 +3,12 @@ service publishes them."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from unittest import mock
 
 from services.screening.service_layer import cascade
+from shared.crypto import KnownKeys, PersonalDataCipher, RecordCipher
 from shared.db import Database
 from shared.events.consent import ConsentGranted, ConsentWithdrawn, RelationshipEstablished
 from shared.events.envelope import CloudEvent
@@ -61,17 +63,24 @@ class _NoDeadLetters:
         raise AssertionError(f"a consent event was dead-lettered: {reason}: {message}")
 
 
-def consent_applier(database: Database) -> EventApplier:
+def consent_applier(database: Database, cipher: PersonalDataCipher | None = None,
+                    records: RecordCipher | None = None) -> EventApplier:
     """The screening worker's consent-events applier (same handlers, same inbox), without the
-    broker: for tests that only need the projection's state."""
-    return EventApplier("screening", "screening.consent", database,
-                        cascade.participant(lambda _subject: None).handlers(), _NoDeadLetters(),
-                        halt_on_error=True)
+    broker: for tests that only need the projection's state. Give the service's ciphers when
+    safe-contact-updated events are applied (by default no data key opens and the records key
+    is a throwaway)."""
+    participant = cascade.participant(
+        lambda _subject: None, cipher or PersonalDataCipher(KnownKeys({})),
+        records or RecordCipher(os.urandom(32)))
+    return EventApplier("screening", "screening.consent", database, participant.handlers(),
+                        _NoDeadLetters(), halt_on_error=True)
 
 
-def apply_consent_events(database: Database, *events: CloudEvent) -> list[Outcome]:
+def apply_consent_events(database: Database, *events: CloudEvent,
+                         cipher: PersonalDataCipher | None = None,
+                         records: RecordCipher | None = None) -> list[Outcome]:
     """Apply consent events as the screening worker would, in order."""
-    applier = consent_applier(database)
+    applier = consent_applier(database, cipher, records)
     return [applier.process(InboundRecord(events_topic("consent"), 0, offset,
                                           (event.subject or "").encode(), event.to_bytes()))
             for offset, event in enumerate(events)]

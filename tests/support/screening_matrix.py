@@ -29,6 +29,7 @@ from services.screening.service_layer.screenings import record_screening
 from shared.auth import ON_BEHALF_OF
 from shared.settings import PlatformSettings
 from tests.support.screening import consent_applier
+from tests.support.screening_consent import DirectSafeguarding
 from tests.support.services import consent_beside, relay_consent_events
 from tests.support.tokens import Tokens
 
@@ -80,7 +81,8 @@ class ScreeningHarness:
         self.client = TestClient(screening_api(screening))
         self.tokens = tokens
         self.numbers = _nhs_numbers(300_000_000)
-        self.applier = consent_applier(screening.database)
+        self.applier = consent_applier(screening.database, screening.cipher,
+                                       screening.records)
         self.applied_seq = 0
 
     @classmethod
@@ -90,6 +92,7 @@ class ScreeningHarness:
                 ) -> Iterator[ScreeningHarness]:
         with consent_beside("screening", settings, var_dir) as (consent, consent_url, beside):
             screening = ScreeningService(beside)
+            screening.safeguarding = DirectSafeguarding(consent)
             harness = cls(consent, consent_url, screening, tokens, check_status)
             try:
                 yield harness
@@ -188,6 +191,12 @@ class ScreeningHarness:
             "POST /v1/risk-assessments": {
                 "subject_id": subject_id, "answers": ["no"] * 24,
                 "incidents_last_12_months": 0, "assessed_on": "2026-11-21"},
+            "POST /v1/marac-referrals": {
+                "subject_id": subject_id, "reasons": "matrix", "incidents_last_12_months": 0,
+                "not_completed_reason": "matrix", "referred_on": "2026-11-21"},
+            "POST /v1/marac-referrals/external": {
+                "subject_id": subject_id, "referred_on": "2026-11-21",
+                "referring_agency": "police"},
         }
         response: httpx.Response = self.client.request(row.method, path, headers=headers,
                                                        json=bodies.get(row.endpoint))

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.screening.service_layer.commands import PersonRef, RecordScreening
+from services.screening.service_layer.commands import RecordScreening
+from shared.identity import PersonRef
 
 SUBJECT = "sub_" + "0123456789abcdef" * 2
 HARK = {"humiliated": False, "afraid": True, "raped": False, "kicked": False}

@@ -81,7 +81,16 @@ risk_assessments = Table(
     Column("criteria_met", String(200), nullable=False, comment="comma-separated"),
     Column("marac_referral_required", Boolean, nullable=False),
     Column("sealed", LargeBinary, nullable=True,
-           comment="answers and judgement reasons under the data key; removed on erasure"),
+           comment="answers and judgement reasons under the data key (before 0005); removed "
+                   "on erasure"),
+    Column("record_sealed", LargeBinary, nullable=True,
+           comment="answers, judgement reasons, incidents (and why a checklist was not "
+                   "completed) under screening's safeguarding records key; kept on erasure "
+                   "while a MARAC referral rests on it"),
+    Column("checklist", String(10), nullable=False, server_default="complete",
+           comment="complete, partial or none (a referral on judgement alone)"),
+    Column("safeguarding_pseudonym", String(100), nullable=True, index=True,
+           comment="keyed pseudonym of the NHS number from consent: links re-registrations"),
     Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
@@ -90,9 +99,19 @@ marac_referrals = Table(
     Column("referral_id", String(40), primary_key=True),
     Column("subject_id", String(40), nullable=False, index=True,
            comment="kept on erasure: MARAC rests on its own lawful basis, not consent"),
-    Column("assessment_id", String(40), nullable=False),
+    Column("assessment_id", String(40), nullable=True,
+           comment="the risk assessment behind it; null for a referral made outside Peerlink"),
     Column("org", String(64), nullable=False),
     Column("raised_on", Date, nullable=False),
+    Column("source", String(10), nullable=False, server_default="dash",
+           comment="dash, judgement or external (made outside Peerlink)"),
+    Column("referring_agency", String(100), nullable=True,
+           comment="who made an external referral (for example the police)"),
+    Column("safeguarding_pseudonym", String(100), nullable=True, index=True,
+           comment="keyed pseudonym of the NHS number from consent: a repeat is recognised "
+                   "after erasure and re-registration"),
+    Column("record_sealed", LargeBinary, nullable=True,
+           comment="the safe contact under screening's safeguarding records key"),
     Column("raised_by", String(200), nullable=True,
            comment="the caller (token subject) who raised it; null for referrals before 0004"),
     Column("criteria_met", String(200), nullable=False),
@@ -101,4 +120,14 @@ marac_referrals = Table(
     Column("sent_at", UtcDateTime(), nullable=True),
     Column("flagged_for_dpo_at", UtcDateTime(), nullable=True,
            comment="set when the person asked for erasure: the DPO decides"),
+)
+
+safe_contacts = Table(
+    "safe_contacts", metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("record_sealed", LargeBinary, nullable=True,
+           comment="the latest safe contact under screening's safeguarding records key"),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    comment="per person, the latest safe contact known (safe-contact-updated or a referral); "
+            "the row also serialises raising referrals for one person",
 )

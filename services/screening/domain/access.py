@@ -29,6 +29,8 @@ class Scope(Enum):
     MARAC_QUEUE = "marac-queue"
     """The Trust's MARAC queue: the whole queue, the caller's own referrals, or the referrals
     flagged for the DPO, by role (``MARAC_VIEW``)."""
+    RELATED_OWN_ORG = "related-own-org"
+    """The caller's own organisation's records of a person it has a relationship with."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ RECORD_RISK_ASSESSMENT: Final = "record-risk-assessment"
 READ_RESULTS: Final = "read-results"
 READ_MARAC_QUEUE: Final = "read-marac-queue"
 MARK_REFERRAL_SENT: Final = "mark-referral-sent"
+RECORD_JUDGEMENT_REFERRAL: Final = "record-judgement-referral"
+RECORD_EXTERNAL_REFERRAL: Final = "record-external-referral"
+EXPORT_SUBJECT: Final = "export-subject"
 
 RULES: Final[dict[str, Rule]] = {
     # the Trust's clinicians (the Trust's record system records through the worker, from
@@ -59,6 +64,14 @@ RULES: Final[dict[str, Rule]] = {
     READ_MARAC_QUEUE: Rule(frozenset({"safeguarding-lead", "clinician", "dpo"}),
                            Scope.MARAC_QUEUE),
     MARK_REFERRAL_SENT: Rule(frozenset({"safeguarding-lead"}), Scope.MARAC_QUEUE),
+    # a referral on judgement alone is the assessing clinician's; a referral another agency
+    # made (the police) reaches the Trust's safeguarding lead as often as its clinicians
+    RECORD_JUDGEMENT_REFERRAL: Rule(frozenset({"clinician"}), Scope.OWN_ORG),
+    RECORD_EXTERNAL_REFERRAL: Rule(frozenset({"clinician", "safeguarding-lead"}),
+                                   Scope.OWN_ORG),
+    # subject access (UK GDPR Art 15): the DPO of an organisation with a relationship, for
+    # what screening holds for that organisation
+    EXPORT_SUBJECT: Rule(frozenset({"dpo"}), Scope.RELATED_OWN_ORG),
 }
 """Every screening action: the roles that may attempt it, and what it reaches."""
 
@@ -108,6 +121,19 @@ def may_read(caller_org: str, roles: Iterable[str], record_org: str, *,
     if record_org == caller_org:
         return True
     return relationship and shared
+
+
+def sees_safe_contact(view: MaracView) -> bool:
+    """Whether a queue view shows referrals' safe contact and assessment: the safeguarding
+    lead's, and the raising clinician's (their own referrals); never the DPO's (need to know:
+    the DPO decides on keeping the record, not on contacting the person)."""
+    return view in (MaracView.ALL, MaracView.RAISED_BY_CALLER)
+
+
+def may_export(roles: Iterable[str], *, relationship: bool) -> bool:
+    """Whether a caller may export what screening holds about a person for their
+    organisation: the DPO, with a relationship."""
+    return role_allowed(EXPORT_SUBJECT, roles) and relationship
 
 
 def marac_view(roles: Iterable[str]) -> MaracView | None:

@@ -6,8 +6,12 @@ DASH (non-police agencies) has 24 yes / no / don't know questions; the score is 
 2. professional judgement, with the reasons recorded (it can add a referral, never remove one);
 3. potential escalation: incidents in the last 12 months at or above a local threshold
    (SafeLives recommends 3; a setting);
-4. repeat: a MARAC referral for the same person within the previous 12 months.
-A MARAC referral always goes with a referral to the IDVA service.
+4. repeat: a MARAC referral for the same person within the previous 12 months, whoever made it
+   (any organisation, or an agency outside Peerlink such as the police), found by the person's
+   subject reference or by their safeguarding pseudonym (so it survives erasure and
+   re-registration); SafeLives refers a repeat regardless of the other thresholds.
+A MARAC referral always goes with a referral to the IDVA service. A DASH that cannot be
+completed does not stop a referral on professional judgement (``judgement_decision``).
 """
 
 from __future__ import annotations
@@ -75,7 +79,8 @@ def add_months(day: date, months: int) -> date:
 
 
 def is_repeat(assessed_on: date, previous_referrals: Iterable[date]) -> bool:
-    """Whether a MARAC referral was raised for the person in the 12 months before this."""
+    """Whether a MARAC referral was raised for the person in the 12 months up to this day
+    (from the same calendar day a year before, inclusive)."""
     return any(raised <= assessed_on <= add_months(raised, REPEAT_WINDOW_MONTHS)
                for raised in previous_referrals)
 
@@ -93,12 +98,9 @@ class MaracDecision:
         return bool(self.criteria_met)
 
 
-def marac_decision(answers: Sequence[DashAnswer], professional_referral: bool,
-                   incidents_last_12_months: int, assessed_on: date,
-                   previous_referrals: Iterable[date],
-                   escalation_incidents: int = DEFAULT_ESCALATION_INCIDENTS) -> MaracDecision:
-    """Apply the four MARAC criteria; professional judgement can only add a referral."""
-    score = dash_score(answers)
+def _criteria(score: int, professional_referral: bool, incidents_last_12_months: int,
+              on: date, previous_referrals: Iterable[date],
+              escalation_incidents: int) -> MaracDecision:
     met: list[MaracCriterion] = []
     if score >= VISIBLE_HIGH_RISK_THRESHOLD:
         met.append("visible-high-risk")
@@ -106,6 +108,39 @@ def marac_decision(answers: Sequence[DashAnswer], professional_referral: bool,
         met.append("professional-judgement")
     if incidents_last_12_months >= escalation_incidents:
         met.append("potential-escalation")
-    if is_repeat(assessed_on, previous_referrals):
+    if is_repeat(on, previous_referrals):
         met.append("repeat")
     return MaracDecision(score=score, criteria_met=tuple(met))
+
+
+def marac_decision(answers: Sequence[DashAnswer], professional_referral: bool,
+                   incidents_last_12_months: int, assessed_on: date,
+                   previous_referrals: Iterable[date],
+                   escalation_incidents: int = DEFAULT_ESCALATION_INCIDENTS) -> MaracDecision:
+    """Apply the four MARAC criteria; professional judgement can only add a referral."""
+    return _criteria(dash_score(answers), professional_referral, incidents_last_12_months,
+                     assessed_on, previous_referrals, escalation_incidents)
+
+
+def judgement_decision(partial_answers: Sequence[DashAnswer], incidents_last_12_months: int,
+                       referred_on: date, previous_referrals: Iterable[date],
+                       escalation_incidents: int = DEFAULT_ESCALATION_INCIDENTS
+                       ) -> MaracDecision:
+    """A referral on professional judgement when the DASH could not be completed: the
+    criteria the partial checklist (fewer than 24 answers, possibly none) still meets are
+    recorded beside it; the score counts the "yes" answers given."""
+    if len(partial_answers) >= DASH_QUESTIONS:
+        raise IncompleteChecklist(f"a partial checklist has fewer than {DASH_QUESTIONS} "
+                                  "answers; a complete one is a DASH risk assessment")
+    score = sum(1 for answer in partial_answers if answer == "yes")
+    return _criteria(score, True, incidents_last_12_months, referred_on, previous_referrals,
+                     escalation_incidents)
+
+
+def external_decision(referred_on: date, previous_referrals: Iterable[date]) -> MaracDecision:
+    """A referral another agency made outside Peerlink: on that agency's professional
+    judgement, and a repeat when a referral was made in the 12 months before."""
+    met: list[MaracCriterion] = ["professional-judgement"]
+    if is_repeat(referred_on, previous_referrals):
+        met.append("repeat")
+    return MaracDecision(score=0, criteria_met=tuple(met))

@@ -18,6 +18,8 @@ from services.screening.service_layer import risk
 from services.screening.service_layer.cascade import has_relationship, holders_sharing_with
 from services.screening.service_layer.commands import (
     RecordEnquiryDue,
+    RecordExternalReferral,
+    RecordJudgementReferral,
     RecordRiskAssessment,
     RecordScreening,
 )
@@ -32,6 +34,7 @@ from services.screening.service_layer.screenings import (
 from shared.auth import ROLES, NotPermitted, Principal
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
 from shared.db import UnitOfWork
+from shared.events.consent import SafeContact
 from shared.http import ApiError, create_api, erased
 from shared.settings import PlatformSettings
 
@@ -41,6 +44,9 @@ RESULTS_REFUSED = "screening-results-refused"
 QUEUE_ENTRY_READ = "marac-referral-read"
 QUEUE_REFUSED = "marac-queue-refused"
 REFERRAL_SENT = "marac-referral-sent"
+SAFE_CONTACT_READ = "marac-safe-contact-read"
+EXPORTED = "screening-subject-exported"
+EXPORT_REFUSED = "screening-export-refused"
 NOT_FOUND = "no screening with this id"
 
 
@@ -142,27 +148,74 @@ def build_api(service: ScreeningService) -> FastAPI:
             return {"subject_id": subject_id,
                     "screenings": screenings_of(uow, subject_id, service.cipher, visible),
                     "risk_assessments": risk.assessments_of(uow, subject_id, service.cipher,
-                                                            visible)}
+                                                            service.records, visible)}
+
+    def safeguarded(subject_id: str, caller: Principal,
+                    safe_contact: SafeContact | None) -> risk.Person:
+        """The person with their safeguarding pseudonym; a safe contact given is recorded
+        with consent first, so every holder gets it. Raises the HTTP error for an erased
+        person (422) or an unavailable consent service (503)."""
+        try:
+            pseudonym = service.safeguarding.safeguarding_pseudonym(subject_id)
+        except (UnknownSubject, KeyShredded):
+            raise ApiError(422, "unknown-subject", "no registered person has this subject "
+                           "reference", field="subject_id") from None
+        if safe_contact is not None:
+            service.safeguarding.update_safe_contact(subject_id, safe_contact, caller)
+        return risk.Person(subject_id, pseudonym)
 
     @app.post("/v1/risk-assessments", status_code=201)
     def risk_assessment(body: RecordRiskAssessment, caller: Annotated[
             Principal, Depends(roles_of(access.RECORD_RISK_ASSESSMENT))]) -> dict[str, Any]:
-        """Score a DASH checklist and apply the MARAC criteria; raises a referral at once."""
+        """Score a DASH checklist and apply the MARAC criteria; raises a referral at once
+        (a repeat when the person had one in the 12 months before, by anyone)."""
         may_record(access.RECORD_RISK_ASSESSMENT, caller, caller.org)
         subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
-        with consent_service_errors(), service.database.unit_of_work() as uow:
-            return risk.record_risk_assessment(
-                uow, service.cipher, body, subject_id, caller.org, caller.subject,
-                service.screening.marac_escalation_incidents)
+        with consent_service_errors():
+            person = safeguarded(subject_id, caller, body.safe_contact)
+            with service.database.unit_of_work() as uow:
+                return risk.record_risk_assessment(
+                    uow, service.cipher, service.records, body, person,
+                    risk.Raised(caller.org, caller.subject),
+                    service.screening.marac_escalation_incidents)
+
+    @app.post("/v1/marac-referrals", status_code=201)
+    def judgement_referral(body: RecordJudgementReferral, caller: Annotated[
+            Principal, Depends(roles_of(access.RECORD_JUDGEMENT_REFERRAL))]) -> dict[str, Any]:
+        """A MARAC referral on professional judgement when the DASH could not be completed,
+        with the reasons, why it was not completed and any answers given."""
+        may_record(access.RECORD_JUDGEMENT_REFERRAL, caller, caller.org)
+        subject_id = resolve(service, body.nhs_number, body.subject_id, caller)
+        with consent_service_errors():
+            person = safeguarded(subject_id, caller, body.safe_contact)
+            with service.database.unit_of_work() as uow:
+                return risk.record_judgement_referral(
+                    uow, service.records, body, person, risk.Raised(caller.org, caller.subject),
+                    service.screening.marac_escalation_incidents)
+
+    @app.post("/v1/marac-referrals/external", status_code=201)
+    def external_referral(body: RecordExternalReferral, caller: Annotated[
+            Principal, Depends(roles_of(access.RECORD_EXTERNAL_REFERRAL))]) -> dict[str, Any]:
+        """Record a MARAC referral another agency (most often the police) made outside
+        Peerlink, so that the next one within 12 months is recognised as a repeat."""
+        may_record(access.RECORD_EXTERNAL_REFERRAL, caller, caller.org)
+        subject_id = resolve(service, None, body.subject_id, caller)
+        with consent_service_errors():
+            person = safeguarded(subject_id, caller, body.safe_contact)
+            with service.database.unit_of_work() as uow:
+                return risk.record_external_referral(
+                    uow, service.records, body, person, risk.Raised(caller.org, caller.subject))
 
     @app.get("/v1/marac-referrals")
     def marac_queue(caller: Annotated[Principal, Depends(anyone)],
                     status: Annotated[Literal["open", "sent"] | None, Query()] = "open",
                     flagged_for_dpo: Annotated[bool | None, Query()] = None
                     ) -> dict[str, Any]:
-        """The Trust safeguarding lead's queue: every referral, whoever raised it. A clinician
-        sees the referrals they raised; a DPO their organisation's referrals flagged for them
-        (a partner's DPO: none). Each entry shown is audited."""
+        """The Trust safeguarding lead's queue: every referral, whoever raised it, with its
+        safe contact and the assessment behind it (answers, reasons, incidents), kept ones
+        too. A clinician sees the referrals they raised, with the same details; a DPO their
+        organisation's referrals flagged for them, with why each is kept, and no details (a
+        partner's DPO: none). Each entry shown, and each safe contact, is audited."""
         view = access.marac_view(caller.roles)
         with consent_service_errors():
             if view is None:
@@ -171,9 +224,39 @@ def build_api(service: ScreeningService) -> FastAPI:
             with service.database.unit_of_work() as uow:
                 rows = risk.referrals(uow, view, caller.org, caller.subject, status,
                                       flagged_for_dpo)
-            for row in rows:
-                service.registry.audit(QUEUE_ENTRY_READ, row["subject_id"], caller)
-        return {"referrals": rows}
+                shown = [{**risk.referral_view(row),
+                          **(risk.referral_details(uow, service.records, service.cipher, row)
+                             if access.sees_safe_contact(view) else {})} for row in rows]
+            for entry in shown:
+                service.registry.audit(QUEUE_ENTRY_READ, entry["subject_id"], caller,
+                                       referral_id=entry["id"])
+                if entry.get("safe_contact") is not None:
+                    service.registry.audit(SAFE_CONTACT_READ, entry["subject_id"], caller,
+                                           referral_id=entry["id"])
+        return {"referrals": shown}
+
+    @app.get("/v1/subjects/{subject_id}/export")
+    def export(subject_id: Annotated[str, SUBJECT_ID],
+               caller: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
+        """Subject access: everything screening holds about the person for the DPO's own
+        organisation (screenings with notes, risk assessments with answers, MARAC referrals
+        with safe contact), opened. Needs a relationship with the person; audited."""
+        with consent_service_errors(), service.database.unit_of_work() as uow:
+            refuse_role(access.EXPORT_SUBJECT, caller, EXPORT_REFUSED, subject_id)
+            if not access.may_export(caller.roles, relationship=has_relationship(
+                    uow, subject_id, caller.org)):
+                service.registry.audit(EXPORT_REFUSED, subject_id, caller)
+                raise NotPermitted("your organisation has no relationship with this person")
+            own = frozenset({caller.org})
+            exported = {
+                "subject_id": subject_id, "org": caller.org,
+                "screenings": screenings_of(uow, subject_id, service.cipher, own),
+                "risk_assessments": risk.assessments_of(uow, subject_id, service.cipher,
+                                                        service.records, own),
+                "marac_referrals": risk.referrals_of(uow, service.records, service.cipher,
+                                                     subject_id, caller.org)}
+            service.registry.audit(EXPORTED, subject_id, caller)
+            return exported
 
     @app.post("/v1/marac-referrals/{referral_id}/sent")
     def referral_sent(referral_id: Annotated[str, Path(max_length=40)], caller: Annotated[

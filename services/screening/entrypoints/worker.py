@@ -45,6 +45,7 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
         {"screening-completed": adopt_screening}, plumbing.deadletters,
         decode=decode_partner_screening, reject_unhandled=True)
     worker.consume("partner_inbound", [partner_inbound_topic(TRUST_ORG)], inbound)
-    worker.join_cascade(cascade.participant(service.keys.evict), service.database,
+    worker.join_cascade(cascade.participant(service.keys.evict, service.cipher,
+                                            service.records), service.database,
                         plumbing.deadletters)
     return worker

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.screening.domain.enquiry import check_hark_presence
 from services.screening.domain.risk import DASH_QUESTIONS, DashAnswer
+from shared.db import utcnow
+from shared.events.consent import SafeContact
 from shared.events.vocabulary import (
     AbuserRelationship,
     AgeBand,
@@ -18,7 +20,13 @@ from shared.events.vocabulary import (
     TrainingLevel,
     YesNoUnsure,
 )
-from shared.identity import PersonRef
+from shared.identity import SUBJECT_PATTERN, PersonRef
+
+
+def _not_in_future(day: date) -> date:
+    if day > utcnow().date():
+        raise ValueError("the date may not be in the future")
+    return day
 
 
 class HarkIn(BaseModel):
@@ -105,3 +113,49 @@ class RecordRiskAssessment(PersonRef):
     incidents_last_12_months: int = Field(ge=0, le=1000,
                                           description="incidents in the last 12 months")
     assessed_on: date = Field(description="date of the assessment")
+    safe_contact: SafeContact | None = Field(
+        default=None, description="how the person may be contacted safely, for the MARAC and "
+                                  "IDVA referral; personal data, sealed")
+
+
+class RecordJudgementReferral(PersonRef):
+    """A MARAC referral on professional judgement alone, when the DASH could not be completed
+    (``POST /v1/marac-referrals``)."""
+
+    reasons: str = Field(min_length=1, max_length=4000,
+                         description="why the practitioner refers; personal data, sealed")
+    incidents_last_12_months: int = Field(ge=0, le=1000,
+                                          description="incidents in the last 12 months")
+    partial_answers: list[DashAnswer] = Field(
+        default_factory=list, max_length=DASH_QUESTIONS - 1,
+        description="the DASH answers given, in checklist order (0 to 23)")
+    not_completed_reason: str = Field(
+        min_length=1, max_length=1000,
+        description="why the checklist was not completed; personal data, sealed")
+    referred_on: date = Field(description="date of the referral (not in the future)")
+    safe_contact: SafeContact | None = Field(
+        default=None, description="how the person may be contacted safely; personal data")
+
+    _referred_on = field_validator("referred_on")(_not_in_future)
+
+    @field_validator("reasons", "not_completed_reason")
+    @classmethod
+    def _written(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class RecordExternalReferral(BaseModel):
+    """A MARAC referral made outside Peerlink, recorded so a repeat is recognised
+    (``POST /v1/marac-referrals/external``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_id: str = Field(pattern=SUBJECT_PATTERN, description="the person's reference")
+    referred_on: date = Field(description="date the referral was made (not in the future)")
+    referring_agency: Label = Field(description="who referred, for example police")
+    safe_contact: SafeContact | None = Field(
+        default=None, description="how the person may be contacted safely; personal data")
+
+    _referred_on = field_validator("referred_on")(_not_in_future)
