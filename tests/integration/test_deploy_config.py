@@ -193,7 +193,8 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         expected = {f"{service}_client_secret"} if calls_consent else set()
         expected |= {"master_key", "consent_audit_key", "safeguarding_pseudonym_key"} \
             if service == "consent" else set()
-        expected |= {"mentoring_records_key"} if service == "mentoring" else set()
+        expected |= {f"{service}_records_key"} if service in ("screening", "mentoring") \
+            else set()
         expected |= {f"{service}_deadletter_key"} if role == "worker" else set()
         assert secrets == expected, (service, role)
         env = spec["environment"]
@@ -203,6 +204,7 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         assert ("PEERLINK_CONSENT_AUDIT_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_SAFEGUARDING_PSEUDONYM_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_MENTORING_RECORDS_KEY_FILE" in env) == (service == "mentoring")
+        assert ("PEERLINK_SCREENING_RECORDS_KEY_FILE" in env) == (service == "screening")
         assert [k for k in env if k.endswith("_DEADLETTER_KEY_FILE")] == (
             [f"PEERLINK_{service.upper()}_DEADLETTER_KEY_FILE"] if role == "worker" else [])
         assert ("PEERLINK_CONSENT_URL" in env) == calls_consent
@@ -284,7 +286,8 @@ def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
             else set()
         expected |= {"master-key", "consent-audit-key", "safeguarding-pseudonym-key"} \
             if service == "consent" else set()
-        expected |= {"mentoring-records-key"} if service == "mentoring" else set()
+        expected |= {f"{service}-records-key"} if service in ("screening", "mentoring") \
+            else set()
         expected |= {f"{service}-deadletter-key"} if role == "worker" else set()
         assert keys == expected, name
 
