@@ -13,7 +13,7 @@ from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import metadata
 from services.consent.domain.subjects import NhsNumberLookup
 from services.consent.service_layer.audit import AuditTrail
-from shared.crypto import KeyWrapper, PersonalDataCipher, derive_key, load_key
+from shared.crypto import KeyWrapper, PersonalDataCipher, RecordCipher, derive_key, load_key
 from shared.db import Database
 from shared.http import Authorizer
 from shared.kafka.client import client_options
@@ -37,6 +37,26 @@ class ConsentAuditSettings(BaseSettings):
     audit_heads_topic: str = Field(default=AUDIT_HEADS, min_length=1, max_length=200)
     audit_heads_read_seconds: float = Field(
         default=10.0, gt=0, description="how long verification may take to read the heads")
+
+
+class ConsentRecordsSettings(BaseSettings):
+    """``PEERLINK_CONSENT_RECORDS_KEY(_FILE)``: the key sealing the DPO's reasons on erasure
+    requests, which are kept through the erasure they decide."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERLINK_CONSENT_", extra="ignore")
+
+    records_key: SecretStr | None = Field(default=None,
+                                          description="32 bytes base64")
+    records_key_file: Path | None = Field(default=None, description="a file holding that key")
+
+
+def records_key(settings: PlatformSettings) -> bytes:
+    """Consent's records key: configured, or (never in production) a development key file."""
+    records = ConsentRecordsSettings()
+    configured = records.records_key.get_secret_value() if records.records_key else None
+    return load_key(configured, records.records_key_file,
+                    settings.var_dir / "development-consent-records.key",
+                    production=settings.env == "production")
 
 
 def master_key(settings: PlatformSettings) -> bytes:
@@ -68,6 +88,7 @@ class ConsentService:
                                     KeyWrapper(derive_key(wrapping_key, "data-key wrapping")))
         self.lookup = NhsNumberLookup(key=derive_key(wrapping_key, "nhs-number lookup"))
         self.cipher = PersonalDataCipher(self.keys)
+        self.records = RecordCipher(records_key(settings))
         self.trail = AuditTrail(audit_key(settings, self.audit_settings))
         self.heads = KafkaHeadLog(settings.kafka_bootstrap,
                                   self.audit_settings.audit_heads_topic,
