@@ -236,6 +236,14 @@ SYNTHETIC_SERIES = [
      'reason="unexpected"}', "0x12"),
     (f'up{{{API}, service="screening", instance="s:8101"}}', "1 1 0x5"),
     (f'up{{{API}, service="consent", instance="c:8102"}}', "1x7"),
+    # an erasure request passes its deadline at 2m (two worker replicas count the same table);
+    # a subject access request is overdue for 5 minutes only, then answered
+    (f'peerlink_erasure_requests_overdue{{{WORKER}, service="consent", instance="c:8202"}}',
+     "0 0 1x30"),
+    (f'peerlink_erasure_requests_overdue{{{WORKER}, service="consent", instance="c2:8202"}}',
+     "0 0 1x30"),
+    (f'peerlink_subject_access_requests_overdue{{{WORKER}, service="consent", '
+     'instance="c:8202"}', "0 1x5 0x20"),
     ('up{job="kafka", component="kafka-exporter", instance="kafka-exporter:9308"}', "0x7"),
     (f'peerlink_reporting_last_release_timestamp_seconds{{{WORKER}, service="reporting", '
      'instance="r:8204"}', "0+60x5 300x30"),
@@ -274,6 +282,9 @@ EXPECTED_ALERTS: list[tuple[str, str, list[dict[str, str]]]] = [
     ("20m", "PeerlinkReportingReleasesStopped", [
         {"severity": "warning", "service": "reporting"}]),
     ("20m", "PeerlinkApiErrors", [{"severity": "warning", "service": "consent"}]),
+    ("11m", "PeerlinkErasureRequestOverdue", []),
+    ("13m", "PeerlinkErasureRequestOverdue", [{"severity": "critical", "service": "consent"}]),
+    ("20m", "PeerlinkSubjectAccessRequestOverdue", []),
 ]
 
 
@@ -476,7 +487,8 @@ def test_the_alert_rules_load_and_evaluate(prometheus: Prometheus) -> None:
     assert {"PeerlinkWithdrawalOverdue", "PeerlinkConsumerStopped",
             "PeerlinkConsentEventsStalled", "PeerlinkOutboxBacklogOld",
             "PeerlinkDeadLetterRate", "PeerlinkServiceDown",
-            "PeerlinkReportingReleasesStopped"} <= alerts
+            "PeerlinkReportingReleasesStopped", "PeerlinkErasureRequestOverdue",
+            "PeerlinkSubjectAccessRequestOverdue"} <= alerts
     broken = {rule["name"]: rule.get("lastError") for group in loaded
               for rule in group["rules"] if rule["health"] != "ok"}
     assert not broken, broken
