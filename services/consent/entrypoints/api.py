@@ -287,7 +287,7 @@ def build_api(service: ConsentService) -> FastAPI:
             return consents.consent_state(uow.session, subject_id, caller.org)
 
     @app.post("/v1/subjects/{subject_id}/withdrawals", status_code=202,
-              response_model=WithdrawalAccepted)
+              response_model=WithdrawalAccepted, response_model_exclude_none=True)
     def withdraw(subject_id: Annotated[str, SUBJECT_ID], body: WithdrawalIn,
                  caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                  ) -> WithdrawalAccepted:
