@@ -29,6 +29,7 @@ from shared.broker import free_port
 from shared.kafka.topics import SERVICES, partner_inbound_topic
 from shared.settings import PlatformSettings
 from tests.support.platform import RunningPlatform, running_platform, wait_for
+from tests.support.services import approve_erasure
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
@@ -424,7 +425,8 @@ def prometheus(prometheus_binary: Path, platform: RunningPlatform,
 
 @pytest.fixture(scope="module")
 def traffic(platform: RunningPlatform, prometheus: Prometheus) -> None:
-    """A screening, a withdrawal with erasure, and a malformed partner record, all scraped."""
+    """A screening, a withdrawal with erasure the DPO approves, and a malformed partner record,
+    all scraped."""
     clinician = platform.headers("trust", "clinician")
     screened = httpx.post(platform.url("screening", "/v1/screenings"),
                           json=platform.screening(f"obs-{uuid.uuid4().hex[:6]}"),
@@ -438,6 +440,14 @@ def traffic(platform: RunningPlatform, prometheus: Prometheus) -> None:
     assert withdrawn.status_code == 202, withdrawn.text
     status_url = platform.url("consent", f"/v1/withdrawals/{withdrawn.json()['withdrawal_id']}")
     wait_for(lambda: httpx.get(status_url, headers=clinician, timeout=10).json()["status"]
+             == "complete", timeout=60)
+    request_id = withdrawn.json()["erasure_request_id"]
+    with httpx.Client(timeout=10) as client:
+        approve_erasure(client, platform.settings, request_id, "trust",
+                        base_url=platform.url("consent", ""))
+    request_url = platform.url("consent", f"/v1/erasure-requests/{request_id}")
+    dpo = platform.headers("trust", "dpo")
+    wait_for(lambda: httpx.get(request_url, headers=dpo, timeout=10).json()["status"]
              == "complete", timeout=60)
 
     producer = KafkaProducer(bootstrap_servers=platform.settings.kafka_bootstrap, acks="all")
