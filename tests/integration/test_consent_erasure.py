@@ -380,6 +380,13 @@ def test_a_subject_access_request_and_the_export(requests_api: Requests) -> None
     assert bundle["consents"]["purposes"]["peer-mentoring"] == "granted"
     assert bundle["consents"]["history"][0]["recorded_by"] == "Advocate Okafor"
     assert [r["request_id"] for r in bundle["subject_access_requests"]] == [request_id]
+    erasure_filed = api.file(subject_id, org="partner-a", role="partner-staff")
+    approve_erasure(api.client, api.service.settings, erasure_filed["erasure_request_id"],
+                    "partner-a", decision="refuse", reason=REASON)
+    [exported_request] = api.client.get(f"/v1/subjects/{subject_id}/export", headers=dpo
+                                        ).json()["erasure_requests"]
+    assert exported_request["reason"] == REASON
+    assert "scope" not in exported_request, "the person's copy says nothing of other holders"
     assert {"subject-registered", "consent-granted", "subject-access-requested",
             "subject-exported"} <= {e["action"] for e in bundle["audit"]}
     assert {e["actor_org"] for e in bundle["audit"]} == {"partner-a"}

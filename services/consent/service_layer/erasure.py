@@ -265,11 +265,16 @@ def with_status(session: Session, records: RecordCipher, org: str, status: Erasu
 
 def about(session: Session, records: RecordCipher, subject_id: str, org: str
           ) -> list[dict[str, Any]]:
-    """The organisation's erasure requests about one person, oldest first."""
+    """The organisation's erasure requests about one person, oldest first, for the person's
+    copy of their data: without ``scope``, which would tell whoever reads the copy whether
+    another organisation holds the person."""
     rows = session.execute(select(erasure_requests).where(
         erasure_requests.c.org == org, erasure_requests.c.subject_id == subject_id)
         .order_by(erasure_requests.c.requested_at)).all()
-    return [_view(session, records, row) for row in rows]
+    views = [_view(session, records, row) for row in rows]
+    for view_ in views:
+        view_.pop("scope")
+    return views
 
 
 def count_awaiting(session: Session) -> int:
