@@ -186,6 +186,7 @@ def cmd_consent_keys(args: argparse.Namespace) -> int:
         if event.type == "subject-key-shredded" and event.subject}
     with service.database.unit_of_work() as uow:
         revived = key_admin.reapply_shredding(uow, shredded)
+    service.database.scrub(("data_keys", "subjects"))
     print(f"{len(shredded)} erasures in the log; {revived} keys had come back and are "
           "destroyed again")
     return 0

@@ -10,11 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from services.consent.adapters.tables import data_keys
+from services.consent.adapters.tables import data_keys, subjects
 from services.consent.bootstrap import ConsentService, master_key
 from services.consent.entrypoints.api import build_api
 from services.consent.service_layer import key_admin
 from shared.crypto import KeyShredded
+from shared.db import utcnow
 from tests.support.services import approve_erasure, bearer, settings_for
 
 
@@ -67,13 +68,23 @@ def test_rotation_rewraps_keys_and_lookups_and_keeps_erasures(consent: ConsentSe
 def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
         consent: ConsentService) -> None:
     _, subject = register(consent, "943 476 5919")
+    mappings = ("nhs_lookup", "nhs_number_sealed", "local_lookup", "safeguarding_pseudonym",
+                "safe_contact_sealed", "safe_contact_updated_at", "erased_at")
+    with consent.database.unit_of_work() as uow:  # what the identity features also hold
+        uow.session.execute(update(subjects).where(subjects.c.subject_id == subject).values(
+            local_lookup="l" * 64, safeguarding_pseudonym="p" * 64,
+            safe_contact_sealed=b"sealed", safe_contact_updated_at=utcnow()))
     with consent.database.read() as session:
         backup = session.execute(select(data_keys.c.wrapped_key).where(
             data_keys.c.subject_id == subject)).scalar_one()
+        restored = dict(session.execute(select(*(subjects.c[m] for m in mappings)).where(
+            subjects.c.subject_id == subject)).one()._mapping)
     erase(consent, subject)
-    with consent.database.unit_of_work() as uow:  # the restore brings the key back
+    with consent.database.unit_of_work() as uow:  # the restore brings key and mappings back
         uow.session.execute(update(data_keys).where(data_keys.c.subject_id == subject)
                             .values(wrapped_key=backup, shredded_at=None))
+        uow.session.execute(update(subjects).where(subjects.c.subject_id == subject)
+                            .values(**restored))
     assert consent.keys.data_key(subject).key_id
 
     with consent.database.unit_of_work() as uow:
@@ -83,6 +94,11 @@ def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
 
     with pytest.raises(KeyShredded):
         consent.keys.data_key(subject)
+    with consent.database.read() as session:
+        row = session.execute(select(*(subjects.c[m] for m in mappings)).where(
+            subjects.c.subject_id == subject)).one()
+    assert row.erased_at is not None
+    assert all(getattr(row, m) is None for m in mappings if m != "erased_at")
     status, again = register(consent, "9434765919")
     assert (status, again != subject) == (201, True)
 

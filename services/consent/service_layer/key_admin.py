@@ -58,8 +58,8 @@ def rotate_master_key(uow: UnitOfWork, old_master: bytes, new_master: bytes) -> 
 
 
 def reapply_shredding(uow: UnitOfWork, shredded_subjects: set[str]) -> int:
-    """Destroy again the keys and NHS-number mappings of people the log says were erased;
-    returns how many had come back with a restored backup."""
+    """Destroy again the keys and identifier mappings of people the log says were erased;
+    returns how many had come back with a restored backup (scrub the database afterwards)."""
     session = uow.session
     revived = session.execute(select(data_keys.c.subject_id).where(
         data_keys.c.subject_id.in_(shredded_subjects),
@@ -72,5 +72,7 @@ def reapply_shredding(uow: UnitOfWork, shredded_subjects: set[str]) -> int:
         session.execute(update(subjects).where(
             subjects.c.subject_id.in_(shredded_subjects),
             subjects.c.erased_at.is_(None)).values(
-            nhs_lookup=None, nhs_number_sealed=None, erased_at=now))
+            nhs_lookup=None, nhs_number_sealed=None, local_lookup=None,
+            safeguarding_pseudonym=None, safe_contact_sealed=None,
+            safe_contact_updated_at=None, erased_at=now))
     return len(revived)
