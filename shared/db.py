@@ -8,7 +8,7 @@ change) and an ``inbox`` (ids of the events already applied, for exactly-once ef
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +134,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # deleted and overwritten content is zeroed, not left in free pages (erasure)
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -201,6 +203,29 @@ class Database:
         """A session for reading."""
         with self._sessions() as session:
             yield session
+
+    def scrub(self, tables: Iterable[str]) -> bool:
+        """Remove from disk the old versions of rows just deleted or overwritten in
+        ``tables`` (call after the transaction that shredded them has committed); returns
+        whether it finished.
+
+        SQLite zeroes them in the database file (``secure_delete``) but the write-ahead log
+        still holds the old pages until a checkpoint: this checkpoints and truncates it
+        (False when a reader kept it from finishing; the next scrub or checkpoint does).
+        PostgreSQL keeps dead row versions until a VACUUM, run here outside any transaction.
+        """
+        names = list(tables)
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as connection:
+                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
+            return not busy
+        if self.engine.dialect.name == "postgresql":
+            quote = self.engine.dialect.identifier_preparer.quote
+            with self.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT") as connection:
+                for name in names:
+                    connection.exec_driver_sql(f"VACUUM {quote(name)}")
+        return True
 
     def ping(self) -> None:
         """Raise if the database does not answer."""

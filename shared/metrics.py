@@ -39,6 +39,17 @@ WITHDRAWAL_COMPLETION = Histogram(
     "peerlink_withdrawal_completion_seconds",
     "From a withdrawal's request to its last required acknowledgement",
     buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 86400))
+ERASURE_REQUESTS_AWAITING = Gauge(
+    "peerlink_erasure_requests_awaiting_decision",
+    "Erasure requests waiting for the holding organisation's DPO to decide")
+ERASURE_REQUESTS_OVERDUE = Gauge(
+    "peerlink_erasure_requests_overdue",
+    "Erasure requests past their one-month (or extended) deadline with no decision")
+ACCESS_REQUESTS_OPEN = Gauge(
+    "peerlink_subject_access_requests_open", "Subject access requests not yet answered")
+ACCESS_REQUESTS_OVERDUE = Gauge(
+    "peerlink_subject_access_requests_overdue",
+    "Subject access requests past their one-month deadline and not answered")
 REPORTING_RELEASES = Counter(
     "peerlink_reporting_releases_total", "Disclosure-controlled releases published")
 REPORTING_LAST_RELEASE = Gauge(

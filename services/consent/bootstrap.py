@@ -14,7 +14,7 @@ from services.consent.adapters.tables import metadata
 from services.consent.domain.subjects import NhsNumberLookup, SafeguardingPseudonyms
 from services.consent.service_layer.audit import AuditTrail
 from services.consent.service_layer.subjects import Identifiers
-from shared.crypto import KeyWrapper, PersonalDataCipher, derive_key, load_key
+from shared.crypto import KeyWrapper, PersonalDataCipher, RecordCipher, derive_key, load_key
 from shared.db import Database
 from shared.http import Authorizer
 from shared.kafka.client import client_options
@@ -61,6 +61,26 @@ def safeguarding_pseudonym_key(settings: PlatformSettings) -> bytes:
                     production=settings.env == "production")
 
 
+class ConsentRecordsSettings(BaseSettings):
+    """``PEERLINK_CONSENT_RECORDS_KEY(_FILE)``: the key sealing the DPO's reasons on erasure
+    requests, which are kept through the erasure they decide."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERLINK_CONSENT_", extra="ignore")
+
+    records_key: SecretStr | None = Field(default=None,
+                                          description="32 bytes base64")
+    records_key_file: Path | None = Field(default=None, description="a file holding that key")
+
+
+def records_key(settings: PlatformSettings) -> bytes:
+    """Consent's records key: configured, or (never in production) a development key file."""
+    records = ConsentRecordsSettings()
+    configured = records.records_key.get_secret_value() if records.records_key else None
+    return load_key(configured, records.records_key_file,
+                    settings.var_dir / "development-consent-records.key",
+                    production=settings.env == "production")
+
+
 def master_key(settings: PlatformSettings) -> bytes:
     """The key-wrapping master key: configured, or a development key file under var/."""
     configured = settings.master_key.get_secret_value() if settings.master_key else None
@@ -92,6 +112,7 @@ class ConsentService:
             lookup=NhsNumberLookup(key=derive_key(wrapping_key, "nhs-number lookup")),
             pseudonyms=SafeguardingPseudonyms(key=safeguarding_pseudonym_key(settings)))
         self.cipher = PersonalDataCipher(self.keys)
+        self.records = RecordCipher(records_key(settings))
         self.trail = AuditTrail(audit_key(settings, self.audit_settings))
         self.heads = KafkaHeadLog(settings.kafka_bootstrap,
                                   self.audit_settings.audit_heads_topic,

@@ -233,6 +233,8 @@ class Person:
     holder: str
     subject_id: str = ""
     withdrawal_id: str | None = None
+    erasure_request_id: str | None = None
+    access_request_id: str | None = None
     markers: list[str] = field(default_factory=list)
 
 
@@ -241,7 +243,20 @@ NEEDS_WITHDRAWAL: Final = frozenset({"GET /v1/withdrawals/{withdrawal_id}",
                                      "GET /v1/withdrawals"})
 NEEDS_HOLDER_CONSENT: Final = frozenset({"GET /v1/subjects/{subject_id}/consents",
                                          "GET /internal/v1/subjects/{subject_id}/consents",
-                                         "GET /v1/audit"})
+                                         "GET /v1/audit",
+                                         "GET /v1/subjects/{subject_id}/export"})
+NEEDS_ERASURE_REQUEST: Final = frozenset({
+    "GET /v1/erasure-requests", "GET /v1/erasure-requests/{erasure_request_id}",
+    "POST /v1/erasure-requests/{erasure_request_id}/decision",
+    "POST /v1/erasure-requests/{erasure_request_id}/extension"})
+"""Endpoints about an erasure request: the holder files one for the row's person."""
+NEEDS_ACCESS_REQUEST: Final = frozenset({
+    "GET /v1/subject-access-requests", "GET /v1/subject-access-requests/{request_id}",
+    "POST /v1/subject-access-requests/{request_id}/complete"})
+"""Endpoints about a subject access request: the holder files one for the row's person."""
+SHOWS_THE_HOLDERS: Final = (NEEDS_HOLDER_CONSENT | NEEDS_WITHDRAWAL | NEEDS_ERASURE_REQUEST
+                            | NEEDS_ACCESS_REQUEST)
+"""Endpoints whose answer to the holder shows the last of the row's markers."""
 
 
 ON_BEHALF_OF_REFERRER: Final = frozenset({"POST /internal/v1/subjects/{subject_id}/relationships",
@@ -324,11 +339,26 @@ class ConsentHarness:
                 202, "the holder withdraws")["withdrawal_id"]
         if person.withdrawal_id:
             person.markers.append(person.withdrawal_id)
+        if row.endpoint in NEEDS_ERASURE_REQUEST:
+            person.erasure_request_id = self._ok(self.client.post(
+                "/v1/erasure-requests", headers=holder_headers, json={
+                    "subject_id": person.subject_id, "method": "verbal",
+                    "recorded_by": marker}), 202, "the holder files an erasure request"
+            )["erasure_request_id"]
+            person.markers.append(person.erasure_request_id)
+        if row.endpoint in NEEDS_ACCESS_REQUEST:
+            person.access_request_id = self._ok(self.client.post(
+                "/v1/subject-access-requests", headers=holder_headers,
+                json={"subject_id": person.subject_id}), 201,
+                "the holder files a subject access request")["request_id"]
+            person.markers.append(person.access_request_id)
         return person
 
     def request(self, row: Row, person: Person) -> httpx.Response:
         path = row.path.format(subject_id=person.subject_id,
-                               withdrawal_id=person.withdrawal_id or "wd_" + "0" * 32)
+                               withdrawal_id=person.withdrawal_id or "wd_" + "0" * 32,
+                               erasure_request_id=person.erasure_request_id or "er_" + "0" * 32,
+                               request_id=person.access_request_id or "sar_" + "0" * 32)
         headers = self.tokens.headers(row.caller, row.caller_org)
         if row.caller.startswith("service:") and row.endpoint in ON_BEHALF_OF_REFERRER:
             headers[ON_BEHALF_OF] = self._token(person.holder)
@@ -345,6 +375,12 @@ class ConsentHarness:
             "POST /v1/subjects/{subject_id}/nhs-number": {"nhs_number": person.nhs_number},
             "PUT /v1/subjects/{subject_id}/safe-contact": SAFE_CONTACT,
             "PUT /internal/v1/subjects/{subject_id}/safe-contact": SAFE_CONTACT,
+            "POST /v1/erasure-requests": {"subject_id": person.subject_id, "method": "verbal"},
+            "POST /v1/erasure-requests/{erasure_request_id}/decision": {
+                "decision": "refuse", "reason": "matrix decision"},
+            "POST /v1/erasure-requests/{erasure_request_id}/extension": {
+                "months": 1, "reason": "matrix extension"},
+            "POST /v1/subject-access-requests": {"subject_id": person.subject_id},
         }
         params: dict[str, str] | None = {
             "GET /v1/withdrawals": {"status": "pending"},
@@ -366,8 +402,7 @@ class ConsentHarness:
             leaked = [m for m in person.markers if m in response.text]
             assert not leaked, f"{row.where}: {row.id} shows the holder's records to another " \
                                f"organisation: {response.text[:300]}"
-        elif row.endpoint in NEEDS_HOLDER_CONSENT | NEEDS_WITHDRAWAL and \
-                not row.caller.startswith("service:"):
+        elif row.endpoint in SHOWS_THE_HOLDERS and not row.caller.startswith("service:"):
             # the holder sees its own records, so the leak check above can see a leak
             assert person.markers[-1] in response.text, f"{row.where}: {response.text[:300]}"
 

@@ -2,7 +2,8 @@
 
 A withdrawal completes when every required service has acknowledged; a service that is down
 makes it overdue and, once back, completes it with nobody acting; a redelivered withdrawal is
-acknowledged once; after erasure nothing about the person reads in clear on any topic.
+acknowledged once; an erasure waits for the DPO's approval and completes on every service's
+erasure-applied; after it nothing about the person reads in clear on any topic.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shared.kafka.topics import CASCADE_ACKS, events_topic, partner_inbound_topi
 from shared.runtime import service_credentials
 from tests.support.kafka import read_topic
 from tests.support.platform import RunningPlatform, running_platform, wait_for
+from tests.support.services import approve_erasure
 
 pytestmark = pytest.mark.kafka
 DEADLINE_SECONDS = 6
@@ -48,12 +50,36 @@ def screened_person(platform: RunningPlatform, team: str) -> tuple[str, dict[str
 
 def withdraw(platform: RunningPlatform, subject_id: str, purposes: list[str],
              erasure: bool) -> str:
+    return str(withdrawal(platform, subject_id, purposes, erasure)["withdrawal_id"])
+
+
+def withdrawal(platform: RunningPlatform, subject_id: str, purposes: list[str],
+               erasure: bool) -> dict[str, Any]:
     response = httpx.post(platform.url("consent", f"/v1/subjects/{subject_id}/withdrawals"),
                           json={"purposes": purposes, "erasure": erasure, "method": "verbal"},
                           headers=platform.headers("trust", "clinician"), timeout=10)
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "pending"
-    return str(response.json()["withdrawal_id"])
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def erase(platform: RunningPlatform, subject_id: str) -> tuple[str, str]:
+    """Withdraw everything with erasure and the Trust's DPO approves the request through the
+    API; returns the withdrawal id and the erasure request id."""
+    filed = withdrawal(platform, subject_id, ["all"], erasure=True)
+    with httpx.Client(timeout=10) as client:
+        approve_erasure(client, platform.settings, filed["erasure_request_id"], "trust",
+                        base_url=platform.url("consent", ""))
+    return filed["withdrawal_id"], filed["erasure_request_id"]
+
+
+def erasure_request(platform: RunningPlatform, request_id: str) -> dict[str, Any]:
+    response = httpx.get(platform.url("consent", f"/v1/erasure-requests/{request_id}"),
+                         headers=platform.headers("trust", "dpo"), timeout=10)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def status_of(platform: RunningPlatform, withdrawal_id: str) -> dict[str, Any]:
@@ -76,15 +102,30 @@ def acks_for(platform: RunningPlatform, withdrawal_id: str) -> Counter[tuple[str
 
 def test_withdrawing_everything_with_erasure_completes_with_one_ack_per_service(
         platform: RunningPlatform) -> None:
+    """The withdrawal completes at once on withdrawal-applied; nothing is erased until the
+    DPO approves, and then the erasure request completes on every service's
+    erasure-applied."""
     subject_id, _ = screened_person(platform, f"cascade-{uuid.uuid4().hex[:6]}")
-
-    withdrawal_id = withdraw(platform, subject_id, ["all"], erasure=True)
+    filed = withdrawal(platform, subject_id, ["all"], erasure=True)
+    withdrawal_id, request_id = filed["withdrawal_id"], filed["erasure_request_id"]
 
     done = wait_for(lambda: (s := status_of(platform, withdrawal_id))["status"] == "complete"
                     and s, timeout=30)
-    assert set(done["services"]) == {"consent", "screening", "mentoring", "reporting"}
+    assert set(done["services"]) == {"screening", "mentoring", "reporting"}
     assert all(s["status"] == "applied" for s in done["services"].values())
     assert done["completed_at"] is not None
+    assert not any(k[0] == "erasure-applied" for k in acks_for(platform, withdrawal_id))
+    assert erasure_request(platform, request_id)["status"] == "awaiting-dpo-decision"
+
+    with httpx.Client(timeout=10) as client:
+        approve_erasure(client, platform.settings, request_id, "trust",
+                        base_url=platform.url("consent", ""))
+
+    erased = wait_for(lambda: (r := erasure_request(platform, request_id))["status"]
+                      == "complete" and r, timeout=30)
+    assert set(erased["services"]) == {"consent", "screening", "mentoring", "reporting"}
+    assert all(s["status"] == "applied" for s in erased["services"].values())
+    assert erased["scope"] == "subject"
     erasure_acks = {k: n for k, n in acks_for(platform, withdrawal_id).items()
                     if k[0] == "erasure-applied"}
     assert erasure_acks == {("erasure-applied", s): 1
@@ -147,8 +188,9 @@ def test_a_redelivered_withdrawal_is_acknowledged_once(platform: RunningPlatform
 def test_after_erasure_no_topic_holds_the_person_in_clear(platform: RunningPlatform) -> None:
     subject_id, record = screened_person(platform, f"cascade-{uuid.uuid4().hex[:6]}")
     nhs_number, notes = record["nhs_number"], record["notes"]
-    withdrawal_id = withdraw(platform, subject_id, ["all"], erasure=True)
-    wait_for(lambda: status_of(platform, withdrawal_id)["status"] == "complete", timeout=30)
+    _, request_id = erase(platform, subject_id)
+    wait_for(lambda: erasure_request(platform, request_id)["status"] == "complete",
+             timeout=30)
 
     bootstrap = platform.settings.kafka_bootstrap
     topics = [events_topic("consent"), events_topic("screening"), events_topic("mentoring"),

@@ -29,7 +29,7 @@ from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.envelope import CloudEvent
 from shared.kafka.producer import create_topics
 from shared.kafka.topics import TopicSpec
-from tests.support.services import bearer, settings_for
+from tests.support.services import approve_erasure, bearer, settings_for
 
 NHS_NUMBER = "9434765919"
 NHS_FORMS = ("9434765919", "943 476 5919")
@@ -90,6 +90,16 @@ class Consent:
         assert response.status_code == 202, response.text
         return str(response.json()["withdrawal_id"])
 
+    def erase(self, subject_id: str, org: str = "trust", role: str = "clinician",
+              purposes: tuple[str, ...] = ("all",)) -> tuple[str, dict[str, Any]]:
+        """Withdraw with erasure, and the organisation's DPO approves the request; returns
+        the withdrawal id and the request as the DPO then sees it."""
+        response = self.withdraw(subject_id, list(purposes), erasure=True, org=org, role=role)
+        assert response.status_code == 202, response.text
+        body = response.json()
+        return body["withdrawal_id"], approve_erasure(
+            self.client, self.service.settings, body["erasure_request_id"], org)
+
     def state(self, subject_id: str) -> dict[str, Any]:
         response = self.client.get(f"/v1/subjects/{subject_id}/consents",
                                    headers=self.headers("trust", "clinician"))
@@ -130,6 +140,11 @@ class Consent:
     def last_outbox_seq(self) -> int:
         rows = self.outbox()
         return int(rows[-1].seq) if rows else 0
+
+    def table_value(self, table: str, column: str) -> Any:
+        """The one value ``column`` holds in ``table`` (a test that made one row)."""
+        with self.service.database.read() as session:
+            return session.execute(select(self.table(table).c[column])).scalar_one()
 
     def sql(self, statement: str) -> None:
         with self.service.database.engine.begin() as connection:
@@ -302,8 +317,7 @@ def test_history_times_carry_their_utc_offset(consent: Consent) -> None:
                      id="partner-sharing"),
         pytest.param(["evaluation"], False, {"reporting"}, id="evaluation"),
         pytest.param(["all"], False, {"screening", "mentoring", "reporting"}, id="all"),
-        pytest.param(["evaluation"], True, {"consent", "screening", "mentoring", "reporting"},
-                     id="erasure"),
+        pytest.param(["evaluation"], True, {"reporting"}, id="with-erasure-asked"),
     ],
 )
 def test_a_withdrawal_is_pending_on_its_required_services(
@@ -314,15 +328,19 @@ def test_a_withdrawal_is_pending_on_its_required_services(
 
     assert response.status_code == 202, response.text
     body = response.json()
-    assert set(body) == {"withdrawal_id", "status"}
+    erasure_fields = {"erasure_request_id", "erasure_request_status"} if erasure else set()
+    assert set(body) == {"withdrawal_id", "status"} | erasure_fields
     assert body["status"] == "pending"
+    if erasure:
+        assert body["erasure_request_status"] == "awaiting-dpo-decision"
     view = consent.withdrawal(body["withdrawal_id"])
     assert view["status"] == "pending"
     assert view["completed_at"] is None
     assert view["erasure"] is erasure
-    # consent's own erasure is applied in the request's transaction; the rest wait
-    assert {s: v["status"] for s, v in view["services"].items()} == {
-        s: "applied" if erasure and s == "consent" else "pending" for s in services}
+    # the withdrawal waits for its purposes' services only, erasure asked or not: erasure
+    # is the DPO's decision, tracked by the request
+    assert {s: v["status"] for s, v in view["services"].items()} == dict.fromkeys(
+        services, "pending")
     assert all((v["applied_at"] is None) == (v["status"] == "pending")
                for v in view["services"].values())
     assert list(view["services"]) == sorted(services)
@@ -411,9 +429,13 @@ def test_erasure_writes_its_events_in_order_and_no_nhs_number(consent: Consent) 
     seq = consent.last_outbox_seq()
 
     withdrawal_id = consent.withdrawal_id(subject_id, ["all"], erasure=True)
+    assert [r.event_type for r in consent.outbox(seq)] == ["consent-withdrawn"], \
+        "filing the request erases nothing before the DPO decides"
+    approve_erasure(consent.client, consent.service.settings,
+                    consent.table_value("erasure_requests", "erasure_request_id"), "trust")
 
     view = consent.withdrawal(withdrawal_id)
-    assert set(view["services"]) == {"consent", "screening", "mentoring", "reporting"}
+    assert set(view["services"]) == {"screening", "mentoring", "reporting"}
     assert view["purposes"] == list(ALL)
     events = consent.outbox(seq)
     assert [(r.event_type, r.topic) for r in events] == [
@@ -435,17 +457,19 @@ def test_erasure_writes_its_events_in_order_and_no_nhs_number(consent: Consent) 
 def test_consent_acknowledges_its_own_erasure_through_the_cascade_topic(
         consent: Consent) -> None:
     subject_id = consent.subject()
-    withdrawal_id = consent.withdrawal_id(subject_id, ["all"], erasure=True)
+    withdrawal_id, request = consent.erase(subject_id)
     [row] = [r for r in consent.outbox() if r.topic == "cascade.acks"]
     event = CloudEvent.from_bytes(bytes(row.payload))
 
     with consent.service.database.unit_of_work() as uow:
         consents.acknowledge(uow, event, ErasureApplied.model_validate(event.data))
 
+    assert request["services"]["consent"]["status"] == "applied"
+    assert {s: v["status"] for s, v in request["services"].items() if s != "consent"} == \
+        dict.fromkeys(("mentoring", "reporting", "screening"), "pending")
     services = consent.withdrawal(withdrawal_id)["services"]
-    assert services["consent"]["status"] == "applied"
-    assert {s: v["status"] for s, v in services.items() if s != "consent"} == dict.fromkeys(
-        ("mentoring", "reporting", "screening"), "pending")
+    assert "consent" not in services, "an erasure-applied does not count for the withdrawal"
+    assert all(v["status"] == "pending" for v in services.values())
 
 
 def test_after_erasure_the_key_is_gone_and_the_person_is_new_again(consent: Consent) -> None:
@@ -454,7 +478,7 @@ def test_after_erasure_the_key_is_gone_and_the_person_is_new_again(consent: Cons
     service_headers = consent.headers("service", "screening")
     assert consent.client.get(key_url, headers=service_headers).status_code == 200
 
-    consent.withdrawal_id(subject_id, ["all"], erasure=True)
+    consent.erase(subject_id)
 
     gone = consent.client.get(key_url, headers=service_headers)
     assert gone.status_code == 410
@@ -477,15 +501,15 @@ def test_after_erasure_the_key_is_gone_and_the_person_is_new_again(consent: Cons
 def test_nothing_more_is_recorded_about_an_erased_person(consent: Consent,
                                                          attempt: str) -> None:
     subject_id = consent.subject()
-    consent.withdrawal_id(subject_id, ["all"], erasure=True)
+    consent.erase(subject_id)
     before = consent.counts()
 
     response = (consent.grant(subject_id) if attempt == "grant"
                 else consent.withdraw(subject_id, ["evaluation"],
                                       erasure=attempt == "withdraw-with-erasure"))
 
-    assert response.status_code == 409
-    assert response.json()["error"] == "subject-erased"
+    assert response.status_code == 410
+    assert response.json()["error"] == "erased"
     assert "erased" in response.json()["message"]
     assert consent.counts() == before
 
@@ -640,32 +664,48 @@ def test_another_organisation_registering_the_person_acts_only_on_its_own_consen
 
 
 @pytest.mark.parametrize("first", ["trust", "partner-b"])
-def test_erasure_is_immediate_only_for_the_one_organisation_with_a_relationship(
+def test_filing_erasure_answers_the_same_whoever_else_holds_the_person(
         consent: Consent, first: str) -> None:
-    """Review finding: a partner that registered the person first could erase the key, and so
-    the Trust's records too. Whoever registered first, no organisation erases while another
-    has a relationship with the person."""
+    """Review finding (issue 10): a 403 told the caller another organisation held the person.
+    Now filing always answers 202 with a request awaiting the DPO; only the DPO's decision
+    shows ``scope``: organisation while another holds the person independently."""
     roles = {"trust": "clinician", "partner-b": "partner-staff"}
     second = "partner-b" if first == "trust" else "trust"
-    subject_id = consent.subject(org=first, role=roles[first])
+    shared = consent.subject(org=first, role=roles[first])
     consent.subject(org=second, role=roles[second])
-    before = consent.counts()
-
-    for org in (first, second):
-        refused = consent.withdraw(subject_id, ["all"], erasure=True, org=org,
-                                   role=roles[org])
-        assert refused.status_code == 403, org
-        assert refused.json()["details"][0]["field"] == "erasure"
-    assert consent.counts() == before
     alone = consent.subject("4010232137", org=first, role=roles[first])
-    assert consent.withdraw(alone, ["all"], erasure=True, org=first,
-                            role=roles[first]).status_code == 202
+
+    answers = [consent.withdraw(subject_id, ["all"], erasure=True, org=first,
+                                role=roles[first]) for subject_id in (shared, alone)]
+
+    assert [a.status_code for a in answers] == [202, 202]
+    assert [set(a.json()) for a in answers] == [
+        {"withdrawal_id", "status", "erasure_request_id", "erasure_request_status"}] * 2
+    assert {a.json()["erasure_request_status"] for a in answers} == {"awaiting-dpo-decision"}
+    decided = [approve_erasure(consent.client, consent.service.settings,
+                               a.json()["erasure_request_id"], first) for a in answers]
+    assert [d["scope"] for d in decided] == ["organisation", "subject"]
+    seen = [{k: v for k, v in d.items() if k not in VARYING}
+            | {"services": {s: v["status"] for s, v in d["services"].items()}}
+            for d in decided]
+    assert seen[0] == seen[1], "apart from scope (and ids and times) the DPO's view is the same"
+    # the other organisation keeps the person, key and all
+    assert consent.client.get(f"/internal/v1/data-keys/{shared}",
+                              headers=consent.headers("service", "screening")
+                              ).status_code == 200
+    assert consent.grant(shared, org=second, role=roles[second]).status_code == 201
+    assert consent.grant(shared, org=first, role=roles[first]).status_code == 404, \
+        "the deciding organisation's relationship is gone"
+
+
+VARYING = frozenset({"erasure_request_id", "subject_id", "withdrawal_id", "requested_at",
+                     "due_at", "decided_by", "decided_at", "scope", "services"})
 
 
 def test_an_organisation_may_erase_a_person_it_referred_onwards(consent: Consent) -> None:
     """The receiving partner's relationship came from the Trust's own referral, so the Trust's
-    erasure reaches it (through the cascade); partner-a's own independent registration
-    would not."""
+    erasure is of the person (the cascade reaches the receiver); had partner-a registered the
+    person itself, it would be of the Trust's relationship only (the test above)."""
     subject_id = consent.subject(org="trust")
     consent.grant(subject_id, "partner-sharing", recipients=("partner-a",))
     referred = consent.client.post(
@@ -674,10 +714,12 @@ def test_an_organisation_may_erase_a_person_it_referred_onwards(consent: Consent
                  ON_BEHALF_OF: consent.headers("trust", "clinician")["Authorization"]
                  .removeprefix("Bearer ")})
     assert referred.status_code == 201, referred.text
-    assert consent.withdraw(subject_id, ["all"], erasure=True, org="partner-a",
-                            role="partner-staff").status_code == 403
 
-    assert consent.withdraw(subject_id, ["all"], erasure=True).status_code == 202
+    _, trust = consent.erase(subject_id)
+
+    assert trust["scope"] == "subject"
+    assert consent.grant(subject_id, org="partner-a", role="partner-staff"
+                         ).status_code == 410
 
 
 def test_services_may_read_a_holders_consent_state_but_not_withdrawals(
@@ -880,7 +922,7 @@ def test_an_untouched_audit_trail_verifies(audited: Consent) -> None:
     consent = audited
     subject_id = consent.subject()
     consent.grant(subject_id)
-    consent.withdrawal_id(subject_id, ["all"], erasure=True)
+    consent.erase(subject_id)
 
     first = consent.verify()
     second = consent.verify()

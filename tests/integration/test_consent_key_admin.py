@@ -10,18 +10,29 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from services.consent.adapters.tables import data_keys
+from services.consent.adapters.tables import data_keys, subjects
 from services.consent.bootstrap import ConsentService, master_key
 from services.consent.entrypoints.api import build_api
 from services.consent.service_layer import key_admin
 from shared.crypto import KeyShredded
-from tests.support.services import bearer, settings_for
+from shared.db import utcnow
+from tests.support.services import approve_erasure, bearer, settings_for
 
 
 @pytest.fixture
 def consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             ) -> ConsentService:
     return ConsentService(settings_for(monkeypatch, tmp_path, {"consent": database_url}))
+
+
+def erase(service: ConsentService, subject_id: str) -> None:
+    """Erasure as it happens: requested with a withdrawal, then approved by the Trust's DPO."""
+    client = TestClient(build_api(service))
+    filed = client.post(f"/v1/subjects/{subject_id}/withdrawals",
+                        json={"purposes": ["all"], "erasure": True, "method": "verbal"},
+                        headers=bearer(service.settings, "trust", "clinician"))
+    assert filed.status_code == 202, filed.text
+    approve_erasure(client, service.settings, filed.json()["erasure_request_id"], "trust")
 
 
 def register(service: ConsentService, nhs_number: str) -> tuple[int, str]:
@@ -36,15 +47,14 @@ def test_rotation_rewraps_keys_and_lookups_and_keeps_erasures(consent: ConsentSe
     _, kept = register(consent, "943 476 5919")
     _, erased = register(consent, "987 654 3210")
     key_before = consent.keys.data_key(kept)
-    with consent.database.unit_of_work() as uow:
-        consent.keys.shred(uow.session, erased)
+    erase(consent, erased)
     new_key = os.urandom(32)
     old_key = master_key(consent.settings)
 
     with consent.database.unit_of_work() as uow:
         done = key_admin.rotate_master_key(uow, old_key, new_key)
 
-    assert (done.data_keys, done.lookups) == (1, 1)
+    assert (done.data_keys, done.lookups) == (1, 1), "the erased person's key stays destroyed"
     key_file = tmp_path / "new-master.key"
     key_file.write_text(base64.b64encode(new_key).decode())
     rotated = ConsentService(consent.settings.model_copy(update={"master_key_file": key_file}))
@@ -58,14 +68,23 @@ def test_rotation_rewraps_keys_and_lookups_and_keeps_erasures(consent: ConsentSe
 def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
         consent: ConsentService) -> None:
     _, subject = register(consent, "943 476 5919")
+    mappings = ("nhs_lookup", "nhs_number_sealed", "local_lookup", "safeguarding_pseudonym",
+                "safe_contact_sealed", "safe_contact_updated_at", "erased_at")
+    with consent.database.unit_of_work() as uow:  # what the identity features also hold
+        uow.session.execute(update(subjects).where(subjects.c.subject_id == subject).values(
+            local_lookup="l" * 64, safeguarding_pseudonym="p" * 64,
+            safe_contact_sealed=b"sealed", safe_contact_updated_at=utcnow()))
     with consent.database.read() as session:
         backup = session.execute(select(data_keys.c.wrapped_key).where(
             data_keys.c.subject_id == subject)).scalar_one()
-    with consent.database.unit_of_work() as uow:
-        consent.keys.shred(uow.session, subject)
-    with consent.database.unit_of_work() as uow:  # the restore brings the key back
+        restored = dict(session.execute(select(*(subjects.c[m] for m in mappings)).where(
+            subjects.c.subject_id == subject)).one()._mapping)
+    erase(consent, subject)
+    with consent.database.unit_of_work() as uow:  # the restore brings key and mappings back
         uow.session.execute(update(data_keys).where(data_keys.c.subject_id == subject)
                             .values(wrapped_key=backup, shredded_at=None))
+        uow.session.execute(update(subjects).where(subjects.c.subject_id == subject)
+                            .values(**restored))
     assert consent.keys.data_key(subject).key_id
 
     with consent.database.unit_of_work() as uow:
@@ -75,6 +94,11 @@ def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
 
     with pytest.raises(KeyShredded):
         consent.keys.data_key(subject)
+    with consent.database.read() as session:
+        row = session.execute(select(*(subjects.c[m] for m in mappings)).where(
+            subjects.c.subject_id == subject)).one()
+    assert row.erased_at is not None
+    assert all(getattr(row, m) is None for m in mappings if m != "erased_at")
     status, again = register(consent, "9434765919")
     assert (status, again != subject) == (201, True)
 

@@ -191,7 +191,8 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         secrets = {s if isinstance(s, str) else s["source"] for s in spec.get("secrets", [])}
         calls_consent = service in ("screening", "mentoring")
         expected = {f"{service}_client_secret"} if calls_consent else set()
-        expected |= {"master_key", "consent_audit_key", "safeguarding_pseudonym_key"} \
+        expected |= {"master_key", "consent_audit_key", "safeguarding_pseudonym_key",
+                     "consent_records_key"} \
             if service == "consent" else set()
         expected |= {f"{service}_records_key"} if service in ("screening", "mentoring") \
             else set()
@@ -284,7 +285,8 @@ def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
         assert not [e for e in container.get("env", []) if "JWT" in e["name"]], name
         expected = {f"{service}-client-secret"} if service in ("screening", "mentoring") \
             else set()
-        expected |= {"master-key", "consent-audit-key", "safeguarding-pseudonym-key"} \
+        expected |= {"master-key", "consent-audit-key", "safeguarding-pseudonym-key",
+                     "consent-records-key"} \
             if service == "consent" else set()
         expected |= {f"{service}-records-key"} if service in ("screening", "mentoring") \
             else set()

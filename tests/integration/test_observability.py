@@ -29,6 +29,7 @@ from shared.broker import free_port
 from shared.kafka.topics import SERVICES, partner_inbound_topic
 from shared.settings import PlatformSettings
 from tests.support.platform import RunningPlatform, running_platform, wait_for
+from tests.support.services import approve_erasure
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
@@ -236,6 +237,14 @@ SYNTHETIC_SERIES = [
      'reason="unexpected"}', "0x12"),
     (f'up{{{API}, service="screening", instance="s:8101"}}', "1 1 0x5"),
     (f'up{{{API}, service="consent", instance="c:8102"}}', "1x7"),
+    # an erasure request passes its deadline at 2m (two worker replicas count the same table);
+    # a subject access request is overdue for 5 minutes only, then answered
+    (f'peerlink_erasure_requests_overdue{{{WORKER}, service="consent", instance="c:8202"}}',
+     "0 0 1x30"),
+    (f'peerlink_erasure_requests_overdue{{{WORKER}, service="consent", instance="c2:8202"}}',
+     "0 0 1x30"),
+    (f'peerlink_subject_access_requests_overdue{{{WORKER}, service="consent", '
+     'instance="c:8202"}', "0 1x5 0x20"),
     ('up{job="kafka", component="kafka-exporter", instance="kafka-exporter:9308"}', "0x7"),
     (f'peerlink_reporting_last_release_timestamp_seconds{{{WORKER}, service="reporting", '
      'instance="r:8204"}', "0+60x5 300x30"),
@@ -274,6 +283,9 @@ EXPECTED_ALERTS: list[tuple[str, str, list[dict[str, str]]]] = [
     ("20m", "PeerlinkReportingReleasesStopped", [
         {"severity": "warning", "service": "reporting"}]),
     ("20m", "PeerlinkApiErrors", [{"severity": "warning", "service": "consent"}]),
+    ("11m", "PeerlinkErasureRequestOverdue", []),
+    ("13m", "PeerlinkErasureRequestOverdue", [{"severity": "critical", "service": "consent"}]),
+    ("20m", "PeerlinkSubjectAccessRequestOverdue", []),
 ]
 
 
@@ -413,7 +425,8 @@ def prometheus(prometheus_binary: Path, platform: RunningPlatform,
 
 @pytest.fixture(scope="module")
 def traffic(platform: RunningPlatform, prometheus: Prometheus) -> None:
-    """A screening, a withdrawal with erasure, and a malformed partner record, all scraped."""
+    """A screening, a withdrawal with erasure the DPO approves, and a malformed partner record,
+    all scraped."""
     clinician = platform.headers("trust", "clinician")
     screened = httpx.post(platform.url("screening", "/v1/screenings"),
                           json=platform.screening(f"obs-{uuid.uuid4().hex[:6]}"),
@@ -427,6 +440,14 @@ def traffic(platform: RunningPlatform, prometheus: Prometheus) -> None:
     assert withdrawn.status_code == 202, withdrawn.text
     status_url = platform.url("consent", f"/v1/withdrawals/{withdrawn.json()['withdrawal_id']}")
     wait_for(lambda: httpx.get(status_url, headers=clinician, timeout=10).json()["status"]
+             == "complete", timeout=60)
+    request_id = withdrawn.json()["erasure_request_id"]
+    with httpx.Client(timeout=10) as client:
+        approve_erasure(client, platform.settings, request_id, "trust",
+                        base_url=platform.url("consent", ""))
+    request_url = platform.url("consent", f"/v1/erasure-requests/{request_id}")
+    dpo = platform.headers("trust", "dpo")
+    wait_for(lambda: httpx.get(request_url, headers=dpo, timeout=10).json()["status"]
              == "complete", timeout=60)
 
     producer = KafkaProducer(bootstrap_servers=platform.settings.kafka_bootstrap, acks="all")
@@ -476,7 +497,8 @@ def test_the_alert_rules_load_and_evaluate(prometheus: Prometheus) -> None:
     assert {"PeerlinkWithdrawalOverdue", "PeerlinkConsumerStopped",
             "PeerlinkConsentEventsStalled", "PeerlinkOutboxBacklogOld",
             "PeerlinkDeadLetterRate", "PeerlinkServiceDown",
-            "PeerlinkReportingReleasesStopped"} <= alerts
+            "PeerlinkReportingReleasesStopped", "PeerlinkErasureRequestOverdue",
+            "PeerlinkSubjectAccessRequestOverdue"} <= alerts
     broken = {rule["name"]: rule.get("lastError") for group in loaded
               for rule in group["rules"] if rule["health"] != "ok"}
     assert not broken, broken

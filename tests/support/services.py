@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -97,3 +98,21 @@ def consent_beside(service: str, settings: PlatformSettings, var_dir: Path
                 yield consent, consent_url, issued.model_copy(update={"consent_url": consent_url})
         finally:
             consent.database.dispose()
+
+
+def approve_erasure(client: httpx.Client, settings: PlatformSettings, erasure_request_id: str,
+                    org: str, *, base_url: str = "", decision: str = "approve",
+                    reason: str | None = None, retained: list[str] | None = None
+                    ) -> dict[str, Any]:
+    """``org``'s DPO decides an erasure request through the consent API (``base_url`` when
+    ``client`` is not bound to it); returns the request as the DPO then sees it."""
+    body: dict[str, Any] = {"decision": decision}
+    if reason is not None:
+        body["reason"] = reason
+    if retained is not None:
+        body["retained"] = retained
+    response = client.post(f"{base_url}/v1/erasure-requests/{erasure_request_id}/decision",
+                           json=body, headers=bearer(settings, org, "dpo"))
+    assert response.status_code == 200, response.text
+    view: dict[str, Any] = response.json()
+    return view

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
-from shared.cli import main
+from shared.cli import SarExportFailed, main, sar_bundle
 from shared.runtime import token_verifier
 from shared.settings import PlatformSettings, platform_settings
 
@@ -83,3 +84,68 @@ def test_the_development_issuer_refuses_to_run_in_production(
 def test_migrate_refuses_an_unknown_service(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["migrate", "billing"]) == 2
     assert "unknown service billing" in capsys.readouterr().err
+
+
+SAR = "sar_" + "1" * 32
+SUBJECT = "sub_" + "2" * 32
+URLS = {"consent": "http://consent", "screening": "http://screening",
+        "mentoring": "http://mentoring"}
+
+
+def sar_services(screening_status: int, calls: list[str]) -> httpx.MockTransport:
+    """Consent answers a request and an export; screening answers ``screening_status`` for
+    its export; mentoring exports one record."""
+    request = {"request_id": SAR, "subject_id": SUBJECT, "status": "open"}
+
+    def answer(call: httpx.Request) -> httpx.Response:
+        calls.append(f"{call.method} {call.url}")
+        assert call.headers["Authorization"] == "Bearer dpo-token"
+        path = f"{call.url.host}{call.url.path}"
+        if path == f"consent/v1/subject-access-requests/{SAR}":
+            return httpx.Response(200, json=request)
+        if path == f"consent/v1/subjects/{SUBJECT}/export":
+            return httpx.Response(200, json={"service": "consent", "nhs_number": "9434765919"})
+        if path == f"screening/v1/subjects/{SUBJECT}/export":
+            return httpx.Response(screening_status, json={"error": "unknown-subject"})
+        if path == f"mentoring/v1/subjects/{SUBJECT}/export":
+            return httpx.Response(200, json={"service": "mentoring", "referrals": []})
+        if path == f"consent/v1/subject-access-requests/{SAR}/complete":
+            return httpx.Response(200, json={**request, "status": "complete"})
+        return httpx.Response(404, json={"error": "not-found"})
+
+    return httpx.MockTransport(answer)
+
+
+def test_a_sar_bundle_holds_every_service_and_completes_the_request() -> None:
+    calls: list[str] = []
+    with httpx.Client(transport=sar_services(404, calls),
+                      headers={"Authorization": "Bearer dpo-token"}) as client:
+        bundle = sar_bundle(client, SAR, URLS)
+
+    assert bundle["subject_id"] == SUBJECT
+    assert bundle["subject_access_request"]["status"] == "complete"
+    parts = bundle["services"]
+    assert set(parts) == {"consent", "screening", "mentoring", "reporting"}
+    assert parts["consent"]["nhs_number"] == "9434765919"
+    assert parts["screening"]["held"] is False, "a 404 is a service holding nothing"
+    assert "404" in parts["screening"]["note"]
+    assert parts["mentoring"] == {"service": "mentoring", "referrals": []}
+    assert "no personal data" in parts["reporting"]["note"]
+    assert calls[-1] == f"POST {URLS['consent']}/v1/subject-access-requests/{SAR}/complete"
+
+
+def test_a_service_that_fails_leaves_the_request_open() -> None:
+    calls: list[str] = []
+    with httpx.Client(transport=sar_services(503, calls),
+                      headers={"Authorization": "Bearer dpo-token"}) as client, \
+            pytest.raises(SarExportFailed, match="screening: the export: HTTP 503"):
+        sar_bundle(client, SAR, URLS)
+
+    assert not any(call.endswith("/complete") for call in calls)
+
+
+def test_sar_export_needs_the_request_the_token_and_a_file(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["sar", "export", "--request", SAR])
+    assert "--token" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.consent.domain.purposes import (
+    ERASURE_ACKNOWLEDGED_BY,
     UnknownPurpose,
     expand_purposes,
     required_services,
@@ -73,7 +74,7 @@ def test_unknown_purpose_is_a_value_error() -> None:
     ],
 )
 def test_required_services_for_a_withdrawal(requested: list[str], expected: set[str]) -> None:
-    required = required_services(expand_purposes(requested), erasure=False)
+    required = required_services(expand_purposes(requested))
     assert required == frozenset(expected)
     assert "consent" not in required
 
@@ -83,5 +84,9 @@ def test_required_services_for_a_withdrawal(requested: list[str], expected: set[
     [["peer-mentoring"], ["partner-sharing"], ["evaluation"], ["all"]],
     ids=lambda r: "-".join(r),
 )
-def test_erasure_needs_all_four_services_whatever_the_purposes(requested: list[str]) -> None:
-    assert required_services(expand_purposes(requested), erasure=True) == EVERY_SERVICE
+def test_a_withdrawal_with_erasure_asked_waits_only_for_its_purposes_services(
+        requested: list[str]) -> None:
+    """The erasure request filed beside it tracks every service's erasure-applied itself."""
+    purposes = expand_purposes(requested)
+    assert required_services(purposes) < EVERY_SERVICE
+    assert ERASURE_ACKNOWLEDGED_BY == EVERY_SERVICE

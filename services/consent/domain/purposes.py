@@ -5,7 +5,8 @@
 | partner-sharing  | sharing screening and risk information with partners   | screening, mentoring |
 | evaluation       | inclusion in the programme's evaluation and dashboards | reporting            |
 
-An erasure request must be acknowledged by all four services.
+An approved erasure request must be acknowledged (erasure-applied) by all four services; the
+withdrawal filed with it completes on the withdrawal-applied of its purposes' services.
 """
 
 from __future__ import annotations
@@ -45,10 +46,9 @@ def expand_purposes(requested: Iterable[str]) -> tuple[Purpose, ...]:
     return tuple(p for p in PURPOSES if p in wanted)
 
 
-def required_services(purposes: Iterable[Purpose], erasure: bool) -> frozenset[ServiceName]:
-    """The services whose acknowledgement completes a withdrawal."""
-    if erasure:
-        return ERASURE_ACKNOWLEDGED_BY
+def required_services(purposes: Iterable[Purpose]) -> frozenset[ServiceName]:
+    """The services whose withdrawal-applied completes a withdrawal (with or without an
+    erasure request filed beside it)."""
     required: frozenset[ServiceName] = frozenset()
     for purpose in purposes:
         required |= ACKNOWLEDGED_BY[purpose]

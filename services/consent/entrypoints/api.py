@@ -1,7 +1,8 @@
 """The consent service's HTTP API (port 8102)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.bootstrap import ConsentService
+from services.consent.domain import requests
 from services.consent.domain.audit import ChainCheck, PublishedHead
 from services.consent.domain.callers import (
     REFERRERS,
@@ -18,17 +20,29 @@ from services.consent.domain.callers import (
     may_audit,
 )
 from services.consent.domain.purposes import UnknownPurpose, expand_purposes
+from services.consent.domain.requests import AccessRequestStatus, Decision, ErasureStatus
 from services.consent.domain.subjects import LOCAL_ID_PATTERN
-from services.consent.service_layer import audit, consents, identity, safe_contact
-from services.consent.service_layer.subjects import has_relationship, register_subject
+from services.consent.service_layer import (
+    access_requests,
+    audit,
+    consents,
+    erasure,
+    identity,
+    safe_contact,
+)
+from services.consent.service_layer.subjects import (
+    has_relationship,
+    register_subject,
+)
 from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, UnknownSubject, b64e
 from shared.events.consent import SafeContact
-from shared.events.vocabulary import ConsentMethod, OrgId, OrgIds, Purpose
+from shared.events.vocabulary import ConsentMethod, OrgId, OrgIds, Purpose, RetainedKinds
 from shared.http import ApiError, create_api
 from shared.identity import InvalidNhsNumber, normalise_nhs_number
 from shared.settings import PlatformSettings
 
+log = logging.getLogger(__name__)
 SUBJECT_ID = Path(pattern=r"^sub_[0-9a-f]{32}$", description="a subject reference")
 WITHDRAWAL_ID = Path(pattern=r"^wd_[0-9a-f]{32}$", description="a withdrawal id")
 RECORDERS = ("clinician", "partner-staff", "dpo")
@@ -121,7 +135,9 @@ class WithdrawalIn(BaseModel):
 
     purposes: list[str] = Field(min_length=1, description='purposes, or ["all"]',
                                 examples=[["peer-mentoring"], ["all"]])
-    erasure: bool = Field(default=False, description="also erase the person's personal data")
+    erasure: bool = Field(default=False, description="also file an erasure request, which "
+                                                     "your data protection officer decides "
+                                                     "(the withdrawal itself is immediate)")
     method: ConsentMethod = Field(description="verbal, written or electronic")
     recorded_by: str | None = Field(default=None, min_length=1, max_length=200,
                                     description="the member of staff who recorded it")
@@ -140,10 +156,14 @@ class WithdrawalIn(BaseModel):
 
 
 class WithdrawalAccepted(BaseModel):
-    """A withdrawal recorded; its cascade is under way."""
+    """A withdrawal recorded; its cascade is under way. With erasure asked for, the erasure
+    request filed beside it awaits the data protection officer's decision (the answer is the
+    same whoever else holds the person)."""
 
     withdrawal_id: str
     status: Literal["pending"] = "pending"
+    erasure_request_id: str | None = None
+    erasure_request_status: Literal["awaiting-dpo-decision"] | None = None
 
 
 class AuditIn(BaseModel):
@@ -255,13 +275,10 @@ def build_api(service: ConsentService) -> FastAPI:
         except consents.SubjectNotFound:
             raise ApiError(404, "unknown-subject", "no subject has this reference",
                            field="subject_id") from None
-        except consents.NotSoleHolder:
-            raise ApiError(403, "forbidden", "erasure destroys the person's key for every "
-                           "organisation; it cannot be immediate here and needs the data "
-                           "protection officer's decision", field="erasure") from None
         except consents.SubjectErased:
-            raise ApiError(409, "subject-erased", "this person was erased; register them "
-                           "again to record anything new") from None
+            raise ApiError(410, "erased", "this person was erased: nothing more can be "
+                           "recorded about them (registering them again gives a new "
+                           "reference)") from None
 
     def check_recipients(recipients: tuple[str, ...], purpose: str, caller: Principal) -> None:
         if purpose != "partner-sharing":
@@ -406,14 +423,21 @@ def build_api(service: ConsentService) -> FastAPI:
             return consents.consent_state(uow.session, subject_id, caller.org)
 
     @app.post("/v1/subjects/{subject_id}/withdrawals", status_code=202,
-              response_model=WithdrawalAccepted)
+              response_model=WithdrawalAccepted, response_model_exclude_none=True)
     def withdraw(subject_id: Annotated[str, SUBJECT_ID], body: WithdrawalIn,
                  caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                  ) -> WithdrawalAccepted:
-        """Withdraw consent (and optionally erase); every service acknowledges in turn."""
+        """Withdraw consent at once (and, with erasure, file an erasure request for your data
+        protection officer); every service acknowledges the withdrawal in turn."""
         with subject_errors(), service.database.unit_of_work() as uow:
+            if body.erasure:
+                filed = erasure.request_erasure(
+                    uow, subject_id, body.purposes, body.method, caller,
+                    service.settings.cascade_deadline_seconds, body.recorded_by,
+                    body.recipients, trail=service.trail)
+                return accepted(filed)
             withdrawal_id = consents.withdraw(
-                uow, service.keys, subject_id, body.purposes, body.erasure, body.method, caller,
+                uow, subject_id, body.purposes, False, body.method, caller,
                 service.settings.cascade_deadline_seconds, body.recorded_by, body.recipients,
                 trail=service.trail)
         return WithdrawalAccepted(withdrawal_id=withdrawal_id)
@@ -440,6 +464,8 @@ def build_api(service: ConsentService) -> FastAPI:
         with service.database.read() as session:
             rows = consents.withdrawals_with_status(session, status, caller.org)
         return {"status": status, "withdrawals": rows}
+
+    add_request_endpoints(app, service, subject_errors)
 
     @app.get("/v1/audit")
     def audit_trail(caller: Annotated[Principal, Depends(auth.require("dpo"))],
@@ -559,6 +585,212 @@ def build_api(service: ConsentService) -> FastAPI:
         return DataKeyOut(key_id=key.key_id, key=b64e(key.material))
 
     return app
+
+
+# --- erasure and subject access requests (UK GDPR Art. 17 and 15) ---------------------------
+#
+# Filed by staff of an organisation with a relationship with the person; decided, answered and
+# read by that organisation's DPO only. Another organisation's request is a 404, exactly like an
+# unknown id. Every decision, extension and read is audited.
+
+ERASURE_REQUEST_ID = Path(pattern=r"^er_[0-9a-f]{32}$", description="an erasure request id")
+ACCESS_REQUEST_ID = Path(pattern=r"^sar_[0-9a-f]{32}$",
+                         description="a subject access request id")
+SUBJECT_REFERENCE = Field(pattern=r"^sub_[0-9a-f]{32}$", description="a subject reference")
+
+
+class ErasureRequestIn(BaseModel):
+    """A person asks to be erased: their consents are withdrawn at once and the request goes to
+    the data protection officer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_id: str = SUBJECT_REFERENCE
+    method: ConsentMethod = Field(description="verbal, written or electronic")
+    recorded_by: str | None = Field(default=None, min_length=1, max_length=200,
+                                    description="the member of staff who recorded it")
+
+
+class DecisionIn(BaseModel):
+    """The data protection officer's decision on an erasure request (made once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Decision = Field(description="approve, approve-except-retained or refuse")
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=2000,
+        description="required to refuse or to approve except retained records: the person "
+                    "must be told why (kept sealed, never logged)")
+    retained: RetainedKinds | None = Field(
+        default=None, description="approve-except-retained only, and required for it: the "
+                                  "record kinds kept under another lawful basis")
+
+
+class ExtensionIn(BaseModel):
+    """One extension of an erasure request's deadline, by one or two further months."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    months: Literal[1, 2] = Field(description="further months: 1 or 2")
+    reason: str = Field(min_length=1, max_length=2000,
+                        description="why the request needs longer (the person must be told)")
+
+
+class AccessRequestIn(BaseModel):
+    """A person asks for a copy of everything held about them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_id: str = SUBJECT_REFERENCE
+
+
+def add_request_endpoints(app: FastAPI, service: ConsentService,
+                          subject_errors: Callable[[], AbstractContextManager[None]]) -> None:
+    """The erasure and subject access request endpoints."""
+    auth = service.authorizer
+    dpo = Depends(auth.require("dpo"))
+
+    @contextmanager
+    def request_errors() -> Iterator[None]:
+        try:
+            yield
+        except erasure.ErasureRequestNotFound:
+            raise ApiError(404, "unknown-erasure-request", "no erasure request has this id",
+                           field="erasure_request_id") from None
+        except access_requests.AccessRequestNotFound:
+            raise ApiError(404, "unknown-subject-access-request", "no subject access request "
+                           "has this id", field="request_id") from None
+        except requests.AlreadyDecided:
+            raise ApiError(409, "already-decided", "this request was decided already; a "
+                           "decision is made once", field="decision") from None
+        except requests.AlreadyExtended:
+            raise ApiError(409, "already-extended", "this request's deadline was extended "
+                           "already; it may be extended once", field="months") from None
+        except access_requests.AccessRequestComplete:
+            raise ApiError(409, "already-complete", "this request was completed already",
+                           field="request_id") from None
+        except requests.RequestRuleBroken as exc:
+            raise ApiError(422, "validation-failed", str(exc), field=exc.field) from None
+
+    @app.post("/v1/erasure-requests", status_code=202, response_model=WithdrawalAccepted)
+    def file_erasure(body: ErasureRequestIn,
+                     caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
+                     ) -> WithdrawalAccepted:
+        """A person asks to be erased: every purpose is withdrawn at once (erasure implies
+        withdrawal) and the request awaits your data protection officer's decision. The answer
+        is the same whoever else holds the person."""
+        with subject_errors(), service.database.unit_of_work() as uow:
+            filed = erasure.request_erasure(
+                uow, body.subject_id, ["all"], body.method, caller,
+                service.settings.cascade_deadline_seconds, body.recorded_by,
+                trail=service.trail)
+        return accepted(filed)
+
+    @app.get("/v1/erasure-requests")
+    def erasure_requests(caller: Annotated[Principal, dpo],
+                         status: Annotated[ErasureStatus, Query(
+                             description="awaiting-dpo-decision: what needs your decision")]
+                         = ErasureStatus.AWAITING) -> dict[str, Any]:
+        """Your organisation's erasure requests in one status, the soonest due first."""
+        with service.database.unit_of_work() as uow:
+            rows = erasure.with_status(uow.session, service.records, caller.org, status)
+            service.trail.record(uow, caller, "erasure-requests-listed", status=status.value,
+                                 listed=len(rows))
+        return {"status": status.value, "erasure_requests": rows}
+
+    @app.get("/v1/erasure-requests/{erasure_request_id}")
+    def erasure_request(erasure_request_id: Annotated[str, ERASURE_REQUEST_ID],
+                        caller: Annotated[Principal, dpo]) -> dict[str, Any]:
+        """An erasure request your organisation filed: its deadline, the decision and its
+        reason, what was retained and each service's acknowledgement. ``scope`` (subject or
+        organisation) is shown to you alone: it says whether another organisation holds the
+        person independently, which the request's filer and the person are never told."""
+        with request_errors(), service.database.unit_of_work() as uow:
+            view = erasure.view(uow.session, service.records, erasure_request_id, caller.org)
+            service.trail.record(uow, caller, "erasure-request-read", view["subject_id"],
+                                 erasure_request_id=erasure_request_id)
+        return view
+
+    @app.post("/v1/erasure-requests/{erasure_request_id}/decision")
+    def decide(erasure_request_id: Annotated[str, ERASURE_REQUEST_ID], body: DecisionIn,
+               caller: Annotated[Principal, dpo]) -> dict[str, Any]:
+        """Decide once: approve (erase), approve except named record kinds, or refuse (nothing
+        changes; the reason is what the person is told)."""
+        with request_errors(), service.database.unit_of_work() as uow:
+            decided = erasure.decide(uow, service.keys, service.records, erasure_request_id,
+                                     body.decision, body.reason, body.retained, caller,
+                                     trail=service.trail)
+        if decided.scrub and not service.database.scrub(decided.scrub):
+            log.warning("the write-ahead log could not be truncated after an erasure; the "
+                        "next checkpoint removes what it holds")
+        return decided.view
+
+    @app.post("/v1/erasure-requests/{erasure_request_id}/extension")
+    def extend(erasure_request_id: Annotated[str, ERASURE_REQUEST_ID], body: ExtensionIn,
+               caller: Annotated[Principal, dpo]) -> dict[str, Any]:
+        """Extend the deadline once, by one or two further months, saying why."""
+        with request_errors(), service.database.unit_of_work() as uow:
+            return erasure.extend(uow, service.records, erasure_request_id, body.months,
+                                  body.reason, caller, trail=service.trail)
+
+    @app.post("/v1/subject-access-requests", status_code=201)
+    def file_access_request(body: AccessRequestIn,
+                            caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
+                            ) -> dict[str, Any]:
+        """A person asks for a copy of what is held about them: due in one calendar month."""
+        with subject_errors(), service.database.unit_of_work() as uow:
+            return access_requests.file(uow, body.subject_id, caller, trail=service.trail)
+
+    @app.get("/v1/subject-access-requests")
+    def access_request_list(caller: Annotated[Principal, dpo],
+                            status: Annotated[AccessRequestStatus, Query(
+                                description="open: what needs answering")]
+                            = AccessRequestStatus.OPEN) -> dict[str, Any]:
+        """Your organisation's subject access requests in one status, the soonest due first."""
+        with service.database.unit_of_work() as uow:
+            rows = access_requests.with_status(uow.session, caller.org, status)
+            service.trail.record(uow, caller, "subject-access-requests-listed",
+                                 status=status.value, listed=len(rows))
+        return {"status": status.value, "subject_access_requests": rows}
+
+    @app.get("/v1/subject-access-requests/{request_id}")
+    def access_request(request_id: Annotated[str, ACCESS_REQUEST_ID],
+                       caller: Annotated[Principal, dpo]) -> dict[str, Any]:
+        """A subject access request your organisation filed."""
+        with request_errors(), service.database.unit_of_work() as uow:
+            view = access_requests.view(uow.session, request_id, caller.org)
+            service.trail.record(uow, caller, "subject-access-request-read",
+                                 view["subject_id"], request_id=request_id)
+        return view
+
+    @app.post("/v1/subject-access-requests/{request_id}/complete")
+    def complete_access_request(request_id: Annotated[str, ACCESS_REQUEST_ID],
+                                caller: Annotated[Principal, dpo]) -> dict[str, Any]:
+        """Mark the request answered (``peerlink sar export`` does, once the bundle is
+        written)."""
+        with request_errors(), service.database.unit_of_work() as uow:
+            return access_requests.complete(uow, request_id, caller, trail=service.trail)
+
+    @app.get("/v1/subjects/{subject_id}/export")
+    def export(subject_id: Annotated[str, SUBJECT_ID], caller: Annotated[Principal, dpo]
+               ) -> dict[str, Any]:
+        """Everything consent holds about the person for your organisation, opened (the NHS
+        number, consents, withdrawals, requests, and who saw what)."""
+        with subject_errors(), service.database.unit_of_work() as uow:
+            consents.require_subject(uow.session, subject_id, caller)
+            service.trail.record(uow, caller, "subject-exported", subject_id)
+        with service.database.read() as session:
+            return access_requests.export(session, service.keys, service.records, subject_id,
+                                          caller.org)
+
+
+def accepted(filed: erasure.Filed) -> WithdrawalAccepted:
+    """The answer to a withdrawal filed with an erasure request."""
+    return WithdrawalAccepted(withdrawal_id=filed.withdrawal_id,
+                              erasure_request_id=filed.erasure_request_id,
+                              erasure_request_status="awaiting-dpo-decision")
+
+# --- end of erasure and subject access requests -----------------------------------------------
 
 
 def create_app(settings: PlatformSettings) -> FastAPI:

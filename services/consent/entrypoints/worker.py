@@ -1,5 +1,6 @@
-"""The consent worker: publishes the outbox, tracks every withdrawal's acknowledgements, raises
-the alarm when one is overdue, and publishes the audit chain's head while it moves."""
+"""The consent worker: publishes the outbox, tracks every withdrawal's and erasure request's
+acknowledgements, raises the alarm when a withdrawal, an erasure or a subject access request is
+overdue, and publishes the audit chain's head while it moves."""
 
 from __future__ import annotations
 
@@ -9,19 +10,38 @@ from typing import Any
 
 from services.consent.bootstrap import SERVICE, ConsentService
 from services.consent.domain.tracker import CascadeStatus
-from services.consent.service_layer import consents
+from services.consent.service_layer import access_requests, consents, erasure
 from services.consent.service_layer.audit import HeadPublisher
 from shared.db import UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import EventApplier, RejectedEvent
 from shared.kafka.topics import CASCADE_ACKS
-from shared.metrics import WITHDRAWALS_OVERDUE, WITHDRAWALS_PENDING
+from shared.metrics import (
+    ACCESS_REQUESTS_OPEN,
+    ACCESS_REQUESTS_OVERDUE,
+    ERASURE_REQUESTS_AWAITING,
+    ERASURE_REQUESTS_OVERDUE,
+    WITHDRAWALS_OVERDUE,
+    WITHDRAWALS_PENDING,
+)
 from shared.runtime import service_worker
 from shared.settings import PlatformSettings
 from shared.stream import StreamWorker
 
 log = logging.getLogger(__name__)
 DEADLINE_CHECK_SECONDS = 1.0
+
+
+def request_gauges(service: ConsentService) -> None:
+    """Set the gauges of withdrawals and of requests waiting for an answer (one read)."""
+    now = utcnow()
+    with service.database.read() as session:
+        WITHDRAWALS_OVERDUE.set(consents.count_with_status(session, CascadeStatus.OVERDUE))
+        WITHDRAWALS_PENDING.set(consents.count_with_status(session, CascadeStatus.PENDING))
+        ERASURE_REQUESTS_AWAITING.set(erasure.count_awaiting(session))
+        ERASURE_REQUESTS_OVERDUE.set(erasure.count_overdue(session, now))
+        ACCESS_REQUESTS_OPEN.set(access_requests.count_open(session))
+        ACCESS_REQUESTS_OVERDUE.set(access_requests.count_overdue(session, now))
 
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
@@ -37,6 +57,8 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
         except consents.ForeignAcknowledgement:
             raise RejectedEvent("source: an acknowledgement must come from the service it "
                                 "names") from None
+        if event.type == "erasure-applied":
+            erasure.acknowledged(uow, ack.withdrawal_id)
 
     tracker = EventApplier(SERVICE, "consent.tracker", service.database,
                            {"withdrawal-applied": acknowledge, "erasure-applied": acknowledge},
@@ -46,9 +68,7 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     def check_deadlines() -> None:
         with service.database.unit_of_work() as uow:
             consents.mark_overdue(uow, utcnow())
-        with service.database.read() as session:
-            WITHDRAWALS_OVERDUE.set(consents.count_with_status(session, CascadeStatus.OVERDUE))
-            WITHDRAWALS_PENDING.set(consents.count_with_status(session, CascadeStatus.PENDING))
+        request_gauges(service)
 
     async def deadlines() -> None:
         try:

@@ -1,4 +1,4 @@
-"""Consent use cases: grant, withdraw (with erasure), and the tracker's acknowledgements.
+"""Consent use cases: grant, withdraw, and the tracker's acknowledgements.
 
 Every change writes its state, its audit entry and its events in one transaction.
 """
@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import (
     consent_changes,
     subjects,
@@ -22,20 +21,14 @@ from services.consent.adapters.tables import (
 from services.consent.domain.purposes import expand_purposes, required_services
 from services.consent.domain.tracker import CascadeStatus, Transition, WithdrawalCascade
 from services.consent.service_layer.audit import AuditTrail
-from services.consent.service_layer.subjects import (
-    establish,
-    has_relationship,
-    others_hold_independently,
-)
+from services.consent.service_layer.subjects import establish, has_relationship
 from shared.auth import Principal
 from shared.crypto import PersonalDataCipher
 from shared.db import UnitOfWork, utcnow
-from shared.events.cascade import CascadeAcknowledgement, ErasureApplied
+from shared.events.cascade import CascadeAcknowledgement, WithdrawalApplied
 from shared.events.consent import (
     ConsentGranted,
     ConsentWithdrawn,
-    ErasureRequested,
-    SubjectKeyShredded,
     WithdrawalCompleted,
     WithdrawalOverdue,
 )
@@ -59,13 +52,6 @@ class WithdrawalNotFound(LookupError):
     """No withdrawal has this id (or none the caller's organisation recorded)."""
 
 
-class NotSoleHolder(PermissionError):
-    """Erasure destroys the person's key for every organisation, so it is immediate only when
-    no other organisation holds the person independently of the caller's (registered them
-    itself, or had them referred by someone else); otherwise it would erase that
-    organisation's records too, and needs a DPO's decision."""
-
-
 class ForeignAcknowledgement(PermissionError):
     """An acknowledgement whose CloudEvents source is not the service it names."""
 
@@ -74,7 +60,8 @@ class NoSharing(PermissionError):
     """The holder has no active partner-sharing naming the receiving organisation."""
 
 
-def _publish(uow: UnitOfWork, payload: EventPayload, subject_id: str) -> None:
+def publish(uow: UnitOfWork, payload: EventPayload, subject_id: str) -> None:
+    """Append one of consent's events (an acknowledgement goes to the cascade topic)."""
     topic = CASCADE_ACKS if payload.publisher == "any" else events_topic("consent")
     uow.publish(CloudEvent.wrap(payload, source=SOURCE, subject=subject_id), topic,
                 aggregate_type="consent")
@@ -111,7 +98,7 @@ def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose:
     change = dict(changes[0], recipients=list(recipients))
     change.pop("recipient", None)
     personal = cipher.seal(subject_id, ConsentGranted.event_type, {"recorded_by": recorded_by})
-    _publish(uow, ConsentGranted(consent_id=change["change_id"], purpose=purpose, method=method,
+    publish(uow, ConsentGranted(consent_id=change["change_id"], purpose=purpose, method=method,
                                  org=caller.org, recipients=recipients, personal=personal),
              subject_id)
     trail.record(uow, caller, "consent-granted", subject_id, purpose=purpose, method=method,
@@ -172,12 +159,14 @@ def establish_referral(uow: UnitOfWork, subject_id: str, to_org: str, holder: st
     return new
 
 
-def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested: list[str],
+def withdraw(uow: UnitOfWork, subject_id: str, requested: list[str],
              erasure: bool, method: ConsentMethod, caller: Principal,
              deadline_seconds: float, recorded_by: str | None = None,
              recipients: tuple[str, ...] | None = None, *, trail: AuditTrail) -> str:
-    """Record a withdrawal of the caller's organisation's consents (and erasure); returns the
-    withdrawal id the cascade is tracked by.
+    """Record a withdrawal of the caller's organisation's consents, at once; returns the
+    withdrawal id the cascade is tracked by. ``erasure`` says that an erasure request is filed
+    with it (``erasure.request_erasure``): the withdrawal itself completes on the services'
+    withdrawal-applied, whatever the DPO decides.
 
     Withdrawing partner-sharing stops sharing with ``recipients`` (every recipient when None);
     the event names the recipients that lost access.
@@ -186,15 +175,13 @@ def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested:
     row = require_subject(uow.session, subject_id, caller)
     if row.erased_at is not None:
         raise SubjectErased()
-    if erasure and others_hold_independently(uow.session, subject_id, caller.org):
-        raise NotSoleHolder()
     active = consent_state(uow.session, subject_id, caller.org)["sharing_recipients"]
     lost: tuple[str, ...] = ()
     if "partner-sharing" in purposes:
         lost = tuple(sorted(active if recipients is None else set(recipients) & set(active)))
     withdrawal_id = f"wd_{uuid.uuid4().hex}"
     now = utcnow()
-    required = required_services(purposes, erasure)
+    required = required_services(purposes)
     uow.session.execute(insert(withdrawals).values(
         withdrawal_id=withdrawal_id, subject_id=subject_id, purposes=",".join(purposes),
         erasure=erasure, method=method, org=caller.org, required=",".join(sorted(required)),
@@ -204,41 +191,16 @@ def withdraw(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, requested:
         for recipient in (lost or (None,)) if purpose == "partner-sharing" else (None,):
             _change(uow, subject_id, purpose, "withdrawn", method, recorded_by, caller.org,
                     withdrawal_id, recipient)
-    _publish(uow, ConsentWithdrawn(withdrawal_id=withdrawal_id, purposes=purposes,
+    publish(uow, ConsentWithdrawn(withdrawal_id=withdrawal_id, purposes=purposes,
                                    erasure=erasure, method=method, org=caller.org,
                                    recipients=lost), subject_id)
     trail.record(uow, caller, "consent-withdrawn", subject_id, withdrawal_id=withdrawal_id,
                  purposes=list(purposes), erasure=erasure, method=method,
                  recipients=",".join(lost) or None)
-    if erasure:
-        _erase(uow, keys, subject_id, withdrawal_id, purposes, method, caller, trail)
     return withdrawal_id
 
 
-def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_id: str,
-           purposes: tuple[Purpose, ...], method: ConsentMethod, caller: Principal,
-           trail: AuditTrail) -> None:
-    """Destroy the data key and the NHS-number mapping at once, and say so."""
-    _publish(uow, ErasureRequested(withdrawal_id=withdrawal_id, purposes=purposes,
-                                   method=method, org=caller.org), subject_id)
-    key_id = keys.shred(uow.session, subject_id)
-    now = utcnow()
-    uow.session.execute(update(subjects).where(subjects.c.subject_id == subject_id).values(
-        nhs_lookup=None, nhs_number_sealed=None, erased_at=now))
-    if key_id is not None:
-        _publish(uow, SubjectKeyShredded(key_id=key_id, withdrawal_id=withdrawal_id),
-                 subject_id)
-    trail.record(uow, caller, "subject-erased", subject_id, withdrawal_id=withdrawal_id)
-    uow.session.execute(insert(withdrawal_acks).values(
-        withdrawal_id=withdrawal_id, service="consent", kind=ErasureApplied.event_type,
-        applied_at=now, received_at=now, retained_records=0))
-    _publish(uow, ErasureApplied(service="consent", withdrawal_id=withdrawal_id,
-                                 purposes=purposes, applied_at=now, retained_records=0),
-             subject_id)
-
-
 def _cascade(session: Session, row: Any) -> WithdrawalCascade:
-    kinds = {"erasure-applied"} if row.erasure else {"withdrawal-applied", "erasure-applied"}
     acks = session.execute(select(withdrawal_acks).where(
         withdrawal_acks.c.withdrawal_id == row.withdrawal_id)).all()
     cascade = WithdrawalCascade(
@@ -246,13 +208,14 @@ def _cascade(session: Session, row: Any) -> WithdrawalCascade:
         requested_at=row.requested_at, deadline_at=row.deadline_at,
         status=CascadeStatus(row.status), completed_at=row.completed_at)
     for ack in acks:
-        if ack.kind in kinds:
+        if ack.kind == WithdrawalApplied.event_type:
             cascade.acknowledged.setdefault(ack.service, ack.applied_at)
     return cascade
 
 
 def acknowledge(uow: UnitOfWork, event: CloudEvent, ack: CascadeAcknowledgement) -> None:
-    """Record a service's acknowledgement and complete the withdrawal when it is the last.
+    """Record a service's acknowledgement and complete the withdrawal when it is the last
+    withdrawal-applied (an erasure-applied counts towards its erasure request instead).
 
     Only the service an acknowledgement names may send it: its source must be that service's
     (on Kafka, each service's principal is the only one allowed to publish that source; see
@@ -275,9 +238,8 @@ def acknowledge(uow: UnitOfWork, event: CloudEvent, ack: CascadeAcknowledgement)
             applied_at=ack.applied_at, received_at=utcnow(),
             retained_records=getattr(ack, "retained_records", None)))
     cascade = _cascade(session, row)
-    kinds_count = event.type == "erasure-applied" or not row.erasure
-    transition = cascade.acknowledge(ack.service, ack.applied_at) if kinds_count \
-        else Transition.NONE
+    transition = cascade.acknowledge(ack.service, ack.applied_at) \
+        if event.type == WithdrawalApplied.event_type else Transition.NONE
     if transition is Transition.COMPLETED:
         _complete(uow, row, cascade)
 
@@ -289,7 +251,7 @@ def _complete(uow: UnitOfWork, row: Any, cascade: WithdrawalCascade) -> None:
     uow.session.execute(update(withdrawals).where(
         withdrawals.c.withdrawal_id == row.withdrawal_id).values(
         status=CascadeStatus.COMPLETE.value, completed_at=cascade.completed_at))
-    _publish(uow, WithdrawalCompleted(
+    publish(uow, WithdrawalCompleted(
         withdrawal_id=row.withdrawal_id, purposes=tuple(row.purposes.split(",")),
         erasure=row.erasure, services=tuple(sorted(cascade.required)),
         requested_at=row.requested_at, completed_at=cascade.completed_at),
@@ -311,7 +273,7 @@ def mark_overdue(uow: UnitOfWork, now: datetime) -> int:
         session.execute(update(withdrawals).where(
             withdrawals.c.withdrawal_id == row.withdrawal_id).values(
             status=CascadeStatus.OVERDUE.value))
-        _publish(uow, WithdrawalOverdue(
+        publish(uow, WithdrawalOverdue(
             withdrawal_id=row.withdrawal_id, purposes=tuple(row.purposes.split(",")),
             erasure=row.erasure, pending_services=tuple(sorted(cascade.pending)),
             requested_at=row.requested_at, deadline_at=row.deadline_at),

@@ -84,7 +84,7 @@ def _recompute_lookups(uow: UnitOfWork, lookup: NhsNumberLookup, subject_id: str
 def reapply_shredding(uow: UnitOfWork, shredded_subjects: set[str]) -> int:
     """Destroy again the keys and the mappings (NHS number, local identifier, pseudonym, safe
     contact) of people the log says were erased; returns how many had come back with a
-    restored backup."""
+    restored backup (scrub the database afterwards)."""
     session = uow.session
     revived = session.execute(select(data_keys.c.subject_id).where(
         data_keys.c.subject_id.in_(shredded_subjects),
