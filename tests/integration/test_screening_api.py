@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from tests.support.http import serving
 from tests.support.screening import policy_refused_bearer
-from tests.support.screening_consent import consent_api_with_safeguarding
 from tests.support.services import bearer, issuing, settings_for
 
 ASKED: dict[str, Any] = {
@@ -38,7 +38,7 @@ def screening(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api_with_safeguarding(ConsentService(settings))) as consent_url:
+            serving(consent_api(ConsentService(settings))) as consent_url:
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         yield service, TestClient(screening_api(service))
         service.database.dispose()  # the PostgreSQL server's connections are shared

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Table, select
 
 from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import (
     enquiries_due,
     marac_referrals,
@@ -30,7 +31,6 @@ from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer.cascade import erase
 from tests.support.http import serving
 from tests.support.screening import apply_consent_events, relationship, sharing_granted
-from tests.support.screening_consent import consent_api_with_safeguarding
 from tests.support.services import bearer, issuing, settings_for
 
 NHS_NUMBER = "943 476 5919"
@@ -105,7 +105,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api_with_safeguarding(ConsentService(settings))) as consent_url:
+            serving(consent_api(ConsentService(settings))) as consent_url:
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         client = TestClient(screening_api(service))
         trust = bearer(service.settings, "trust", "clinician")

@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.events.envelope import CloudEvent
@@ -32,7 +33,6 @@ from tests.support.screening import (
     sharing_granted,
     sharing_withdrawn,
 )
-from tests.support.screening_consent import consent_api_with_safeguarding
 from tests.support.services import bearer, issuing, settings_for
 
 NOTES = "stays with a friend on Tuesdays"
@@ -101,7 +101,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api_with_safeguarding(ConsentService(settings))) as consent_url:
+            serving(consent_api(ConsentService(settings))) as consent_url:
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         client = TestClient(screening_api(service))
         trust = bearer(service.settings, "trust", "clinician")

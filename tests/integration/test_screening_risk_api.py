@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Table, func, select, update
 
 from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import marac_referrals, risk_assessments
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
@@ -24,7 +25,6 @@ from shared.issuer import development_issuer
 from shared.settings import PlatformSettings
 from tests.support.http import serving
 from tests.support.screening import policy_refused_bearer
-from tests.support.screening_consent import consent_api_with_safeguarding
 from tests.support.services import bearer, issuing, settings_for
 
 NHS_NUMBER = "943 476 5919"
@@ -59,7 +59,7 @@ def build(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api_with_safeguarding(ConsentService(settings))) as consent_url:
+            serving(consent_api(ConsentService(settings))) as consent_url:
         served: PlatformSettings = settings.model_copy(update={"consent_url": consent_url})
         made: list[ScreeningService] = []
 

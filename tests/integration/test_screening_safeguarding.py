@@ -23,6 +23,7 @@ from sqlalchemy import Table, select
 
 from services.consent.adapters.tables import audit_log
 from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import (
     marac_referrals,
     partner_sharing,
@@ -49,8 +50,8 @@ from tests.support.screening import (
     relationship,
     sharing_granted,
 )
-from tests.support.screening_consent import consent_api_with_safeguarding, pseudonym_in
-from tests.support.services import issuing, relay_consent_events, settings_for
+from tests.support.screening_consent import pseudonym_in
+from tests.support.services import approve_erasure, issuing, relay_consent_events, settings_for
 
 NHS_NUMBER = "943 476 5919"
 SAFE = {"phone": "07700 900123", "times": "weekdays 10:00-12:00", "may_leave_message": False,
@@ -104,13 +105,26 @@ class Programme:
         return entries
 
     def erase_in_consent(self, subject_id: str) -> None:
-        """The person asks for erasure; the Trust holds them alone, so consent erases."""
+        """The person asks for erasure and the Trust's DPO approves it; the Trust holds them
+        alone, so consent erases them everywhere."""
         with httpx.Client(base_url=self.consent_url, timeout=10) as http:
             response = http.post(f"/v1/subjects/{subject_id}/withdrawals", json={
                 "purposes": ["all"], "erasure": True, "method": "verbal"},
                 headers=self.as_("clinician"))
-        assert response.status_code == 202, response.text
+            assert response.status_code == 202, response.text
+            decided = approve_erasure(http, self.service.settings,
+                                      response.json()["erasure_request_id"], "trust")
+        assert decided["scope"] == "subject"
         self.project()
+
+    def consent_safe_contact(self, subject_id: str) -> dict[str, Any] | None:
+        """The safe contact consent now holds for every holder (as a safeguarding lead)."""
+        with httpx.Client(base_url=self.consent_url, timeout=10) as http:
+            response = http.get(f"/v1/subjects/{subject_id}/safe-contact",
+                                headers=self.as_("safeguarding-lead"))
+        assert response.status_code == 200, response.text
+        contact: dict[str, Any] | None = response.json()["safe_contact"]
+        return contact
 
     def audited(self, action: str, subject_id: str) -> int:
         with self.consent.database.read() as session:
@@ -140,7 +154,7 @@ def programme(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings:
         consent = ConsentService(settings)
-        app = consent_api_with_safeguarding(consent)
+        app = consent_api(consent)
         with serving(app) as consent_url:
             service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
             applier = consent_applier(service.database, service.cipher, service.records)
@@ -161,8 +175,8 @@ def test_a_kept_referral_survives_erasure_and_a_re_registration_meets_repeat(
     assert first["criteria_met"] == ["visible-high-risk", "professional-judgement"]
     assert first["repeat"] is False
     # the safe contact given went to consent, for every holder
-    assert programme.consent_app.state.safe_contacts == [
-        (old_subject, SafeContact.model_validate(SAFE))]
+    assert programme.consent_safe_contact(old_subject) == \
+        SafeContact.model_validate(SAFE).model_dump()
     pseudonym = pseudonym_in(programme.consent, old_subject)
     programme.project()
 

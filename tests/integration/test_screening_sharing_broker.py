@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from services.consent.bootstrap import ConsentService
+from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import partner_sharing, relationships
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
@@ -37,7 +38,6 @@ from shared.runtime import WorkerPlumbing
 from tests.support.http import serving
 from tests.support.kafka import read_topic
 from tests.support.platform import wait_for
-from tests.support.screening_consent import consent_api_with_safeguarding
 from tests.support.services import bearer, issuing, settings_for
 
 pytestmark = pytest.mark.kafka
@@ -114,7 +114,7 @@ def programme(database_url: str, kafka_bootstrap: str, tmp_path: Path,
                   settings.topic_replication, **client_options(settings))
     consent = ConsentService(settings)
     with issuing(settings) as issued, \
-            serving(consent_api_with_safeguarding(consent)) as consent_url:
+            serving(consent_api(consent)) as consent_url:
         served = issued.model_copy(update={"consent_url": consent_url})
         screening = ScreeningService(served)
         env = {**os.environ, "PEERLINK_KAFKA_BOOTSTRAP": kafka_bootstrap,
