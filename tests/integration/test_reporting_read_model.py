@@ -12,6 +12,7 @@ from services.reporting.adapters.tables import metadata
 from services.reporting.service_layer import cascade
 from services.reporting.service_layer.read_model import aggregate_cells, apply_event
 from shared.db import Database
+from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from shared.identity import new_subject_reference
@@ -26,9 +27,9 @@ def database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
-def screened(db: Database, subject: str, current: bool) -> CloudEvent:
+def screened(db: Database, subject: str, current: bool, org: str = "trust") -> CloudEvent:
     payload = ScreeningCompleted(
-        screening_id="scr", org="trust", team="t", borough="camden", gender="female",
+        screening_id="scr", org=org, team="t", borough="camden", gender="female",
         age_band="25-34", asked_on=date(2026, 11, 2), asked_by_role="nurse", training_level=2,
         private=True, hark_score=int(current), current_abuse=current, past_abuse="no",
         disclosed=current)
@@ -78,4 +79,27 @@ def test_erasure_keeps_nothing(database: Database) -> None:
     screened(database, subject, current=True)
     with database.unit_of_work() as uow:
         assert cascade.erase(uow, subject) == 0
+    assert totals(database) == {}
+
+
+def decided(scope: str, org: str) -> ErasureRequested:
+    return ErasureRequested.model_validate({
+        "withdrawal_id": "wd_1", "purposes": ["evaluation"], "method": "verbal", "org": org,
+        "erasure_request_id": "er_1", "scope": scope})
+
+
+def test_an_organisation_scoped_erasure_removes_only_that_organisations_contributions(
+        database: Database) -> None:
+    subject = new_subject_reference()
+    screened(database, subject, current=True, org="trust")
+    screened(database, subject, current=False, org="partner-a")
+    with database.unit_of_work() as uow:
+        assert cascade.decided_erasure(uow, subject, decided("organisation", "partner-a")) == 0
+    assert totals(database) == {"screened": 1, "current_abuse": 1, "past_abuse": 0,
+                                "either_abuse": 1, "asked_in_private": 1}
+
+    with database.unit_of_work() as uow:
+        assert cascade.decided_erasure(uow, subject, decided("subject", "trust")) == 0
+    assert totals(database) == {}
+    screened(database, subject, current=True)  # nothing later about them counts
     assert totals(database) == {}

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from services.reporting.adapters.tables import contributions, evaluation_consents
 from shared.cascade import CascadeParticipant
 from shared.db import UnitOfWork, utcnow
+from shared.events.consent import ErasureRequested
 from shared.events.vocabulary import Purpose
 
 
@@ -42,6 +43,17 @@ def erase(uow: UnitOfWork, subject_id: str) -> int:
     return 0
 
 
+def decided_erasure(uow: UnitOfWork, subject_id: str, request: ErasureRequested) -> int:
+    """Apply the DPO's decision: the person leaves every figure, or (scope ``organisation``,
+    another organisation holds them independently) only the deciding organisation's
+    contributions go, and the other organisations' still count them. Retains nothing."""
+    if request.scope == "subject":
+        return erase(uow, subject_id)
+    uow.session.execute(delete(contributions).where(contributions.c.subject_id == subject_id,
+                                                    contributions.c.org == request.org))
+    return 0
+
+
 def is_excluded(uow: UnitOfWork, subject_id: str) -> bool:
     """Whether the person withdrew evaluation or was erased."""
     row = uow.session.execute(select(evaluation_consents.c.state).where(
@@ -53,4 +65,4 @@ def participant() -> CascadeParticipant:
     """Reporting's part in the cascade: the evaluation purpose."""
     return CascadeParticipant(service="reporting", purposes=frozenset({"evaluation"}),
                               on_withdrawal=evaluation_withdrawn, on_erasure=erase,
-                              on_grant=evaluation_granted)
+                              on_grant=evaluation_granted, on_decided_erasure=decided_erasure)
