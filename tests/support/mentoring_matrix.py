@@ -159,10 +159,11 @@ class MentoringHarness:
         self.client = TestClient(mentoring_api(mentoring))
         self.tokens = tokens
         self.numbers = _nhs_numbers(500_000_000)
-        cascade = MentoringCascade(mentoring.cipher, mentoring.rules)
+        cascade = MentoringCascade(mentoring.cipher, mentoring.records, mentoring.rules)
         self.applier = EventApplier(
             "mentoring", "mentoring.consent", mentoring.database,
-            HolderCascadeParticipant(cascade, mentoring.keys.evict).handlers(),
+            HolderCascadeParticipant(cascade, mentoring.keys.evict, mentoring.cipher,
+                                     mentoring.records).handlers(),
             _NoDeadLetters(), halt_on_error=True)
         self.applied_seq = 0
         self.erasures = 0

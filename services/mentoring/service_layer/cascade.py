@@ -94,7 +94,9 @@ class MentoringCascade:
                          retained: tuple[str, ...]) -> int:
         """Delete the person's personal data held for ``org`` (everyone's when None), except
         its mentoring records when ``retained`` names them; concerns and safe contact are
-        kept and flagged for the DPO. Returns the safeguarding records kept."""
+        kept and flagged for the DPO (each concern carries the person's safe contact; the
+        referral's stays under the records key on the de-identified referral). Returns the
+        concerns kept, as the DPO lists them."""
         session = uow.session
         self._stop_mentoring(uow, subject_id, org)
         theirs = referrals.c.subject_id == subject_id
@@ -103,8 +105,6 @@ class MentoringCascade:
             theirs = and_(theirs, or_(referrals.c.referred_by_org == org,
                                       referrals.c.to_org == org))
             raised = and_(raised, safeguarding_concerns.c.org == org)
-        kept_contacts = int(session.execute(select(func.count()).select_from(referrals).where(
-            theirs, referrals.c.safe_contact_kept.is_not(None))).scalar_one())
         if MENTORING_RECORDS not in retained:
             mine = select(referrals.c.referral_id).where(theirs)
             session.execute(update(matches).where(matches.c.referral_id.in_(mine))
@@ -114,9 +114,8 @@ class MentoringCascade:
         session.execute(update(safeguarding_concerns).where(
             raised, safeguarding_concerns.c.flagged_for_dpo_at.is_(None))
             .values(flagged_for_dpo_at=utcnow()))
-        concerns = int(session.execute(select(func.count()).select_from(safeguarding_concerns)
-                                       .where(raised)).scalar_one())
-        return concerns + kept_contacts
+        return int(session.execute(select(func.count()).select_from(safeguarding_concerns)
+                                   .where(raised)).scalar_one())
 
     def erasure_requested(self, uow: UnitOfWork, subject_id: str,
                           request: ErasureRequested) -> int:

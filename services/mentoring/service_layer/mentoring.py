@@ -290,8 +290,9 @@ def referral_view(session: Session, row: Any, cipher: PersonalDataCipher,
     the match (which mentor, when) only to the receiving organisation: a referrer elsewhere
     sees the status, never whom the person meets."""
     active = match_of(session, row.referral_id)
-    contact = (safeguarding.referral_contact(row, cipher, records) if show_safe_contact
-               else None)
+    # an erased person's kept safe contact is the DPO's (the referral is de-identified)
+    contact = (safeguarding.referral_contact(row, cipher, records)
+               if show_safe_contact and row.subject_id else None)
     return {
         "id": row.referral_id, "subject_id": row.subject_id,
         "referred_by_org": row.referred_by_org, "to_org": row.to_org,
