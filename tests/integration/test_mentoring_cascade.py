@@ -148,7 +148,8 @@ class Mentoring:
     def erase(self, subject_id: str, service: MentoringService | None = None) -> int:
         service = service or self.service
         with service.database.unit_of_work() as uow:
-            return MentoringCascade(service.cipher, service.records, service.rules).erase(uow, subject_id)
+            return MentoringCascade(service.cipher, service.records, service.rules
+                                    ).erase(uow, subject_id)
 
     def dpo_queue(self) -> list[dict[str, Any]]:
         response = self.client.get("/v1/safeguarding-concerns",
