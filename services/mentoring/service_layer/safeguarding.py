@@ -258,10 +258,9 @@ def raise_concern(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
         concern_id=concern_id, match_id=concern.match_id, session_id=concern.session_id,
         referral_id=concern.referral_id, org=concern.org, raised_on=concern.raised_on,
         repeat=repeat, personal=personal), concern.subject_id)
-    return {"id": concern_id, "subject_id": concern.subject_id, "org": concern.org,
-            "raised_on": concern.raised_on.isoformat(), "referral_id": concern.referral_id,
-            "match_id": concern.match_id, "status": "open", "repeat": repeat,
-            "safe_contact_kept": contact is not None}
+    return {"id": concern_id, "org": concern.org, "raised_on": concern.raised_on.isoformat(),
+            "referral_id": concern.referral_id, "match_id": concern.match_id,
+            "status": "open", "repeat": repeat, "safe_contact_kept": contact is not None}
 
 
 def step(uow: UnitOfWork, records: RecordCipher, concern_id: str, taken: access.ConcernStep,
@@ -348,14 +347,19 @@ def oldest_open_age_seconds(session: Session, now: datetime) -> float:
 def export(session: Session, cipher: PersonalDataCipher, records: RecordCipher,
            subject_id: str, org: str) -> dict[str, Any]:
     """Everything mentoring holds about the person for ``org``, decrypted: the referrals it
-    made or received with their safe contact, their matches, sessions and outcomes, and the
-    concerns it raised with their history."""
+    made or received (not those whose details it lost when sharing was withdrawn) with their
+    safe contact, the matches, sessions and outcomes of those it received, and the concerns
+    it raised with their history."""
     held = session.execute(select(referrals).where(
         referrals.c.subject_id == subject_id,
         or_(referrals.c.referred_by_org == org, referrals.c.to_org == org))
         .order_by(referrals.c.seq)).all()
     shown_referrals, shown_matches = [], []
     for row in held:
+        related = access.relationship(org, row.referred_by_org, row.to_org,
+                                      bool(row.sharing_withdrawn))
+        if related not in ("referrer", "receiver"):
+            continue
         shown_referrals.append({
             "id": row.referral_id, "referred_by_org": row.referred_by_org, "to_org": row.to_org,
             "referred_on": row.referred_on.isoformat(), "status": row.status,
@@ -364,12 +368,12 @@ def export(session: Session, cipher: PersonalDataCipher, records: RecordCipher,
             "safe_contact": referral_contact(row, cipher, records)})
         found = session.execute(select(matches).where(
             matches.c.referral_id == row.referral_id)).first()
-        if found is not None:
+        if found is not None and related == "receiver":
             shown_matches.append(_match_export(session, cipher, subject_id, found))
     raised = session.execute(select(safeguarding_concerns).where(
         safeguarding_concerns.c.subject_id == subject_id, safeguarding_concerns.c.org == org)
         .order_by(safeguarding_concerns.c.raised_on)).all()
-    return {"subject_id": subject_id, "org": org, "referrals": shown_referrals,
+    return {"org": org, "referrals": shown_referrals,
             "matches": shown_matches,
             "safeguarding_concerns": [concern_view(session, r, records, True) for r in raised]}
 
