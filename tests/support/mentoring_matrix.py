@@ -342,7 +342,9 @@ class MentoringHarness:
             return {"subject_id": world.subject_id, "raised_on": TODAY.isoformat(),
                     "details": world.concern}
         if row.endpoint == SAFE_CONTACT:
-            return self.referral_body(world, org, world.receiver)["safe_contact"]
+            contact: dict[str, Any] = self.referral_body(world, org, world.receiver)[
+                "safe_contact"]
+            return contact
         return {
             "POST /v1/safeguarding-concerns/{concern_id}/action": {"note": "matrix action"},
             "POST /v1/safeguarding-concerns/{concern_id}/close": {"note": "matrix close"},
