@@ -274,12 +274,15 @@ def step(uow: UnitOfWork, records: RecordCipher, concern_id: str, taken: access.
     if row is None:
         raise ConcernNotFound()
     leaves, enters = access.CONCERN_STEPS[taken]
+    refusal = StepNotAllowed(f"the concern is {row.status}: only a concern that is {leaves} "
+                             f"can be moved to {enters}")
+    if access.step_from(taken, row.status) is None:
+        raise refusal
     changed = session.execute(update(safeguarding_concerns).where(
         safeguarding_concerns.c.concern_id == concern_id,
         safeguarding_concerns.c.status == leaves).values(status=enters))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
-        raise StepNotAllowed(f"the concern is {row.status}: only a concern that is {leaves} "
-                             f"can be moved to {enters}")
+        raise refusal
     at = utcnow()
     session.execute(concern_transitions.insert().values(
         concern_id=concern_id, status=enters, by_subject=caller.subject, by_org=caller.org,
