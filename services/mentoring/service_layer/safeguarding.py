@@ -40,6 +40,8 @@ SOURCE = "/peerlink/mentoring"
 SAFE_CONTACT = "mentoring.safe-contact"
 """The data-key context of safe contact kept on referrals made before records-key sealing."""
 REPEAT_WINDOW = timedelta(days=365)
+CASE_SYSTEM = "case-system"
+"""Who raised a concern that came from a DVA partner's case system (no person's token)."""
 
 
 class SafeguardingRegistry(Protocol):
@@ -170,6 +172,7 @@ class Concern:
     raised_on: date
     details: str
     raised_by: str | None = None
+    """The token subject of who raised it; None from a partner's case system."""
     referral_id: str | None = None
     match_id: str | None = None
     session_id: str | None = None
@@ -245,10 +248,9 @@ def raise_concern(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
         safe_contact_sealed=None if contact is None else seal_contact(records, concern_id,
                                                                       contact),
         repeat=repeat, status="open"))
-    if concern.raised_by is not None:
-        session.execute(concern_transitions.insert().values(
-            concern_id=concern_id, status="open", by_subject=concern.raised_by,
-            by_org=concern.org, at=now))
+    session.execute(concern_transitions.insert().values(
+        concern_id=concern_id, status="open", by_subject=concern.raised_by or CASE_SYSTEM,
+        by_org=concern.org, at=now))
     personal = None
     # an erased person's concern is kept here; the event then carries no details
     with contextlib.suppress(KeyShredded):
