@@ -11,8 +11,10 @@ organisation refers to which, per state, is in the header of mentoring.csv and i
 tests/access/README.md. Mentor endpoints name no person: their rows ask about a fresh mentor of
 the organisation that receives the state's referral.
 
-Beyond the status, every row checks that the safe contact, the intake entry, the mentor and the
-safeguarding concern are shown exactly where the rules show them, that nothing of a referral
+Beyond the status, every row checks that the safe contact (on a referral to the receiver's
+coordinators, on a concern to the safeguarding lead, in an export to the DPO of an end of the
+referral), the intake entry, the mentor and the safeguarding concern are shown exactly where
+the rules show them, that nothing of a referral
 is shown to an organisation with no relationship to it, and that a 404 is answered exactly as
 for an id that does not exist.
 """
@@ -430,13 +432,16 @@ class MentoringHarness:
             (row.endpoint == READ and row.caller == "mentor-coordinator"
              and row.relationship in ("self-referred", "shared"))
             or (row.endpoint == EXPORT and row.relationship in ("own", "self-referred",
-                                                                 "shared")))
+                                                                 "shared"))
+            or (row.endpoint == QUEUE and row.caller == "safeguarding-lead"))
         assert (world.contact in text) is contact, \
             f"{where}: the safe contact is {'not ' * contact}shown: {text[:300]}"
         if contact:
             shown = response.json()
             if row.endpoint == EXPORT:
                 [shown] = shown["referrals"]
+            if row.endpoint == QUEUE:  # the concern carries the latest known safe contact
+                [shown] = [c for c in shown["concerns"] if c["id"] == world.concern_id]
             assert shown["safe_contact"]["phone"] == PHONE, f"{where}: {text[:300]}"
         if row.relationship in ("none", "registered") and row.endpoint not in (
                 QUEUE, RAISE, *STEPS):  # the queue's concerns are the lead's (or just raised)
