@@ -14,6 +14,7 @@ from services.mentoring.domain.matching import (
     DEFAULT_SUPERVISION_DAYS,
     EligibilityRules,
 )
+from services.mentoring.service_layer.safeguarding import SafeguardingRegistry
 from shared.auth import Principal
 from shared.consent_client import ConsentClient
 from shared.crypto import PersonalDataCipher, RecordCipher, UnknownSubject, load_key
@@ -53,6 +54,7 @@ class MentoringService:
         self.authorizer = Authorizer(token_verifier(settings))
         self.consent = ConsentClient(settings.consent_base_url(),
                                      service_credentials(SERVICE, settings))
+        self.registry: SafeguardingRegistry = self.consent
         self.keys = consent_keys(self.consent, settings)
         self.cipher = PersonalDataCipher(self.keys)
         keys = MentoringKeySettings()

@@ -600,7 +600,8 @@ def test_safe_contact_is_shown_only_to_the_receiving_organisations_coordinators(
         mentoring: Mentoring) -> None:
     mentoring.mentor("partner-a")
     referral_id = mentoring.refer(mentoring.person())
-    contact = {"phone": PHONE, "times": TIMES, "may_leave_message": False}
+    contact = {"phone": PHONE, "times": TIMES, "may_leave_message": False,
+               "safe_to_call": None, "instructions": None}
     # before the match: the coordinator taking the referral from the intake calls safely
     assert mentoring.referral(referral_id, mentoring.coordinator)["safe_contact"] == contact
     assert mentoring.match(referral_id)["status"] == "matched"

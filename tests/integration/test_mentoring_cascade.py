@@ -1,8 +1,8 @@
 """Mentoring's part in the consent cascade, on both databases, with a real consent service.
 
 The effects are called as the worker calls them, in one unit of work each: withdrawal of
-peer-mentoring ends the active match as unplanned, cancels waitlisted referrals, deletes the
-safe contact and gives the freed mentor to the next person waiting; withdrawal of
+peer-mentoring ends the active match as unplanned, cancels waitlisted referrals, keeps the
+safe contact (records key) and gives the freed mentor to the next person waiting; withdrawal of
 partner-sharing by the referrer takes the referral's details away from the recipients it
 names; both reach only what rested on the withdrawing organisation's consent; erasure
 deletes the personal data but keeps safeguarding concerns, flagged for the DPO. The wiring to
@@ -50,7 +50,7 @@ class Mentoring:
 
     @property
     def cascade(self) -> MentoringCascade:
-        return MentoringCascade(self.service.cipher, self.service.rules)
+        return MentoringCascade(self.service.cipher, self.service.records, self.service.rules)
 
     def as_(self, org: str, *roles: str) -> dict[str, str]:
         return bearer(self.service.settings, org, *roles)
@@ -148,7 +148,8 @@ class Mentoring:
     def erase(self, subject_id: str, service: MentoringService | None = None) -> int:
         service = service or self.service
         with service.database.unit_of_work() as uow:
-            return MentoringCascade(service.cipher, service.rules).erase(uow, subject_id)
+            return MentoringCascade(service.cipher, service.records, service.rules
+                                    ).erase(uow, subject_id)
 
     def dpo_queue(self) -> list[dict[str, Any]]:
         response = self.client.get("/v1/safeguarding-concerns",
@@ -174,7 +175,7 @@ def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 # --- peer-mentoring withdrawn ----------------------------------------------------------------
 
-def test_peer_mentoring_withdrawal_ends_cancels_forgets_and_frees_the_mentor(
+def test_peer_mentoring_withdrawal_ends_cancels_keeps_the_safe_contact_and_frees_the_mentor(
         mentoring: Mentoring) -> None:
     mentor_id = mentoring.mentor(capacity=1)
     leaving = mentoring.person()
@@ -193,8 +194,8 @@ def test_peer_mentoring_withdrawal_ends_cancels_forgets_and_frees_the_mentor(
     assert (ended.status, ended.planned) == ("ended", False)
     assert mentoring.referral_row(first).status == "ended"
     assert mentoring.referral_row(second).status == "cancelled"
-    assert mentoring.referral_row(first).safe_contact_sealed is None
-    assert mentoring.referral_row(second).safe_contact_sealed is None
+    for kept in (mentoring.referral_row(first), mentoring.referral_row(second)):
+        assert (kept.safe_contact_sealed, kept.safe_contact_kept is not None) == (None, True)
 
     new = mentoring.outbox()[before:]
     assert [r.event_type for r in new] == ["mentoring-ended", "match-made"]
@@ -209,10 +210,13 @@ def test_peer_mentoring_withdrawal_ends_cancels_forgets_and_frees_the_mentor(
     assert made.data["waitlisted"] is True
 
     assert mentoring.referral(theirs, mentoring.coordinator).json()["mentor_id"] == mentor_id
-    assert mentoring.referral_row(theirs).safe_contact_sealed is not None
+    assert mentoring.referral_row(theirs).safe_contact_kept is not None
     assert mentoring.referral(theirs, mentoring.coordinator).json()["safe_contact"][
         "phone"] == PHONE
-    assert mentoring.referral(first, mentoring.coordinator).json()["safe_contact"] is None
+    # kept with the safeguarding records, still shown to the receiving coordinators only
+    assert mentoring.referral(first, mentoring.coordinator).json()["safe_contact"][
+        "phone"] == PHONE
+    assert mentoring.referral(first).json()["safe_contact"] is None
 
 
 def test_withdrawing_again_changes_nothing(mentoring: Mentoring) -> None:
@@ -238,7 +242,7 @@ def test_withdrawing_another_purpose_leaves_mentoring_alone(mentoring: Mentoring
     assert len(mentoring.outbox()) == before
     row = mentoring.referral_row(referral_id)
     assert (row.status, row.sharing_withdrawn) == ("matched", False)
-    assert row.safe_contact_sealed is not None
+    assert row.safe_contact_kept is not None
 
 
 # --- partner-sharing withdrawn -------------------------------------------------------------
@@ -316,7 +320,7 @@ def test_peer_mentoring_withdrawal_by_an_unrelated_organisation_leaves_the_match
 
     mentoring.withdraw(person, ("peer-mentoring",), org="partner-b")
     assert [(m.match_id, m.status) for m in mentoring.rows("matches")] == [(match_id, "active")]
-    assert mentoring.referral_row(referral_id).safe_contact_sealed is not None
+    assert mentoring.referral_row(referral_id).safe_contact_kept is not None
     assert len(mentoring.outbox()) == before
 
     mentoring.withdraw(person, ("peer-mentoring",), org="partner-a")  # the receiver's
@@ -325,7 +329,7 @@ def test_peer_mentoring_withdrawal_by_an_unrelated_organisation_leaves_the_match
 
 # --- erasure -----------------------------------------------------------------------------
 
-def test_erasure_deletes_personal_data_and_keeps_concerns_for_the_dpo(
+def test_erasure_deletes_personal_data_and_keeps_concerns_and_safe_contact_for_the_dpo(
         mentoring: Mentoring) -> None:
     mentoring.mentor(capacity=2)
     erased = mentoring.person()
@@ -341,6 +345,8 @@ def test_erasure_deletes_personal_data_and_keeps_concerns_for_the_dpo(
 
     row = mentoring.referral_row(referral_id)
     assert (row.subject_id, row.safe_contact_sealed) == (None, None)
+    assert row.safe_contact_kept is not None
+    assert mentoring.referral(referral_id, mentoring.coordinator).json()["safe_contact"] is None
     [ended] = [m for m in mentoring.rows("matches") if m.match_id == match_id]
     assert (ended.status, ended.planned, ended.end_reason_sealed) == ("ended", False, None)
     concerns = {c.concern_id: c for c in mentoring.rows("safeguarding_concerns")}
@@ -360,13 +366,15 @@ def test_erasure_deletes_personal_data_and_keeps_concerns_for_the_dpo(
     assert mentoring.outbox() == outbox
 
 
-def test_erasing_someone_with_no_concern_keeps_nothing(mentoring: Mentoring) -> None:
+def test_erasing_someone_with_no_concern_keeps_only_the_referrals_safe_contact(
+        mentoring: Mentoring) -> None:
     mentoring.mentor()
     erased = mentoring.person()
     referral_id = mentoring.refer(erased)
     assert mentoring.match(referral_id)["status"] == "matched"
     assert mentoring.erase(erased) == 0
     assert mentoring.referral_row(referral_id).subject_id is None
+    assert mentoring.referral_row(referral_id).safe_contact_kept is not None
     assert mentoring.dpo_queue() == []
 
 
@@ -403,7 +411,7 @@ def test_erasure_after_the_key_is_shredded_ends_the_active_match(
     worker = erase_in_consent(mentoring, erased)
 
     with worker.database.unit_of_work() as uow:
-        MentoringCascade(worker.cipher, worker.rules).withdrawn(
+        MentoringCascade(worker.cipher, worker.records, worker.rules).withdrawn(
             uow, erased, ("peer-mentoring", "partner-sharing"))
     assert mentoring.erase(erased, worker) == 0
 

@@ -1,4 +1,5 @@
-"""Two coordinators matching at the same moment cannot put a mentor over capacity.
+"""Two coordinators matching at the same moment cannot put a mentor over capacity; two
+safeguarding leads acknowledging the same concern at once record one acknowledgement.
 
 Two threads, each in its own transaction, match two different referrals to the only mentor
 (capacity 1), released together by a barrier: exactly one is matched and the other
@@ -8,6 +9,7 @@ are locked before the mentees are counted). Repeated, because a race passes by l
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from datetime import date, timedelta
@@ -15,9 +17,19 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from services.mentoring.adapters.tables import matches, mentors, metadata, referrals
+from services.mentoring.adapters.tables import (
+    concern_transitions,
+    matches,
+    mentors,
+    metadata,
+    referrals,
+    safeguarding_concerns,
+)
 from services.mentoring.domain.matching import EligibilityRules
 from services.mentoring.service_layer import mentoring as use
+from services.mentoring.service_layer import safeguarding
+from shared.auth import Principal
+from shared.crypto import RecordCipher
 from shared.db import Database, utcnow
 from shared.runtime import migrate
 
@@ -90,5 +102,56 @@ def test_two_concurrent_matches_cannot_overfill_a_capacity_one_mentor(
             with database.unit_of_work() as uow:
                 uow.session.execute(mentors.update().where(mentors.c.mentor_id == mentor_id)
                                     .values(status="left"))
+    finally:
+        database.dispose()
+
+
+def add_concern(database: Database) -> str:
+    concern_id = f"sgc_{uuid.uuid4().hex}"
+    with database.unit_of_work() as uow:
+        uow.session.execute(safeguarding_concerns.insert().values(
+            concern_id=concern_id, subject_id=f"sub_{uuid.uuid4().hex}", org="partner-a",
+            raised_on=TODAY, raised_at=utcnow(), repeat=False, status="open"))
+    return concern_id
+
+
+def test_two_leads_acknowledging_at_once_record_one_transition(database_url: str) -> None:
+    """Both leads act on the same open concern at the same moment: one acknowledgement is
+    recorded, the other is told the state it found (409 at the API)."""
+    migrate("mentoring", database_url)
+    database = Database(database_url, metadata)
+    records = RecordCipher(os.urandom(32))
+    leads = [Principal(subject=f"lead-{n}", org="trust", roles=frozenset({"safeguarding-lead"}))
+             for n in (1, 2)]
+    try:
+        for trial in range(TRIALS):
+            concern_id = add_concern(database)
+            barrier = threading.Barrier(len(leads))
+            results: dict[str, Any] = {}
+
+            def acknowledge(lead: Principal, concern_id: str = concern_id,
+                            barrier: threading.Barrier = barrier,
+                            results: dict[str, Any] = results) -> None:
+                barrier.wait(timeout=10)
+                try:
+                    with database.unit_of_work() as uow:
+                        results[lead.subject] = safeguarding.step(
+                            uow, records, concern_id, "acknowledge", lead, None)
+                except Exception as exc:  # reported by the assertion below
+                    results[lead.subject] = exc
+
+            threads = [threading.Thread(target=acknowledge, args=(lead,)) for lead in leads]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            won = [r for r in results.values() if isinstance(r, dict)]
+            lost = [r for r in results.values() if isinstance(r, safeguarding.StepNotAllowed)]
+            assert (len(won), len(lost)) == (1, 1), (trial, results)
+            assert "acknowledged" in str(lost[0])
+            with database.read() as session:
+                recorded = session.execute(select(concern_transitions.c.by_subject).where(
+                    concern_transitions.c.concern_id == concern_id)).scalars().all()
+            assert recorded == [won[0]["by"]], trial
     finally:
         database.dispose()

@@ -3,7 +3,7 @@
 Every action, for every relationship an organisation can have to a referral and every role,
 is written out below: allowed, refused (403: the organisation knows of the referral) or
 hidden (404: as if it did not exist). The same for the relationship itself, the mentor
-records and the safeguarding queue.
+records, the safeguarding queue and its steps.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ import pytest
 
 from services.mentoring.domain.access import (
     ACTIONS,
+    CONCERN_STATUSES,
+    CONCERN_STEPS,
     RELATIONSHIPS,
     ConcernScope,
     concern_scope,
     decide,
     may_manage_mentor,
+    may_step,
     relationship,
+    step_from,
 )
 from shared.auth import ROLES
 
@@ -36,6 +40,10 @@ read-safe-contact  referrer      R     R     R      R      R    R
 read-safe-contact  receiver      R     R     R      A      R    R
 read-safe-contact  withdrawn     R     R     R      R      R    R
 read-safe-contact  none          H     H     H      H      H    H
+update-safe-contact  referrer    A     R     A      A      R    R
+update-safe-contact  receiver    R     R     A      A      R    R
+update-safe-contact  withdrawn   R     R     R      R      R    R
+update-safe-contact  none        H     H     H      H      H    H
 match              referrer      R     R     R      R      R    R
 match              receiver      R     R     R      A      R    R
 match              withdrawn     R     R     R      R      R    R
@@ -120,3 +128,32 @@ def test_mentors_are_their_own_coordinators_only(caller_org: str, mentor_org: st
 def test_the_safeguarding_queue(org: str, kind: str, role: str,
                                 scope: ConcernScope | None) -> None:
     assert concern_scope(org, kind, frozenset({role})) == scope
+
+
+STEP_TABLE = """
+step         open          acknowledged  actioned  closed
+acknowledge  acknowledged  -             -         -
+action       -             actioned      -         -
+close        -             -             closed    -
+"""
+
+
+def test_the_queue_moves_only_forward_one_state_at_a_time() -> None:
+    header, *lines = [line.split() for line in STEP_TABLE.strip().splitlines()]
+    assert tuple(header[1:]) == CONCERN_STATUSES
+    assert {line[0] for line in lines} == set(CONCERN_STEPS)
+    for taken, *entered in lines:
+        for status, enters in zip(CONCERN_STATUSES, entered, strict=True):
+            assert step_from(taken, status) == (None if enters == "-" else enters), (  # type: ignore[arg-type]
+                taken, status)
+
+
+@pytest.mark.parametrize("step", sorted(CONCERN_STEPS))
+@pytest.mark.parametrize(("kind", "role", "allowed"), [
+    ("nhs-trust", "safeguarding-lead", True), ("nhs-trust", "clinician", False),
+    ("nhs-trust", "dpo", False), ("nhs-trust", "ops-viewer", False),
+    ("dva-partner", "mentor-coordinator", False), ("dva-partner", "partner-staff", False),
+    ("dva-partner", "safeguarding-lead", False), ("dva-partner", "dpo", False)])
+def test_only_the_trusts_safeguarding_lead_takes_a_step(step: str, kind: str, role: str,
+                                                        allowed: bool) -> None:
+    assert may_step(step, kind, frozenset({role})) is allowed  # type: ignore[arg-type]

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, Float, Integer, LargeBinary, String, Table
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 from shared.db import SequenceId, UtcDateTime, service_metadata
 
@@ -43,7 +53,11 @@ referrals = Table(
     Column("mode", String(20), nullable=True),
     Column("borough", String(100), nullable=True),
     Column("safe_contact_sealed", LargeBinary, nullable=True,
-           comment="phone, times, may_leave_message under the data key; deleted on withdrawal"),
+           comment="safe contact under the data key, as referrals before 0004_mentoring kept "
+                   "it; moved under the records key (safe_contact_kept) when next touched"),
+    Column("safe_contact_kept", LargeBinary, nullable=True,
+           comment="safe contact (SafeContact) under the records key: a safeguarding record, "
+                   "kept through withdrawal and erasure"),
     Column("status", String(20), nullable=False, index=True,
            comment="referred, waitlisted, matched, cancelled or ended"),
     Column("unmet_constraints", String(300), nullable=True),
@@ -83,13 +97,46 @@ safeguarding_concerns = Table(
     Column("concern_id", String(40), primary_key=True),
     Column("subject_id", String(40), nullable=False, index=True,
            comment="kept on erasure: safeguarding rests on its own lawful basis"),
-    Column("match_id", String(40), nullable=False),
+    Column("match_id", String(40), nullable=True,
+           comment="the match it arose in; null for a concern from any other contact"),
+    Column("referral_id", String(40), nullable=True, comment="the mentoring referral, if any"),
     Column("session_id", String(40), nullable=True),
-    Column("org", String(64), nullable=False),
+    Column("org", String(64), nullable=False, comment="the organisation that raised it"),
     Column("raised_on", Date, nullable=False),
+    Column("raised_at", UtcDateTime(), nullable=True,
+           comment="when it reached the queue; null for concerns raised before 0004_mentoring"),
+    Column("raised_by", String(200), nullable=True,
+           comment="the token subject of the member of staff who raised it"),
     Column("details_sealed", LargeBinary, nullable=True),
-    Column("status", String(10), nullable=False, index=True, comment="open or closed"),
+    Column("safe_contact_sealed", LargeBinary, nullable=True,
+           comment="safe contact (SafeContact) under the records key"),
+    Column("repeat", Boolean, nullable=False, default=False,
+           comment="a MARAC referral for the person in the 12 months before (SafeLives)"),
+    Column("status", String(20), nullable=False, index=True,
+           comment="open, acknowledged, actioned or closed (only forward)"),
     Column("flagged_for_dpo_at", UtcDateTime(), nullable=True),
+)
+
+concern_transitions = Table(
+    "concern_transitions", metadata,
+    Column("seq", SequenceId, primary_key=True, autoincrement=True),
+    Column("concern_id", String(40), nullable=False, index=True),
+    Column("status", String(20), nullable=False, comment="the state entered"),
+    Column("by_subject", String(200), nullable=False, comment="token subject of who acted"),
+    Column("by_org", String(64), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("note_sealed", LargeBinary, nullable=True, comment="a short note, records key"),
+    UniqueConstraint("concern_id", "status"),
+)
+
+marac_referrals = Table(
+    "marac_referrals", metadata,
+    Column("referral_id", String(40), primary_key=True,
+           comment="screening's MARAC referral (marac-referral-required)"),
+    Column("subject_id", String(40), nullable=True, index=True),
+    Column("safeguarding_pseudonym", String(100), nullable=True, index=True,
+           comment="keyed pseudonym of the NHS number: links across re-registration"),
+    Column("raised_on", Date, nullable=False),
 )
 
 outcomes = Table(

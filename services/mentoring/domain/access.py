@@ -12,7 +12,16 @@ organisation is told nothing: the same 404 as for a referral that does not exist
 
 The safeguarding concerns queue is the Trust's: its safeguarding lead sees every concern; a
 data protection officer sees only the concerns flagged for them by erasure, the Trust's DPO
-the whole queue's, a partner's DPO those raised in their own organisation's matches.
+the whole queue's, a partner's DPO those raised by their own organisation. A concern may be
+raised from any contact (waitlisted, after an ending, at withdrawal) by the staff of an
+organisation with a relationship with the person. It moves only forward, open, acknowledged,
+actioned, closed, and only the Trust's safeguarding lead moves it: the receiving
+organisation's coordinator may not acknowledge theirs, since "acknowledged" means the lead has
+seen it (the oldest unacknowledged concern is what the safeguarding alert watches). The
+safe contact on a concern is shown to the safeguarding lead only.
+
+A person's subject access export is their own organisation's DPO's, for a person their
+organisation has a relationship with.
 """
 
 from __future__ import annotations
@@ -23,9 +32,10 @@ from typing import Final, Literal, get_args
 Relationship = Literal["referrer", "receiver", "withdrawn", "none"]
 """What the caller's organisation is to a referral (see ``relationship``)."""
 
-Action = Literal["read-referral", "read-safe-contact", "match", "record"]
+Action = Literal["read-referral", "read-safe-contact", "update-safe-contact", "match", "record"]
 """``read-referral``: status and non-sensitive fields; ``read-safe-contact``: the safe
-number and times as well; ``match``: with a mentor; ``record``: sessions, outcomes, ending."""
+number and times as well; ``update-safe-contact``: replace them (the person told staff of
+either end); ``match``: with a mentor; ``record``: sessions, outcomes, ending."""
 
 RELATIONSHIPS: Final[tuple[Relationship, ...]] = get_args(Relationship)
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
@@ -44,6 +54,10 @@ RULES: Final[dict[tuple[Action, Relationship], frozenset[str]]] = {
     ("read-safe-contact", "receiver"): COORDINATOR,
     ("read-safe-contact", "withdrawn"): NOBODY,
     ("read-safe-contact", "none"): NOBODY,
+    ("update-safe-contact", "referrer"): REFERRING_STAFF,
+    ("update-safe-contact", "receiver"): RECEIVING_STAFF,
+    ("update-safe-contact", "withdrawn"): NOBODY,
+    ("update-safe-contact", "none"): NOBODY,
     ("match", "referrer"): NOBODY,
     ("match", "receiver"): COORDINATOR,
     ("match", "withdrawn"): NOBODY,
@@ -68,6 +82,9 @@ REFUSALS: Final[dict[tuple[Action, Relationship], str]] = {
     ("read-safe-contact", "receiver"): "safe-contact details are shown only to mentor "
                                        "coordinators",
     ("read-safe-contact", "withdrawn"): SHARING_WITHDRAWN,
+    ("update-safe-contact", "referrer"): "your role may not change safe-contact details",
+    ("update-safe-contact", "receiver"): "your role may not change safe-contact details",
+    ("update-safe-contact", "withdrawn"): SHARING_WITHDRAWN,
     ("match", "referrer"): "only the receiving organisation's mentor coordinators match a "
                            "referral",
     ("match", "receiver"): "only mentor coordinators match a referral",
@@ -142,3 +159,45 @@ def concern_scope(org: str, org_kind: str, roles: frozenset[str]) -> ConcernScop
     if "dpo" in roles:
         return ConcernScope(flagged_only=True, org=None if org_kind == "nhs-trust" else org)
     return None
+
+
+ConcernStatus = Literal["open", "acknowledged", "actioned", "closed"]
+ConcernStep = Literal["acknowledge", "action", "close"]
+CONCERN_STATUSES: Final[tuple[ConcernStatus, ...]] = get_args(ConcernStatus)
+
+CONCERN_RAISERS: Final = frozenset({"mentor-coordinator", "partner-staff", "clinician"})
+"""Who raises a concern, for a person their organisation has a relationship with."""
+
+CONCERN_STEPS: Final[dict[ConcernStep, tuple[ConcernStatus, ConcernStatus]]] = {
+    "acknowledge": ("open", "acknowledged"),
+    "action": ("acknowledged", "actioned"),
+    "close": ("actioned", "closed"),
+}
+"""Each step of the queue: the state it leaves and the state it enters (only forward)."""
+
+CONCERN_ACTORS: Final[dict[ConcernStep, tuple[frozenset[str], str]]] = {
+    "acknowledge": (frozenset({"safeguarding-lead"}), "nhs-trust"),
+    "action": (frozenset({"safeguarding-lead"}), "nhs-trust"),
+    "close": (frozenset({"safeguarding-lead"}), "nhs-trust"),
+}
+"""Who takes each step: (roles, organisation kind). The receiving organisation's coordinator
+is deliberately absent (see the module's docstring)."""
+
+SUBJECT_EXPORTERS: Final = frozenset({"dpo"})
+
+
+def may_step(step: ConcernStep, org_kind: str, roles: frozenset[str]) -> bool:
+    """Whether the caller may take ``step`` on a concern of the queue."""
+    actors, kind = CONCERN_ACTORS[step]
+    return bool(roles & actors) and org_kind == kind
+
+
+def step_from(step: ConcernStep, status: str) -> ConcernStatus | None:
+    """The state ``step`` enters from ``status``, or None when it may not be taken from it."""
+    leaves, enters = CONCERN_STEPS[step]
+    return enters if status == leaves else None
+
+
+def shows_concern_safe_contact(scope: ConcernScope) -> bool:
+    """Whether the queue shows the safe contact on its concerns (the lead, who acts on it)."""
+    return not scope.flagged_only

@@ -4,8 +4,12 @@ Who may do what is decided in ``services.mentoring.domain.access``: coordinators
 change only their own organisation's mentors; a referral is sent to one DVA partner, whose
 coordinators take it from their intake, see its safe contact, match it with their own mentors
 and record its sessions, outcomes and ending; the referrer sees its status; any other
-organisation is answered as if it did not exist. Every read of identifiable data, allowed or
-refused, is audited (one entry per person shown).
+organisation is answered as if it did not exist. Safeguarding concerns come from any contact
+(by the staff of an organisation with a relationship with the person) and are worked through
+the Trust's safeguarding lead's queue; a referral's safe contact is updated by the staff of
+either end, for every holder; a DPO exports what mentoring holds about a person for their
+organisation. Every read of identifiable data, allowed or refused, is audited (one entry per
+person shown).
 """
 
 from collections.abc import Iterator
@@ -19,10 +23,13 @@ from sqlalchemy.orm import Session
 from services.mentoring.bootstrap import MentoringService
 from services.mentoring.domain import access
 from services.mentoring.service_layer import mentoring as use
+from services.mentoring.service_layer import safeguarding
 from services.mentoring.service_layer.commands import (
     ChangeMentorStatus,
+    ConcernNote,
     EndMatch,
     LogSession,
+    RaiseConcern,
     RecordOutcome,
     RecordSupervision,
     ReferMentee,
@@ -31,6 +38,7 @@ from services.mentoring.service_layer.commands import (
 from shared.auth import NotPermitted, Principal
 from shared.consent_client import SharingRequired
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
+from shared.events.consent import SafeContact
 from shared.http import ApiError, create_api, erased
 from shared.settings import PlatformSettings
 
@@ -38,6 +46,7 @@ ID = Path(max_length=40)
 REFERRERS = ("clinician", "partner-staff")
 RECORDERS = ("mentor-coordinator", "partner-staff")
 INTAKE = Literal["referred", "waitlisted", "matched"]
+QUEUE_STATUS = Literal["open", "acknowledged", "actioned", "closed"]
 
 
 def build_api(service: MentoringService) -> FastAPI:
@@ -70,8 +79,23 @@ def build_api(service: MentoringService) -> FastAPI:
             raise ApiError(503, "consent-unavailable", "the consent service is unavailable; "
                            "nothing was recorded or shown, try again") from None
 
+    @contextmanager
+    def safeguarding_errors() -> Iterator[None]:
+        try:
+            yield
+        except safeguarding.ConcernNotFound:
+            raise ApiError(404, "not-found", "no safeguarding concern with this id") from None
+        except safeguarding.StepNotAllowed as exc:
+            raise ApiError(409, "wrong-state", str(exc)) from None
+        except safeguarding.NotRelated as exc:
+            field, _, message = str(exc).partition(": ")
+            raise ApiError(422, "not-related", message, field=field) from None
+
     def today() -> date:
         return date.today()
+
+    def pseudonym_of(subject_id: str) -> str | None:
+        return safeguarding.pseudonym_of(service.registry, subject_id)
 
     def enforce(decision: access.Decision, record: str) -> None:
         if decision.outcome == "hidden":
@@ -178,10 +202,12 @@ def build_api(service: MentoringService) -> FastAPI:
                                    "the person's consent to share with it before referring"
                                    ) from None
             with db.unit_of_work() as uow:
-                referral_id = use.refer(uow, service.cipher, body, subject_id, today())
+                referral_id = use.refer(uow, service.cipher, service.records, body,
+                                        subject_id, today())
                 return use.referral_view(uow.session, use.referral_row(uow.session,
                                                                        referral_id),
-                                         service.cipher, show_safe_contact=False,
+                                         service.cipher, service.records,
+                                         show_safe_contact=False,
                                          viewer_org=caller.org)
 
     @app.get("/v1/referrals")
@@ -195,8 +221,8 @@ def build_api(service: MentoringService) -> FastAPI:
             rows = [r for r in use.intake(session, caller.org, status)
                     if access.decide("read-referral", use.relationship_to(r, caller.org),
                                      caller.roles).allowed]
-            views = [use.referral_view(session, r, service.cipher, show_safe_contact=False,
-                                       viewer_org=caller.org)
+            views = [use.referral_view(session, r, service.cipher, service.records,
+                                       show_safe_contact=False, viewer_org=caller.org)
                      for r in rows]
             for subject_id in dict.fromkeys(r.subject_id for r in rows if r.subject_id):
                 audit("mentoring-intake-read", subject_id, caller, status=status)
@@ -225,8 +251,8 @@ def build_api(service: MentoringService) -> FastAPI:
                       referral_id=referral_id, refusal=decision.outcome)
                 enforce(decision, "referral")
             contact = access.decide("read-safe-contact", related, caller.roles).allowed
-            view = use.referral_view(session, row, service.cipher, show_safe_contact=contact,
-                                     viewer_org=caller.org)
+            view = use.referral_view(session, row, service.cipher, service.records,
+                                     show_safe_contact=contact, viewer_org=caller.org)
             audit("mentoring-safe-contact-read" if contact else "mentoring-referral-read",
                   row.subject_id, caller, referral_id=row.referral_id)
             return view
@@ -249,29 +275,128 @@ def build_api(service: MentoringService) -> FastAPI:
         """Log a session; a safeguarding concern goes to the Trust's safeguarding lead."""
         with errors(), db.unit_of_work() as uow:
             on_match(uow.session, body.match_id, caller)
-            return use.log_session(uow, service.cipher, service.records, body, caller.org)
+            return use.log_session(uow, service.cipher, service.records, body, caller.org,
+                                   pseudonym_of, raised_by=caller.subject)
+
+    @app.put("/v1/referrals/{referral_id}/safe-contact")
+    def update_safe_contact(referral_id: Annotated[str, ID], body: SafeContact, caller: Annotated[
+            Principal, Depends(auth.require(*REFERRERS, "mentor-coordinator"))]
+                            ) -> dict[str, Any]:
+        """Replace the person's safe contact (staff of the referral's either end): recorded
+        with consent, which tells every holder, and on this referral at once."""
+        with errors():
+            with db.read() as session:
+                row, _related = on_referral(session, referral_id, caller,
+                                            "update-safe-contact")
+            if row.subject_id is None:
+                raise use.NotActive("the person was erased: their safe contact is kept for "
+                                    "the data protection officer and no longer changes")
+            service.registry.update_safe_contact(row.subject_id, body, caller)
+            with db.unit_of_work() as uow:
+                safeguarding.update_referral_contact(uow, service.records, referral_id, body)
+        return {"id": referral_id, "safe_contact_updated": True}
+
+    @app.post("/v1/safeguarding-concerns", status_code=201)
+    def raise_concern(body: RaiseConcern, caller: Annotated[
+            Principal, Depends(auth.require(*sorted(access.CONCERN_RAISERS)))]
+                      ) -> dict[str, Any]:
+        """Raise a concern from any contact (waitlisted, after an ending, at withdrawal) about
+        a person the caller's organisation has a relationship with; it goes to the Trust's
+        safeguarding lead's queue at once."""
+        with errors(), safeguarding_errors():
+            if not service.consent.consents(body.subject_id, caller.org).relationship:
+                raise UnknownSubject()
+            pseudonym = pseudonym_of(body.subject_id)
+            with db.unit_of_work() as uow:
+                concern = safeguarding.Concern(
+                    subject_id=body.subject_id, org=caller.org, raised_on=body.raised_on,
+                    details=body.details, raised_by=caller.subject,
+                    referral_id=body.referral_id, match_id=body.match_id,
+                    safe_contact=None if body.safe_contact is None
+                    else body.safe_contact.model_dump())
+                safeguarding.check_related(uow.session, concern)
+                return safeguarding.raise_concern(uow, service.cipher, service.records,
+                                                  concern, pseudonym)
+
+    def take_step(concern_id: str, taken: access.ConcernStep, caller: Principal,
+                  note: str | None) -> dict[str, Any]:
+        if not access.may_step(taken, caller.org_kind, caller.roles):
+            raise NotPermitted("only the Trust's safeguarding lead moves a concern on the "
+                               "queue")
+        with safeguarding_errors(), db.unit_of_work() as uow:
+            return safeguarding.step(uow, service.records, concern_id, taken, caller, note)
+
+    lead = auth.require("safeguarding-lead")
+
+    @app.post("/v1/safeguarding-concerns/{concern_id}/acknowledge")
+    def acknowledge(concern_id: Annotated[str, ID],
+                    caller: Annotated[Principal, Depends(lead)]) -> dict[str, Any]:
+        """The safeguarding lead has seen the concern (open to acknowledged)."""
+        return take_step(concern_id, "acknowledge", caller, None)
+
+    @app.post("/v1/safeguarding-concerns/{concern_id}/action")
+    def action(concern_id: Annotated[str, ID], body: ConcernNote,
+               caller: Annotated[Principal, Depends(lead)]) -> dict[str, Any]:
+        """The concern was acted on (acknowledged to actioned), with a short note."""
+        return take_step(concern_id, "action", caller, body.note)
+
+    @app.post("/v1/safeguarding-concerns/{concern_id}/close")
+    def close(concern_id: Annotated[str, ID], body: ConcernNote,
+              caller: Annotated[Principal, Depends(lead)]) -> dict[str, Any]:
+        """The concern is closed (actioned to closed), with a short note."""
+        return take_step(concern_id, "close", caller, body.note)
 
     @app.get("/v1/safeguarding-concerns")
     def safeguarding_queue(caller: Annotated[Principal, Depends(auth.require(
                                "safeguarding-lead", "dpo"))],
-                           status: Annotated[Literal["open", "closed"] | None, Query()] = "open",
+                           status: Annotated[QUEUE_STATUS | None, Query()] = "open",
                            flagged_for_dpo: Annotated[bool | None, Query()] = None
                            ) -> dict[str, Any]:
-        """The Trust's safeguarding lead's queue, details decrypted; a DPO sees only those
-        flagged by erasure (a partner's DPO, those of its own organisation's matches)."""
+        """The Trust's safeguarding lead's queue, with each concern's state history, repeat
+        flag and safe contact; a DPO sees only those flagged by erasure (a partner's DPO,
+        those its own organisation raised), without the safe contact."""
         scope = access.concern_scope(caller.org, caller.org_kind, caller.roles)
         with errors():
             if scope is None:
                 audit("mentoring-concerns-refused", None, caller)
                 raise NotPermitted("the safeguarding queue belongs to the Trust's "
                                    "safeguarding lead")
+            contact = access.shows_concern_safe_contact(scope)
             with db.read() as session:
-                shown = use.concerns(session, status, True if scope.flagged_only
-                                     else flagged_for_dpo, scope.org, service.records)
+                shown = safeguarding.concerns(session, status, True if scope.flagged_only
+                                              else flagged_for_dpo, scope.org,
+                                              service.records, contact)
             for subject_id in dict.fromkeys(c["subject_id"] for c in shown):
                 audit("mentoring-concern-read", subject_id, caller,
                       concerns=sum(c["subject_id"] == subject_id for c in shown))
+            for subject_id in dict.fromkeys(c["subject_id"] for c in shown
+                                            if c["safe_contact"] is not None):
+                audit("mentoring-safe-contact-read", subject_id, caller,
+                      concerns=sum(c["subject_id"] == subject_id
+                                   and c["safe_contact"] is not None for c in shown))
         return {"concerns": shown}
+
+    @app.get("/v1/subjects/{subject_id}/export")
+    def subject_export(subject_id: Annotated[str, ID], caller: Annotated[
+            Principal, Depends(auth.require(*sorted(access.SUBJECT_EXPORTERS)))]
+                       ) -> dict[str, Any]:
+        """Subject access: everything mentoring holds about the person for the DPO's own
+        organisation, decrypted (a person it has no relationship with is not found)."""
+        with errors():
+            try:
+                related = service.consent.consents(subject_id, caller.org).relationship
+            except (UnknownSubject, KeyShredded):
+                related = False
+            if not related:
+                audit("mentoring-export-refused", None, caller)
+                raise use.NotFound("person")
+            with db.read() as session:
+                exported = safeguarding.export(session, service.cipher, service.records,
+                                               subject_id, caller.org)
+            audit("mentoring-subject-export", subject_id, caller,
+                  referrals=len(exported["referrals"]),
+                  concerns=len(exported["safeguarding_concerns"]))
+        return exported
 
     @app.post("/v1/outcomes", status_code=201)
     def outcome(body: RecordOutcome, caller: Annotated[

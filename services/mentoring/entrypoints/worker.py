@@ -1,39 +1,87 @@
-"""The mentoring worker: publishes the outbox, takes part in the consent cascade and adopts
-DVA partners' case-system events (session-logged, outcome-recorded) from their own topics."""
+"""The mentoring worker: publishes the outbox, takes part in the consent cascade (with the
+DPO's erasure decisions and safe-contact updates), projects screening's MARAC referrals for
+the repeat flag, adopts DVA partners' case-system events (session-logged, outcome-recorded)
+from their own topics, and keeps the safeguarding queue's age gauge current."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, Final
+
+from prometheus_client import Gauge
 
 from services.mentoring.bootstrap import SERVICE, MentoringService
 from services.mentoring.service_layer import mentoring as use
+from services.mentoring.service_layer import safeguarding
 from services.mentoring.service_layer.cascade import MentoringCascade
 from services.mentoring.service_layer.commands import LogSession, RecordOutcome
 from shared.cascade import CascadeParticipant
-from shared.db import UnitOfWork
-from shared.events.consent import ConsentWithdrawn
+from shared.crypto import PersonalDataCipher, RecordCipher
+from shared.db import Database, UnitOfWork, utcnow
+from shared.events.cascade import ErasureApplied
+from shared.events.consent import ConsentWithdrawn, ErasureRequested, SafeContactUpdated
 from shared.events.envelope import CloudEvent
+from shared.events.screening import MaracReferralRequired
 from shared.events.vocabulary import Purpose
-from shared.kafka.consumer import EventApplier, RejectedEvent
-from shared.kafka.topics import partner_inbound_topic
+from shared.kafka.consumer import EventApplier, Handler, RejectedEvent
+from shared.kafka.topics import CASCADE_ACKS, events_topic, partner_inbound_topic
 from shared.runtime import service_worker
 from shared.settings import PlatformSettings
 from shared.stream import StreamWorker
+
+log = logging.getLogger(__name__)
+CONCERN_GAUGE_SECONDS: Final = 15.0
+OLDEST_OPEN_CONCERN = Gauge(
+    "peerlink_safeguarding_concern_oldest_open_age_seconds",
+    "Age of the oldest safeguarding concern not yet acknowledged by the safeguarding lead "
+    "(0 when none is open)")
 
 
 class HolderCascadeParticipant(CascadeParticipant):
     """Mentoring's part in the cascade, applied with the withdrawing holder organisation and
     the recipients it names: consents are per holder, so a withdrawal reaches only what
-    rested on that holder's consent (``CascadeParticipant`` passes neither to its effect)."""
+    rested on that holder's consent (``CascadeParticipant`` passes neither to its effect).
+    Erasure follows the DPO's decision (scope, retained kinds); a safe-contact update
+    replaces the person's safe contact on their referrals and concerns."""
 
-    def __init__(self, cascade: MentoringCascade, keys_evict: Callable[[str], None]) -> None:
+    def __init__(self, cascade: MentoringCascade, keys_evict: Callable[[str], None],
+                 cipher: PersonalDataCipher, records: RecordCipher) -> None:
         super().__init__(service=SERVICE,
                          purposes=frozenset({"peer-mentoring", "partner-sharing"}),
                          on_withdrawal=cascade.withdrawn, on_erasure=cascade.erase,
                          on_key_shredded=keys_evict)
         self._cascade = cascade
+        self._cipher = cipher
+        self._records = records
+
+    def handlers(self) -> dict[str, Handler]:
+        """The shared handlers, with erasure as decided and safe-contact updates."""
+        return {**super().handlers(), "erasure-requested": self._erasure_decided,
+                "safe-contact-updated": self._safe_contact_updated}
+
+    def _erasure_decided(self, uow: UnitOfWork, event: CloudEvent,
+                         request: ErasureRequested) -> None:
+        if event.subject is None:
+            return
+        retained = self._cascade.erasure_requested(uow, event.subject, request)
+        ack = ErasureApplied(service=self.service, withdrawal_id=request.withdrawal_id,
+                             purposes=request.purposes, applied_at=utcnow(),
+                             retained_records=retained)
+        uow.publish(CloudEvent.wrap(ack, source=self.source, subject=event.subject),
+                    CASCADE_ACKS, aggregate_type="cascade")
+
+    def _safe_contact_updated(self, uow: UnitOfWork, event: CloudEvent,
+                              updated: SafeContactUpdated) -> None:
+        if event.subject is None or updated.personal is None:
+            return
+        opened = self._cipher.open(event.subject, SafeContactUpdated.event_type,
+                                   updated.personal)
+        if isinstance(opened, dict):  # an erased person's update opens to nothing
+            safeguarding.replace_contact(uow, self._records, event.subject,
+                                         opened["safe_contact"])
 
     def _withdrawn(self, uow: UnitOfWork, event: CloudEvent,
                    withdrawn: ConsentWithdrawn) -> None:
@@ -61,20 +109,54 @@ def decode_partner_event(event: CloudEvent) -> LogSession | RecordOutcome:
     return command.model_validate(event.data)
 
 
+def marac_referral_handlers() -> dict[str, Handler]:
+    """Screening's MARAC referrals, projected for the repeat flag."""
+    def projected(uow: UnitOfWork, event: CloudEvent, referral: MaracReferralRequired) -> None:
+        safeguarding.marac_referral_projected(uow, referral.referral_id, event.subject,
+                                              referral.safeguarding_pseudonym,
+                                              referral.raised_on)
+
+    return {"marac-referral-required": projected}
+
+
+def refresh_concern_gauge(database: Database) -> float:
+    """Set the safeguarding queue's gauge from the database; returns the age set."""
+    with database.read() as session:
+        age = safeguarding.oldest_open_age_seconds(session, utcnow())
+    OLDEST_OPEN_CONCERN.set(age)
+    return age
+
+
 def build_worker(settings: PlatformSettings) -> StreamWorker:
     """The mentoring worker wired to real adapters."""
     service = MentoringService(settings)
     worker, plumbing = service_worker(SERVICE, service.database, settings)
-    cascade = MentoringCascade(service.cipher, service.rules)
-    worker.join_cascade(HolderCascadeParticipant(cascade, service.keys.evict),
+    cascade = MentoringCascade(service.cipher, service.records, service.rules)
+    worker.join_cascade(HolderCascadeParticipant(cascade, service.keys.evict, service.cipher,
+                                                 service.records),
                         service.database, plumbing.deadletters)
+    worker.consume("screening_events", [events_topic("screening")], EventApplier(
+        SERVICE, "mentoring.screening", service.database, marac_referral_handlers(),
+        plumbing.deadletters))
+
+    OLDEST_OPEN_CONCERN.set(0)
+
+    async def concern_gauge() -> None:
+        try:
+            await asyncio.to_thread(refresh_concern_gauge, service.database)
+        except Exception:
+            log.exception("safeguarding queue gauge failed; will retry")
+
+    worker.app.timer(CONCERN_GAUGE_SECONDS, name="mentoring.concern-gauge")(concern_gauge)
 
     partners = [org for org, o in settings.organisations.items() if o.kind == "dva-partner"]
     for org in partners:
         def adopt(uow: UnitOfWork, _event: CloudEvent, command: Any, org: str = org) -> None:
             try:
                 if isinstance(command, LogSession):
-                    use.log_session(uow, service.cipher, service.records, command, org)
+                    use.log_session(uow, service.cipher, service.records, command, org,
+                                    lambda subject: safeguarding.pseudonym_of(
+                                        service.registry, subject))
                 else:
                     use.record_outcome(uow, command, org, date.today())
             except use.NotFound:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from services.mentoring.domain.outcomes import ITEMS
+from shared.events.consent import SafeContact
 from shared.events.vocabulary import (
     Attendance,
     ContactMode,
@@ -77,14 +78,6 @@ class Preferences(Strict):
         return self
 
 
-class SafeContact(Strict):
-    """Safe ways to contact the mentee: personal data, encrypted."""
-
-    phone: str = Field(min_length=3, max_length=40, description="a safe number")
-    times: str = Field(min_length=1, max_length=200, description="safe times to call")
-    may_leave_message: bool = Field(description="whether a message may be left")
-
-
 class ReferMentee(PersonRef):
     """A referral for peer mentoring (``POST /v1/referrals``); needs peer-mentoring consent."""
 
@@ -145,3 +138,31 @@ class EndMatch(Strict):
     reason: str | None = Field(default=None, max_length=2000,
                                description="why it ended; personal data, encrypted")
     ended_on: date | None = Field(default=None, description="date; today when absent")
+
+
+class RaiseConcern(Strict):
+    """A safeguarding concern from any contact (``POST /v1/safeguarding-concerns``)."""
+
+    subject_id: RecordId = Field(description="the person's subject reference")
+    raised_on: date = Field(description="date the concern was raised")
+    details: str = Field(min_length=1, max_length=4000,
+                         description="what the concern is; personal data, sealed")
+    referral_id: RecordId | None = Field(default=None,
+                                         description="the mentoring referral, if any")
+    match_id: RecordId | None = Field(default=None, description="the match, if any")
+    safe_contact: SafeContact | None = Field(
+        default=None, description="safe ways to contact; the latest known when absent")
+
+    @field_validator("details")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("details must not be blank")
+        return value
+
+
+class ConcernNote(Strict):
+    """A short note on a step of the safeguarding queue (action and close)."""
+
+    note: str = Field(min_length=1, max_length=1000,
+                      description="what was done or why it closed; sealed")

@@ -21,7 +21,6 @@ from services.mentoring.adapters.tables import (
     mentors,
     outcomes,
     referrals,
-    safeguarding_concerns,
 )
 from services.mentoring.domain.access import Relationship, relationship
 from services.mentoring.domain.matching import (
@@ -32,6 +31,7 @@ from services.mentoring.domain.matching import (
     not_matchable_because,
 )
 from services.mentoring.domain.outcomes import score
+from services.mentoring.service_layer import safeguarding
 from services.mentoring.service_layer.commands import (
     EndMatch,
     LogSession,
@@ -41,7 +41,7 @@ from services.mentoring.service_layer.commands import (
 )
 from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher
 from shared.db import UnitOfWork, utcnow
-from shared.events.envelope import CloudEvent, EncryptedBlock, EventPayload
+from shared.events.envelope import CloudEvent, EventPayload
 from shared.events.mentoring import (
     MatchMade,
     MenteeReferred,
@@ -50,13 +50,11 @@ from shared.events.mentoring import (
     MentorRegistered,
     MentorStatusChanged,
     OutcomeRecorded,
-    SafeguardingConcernRaised,
     SessionLogged,
 )
 from shared.kafka.topics import events_topic
 
 SOURCE = "/peerlink/mentoring"
-SAFE_CONTACT = "mentoring.safe-contact"
 CONSENT_WITHDRAWN = "consent withdrawn"
 
 
@@ -163,18 +161,19 @@ def change_status(uow: UnitOfWork, mentor_id: str, org: str, status: str) -> str
 
 # --- referrals and matching ----------------------------------------------------------------
 
-def refer(uow: UnitOfWork, cipher: PersonalDataCipher, command: ReferMentee,
-          subject_id: str, today: date) -> str:
-    """Record a referral (consent already checked); safe contact sealed."""
+def refer(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
+          command: ReferMentee, subject_id: str, today: date) -> str:
+    """Record a referral (consent already checked); its safe contact is a safeguarding
+    record, sealed under the records key (the event carries it under the data key)."""
     referral_id = f"ref_{uuid.uuid4().hex}"
     contact = command.safe_contact.model_dump()
-    sealed = cipher.seal(subject_id, SAFE_CONTACT, contact)
     prefs = command.preferences
     uow.session.execute(referrals.insert().values(
         referral_id=referral_id, subject_id=subject_id, referred_by_org=command.referred_by_org,
         to_org=command.to_org, referred_on=today, mentor_gender=prefs.mentor_gender,
         language=prefs.language, mode=prefs.mode, borough=prefs.borough,
-        safe_contact_sealed=sealed.model_dump_json().encode(), status="referred",
+        safe_contact_kept=safeguarding.seal_contact(records, referral_id, contact),
+        status="referred",
         waitlisted=False))
     _publish(uow, MenteeReferred(
         referral_id=referral_id, referred_by_org=command.referred_by_org,
@@ -285,16 +284,15 @@ def intake(session: Session, org: str, status: str) -> list[Any]:
 
 
 def referral_view(session: Session, row: Any, cipher: PersonalDataCipher,
-                  show_safe_contact: bool, viewer_org: str) -> dict[str, Any]:
+                  records: RecordCipher, show_safe_contact: bool, viewer_org: str
+                  ) -> dict[str, Any]:
     """A referral; safe-contact details only when asked (the receiver's coordinators), and
     the match (which mentor, when) only to the receiving organisation: a referrer elsewhere
     sees the status, never whom the person meets."""
     active = match_of(session, row.referral_id)
-    contact: Any = None
-    if show_safe_contact and row.safe_contact_sealed is not None and row.subject_id:
-        opened = cipher.open(row.subject_id, SAFE_CONTACT,
-                             EncryptedBlock.model_validate_json(row.safe_contact_sealed))
-        contact = opened if isinstance(opened, dict) else opened.marker
+    # an erased person's kept safe contact is the DPO's (the referral is de-identified)
+    contact = (safeguarding.referral_contact(row, cipher, records)
+               if show_safe_contact and row.subject_id else None)
     return {
         "id": row.referral_id, "subject_id": row.subject_id,
         "referred_by_org": row.referred_by_org, "to_org": row.to_org,
@@ -323,7 +321,8 @@ def match_row(session: Session, match_id: str, org: str | None) -> Any:
 
 
 def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
-                command: LogSession, org: str) -> dict[str, Any]:
+                command: LogSession, org: str, pseudonym_of: safeguarding.PseudonymOf,
+                raised_by: str | None = None) -> dict[str, Any]:
     """Log a session of an active match; a concern goes on the Trust's queue at once, its
     details sealed under the service's records key (kept through erasure, for the DPO)."""
     session = uow.session
@@ -344,47 +343,16 @@ def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCiph
         referral.subject_id)
     concern_id = None
     if command.safeguarding_concern and referral.subject_id is not None:
-        concern_id = f"sgc_{uuid.uuid4().hex}"
-        details = {"concern_details": command.concern_details}
-        session.execute(safeguarding_concerns.insert().values(
-            concern_id=concern_id, subject_id=referral.subject_id, match_id=found.match_id,
-            session_id=session_id, org=found.org, raised_on=command.held_on,
-            details_sealed=records.seal(concern_id, details), status="open"))
-        _publish(uow, SafeguardingConcernRaised(
-            concern_id=concern_id, match_id=found.match_id, session_id=session_id,
-            org=found.org, raised_on=command.held_on,
-            personal=cipher.seal(referral.subject_id, SafeguardingConcernRaised.event_type,
-                                 details)), referral.subject_id)
+        concern_id = safeguarding.raise_concern(uow, cipher, records, safeguarding.Concern(
+            subject_id=referral.subject_id, org=found.org, raised_on=command.held_on,
+            details=command.concern_details or "", raised_by=raised_by,
+            referral_id=referral.referral_id, match_id=found.match_id, session_id=session_id),
+            pseudonym_of(referral.subject_id))["id"]
     return {"id": session_id, "match_id": found.match_id, "held_on": command.held_on.isoformat(),
             "duration_minutes": command.duration_minutes, "mode": command.mode,
             "attendance": command.attendance,
             "safeguarding_concern": command.safeguarding_concern,
             "safeguarding_concern_id": concern_id}
-
-
-def concerns(session: Session, status: str | None, flagged_for_dpo: bool | None,
-             org: str | None, records: RecordCipher) -> list[dict[str, Any]]:
-    """The safeguarding lead's queue (raised in ``org``'s matches only, unless None), oldest
-    first, details decrypted."""
-    query = select(safeguarding_concerns).order_by(safeguarding_concerns.c.raised_on)
-    if org is not None:
-        query = query.where(safeguarding_concerns.c.org == org)
-    if status is not None:
-        query = query.where(safeguarding_concerns.c.status == status)
-    if flagged_for_dpo is not None:
-        flag = safeguarding_concerns.c.flagged_for_dpo_at
-        query = query.where(flag.is_not(None) if flagged_for_dpo else flag.is_(None))
-    views = []
-    for row in session.execute(query):
-        details = None
-        if row.details_sealed is not None:
-            details = records.open(row.concern_id, row.details_sealed)["concern_details"]
-        views.append({"id": row.concern_id, "subject_id": row.subject_id,
-                      "match_id": row.match_id, "session_id": row.session_id, "org": row.org,
-                      "raised_on": row.raised_on.isoformat(), "status": row.status,
-                      "concern_details": details,
-                      "flagged_for_dpo": row.flagged_for_dpo_at is not None})
-    return views
 
 
 def record_outcome(uow: UnitOfWork, command: RecordOutcome, org: str, today: date
