@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
@@ -49,35 +48,7 @@ TODAY = date.today()
 PHONE = "07700 900415"
 NEW_PHONE = "07700 900416"
 DETAILS = "said her ex-partner found the new address"
-PSEUDONYM_ROUTE = "/internal/v1/subjects/{subject_id}/safeguarding-pseudonym"
-SAFE_CONTACT_ROUTE = "/internal/v1/subjects/{subject_id}/safe-contact"
 GAUGE = "peerlink_safeguarding_concern_oldest_open_age_seconds"
-
-
-@dataclass
-class StandIns:
-    """What the stand-in consent endpoints answer and were told."""
-
-    pseudonyms: dict[str, str] = field(default_factory=dict)
-    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    serving: bool = False
-
-
-def stand_ins(app: FastAPI, told: StandIns) -> None:
-    """Serve the consent endpoints mentoring calls, where consent does not serve them yet."""
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if PSEUDONYM_ROUTE not in paths:
-        told.serving = True
-
-        @app.get(PSEUDONYM_ROUTE)
-        def pseudonym(subject_id: str) -> dict[str, Any]:
-            return {"pseudonym": told.pseudonyms.get(subject_id)}
-
-    if SAFE_CONTACT_ROUTE not in paths:
-        @app.put(SAFE_CONTACT_ROUTE)
-        def safe_contact(subject_id: str, body: dict[str, Any]) -> dict[str, Any]:
-            told.updates.append((subject_id, body))
-            return {}
 
 
 class NoDeadLetters:
@@ -90,7 +61,6 @@ class World:
     service: MentoringService
     client: TestClient
     consent: httpx.Client
-    told: StandIns
     numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random()))
     offset: int = 0
 
@@ -213,14 +183,12 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
           ) -> Iterator[World]:
     settings = settings_for(monkeypatch, tmp_path, {
         "consent": f"sqlite:///{tmp_path / 'consent.db'}", "mentoring": database_url})
-    told = StandIns()
     with issuing(settings) as settings:
         app = consent_api(ConsentService(settings))
-        stand_ins(app, told)
         with serving(app) as consent_url, \
                 httpx.Client(base_url=consent_url, timeout=10) as consent:
             service = MentoringService(settings.model_copy(update={"consent_url": consent_url}))
-            yield World(service, TestClient(mentoring_api(service)), consent, told)
+            yield World(service, TestClient(mentoring_api(service)), consent)
             service.database.dispose()
 
 
@@ -383,8 +351,7 @@ def test_a_concern_after_a_marac_referral_within_12_months_is_a_repeat(world: Wo
 def test_a_repeat_is_recognised_by_pseudonym_after_re_registration(world: World) -> None:
     earlier = f"sub_{uuid.uuid4().hex}"  # the person's reference before erasure
     person = world.person(org="partner-a")  # registered again, as the partner's client
-    world.told.pseudonyms[person] = "psn_" + "a" * 40
-    pseudonym = world.service.registry.safeguarding_pseudonym(person)
+    pseudonym = world.service.registry.safeguarding_pseudonym(person)  # consent's, keyed
     assert pseudonym is not None
     world.apply(marac(TODAY - timedelta(days=30), pseudonym), earlier, "screening")
     concern_id = world.concern(person, headers=world.as_("partner-a", "partner-staff"))
@@ -431,8 +398,10 @@ def test_either_end_updates_the_safe_contact_for_every_holder(world: World) -> N
         assert NEW_PHONE not in response.text
     assert world.client.get(f"/v1/referrals/{referral_id}", headers=world.coordinator
                             ).json()["safe_contact"]["phone"] == NEW_PHONE
-    if world.told.serving:
-        assert [(s, b["phone"]) for s, b in world.told.updates] == [(person, NEW_PHONE)] * 2
+    held = world.consent.get(f"/v1/subjects/{person}/safe-contact",
+                             headers=world.as_("trust", "safeguarding-lead"))
+    assert held.status_code == 200, held.text
+    assert held.json()["safe_contact"]["phone"] == NEW_PHONE  # consent tells every holder
     hidden = world.client.put(f"/v1/referrals/{referral_id}/safe-contact", json=contact,
                               headers=world.as_("partner-b", "partner-staff"))
     assert hidden.status_code == 404

@@ -34,7 +34,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
 
 from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
 from services.mentoring.adapters.tables import (
     matches,
     mentors,
@@ -45,9 +44,7 @@ from services.mentoring.bootstrap import MentoringService
 from services.mentoring.entrypoints.api import build_api as mentoring_api
 from services.mentoring.entrypoints.worker import HolderCascadeParticipant
 from services.mentoring.service_layer.cascade import MentoringCascade
-from services.mentoring.service_layer.safeguarding import SafeguardingRegistry
-from shared.auth import Principal
-from shared.events.consent import ErasureRequested, SafeContact
+from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import EventApplier, InboundRecord
 from shared.kafka.topics import events_topic
@@ -162,22 +159,6 @@ class _NoDeadLetters:
         raise AssertionError(f"a consent event was dead-lettered: {reason}: {message}")
 
 
-class StandInRegistry:
-    """Consent's safe-contact endpoint while consent does not serve it yet on this branch:
-    the updates are only recorded (the pseudonym is asked of consent itself)."""
-
-    def __init__(self, consent: SafeguardingRegistry) -> None:
-        self._consent = consent
-        self.updates: list[str] = []
-
-    def safeguarding_pseudonym(self, subject_id: str) -> str | None:
-        return self._consent.safeguarding_pseudonym(subject_id)
-
-    def update_safe_contact(self, subject_id: str, contact: SafeContact,
-                            caller: Principal) -> None:
-        self.updates.append(subject_id)
-
-
 class MentoringHarness:
     """Rows of the mentoring API (in-process), with a consent service served on a port."""
 
@@ -187,9 +168,6 @@ class MentoringHarness:
         self.consent = consent
         self.consent_client = httpx.Client(base_url=consent_url, timeout=10)
         self.mentoring = mentoring
-        served = {getattr(route, "path", None) for route in consent_api(consent).routes}
-        if SAFE_CONTACT_ROUTE not in served:
-            mentoring.registry = StandInRegistry(mentoring.consent)
         self.client = TestClient(mentoring_api(mentoring))
         self.tokens = tokens
         self.numbers = _nhs_numbers(500_000_000)
