@@ -245,8 +245,10 @@ def build_api(service: ScreeningService) -> FastAPI:
             refuse_role(access.EXPORT_SUBJECT, caller, EXPORT_REFUSED, subject_id)
             if not access.may_export(caller.roles, relationship=has_relationship(
                     uow, subject_id, caller.org)):
+                # as for an unknown person (mentoring answers the same): nothing held
                 service.registry.audit(EXPORT_REFUSED, subject_id, caller)
-                raise NotPermitted("your organisation has no relationship with this person")
+                raise ApiError(404, "not-found", "nothing held about this person for your "
+                               "organisation")
             own = frozenset({caller.org})
             exported = {
                 "subject_id": subject_id, "org": caller.org,
