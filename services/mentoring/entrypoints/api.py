@@ -114,10 +114,13 @@ def build_api(service: MentoringService) -> FastAPI:
         return row, related
 
     def on_match(session: Session, match_id: str, caller: Principal) -> None:
-        """NotFound or NotPermitted unless the caller may record on the match."""
+        """NotFound or NotPermitted unless the caller may record on the match; KeyShredded
+        (410) once the mentee is erased, asked of consent and never the cache."""
         found = use.match_row(session, match_id, None)
-        related = use.relationship_to(use.referral_row(session, found.referral_id), caller.org)
+        referral = use.referral_row(session, found.referral_id)
+        related = use.relationship_to(referral, caller.org)
         enforce(access.decide("record", related, caller.roles), "match")
+        use.require_live(service.keys, referral)
 
     def dva_partner(org: str) -> None:
         organisation = service.settings.organisations.get(org)

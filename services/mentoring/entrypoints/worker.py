@@ -19,7 +19,7 @@ from services.mentoring.service_layer import safeguarding
 from services.mentoring.service_layer.cascade import MentoringCascade
 from services.mentoring.service_layer.commands import LogSession, RecordOutcome
 from shared.cascade import CascadeParticipant
-from shared.crypto import PersonalDataCipher, RecordCipher
+from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher
 from shared.db import Database, UnitOfWork, utcnow
 from shared.events.cascade import ErasureApplied
 from shared.events.consent import ConsentWithdrawn, ErasureRequested, SafeContactUpdated
@@ -153,6 +153,8 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     for org in partners:
         def adopt(uow: UnitOfWork, _event: CloudEvent, command: Any, org: str = org) -> None:
             try:
+                found = use.match_row(uow.session, command.match_id, org)
+                use.require_live(service.keys, use.referral_row(uow.session, found.referral_id))
                 if isinstance(command, LogSession):
                     use.log_session(uow, service.cipher, service.records, command, org,
                                     lambda subject: safeguarding.pseudonym_of(
@@ -163,6 +165,9 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
                 raise RejectedEvent(f"match_id: no match of {org} has this id") from None
             except use.NotActive as exc:
                 raise RejectedEvent(f"match_id: {exc}") from None
+            except KeyShredded:
+                raise RejectedEvent("match_id: the mentee was erased; nothing more is "
+                                    "recorded about them") from None
 
         applier = EventApplier(SERVICE, f"mentoring.partner-inbound.{org}", service.database,
                                dict.fromkeys(PARTNER_COMMANDS, adopt), plumbing.deadletters,

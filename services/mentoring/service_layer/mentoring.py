@@ -39,7 +39,7 @@ from services.mentoring.service_layer.commands import (
     ReferMentee,
     RegisterMentor,
 )
-from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher
+from shared.crypto import CachingKeyStore, KeyShredded, PersonalDataCipher, RecordCipher
 from shared.db import UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent, EventPayload
 from shared.events.mentoring import (
@@ -308,6 +308,14 @@ def referral_view(session: Session, row: Any, cipher: PersonalDataCipher,
 
 
 # --- sessions, concerns, outcomes, endings ------------------------------------------------
+
+def require_live(keys: CachingKeyStore, referral: Any) -> None:
+    """Raise ``KeyShredded`` when the referral's person is erased: writes about them stop the
+    moment their key is shredded, before the cascade reaches this service."""
+    if referral.subject_id is None:
+        raise KeyShredded()
+    keys.live_key(referral.subject_id)
+
 
 def match_row(session: Session, match_id: str, org: str | None) -> Any:
     """A match whose mentor belongs to ``org`` (any when None), or ``NotFound``."""
