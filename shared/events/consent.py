@@ -34,14 +34,18 @@ class SafeContact(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    phone: str = Field(min_length=3, max_length=40, description="a safe number")
-    times: str = Field(min_length=1, max_length=200, description="safe times to call")
+    phone: str = Field(min_length=6, max_length=25, pattern=r"^\+?[0-9][0-9 ()-]*[0-9]$",
+                       description="a safe number: digits, spaces, brackets and dashes, an "
+                                   "optional leading +")
+    times: str = Field(min_length=1, max_length=200, pattern=r"\S",
+                       description="safe times to call (not blank)")
     may_leave_message: bool = Field(description="whether a message may be left")
     safe_to_call: bool | None = Field(
         default=None, description="whether the number is safe to call (the referral form asks); "
                                   "null when it was not asked")
-    instructions: str | None = Field(default=None, max_length=500,
-                                     description="anything else the caller must know")
+    instructions: str | None = Field(default=None, max_length=500, pattern=r"\S",
+                                     description="anything else the caller must know (not "
+                                                 "blank when given)")
 
 
 class SubjectRegistered(EventPayload):
