@@ -27,7 +27,7 @@ from shared.crypto import KeyStoreUnavailable
 from shared.db import Database, UnitOfWork
 from shared.events.catalogue import UnknownEventType, parse_payload
 from shared.events.envelope import CloudEvent
-from shared.kafka.deadletters import SEALED_HEADER, SEALED_V1, DeadLetterCipher
+from shared.kafka.deadletters import SEALED_HEADER, SEALED_V2, DeadLetterCipher
 from shared.kafka.producer import EventProducer
 from shared.logging import scrub
 from shared.metrics import DEADLETTERS, EVENTS_APPLIED, EVENTS_DUPLICATE
@@ -136,8 +136,10 @@ class DeadLetterSink:
         """Dead-letter a record, its value sealed, and wait for the broker to keep it."""
         sealed = self._cipher.seal(record.topic, record.partition, record.offset,
                                    record.value or b"")
+        key = None if record.key is None else self._cipher.seal(
+            record.topic, record.partition, record.offset, record.key, part="key")
         headers = [
-            (SEALED_HEADER, SEALED_V1.encode()),
+            (SEALED_HEADER, SEALED_V2.encode()),
             ("peerlink-error-reason", reason.encode()),
             ("peerlink-error", message.encode()),
             ("peerlink-original-topic", record.topic.encode()),
@@ -146,7 +148,7 @@ class DeadLetterSink:
             ("peerlink-consumer", consumer.encode()),
             ("peerlink-failed-at", datetime.now(UTC).isoformat().encode()),
         ]
-        self._producer.send(self._topic, record.key, sealed, headers).get(timeout=30)
+        self._producer.send(self._topic, key, sealed, headers).get(timeout=30)
         DEADLETTERS.labels(self._service, reason).inc()
         log.warning("record dead-lettered", extra={
             "reason": reason, "topic": record.topic, "partition": record.partition,

@@ -1,9 +1,10 @@
 """Sealing, inspecting and replaying dead letters (``peerlink deadletter list|replay``).
 
-A dead letter's value is the original record sealed (AES-256-GCM) under the service's
-dead-letter key and bound to where it was consumed from (topic, partition, offset), marked
-``peerlink-sealed: aes256gcm/v1``: a partner's record may carry an NHS number or notes in
-clear, and the dead-letter topic must not become a copy of them. Listing shows only the
+A dead letter's value and key are the original record's, sealed (AES-256-GCM) under the
+service's dead-letter key and bound to where it was consumed from (topic, partition, offset),
+marked ``peerlink-sealed: aes256gcm/v2``: a partner's record may carry an NHS number or notes
+in clear, in its value or in the key the partner chose, and the dead-letter topic must not
+become a copy of them (``v1`` dead letters sealed the value only). Listing shows only the
 headers (where a record came from and why it failed), never the value. Replaying unseals a
 record and sends it back to the topic it came from, after the cause was fixed; if it still
 fails it is dead-lettered again. Records dead-lettered before sealing (no ``peerlink-sealed``
@@ -26,6 +27,9 @@ from shared.kafka.producer import EventProducer
 
 SEALED_HEADER: Final = "peerlink-sealed"
 SEALED_V1: Final = "aes256gcm/v1"
+"""The value sealed, the key in clear (dead letters written before keys were sealed)."""
+SEALED_V2: Final = "aes256gcm/v2"
+"""The value and the key sealed."""
 
 
 class DeadLetterCipher:
@@ -38,19 +42,23 @@ class DeadLetterCipher:
         self._aead = AESGCM(key)
 
     @staticmethod
-    def _context(topic: str, partition: int, offset: int) -> bytes:
-        return f"peerlink-deadletter|{topic}|{partition}|{offset}".encode()
+    def _context(topic: str, partition: int, offset: int, part: str) -> bytes:
+        suffix = "" if part == "value" else f"|{part}"
+        return f"peerlink-deadletter|{topic}|{partition}|{offset}{suffix}".encode()
 
-    def seal(self, topic: str, partition: int, offset: int, value: bytes) -> bytes:
-        """Nonce plus ciphertext of ``value``."""
+    def seal(self, topic: str, partition: int, offset: int, value: bytes,
+             part: str = "value") -> bytes:
+        """Nonce plus ciphertext of the record's ``part`` (its value, or its key)."""
         nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, value, self._context(topic, partition, offset))
+        return nonce + self._aead.encrypt(nonce, value,
+                                          self._context(topic, partition, offset, part))
 
-    def open(self, topic: str, partition: int, offset: int, sealed: bytes) -> bytes:
-        """The original value; raises ``cryptography.exceptions.InvalidTag`` when it was sealed
-        under another key or for another position."""
+    def open(self, topic: str, partition: int, offset: int, sealed: bytes,
+             part: str = "value") -> bytes:
+        """The original value (or key); raises ``cryptography.exceptions.InvalidTag`` when it
+        was sealed under another key, for another position or as the other part."""
         return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
-                                  self._context(topic, partition, offset))
+                                  self._context(topic, partition, offset, part))
 
 
 @dataclass(frozen=True)
@@ -79,10 +87,21 @@ class DeadLetter:
         for a dead letter from before sealing."""
         if not self.sealed:
             return self.value
-        if self.headers[SEALED_HEADER] != SEALED_V1:
+        self._scheme()
+        return cipher_for(self.service).open(*self.original, self.value)
+
+    def original_key(self, cipher_for: Callable[[str], DeadLetterCipher]) -> bytes | None:
+        """The record key as it was consumed: unsealed for ``v2``, as it is before that."""
+        if not self.sealed or self._scheme() == SEALED_V1 or self.key is None:
+            return self.key
+        return cipher_for(self.service).open(*self.original, self.key, part="key")
+
+    def _scheme(self) -> str:
+        scheme = self.headers[SEALED_HEADER]
+        if scheme not in (SEALED_V1, SEALED_V2):
             raise ValueError(f"{self.topic}[{self.partition}]@{self.offset} is sealed with an "
                              "unknown scheme")
-        return cipher_for(self.service).open(*self.original, self.value)
+        return scheme
 
     @property
     def original(self) -> tuple[str, int, int]:
@@ -142,7 +161,7 @@ def replay(producer: EventProducer, letters: list[DeadLetter],
         if topic == "?":
             raise ValueError(f"{letter.topic}[{letter.partition}]@{letter.offset} does not say "
                              "where it came from")
-        producer.send(topic, letter.key, letter.original_value(cipher_for), [
+        producer.send(topic, letter.original_key(cipher_for), letter.original_value(cipher_for), [
             ("peerlink-replayed-from",
              f"{letter.topic}[{letter.partition}]@{letter.offset}".encode())]).get(timeout=30)
     producer.flush(timeout=30)

@@ -115,3 +115,24 @@ def test_original_values_are_unsealed_and_letters_from_before_sealing_kept() -> 
     assert asked == ["screening"]
     with pytest.raises(ValueError, match="unknown scheme"):
         _letter(b"x", **{"peerlink-sealed": "rot13/v0"}).original_value(cipher_for)
+
+
+def test_a_v2_letter_seals_the_key_too_and_a_v1_letter_kept_it_in_clear() -> None:
+    cipher = DeadLetterCipher(KEY)
+    nhs_key = b"9434765919"
+    sealed_key = cipher.seal("partner.trust.inbound", 2, 17, nhs_key, part="key")
+    assert nhs_key not in sealed_key
+    letter = DeadLetter("deadletter.screening", 0, 3, sealed_key,
+                        cipher.seal("partner.trust.inbound", 2, 17, b"secret"), {
+                            "peerlink-original-topic": "partner.trust.inbound",
+                            "peerlink-original-partition": "2",
+                            "peerlink-original-offset": "17",
+                            "peerlink-sealed": "aes256gcm/v2"})
+    assert letter.original_key(lambda _service: cipher) == nhs_key
+    assert letter.original_value(lambda _service: cipher) == b"secret"
+    # a sealed key does not open as a value, nor a value as a key
+    with pytest.raises(InvalidTag):
+        cipher.open("partner.trust.inbound", 2, 17, sealed_key)
+    v1 = _letter(cipher.seal("partner.trust.inbound", 2, 17, b"secret"),
+                 **{"peerlink-sealed": "aes256gcm/v1"})
+    assert v1.original_key(lambda _service: cipher) == b"k"
