@@ -29,6 +29,7 @@ from services.screening.adapters.tables import (
     partner_sharing,
     relationships,
     risk_assessments,
+    safe_contacts,
     screenings,
 )
 from services.screening.bootstrap import ScreeningService
@@ -58,6 +59,8 @@ SAFE = {"phone": "07700 900123", "times": "weekdays 10:00-12:00", "may_leave_mes
         "safe_to_call": True, "instructions": "Wombat-4471: say it is the pharmacy"}
 NEWER = {"phone": "07700 900456", "times": "Tuesdays after 14:00", "may_leave_message": True,
          "safe_to_call": True, "instructions": None}
+ABUSER = {"phone": "07700 900666", "times": "any time", "may_leave_message": True,
+          "safe_to_call": True, "instructions": None}
 REASONS = "Wombat-4471 reasons: he has a new address near her"
 HIGH = ["yes"] * 14 + ["no"] * 10
 NONE = ["no"] * 24
@@ -174,7 +177,7 @@ def test_a_kept_referral_survives_erasure_and_a_re_registration_meets_repeat(
     old_subject = first["subject_id"]
     assert first["criteria_met"] == ["visible-high-risk", "professional-judgement"]
     assert first["repeat"] is False
-    # the safe contact given went to consent, for every holder
+    # the safe contact given went to consent, as the Trust's copy
     assert programme.consent_safe_contact(old_subject) == \
         SafeContact.model_validate(SAFE).model_dump()
     pseudonym = pseudonym_in(programme.consent, old_subject)
@@ -264,6 +267,14 @@ def _erasure(subject_id: str, org: str, scope: ErasureScope,
         retained=retained), source=CONSENT_SOURCE, subject=subject_id)
 
 
+def _contact_updated(service: ScreeningService, subject_id: str, org: str,
+                     contact: dict[str, Any]) -> CloudEvent:
+    """``safe-contact-updated`` as consent publishes it: ``org``'s copy changed."""
+    return CloudEvent.wrap(SafeContactUpdated(org=org, personal=service.cipher.seal(
+        subject_id, SafeContactUpdated.event_type, {"safe_contact": contact})),
+        source=CONSENT_SOURCE, subject=subject_id)
+
+
 def test_organisation_scope_erases_only_that_organisations_records(
         programme: Programme) -> None:
     trust_screening = programme.post("/v1/screenings", {
@@ -282,9 +293,12 @@ def test_organisation_scope_erases_only_that_organisations_records(
             subject_id, "partner-a")
     plain = programme.dash({"subject_id": subject_id}, NONE, "2026-11-10")  # no referral
     referral = programme.dash({"subject_id": subject_id}, HIGH, "2026-11-20")
-    apply_consent_events(programme.service.database, relationship(subject_id, "trust"),
+    service = programme.service
+    apply_consent_events(service.database, relationship(subject_id, "trust"),
                          relationship(subject_id, "partner-a", "referral"),
-                         sharing_granted(subject_id, "trust", ["partner-a"]))
+                         sharing_granted(subject_id, "trust", ["partner-a"]),
+                         _contact_updated(service, subject_id, "partner-a", NEWER),
+                         cipher=service.cipher, records=service.records)
 
     apply_consent_events(programme.service.database,
                          _erasure(subject_id, "partner-a", "organisation"))
@@ -295,6 +309,7 @@ def test_organisation_scope_erases_only_that_organisations_records(
     assert [r.org for r in programme.rows(relationships)] == ["trust"]
     assert programme.rows(partner_sharing) == []
     assert [r.flagged_for_dpo_at for r in programme.rows(marac_referrals)] == [None]
+    assert programme.rows(safe_contacts) == []  # partner-a's copy went with its records
 
     # the Trust's DPO keeps screenings; its risk assessment not behind a referral goes
     apply_consent_events(programme.service.database,
@@ -311,21 +326,19 @@ def test_organisation_scope_erases_only_that_organisations_records(
     assert flagged.flagged_for_dpo_at is not None
 
 
-def test_safe_contact_updated_replaces_it_on_referrals_and_for_new_ones(
+def test_safe_contact_updated_from_the_trust_replaces_it_on_its_referrals_and_new_ones(
         programme: Programme) -> None:
     first = programme.dash({"nhs_number": NHS_NUMBER}, HIGH, "2026-11-01", safe_contact=SAFE)
     subject_id = first["subject_id"]
     service = programme.service
-    updated = CloudEvent.wrap(SafeContactUpdated(org="trust", personal=service.cipher.seal(
-        subject_id, SafeContactUpdated.event_type, {"safe_contact": NEWER})),
-        source=CONSENT_SOURCE, subject=subject_id)
 
-    apply_consent_events(service.database, updated, cipher=service.cipher,
-                         records=service.records)
+    apply_consent_events(service.database, _contact_updated(service, subject_id, "trust", NEWER),
+                         cipher=service.cipher, records=service.records)
 
     [entry] = programme.queue("safeguarding-lead")
     assert entry["safe_contact"] == NEWER
     assert "07700 900456" not in str(programme.rows(marac_referrals))
+    assert "07700 900456" not in str(programme.rows(safe_contacts))
     external = programme.post("/v1/marac-referrals/external", {
         "subject_id": subject_id, "referred_on": "2026-11-15", "referring_agency": "police"})
     assert external["repeat"] is True
@@ -335,6 +348,67 @@ def test_safe_contact_updated_replaces_it_on_referrals_and_for_new_ones(
     mine = programme.queue("clinician") + programme.queue("clinician", status="sent")
     assert {e["id"] for e in mine} == {first["marac_referral_id"], external["id"]}
     assert programme.audited("marac-safe-contact-read", subject_id) == 4
+
+
+@pytest.mark.parametrize("trust_gave", [SAFE, None], ids=["trust-gave-one", "trust-gave-none"])
+def test_safe_contact_updated_from_a_partner_never_reaches_the_trusts_referrals(
+        programme: Programme, trust_gave: dict[str, Any] | None) -> None:
+    """An abuser working at a partner registers the victim's NHS number (a relationship is
+    free) and records their own number as her safe contact: the Trust's referrals, and the
+    Trust's next one, keep the Trust's (or none), so the IDVA never calls the abuser."""
+    first = programme.dash({"nhs_number": NHS_NUMBER}, HIGH, "2026-11-01",
+                           **({"safe_contact": trust_gave} if trust_gave else {}))
+    subject_id = first["subject_id"]
+    service = programme.service
+
+    apply_consent_events(service.database, relationship(subject_id, "partner-a"),
+                         _contact_updated(service, subject_id, "partner-a", ABUSER),
+                         cipher=service.cipher, records=service.records)
+
+    [entry] = programme.queue("safeguarding-lead")
+    assert entry["safe_contact"] == trust_gave
+    external = programme.post("/v1/marac-referrals/external", {
+        "subject_id": subject_id, "referred_on": "2026-11-15", "referring_agency": "police"})
+    [recorded] = programme.queue("safeguarding-lead", status="sent")
+    assert recorded["id"] == external["id"] and recorded["safe_contact"] == trust_gave
+    judged = programme.post("/v1/marac-referrals", {
+        "subject_id": subject_id, "reasons": REASONS, "incidents_last_12_months": 0,
+        "not_completed_reason": "she had to leave", "referred_on": "2026-11-16"})
+    everything = programme.queue("safeguarding-lead") + programme.queue(
+        "safeguarding-lead", status="sent")
+    assert {e["id"] for e in everything} == {
+        first["marac_referral_id"], external["id"], judged["marac_referral_id"]}
+    assert ABUSER["phone"] not in str(everything)
+    assert all(e["safe_contact"] == trust_gave for e in everything)
+    # partner-a's copy is kept as partner-a's alone
+    assert sorted(row.org for row in programme.rows(safe_contacts, subject_id=subject_id)) == (
+        ["partner-a", "trust"] if trust_gave else ["partner-a"])
+
+
+def test_a_partner_registering_the_person_and_changing_the_safe_contact_at_consent(
+        programme: Programme) -> None:
+    """The same, end to end: partner staff register her NHS number with consent and PUT their
+    own number; what consent publishes leaves the Trust's referral alone."""
+    first = programme.dash({"nhs_number": NHS_NUMBER}, HIGH, "2026-11-01", safe_contact=SAFE)
+    subject_id = first["subject_id"]
+    partner = programme.as_("partner-staff", "partner-a")
+    with httpx.Client(base_url=programme.consent_url, timeout=10) as http:
+        registered = http.post("/v1/subjects", json={"nhs_number": NHS_NUMBER},
+                               headers=partner)
+        assert registered.status_code == 201, registered.text
+        assert registered.json()["subject_id"] == subject_id
+        changed = http.put(f"/v1/subjects/{subject_id}/safe-contact", json=ABUSER,
+                           headers=partner)
+        assert changed.status_code == 200, changed.text
+
+    programme.project()
+
+    [entry] = programme.queue("safeguarding-lead")
+    assert entry["safe_contact"] == SAFE
+    again = programme.post("/v1/marac-referrals/external", {
+        "subject_id": subject_id, "referred_on": "2026-11-15", "referring_agency": "police"})
+    [recorded] = programme.queue("safeguarding-lead", status="sent")
+    assert (recorded["id"], recorded["safe_contact"]) == (again["id"], SAFE)
 
 
 def test_subject_access_export_for_the_dpo_with_a_relationship(programme: Programme) -> None:

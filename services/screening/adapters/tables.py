@@ -125,9 +125,22 @@ marac_referrals = Table(
 safe_contacts = Table(
     "safe_contacts", metadata,
     Column("subject_id", String(40), primary_key=True),
+    Column("org", String(64), primary_key=True,
+           comment="the organisation whose copy it is: safe-contact-updated's org, or the one "
+                   "that gave it with a referral"),
     Column("record_sealed", LargeBinary, nullable=True,
            comment="the latest safe contact under screening's safeguarding records key"),
     Column("updated_at", UtcDateTime(), nullable=False),
-    comment="per person, the latest safe contact known (safe-contact-updated or a referral); "
-            "the row also serialises raising referrals for one person",
+    comment="per person and organisation, the latest safe contact that organisation holds; a "
+            "new referral by the organisation without one falls back to it, never to another "
+            "organisation's",
+)
+
+referral_locks = Table(
+    "referral_locks", metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    comment="one row per person, locked while a safeguarding record is raised for them or "
+            "their safe contact replaced, so two writers (of any organisations) see each "
+            "other's referrals",
 )

@@ -15,7 +15,10 @@ reference); the person's relationships and sharing rows go. Safeguarding records
 since they rest on their own lawful basis, and flagged for the DPO: MARAC referrals with their
 safe contact, and the risk assessments behind them with their answers, reasons and incident
 counts (sealed under screening's records key, linked by the safeguarding pseudonym).
-``safe-contact-updated`` replaces the safe contact on the person's referrals, open or kept.
+``safe-contact-updated`` from an organisation replaces the safe contact on the referrals that
+organisation raised or recorded for the person, open or kept, and its latest known; never on
+another organisation's (whoever registers the person at a partner can change only the
+partner's copy).
 
 Every effect is idempotent, on top of the inbox, so a redelivered event changes nothing.
 """
@@ -32,6 +35,7 @@ from services.screening.adapters.tables import (
     enquiries_due,
     marac_referrals,
     partner_sharing,
+    referral_locks,
     relationships,
     risk_assessments,
     safe_contacts,
@@ -162,11 +166,14 @@ def erase(uow: UnitOfWork, subject_id: str, request: ErasureRequested | None = N
             | (partner_sharing.c.recipient_org == request.org)))
         session.execute(relationships.delete().where(relationships.c.subject_id == subject_id,
                                                      relationships.c.org == request.org))
+        session.execute(safe_contacts.delete().where(safe_contacts.c.subject_id == subject_id,
+                                                     safe_contacts.c.org == request.org))
     else:
         session.execute(partner_sharing.delete().where(
             partner_sharing.c.subject_id == subject_id))
         session.execute(relationships.delete().where(relationships.c.subject_id == subject_id))
         session.execute(safe_contacts.delete().where(safe_contacts.c.subject_id == subject_id))
+        session.execute(referral_locks.delete().where(referral_locks.c.subject_id == subject_id))
     session.execute(update(marac_referrals).where(
         *referral_where, marac_referrals.c.flagged_for_dpo_at.is_(None)).values(
         flagged_for_dpo_at=utcnow()))
@@ -177,15 +184,17 @@ def erase(uow: UnitOfWork, subject_id: str, request: ErasureRequested | None = N
 
 def safe_contact_updated(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
                          subject_id: str, payload: SafeContactUpdated) -> None:
-    """Open the new safe contact with the person's data key and keep it under the records
-    key, on the latest known and on every MARAC referral of theirs (nothing once erased)."""
+    """Open ``payload.org``'s new safe contact with the person's data key and keep it under
+    the records key, as that organisation's latest known and on the MARAC referrals it raised
+    or recorded for the person; other organisations' referrals keep theirs (nothing once
+    erased)."""
     if payload.personal is None:
         return
     opened = cipher.open(subject_id, SafeContactUpdated.event_type, payload.personal)
     if not isinstance(opened, dict):
         return
     contact = SafeContact.model_validate(opened["safe_contact"], strict=False).model_dump()
-    replace_safe_contact(uow, records, subject_id, contact)
+    replace_safe_contact(uow, records, subject_id, payload.org, contact)
 
 
 def has_relationship(uow: UnitOfWork, subject_id: str, org: str) -> bool:

@@ -8,6 +8,11 @@ basis, so their personal parts (answers, judgement reasons, incident counts, saf
 sealed under screening's safeguarding records key, not the person's data key, and carry the
 person's safeguarding pseudonym: they survive erasure, and a repeat is recognised after the
 person is registered again.
+
+The safe contact is each organisation's own: a referral carries the one its organisation gave
+(with it, or latest, ``safe_contacts`` per person and organisation), and ``safe-contact-updated``
+from an organisation replaces it only on that organisation's referrals. Anyone can register a
+person at a partner, so one organisation's copy never reaches another's referral.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from typing import Any, Final
 
 from sqlalchemy import or_, select, update
 
-from services.screening.adapters.tables import marac_referrals, risk_assessments, safe_contacts
+from services.screening.adapters.tables import (
+    marac_referrals,
+    referral_locks,
+    risk_assessments,
+    safe_contacts,
+)
 from services.screening.domain.access import MaracView
 from services.screening.domain.risk import (
     MaracDecision,
@@ -82,19 +92,19 @@ def referral_context(referral_id: str) -> str:
     return f"screening.marac-referral:{referral_id}"
 
 
-def contact_context(subject_id: str) -> str:
-    """The records-key context of the latest safe contact known for a person."""
-    return f"screening.safe-contact:{subject_id}"
+def contact_context(subject_id: str, org: str) -> str:
+    """The records-key context of the latest safe contact ``org`` holds for a person."""
+    return f"screening.safe-contact:{subject_id}:{org}"
 
 
-def hold_person(uow: UnitOfWork, subject_id: str) -> Any:
-    """Lock the person's safe-contact row (created if absent) until the transaction ends, so
-    two writers raising referrals for one person at once see each other's (PostgreSQL; SQLite
-    write transactions are serial already). Returns the row."""
-    insert_if_absent(uow.session, safe_contacts, subject_id=subject_id, record_sealed=None,
-                     updated_at=utcnow())
-    return uow.session.execute(select(safe_contacts).where(
-        safe_contacts.c.subject_id == subject_id).with_for_update()).one()
+def hold_person(uow: UnitOfWork, subject_id: str) -> None:
+    """Lock the person's row in ``referral_locks`` (created if absent) until the transaction
+    ends, so two writers raising referrals for one person at once, for the same organisation
+    or for two, see each other's, and a safe contact replaced meanwhile reaches a referral
+    raised before it (PostgreSQL; SQLite write transactions are serial already)."""
+    insert_if_absent(uow.session, referral_locks, subject_id=subject_id, created_at=utcnow())
+    uow.session.execute(select(referral_locks.c.subject_id).where(
+        referral_locks.c.subject_id == subject_id).with_for_update()).one()
 
 
 def previous_referral_dates(uow: UnitOfWork, person: Person) -> list[date]:
@@ -106,37 +116,46 @@ def previous_referral_dates(uow: UnitOfWork, person: Person) -> list[date]:
     return list(uow.session.execute(select(marac_referrals.c.raised_on).where(match)).scalars())
 
 
-def latest_safe_contact(uow: UnitOfWork, records: RecordCipher, subject_id: str,
+def latest_safe_contact(uow: UnitOfWork, records: RecordCipher, subject_id: str, org: str,
                         given: SafeContact | None) -> dict[str, Any] | None:
-    """The safe contact for a new referral: the one given (kept as the latest known), else the
-    latest known for the person, else none."""
+    """The safe contact for a new referral by ``org``: the one given (kept as ``org``'s
+    latest known), else the latest ``org`` holds for the person, else none. Never another
+    organisation's: whoever registers the person elsewhere (an abuser working at a partner,
+    say) cannot put their own number on this organisation's referral."""
+    hold_person(uow, subject_id)
     if given is not None:
         contact = given.model_dump()
-        store_safe_contact(uow, records, subject_id, contact)
+        store_safe_contact(uow, records, subject_id, org, contact)
         return contact
-    row = hold_person(uow, subject_id)
-    if row.record_sealed is None:
+    sealed = uow.session.execute(select(safe_contacts.c.record_sealed).where(
+        safe_contacts.c.subject_id == subject_id, safe_contacts.c.org == org)).scalar()
+    if sealed is None:
         return None
-    opened: dict[str, Any] = records.open(contact_context(subject_id), row.record_sealed)
+    opened: dict[str, Any] = records.open(contact_context(subject_id, org), sealed)
     return opened
 
 
-def store_safe_contact(uow: UnitOfWork, records: RecordCipher, subject_id: str,
+def store_safe_contact(uow: UnitOfWork, records: RecordCipher, subject_id: str, org: str,
                        contact: dict[str, Any]) -> None:
-    """Keep ``contact`` as the latest safe contact known for the person."""
-    hold_person(uow, subject_id)
-    uow.session.execute(update(safe_contacts).where(
-        safe_contacts.c.subject_id == subject_id).values(
-        record_sealed=records.seal(contact_context(subject_id), contact), updated_at=utcnow()))
+    """Keep ``contact`` as the latest safe contact ``org`` holds for the person."""
+    key = (safe_contacts.c.subject_id == subject_id, safe_contacts.c.org == org)
+    sealed = records.seal(contact_context(subject_id, org), contact)
+    if not insert_if_absent(uow.session, safe_contacts, subject_id=subject_id, org=org,
+                            record_sealed=sealed, updated_at=utcnow()):
+        uow.session.execute(update(safe_contacts).where(*key).values(
+            record_sealed=sealed, updated_at=utcnow()))
 
 
-def replace_safe_contact(uow: UnitOfWork, records: RecordCipher, subject_id: str,
+def replace_safe_contact(uow: UnitOfWork, records: RecordCipher, subject_id: str, org: str,
                          contact: dict[str, Any]) -> int:
-    """The person's safe contact changed: the latest known, and every MARAC referral of theirs
-    (open or kept), carry the new one. Returns how many referrals changed."""
-    store_safe_contact(uow, records, subject_id, contact)
+    """``org``'s copy of the person's safe contact changed: ``org``'s latest known, and every
+    MARAC referral ``org`` raised or recorded for them (open or kept), carry the new one.
+    Another organisation's referrals keep theirs. Returns how many referrals changed."""
+    hold_person(uow, subject_id)
+    store_safe_contact(uow, records, subject_id, org, contact)
     ids = uow.session.execute(select(marac_referrals.c.referral_id).where(
-        marac_referrals.c.subject_id == subject_id)).scalars().all()
+        marac_referrals.c.subject_id == subject_id,
+        marac_referrals.c.org == org)).scalars().all()
     for referral_id in ids:
         uow.session.execute(update(marac_referrals).where(
             marac_referrals.c.referral_id == referral_id).values(
@@ -220,12 +239,14 @@ def record_risk_assessment(uow: UnitOfWork, cipher: PersonalDataCipher, records:
         person.subject_id)
     referral_id = None
     if decision.referral_required:
-        contact = latest_safe_contact(uow, records, person.subject_id, command.safe_contact)
+        contact = latest_safe_contact(uow, records, person.subject_id, raised.org,
+                                      command.safe_contact)
         referral_id = _raise_referral(uow, records, person, raised, decision, source="dash",
                                       raised_on=command.assessed_on,
                                       assessment_id=assessment_id, safe_contact=contact)
     elif command.safe_contact is not None:
-        store_safe_contact(uow, records, person.subject_id, command.safe_contact.model_dump())
+        store_safe_contact(uow, records, person.subject_id, raised.org,
+                           command.safe_contact.model_dump())
     return _outcome(assessment_id, person, decision, referral_id)
 
 
@@ -244,7 +265,8 @@ def record_judgement_referral(uow: UnitOfWork, records: RecordCipher,
         checklist="partial" if command.partial_answers else "none",
         sealed={"answers": list(command.partial_answers), "reasons": command.reasons,
                 "not_completed_reason": command.not_completed_reason})
-    contact = latest_safe_contact(uow, records, person.subject_id, command.safe_contact)
+    contact = latest_safe_contact(uow, records, person.subject_id, raised.org,
+                                  command.safe_contact)
     referral_id = _raise_referral(uow, records, person, raised, decision, source="judgement",
                                   raised_on=command.referred_on, assessment_id=assessment_id,
                                   safe_contact=contact)
@@ -257,7 +279,8 @@ def record_external_referral(uow: UnitOfWork, records: RecordCipher,
     """Record a referral another agency made: already with the MARAC (status sent)."""
     hold_person(uow, person.subject_id)
     decision = external_decision(command.referred_on, previous_referral_dates(uow, person))
-    contact = latest_safe_contact(uow, records, person.subject_id, command.safe_contact)
+    contact = latest_safe_contact(uow, records, person.subject_id, raised.org,
+                                  command.safe_contact)
     referral_id = _raise_referral(uow, records, person, raised, decision, source="external",
                                   raised_on=command.referred_on, assessment_id=None,
                                   safe_contact=contact,

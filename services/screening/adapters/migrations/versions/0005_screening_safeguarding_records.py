@@ -5,7 +5,9 @@ Revises: 0004_screening
 Create Date: 2026-12-01 10:40:00
 
 Rows sealed before this stay in ``risk_assessments.sealed`` under the person's data key and
-are read as before; new ones go to ``record_sealed`` under screening's records key.
+are read as before; new ones go to ``record_sealed`` under screening's records key. The
+latest safe contact is kept per person and organisation (a referral falls back only to its own
+organisation's); raising referrals for one person is serialised on ``referral_locks``.
 """
 from typing import Sequence, Union
 
@@ -65,16 +67,29 @@ def upgrade() -> None:
     op.create_table(
         'safe_contacts',
         sa.Column('subject_id', sa.String(length=40), nullable=False),
+        sa.Column('org', sa.String(length=64), nullable=False,
+                  comment="the organisation whose copy it is: safe-contact-updated's org, or "
+                          "the one that gave it with a referral"),
         sa.Column('record_sealed', sa.LargeBinary(), nullable=True,
                   comment="the latest safe contact under screening's safeguarding records key"),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint('subject_id', name=op.f('pk_safe_contacts')),
-        comment='per person, the latest safe contact known (safe-contact-updated or a '
-                'referral); the row also serialises raising referrals for one person')
+        sa.PrimaryKeyConstraint('subject_id', 'org', name=op.f('pk_safe_contacts')),
+        comment="per person and organisation, the latest safe contact that organisation "
+                "holds; a new referral by the organisation without one falls back to it, never "
+                "to another organisation's")
+    op.create_table(
+        'referral_locks',
+        sa.Column('subject_id', sa.String(length=40), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('subject_id', name=op.f('pk_referral_locks')),
+        comment="one row per person, locked while a safeguarding record is raised for them or "
+                "their safe contact replaced, so two writers (of any organisations) see each "
+                "other's referrals")
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_table('referral_locks')
     op.drop_table('safe_contacts')
     with op.batch_alter_table('marac_referrals') as batch:
         batch.drop_index(batch.f('ix_marac_referrals_safeguarding_pseudonym'))
