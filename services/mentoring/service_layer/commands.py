@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.mentoring.domain.outcomes import ITEMS
 from shared.events.consent import SafeContact
@@ -24,6 +33,15 @@ from shared.events.vocabulary import (
     Timepoint,
 )
 from shared.identity import PersonRef
+
+RAISED_ON_WINDOW: Final = timedelta(days=30)
+"""How far back a concern's ``raised_on`` may be: today or up to 30 days before."""
+
+
+def _not_blank(value: str, field: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{field} must not be blank")
+    return value
 
 
 class Strict(BaseModel):
@@ -99,14 +117,19 @@ class LogSession(Strict):
     mode: ContactMode = Field(description="in-person, phone or video")
     attendance: Attendance = Field(description="attended, did-not-attend, cancelled-by-...")
     safeguarding_concern: bool = Field(default=False, description="a concern was raised")
-    concern_details: str | None = Field(default=None, max_length=4000,
+    concern_details: str | None = Field(default=None, max_length=4000, validate_default=True,
                                         description="what the concern is; personal data")
+
+    @field_validator("concern_details")
+    @classmethod
+    def _details_not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("safeguarding_concern") and not (value or "").strip():
+            raise ValueError("concern_details are required (not blank) when a safeguarding "
+                             "concern is raised")
+        return value
 
     @model_validator(mode="after")
     def _details_with_concern(self) -> LogSession:
-        if self.safeguarding_concern and not (self.concern_details or "").strip():
-            raise ValueError("concern_details are required when a safeguarding concern is "
-                             "raised")
         if not self.safeguarding_concern and self.concern_details:
             raise ValueError("concern_details are only recorded with a safeguarding concern")
         return self
@@ -144,7 +167,8 @@ class RaiseConcern(Strict):
     """A safeguarding concern from any contact (``POST /v1/safeguarding-concerns``)."""
 
     subject_id: RecordId = Field(description="the person's subject reference")
-    raised_on: date = Field(description="date the concern was raised")
+    raised_on: date = Field(description="date the concern was raised: today or in the 30 "
+                                        "days before")
     details: str = Field(min_length=1, max_length=4000,
                          description="what the concern is; personal data, sealed")
     referral_id: RecordId | None = Field(default=None,
@@ -155,9 +179,18 @@ class RaiseConcern(Strict):
 
     @field_validator("details")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("details must not be blank")
+    def _details_not_blank(cls, value: str) -> str:
+        return _not_blank(value, "details")
+
+    @field_validator("raised_on")
+    @classmethod
+    def _recent(cls, value: date) -> date:
+        # bounded, so that raising concerns cannot be used to probe when something happened
+        today = date.today()
+        if value > today:
+            raise ValueError("raised_on must not be in the future")
+        if value < today - RAISED_ON_WINDOW:
+            raise ValueError(f"raised_on must be within the last {RAISED_ON_WINDOW.days} days")
         return value
 
 
@@ -166,3 +199,8 @@ class ConcernNote(Strict):
 
     note: str = Field(min_length=1, max_length=1000,
                       description="what was done or why it closed; sealed")
+
+    @field_validator("note")
+    @classmethod
+    def _note_not_blank(cls, value: str) -> str:
+        return _not_blank(value, "note")
