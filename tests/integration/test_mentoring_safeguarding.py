@@ -61,6 +61,7 @@ class World:
     service: MentoringService
     client: TestClient
     consent: httpx.Client
+    consent_service: ConsentService
     numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random()))
     offset: int = 0
 
@@ -139,9 +140,9 @@ class World:
         assert response.status_code == 200, response.text
         return {c["id"]: c for c in response.json()["concerns"]}
 
-    def step(self, concern_id: str, step: str, headers: dict[str, str] | None = None
-             ) -> httpx.Response:
-        body = None if step == "acknowledge" else {"note": f"{step} note"}
+    def step(self, concern_id: str, step: str, headers: dict[str, str] | None = None,
+             note: str | None = None) -> httpx.Response:
+        body = None if step == "acknowledge" else {"note": note or f"{step} note"}
         response: httpx.Response = self.client.post(
             f"/v1/safeguarding-concerns/{concern_id}/{step}", json=body,
             headers=headers or self.lead)
@@ -164,9 +165,10 @@ class World:
                                       event.to_bytes()))
         self.offset += 1
 
-    def outbox(self, event_type: str) -> list[CloudEvent]:
-        outbox = self.service.database.metadata.tables["outbox"]
-        with self.service.database.read() as session:
+    def outbox(self, event_type: str, consent: bool = False) -> list[CloudEvent]:
+        database = self.consent_service.database if consent else self.service.database
+        outbox = database.metadata.tables["outbox"]
+        with database.read() as session:
             rows = session.execute(select(outbox).where(outbox.c.event_type == event_type)
                                    .order_by(outbox.c.seq)).all()
         return [CloudEvent.from_bytes(r.payload) for r in rows]
@@ -184,11 +186,12 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path, {
         "consent": f"sqlite:///{tmp_path / 'consent.db'}", "mentoring": database_url})
     with issuing(settings) as settings:
-        app = consent_api(ConsentService(settings))
+        consent_service = ConsentService(settings)
+        app = consent_api(consent_service)
         with serving(app) as consent_url, \
                 httpx.Client(base_url=consent_url, timeout=10) as consent:
             service = MentoringService(settings.model_copy(update={"consent_url": consent_url}))
-            yield World(service, TestClient(mentoring_api(service)), consent)
+            yield World(service, TestClient(mentoring_api(service)), consent, consent_service)
             service.database.dispose()
 
 
@@ -326,6 +329,32 @@ def test_a_note_is_required_to_action_or_close(world: World) -> None:
     assert response.status_code == 422 and "note" in response.text
 
 
+def problems(response: httpx.Response) -> list[str]:
+    assert response.status_code == 422, response.text
+    return [d["field"] for d in response.json()["details"]]
+
+
+def test_a_blank_note_or_blank_concern_details_are_refused_naming_the_field(
+        world: World) -> None:
+    concern_id = world.concern(world.person())
+    assert world.step(concern_id, "acknowledge").status_code == 200
+    assert problems(world.step(concern_id, "action", note=" \n\t ")) == ["note"]
+    assert world.step(concern_id, "action").status_code == 200
+    assert problems(world.step(concern_id, "close", note="   ")) == ["note"]
+    assert [h["status"] for h in world.queue("actioned")[concern_id]["history"]] == [
+        "open", "acknowledged", "actioned"]  # nothing recorded by the refused steps
+
+    assert problems(world.raise_concern(world.person(), details=" \n ")) == ["details"]
+    world.mentor()
+    match_id = world.match(world.refer(world.person()))["match_id"]
+    logged = world.client.post("/v1/sessions", json={
+        "match_id": match_id, "held_on": TODAY.isoformat(), "duration_minutes": 30,
+        "mode": "phone", "attendance": "attended", "safeguarding_concern": True,
+        "concern_details": "   "}, headers=world.coordinator)
+    assert problems(logged) == ["concern_details"]
+    assert world.queue() == {}  # neither refused concern reached the queue
+
+
 # --- repeats ---------------------------------------------------------------------------------
 
 def marac(raised_on: date, pseudonym: str | None) -> MaracReferralRequired:
@@ -356,6 +385,31 @@ def test_a_repeat_is_recognised_by_pseudonym_after_re_registration(world: World)
     world.apply(marac(TODAY - timedelta(days=30), pseudonym), earlier, "screening")
     concern_id = world.concern(person, headers=world.as_("partner-a", "partner-staff"))
     assert world.queue()[concern_id]["repeat"] is True
+
+
+def test_raising_a_concern_does_not_tell_the_raiser_whether_it_is_a_repeat(
+        world: World) -> None:
+    """Any organisation with a relationship may raise a concern: its answer must not say
+    whether the person had a MARAC referral, nor may its date range freely to narrow down
+    when one was made. Only the safeguarding lead's queue shows the repeat flag."""
+    person = world.person()
+    partner = world.as_("partner-a", "partner-staff")
+    world.refer(person)  # partner-a receives the referral: a relationship
+    world.apply(marac(TODAY - timedelta(days=100), None), person, "screening")
+    raised = world.raise_concern(person, headers=partner)
+    assert raised.status_code == 201, raised.text
+    assert "repeat" not in raised.json()
+    assert world.queue()[raised.json()["id"]]["repeat"] is True
+
+    for raised_on in (TODAY + timedelta(days=1), TODAY - timedelta(days=31),
+                      TODAY - timedelta(days=400)):
+        refused = world.raise_concern(person, headers=partner, raised_on=raised_on.isoformat())
+        assert problems(refused) == ["raised_on"], raised_on
+    oldest = world.raise_concern(person, headers=partner,
+                                 raised_on=(TODAY - timedelta(days=30)).isoformat())
+    assert oldest.status_code == 201, oldest.text
+    assert "repeat" not in oldest.json()
+    assert len(world.queue()) == 2
 
 
 # --- safe contact ----------------------------------------------------------------------------
@@ -402,6 +456,9 @@ def test_either_end_updates_the_safe_contact_for_every_holder(world: World) -> N
                              headers=world.as_("trust", "safeguarding-lead"))
     assert held.status_code == 200, held.text
     assert held.json()["safe_contact"]["phone"] == NEW_PHONE  # consent tells every holder
+    [published] = [e for e in world.outbox("safe-contact-updated", consent=True)
+                   if e.data["org"] == "partner-a"]  # the receiver's copy
+    assert published.subject == person
     hidden = world.client.put(f"/v1/referrals/{referral_id}/safe-contact", json=contact,
                               headers=world.as_("partner-b", "partner-staff"))
     assert hidden.status_code == 404
@@ -409,6 +466,72 @@ def test_either_end_updates_the_safe_contact_for_every_holder(world: World) -> N
                            json={"phone": "1", "times": "x", "may_leave_message": False},
                            headers=world.as_("trust", "clinician"))
     assert bad.status_code == 422 and "phone" in bad.text and "1" not in bad.json()["message"]
+
+
+ABUSER_PHONE = "07700 900999"
+
+
+def contact_update(world: World, person: str, org: str, phone: str) -> SafeContactUpdated:
+    contact = {"phone": phone, "times": "any time", "may_leave_message": True}
+    return SafeContactUpdated(org=org, personal=world.service.cipher.seal(
+        person, SafeContactUpdated.event_type, {"safe_contact": contact}))
+
+
+def test_an_organisations_safe_contact_update_reaches_only_its_own_records(
+        world: World) -> None:
+    """An abuser working at a partner can register the person (a relationship of its own) and
+    record their own number as the person's safe contact: it must not reach the Trust's
+    referral or the concerns other organisations raised."""
+    nhs_number = next(world.numbers)
+    person = world.person(nhs_number=nhs_number)
+    referral_id = world.refer(person)  # the Trust's, to partner-a
+    trusts = world.concern(person, headers=world.as_("trust", "clinician"))
+    partner_as = world.concern(person, headers=world.coordinator)
+    assert world.person(org="partner-b", nhs_number=nhs_number) == person
+    partner_bs = world.concern(person, headers=world.as_("partner-b", "partner-staff"))
+
+    world.apply(contact_update(world, person, "partner-b", ABUSER_PHONE), person)
+    shown = world.client.get(f"/v1/referrals/{referral_id}", headers=world.coordinator)
+    assert shown.json()["safe_contact"]["phone"] == PHONE
+    queue = world.queue()
+    assert (queue[trusts]["safe_contact"]["phone"], queue[partner_as]["safe_contact"]["phone"]
+            ) == (PHONE, PHONE)
+    assert queue[partner_bs]["safe_contact"]["phone"] == ABUSER_PHONE  # its own copy
+
+    # the receiver's copy reaches the referral it received and the concerns it raised only
+    world.apply(contact_update(world, person, "partner-a", NEW_PHONE), person)
+    shown = world.client.get(f"/v1/referrals/{referral_id}", headers=world.coordinator)
+    assert shown.json()["safe_contact"]["phone"] == NEW_PHONE
+    queue = world.queue()
+    assert [queue[c]["safe_contact"]["phone"] for c in (trusts, partner_as, partner_bs)] == [
+        PHONE, NEW_PHONE, ABUSER_PHONE]
+    # a later concern of the Trust's takes the Trust's latest: the referral's, which either end
+    # may update
+    later = world.concern(person, headers=world.as_("trust", "clinician"))
+    assert world.queue()[later]["safe_contact"]["phone"] == NEW_PHONE
+
+
+def test_a_safe_contact_put_by_one_end_reaches_that_ends_records_through_consent(
+        world: World) -> None:
+    """The receiver's staff update the referral's safe contact: it is partner-a's copy,
+    on this referral at once, and consent's event (naming partner-a) does not reach the
+    Trust's own concern."""
+    person = world.person()
+    referral_id = world.refer(person)
+    trusts = world.concern(person, headers=world.as_("trust", "clinician"))
+    partner_as = world.concern(person, headers=world.coordinator)
+    updated = world.client.put(f"/v1/referrals/{referral_id}/safe-contact", json={
+        "phone": NEW_PHONE, "times": "evenings", "may_leave_message": False},
+        headers=world.as_("partner-a", "partner-staff"))
+    assert updated.status_code == 200, updated.text
+    [published] = world.outbox("safe-contact-updated", consent=True)
+    assert published.data["org"] == "partner-a"
+    world.apply(SafeContactUpdated.model_validate(published.data), person)
+    assert world.client.get(f"/v1/referrals/{referral_id}", headers=world.coordinator
+                            ).json()["safe_contact"]["phone"] == NEW_PHONE
+    queue = world.queue()
+    assert (queue[trusts]["safe_contact"]["phone"], queue[partner_as]["safe_contact"]["phone"]
+            ) == (PHONE, NEW_PHONE)
 
 
 # --- erasure as decided, subject access -----------------------------------------------------
@@ -480,6 +603,77 @@ def test_the_dpo_exports_what_mentoring_holds_for_their_organisation(world: Worl
     assert (unrelated.status_code, unrelated.json()) == (unknown.status_code, unknown.json())
     assert world.client.get(f"/v1/subjects/{person}/export",
                             headers=world.coordinator).status_code == 403
+
+
+def flag_for_dpo(world: World, concern_id: str) -> None:
+    with world.service.database.unit_of_work() as uow:
+        uow.session.execute(update(safeguarding_concerns).where(
+            safeguarding_concerns.c.concern_id == concern_id).values(
+            flagged_for_dpo_at=utcnow()))
+
+
+def test_the_leads_notes_are_shown_to_the_lead_only(world: World) -> None:
+    """A partner's DPO sees the concerns its organisation raised, flagged by erasure, and in
+    its subject access export: the states and times of the lead's steps, never the lead's
+    notes, who took them, the repeat flag, or a safe contact that is not its own copy."""
+    person = world.person()
+    world.refer(person)  # the Trust's, to partner-a: its safe contact is the Trust's copy
+    world.apply(marac(TODAY - timedelta(days=100), None), person, "screening")
+    borrowed = world.concern(person, headers=world.coordinator)  # takes the referral's
+    given = world.concern(person, headers=world.coordinator, safe_contact={
+        "phone": NEW_PHONE, "times": "mornings", "may_leave_message": False})
+    for concern_id in (borrowed, given):
+        for taken in ORDER:
+            assert world.step(concern_id, taken, note=f"lead's {taken} {concern_id}"
+                              ).status_code == 200
+        flag_for_dpo(world, concern_id)
+
+    lead = world.queue("closed")[borrowed]
+    assert [h["note"] for h in lead["history"]] == [
+        None, None, f"lead's action {borrowed}", f"lead's close {borrowed}"]
+    assert lead["repeat"] is True
+
+    partner_dpo = world.as_("partner-a", "dpo")
+    listed = world.client.get("/v1/safeguarding-concerns", params={"status": "closed"},
+                              headers=partner_dpo)
+    assert listed.status_code == 200, listed.text
+    assert "lead's" not in listed.text
+    seen = {c["id"]: c for c in listed.json()["concerns"]}
+    assert set(seen) == {borrowed, given}
+    assert [h["status"] for h in seen[borrowed]["history"]] == list(STATES)
+    assert all(h["note"] is None and h["at"] for h in seen[borrowed]["history"])
+    assert seen[borrowed]["repeat"] is None
+
+    exported = world.client.get(f"/v1/subjects/{person}/export", headers=partner_dpo)
+    assert exported.status_code == 200, exported.text
+    assert "lead's" not in exported.text
+    concerns = {c["id"]: c for c in exported.json()["safeguarding_concerns"]}
+    history = concerns[borrowed]["history"]
+    assert [(h["status"], h["org"], h["note"]) for h in history] == [
+        ("open", "partner-a", None), ("acknowledged", "trust", None),
+        ("actioned", "trust", None), ("closed", "trust", None)]
+    assert all(h["at"] for h in history)
+    assert history[0]["by"] and all(h["by"] is None for h in history[1:])
+    assert concerns[borrowed]["repeat"] is None
+    # the referral's safe contact is the Trust's copy; the one partner-a gave is its own
+    assert (concerns[borrowed]["safe_contact"], concerns[borrowed]["safe_contact_kept"]) == (
+        None, True)
+    assert concerns[given]["safe_contact"]["phone"] == NEW_PHONE
+
+
+def test_the_trusts_export_has_the_notes_the_trust_recorded(world: World) -> None:
+    person = world.person()
+    concern_id = world.concern(person, headers=world.as_("trust", "clinician"), safe_contact={
+        "phone": NEW_PHONE, "times": "mornings", "may_leave_message": False})
+    for taken in ORDER:
+        assert world.step(concern_id, taken).status_code == 200
+    exported = world.client.get(f"/v1/subjects/{person}/export",
+                                headers=world.as_("trust", "dpo"))
+    assert exported.status_code == 200, exported.text
+    [concern] = exported.json()["safeguarding_concerns"]
+    assert [h["note"] for h in concern["history"]] == [None, None, "action note", "close note"]
+    assert all(h["by"] for h in concern["history"])
+    assert concern["safe_contact"]["phone"] == NEW_PHONE
 
 
 # --- the queue's gauge -----------------------------------------------------------------------

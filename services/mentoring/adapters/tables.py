@@ -58,6 +58,9 @@ referrals = Table(
     Column("safe_contact_kept", LargeBinary, nullable=True,
            comment="safe contact (SafeContact) under the records key: a safeguarding record, "
                    "kept through withdrawal and erasure"),
+    Column("safe_contact_org", String(64), nullable=True,
+           comment="whose copy the safe contact is (the organisation that last gave it); "
+                   "null: the referrer's, as given with the referral"),
     Column("status", String(20), nullable=False, index=True,
            comment="referred, waitlisted, matched, cancelled or ended"),
     Column("unmet_constraints", String(300), nullable=True),
@@ -110,6 +113,8 @@ safeguarding_concerns = Table(
     Column("details_sealed", LargeBinary, nullable=True),
     Column("safe_contact_sealed", LargeBinary, nullable=True,
            comment="safe contact (SafeContact) under the records key"),
+    Column("safe_contact_org", String(64), nullable=True,
+           comment="whose copy the safe contact is (the organisation that gave it)"),
     Column("repeat", Boolean, nullable=False, default=False,
            comment="a MARAC referral for the person in the 12 months before (SafeLives)"),
     Column("status", String(20), nullable=False, index=True,

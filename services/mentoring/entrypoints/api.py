@@ -7,9 +7,9 @@ and record its sessions, outcomes and ending; the referrer sees its status; any 
 organisation is answered as if it did not exist. Safeguarding concerns come from any contact
 (by the staff of an organisation with a relationship with the person) and are worked through
 the Trust's safeguarding lead's queue; a referral's safe contact is updated by the staff of
-either end, for every holder; a DPO exports what mentoring holds about a person for their
-organisation. Every read of identifiable data, allowed or refused, is audited (one entry per
-person shown).
+either end, as their organisation's copy; a DPO exports what mentoring holds about a person
+for their organisation. Every read of identifiable data, allowed or refused, is audited (one
+entry per person shown).
 """
 
 from collections.abc import Iterator
@@ -285,8 +285,9 @@ def build_api(service: MentoringService) -> FastAPI:
     def update_safe_contact(referral_id: Annotated[str, ID], body: SafeContact, caller: Annotated[
             Principal, Depends(auth.require(*REFERRERS, "mentor-coordinator"))]
                             ) -> dict[str, Any]:
-        """Replace the person's safe contact (staff of the referral's either end): recorded
-        with consent, which tells every holder, and on this referral at once."""
+        """Replace the caller's organisation's copy of the person's safe contact (staff of the
+        referral's either end): recorded with consent, which tells mentoring (and every
+        holder) of that organisation's copy, and on this referral at once."""
         with errors():
             with db.read() as session:
                 row, _related = on_referral(session, referral_id, caller,
@@ -296,7 +297,8 @@ def build_api(service: MentoringService) -> FastAPI:
                                     "the data protection officer and no longer changes")
             service.registry.update_safe_contact(row.subject_id, body, caller)
             with db.unit_of_work() as uow:
-                safeguarding.update_referral_contact(uow, service.records, referral_id, body)
+                safeguarding.update_referral_contact(uow, service.records, referral_id, body,
+                                                     caller.org)
         return {"id": referral_id, "safe_contact_updated": True}
 
     @app.post("/v1/safeguarding-concerns", status_code=201)

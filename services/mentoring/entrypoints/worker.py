@@ -44,8 +44,9 @@ class HolderCascadeParticipant(CascadeParticipant):
     """Mentoring's part in the cascade, applied with the withdrawing holder organisation and
     the recipients it names: consents are per holder, so a withdrawal reaches only what
     rested on that holder's consent (``CascadeParticipant`` passes neither to its effect).
-    Erasure follows the DPO's decision (scope, retained kinds); a safe-contact update
-    replaces the person's safe contact on their referrals and concerns."""
+    Erasure follows the DPO's decision (scope, retained kinds); a safe-contact update is the
+    copy of the organisation it names, and replaces it only on the referrals that
+    organisation made or received and the concerns it raised."""
 
     def __init__(self, cascade: MentoringCascade, keys_evict: Callable[[str], None],
                  cipher: PersonalDataCipher, records: RecordCipher) -> None:
@@ -80,7 +81,7 @@ class HolderCascadeParticipant(CascadeParticipant):
         opened = self._cipher.open(event.subject, SafeContactUpdated.event_type,
                                    updated.personal)
         if isinstance(opened, dict):  # an erased person's update opens to nothing
-            safeguarding.replace_contact(uow, self._records, event.subject,
+            safeguarding.replace_contact(uow, self._records, event.subject, updated.org,
                                          opened["safe_contact"])
 
     def _withdrawn(self, uow: UnitOfWork, event: CloudEvent,

@@ -3,7 +3,12 @@
 A concern's details, notes and safe contact are sealed under mentoring's records key, not
 the person's data key: they rest on their own lawful basis and survive erasure. A concern
 about a person with a MARAC referral in the 12 months before it (by subject reference, or by
-the person's safeguarding pseudonym, which links them across re-registration) is a repeat.
+the person's safeguarding pseudonym, which links them across re-registration) is a repeat;
+only the safeguarding lead is told, never the raiser (any organisation with a relationship).
+
+A safe contact is an organisation's copy (consent holds one per person and organisation): an
+update reaches only the referrals that organisation made or received and the concerns it
+raised, and each referral and concern records whose copy it holds (``safe_contact_org``).
 """
 
 from __future__ import annotations
@@ -116,28 +121,36 @@ def keep_contacts(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
             safe_contact_kept=kept, safe_contact_sealed=None))
 
 
-def replace_contact(uow: UnitOfWork, records: RecordCipher, subject_id: str,
+def replace_contact(uow: UnitOfWork, records: RecordCipher, subject_id: str, org: str,
                     contact: dict[str, Any]) -> None:
-    """The person's safe contact changed: replace it on every referral and concern of theirs."""
+    """``org``'s copy of the person's safe contact changed: replace it on the referrals ``org``
+    made or received and the concerns ``org`` raised, and nowhere else. Any organisation with
+    a relationship may record its own copy (an abuser working at a partner can register the
+    person), so its copy never reaches another organisation's records."""
     session = uow.session
     for referral_id in session.execute(select(referrals.c.referral_id).where(
-            referrals.c.subject_id == subject_id)).scalars().all():
+            referrals.c.subject_id == subject_id,
+            or_(referrals.c.referred_by_org == org, referrals.c.to_org == org))
+            ).scalars().all():
         session.execute(update(referrals).where(referrals.c.referral_id == referral_id).values(
             safe_contact_kept=seal_contact(records, referral_id, contact),
-            safe_contact_sealed=None))
+            safe_contact_sealed=None, safe_contact_org=org))
     for concern_id in session.execute(select(safeguarding_concerns.c.concern_id).where(
-            safeguarding_concerns.c.subject_id == subject_id)).scalars().all():
+            safeguarding_concerns.c.subject_id == subject_id,
+            safeguarding_concerns.c.org == org)).scalars().all():
         session.execute(update(safeguarding_concerns).where(
             safeguarding_concerns.c.concern_id == concern_id).values(
-            safe_contact_sealed=seal_contact(records, concern_id, contact)))
+            safe_contact_sealed=seal_contact(records, concern_id, contact),
+            safe_contact_org=org))
 
 
 def update_referral_contact(uow: UnitOfWork, records: RecordCipher, referral_id: str,
-                            contact: SafeContact) -> None:
-    """Replace one referral's safe contact (the person's others follow consent's event)."""
+                            contact: SafeContact, org: str) -> None:
+    """Replace one referral's safe contact with ``org``'s copy (``org`` made or received it;
+    its other records follow consent's event)."""
     uow.session.execute(update(referrals).where(referrals.c.referral_id == referral_id).values(
         safe_contact_kept=seal_contact(records, referral_id, contact.model_dump()),
-        safe_contact_sealed=None))
+        safe_contact_sealed=None, safe_contact_org=org))
 
 
 # --- MARAC projection and repeats -----------------------------------------------------------
@@ -184,10 +197,16 @@ def _publish(uow: UnitOfWork, payload: EventPayload, key: str | None) -> None:
                 events_topic("mentoring"), aggregate_type=payload.event_type.split("-")[0])
 
 
+def contact_org(row: Any) -> str:
+    """Whose copy a referral's safe contact is: the organisation that last gave it (the
+    referrer's, as given with the referral, when none is recorded)."""
+    return str(row.safe_contact_org or row.referred_by_org)
+
+
 def latest_contact(session: Session, records: RecordCipher, cipher: PersonalDataCipher,
-                   subject_id: str, org: str) -> dict[str, Any] | None:
-    """The latest safe contact ``org`` holds for the person: on the referrals it made or
-    received (newest first), else on the concerns it raised."""
+                   subject_id: str, org: str) -> tuple[dict[str, Any], str] | None:
+    """The latest safe contact ``org`` holds for the person, and whose copy it is: on the
+    referrals it made or received (newest first), else on the concerns it raised."""
     rows = session.execute(select(referrals).where(
         referrals.c.subject_id == subject_id,
         or_(referrals.c.referred_by_org == org, referrals.c.to_org == org))
@@ -195,15 +214,17 @@ def latest_contact(session: Session, records: RecordCipher, cipher: PersonalData
     for row in rows:
         contact = referral_contact(row, cipher, records)
         if isinstance(contact, dict):
-            return contact
+            return contact, contact_org(row)
     kept = session.execute(select(safeguarding_concerns.c.concern_id,
-                                  safeguarding_concerns.c.safe_contact_sealed).where(
+                                  safeguarding_concerns.c.safe_contact_sealed,
+                                  safeguarding_concerns.c.safe_contact_org).where(
         safeguarding_concerns.c.subject_id == subject_id, safeguarding_concerns.c.org == org,
         safeguarding_concerns.c.safe_contact_sealed.is_not(None))
         .order_by(safeguarding_concerns.c.raised_at.desc())).first()
     if kept is None:
         return None
-    return records.open(_contact_context(kept.concern_id), kept.safe_contact_sealed)
+    return (records.open(_contact_context(kept.concern_id), kept.safe_contact_sealed),
+            str(kept.safe_contact_org or org))
 
 
 def check_related(session: Session, concern: Concern) -> None:
@@ -231,13 +252,18 @@ def check_related(session: Session, concern: Concern) -> None:
 def raise_concern(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
                   concern: Concern, pseudonym: str | None) -> dict[str, Any]:
     """Put a concern on the Trust's queue: sealed under the records key, flagged as a repeat
-    when the person had a MARAC referral in the 12 months before, and published."""
+    when the person had a MARAC referral in the 12 months before, and published. The answer
+    does not say whether it is a repeat: that would tell the raiser (any organisation with a
+    relationship) about the person's MARAC referrals; the safeguarding lead's queue shows it.
+    """
     session = uow.session
     concern_id = f"sgc_{uuid.uuid4().hex}"
     repeat = is_repeat(session, concern.subject_id, pseudonym, concern.raised_on)
-    contact = concern.safe_contact
+    contact, whose = concern.safe_contact, concern.org
     if contact is None:
-        contact = latest_contact(session, records, cipher, concern.subject_id, concern.org)
+        found = latest_contact(session, records, cipher, concern.subject_id, concern.org)
+        if found is not None:
+            contact, whose = found
     details = {"concern_details": concern.details}
     now = utcnow()
     session.execute(safeguarding_concerns.insert().values(
@@ -247,7 +273,7 @@ def raise_concern(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
         details_sealed=records.seal(concern_id, details),
         safe_contact_sealed=None if contact is None else seal_contact(records, concern_id,
                                                                       contact),
-        repeat=repeat, status="open"))
+        safe_contact_org=None if contact is None else whose, repeat=repeat, status="open"))
     session.execute(concern_transitions.insert().values(
         concern_id=concern_id, status="open", by_subject=concern.raised_by or CASE_SYSTEM,
         by_org=concern.org, at=now))
@@ -262,7 +288,7 @@ def raise_concern(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
         repeat=repeat, personal=personal), concern.subject_id)
     return {"id": concern_id, "org": concern.org, "raised_on": concern.raised_on.isoformat(),
             "referral_id": concern.referral_id, "match_id": concern.match_id,
-            "status": "open", "repeat": repeat, "safe_contact_kept": contact is not None}
+            "status": "open", "safe_contact_kept": contact is not None}
 
 
 def step(uow: UnitOfWork, records: RecordCipher, concern_id: str, taken: access.ConcernStep,
@@ -293,37 +319,62 @@ def step(uow: UnitOfWork, records: RecordCipher, concern_id: str, taken: access.
     return {"id": concern_id, "status": enters, "by": caller.subject, "at": at.isoformat()}
 
 
-def _history(session: Session, records: RecordCipher, concern_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ConcernReader:
+    """What of a concern its reader is shown. The safeguarding lead (``lead``) sees the safe
+    contact, the repeat flag and every step's note; anyone else sees states and times, and
+    (``org``, a subject access export) who acted and the notes only on the steps ``org``
+    recorded, and the safe contact only when it is ``org``'s own copy."""
+
+    lead: bool
+    org: str | None = None
+
+
+LEAD = ConcernReader(lead=True)
+DPO = ConcernReader(lead=False)
+
+
+def _history(session: Session, records: RecordCipher, concern_id: str,
+             reader: ConcernReader) -> list[dict[str, Any]]:
     rows = session.execute(select(concern_transitions).where(
         concern_transitions.c.concern_id == concern_id).order_by(concern_transitions.c.seq))
-    return [{"status": t.status, "by": t.by_subject, "org": t.by_org, "at": t.at.isoformat(),
-             "note": None if t.note_sealed is None else records.open(
-                 f"{concern_id}/{t.status}", t.note_sealed)["note"]} for t in rows]
+    shown = []
+    for t in rows:
+        own = reader.org is None or t.by_org == reader.org
+        note = None
+        if t.note_sealed is not None and (reader.lead or (reader.org is not None and own)):
+            note = records.open(f"{concern_id}/{t.status}", t.note_sealed)["note"]
+        shown.append({"status": t.status, "by": t.by_subject if own else None,
+                      "org": t.by_org, "at": t.at.isoformat(), "note": note})
+    return shown
 
 
-def concern_view(session: Session, row: Any, records: RecordCipher, show_contact: bool
+def concern_view(session: Session, row: Any, records: RecordCipher, reader: ConcernReader
                  ) -> dict[str, Any]:
-    """A concern on the queue, details and notes decrypted; the safe contact only when asked
-    (the safeguarding lead), otherwise only whether one is kept."""
+    """A concern, details decrypted, for ``reader`` (see ``ConcernReader``): otherwise only
+    whether a safe contact is kept, and no repeat flag (null)."""
     details = None
     if row.details_sealed is not None:
         details = records.open(row.concern_id, row.details_sealed)["concern_details"]
     contact = None
-    if show_contact and row.safe_contact_sealed is not None:
+    own_copy = reader.org is not None and row.safe_contact_org == reader.org
+    if (reader.lead or own_copy) and row.safe_contact_sealed is not None:
         contact = records.open(_contact_context(row.concern_id), row.safe_contact_sealed)
     return {"id": row.concern_id, "subject_id": row.subject_id, "match_id": row.match_id,
             "referral_id": row.referral_id, "session_id": row.session_id, "org": row.org,
             "raised_on": row.raised_on.isoformat(), "status": row.status,
-            "repeat": bool(row.repeat), "concern_details": details, "safe_contact": contact,
+            "repeat": bool(row.repeat) if reader.lead else None,
+            "concern_details": details, "safe_contact": contact,
             "safe_contact_kept": row.safe_contact_sealed is not None,
             "flagged_for_dpo": row.flagged_for_dpo_at is not None,
-            "history": _history(session, records, row.concern_id)}
+            "history": _history(session, records, row.concern_id, reader)}
 
 
 def concerns(session: Session, status: str | None, flagged_for_dpo: bool | None,
              org: str | None, records: RecordCipher, show_contact: bool
              ) -> list[dict[str, Any]]:
-    """The safeguarding queue (raised by ``org`` only, unless None), oldest first."""
+    """The safeguarding queue (raised by ``org`` only, unless None), oldest first: the
+    lead's (``show_contact``) with safe contact, repeat flag and notes, a DPO's without."""
     query = select(safeguarding_concerns).order_by(safeguarding_concerns.c.raised_on)
     if org is not None:
         query = query.where(safeguarding_concerns.c.org == org)
@@ -332,7 +383,8 @@ def concerns(session: Session, status: str | None, flagged_for_dpo: bool | None,
     if flagged_for_dpo is not None:
         flag = safeguarding_concerns.c.flagged_for_dpo_at
         query = query.where(flag.is_not(None) if flagged_for_dpo else flag.is_(None))
-    return [concern_view(session, row, records, show_contact) for row in session.execute(query)]
+    reader = LEAD if show_contact else DPO
+    return [concern_view(session, row, records, reader) for row in session.execute(query)]
 
 
 def oldest_open_age_seconds(session: Session, now: datetime) -> float:
@@ -354,7 +406,9 @@ def export(session: Session, cipher: PersonalDataCipher, records: RecordCipher,
     """Everything mentoring holds about the person for ``org``, decrypted: the referrals it
     made or received (not those whose details it lost when sharing was withdrawn) with their
     safe contact, the matches, sessions and outcomes of those it received, and the concerns
-    it raised with their history."""
+    it raised with their history (who acted and the notes only on the steps it recorded: the
+    safeguarding lead's notes are the Trust's) and their safe contact only when it is the
+    organisation's own copy."""
     held = session.execute(select(referrals).where(
         referrals.c.subject_id == subject_id,
         or_(referrals.c.referred_by_org == org, referrals.c.to_org == org))
@@ -380,7 +434,9 @@ def export(session: Session, cipher: PersonalDataCipher, records: RecordCipher,
         .order_by(safeguarding_concerns.c.raised_on)).all()
     return {"org": org, "referrals": shown_referrals,
             "matches": shown_matches,
-            "safeguarding_concerns": [concern_view(session, r, records, True) for r in raised]}
+            "safeguarding_concerns": [concern_view(session, r, records,
+                                                   ConcernReader(lead=False, org=org))
+                                      for r in raised]}
 
 
 def _match_export(session: Session, cipher: PersonalDataCipher, subject_id: str, found: Any

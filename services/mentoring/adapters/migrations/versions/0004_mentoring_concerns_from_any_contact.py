@@ -7,7 +7,8 @@ Create Date: 2026-12-01 10:40:00.000000
 
 Concerns raised before this revision keep status open or closed, with no raised_at (their
 raised_on counts) and no history. Referrals keep their data-key sealed safe contact until it
-is next touched (withdrawal, update), when it moves under the records key.
+is next touched (withdrawal, update), when it moves under the records key; their safe contact
+is the referrer's copy (safe_contact_org null), as given with the referral.
 """
 from typing import Sequence, Union
 
@@ -65,6 +66,10 @@ def upgrade() -> None:
             'safe_contact_kept', sa.LargeBinary(), nullable=True,
             comment='safe contact (SafeContact) under the records key: a safeguarding record, '
                     'kept through withdrawal and erasure'))
+        batch_op.add_column(sa.Column(
+            'safe_contact_org', sa.String(length=64), nullable=True,
+            comment="whose copy the safe contact is (the organisation that last gave it); "
+                    "null: the referrer's, as given with the referral"))
     with op.batch_alter_table('safeguarding_concerns', schema=None) as batch_op:
         batch_op.alter_column('match_id', existing_type=sa.String(length=40), nullable=True,
                               comment='the match it arose in; null for a concern from any '
@@ -89,6 +94,9 @@ def upgrade() -> None:
                                       comment='safe contact (SafeContact) under the records '
                                               'key'))
         batch_op.add_column(sa.Column(
+            'safe_contact_org', sa.String(length=64), nullable=True,
+            comment='whose copy the safe contact is (the organisation that gave it)'))
+        batch_op.add_column(sa.Column(
             'repeat', sa.Boolean(), nullable=False, server_default=sa.false(),
             comment='a MARAC referral for the person in the 12 months before (SafeLives)'))
     with op.batch_alter_table('safeguarding_concerns', schema=None) as batch_op:
@@ -100,6 +108,7 @@ def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table('safeguarding_concerns', schema=None) as batch_op:
         batch_op.drop_column('repeat')
+        batch_op.drop_column('safe_contact_org')
         batch_op.drop_column('safe_contact_sealed')
         batch_op.drop_column('raised_by')
         batch_op.drop_column('raised_at')
@@ -115,6 +124,7 @@ def downgrade() -> None:
         batch_op.alter_column('match_id', existing_type=sa.String(length=40), nullable=False,
                               comment=None)
     with op.batch_alter_table('referrals', schema=None) as batch_op:
+        batch_op.drop_column('safe_contact_org')
         batch_op.drop_column('safe_contact_kept')
         batch_op.alter_column('safe_contact_sealed', existing_type=sa.LargeBinary(),
                               existing_nullable=True, comment=OLD_CONTACT,
