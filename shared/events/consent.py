@@ -139,14 +139,17 @@ class ErasureRequested(EventPayload):
 
 
 class SafeContactUpdated(EventPayload):
-    """The person's safe-contact instructions changed: every holder replaces its copy (on MARAC,
-    IDVA and mentoring referrals and safeguarding concerns, open or kept)."""
+    """An organisation changed its copy of the person's safe-contact instructions: each
+    service replaces it on the records that organisation is party to (MARAC and IDVA referrals
+    it raised, mentoring referrals it made or received, concerns it raised), open or kept, and
+    never on another organisation's (an abuser's organisation must not be able to redirect the
+    calls another one makes)."""
 
     event_type: ClassVar[str] = "safe-contact-updated"
     version: ClassVar[int] = 1
     publisher: ClassVar[str] = "consent"
 
-    org: OrgId = Field(description="organisation that recorded the update")
+    org: OrgId = Field(description="organisation whose copy changed")
     personal: EncryptedBlock | None = Field(
         default=None, description='sealed plaintext keys: "safe_contact" (SafeContact)')
 
