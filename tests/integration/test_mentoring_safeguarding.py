@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
-from services.mentoring.adapters.tables import safeguarding_concerns
+from services.mentoring.adapters.tables import referrals, safeguarding_concerns
 from services.mentoring.bootstrap import MentoringService
 from services.mentoring.entrypoints.api import build_api as mentoring_api
 from services.mentoring.entrypoints.worker import (
@@ -509,6 +509,28 @@ def test_an_organisations_safe_contact_update_reaches_only_its_own_records(
     # may update
     later = world.concern(person, headers=world.as_("trust", "clinician"))
     assert world.queue()[later]["safe_contact"]["phone"] == NEW_PHONE
+
+
+def test_a_receiver_whose_sharing_was_withdrawn_no_longer_updates_the_referral(
+        world: World) -> None:
+    person = world.person()
+    referral_id = world.refer(person)  # the Trust's, to partner-a
+
+    def contact_on_referral() -> tuple[object, object, object]:
+        with world.service.database.read() as session:
+            row = session.execute(select(referrals).where(
+                referrals.c.referral_id == referral_id)).one()
+        return row.safe_contact_kept, row.safe_contact_sealed, row.safe_contact_org
+
+    with world.service.database.unit_of_work() as uow:
+        MentoringCascade(world.service.cipher, world.service.records, world.service.rules
+                         ).withdrawn(uow, person, ("partner-sharing",), "trust", ("partner-a",))
+    before = contact_on_referral()
+
+    world.apply(contact_update(world, person, "partner-a", NEW_PHONE), person)
+
+    assert contact_on_referral() == before
+    assert before[2] != "partner-a"
 
 
 def test_a_safe_contact_put_by_one_end_reaches_that_ends_records_through_consent(

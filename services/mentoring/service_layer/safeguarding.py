@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.mentoring.adapters.tables import (
@@ -128,9 +128,11 @@ def replace_contact(uow: UnitOfWork, records: RecordCipher, subject_id: str, org
     a relationship may record its own copy (an abuser working at a partner can register the
     person), so its copy never reaches another organisation's records."""
     session = uow.session
+    # a receiver whose sharing the referrer withdrew is no longer party to the referral
+    receiving = and_(referrals.c.to_org == org, referrals.c.sharing_withdrawn.is_(False))
     for referral_id in session.execute(select(referrals.c.referral_id).where(
             referrals.c.subject_id == subject_id,
-            or_(referrals.c.referred_by_org == org, referrals.c.to_org == org))
+            or_(referrals.c.referred_by_org == org, receiving))
             ).scalars().all():
         session.execute(update(referrals).where(referrals.c.referral_id == referral_id).values(
             safe_contact_kept=seal_contact(records, referral_id, contact),
