@@ -22,6 +22,7 @@ from services.consent.domain.requests import add_months
 from services.consent.entrypoints.api import build_api
 from services.consent.entrypoints.worker import request_gauges
 from services.consent.service_layer import consents, erasure
+from services.consent.service_layer.subjects import others_hold_independently
 from shared.db import utcnow
 from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.envelope import CloudEvent
@@ -432,3 +433,138 @@ def test_nothing_of_the_key_or_the_nhs_number_is_left_on_disk(
         assert len(wrapped) >= 32
     finally:
         service.database.dispose()
+
+
+CONTACT = {"phone": "07700 900123", "times": "weekday mornings", "may_leave_message": False}
+
+
+def test_two_organisations_dpos_approving_at_once_leave_no_key_behind(
+        requests_api: Requests) -> None:
+    """Two holders' DPOs decide at once: each must not see the other's relationship as still
+    there, or both choose ``organisation`` and the key of a person nobody holds survives."""
+    api = requests_api
+    for n, number in enumerate(("9434765919", "4010232137", "9990000018")):
+        subject_id = api.subject(number)
+        assert api.subject(number, org="partner-a", role="partner-staff") == subject_id
+        filed = {org: api.file(subject_id, org=org, role=role)["erasure_request_id"]
+                 for org, role in (("trust", "clinician"), ("partner-a", "partner-staff"))}
+        start = threading.Barrier(2)
+        answers: list[httpx.Response] = []
+
+        def decide(org: str, together: threading.Barrier = start, ids: dict[str, str] = filed,
+                   answered: list[httpx.Response] = answers) -> None:
+            client = TestClient(api.client.app)
+            together.wait()
+            answered.append(client.post(f"/v1/erasure-requests/{ids[org]}/decision",
+                                        json={"decision": "approve"},
+                                        headers=api.headers(org, "dpo")))
+
+        threads = [threading.Thread(target=decide, args=(org,)) for org in filed]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        [key] = [r for r in api.rows("data_keys") if r["subject_id"] == subject_id]
+        assert key["wrapped_key"] is None, f"round {n}: the key survived both erasures"
+        [row] = [r for r in api.rows("subjects") if r["subject_id"] == subject_id]
+        assert row["erased_at"] is not None and row["nhs_lookup"] is None
+        shredded = [r for r in api.rows("outbox") if r["event_type"] == "subject-key-shredded"]
+        assert len(shredded) == n + 1, "the key is shredded once"
+
+
+def test_an_organisation_scope_erasure_with_no_holder_left_shreds_the_key(
+        requests_api: Requests, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Belt and braces: when an organisation-scope erasure removes the last relationship (the
+    other holder's went meanwhile), the person is erased as for scope subject."""
+    api = requests_api
+    subject_id = api.subject()
+    api.subject(org="partner-a", role="partner-staff")
+    request_id = api.file(subject_id)["erasure_request_id"]
+    real = others_hold_independently
+    calls: list[str] = []
+
+    def then_gone(session: Any, subject: str, org: str) -> bool:
+        answer = real(session, subject, org)
+        session.execute(api.table("subject_orgs").delete().where(
+            api.table("subject_orgs").c.org == "partner-a"))
+        calls.append(org)
+        return answer
+
+    monkeypatch.setattr(erasure, "others_hold_independently", then_gone)
+    decided = approve_erasure(api.client, api.service.settings, request_id, "trust")
+
+    assert calls == ["trust"] and decided["scope"] == "organisation"
+    [key] = api.rows("data_keys")
+    assert key["wrapped_key"] is None
+    [row] = api.rows("subjects")
+    assert row["erased_at"] is not None
+
+
+def test_erasure_forgets_the_local_identifier_and_every_safe_contact(
+        requests_api: Requests) -> None:
+    api = requests_api
+    staff = api.headers("partner-a", "partner-staff")
+    subject_id = api.client.post("/v1/subjects", json={"local_id": "CL-40"},
+                                 headers=staff).json()["subject_id"]
+    assert api.client.put(f"/v1/subjects/{subject_id}/safe-contact", json=CONTACT,
+                          headers=staff).status_code == 200
+    [before] = api.rows("subjects")
+    assert before["local_id_sealed"] is not None and api.rows("safe_contacts")
+
+    request_id = api.file(subject_id, org="partner-a", role="partner-staff")[
+        "erasure_request_id"]
+    approve_erasure(api.client, api.service.settings, request_id, "partner-a")
+
+    [row] = api.rows("subjects")
+    forgotten = ("nhs_lookup", "nhs_number_sealed", "local_lookup", "local_id_sealed",
+                 "safeguarding_pseudonym")
+    assert {name: row[name] for name in forgotten} == dict.fromkeys(forgotten)
+    assert api.rows("safe_contacts") == []
+
+
+def test_an_organisation_scope_erasure_removes_only_its_own_safe_contact(
+        requests_api: Requests) -> None:
+    api = requests_api
+    subject_id = api.subject()
+    api.subject(org="partner-a", role="partner-staff")
+    for org, role in (("trust", "clinician"), ("partner-a", "partner-staff")):
+        api.client.put(f"/v1/subjects/{subject_id}/safe-contact", json=CONTACT,
+                       headers=api.headers(org, role))
+    request_id = api.file(subject_id, org="partner-a", role="partner-staff")[
+        "erasure_request_id"]
+
+    decided = approve_erasure(api.client, api.service.settings, request_id, "partner-a")
+
+    assert decided["scope"] == "organisation"
+    assert [r["org"] for r in api.rows("safe_contacts")] == ["trust"]
+
+
+def test_the_export_says_when_the_own_relationship_began_and_only_its_own_safe_contact(
+        requests_api: Requests) -> None:
+    """The export must not tell the partner's DPO that the Trust knew the person first, nor
+    show the Trust's safe number."""
+    api = requests_api
+    subject_id = api.subject()
+    api.client.put(f"/v1/subjects/{subject_id}/safe-contact", json=CONTACT,
+                   headers=api.headers("trust", "clinician"))
+    registered_at = api.rows("subjects")[0]["registered_at"]
+    staff = api.headers("partner-a", "partner-staff")
+    api.subject(org="partner-a", role="partner-staff")
+    [established] = [r["established_at"] for r in api.rows("subject_orgs")
+                     if r["org"] == "partner-a"]
+
+    bundle = api.client.get(f"/v1/subjects/{subject_id}/export",
+                            headers=api.headers("partner-a", "dpo")).json()
+    assert "registered_at" not in bundle and "registered_by_org" not in bundle
+    assert bundle["relationship_established_at"] == established.isoformat()
+    assert established > registered_at
+    assert bundle["safe_contact"] is None
+    assert "07700" not in str(bundle) and "trust" not in str(bundle)
+    own = {**CONTACT, "phone": "07700 900999"}
+    api.client.put(f"/v1/subjects/{subject_id}/safe-contact", json=own, headers=staff)
+    bundle = api.client.get(f"/v1/subjects/{subject_id}/export",
+                            headers=api.headers("partner-a", "dpo")).json()
+    assert bundle["safe_contact"]["safe_contact"]["phone"] == "07700 900999"
+    assert "900123" not in str(bundle)

@@ -170,6 +170,9 @@ def test_a_safe_contact_update_is_sealed_published_and_read_back_audited(
     assert isinstance(opened, dict)
     assert SafeContact.model_validate(opened["safe_contact"]) == SafeContact.model_validate(CONTACT)
     assert not any("07700" in str(row) for row in _table(service, "subjects"))
+    [stored] = _table(service, "safe_contacts")
+    assert (stored.subject_id, stored.org) == (subject_id, "partner-a")
+    assert b"07700" not in stored.safe_contact_sealed
     entries = [(e.action, e.actor_org, e.subject_id) for e in _table(service, "audit_log")
                if e.action.startswith("safe-contact-")]
     assert entries == [("safe-contact-updated", "partner-a", subject_id),
@@ -193,6 +196,40 @@ def test_nothing_recorded_reads_as_null_and_a_new_update_replaces_it(
     assert latest.json()["safe_contact"]["phone"] == "07700 900456"
     assert sum(r.event_type == SafeContactUpdated.event_type
                for r in _table(service, "outbox")) == 2
+
+
+def test_each_organisation_reads_and_replaces_only_its_own_safe_contact(
+        consent: tuple[ConsentService, TestClient]) -> None:
+    """An abuser at a partner registers the person they are looking for (a relationship comes
+    with registering): they must neither read the safe number the Trust recorded nor replace
+    it with their own."""
+    service, client = consent
+    subject_id = _register(consent, "trust", "clinician")
+    trust = bearer(service.settings, "trust", "safeguarding-lead")
+    client.put(_contact_url(subject_id), json=CONTACT, headers=trust)
+    never_known = _register(consent, "partner-b", "partner-staff", nhs_number="4010232137")
+    assert _register(consent, "partner-a", "partner-staff") == subject_id
+    abuser = bearer(service.settings, "partner-a", "partner-staff")
+
+    read = client.get(_contact_url(subject_id), headers=abuser)
+    nothing = client.get(_contact_url(never_known),
+                         headers=bearer(service.settings, "partner-b", "partner-staff"))
+    own = {**CONTACT, "phone": "07700 900666"}
+    put = client.put(_contact_url(subject_id), json=own, headers=abuser)
+    trusts = client.get(_contact_url(subject_id), headers=trust)
+    partners = client.get(_contact_url(subject_id), headers=abuser)
+
+    assert read.json() == {"subject_id": subject_id, "safe_contact": None, "updated_at": None}
+    assert nothing.json() == {"subject_id": never_known, "safe_contact": None,
+                              "updated_at": None}
+    assert read.headers.keys() == nothing.headers.keys()
+    assert put.status_code == 200
+    assert trusts.json()["safe_contact"] == CONTACT, "the Trust's number is the Trust's"
+    assert partners.json()["safe_contact"] == own
+    published = [SafeContactUpdated.model_validate(CloudEvent.from_bytes(r.payload).data)
+                 for r in _table(service, "outbox")
+                 if r.event_type == SafeContactUpdated.event_type]
+    assert [p.org for p in published] == ["trust", "partner-a"]
 
 
 def test_safe_contact_needs_a_relationship_a_role_that_acts_on_it_and_a_live_subject(

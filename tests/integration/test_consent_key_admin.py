@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from services.consent.adapters.tables import data_keys, subjects
 from services.consent.bootstrap import ConsentService, master_key
@@ -68,12 +68,15 @@ def test_rotation_rewraps_keys_and_lookups_and_keeps_erasures(consent: ConsentSe
 def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
         consent: ConsentService) -> None:
     _, subject = register(consent, "943 476 5919")
-    mappings = ("nhs_lookup", "nhs_number_sealed", "local_lookup", "safeguarding_pseudonym",
-                "safe_contact_sealed", "safe_contact_updated_at", "erased_at")
+    mappings = ("nhs_lookup", "nhs_number_sealed", "local_lookup", "local_id_sealed",
+                "safeguarding_pseudonym", "erased_at")
+    contacts = consent.database.metadata.tables["safe_contacts"]
     with consent.database.unit_of_work() as uow:  # what the identity features also hold
         uow.session.execute(update(subjects).where(subjects.c.subject_id == subject).values(
-            local_lookup="l" * 64, safeguarding_pseudonym="p" * 64,
-            safe_contact_sealed=b"sealed", safe_contact_updated_at=utcnow()))
+            local_lookup="l" * 64, local_id_sealed=b"sealed", safeguarding_pseudonym="p" * 64))
+        uow.session.execute(insert(contacts).values(
+            subject_id=subject, org="trust", safe_contact_sealed=b"sealed",
+            updated_at=utcnow()))
     with consent.database.read() as session:
         backup = session.execute(select(data_keys.c.wrapped_key).where(
             data_keys.c.subject_id == subject)).scalar_one()
@@ -85,6 +88,9 @@ def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
                             .values(wrapped_key=backup, shredded_at=None))
         uow.session.execute(update(subjects).where(subjects.c.subject_id == subject)
                             .values(**restored))
+        uow.session.execute(insert(contacts).values(
+            subject_id=subject, org="trust", safe_contact_sealed=b"sealed",
+            updated_at=utcnow()))
     assert consent.keys.data_key(subject).key_id
 
     with consent.database.unit_of_work() as uow:
@@ -99,6 +105,8 @@ def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
             subjects.c.subject_id == subject)).one()
     assert row.erased_at is not None
     assert all(getattr(row, m) is None for m in mappings if m != "erased_at")
+    with consent.database.read() as session:
+        assert session.execute(select(contacts)).all() == []
     status, again = register(consent, "9434765919")
     assert (status, again != subject) == (201, True)
 

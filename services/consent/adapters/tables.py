@@ -34,9 +34,6 @@ subjects = Table(
     Column("safeguarding_pseudonym", String(64), nullable=True, index=True,
            comment="HMAC of the NHS number (or local identifier) under the safeguarding "
                    "pseudonym key; removed on erasure (the safeguarding records keep it)"),
-    Column("safe_contact_sealed", LargeBinary, nullable=True,
-           comment="current safe-contact instructions under the subject's data key"),
-    Column("safe_contact_updated_at", UtcDateTime(), nullable=True),
     Column("local_id_sealed", LargeBinary, nullable=True,
            comment="the registering organisation's client identifier under the subject's "
                    "data key (to recompute local_lookup when the master key rotates)"),
@@ -50,16 +47,33 @@ identity_reconciliations = Table(
     Column("org", String(64), nullable=False, index=True,
            comment="the organisation whose staff asked for the link"),
     Column("reason", String(40), nullable=False,
-           comment="nhs-number-held-by-another-subject or nhs-number-differs"),
+           comment="nhs-number-unclaimed, nhs-number-held-by-another-subject or "
+                   "nhs-number-differs (shown to no one but the DPO)"),
     Column("other_subject_id", String(40), nullable=True,
            comment="the subject that already holds the NHS number (never shown to the "
                    "organisation that asked)"),
     Column("nhs_number_sealed", LargeBinary, nullable=True,
            comment="the NHS number given, under the subject's data key"),
-    Column("status", String(20), nullable=False, index=True, comment="open or resolved"),
+    Column("status", String(20), nullable=False, index=True,
+           comment="open, linked, rejected or awaiting-merge"),
     Column("requested_at", UtcDateTime(), nullable=False),
     Column("resolved_at", UtcDateTime(), nullable=True),
-    comment="NHS-number links not applied (subjects are never merged silently): for the DPO",
+    Column("resolved_by", String(200), nullable=True),
+    Column("resolution_reason_sealed", LargeBinary, nullable=True,
+           comment="the DPO's reason under the subject's data key"),
+    comment="every NHS-number link, applied only once the asking organisation's DPO "
+            "resolves it (subjects are never merged silently)",
+)
+
+safe_contacts = Table(
+    "safe_contacts", metadata,
+    Column("subject_id", String(40), ForeignKey("subjects.subject_id"), primary_key=True),
+    Column("org", String(64), primary_key=True,
+           comment="the organisation whose copy this is; no other organisation reads it"),
+    Column("safe_contact_sealed", LargeBinary, nullable=False,
+           comment="the instructions under the subject's data key"),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    comment="each organisation's own record of the person's safe-contact instructions",
 )
 
 erasure_requests = Table(
@@ -114,6 +128,8 @@ subject_orgs = Table(
            comment="registered (own patient or client) or referral (received one)"),
     Column("referred_by", String(64), nullable=True,
            comment="for a referral: the organisation that made it"),
+    Column("established_at", UtcDateTime(), nullable=True,
+           comment="when this organisation's relationship began (null before it was kept)"),
     comment="organisations with a relationship with the person; each records and sees only "
             "its own consents",
 )

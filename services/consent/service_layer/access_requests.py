@@ -16,10 +16,15 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.consent.adapters.key_store import SqlDataKeyStore
-from services.consent.adapters.tables import subject_access_requests, subjects, withdrawals
+from services.consent.adapters.tables import (
+    subject_access_requests,
+    subject_orgs,
+    subjects,
+    withdrawals,
+)
 from services.consent.domain import requests
 from services.consent.domain.requests import AccessRequestStatus
-from services.consent.service_layer import audit, consents, erasure
+from services.consent.service_layer import audit, consents, erasure, safe_contact
 from services.consent.service_layer.audit import AuditTrail
 from shared.auth import Principal
 from shared.crypto import PersonalDataCipher, RecordCipher
@@ -99,10 +104,20 @@ def complete(uow: UnitOfWork, request_id: str, caller: Principal, *, trail: Audi
 
 def export(session: Session, keys: SqlDataKeyStore, records: RecordCipher, subject_id: str,
            org: str) -> dict[str, Any]:
-    """Everything consent holds about the person for ``org``, opened: the NHS number, the
-    organisation's consents and their history, its withdrawals, its erasure and access
-    requests, and the audit trail's entries about the person by its people (who saw what)."""
+    """Everything consent holds about the person for ``org``, opened: the NHS number, when the
+    organisation's relationship began (never when or by whom the person was first registered,
+    which would tell of another organisation), its safe-contact copy, its consents and their
+    history, its withdrawals, its erasure and access requests, and the audit trail's entries
+    about the person by its people (who saw what)."""
     row = session.execute(select(subjects).where(subjects.c.subject_id == subject_id)).one()
+    established_at = session.execute(select(subject_orgs.c.established_at).where(
+        subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == org)).scalar()
+    contact_row = (safe_contact.own_copy(session, subject_id, org)
+                   if row.erased_at is None else None)
+    contact = None
+    if contact_row is not None:
+        contact = {"safe_contact": safe_contact.opened(session, keys, contact_row).model_dump(),
+                   "updated_at": contact_row.updated_at.isoformat()}
     nhs_number = None
     if row.nhs_number_sealed is not None:
         opened = PersonalDataCipher(keys).open(
@@ -118,7 +133,9 @@ def export(session: Session, keys: SqlDataKeyStore, records: RecordCipher, subje
         .order_by(subject_access_requests.c.requested_at)).all()
     return {
         "service": "consent", "subject_id": subject_id, "org": org,
-        "nhs_number": nhs_number, "registered_at": row.registered_at.isoformat(),
+        "nhs_number": nhs_number,
+        "relationship_established_at": established_at.isoformat() if established_at else None,
+        "safe_contact": contact,
         "erased_at": row.erased_at.isoformat() if row.erased_at else None,
         "consents": consents.consent_state(session, subject_id, org),
         "withdrawals": [consents.withdrawal_view(session, w, org) for w in withdrawn],

@@ -24,6 +24,7 @@ from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import (
     consent_changes,
     erasure_requests,
+    safe_contacts,
     subject_orgs,
     subjects,
     withdrawal_acks,
@@ -34,7 +35,10 @@ from services.consent.domain.purposes import ERASURE_ACKNOWLEDGED_BY
 from services.consent.domain.requests import Decision, ErasureStatus
 from services.consent.service_layer import consents
 from services.consent.service_layer.audit import AuditTrail
-from services.consent.service_layer.subjects import others_hold_independently
+from services.consent.service_layer.subjects import (
+    FORGOTTEN_ON_ERASURE,
+    others_hold_independently,
+)
 from shared.auth import Principal
 from shared.crypto import RecordCipher
 from shared.db import UnitOfWork, utcnow
@@ -107,6 +111,11 @@ def decide(uow: UnitOfWork, keys: SqlDataKeyStore, records: RecordCipher, reques
     status = requests.status_after_decision(decision)
     scope: ErasureScope | None = None
     if status is ErasureStatus.IN_PROGRESS:
+        # the person's row is locked before the scope is chosen: two organisations' DPOs
+        # deciding at once would otherwise each see the other's relationship, both choose
+        # ``organisation``, and leave the key of a person nobody holds any more
+        session.execute(select(subjects.c.subject_id).where(
+            subjects.c.subject_id == row.subject_id).with_for_update())
         scope = "organisation" if others_hold_independently(
             session, row.subject_id, caller.org) else "subject"
     session.execute(update(erasure_requests).where(
@@ -135,27 +144,22 @@ def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, row: Any, scope: ErasureScope
         withdrawal_id=row.withdrawal_id, purposes=purposes, method=withdrawal.method,
         org=caller.org, erasure_request_id=row.erasure_request_id, scope=scope,
         retained=kept), subject_id)
-    if scope == "subject":
-        key_id = keys.shred(session, subject_id)
-        session.execute(update(subjects).where(subjects.c.subject_id == subject_id).values(
-            nhs_lookup=None, nhs_number_sealed=None, local_lookup=None,
-            safeguarding_pseudonym=None, safe_contact_sealed=None,
-            safe_contact_updated_at=None, erased_at=now))
-        if key_id is not None:
-            consents.publish(uow, SubjectKeyShredded(key_id=key_id,
-                                                     withdrawal_id=row.withdrawal_id),
-                             subject_id)
-        trail.record(uow, caller, "subject-erased", subject_id,
-                     erasure_request_id=row.erasure_request_id)
-        scrubbed: tuple[str, ...] = ("data_keys", "subjects")
-    else:
+    if scope == "organisation":
         session.execute(delete(consent_changes).where(
             consent_changes.c.subject_id == subject_id, consent_changes.c.org == caller.org))
+        session.execute(delete(safe_contacts).where(
+            safe_contacts.c.subject_id == subject_id, safe_contacts.c.org == caller.org))
         session.execute(delete(subject_orgs).where(
             subject_orgs.c.subject_id == subject_id, subject_orgs.c.org == caller.org))
-        trail.record(uow, caller, "subject-erased", subject_id,
-                     erasure_request_id=row.erasure_request_id)
-        scrubbed = ("consent_changes", "subject_orgs")
+        scrubbed: tuple[str, ...] = ("consent_changes", "safe_contacts", "subject_orgs")
+        if session.execute(select(subject_orgs.c.org).where(
+                subject_orgs.c.subject_id == subject_id).limit(1)).first() is None:
+            # nobody holds the person any more: erase them as for scope subject
+            scrubbed += _shred(uow, keys, subject_id, row.withdrawal_id, now)
+    else:
+        scrubbed = _shred(uow, keys, subject_id, row.withdrawal_id, now)
+    trail.record(uow, caller, "subject-erased", subject_id,
+                 erasure_request_id=row.erasure_request_id)
     session.execute(insert(withdrawal_acks).values(
         withdrawal_id=row.withdrawal_id, service="consent", kind=ErasureApplied.event_type,
         applied_at=now, received_at=now, retained_records=0))
@@ -163,6 +167,22 @@ def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, row: Any, scope: ErasureScope
                                          purposes=purposes, applied_at=now,
                                          retained_records=0), subject_id)
     return scrubbed
+
+
+def _shred(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_id: str,
+           now: datetime) -> tuple[str, ...]:
+    """Destroy the person's data key, every identifier mapping and everything sealed under
+    the key that consent keeps (``FORGOTTEN_ON_ERASURE``, every organisation's safe contact),
+    and tell every service the key is gone; returns the tables to scrub."""
+    session = uow.session
+    key_id = keys.shred(session, subject_id)
+    session.execute(update(subjects).where(subjects.c.subject_id == subject_id).values(
+        **FORGOTTEN_ON_ERASURE, erased_at=now))
+    session.execute(delete(safe_contacts).where(safe_contacts.c.subject_id == subject_id))
+    if key_id is not None:
+        consents.publish(uow, SubjectKeyShredded(key_id=key_id, withdrawal_id=withdrawal_id),
+                         subject_id)
+    return ("data_keys", "subjects", "safe_contacts")
 
 
 def extend(uow: UnitOfWork, records: RecordCipher, request_id: str, months: int, reason: str,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from services.consent.adapters.tables import data_keys, subjects
+from services.consent.adapters.tables import data_keys, safe_contacts, subjects
 from services.consent.domain.subjects import NhsNumberLookup
 from services.consent.service_layer.subjects import (
     FORGOTTEN_ON_ERASURE,
@@ -98,4 +98,6 @@ def reapply_shredding(uow: UnitOfWork, shredded_subjects: set[str]) -> int:
             subjects.c.subject_id.in_(shredded_subjects),
             subjects.c.erased_at.is_(None)).values(
             {**FORGOTTEN_ON_ERASURE, "erased_at": now}))
+        session.execute(delete(safe_contacts).where(
+            safe_contacts.c.subject_id.in_(shredded_subjects)))
     return len(revived)

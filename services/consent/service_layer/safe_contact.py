@@ -1,23 +1,28 @@
-"""The person's current safe-contact instructions: a safe number, safe times, whether a
-message may be left. Held sealed under the person's data key (so erasure shreds them), and
-every update published to every holder (``safe-contact-updated``) in the same transaction.
-Every read and every write is audited."""
+"""The person's safe-contact instructions: a safe number, safe times, whether a message may be
+left. Each organisation holds its own copy (``safe_contacts``, one row per subject and
+organisation), sealed under the person's data key (so erasure shreds them): an organisation
+reads and replaces only its own copy, so a relationship gained by registering someone never
+opens the number another organisation recorded, and never lets it overwrite that number.
+Every update is published (``safe-contact-updated``, ``org`` naming whose copy changed) in the
+same transaction; holders apply it only to records that organisation is party to. Every read
+and every write is audited."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from services.consent.adapters.key_store import SqlDataKeyStore
-from services.consent.adapters.tables import subjects
+from services.consent.adapters.tables import safe_contacts
 from services.consent.service_layer.audit import AuditTrail
 from services.consent.service_layer.identity import cipher_for, live_subject, opened_fields
 from services.consent.service_layer.subjects import SOURCE
 from shared.auth import Principal
-from shared.db import UnitOfWork, utcnow
+from shared.db import UnitOfWork, insert_if_absent, utcnow
 from shared.events.consent import SafeContact, SafeContactUpdated
 from shared.events.envelope import CloudEvent
 from shared.kafka.topics import events_topic
@@ -27,7 +32,7 @@ STORED_CONTEXT: Final = "subject.safe_contact"
 
 @dataclass(frozen=True)
 class SafeContactRecord:
-    """The current instructions, when any were recorded."""
+    """The organisation's current instructions, when it recorded any."""
 
     contact: SafeContact | None
     updated_at: datetime | None
@@ -36,16 +41,20 @@ class SafeContactRecord:
 def update_safe_contact(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str,
                         contact: SafeContact, caller: Principal, *,
                         trail: AuditTrail) -> datetime:
-    """Replace the person's safe-contact instructions for the caller's organisation (which
-    must have a relationship with them) and tell every holder; returns when."""
+    """Replace the caller's organisation's copy of the person's safe-contact instructions (it
+    must have a relationship with them) and tell every holder whose copy changed; returns
+    when."""
     session = uow.session
     live_subject(session, subject_id, caller)
     cipher = cipher_for(session, keys, subject_id)
     fields = {"safe_contact": contact.model_dump()}
-    stored = cipher.seal(subject_id, STORED_CONTEXT, fields)
+    stored = cipher.seal(subject_id, STORED_CONTEXT, fields).model_dump_json().encode()
     now = utcnow()
-    session.execute(update(subjects).where(subjects.c.subject_id == subject_id).values(
-        safe_contact_sealed=stored.model_dump_json().encode(), safe_contact_updated_at=now))
+    if not insert_if_absent(session, safe_contacts, subject_id=subject_id, org=caller.org,
+                            safe_contact_sealed=stored, updated_at=now):
+        session.execute(update(safe_contacts).where(
+            safe_contacts.c.subject_id == subject_id, safe_contacts.c.org == caller.org)
+            .values(safe_contact_sealed=stored, updated_at=now))
     personal = cipher.seal(subject_id, SafeContactUpdated.event_type, fields)
     uow.publish(CloudEvent.wrap(SafeContactUpdated(org=caller.org, personal=personal),
                                 source=SOURCE, subject=subject_id),
@@ -54,16 +63,28 @@ def update_safe_contact(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str,
     return now
 
 
+def own_copy(session: Session, subject_id: str, org: str) -> Any:
+    """The organisation's own safe-contact row for the person, if it recorded one."""
+    return session.execute(select(safe_contacts).where(
+        safe_contacts.c.subject_id == subject_id, safe_contacts.c.org == org)).first()
+
+
+def opened(session: Session, keys: SqlDataKeyStore, row: Any) -> SafeContact:
+    """A safe-contact row's instructions, opened under the person's live data key."""
+    fields = opened_fields(session, keys, row.subject_id, STORED_CONTEXT,
+                           row.safe_contact_sealed)
+    return SafeContact.model_validate(fields["safe_contact"])
+
+
 def read_safe_contact(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str,
                       caller: Principal, *, trail: AuditTrail) -> SafeContactRecord:
-    """The person's current safe-contact instructions (none when never recorded), for the
-    caller's organisation (which must have a relationship with them); the read is audited."""
+    """The caller's organisation's copy of the person's safe-contact instructions (none when
+    it recorded none, whatever another organisation recorded), for an organisation with a
+    relationship with them; the read is audited."""
     session = uow.session
-    row = live_subject(session, subject_id, caller)
-    trail.record(uow, caller, "safe-contact-read", subject_id,
-                 recorded=row.safe_contact_sealed is not None)
-    if row.safe_contact_sealed is None:
+    live_subject(session, subject_id, caller)
+    row = own_copy(session, subject_id, caller.org)
+    trail.record(uow, caller, "safe-contact-read", subject_id, recorded=row is not None)
+    if row is None:
         return SafeContactRecord(None, None)
-    opened = opened_fields(session, keys, subject_id, STORED_CONTEXT, row.safe_contact_sealed)
-    return SafeContactRecord(SafeContact.model_validate(opened["safe_contact"]),
-                             row.safe_contact_updated_at)
+    return SafeContactRecord(opened(session, keys, row), row.updated_at)

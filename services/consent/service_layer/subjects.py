@@ -30,10 +30,10 @@ LOCAL_ID_CONTEXT: Final = "subject.local_id"
 IdentifiedBy = Literal["nhs-number", "local-id"]
 FORGOTTEN_ON_ERASURE: Final[dict[str, None]] = {
     "nhs_lookup": None, "nhs_number_sealed": None, "local_lookup": None,
-    "local_id_sealed": None, "safeguarding_pseudonym": None, "safe_contact_sealed": None,
-    "safe_contact_updated_at": None}
+    "local_id_sealed": None, "safeguarding_pseudonym": None}
 """What an erasure removes from the person's subject row: every way to find them, and what
-was sealed under their (shredded) key."""
+was sealed under their (shredded) key. (Safe contact is held per organisation in
+``safe_contacts``, whose rows erasure deletes.)"""
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def establish(uow: UnitOfWork, subject_id: str, org: str, basis: RelationshipBas
     """Give ``org`` a relationship with the person (once) and tell every service; returns
     whether it is new (two requests at once establish it once)."""
     if not insert_if_absent(uow.session, subject_orgs, subject_id=subject_id, org=org,
-                            basis=basis, referred_by=referred_by):
+                            basis=basis, referred_by=referred_by, established_at=utcnow()):
         return False
     uow.publish(CloudEvent.wrap(RelationshipEstablished(org=org, basis=basis), source=SOURCE,
                                 subject=subject_id),

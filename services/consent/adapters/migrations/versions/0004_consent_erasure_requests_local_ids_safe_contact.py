@@ -1,4 +1,4 @@
-"""erasure and subject access requests; local identifiers, safeguarding pseudonym, safe contact
+"""erasure and subject access requests; local identifiers, safeguarding pseudonym
 
 Revision ID: 0004_consent
 Revises: 0003_consent
@@ -28,10 +28,6 @@ def upgrade() -> None:
             'safeguarding_pseudonym', sa.String(length=64), nullable=True,
             comment='HMAC of the NHS number (or local identifier) under the safeguarding '
                     'pseudonym key; removed on erasure (the safeguarding records keep it)'))
-        batch.add_column(sa.Column(
-            'safe_contact_sealed', sa.LargeBinary(), nullable=True,
-            comment="current safe-contact instructions under the subject's data key"))
-        batch.add_column(sa.Column('safe_contact_updated_at', sa.DateTime(timezone=True), nullable=True))
         batch.create_unique_constraint('uq_subjects_local_lookup', ['local_lookup'])
         batch.create_index('ix_subjects_safeguarding_pseudonym', ['safeguarding_pseudonym'])
     op.create_table(
@@ -96,7 +92,5 @@ def downgrade() -> None:
     with op.batch_alter_table('subjects') as batch:
         batch.drop_index('ix_subjects_safeguarding_pseudonym')
         batch.drop_constraint('uq_subjects_local_lookup', type_='unique')
-        batch.drop_column('safe_contact_updated_at')
-        batch.drop_column('safe_contact_sealed')
         batch.drop_column('safeguarding_pseudonym')
         batch.drop_column('local_lookup')

@@ -1,4 +1,5 @@
-"""local identifiers sealed, and NHS-number links awaiting reconciliation
+"""local identifiers sealed, NHS-number links awaiting reconciliation, safe contact per
+organisation, and when each relationship began
 
 Revision ID: 0005_consent
 Revises: 0004_consent
@@ -32,28 +33,53 @@ def upgrade() -> None:
         sa.Column('org', sa.String(length=64), nullable=False,
                   comment='the organisation whose staff asked for the link'),
         sa.Column('reason', sa.String(length=40), nullable=False,
-                  comment='nhs-number-held-by-another-subject or nhs-number-differs'),
+                  comment='nhs-number-unclaimed, nhs-number-held-by-another-subject or '
+                          'nhs-number-differs (shown to no one but the DPO)'),
         sa.Column('other_subject_id', sa.String(length=40), nullable=True,
                   comment='the subject that already holds the NHS number (never shown to the '
                           'organisation that asked)'),
         sa.Column('nhs_number_sealed', sa.LargeBinary(), nullable=True,
                   comment="the NHS number given, under the subject's data key"),
-        sa.Column('status', sa.String(length=20), nullable=False, comment='open or resolved'),
+        sa.Column('status', sa.String(length=20), nullable=False,
+                  comment='open, linked, rejected or awaiting-merge'),
         sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('resolved_by', sa.String(length=200), nullable=True),
+        sa.Column('resolution_reason_sealed', sa.LargeBinary(), nullable=True,
+                  comment="the DPO's reason under the subject's data key"),
         sa.ForeignKeyConstraint(['subject_id'], ['subjects.subject_id']),
         sa.PrimaryKeyConstraint('reconciliation_id'),
-        comment='NHS-number links not applied (subjects are never merged silently): for the DPO',
+        comment='every NHS-number link, applied only once the asking organisation\'s DPO '
+                'resolves it (subjects are never merged silently)',
     )
     op.create_index('ix_identity_reconciliations_subject_id', 'identity_reconciliations',
                     ['subject_id'])
     op.create_index('ix_identity_reconciliations_org', 'identity_reconciliations', ['org'])
     op.create_index('ix_identity_reconciliations_status', 'identity_reconciliations',
                     ['status'])
+    op.create_table(
+        'safe_contacts',
+        sa.Column('subject_id', sa.String(length=40), nullable=False),
+        sa.Column('org', sa.String(length=64), nullable=False,
+                  comment='the organisation whose copy this is; no other organisation reads it'),
+        sa.Column('safe_contact_sealed', sa.LargeBinary(), nullable=False,
+                  comment="the instructions under the subject's data key"),
+        sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['subject_id'], ['subjects.subject_id']),
+        sa.PrimaryKeyConstraint('subject_id', 'org'),
+        comment="each organisation's own record of the person's safe-contact instructions",
+    )
+    with op.batch_alter_table('subject_orgs') as batch:
+        batch.add_column(sa.Column(
+            'established_at', sa.DateTime(timezone=True), nullable=True,
+            comment="when this organisation's relationship began (null before it was kept)"))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table('subject_orgs') as batch:
+        batch.drop_column('established_at')
+    op.drop_table('safe_contacts')
     op.drop_table('identity_reconciliations')
     with op.batch_alter_table('subjects') as batch:
         batch.drop_column('local_id_sealed')
