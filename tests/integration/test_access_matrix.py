@@ -235,6 +235,7 @@ class Person:
     withdrawal_id: str | None = None
     erasure_request_id: str | None = None
     access_request_id: str | None = None
+    reconciliation_id: str | None = None
     markers: list[str] = field(default_factory=list)
 
 
@@ -254,8 +255,12 @@ NEEDS_ACCESS_REQUEST: Final = frozenset({
     "GET /v1/subject-access-requests", "GET /v1/subject-access-requests/{request_id}",
     "POST /v1/subject-access-requests/{request_id}/complete"})
 """Endpoints about a subject access request: the holder files one for the row's person."""
+NEEDS_RECONCILIATION: Final = frozenset({
+    "GET /v1/identity-reconciliations",
+    "POST /v1/identity-reconciliations/{reconciliation_id}/resolve"})
+"""Endpoints about an NHS-number link: the holder links another number to the row's person."""
 SHOWS_THE_HOLDERS: Final = (NEEDS_HOLDER_CONSENT | NEEDS_WITHDRAWAL | NEEDS_ERASURE_REQUEST
-                            | NEEDS_ACCESS_REQUEST)
+                            | NEEDS_ACCESS_REQUEST | NEEDS_RECONCILIATION)
 """Endpoints whose answer to the holder shows the last of the row's markers."""
 
 
@@ -352,13 +357,25 @@ class ConsentHarness:
                 json={"subject_id": person.subject_id}), 201,
                 "the holder files a subject access request")["request_id"]
             person.markers.append(person.access_request_id)
+        if row.endpoint in NEEDS_RECONCILIATION:
+            self._ok(self.client.post(f"{subject}/nhs-number", headers=holder_headers,
+                                      json={"nhs_number": next(self.numbers)}),
+                     200, "the holder links another NHS number")
+            dpo = {"Authorization": f"Bearer {self.tokens.person(holder, 'dpo')}"}
+            [waiting] = [r for r in self._ok(
+                self.client.get("/v1/identity-reconciliations", headers=dpo), 200,
+                "the holder's DPO lists it")["identity_reconciliations"]
+                if r["subject_id"] == person.subject_id]
+            person.reconciliation_id = waiting["reconciliation_id"]
+            person.markers.append(waiting["reconciliation_id"])
         return person
 
     def request(self, row: Row, person: Person) -> httpx.Response:
         path = row.path.format(subject_id=person.subject_id,
                                withdrawal_id=person.withdrawal_id or "wd_" + "0" * 32,
                                erasure_request_id=person.erasure_request_id or "er_" + "0" * 32,
-                               request_id=person.access_request_id or "sar_" + "0" * 32)
+                               request_id=person.access_request_id or "sar_" + "0" * 32,
+                               reconciliation_id=person.reconciliation_id or "rec_" + "0" * 32)
         headers = self.tokens.headers(row.caller, row.caller_org)
         if row.caller.startswith("service:") and row.endpoint in ON_BEHALF_OF_REFERRER:
             headers[ON_BEHALF_OF] = self._token(person.holder)
@@ -381,6 +398,8 @@ class ConsentHarness:
             "POST /v1/erasure-requests/{erasure_request_id}/extension": {
                 "months": 1, "reason": "matrix extension"},
             "POST /v1/subject-access-requests": {"subject_id": person.subject_id},
+            "POST /v1/identity-reconciliations/{reconciliation_id}/resolve": {
+                "resolution": "reject", "reason": "matrix resolution"},
         }
         params: dict[str, str] | None = {
             "GET /v1/withdrawals": {"status": "pending"},

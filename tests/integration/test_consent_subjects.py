@@ -231,7 +231,23 @@ def test_two_registrations_of_one_local_id_at_once_make_one_subject(
 # --- linking an NHS number later --------------------------------------------------------------
 
 
-def test_an_nhs_number_linked_later_names_the_same_person(
+def _reconciliations(client: TestClient, service: ConsentService, org: str = "partner-a"
+                     ) -> list[dict[str, Any]]:
+    response = client.get("/v1/identity-reconciliations",
+                          headers=bearer(service.settings, org, "dpo"))
+    assert response.status_code == 200, response.text
+    listed: list[dict[str, Any]] = response.json()["identity_reconciliations"]
+    return listed
+
+
+def _resolve(client: TestClient, service: ConsentService, reconciliation_id: str,
+             resolution: str, org: str = "partner-a") -> Any:
+    return client.post(f"/v1/identity-reconciliations/{reconciliation_id}/resolve",
+                       json={"resolution": resolution, "reason": "checked with the client"},
+                       headers=bearer(service.settings, org, "dpo"))
+
+
+def test_an_nhs_number_linked_later_names_the_person_once_their_dpo_resolves_it(
         consent: tuple[ConsentService, TestClient]) -> None:
     service, client = consent
     partner = bearer(service.settings, "partner-a", "partner-staff")
@@ -242,19 +258,102 @@ def test_an_nhs_number_linked_later_names_the_same_person(
                          json={"nhs_number": "943 476 5919"}, headers=partner)
     again = client.post(f"/v1/subjects/{subject_id}/nhs-number",
                         json={"nhs_number": "9434765919"}, headers=partner)
-    by_trust = client.post("/v1/subjects", json={"nhs_number": "9434765919"},
-                           headers=bearer(service.settings, "trust", "clinician"))
 
     assert (linked.status_code, again.status_code) == (200, 200)
     assert linked.json() == again.json() == {"subject_id": subject_id}
+    row = _row(service, subject_id)
+    assert (row.nhs_lookup, row.nhs_number_sealed) == (None, None), "not until resolved"
+    assert row.safeguarding_pseudonym == service.identifiers.pseudonyms.of_nhs_number(
+        "9434765919"), "repeat referrals are recognised at once"
+    waiting = _reconciliations(client, service)
+    assert [(r["subject_id"], r["nhs_number"]) for r in waiting] == [
+        (subject_id, "9434765919")] * 2
+    assert set(waiting[0]) == {"reconciliation_id", "subject_id", "nhs_number", "recorded_at"}
+    assert _reconciliations(client, service, "trust") == []
+
+    first = _resolve(client, service, waiting[0]["reconciliation_id"], "link")
+    second = _resolve(client, service, waiting[1]["reconciliation_id"], "link")
+    by_trust = client.post("/v1/subjects", json={"nhs_number": "9434765919"},
+                           headers=bearer(service.settings, "trust", "clinician"))
+
+    assert first.json() == {"reconciliation_id": waiting[0]["reconciliation_id"],
+                            "subject_id": subject_id, "status": "linked"}
+    assert second.json()["status"] == "linked"
+    assert _reconciliations(client, service) == []
     assert by_trust.json()["subject_id"] == subject_id
     row = _row(service, subject_id)
-    assert row.safeguarding_pseudonym == service.identifiers.pseudonyms.of_nhs_number(
-        "9434765919")
-    assert "9434765919" not in str(row)
+    assert row.nhs_lookup is not None and "9434765919" not in str(row)
     outcomes = [a.detail for a in _audit(service, "nhs-number-linked")]
-    assert outcomes == ['{"outcome": "linked", "reconciliation_id": null}',
-                        '{"outcome": "already-linked", "reconciliation_id": null}']
+    assert all('"outcome": "needs-reconciliation"' in o for o in outcomes) and len(outcomes) == 2
+    assert [a.actor_org for a in _audit(service, "identity-reconciliations-listed")] == [
+        "partner-a", "trust", "partner-a"]
+    resolved = _audit(service, "identity-reconciliation-resolved")
+    assert len(resolved) == 2 and not any("9434765919" in a.detail for a in resolved)
+
+
+@pytest.mark.parametrize("known_before", [True, False])
+def test_registering_a_linked_number_never_finds_the_dummy_it_was_linked_to(
+        consent: tuple[ConsentService, TestClient], known_before: bool) -> None:
+    """A partner registers a dummy by local id, links an NHS number to it, then registers the
+    number: were the link applied at once, the answer would be the dummy exactly when nobody
+    knew the number, telling whether the person is known to the programme."""
+    service, client = consent
+    partner = bearer(service.settings, "partner-a", "partner-staff")
+    known = None
+    if known_before:
+        known = client.post("/v1/subjects", json={"nhs_number": "9434765919"},
+                            headers=bearer(service.settings, "trust", "clinician")
+                            ).json()["subject_id"]
+    dummy = client.post("/v1/subjects", json={"local_id": "DUMMY-1"},
+                        headers=partner).json()["subject_id"]
+
+    link = client.post(f"/v1/subjects/{dummy}/nhs-number", json={"nhs_number": "9434765919"},
+                       headers=partner)
+    registered = client.post("/v1/subjects", json={"nhs_number": "9434765919"},
+                             headers=partner)
+
+    assert (link.status_code, registered.status_code) == (200, 201)
+    assert registered.json()["subject_id"] != dummy
+    if known is not None:
+        assert registered.json()["subject_id"] == known
+    assert _row(service, dummy).nhs_lookup is None
+
+
+def test_a_resolution_is_the_dpos_of_the_asking_organisation_and_made_once(
+        consent: tuple[ConsentService, TestClient]) -> None:
+    service, client = consent
+    partner = bearer(service.settings, "partner-a", "partner-staff")
+    trust_held = client.post("/v1/subjects", json={"nhs_number": "9434765919"},
+                             headers=bearer(service.settings, "trust", "clinician")
+                             ).json()["subject_id"]
+    held, wrong = (client.post("/v1/subjects", json={"local_id": local_id}, headers=partner
+                               ).json()["subject_id"] for local_id in ("CL-11", "CL-12"))
+    local_pseudonym = _row(service, wrong).safeguarding_pseudonym
+    client.post(f"/v1/subjects/{held}/nhs-number", json={"nhs_number": "9434765919"},
+                headers=partner)
+    client.post(f"/v1/subjects/{wrong}/nhs-number", json={"nhs_number": "4010232137"},
+                headers=partner)
+    assert _row(service, wrong).safeguarding_pseudonym != local_pseudonym
+    by_subject = {r["subject_id"]: r["reconciliation_id"]
+                  for r in _reconciliations(client, service)}
+
+    elsewhere = _resolve(client, service, by_subject[held], "link", org="trust")
+    staff = client.post(f"/v1/identity-reconciliations/{by_subject[held]}/resolve",
+                        json={"resolution": "link", "reason": "x"}, headers=partner)
+    merge = _resolve(client, service, by_subject[held], "link")
+    rejected = _resolve(client, service, by_subject[wrong], "reject")
+    twice = _resolve(client, service, by_subject[wrong], "link")
+
+    assert (elsewhere.status_code, elsewhere.json()["error"]) == (
+        404, "unknown-identity-reconciliation")
+    assert staff.status_code == 403
+    assert merge.json()["status"] == "awaiting-merge"
+    assert _row(service, held).nhs_lookup is None
+    assert _row(service, trust_held).nhs_lookup is not None
+    assert rejected.json()["status"] == "rejected"
+    assert _row(service, wrong).safeguarding_pseudonym == local_pseudonym
+    assert _row(service, wrong).nhs_lookup is None
+    assert twice.status_code == 404
 
 
 def test_an_nhs_number_another_subject_holds_is_never_merged_nor_revealed(
@@ -281,7 +380,7 @@ def test_an_nhs_number_another_subject_holds_is_never_merged_nor_revealed(
     assert (_row(service, trust_held), _row(service, local)) == before
     table = service.database.metadata.tables["identity_reconciliations"]
     with service.database.read() as session:
-        waiting = session.execute(select(table)).one()
+        waiting = session.execute(select(table).where(table.c.subject_id == local)).one()
     assert (waiting.subject_id, waiting.other_subject_id, waiting.org, waiting.status,
             waiting.reason) == (local, trust_held, "partner-a", "open",
                                 "nhs-number-held-by-another-subject")
@@ -356,18 +455,20 @@ def test_registering_again_after_erasure_gives_a_new_subject(
     assert _row(service, erased).local_lookup is None
 
 
-def test_one_nhs_number_linked_to_two_subjects_at_once_links_one_and_keeps_the_other(
+def test_one_nhs_number_resolved_for_two_subjects_at_once_links_one_and_keeps_the_other(
         consent: tuple[ConsentService, TestClient]) -> None:
-    """Two writers at once on the NHS-number uniqueness through links, on both databases."""
+    """Two writers at once on the NHS-number uniqueness through links and their resolutions,
+    on both databases."""
     service, client = consent
     partner = bearer(service.settings, "partner-a", "partner-staff")
     for n, nhs_number in enumerate(("9434765919", "4010232137", "9990000018")):
         pair = [client.post("/v1/subjects", json={"local_id": f"CL-{n}-{side}"},
                             headers=partner).json()["subject_id"] for side in "ab"]
-        barrier = threading.Barrier(2)
+
+        linking, resolving = threading.Barrier(2), threading.Barrier(2)
 
         def link(subject_id: str, number: str = nhs_number,
-                 together: threading.Barrier = barrier) -> tuple[int, Any]:
+                 together: threading.Barrier = linking) -> tuple[int, Any]:
             together.wait()
             response = client.post(f"/v1/subjects/{subject_id}/nhs-number",
                                    json={"nhs_number": number}, headers=partner)
@@ -375,16 +476,24 @@ def test_one_nhs_number_linked_to_two_subjects_at_once_links_one_and_keeps_the_o
 
         with ThreadPoolExecutor(2) as pool:
             answers = list(pool.map(link, pair))
-
         assert answers == [(200, {"subject_id": s}) for s in pair]
+        waiting = {r["subject_id"]: r["reconciliation_id"]
+                   for r in _reconciliations(client, service)}
+        assert set(waiting) == set(pair)
+
+        def resolve(subject_id: str, together: threading.Barrier = resolving,
+                    ids: dict[str, str] = waiting) -> str:
+            together.wait()
+            answer = _resolve(TestClient(client.app), service, ids[subject_id], "link")
+            assert answer.status_code == 200, answer.text
+            return str(answer.json()["status"])
+
+        with ThreadPoolExecutor(2) as pool:
+            statuses = list(pool.map(resolve, pair))
+
+        assert sorted(statuses) == ["awaiting-merge", "linked"], statuses
         holders = [s for s in pair if _row(service, s).nhs_lookup is not None]
-        assert len(holders) == 1, answers
-        table = service.database.metadata.tables["identity_reconciliations"]
-        with service.database.read() as session:
-            waiting = session.execute(select(table).where(
-                table.c.subject_id.in_(pair))).one()
-        assert (waiting.other_subject_id, waiting.reason) == (
-            holders[0], "nhs-number-held-by-another-subject")
+        assert holders == [pair[statuses.index("linked")]]
 
 
 def test_rotating_the_master_key_recomputes_local_look_ups(

@@ -45,6 +45,8 @@ from shared.settings import PlatformSettings
 log = logging.getLogger(__name__)
 SUBJECT_ID = Path(pattern=r"^sub_[0-9a-f]{32}$", description="a subject reference")
 WITHDRAWAL_ID = Path(pattern=r"^wd_[0-9a-f]{32}$", description="a withdrawal id")
+RECONCILIATION_ID = Path(pattern=r"^rec_[0-9a-f]{32}$",
+                         description="an identity reconciliation id")
 RECORDERS = ("clinician", "partner-staff", "dpo")
 
 
@@ -91,8 +93,45 @@ class NhsNumberIn(BaseModel):
         examples=["943 476 5919"])
 
 
+class ReconciliationOut(BaseModel):
+    """An NHS-number link waiting for your decision."""
+
+    reconciliation_id: str
+    subject_id: str
+    nhs_number: str = Field(description="the number your organisation's staff gave")
+    recorded_at: datetime
+
+
+class ReconciliationsOut(BaseModel):
+    """Your organisation's open NHS-number links, oldest first."""
+
+    identity_reconciliations: list[ReconciliationOut]
+
+
+class ResolutionIn(BaseModel):
+    """The data protection officer's resolution of an NHS-number link (made once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resolution: Literal["link", "reject"] = Field(
+        description="link: name the person by the number; reject: the number is not theirs")
+    reason: str = Field(min_length=1, max_length=2000,
+                        description="why (kept sealed under the person's key, never logged)")
+
+
+class ResolutionOut(BaseModel):
+    """What the resolution did."""
+
+    reconciliation_id: str
+    subject_id: str
+    status: Literal["linked", "rejected", "awaiting-merge"] = Field(
+        description="awaiting-merge: the number already names another subject (or this one "
+                    "has another number); merging subjects is a Trust-level task, not built")
+
+
 class SafeContactOut(BaseModel):
-    """The person's current safe-contact instructions (null when none were recorded)."""
+    """Your organisation's current safe-contact instructions for the person (null when your
+    organisation recorded none; another organisation's are never shown)."""
 
     subject_id: str
     safe_contact: SafeContact | None
@@ -336,15 +375,43 @@ def build_api(service: ConsentService) -> FastAPI:
         """Link an NHS number to a person your organisation registered (or was referred)
         without one.
 
-        Always 200 with the same body. Subjects are never merged: when the number already
-        names another person's reference (or this person already has another number),
-        nothing changes and the link waits in the audit trail for your data protection
-        officer to reconcile; the answer does not say so.
+        Always 200 with the same body. The link waits for your data protection officer
+        (`GET /v1/identity-reconciliations`); until they resolve it, registering the number
+        does not find this reference. Subjects are never merged.
         """
         with identity_errors(), service.database.unit_of_work() as uow:
             identity.link_nhs_number(uow, service.keys, service.identifiers, subject_id,
                                      body.nhs_number, caller, trail=service.trail)
         return SubjectOut(subject_id=subject_id)
+
+    @app.get("/v1/identity-reconciliations", response_model=ReconciliationsOut)
+    def reconciliations(caller: Annotated[Principal, Depends(auth.require("dpo"))]
+                        ) -> ReconciliationsOut:
+        """Your organisation's NHS-number links waiting for your decision, oldest first, with
+        the number given (the listing is audited)."""
+        with service.database.unit_of_work() as uow:
+            rows = identity.open_reconciliations(uow, service.keys, caller,
+                                                 trail=service.trail)
+        return ReconciliationsOut(identity_reconciliations=[ReconciliationOut(**r)
+                                                            for r in rows])
+
+    @app.post("/v1/identity-reconciliations/{reconciliation_id}/resolve",
+              response_model=ResolutionOut)
+    def resolve(reconciliation_id: Annotated[str, RECONCILIATION_ID], body: ResolutionIn,
+                caller: Annotated[Principal, Depends(auth.require("dpo"))]) -> ResolutionOut:
+        """Resolve once one of your organisation's open NHS-number links: `link` names the
+        person by the number (or, when the number names another subject, leaves it
+        `awaiting-merge` for a Trust-level merge, not built), `reject` discards it."""
+        try:
+            with identity_errors(), service.database.unit_of_work() as uow:
+                subject_id, status = identity.resolve_reconciliation(
+                    uow, service.keys, service.identifiers, reconciliation_id,
+                    body.resolution, body.reason, caller, trail=service.trail)
+        except identity.ReconciliationNotFound:
+            raise ApiError(404, "unknown-identity-reconciliation", "no open identity "
+                           "reconciliation has this id", field="reconciliation_id") from None
+        return ResolutionOut(reconciliation_id=reconciliation_id, subject_id=subject_id,
+                             status=status)
 
     @app.get("/internal/v1/subjects/{subject_id}/safeguarding-pseudonym",
              response_model=PseudonymOut, include_in_schema=False)
@@ -373,16 +440,18 @@ def build_api(service: ConsentService) -> FastAPI:
     @app.get("/v1/subjects/{subject_id}/safe-contact", response_model=SafeContactOut)
     def read_contact(subject_id: Annotated[str, SUBJECT_ID], caller: Annotated[
             Principal, Depends(auth.require(*SAFE_CONTACT_ROLES))]) -> SafeContactOut:
-        """The person's current safe-contact instructions, for staff acting on them at an
-        organisation with a relationship with the person (audited)."""
+        """Your organisation's own record of the person's safe-contact instructions (null when
+        it recorded none, whatever another organisation recorded), for staff acting on them at
+        an organisation with a relationship with the person (audited)."""
         return contact_read(subject_id, caller)
 
     @app.put("/v1/subjects/{subject_id}/safe-contact", response_model=SafeContactUpdatedOut)
     def update_contact(subject_id: Annotated[str, SUBJECT_ID], body: SafeContact,
                        caller: Annotated[Principal, Depends(
                            auth.require(*SAFE_CONTACT_ROLES))]) -> SafeContactUpdatedOut:
-        """Record the person's current safe-contact instructions; every organisation holding
-        a copy (referrals, safeguarding concerns) is told (`safe-contact-updated`)."""
+        """Record your organisation's copy of the person's safe-contact instructions (never
+        another organisation's); services holding records your organisation is party to
+        (referrals, safeguarding concerns) are told (`safe-contact-updated`)."""
         return contact_update(subject_id, body, caller)
 
     @app.put("/internal/v1/subjects/{subject_id}/safe-contact",
