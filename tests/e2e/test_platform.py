@@ -18,7 +18,7 @@ from kafka import KafkaProducer
 
 from shared.events.envelope import CloudEvent
 from shared.kafka.topics import SERVICES, deadletter_topic, partner_inbound_topic
-from tests.support.kafka import headers_of, read_topic
+from tests.support.kafka import dead_letters_of, headers_of, read_topic
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -91,17 +91,19 @@ def test_a_malformed_partner_record_is_dead_lettered_and_consumption_goes_on(
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     topic = partner_inbound_topic("trust")
     marker = uuid.uuid4().hex.encode()
-    producer.send(topic, key=marker, value=b"{this is not a CloudEvent")
-    producer.send(topic, key=marker, value=CloudEvent(
-        id=str(uuid.uuid4()), source="/trust/record-system", type="screening-completed",
-        time=datetime.now(UTC), data=bad_outcome).to_bytes())
+    bad = [producer.send(topic, key=marker, value=b"{this is not a CloudEvent"),
+           producer.send(topic, key=marker, value=CloudEvent(
+               id=str(uuid.uuid4()), source="/trust/record-system",
+               type="screening-completed", time=datetime.now(UTC),
+               data=bad_outcome).to_bytes())]
     producer.send(topic, key=marker, value=good.to_bytes())
     producer.flush()
     producer.close()
+    sent = [(m.partition, m.offset) for m in (future.get(timeout=30) for future in bad)]
 
     def dead_letters() -> list[Any]:
         records = read_topic(bootstrap, deadletter_topic("screening"), timeout=2)
-        return [r for r in records if r.key == marker]
+        return dead_letters_of(records, topic, sent)
 
     dead = wait_for(lambda: len(dead_letters()) == 2 and dead_letters())
     not_json, bad_value = (headers_of(r) for r in dead)

@@ -177,15 +177,20 @@ def test_a_poison_record_is_dead_lettered_and_the_stream_goes_on(
         platform: RunningPlatform) -> None:
     marker = uuid.uuid4().hex.encode()
     producer = KafkaProducer(bootstrap_servers=platform.settings.kafka_bootstrap, acks="all")
-    producer.send(events_topic("screening"), key=marker, value=b'{"specversion": "1.0"')
+    poison = producer.send(events_topic("screening"), key=marker,
+                           value=b'{"specversion": "1.0"')
     producer.flush()
     producer.close()
+    sent = poison.get(timeout=30)
     team = f"stream-{uuid.uuid4().hex[:6]}"
     screen(platform, team, current=False, past="no")
 
     dead = wait_for(lambda: [r for r in read_topic(platform.settings.kafka_bootstrap,
                                                    deadletter_topic("reporting"), timeout=2)
-                             if r.key == marker])
+                             if headers_of(r).get("peerlink-original-offset") == str(sent.offset)
+                             and headers_of(r).get("peerlink-original-partition")
+                             == str(sent.partition)])
+    assert dead[0].key != marker  # sealed
     headers = headers_of(dead[0])
     assert headers["peerlink-original-topic"] == events_topic("screening")
     assert headers["peerlink-error-reason"] == "validation"

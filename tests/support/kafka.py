@@ -33,3 +33,13 @@ def read_topic(bootstrap: str, topic: str, *, at_least: int = 1,
 def headers_of(record: ConsumerRecord) -> dict[str, str]:
     """A record's headers as text."""
     return {key: value.decode() for key, value in record.headers or []}
+
+
+def dead_letters_of(records: list[ConsumerRecord], topic: str,
+                    sent: list[tuple[int, int]]) -> list[ConsumerRecord]:
+    """The dead letters of records sent to ``topic`` at (partition, offset) ``sent``, in that
+    order: found by where they came from, since a dead letter's key is sealed."""
+    where = {(h.get("peerlink-original-partition"), h.get("peerlink-original-offset")): r
+             for r in records
+             if (h := headers_of(r)).get("peerlink-original-topic") == topic}
+    return [where[(str(p), str(o))] for p, o in sent if (str(p), str(o)) in where]
