@@ -146,9 +146,11 @@ def test_a_bad_record_is_dead_lettered_with_where_it_came_from(
     [dead] = read_topic(kafka_bootstrap, topic)
     headers = headers_of(dead)
     assert dead.value != value
-    assert headers["peerlink-sealed"] == "aes256gcm/v1"
+    assert headers["peerlink-sealed"] == "aes256gcm/v2"
     cipher = DeadLetterCipher(DEADLETTER_KEY)
     assert cipher.open("partner.trust.inbound", 1, 41, dead.value) == value
+    assert dead.key != b"k"  # the record's key is sealed as well
+    assert cipher.open("partner.trust.inbound", 1, 41, dead.key, part="key") == b"k"
     assert headers["peerlink-error-reason"] == reason
     assert names in headers["peerlink-error"]
     assert headers["peerlink-original-topic"] == "partner.trust.inbound"
