@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -150,6 +150,18 @@ class PlatformSettings(BaseSettings):
         )
 
 
+_Scoped = TypeVar("_Scoped", bound=BaseSettings)
+
+
+def _scoped(cls: type[_Scoped], service: str) -> _Scoped:
+    """``cls`` read from the service's own variables only (``PEERLINK_<SERVICE>_...``)."""
+    scoped = type(f"{service.title()}{cls.__name__}", (cls,), {
+        "model_config": SettingsConfigDict(env_prefix=f"PEERLINK_{service.upper()}_",
+                                           extra="ignore"),
+    })
+    return scoped()  # type: ignore[no-any-return]
+
+
 class ServiceClientSettings(BaseSettings):
     """``PEERLINK_<SERVICE>_CLIENT_ID`` and ``_CLIENT_SECRET_FILE``: a calling service's own
     credential at the issuer (client-credentials grant)."""
@@ -160,11 +172,7 @@ class ServiceClientSettings(BaseSettings):
     @classmethod
     def for_service(cls, service: str) -> ServiceClientSettings:
         """Read the service's own variables only."""
-        prefix = f"PEERLINK_{service.upper()}_"
-        scoped = type(f"{service.title()}ClientSettings", (cls,), {
-            "model_config": SettingsConfigDict(env_prefix=prefix, extra="ignore"),
-        })
-        return scoped()  # type: ignore[no-any-return]
+        return _scoped(cls, service)
 
 
 class DeadLetterKeySettings(BaseSettings):
@@ -177,11 +185,7 @@ class DeadLetterKeySettings(BaseSettings):
     @classmethod
     def for_service(cls, service: str) -> DeadLetterKeySettings:
         """Read the service's own variables only."""
-        prefix = f"PEERLINK_{service.upper()}_"
-        scoped = type(f"{service.title()}DeadLetterKeySettings", (cls,), {
-            "model_config": SettingsConfigDict(env_prefix=prefix, extra="ignore"),
-        })
-        return scoped()  # type: ignore[no-any-return]
+        return _scoped(cls, service)
 
 
 class ServiceDatabaseSettings(BaseSettings):
@@ -192,11 +196,7 @@ class ServiceDatabaseSettings(BaseSettings):
     @classmethod
     def for_service(cls, service: str) -> ServiceDatabaseSettings:
         """Read ``PEERLINK_<SERVICE>_DATABASE_URL``."""
-        prefix = f"PEERLINK_{service.upper()}_"
-        scoped = type(f"{service.title()}DatabaseSettings", (cls,), {
-            "model_config": SettingsConfigDict(env_prefix=prefix, extra="ignore"),
-        })
-        return scoped()  # type: ignore[no-any-return]
+        return _scoped(cls, service)
 
 
 @lru_cache(maxsize=1)
