@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from services.reporting.domain.disclosure import DisclosurePolicy
-from services.reporting.domain.figures import coverage_rows
 from services.reporting.entrypoints.csv_export import to_csv
 
 PAYLOAD = "=cmd|' /C calc'!A0"
@@ -96,12 +94,14 @@ def test_no_rows_is_an_empty_document() -> None:
     assert to_csv([]) == ""
 
 
-def test_real_coverage_rows_read_back_as_published() -> None:
-    policy = DisclosurePolicy()
-    cells = [{"measure": "due", "n": 3, "month": "2026-11", "org": "trust", "team": PAYLOAD,
-              "borough": "camden", "gender": "female", "age_band": "25-34"},
-             {"measure": "screened", "n": 0, "month": "2026-11", "org": "trust",
-              "team": PAYLOAD, "borough": "camden", "gender": "female", "age_band": "25-34"}]
-    [row] = _read(to_csv(coverage_rows(cells, "team", None, policy)))
-    assert row["team"] == "'" + PAYLOAD
-    assert row["due"] == "fewer than 8" and row["screened"] == "0"
+def test_a_published_row_reads_back_as_published() -> None:
+    row = {"team": PAYLOAD, "due": _count("fewer than 8"),
+           "screened": {"value": 0, "display": "0", "suppressed": False},
+           "screened_rate": {"rate": None, "lower": None, "upper": None, "withheld": True},
+           "changed_at": "2026-11-20T09:30:00+00:00", "held": False, "held_reason": None}
+    [read] = _read(to_csv([row]))
+    assert read == {"team": "'" + PAYLOAD, "due": "fewer than 8", "screened": "0",
+                    "screened_rate_rate": "", "screened_rate_lower": "",
+                    "screened_rate_upper": "", "screened_rate_withheld": "True",
+                    "changed_at": "2026-11-20T09:30:00+00:00", "held": "False",
+                    "held_reason": ""}
