@@ -67,8 +67,14 @@ OrgId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-
 """An organisation's configured identifier (``trust``, ``partner-a``), as in topic names."""
 RecordId = Annotated[str, Field(min_length=1, max_length=100)]
 """The identifier a service gave one of its records (never a subject reference)."""
-Label = Annotated[str, Field(min_length=1, max_length=100)]
-"""A short de-identified label: a team, a borough, a role."""
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 .,'&()/_-]{0,99}$"
+Label = Annotated[str, Field(min_length=1, max_length=100, pattern=LABEL_PATTERN)]
+"""A short de-identified label: a team, a borough, a role, a check level, an agency.
+
+Labels are free text from staff and partners that reporting groups by and exports as CSV, so
+they are held to a safe pattern: a letter or digit first (never ``=``, ``+``, ``-`` or ``@``,
+which start a spreadsheet formula), then letters, digits, spaces and ``. , ' & ( ) / _ -``;
+at most 100 characters, as the database columns hold."""
 LanguageTag = Annotated[str, Field(min_length=2, max_length=35)]
 """A BCP 47 language tag such as ``en`` or ``ur``."""
 
