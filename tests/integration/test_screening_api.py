@@ -114,6 +114,17 @@ def test_an_unknown_subject_reference_is_a_422(
     assert response.json()["details"][0]["field"] == "subject_id"
 
 
+def test_a_formula_as_a_team_is_a_422_naming_the_field(
+        screening: tuple[ScreeningService, TestClient]) -> None:
+    service, client = screening
+    response = client.post("/v1/screenings", json={**ASKED, "team": "=cmd|' /C calc'!A0"},
+                           headers=bearer(service.settings, "trust", "clinician"))
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["details"]] == ["team"]
+    assert "cmd|" not in response.text
+    assert _outbox(service) == []
+
+
 @pytest.mark.parametrize(("org", "role", "body_org"), [
     pytest.param("trust", "clinician", "partner-a", id="trust-clinician-for-a-partner"),
     pytest.param("partner-a", "partner-staff", "partner-a", id="partner-staff"),
