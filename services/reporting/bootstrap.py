@@ -26,6 +26,9 @@ class ReportingSettings(BaseSettings):
     release_seconds: float = Field(default=5.0, gt=0)
     suppress_upto: int = Field(default=7, ge=0)
     round_to: int = Field(default=5, ge=1)
+    people_to_change: int = Field(
+        default=10, ge=2, description="K: people who must enter or leave a published figure "
+        "before it changes (the release rule)")
     releases_kept: int = Field(default=100, ge=1)
     meaningful_swemwbs_change: float = Field(default=3.0, gt=0,
                                              description="metric points (Shah et al. 2018)")
@@ -44,7 +47,8 @@ class ReportingService:
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
         self.reporting = ReportingSettings()
-        self.policy = DisclosurePolicy(self.reporting.suppress_upto, self.reporting.round_to)
+        self.policy = DisclosurePolicy(self.reporting.suppress_upto, self.reporting.round_to,
+                                       self.reporting.people_to_change)
         self.outcome_rules = OutcomeRules(self.reporting.meaningful_swemwbs_change,
                                           self.reporting.min_people_for_mean)
         self.database = open_database(SERVICE, metadata, settings)

@@ -10,7 +10,7 @@ import pytest
 
 from services.reporting.adapters.tables import metadata
 from services.reporting.service_layer import cascade
-from services.reporting.service_layer.read_model import aggregate_cells, apply_event
+from services.reporting.service_layer.read_model import apply_event, facts
 from shared.db import Database
 from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
@@ -42,8 +42,8 @@ def screened(db: Database, subject: str, current: bool, org: str = "trust") -> C
 def totals(db: Database, opt_in: bool = False) -> dict[str, int]:
     with db.read() as session:
         result: dict[str, int] = {}
-        for cell in aggregate_cells(session, opt_in):
-            result[cell["measure"]] = result.get(cell["measure"], 0) + int(cell["n"])
+        for fact in facts(session, opt_in):
+            result[fact.measure] = result.get(fact.measure, 0) + fact.value
     return result
 
 

@@ -180,10 +180,13 @@ def test_control_rate_12_of_48_is_a_fifth() -> None:
 @pytest.mark.parametrize(
     ("given_policy", "expected_fragments"),
     [
-        pytest.param(DEFAULT, ["1 to 7", "fewer than 8", "0 is shown as 0", "nearest 5",
-                               "Wilson 95%", "7 or fewer", "rounded figures"], id="default"),
-        pytest.param(DisclosurePolicy(suppress_upto=10, round_to=10),
-                     ["1 to 10", "fewer than 11", "nearest 10", "10 or fewer"], id="custom"),
+        pytest.param(DEFAULT, ["Counts are of people, not events", "1 to 7", "fewer than 8",
+                               "0 is shown as 0", "nearest 5", "Wilson 95%", "7 or fewer",
+                               "rounded counts", "at least 10 people have entered or left",
+                               "marked held", "the step from 0"], id="default"),
+        pytest.param(DisclosurePolicy(suppress_upto=10, round_to=10, k=20),
+                     ["1 to 10", "fewer than 11", "nearest 10", "10 or fewer",
+                      "at least 20 people"], id="custom"),
     ],
 )
 def test_method_text_states_the_thresholds(given_policy: DisclosurePolicy,

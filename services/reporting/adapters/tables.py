@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Date, Integer, String, Table, Text
 
 from shared.db import SequenceId, UtcDateTime, service_metadata
 
@@ -15,12 +15,17 @@ contributions = Table(
     Column("source_event", String(400), nullable=False, index=True),
     Column("measure", String(40), nullable=False),
     Column("value", Integer, nullable=False),
+    Column("occurred_on", Date, nullable=False, comment="the event's own date"),
     Column("month", String(7), nullable=False),
     Column("org", String(64), nullable=False),
     Column("team", String(100), nullable=False),
     Column("borough", String(100), nullable=False),
     Column("gender", String(20), nullable=False),
     Column("age_band", String(10), nullable=False),
+    Column("referred_by", String(64), nullable=False, server_default="unknown",
+           comment="the referring organisation (mentoring referrals)"),
+    Column("episode", String(40), nullable=True, comment="the referral a mentoring event is in"),
+    Column("match_id", String(40), nullable=True, comment="the match a mentoring event is in"),
 )
 
 releases = Table(
@@ -28,7 +33,16 @@ releases = Table(
     Column("release_id", SequenceId, primary_key=True, autoincrement=True),
     Column("released_at", UtcDateTime(), nullable=False, index=True),
     Column("cells", Text, nullable=False,
-           comment="unrounded aggregate cells at release time; only controlled figures leave"),
+           comment="each row's figures as last published (unrounded; only controlled leave)"),
+)
+
+published_rows = Table(
+    "published_rows", metadata,
+    Column("row_key", String(300), primary_key=True,
+           comment="table, grouping, group and period of one published row"),
+    Column("state", Text, nullable=False,
+           comment="who was in each figure when it was last published (hashed references)"),
+    comment="the release rule's memory: a figure changes only after K people moved in it",
 )
 
 evaluation_consents = Table(

@@ -1,14 +1,15 @@
 """What each business event contributes to the de-identified figures.
 
-A contribution is one measure (``screened``, ``current_abuse``...) with value 0 or 1 for one
-person, in one cell of the dimensions (organisation, team, borough, gender, age band) and the
-calendar month of the event's own date. Contributions are kept per person, so a withdrawal or
-erasure can be subtracted exactly.
+A contribution is one measure (``screened``, ``current_abuse``...) of one event about one
+person, with the event's own date, its cell of the dimensions (organisation, team, borough,
+gender, age band, referring organisation) and, for mentoring, the episode (referral) and match
+it belongs to. Contributions are kept per person, so a withdrawal or erasure can be subtracted
+exactly; who counts in a figure is decided from them at release time (``people``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from shared.events.envelope import EventPayload
@@ -27,28 +28,34 @@ from shared.events.screening import (
     ScreeningNotSafe,
 )
 
-DIMENSIONS: tuple[str, ...] = ("org", "team", "borough", "gender", "age_band")
+DIMENSIONS: tuple[str, ...] = ("org", "team", "borough", "gender", "age_band", "referred_by")
 UNKNOWN = "unknown"
 METRIC_SCALE = 100
 """SWEMWBS metric scores are kept as hundredths, so contributions stay whole numbers."""
-ATTENDANCE_MEASURES = {
-    "attended": "sessions_attended", "did-not-attend": "sessions_did_not_attend",
-    "cancelled-by-mentee": "sessions_cancelled", "cancelled-by-mentor": "sessions_cancelled",
-}
+ATTENDANCE_MEASURES = {"attended": "session_attended", "did-not-attend": "session_missed"}
+"""Sessions that count (a cancelled session says nothing about the mentee's engagement)."""
 
 
 @dataclass(frozen=True)
 class Contribution:
-    """One measure of one person in one cell."""
+    """One measure of one event about one person, in one cell."""
 
     measure: str
     value: int
-    month: str
+    occurred_on: date
     org: str
     team: str = UNKNOWN
     borough: str = UNKNOWN
     gender: str = UNKNOWN
     age_band: str = UNKNOWN
+    referred_by: str = UNKNOWN
+    episode: str | None = None
+    match_id: str | None = None
+
+    @property
+    def month(self) -> str:
+        """The calendar month of the event's own date."""
+        return month_of(self.occurred_on)
 
 
 def month_of(day: date) -> str:
@@ -59,8 +66,9 @@ def month_of(day: date) -> str:
 def contributions_of(payload: EventPayload) -> list[Contribution]:
     """The contributions of one event (none for events that do not count)."""
     if isinstance(payload, ScreeningCompleted):
-        cell = dict(month=month_of(payload.asked_on), org=payload.org, team=payload.team,
-                    borough=payload.borough, gender=payload.gender, age_band=payload.age_band)
+        screened = Contribution(measure="screened", value=1, occurred_on=payload.asked_on,
+                                org=payload.org, team=payload.team, borough=payload.borough,
+                                gender=payload.gender, age_band=payload.age_band)
         measures = {
             "screened": 1,
             "current_abuse": int(payload.current_abuse),
@@ -68,49 +76,50 @@ def contributions_of(payload: EventPayload) -> list[Contribution]:
             "either_abuse": int(payload.disclosed),
             "asked_in_private": int(payload.private),
         }
-        return [Contribution(measure=m, value=v, **cell) for m, v in measures.items()]
+        return [replace(screened, measure=m, value=v) for m, v in measures.items()]
     if isinstance(payload, ScreeningDeclined | ScreeningNotSafe):
         measure = "declined" if isinstance(payload, ScreeningDeclined) else "not_safe_to_ask"
-        return [Contribution(measure=measure, value=1, month=month_of(payload.asked_on),
+        return [Contribution(measure=measure, value=1, occurred_on=payload.asked_on,
                              org=payload.org, team=payload.team, borough=payload.borough,
                              gender=payload.gender, age_band=payload.age_band)]
     if isinstance(payload, EnquiryDue):
-        return [Contribution(measure="due", value=1, month=month_of(payload.due_on),
+        return [Contribution(measure="due", value=1, occurred_on=payload.due_on,
                              org=payload.org, team=payload.team)]
     if isinstance(payload, MaracReferralRequired):
-        return [Contribution(measure="marac_referrals", value=1,
-                             month=month_of(payload.raised_on), org=payload.org,
-                             team=payload.team or UNKNOWN)]
+        return [Contribution(measure="marac_referrals", value=1, occurred_on=payload.raised_on,
+                             org=payload.org, team=payload.team or UNKNOWN)]
     return _engagement(payload)
 
 
 def _engagement(payload: EventPayload) -> list[Contribution]:
-    """What the mentoring events contribute (active mentees count up on a match, down at its
-    end; days to match and SWEMWBS scores feed medians and changes, never published raw)."""
+    """What the mentoring events contribute, each tied to its episode (the referral) or its
+    match; days to match and SWEMWBS scores feed medians and changes, never published raw."""
     if isinstance(payload, MenteeReferred):
-        return [Contribution(measure="referred", value=1, month=month_of(payload.referred_on),
-                             org=payload.referred_by_org, borough=payload.borough or UNKNOWN,
+        return [Contribution(measure="referred", value=1, occurred_on=payload.referred_on,
+                             org=payload.to_org or payload.referred_by_org,
+                             referred_by=payload.referred_by_org,
+                             borough=payload.borough or UNKNOWN,
                              gender=payload.gender or UNKNOWN,
-                             age_band=payload.age_band or UNKNOWN)]
+                             age_band=payload.age_band or UNKNOWN, episode=payload.referral_id)]
     if isinstance(payload, MatchMade):
-        month = month_of(payload.matched_on)
-        return [Contribution(measure="matched", value=1, month=month, org=payload.org),
-                Contribution(measure="waitlisted", value=int(payload.waitlisted), month=month,
-                             org=payload.org),
-                Contribution(measure="active_mentees", value=1, month=month, org=payload.org),
-                Contribution(measure="days_to_match", value=payload.days_from_referral,
-                             month=month, org=payload.org)]
+        matched = Contribution(measure="matched", value=1, occurred_on=payload.matched_on,
+                               org=payload.org, episode=payload.referral_id,
+                               match_id=payload.match_id)
+        return [matched, replace(matched, measure="waitlisted", value=int(payload.waitlisted)),
+                replace(matched, measure="days_to_match", value=payload.days_from_referral)]
     if isinstance(payload, SessionLogged):
-        return [Contribution(measure=ATTENDANCE_MEASURES[payload.attendance], value=1,
-                             month=month_of(payload.held_on), org=payload.org)]
+        measure = ATTENDANCE_MEASURES.get(payload.attendance)
+        return [] if measure is None else [
+            Contribution(measure=measure, value=1, occurred_on=payload.held_on,
+                         org=payload.org, match_id=payload.match_id)]
     if isinstance(payload, MentoringEnded):
-        month = month_of(payload.ended_on)
-        ending = "planned_endings" if payload.planned else "unplanned_endings"
-        return [Contribution(measure=ending, value=1, month=month, org=payload.org),
-                Contribution(measure="active_mentees", value=-1, month=month, org=payload.org)]
+        ending = "planned_ending" if payload.planned else "unplanned_ending"
+        return [Contribution(measure=ending, value=1, occurred_on=payload.ended_on,
+                             org=payload.org, match_id=payload.match_id)]
     if isinstance(payload, OutcomeRecorded) and payload.instrument == "SWEMWBS" \
             and payload.timepoint in ("intake", "exit") and payload.metric_score is not None:
         return [Contribution(measure=f"swemwbs_{payload.timepoint}",
                              value=round(payload.metric_score * METRIC_SCALE),
-                             month=month_of(payload.recorded_on), org=payload.org)]
+                             occurred_on=payload.recorded_on, org=payload.org,
+                             match_id=payload.match_id)]
     return []

@@ -2,7 +2,9 @@
 
 0 stays 0; 1 to ``suppress_upto`` (7) is shown as "fewer than 8"; every other count is rounded
 to the nearest ``round_to`` (5); rates and intervals are computed from the rounded figures and
-withheld when the denominator is ``suppress_upto`` or fewer. All thresholds are settings.
+withheld when the denominator is ``suppress_upto`` or fewer; and a published figure changes only
+when at least ``k`` (10) people have entered or left it (``release_rule``). All thresholds are
+settings.
 """
 
 from __future__ import annotations
@@ -17,15 +19,26 @@ class DisclosurePolicy:
 
     suppress_upto: int = 7
     round_to: int = 5
+    k: int = 10
 
     @property
     def method(self) -> str:
         """The method, stated beside every table."""
-        return (f"Counts of 1 to {self.suppress_upto} are shown as \"fewer than "
+        return (f"Counts are of people, not events: a person counts once in each cell and "
+                f"period. Counts of 1 to {self.suppress_upto} are shown as \"fewer than "
                 f"{self.suppress_upto + 1}\"; 0 is shown as 0; other counts are rounded to the "
                 f"nearest {self.round_to}. Rates and Wilson 95% intervals are computed from the "
-                f"rounded figures and withheld when the denominator is {self.suppress_upto} or "
-                "fewer. Figures are released on a fixed cadence.")
+                f"rounded counts and withheld when the denominator is {self.suppress_upto} or "
+                f"fewer. {self.held_rule}")
+
+    @property
+    def held_rule(self) -> str:
+        """The release rule, in words."""
+        return (f"A figure changes only when at least {self.k} people have entered or left it "
+                f"since it was last published, and a row is looked at again only after {self.k} "
+                "people have had any event in it; until then the published value stands and "
+                "the row is marked held. This holds for every grouping, period, median and "
+                "mean, and for the step from 0.")
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,16 @@
 """The reporting service's HTTP API (port 8104): disclosure-controlled figures only."""
 
 
-import csv
-import io
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.reporting.bootstrap import ReportingService
-from services.reporting.domain.figures import (
-    LAST_12_MONTHS,
-    coverage_rows,
-    engagement_rows,
-    months_in,
-    prevalence_rows,
-)
+from services.reporting.domain.figures import WHO_COUNTS, rows_of
+from services.reporting.domain.people import LAST_12_MONTHS, TABLE_GROUPS
 from services.reporting.entrypoints.access import ReportingAccess
+from services.reporting.entrypoints.csv_export import to_csv
 from services.reporting.entrypoints.dashboard import add_dashboard
 from services.reporting.service_layer.read_model import latest_release
 from shared.auth import Principal
@@ -24,6 +18,8 @@ from shared.http import create_api
 from shared.settings import PlatformSettings
 
 GroupBy = Literal["org", "team", "borough", "gender", "age_band", "month"]
+EngagementGroupBy = Literal["org", "team", "borough", "gender", "age_band", "month",
+                            "referred_by"]
 PERIOD = Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2])|last-12-months)$",
                description="a calendar month YYYY-MM, or last-12-months")
 
@@ -36,22 +32,23 @@ def build_api(service: ReportingService) -> FastAPI:
     access = ReportingAccess(service.authorizer, service.sessions)
 
     def figures(kind: str, group_by: str, period: str, request: Request) -> Response:
+        if group_by not in TABLE_GROUPS[kind]:
+            raise HTTPException(422, detail=[{
+                "loc": ["query", "group_by"], "type": "enum",
+                "msg": f"{kind} cannot be grouped by {group_by}: one of "
+                       f"{', '.join(TABLE_GROUPS[kind])}"}])
         release = latest_release(service.database)
         rows: list[dict[str, Any]] = []
         released_at = None
         if release is not None:
-            released_at, snapshot = release
-            months = months_in(period, released_at.date())
-            if kind == "prevalence":
-                rows = prevalence_rows(snapshot["cells"], group_by, months, service.policy)
-            elif kind == "coverage":
-                rows = coverage_rows(snapshot["cells"], group_by, months, service.policy)
-            else:
-                rows = engagement_rows(snapshot, group_by, months, service.policy,
-                                       service.outcome_rules)
+            released_at, published = release
+            rows = rows_of(kind, group_by, published.get(kind, {}).get(group_by, {})
+                           .get(period, []), service.policy, service.outcome_rules,
+                           service.policy.k)
         body = {"released_at": released_at.isoformat() if released_at else None,
                 "group_by": group_by, "period": period, "rows": rows,
-                "method": service.policy.method}
+                "method": f"{WHO_COUNTS[kind]} {service.policy.method}",
+                "k": service.policy.k, "held_rule": service.policy.held_rule}
         if wants_csv(request):
             return Response(to_csv(rows), media_type="text/csv; charset=utf-8", headers={
                 "Content-Disposition": f'attachment; filename="{kind}-{group_by}.csv"'})
@@ -75,9 +72,11 @@ def build_api(service: ReportingService) -> FastAPI:
 
     @app.get("/v1/engagement")
     def engagement(request: Request, _caller: Annotated[Principal, Depends(viewer)],
-                   group_by: GroupBy = "org",
+                   group_by: EngagementGroupBy = "org",
                    period: Annotated[str, PERIOD] = LAST_12_MONTHS) -> Response:
-        """Referrals to endings, days to match, active mentees and SWEMWBS change."""
+        """The mentoring funnel, people by their episode: referred, matched, attended a session,
+        endings, days to match, active mentees and SWEMWBS change; ``org`` is the organisation
+        receiving the referral, ``referred_by`` the referring one."""
         return figures("engagement", group_by, period, request)
 
     add_dashboard(app, service)
@@ -93,31 +92,3 @@ def wants_csv(request: Request) -> bool:
     """``?format=csv`` or ``Accept: text/csv``."""
     return request.query_params.get("format") == "csv" or \
         "text/csv" in request.headers.get("accept", "")
-
-
-def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in row.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            if "display" in value:
-                flat[name] = value["display"]
-                for extra in ("rate", "lower", "upper"):
-                    if extra in value:
-                        flat[f"{name}_{extra}"] = "" if value[extra] is None else value[extra]
-            else:
-                flat.update(_flatten(value, f"{name}_"))
-        else:
-            flat[name] = "" if value is None else value
-    return flat
-
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    """Controlled rows as CSV: counts as displayed ("fewer than 8"), rates beside them."""
-    flat = [_flatten(r) for r in rows]
-    out = io.StringIO()
-    if flat:
-        writer = csv.DictWriter(out, fieldnames=list(flat[0]))
-        writer.writeheader()
-        writer.writerows(flat)
-    return out.getvalue()

@@ -105,7 +105,8 @@ def rebuild(settings: PlatformSettings, database_url: str | None = None) -> Rebu
     appliers[events_topic("consent")] = consent
     read, applied = replay(settings.kafka_bootstrap, tuple(appliers), appliers,
                            **client_options(settings))
-    publish_release(database, keep=service.reporting.releases_kept,
+    publish_release(database, service.policy, service.outcome_rules,
+                    keep=service.reporting.releases_kept,
                     opt_in=service.reporting.consent_model == "opt-in")
     database.dispose()
     return RebuildSummary(read, applied, skipped.reasons)

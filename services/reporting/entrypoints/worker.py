@@ -8,12 +8,7 @@ import logging
 
 from services.reporting.bootstrap import SERVICE, ReportingService
 from services.reporting.service_layer import cascade
-from services.reporting.service_layer.read_model import (
-    business_handlers,
-    latest_release_time,
-    publish_release,
-)
-from shared.db import utcnow
+from services.reporting.service_layer.read_model import business_handlers, publish_release
 from shared.kafka.consumer import EventApplier
 from shared.kafka.topics import events_topic
 from shared.metrics import REPORTING_LAST_RELEASE, REPORTING_RELEASES
@@ -40,12 +35,12 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     async def release() -> None:
         """One release per cadence, however many reporting workers run the timer."""
         try:
-            latest = await asyncio.to_thread(latest_release_time, service.database)
-            if latest is not None and (utcnow() - latest).total_seconds() < 0.9 * cadence:
-                return
             released_at = await asyncio.to_thread(
-                publish_release, service.database, None, service.reporting.releases_kept,
-                service.reporting.consent_model == "opt-in")
+                publish_release, service.database, service.policy, service.outcome_rules,
+                None, service.reporting.releases_kept,
+                service.reporting.consent_model == "opt-in", 0.9 * cadence)
+            if released_at is None:
+                return
             REPORTING_RELEASES.inc()
             REPORTING_LAST_RELEASE.set(released_at.timestamp())
         except Exception:

@@ -7,17 +7,27 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from services.reporting.adapters.tables import contributions, evaluation_consents, releases
+from services.reporting.adapters.tables import (
+    contributions,
+    evaluation_consents,
+    published_rows,
+    releases,
+)
 from services.reporting.domain.contributions import DIMENSIONS, contributions_of
+from services.reporting.domain.disclosure import DisclosurePolicy
+from services.reporting.domain.figures import OutcomeRules
+from services.reporting.domain.people import Fact, RowKey, rows_now
+from services.reporting.domain.release_rule import Released, RowState, release
 from services.reporting.service_layer.cascade import is_excluded
 from shared.db import Database, UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent, EventPayload
 from shared.kafka.consumer import Handler
 
-Cell = dict[str, Any]
+RELEASE_LOCK = 0x5065_6572
+"""The advisory lock one release holds on PostgreSQL."""
 COUNTED_EVENTS: tuple[str, ...] = (
     "screening-completed", "screening-declined", "screening-not-safe", "enquiry-due",
     "marac-referral-required", "mentee-referred", "match-made", "session-logged",
@@ -29,8 +39,8 @@ def apply_event(uow: UnitOfWork, event: CloudEvent, payload: EventPayload) -> No
     """Store what an event contributes, keyed by the person it is about (unless they are out)."""
     if event.subject is None or is_excluded(uow, event.subject):
         return
-    rows = [dict(asdict(c), subject_id=event.subject, source_event=event.dedup_key)
-            for c in contributions_of(payload)]
+    rows = [dict(asdict(c), month=c.month, subject_id=event.subject,
+                 source_event=event.dedup_key) for c in contributions_of(payload)]
     if rows:
         uow.session.execute(contributions.insert(), rows)
 
@@ -41,26 +51,27 @@ def business_handlers() -> dict[str, Handler]:
 
 
 def clear(uow: UnitOfWork) -> None:
-    """Empty the read model (before a rebuild)."""
-    for table in (contributions, evaluation_consents, releases,
-                  contributions.metadata.tables["inbox"]):
+    """Empty the read model (before a rebuild). The release rule's memory and the releases
+    stay: a rebuild must not let figures jump by fewer than K people."""
+    for table in (contributions, evaluation_consents, contributions.metadata.tables["inbox"]):
         uow.session.execute(delete(table))
 
 
-def aggregate_cells(session: Session, opt_in: bool = False) -> list[Cell]:
-    """Sum every measure by month and every dimension (unrounded, internal only).
+def facts(session: Session, opt_in: bool = False) -> list[Fact]:
+    """Every stored contribution of the people who count (internal only).
 
     Opt-out (the default) counts everyone who has not withdrawn ``evaluation``; opt-in counts
     only people whose ``evaluation`` consent is granted.
     """
-    keys = [contributions.c[d] for d in ("month", *DIMENSIONS)]
-    query = (select(*keys, contributions.c.measure, func.sum(contributions.c.value).label("n"))
-             .group_by(*keys, contributions.c.measure)
-             .order_by(*keys, contributions.c.measure))
+    c = contributions.c
+    query = select(c.id, c.subject_id, c.source_event, c.measure, c.value, c.occurred_on,
+                   c.episode, c.match_id, *[c[d] for d in DIMENSIONS]).order_by(c.id)
     counted = _counted(opt_in)
     if counted is not None:
         query = query.where(counted)
-    return [dict(row._mapping) for row in session.execute(query)]
+    return [Fact(row.id, row.subject_id, row.source_event, row.measure, int(row.value),
+                 row.occurred_on, {d: row._mapping[d] for d in DIMENSIONS},
+                 row.episode, row.match_id) for row in session.execute(query)]
 
 
 def _counted(opt_in: bool) -> Any:
@@ -71,51 +82,60 @@ def _counted(opt_in: bool) -> Any:
         evaluation_consents.c.state == "granted"))
 
 
-def individual_values(session: Session, opt_in: bool = False) -> dict[str, list[Cell]]:
-    """Per-person values behind medians and changes (internal only, never published raw):
-    days from referral to match, and each person's SWEMWBS change from intake to exit."""
-    dims = [contributions.c[d] for d in ("month", *DIMENSIONS)]
-    query = select(contributions.c.subject_id, contributions.c.measure,
-                   contributions.c.value, *dims).where(contributions.c.measure.in_(
-                       ("days_to_match", "swemwbs_intake", "swemwbs_exit"))
-                   ).order_by(contributions.c.id)
-    counted = _counted(opt_in)
-    if counted is not None:
-        query = query.where(counted)
-    days: list[Cell] = []
-    latest: dict[tuple[str, str], Cell] = {}
-    for row in session.execute(query):
-        cell = {d: row._mapping[d] for d in ("month", *DIMENSIONS)}
-        if row.measure == "days_to_match":
-            days.append({**cell, "n": int(row.value)})
-        else:
-            latest[(row.subject_id, row.measure)] = {**cell, "n": int(row.value)}
-    changes = [
-        {**exit_cell, "n": exit_cell["n"] - latest[(subject, "swemwbs_intake")]["n"]}
-        for (subject, measure), exit_cell in latest.items()
-        if measure == "swemwbs_exit" and (subject, "swemwbs_intake") in latest
-    ]
-    return {"days_to_match": days, "swemwbs_changes": changes}
+def _row_key(key: RowKey) -> str:
+    return json.dumps(list(key), separators=(",", ":"))
 
 
-def publish_release(database: Database, now: datetime | None = None, keep: int = 100,
-                    opt_in: bool = False) -> datetime:
-    """Snapshot the aggregates as a new release, keeping the newest ``keep``; returns its time."""
+def _lock_release(session: Session) -> None:
+    """One release at a time, however many workers run the timer (SQLite: the write
+    transaction already holds the database's write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RELEASE_LOCK})
+
+
+def publish_release(database: Database, policy: DisclosurePolicy, rules: OutcomeRules,
+                    now: datetime | None = None, keep: int = 100, opt_in: bool = False,
+                    min_interval: float = 0.0) -> datetime | None:
+    """Apply the release rule to every row and store the result as a new release, keeping the
+    newest ``keep``; returns its time, or None when another worker released within
+    ``min_interval`` seconds."""
     released_at = now or utcnow()
+    stamp = released_at.isoformat()
     with database.unit_of_work() as uow:
-        cells = aggregate_cells(uow.session, opt_in)
-        for cell in cells:
-            cell["n"] = int(cell["n"])
-        snapshot = {"cells": cells, **individual_values(uow.session, opt_in)}
-        newest = uow.session.execute(releases.insert().values(
-            released_at=released_at, cells=json.dumps(snapshot, separators=(",", ":")))
+        session = uow.session
+        _lock_release(session)
+        latest = session.execute(select(func.max(releases.c.released_at))).scalar()
+        if latest is not None and (released_at - latest).total_seconds() < min_interval:
+            return None
+        states = {tuple(json.loads(row.row_key)): RowState.from_json(json.loads(row.state))
+                  for row in session.execute(select(published_rows))}
+        current = rows_now(facts(session, opt_in), released_at.date())
+        writes, released = release(states, current, policy.k, rules.meaningful_change, stamp)
+        _store_states(session, states, writes)
+        newest = session.execute(releases.insert().values(
+            released_at=released_at, cells=json.dumps(released, separators=(",", ":")))
             .returning(releases.c.release_id)).scalar_one()
-        uow.session.execute(delete(releases).where(releases.c.release_id <= newest - keep))
+        session.execute(delete(releases).where(releases.c.release_id <= newest - keep))
     return released_at
 
 
-def latest_release(database: Database) -> tuple[datetime, dict[str, list[Cell]]] | None:
-    """The newest release's time and snapshot, or None before the first release."""
+def _store_states(session: Session, before: dict[RowKey, RowState],
+                  writes: dict[RowKey, RowState]) -> None:
+    """Write the rows whose state changed; forget rows nobody is in and nothing was shown of."""
+    for row, state in writes.items():
+        key = _row_key(row)
+        if state.empty:
+            session.execute(delete(published_rows).where(published_rows.c.row_key == key))
+        elif row in before:
+            session.execute(update(published_rows).where(published_rows.c.row_key == key)
+                            .values(state=json.dumps(state.to_json())))
+        else:
+            session.execute(published_rows.insert().values(
+                row_key=key, state=json.dumps(state.to_json())))
+
+
+def latest_release(database: Database) -> tuple[datetime, Released] | None:
+    """The newest release's time and rows, or None before the first release."""
     with database.read() as session:
         row = session.execute(select(releases.c.released_at, releases.c.cells)
                               .order_by(releases.c.release_id.desc()).limit(1)).first()
@@ -125,7 +145,7 @@ def latest_release(database: Database) -> tuple[datetime, dict[str, list[Cell]]]
 
 
 def latest_release_time(database: Database) -> datetime | None:
-    """When the newest release was published (cheap: the snapshot is not loaded)."""
+    """When the newest release was published (cheap: the rows are not loaded)."""
     with database.read() as session:
         released_at: datetime | None = session.execute(
             select(releases.c.released_at).order_by(releases.c.release_id.desc()).limit(1)

@@ -1,0 +1,283 @@
+"""Who is in each figure: distinct people per table, grouping, group and period.
+
+Every figure counts people, never events. In each table and period a person stands once, in
+the cell of one representative record:
+- prevalence: their most recent screening in the period;
+- coverage: their most recent ``enquiry-due`` (else their most recent enquiry) in the period;
+  "screened" counts people due who were screened in the period, over people due;
+- engagement: their most recent mentoring episode (referral) whose referral falls in the period,
+  under the organisation that received it; every stage of the funnel is of that episode, so
+  referred >= matched >= attended a session, and a SWEMWBS change pairs intake and exit within
+  the episode's match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+from services.reporting.domain.contributions import DIMENSIONS, UNKNOWN
+
+PREVALENCE, COVERAGE, ENGAGEMENT = "prevalence", "coverage", "engagement"
+TABLES: tuple[str, ...] = (PREVALENCE, COVERAGE, ENGAGEMENT)
+GROUPS: tuple[str, ...] = ("org", "team", "borough", "gender", "age_band", "month")
+TABLE_GROUPS: dict[str, tuple[str, ...]] = {
+    PREVALENCE: GROUPS, COVERAGE: GROUPS, ENGAGEMENT: (*GROUPS, "referred_by")}
+LAST_12_MONTHS = "last-12-months"
+RowKey = tuple[str, str, str, str]
+"""Table, grouping, group and period of one row."""
+VALUE_MEASURES: frozenset[str] = frozenset({"days_to_match", "swemwbs_change"})
+"""Measures whose members carry a value (medians, means); every other measure is a count."""
+
+SCREENING = ("screened", "current_abuse", "past_abuse", "either_abuse", "asked_in_private")
+ENQUIRY_OUTCOMES = ("screened", "declined", "not_safe_to_ask")
+ENDINGS = frozenset({"planned_ending", "unplanned_ending"})
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One stored contribution, as the release reads it."""
+
+    seq: int
+    subject: str
+    source_event: str
+    measure: str
+    value: int
+    occurred_on: date
+    dims: dict[str, str]
+    episode: str | None = None
+    match_id: str | None = None
+
+    @property
+    def month(self) -> str:
+        """The calendar month of the event's own date."""
+        return f"{self.occurred_on.year:04d}-{self.occurred_on.month:02d}"
+
+
+@dataclass
+class Standing:
+    """One person in one table and period: their cell and what they count towards."""
+
+    person: str
+    dims: dict[str, str]
+    measures: dict[str, int]
+    activity: str
+
+
+@dataclass
+class Event:
+    """The contributions of one event, gathered."""
+
+    subject: str
+    source_event: str
+    occurred_on: date
+    seq: int
+    dims: dict[str, str]
+    measures: dict[str, int] = field(default_factory=dict)
+    episode: str | None = None
+    match_id: str | None = None
+
+    @property
+    def order(self) -> tuple[date, int]:
+        """Most recent last: by the event's own date, then by arrival."""
+        return self.occurred_on, self.seq
+
+    @property
+    def month(self) -> str:
+        """The calendar month of the event's own date."""
+        return f"{self.occurred_on.year:04d}-{self.occurred_on.month:02d}"
+
+
+def person_reference(subject: str) -> str:
+    """The short reference the release rule keeps for a person (never the subject id)."""
+    return hashlib.sha256(subject.encode()).hexdigest()[:20]
+
+
+def months_in(period: str, today: date) -> set[str] | None:
+    """The months a period covers: one ``YYYY-MM``, or the 12 months up to ``today``."""
+    if period != LAST_12_MONTHS:
+        return {period}
+    months = set()
+    year, month = today.year, today.month
+    for _ in range(12):
+        months.add(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return months
+
+
+def events_of(facts: Iterable[Fact]) -> list[Event]:
+    """The stored contributions gathered into the events they came from."""
+    gathered: dict[str, Event] = {}
+    for fact in facts:
+        event = gathered.get(fact.source_event)
+        if event is None:
+            event = gathered[fact.source_event] = Event(
+                fact.subject, fact.source_event, fact.occurred_on, fact.seq, dict(fact.dims),
+                episode=fact.episode, match_id=fact.match_id)
+        event.measures[fact.measure] = fact.value
+    return list(gathered.values())
+
+
+def _activity(events: Iterable[Event]) -> str:
+    """A fingerprint of everything a person did in a table and period: any new event about
+    them changes it, whatever the event says."""
+    keys = sorted(e.source_event for e in events)
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
+def _filled(first: Event, others: Iterable[Event], month: str) -> dict[str, str]:
+    """The representative record's cell, with dimensions it does not know taken from the
+    person's other records (most recent first)."""
+    dims = dict(first.dims)
+    for event in sorted(others, key=lambda e: e.order, reverse=True):
+        for name in DIMENSIONS:
+            if dims.get(name, UNKNOWN) == UNKNOWN and event.dims.get(name, UNKNOWN) != UNKNOWN:
+                dims[name] = event.dims[name]
+    dims["month"] = month
+    return dims
+
+
+def _by_person(events: Iterable[Event]) -> dict[str, list[Event]]:
+    people: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        people[event.subject].append(event)
+    return people
+
+
+def prevalence(events: list[Event], months: set[str] | None) -> Iterator[Standing]:
+    """Each person screened in the period, by their most recent screening."""
+    screenings = [e for e in events if "screened" in e.measures
+                  and (months is None or e.month in months)]
+    for subject, own in _by_person(screenings).items():
+        latest = max(own, key=lambda e: e.order)
+        yield Standing(person_reference(subject), _filled(latest, own, latest.month),
+                       {m: latest.measures.get(m, 0) for m in SCREENING}, _activity(own))
+
+
+def coverage(events: list[Event], months: set[str] | None) -> Iterator[Standing]:
+    """Each person due, asked, declined, not safe to ask or referred to MARAC in the period."""
+    kinds = ("due", "marac_referrals", *ENQUIRY_OUTCOMES)
+    relevant = [e for e in events if any(k in e.measures for k in kinds)
+                and (months is None or e.month in months)]
+    for subject, own in _by_person(relevant).items():
+        dues = [e for e in own if "due" in e.measures]
+        enquiries = [e for e in own if any(k in e.measures for k in ENQUIRY_OUTCOMES)]
+        screenings = [e for e in enquiries if "screened" in e.measures]
+        latest_enquiry = max(enquiries, key=lambda e: e.order) if enquiries else None
+        anchor = max(dues or enquiries or own, key=lambda e: e.order)
+        screened = bool(dues and screenings)
+        latest_screening = max(screenings, key=lambda e: e.order) if screenings else None
+        measures = {
+            "due": int(bool(dues)),
+            "screened": int(screened),
+            "declined": int(latest_enquiry is not None and "declined" in latest_enquiry.measures),
+            "not_safe_to_ask": int(latest_enquiry is not None
+                                   and "not_safe_to_ask" in latest_enquiry.measures),
+            "asked_in_private": int(screened and latest_screening is not None
+                                    and latest_screening.measures.get("asked_in_private", 0)),
+            "marac_referrals": int(any("marac_referrals" in e.measures for e in own)),
+        }
+        yield Standing(person_reference(subject), _filled(anchor, own, anchor.month), measures,
+                       _activity(own))
+
+
+@dataclass
+class _Episode:
+    """One mentoring episode: a referral and what followed it."""
+
+    subject: str
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def start(self) -> Event:
+        """The referral, or failing that the earliest event seen of the episode."""
+        referrals = [e for e in self.events if "referred" in e.measures]
+        return min(referrals or self.events, key=lambda e: e.order)
+
+    def has(self, measure: str) -> bool:
+        """Whether any event of the episode counts towards ``measure``."""
+        return any(e.measures.get(measure, 0) for e in self.events)
+
+    def latest(self, measure: str) -> int | None:
+        """The most recent value of ``measure`` in the episode."""
+        values = [e for e in self.events if measure in e.measures]
+        return max(values, key=lambda e: e.order).measures[measure] if values else None
+
+
+def _episodes(events: list[Event]) -> list[_Episode]:
+    """Mentoring events grouped by referral; sessions, outcomes and endings join through
+    their match."""
+    episodes: dict[str, _Episode] = {}
+    match_episode: dict[str, str] = {}
+    for event in sorted(events, key=lambda e: e.order):
+        if event.episode is not None:
+            episodes.setdefault(event.episode, _Episode(event.subject)).events.append(event)
+            if event.match_id is not None:
+                match_episode[event.match_id] = event.episode
+    for event in events:
+        if event.episode is None and event.match_id is not None:
+            key = match_episode.get(event.match_id, f"match:{event.match_id}")
+            episodes.setdefault(key, _Episode(event.subject)).events.append(event)
+    return list(episodes.values())
+
+
+def engagement(events: list[Event], months: set[str] | None) -> Iterator[Standing]:
+    """Each person whose referral falls in the period, by their most recent such episode."""
+    mentoring = [e for e in events if e.episode is not None or e.match_id is not None]
+    chosen: dict[str, list[_Episode]] = defaultdict(list)
+    for episode in _episodes(mentoring):
+        if months is None or episode.start.month in months:
+            chosen[episode.subject].append(episode)
+    for subject, own in chosen.items():
+        episode = max(own, key=lambda ep: ep.start.order)
+        start = episode.start
+        matched = episode.has("matched")
+        endings = [e for e in episode.events if e.measures.keys() & ENDINGS]
+        ending = max(endings, key=lambda e: e.order) if endings else None
+        planned = ending is not None and "planned_ending" in ending.measures
+        measures = {
+            "referred": 1, "matched": int(matched),
+            "waitlisted": int(episode.has("waitlisted")),
+            "attended_session": int(episode.has("session_attended")),
+            "missed_session": int(episode.has("session_missed")),
+            "planned_endings": int(planned),
+            "unplanned_endings": int(ending is not None and not planned),
+            "active_mentees": int(matched and ending is None),
+        }
+        days = episode.latest("days_to_match")
+        if matched and days is not None:
+            measures["days_to_match"] = days
+        intake, leaving = episode.latest("swemwbs_intake"), episode.latest("swemwbs_exit")
+        if intake is not None and leaving is not None:
+            measures["swemwbs_change"] = leaving - intake
+        every = [e for ep in own for e in ep.events]
+        yield Standing(person_reference(subject), _filled(start, every, start.month), measures,
+                       _activity(every))
+
+
+STANDINGS = {PREVALENCE: prevalence, COVERAGE: coverage, ENGAGEMENT: engagement}
+
+
+def standings(events: list[Event], table: str, months: set[str] | None) -> list[Standing]:
+    """Everyone in ``table`` for the period covering ``months`` (None: all time)."""
+    return list(STANDINGS[table](events, months))
+
+
+def rows_now(stored: list[Fact], today: date) -> dict[RowKey, list[Standing]]:
+    """Everyone in every row of every table, grouping and period (the last 12 months and each
+    month with data)."""
+    events = events_of(stored)
+    months = sorted({f.month for f in stored})
+    periods: dict[str, set[str] | None] = {LAST_12_MONTHS: months_in(LAST_12_MONTHS, today)}
+    periods.update({m: {m} for m in months})
+    rows: dict[RowKey, list[Standing]] = defaultdict(list)
+    for table in TABLES:
+        for period, covered in periods.items():
+            for standing in standings(events, table, covered):
+                for group_by in TABLE_GROUPS[table]:
+                    group = standing.dims.get(group_by, UNKNOWN)
+                    rows[(table, group_by, group, period)].append(standing)
+    return rows

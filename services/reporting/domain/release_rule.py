@@ -1,0 +1,186 @@
+"""The release rule: a published figure changes only when at least K people moved in it.
+
+A row is one group of one grouping of one table in one period (team "north-cmht" of
+prevalence in 2026-11). For each row the rule remembers who was in each figure when it was last
+published, and the activity of the row's people (a fingerprint of their events) when the row was
+last released.
+
+- **Row trigger.** A row is reconsidered only once at least K people have had any event in it
+  (entered, left, or had a new event) since it was last reconsidered. K alone on each figure is
+  not enough: the figure would change exactly when its K-th person arrived, so someone who knows
+  when that person was screened would learn which figure they entered (that they disclosed
+  abuse). The trigger depends only on activity, which the insider knows anyway, never on what
+  an event said.
+- **Figure rule.** When a row is reconsidered, each figure whose members (people, or people with
+  their values for medians and means) differ from its last published members by at least K
+  people takes its current value; every other figure keeps its published value, and the row
+  says it is held.
+
+So every published change between two releases is the work of at least K people, in every
+grouping and period, including the step from 0; and whether a figure changes at a release never
+turns on one person's answer alone.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.reporting.domain.contributions import METRIC_SCALE
+from services.reporting.domain.people import VALUE_MEASURES, RowKey, Standing
+
+Members = dict[str, int]
+"""A figure's people (short references) with their values (1 for a count)."""
+
+
+@dataclass
+class RowState:
+    """What the rule remembers of one row."""
+
+    activity: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, Members] = field(default_factory=dict)
+    changed_at: str | None = None
+    stale: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as stored."""
+        return {"activity": self.activity, "figures": self.figures,
+                "changed_at": self.changed_at, "stale": self.stale}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RowState:
+        """The state as stored, read back."""
+        return cls(dict(data["activity"]), {m: dict(v) for m, v in data["figures"].items()},
+                   data.get("changed_at"), bool(data.get("stale")))
+
+    @property
+    def empty(self) -> bool:
+        """Nobody is in the row and nothing of it was ever published."""
+        return not self.activity and not any(self.figures.values())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A row after a release: its state, and whether it is held (not all current)."""
+
+    state: RowState
+    held: bool
+    reconsidered: bool
+
+
+def members_of(people: Iterable[Standing]) -> dict[str, Members]:
+    """Each figure's current members: people counted (value 1), or people with their value."""
+    figures: dict[str, Members] = {}
+    for standing in people:
+        for measure, value in standing.measures.items():
+            members = figures.setdefault(measure, {})
+            if measure in VALUE_MEASURES:
+                members[standing.person] = value
+            elif value:
+                members[standing.person] = 1
+    return figures
+
+
+def moved(before: dict[str, Any], after: dict[str, Any]) -> int:
+    """How many people differ between two memberships (entered, left or changed value)."""
+    return sum(1 for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+
+Allowed = Callable[[str, Members], bool]
+"""Whether a figure may take new members (the check across groupings and periods)."""
+
+
+def _anything(_measure: str, _members: Members) -> bool:
+    return True
+
+
+def advance(state: RowState, people: list[Standing], k: int, now: str,
+            allowed: Allowed = _anything) -> Outcome:
+    """Apply the rule to one row at a release."""
+    activity = {s.person: s.activity for s in people}
+    if moved(state.activity, activity) < k:
+        return Outcome(state, held=state.stale or activity != state.activity,
+                       reconsidered=False)
+    current = members_of(people)
+    figures = dict(state.figures)
+    changed = False
+    for measure in current.keys() | figures.keys():
+        candidate = current.get(measure, {})
+        if moved(figures.get(measure, {}), candidate) >= k and allowed(measure, candidate):
+            figures[measure] = candidate
+            changed = True
+    stale = any(figures.get(m, {}) != current.get(m, {}) for m in current.keys() | figures.keys())
+    figures = {m: v for m, v in figures.items() if v or m in current}
+    next_state = RowState(activity, figures, now if changed else state.changed_at, stale)
+    return Outcome(next_state, held=stale, reconsidered=True)
+
+
+def summary(measure: str, members: Members, meaningful_change: float) -> dict[str, Any]:
+    """What a published figure says (unrounded; disclosure control comes after)."""
+    values = list(members.values())
+    if measure == "days_to_match":
+        return {"n": len(values),
+                "median": float(statistics.median(values)) if values else None}
+    if measure == "swemwbs_change":
+        improved = sum(1 for v in values if v / METRIC_SCALE >= meaningful_change)
+        return {"n": len(values), "improved": improved,
+                "mean": round(statistics.fmean(values) / METRIC_SCALE, 2) if values else None}
+    return {"n": len(values)}
+
+
+Released = dict[str, dict[str, dict[str, list[dict[str, Any]]]]]
+"""A release: table -> grouping -> period -> rows as published (unrounded)."""
+
+
+class Overlaps:
+    """Every figure as published, by table and figure, so that a figure about to change can be
+    checked against every other grouping and period: two published figures whose people
+    overlap must be the same people or differ by at least K, or subtracting one from the
+    other would point at fewer than K people (a team that sits almost wholly in one borough)."""
+
+    def __init__(self, states: dict[RowKey, RowState], k: int) -> None:
+        self.k = k
+        self.published: dict[tuple[str, str], dict[RowKey, Members]] = {}
+        for key, state in states.items():
+            for measure, members in state.figures.items():
+                if members:
+                    self.published.setdefault((key[0], measure), {})[key] = members
+
+    def check(self, key: RowKey) -> Allowed:
+        """The check for one row's figures (accepted figures join the published at once)."""
+        def allowed(measure: str, members: Members) -> bool:
+            figures = self.published.setdefault((key[0], measure), {})
+            for other, published in figures.items():
+                if other == key or abs(len(published) - len(members)) >= self.k:
+                    continue
+                if published.keys() & members.keys() and 0 < moved(published, members) < self.k:
+                    return False
+            if members:
+                figures[key] = members
+            else:
+                figures.pop(key, None)
+            return True
+        return allowed
+
+
+def release(states: dict[RowKey, RowState], current: dict[RowKey, list[Standing]], k: int,
+            meaningful_change: float, now: str
+            ) -> tuple[dict[RowKey, RowState], Released]:
+    """Apply the rule to every row: the states that changed, and the release."""
+    writes: dict[RowKey, RowState] = {}
+    released: Released = {}
+    overlaps = Overlaps(states, k)
+    for key in sorted(current.keys() | states.keys()):
+        table, group_by, group, period = key
+        before = states.get(key, RowState())
+        outcome = advance(before, current.get(key, []), k, now, overlaps.check(key))
+        if outcome.state != before:
+            writes[key] = outcome.state
+        figures = {m: summary(m, members, meaningful_change)
+                   for m, members in outcome.state.figures.items()}
+        released.setdefault(table, {}).setdefault(group_by, {}).setdefault(period, []).append(
+            {"group": group, "changed_at": outcome.state.changed_at, "held": outcome.held,
+             "figures": figures})
+    return writes, released

@@ -1,0 +1,228 @@
+"""Who is in each figure: people, not events; the funnel by episode under the receiving
+organisation; coverage over people due; SWEMWBS paired within an episode."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from typing import Any
+
+import pytest
+
+from services.reporting.domain.contributions import contributions_of
+from services.reporting.domain.people import (
+    COVERAGE,
+    ENGAGEMENT,
+    PREVALENCE,
+    Fact,
+    Standing,
+    events_of,
+    months_in,
+    standings,
+)
+from shared.events.envelope import EventPayload
+from shared.events.mentoring import (
+    MatchMade,
+    MenteeReferred,
+    MentoringEnded,
+    MentoringPreferences,
+    OutcomeRecorded,
+    SessionLogged,
+)
+from shared.events.screening import EnquiryDue, ScreeningCompleted, ScreeningDeclined
+
+NOVEMBER = {"2026-11"}
+
+
+class Log:
+    """Events about people, stored as the read model stores them."""
+
+    def __init__(self) -> None:
+        self.facts: list[Fact] = []
+        self._seq = itertools.count(1)
+
+    def add(self, subject: str, payload: EventPayload) -> None:
+        event_key = f"event-{next(self._seq)}"
+        for c in contributions_of(payload):
+            self.facts.append(Fact(next(self._seq), subject, event_key, c.measure, c.value,
+                                   c.occurred_on, {"org": c.org, "team": c.team,
+                                                   "borough": c.borough, "gender": c.gender,
+                                                   "age_band": c.age_band,
+                                                   "referred_by": c.referred_by},
+                                   c.episode, c.match_id))
+
+    def table(self, table: str, months: set[str] | None = NOVEMBER) -> dict[str, Standing]:
+        return {s.person: s for s in standings(events_of(self.facts), table, months)}
+
+
+def screening(day: date = date(2026, 11, 2), *, current: bool = False, team: str = "north",
+              private: bool = True) -> ScreeningCompleted:
+    return ScreeningCompleted(
+        screening_id="s", org="trust", team=team, borough="camden", gender="female",
+        age_band="25-34", asked_on=day, asked_by_role="nurse", training_level=2,
+        private=private, hark_score=int(current), current_abuse=current, past_abuse="no",
+        disclosed=current)
+
+
+def referral(referral_id: str, day: date, to_org: str = "partner-a") -> MenteeReferred:
+    return MenteeReferred(referral_id=referral_id, referred_by_org="trust", to_org=to_org,
+                          referred_on=day, preferences=MentoringPreferences(),
+                          borough="camden", gender="female", age_band="25-34")
+
+
+def match(match_id: str, referral_id: str, day: date, org: str = "partner-a") -> MatchMade:
+    return MatchMade(match_id=match_id, referral_id=referral_id, mentor_id="mentor", org=org,
+                     matched_on=day, days_from_referral=7, waitlisted=False)
+
+
+def swemwbs(match_id: str, timepoint: str, metric: float, day: date) -> OutcomeRecorded:
+    return OutcomeRecorded(outcome_id=f"o-{match_id}-{timepoint}", match_id=match_id,
+                           org="partner-a", recorded_on=day, timepoint=timepoint,
+                           instrument="SWEMWBS", items=(3,) * 7, raw_score=21,
+                           metric_score=metric)
+
+
+def session(match_id: str, attendance: str, day: date) -> SessionLogged:
+    return SessionLogged(session_id=f"s-{match_id}-{day}", match_id=match_id, org="partner-a",
+                         held_on=day, duration_minutes=50, mode="phone", attendance=attendance,
+                         safeguarding_concern=False)
+
+
+@pytest.mark.parametrize(
+    ("given_period", "given_today", "expected"),
+    [
+        pytest.param("last-12-months", date(2026, 3, 15),
+                     {"2025-04", "2025-05", "2025-06", "2025-07", "2025-08", "2025-09",
+                      "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"},
+                     id="spans-a-year-end"),
+        pytest.param("last-12-months", date(2025, 12, 31),
+                     {f"2025-{m:02d}" for m in range(1, 13)}, id="december"),
+        pytest.param("last-12-months", date(2026, 1, 1),
+                     {"2026-01", *(f"2025-{m:02d}" for m in range(2, 13))}, id="january"),
+        pytest.param("2025-07", date(2026, 3, 15), {"2025-07"}, id="one-month"),
+    ],
+)
+def test_months_in(given_period: str, given_today: date, expected: set[str]) -> None:
+    assert months_in(given_period, given_today) == expected
+
+
+def test_one_person_screened_nine_times_is_one_person() -> None:
+    log = Log()
+    for day in range(1, 10):
+        log.add("p1", screening(date(2026, 11, day), current=True))
+    people = log.table(PREVALENCE)
+    assert len(people) == 1
+    [only] = people.values()
+    assert only.measures["screened"] == 1
+    assert only.measures["current_abuse"] == 1
+
+
+def test_prevalence_uses_each_persons_most_recent_screening_in_the_period() -> None:
+    log = Log()
+    log.add("p1", screening(date(2026, 11, 20), current=False, team="south"))
+    log.add("p1", screening(date(2026, 11, 3), current=True, team="north"))  # arrives later
+    log.add("p1", screening(date(2026, 12, 1), current=True, team="east"))  # another month
+    [november] = log.table(PREVALENCE).values()
+    assert (november.dims["team"], november.measures["current_abuse"]) == ("south", 0)
+    [year] = log.table(PREVALENCE, None).values()
+    assert (year.dims["team"], year.dims["month"], year.measures["current_abuse"]) == (
+        "east", "2026-12", 1)
+
+
+def test_a_redelivered_event_changes_no_figure_but_is_activity() -> None:
+    once, twice = Log(), Log()
+    once.add("p1", screening(current=True))
+    twice.add("p1", screening(current=True))
+    twice.add("p1", screening(current=True))
+    [a], [b] = once.table(PREVALENCE).values(), twice.table(PREVALENCE).values()
+    assert a.measures == b.measures
+    assert a.activity != b.activity
+
+
+def test_coverage_counts_screenings_of_people_due_over_people_due() -> None:
+    log = Log()
+    for person in ("due-and-screened", "due-only"):
+        log.add(person, EnquiryDue(org="trust", team="north", due_on=date(2026, 11, 1)))
+    log.add("due-and-screened", screening(private=False))
+    log.add("screened-not-due", screening())
+    log.add("declined", ScreeningDeclined(
+        screening_id="d", org="trust", team="north", borough="camden", gender="male",
+        age_band="35-44", asked_on=date(2026, 11, 4), asked_by_role="nurse",
+        training_level=2, private=True))
+    people = log.table(COVERAGE)
+    totals = {m: sum(s.measures[m] for s in people.values())
+              for m in ("due", "screened", "declined", "asked_in_private")}
+    assert totals == {"due": 2, "screened": 1, "declined": 1, "asked_in_private": 0}
+    # the due record has no borough: the person's screening fills it in
+    due_and_screened = next(s for s in people.values() if s.measures["screened"])
+    assert due_and_screened.dims["borough"] == "camden"
+
+
+def journey(log: Log, person: str, referral_id: str, *, intake: float | None = None,
+            exit_: float | None = None, planned: bool | None = None) -> None:
+    log.add(person, referral(referral_id, date(2026, 11, 2)))
+    log.add(person, match(f"m-{referral_id}", referral_id, date(2026, 11, 9)))
+    log.add(person, session(f"m-{referral_id}", "attended", date(2026, 11, 16)))
+    if intake is not None:
+        log.add(person, swemwbs(f"m-{referral_id}", "intake", intake, date(2026, 11, 9)))
+    if exit_ is not None:
+        log.add(person, swemwbs(f"m-{referral_id}", "exit", exit_, date(2026, 11, 28)))
+    if planned is not None:
+        log.add(person, MentoringEnded(match_id=f"m-{referral_id}", org="partner-a",
+                                       ended_on=date(2026, 11, 29), planned=planned))
+
+
+def test_the_funnel_counts_a_journey_under_the_receiving_organisation() -> None:
+    log = Log()
+    journey(log, "p1", "r1", planned=True)
+    [person] = log.table(ENGAGEMENT).values()
+    assert person.dims["org"] == "partner-a"
+    assert person.dims["referred_by"] == "trust"
+    stages = [person.measures[m] for m in ("referred", "matched", "attended_session",
+                                           "planned_endings")]
+    assert stages == [1, 1, 1, 1]
+    assert person.measures["active_mentees"] == 0
+
+
+def test_the_funnel_is_a_cohort_of_the_referral_month() -> None:
+    log = Log()
+    log.add("p1", referral("r1", date(2026, 10, 30)))
+    log.add("p1", match("m1", "r1", date(2026, 11, 2)))
+    assert log.table(ENGAGEMENT) == {}  # matched in November, referred in October
+    [october] = log.table(ENGAGEMENT, {"2026-10"}).values()
+    assert (october.measures["referred"], october.measures["matched"]) == (1, 1)
+
+
+def test_swemwbs_change_pairs_intake_and_exit_within_one_episode() -> None:
+    log = Log()
+    journey(log, "p1", "r1", intake=20.0, exit_=24.0, planned=True)
+    log.add("p1", referral("r2", date(2026, 11, 20)))  # a second episode, intake only
+    log.add("p1", match("m-r2", "r2", date(2026, 11, 21)))
+    log.add("p1", swemwbs("m-r2", "intake", 14.0, date(2026, 11, 21)))
+    [person] = log.table(ENGAGEMENT).values()
+    assert "swemwbs_change" not in person.measures  # the first exit is not the second's
+    first_only = Log()
+    journey(first_only, "p1", "r1", intake=20.0, exit_=24.0, planned=True)
+    [person] = first_only.table(ENGAGEMENT).values()
+    assert person.measures["swemwbs_change"] == 400
+
+
+@pytest.mark.parametrize(("attendance", "measure"), [("attended", "attended_session"),
+                                                      ("did-not-attend", "missed_session")])
+def test_sessions_count_people_who_had_one(attendance: str, measure: str) -> None:
+    log = Log()
+    log.add("p1", referral("r1", date(2026, 11, 2)))
+    log.add("p1", match("m1", "r1", date(2026, 11, 3)))
+    for day in (4, 11, 18):
+        log.add("p1", session("m1", attendance, date(2026, 11, day)))
+    [person] = log.table(ENGAGEMENT).values()
+    assert person.measures[measure] == 1
+
+
+def test_an_unplanned_ending_is_not_planned_and_ends_activity() -> None:
+    log = Log()
+    journey(log, "p1", "r1", planned=False)
+    [person] = log.table(ENGAGEMENT).values()
+    measures: dict[str, Any] = person.measures
+    assert (measures["planned_endings"], measures["unplanned_endings"],
+            measures["active_mentees"]) == (0, 1, 0)

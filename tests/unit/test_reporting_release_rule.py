@@ -1,0 +1,241 @@
+"""The release rule: a published figure changes only after K people moved in it, a row is
+looked at again only after K people had any event in it, and no change between two releases
+comes down to one person, in any grouping or period."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pytest
+
+from services.reporting.domain.disclosure import DisclosurePolicy
+from services.reporting.domain.figures import OutcomeRules, rows_of
+from services.reporting.domain.people import (
+    LAST_12_MONTHS,
+    PREVALENCE,
+    TABLE_GROUPS,
+    Fact,
+    RowKey,
+    Standing,
+    rows_now,
+)
+from services.reporting.domain.release_rule import RowState, advance, release
+from tests.support.differencing import Audit, FigureKey, displayed_figures, overlapping_pairs
+
+K = 10
+POLICY = DisclosurePolicy(k=K)
+RULES = OutcomeRules()
+TODAY = date(2026, 11, 30)
+
+
+def person(n: int, *, current: bool = False, activity: str = "a") -> Standing:
+    return Standing(f"p{n}", {"org": "trust"}, {"screened": 1, "current_abuse": int(current)},
+                    f"{activity}{n}")
+
+
+def test_nine_people_change_nothing_and_the_tenth_publishes() -> None:
+    state = RowState()
+    for n in range(1, 10):
+        outcome = advance(state, [person(i) for i in range(1, n + 1)], K, f"t{n}")
+        assert outcome.state.figures == {}, n
+        assert outcome.held
+    outcome = advance(state, [person(i) for i in range(1, 11)], K, "t10")
+    assert len(outcome.state.figures["screened"]) == 10
+    assert outcome.state.changed_at == "t10"
+    assert not outcome.held
+
+
+def test_the_second_person_in_a_fresh_team_moves_no_figure_from_0() -> None:
+    """The review's finding: the release right after the second person moved current abuse
+    from 0 to "fewer than 8"."""
+    first = advance(RowState(), [person(1, current=True)], K, "t1")
+    second = advance(first.state, [person(1, current=True), person(2, current=True)], K, "t2")
+    assert second.state.figures == {}
+
+
+def test_a_figure_waits_for_k_of_its_own_people_after_the_row_is_looked_at_again() -> None:
+    people = [person(i, current=i <= 3) for i in range(1, 11)]
+    outcome = advance(RowState(), people, K, "t1")
+    assert len(outcome.state.figures["screened"]) == 10
+    assert outcome.state.figures.get("current_abuse", {}) == {}  # 3 < K: still 0
+    assert outcome.held
+
+
+def test_the_k_th_discloser_does_not_move_the_figure_at_their_own_step() -> None:
+    """K alone would publish current abuse exactly when its 10th person arrived, telling an
+    insider who knew when that person was screened that they disclosed: the row trigger
+    waits for K people with any event, whatever they said."""
+    state = advance(RowState(), [person(i) for i in range(1, 11)], K, "t0").state
+    people = [person(i) for i in range(1, 11)]
+    for n in range(11, 21):  # ten more people, all disclosing, arriving one at a time
+        people.append(person(n, current=True))
+        outcome = advance(state, people, K, f"t{n}")
+        if n < 20:
+            assert outcome.state is state, n
+    assert len(outcome.state.figures["current_abuse"]) == 10  # only with the 10th of the row
+
+
+def test_a_new_event_about_someone_already_counted_is_activity_whatever_it_says() -> None:
+    people = [person(i) for i in range(1, 11)]
+    state = advance(RowState(), people, K, "t0").state
+    rescreened_same = [person(1, activity="b"), *people[1:]]
+    rescreened_changed = [person(1, current=True, activity="b"), *people[1:]]
+    same = advance(state, rescreened_same, K, "t1")
+    changed = advance(state, rescreened_changed, K, "t1")
+    assert same.held and changed.held  # held either way: the flag does not tell the answer
+    assert same.state.figures == changed.state.figures == state.figures
+
+
+def test_a_mean_waits_for_k_people_with_a_changed_value() -> None:
+    def mentee(n: int, change: int) -> Standing:
+        return Standing(f"p{n}", {}, {"referred": 1, "swemwbs_change": change}, f"a{n}-{change}")
+
+    people = [mentee(i, 300) for i in range(1, 31)]
+    state = advance(RowState(), people, K, "t0").state
+    one_more = [*people, mentee(31, -412)]
+    assert advance(state, one_more, K, "t1").state is state
+    nine_changed = [mentee(i, 500) for i in range(1, 10)] + people[9:]
+    assert advance(state, nine_changed, K, "t1").state is state
+
+
+@dataclass
+class Screening:
+    team: str
+    borough: str
+    gender: str
+    age_band: str
+    asked_on: date
+    current: bool
+    past: bool
+    private: bool
+
+
+class Programme:
+    """People screened one at a time (some again, some withdrawing), released after each step,
+    with the ground truth an insider would know."""
+
+    TEAMS = ("north", "south", "east", "west")
+    BOROUGHS = ("camden", "islington", "haringey")
+    GENDERS = ("female", "male", "non-binary")
+    AGES = ("18-24", "25-34", "35-44", "45-54")
+
+    def __init__(self, seed: int, nested: bool = False) -> None:
+        self.rng = random.Random(seed)
+        self.nested = nested
+        self.people: dict[str, list[Screening]] = {}
+        self.states: dict[RowKey, RowState] = {}
+        self.audit = Audit()
+        self.overlaps: set[Any] = set()
+        self.seq = 0
+
+    def screening(self) -> Screening:
+        """A random screening; ``nested``: each team sits almost wholly in one borough, the
+        case where subtracting a team from its borough could point at one person."""
+        rng = self.rng
+        team = rng.choice(self.TEAMS)
+        borough = rng.choice(self.BOROUGHS)
+        if self.nested and rng.random() < 0.9:
+            borough = self.BOROUGHS[self.TEAMS.index(team) % len(self.BOROUGHS)]
+        return Screening(team, borough,
+                         rng.choice(self.GENDERS), rng.choice(self.AGES),
+                         date(2026, rng.choice((10, 11)), rng.randrange(1, 29)),
+                         rng.random() < 0.35, rng.random() < 0.3, rng.random() < 0.9)
+
+    def step(self) -> None:
+        roll = self.rng.random()
+        if roll < 0.75 or len(self.people) < 12:
+            self.people[f"person-{len(self.people)}-{self.rng.random()}"] = [self.screening()]
+        elif roll < 0.93:
+            self.rng.choice(list(self.people.values())).append(self.screening())
+        else:
+            del self.people[self.rng.choice(list(self.people))]
+        self.release()
+
+    def facts(self) -> list[Fact]:
+        facts = []
+        for subject, screenings in self.people.items():
+            for n, s in enumerate(screenings):
+                self.seq += 1
+                dims = {"org": "trust", "team": s.team, "borough": s.borough,
+                        "gender": s.gender, "age_band": s.age_band, "referred_by": "unknown"}
+                values = {"screened": 1, "current_abuse": int(s.current),
+                          "past_abuse": int(s.past), "either_abuse": int(s.current or s.past),
+                          "asked_in_private": int(s.private)}
+                facts += [Fact(n, subject, f"{subject}/{n}", m, v, s.asked_on, dims)
+                          for m, v in values.items()]
+        return facts
+
+    def truth(self) -> dict[FigureKey, dict[str, Any]]:
+        """Written apart from the code under test: each person's latest screening per period."""
+        truth: dict[FigureKey, dict[str, Any]] = {}
+        for period in (LAST_12_MONTHS, "2026-10", "2026-11"):
+            for subject, screenings in self.people.items():
+                inside = [(s.asked_on, n, s) for n, s in enumerate(screenings)
+                          if period == LAST_12_MONTHS or s.asked_on.strftime("%Y-%m") == period]
+                if not inside:
+                    continue
+                latest = max(inside, key=lambda t: (t[0], t[1]))[2]
+                ref = _reference(subject)
+                groups = {"org": "trust", "team": latest.team, "borough": latest.borough,
+                          "gender": latest.gender, "age_band": latest.age_band,
+                          "month": latest.asked_on.strftime("%Y-%m")}
+                said = {"screened": True, "current_abuse": latest.current,
+                        "past_abuse": latest.past, "either_abuse": latest.current or latest.past}
+                for group_by, group in groups.items():
+                    for figure, yes in said.items():
+                        if yes:
+                            truth.setdefault((PREVALENCE, group_by, group, period, figure),
+                                             {})[ref] = 1
+        return truth
+
+    def release(self) -> None:
+        current = rows_now(self.facts(), TODAY)
+        writes, released = release(self.states, current, K, RULES.meaningful_change,
+                                   f"step-{self.audit.steps}")
+        self.states.update(writes)
+        displayed: dict[FigureKey, Any] = {}
+        for group_by in TABLE_GROUPS[PREVALENCE]:
+            for period, rows in released.get(PREVALENCE, {}).get(group_by, {}).items():
+                shown = rows_of(PREVALENCE, group_by, rows, POLICY, RULES, K)
+                displayed.update(displayed_figures(PREVALENCE, group_by, period, shown))
+        self.audit.observe(self.truth(), displayed)
+        self.overlaps |= overlapping_pairs(self.audit)
+
+
+def _reference(subject: str) -> str:
+    from services.reporting.domain.people import person_reference
+    return person_reference(subject)
+
+
+@pytest.mark.parametrize(("seed", "nested"), [(1, False), (2, False), (3, True), (4, True),
+                                              (5, True)])
+def test_no_change_between_two_releases_comes_down_to_one_person(seed: int,
+                                                                 nested: bool) -> None:
+    programme = Programme(seed, nested)
+    for _ in range(260):
+        programme.step()
+    audit = programme.audit
+    print(f"seed {seed} nested {nested}: {audit.report()}; pairs of figures in two groupings "
+          f"that differ by one person and show different values: {len(programme.overlaps)}")
+    assert audit.steps == 260
+    assert len(audit.changes) > 100  # the figures stay live
+    assert audit.attributable == []
+    assert min(audit.changes) >= K
+    assert programme.overlaps == set()
+
+
+def test_without_the_overlap_check_a_nested_team_can_be_subtracted_from_its_borough(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check across groupings is what stops it: K alone is not enough (seed 11 found by
+    searching 30 seeds, where 2 showed such a pair within 200 steps; each run is
+    deterministic)."""
+    from services.reporting.domain import release_rule
+    monkeypatch.setattr(release_rule.Overlaps, "check",
+                        lambda self, key: release_rule._anything)
+    programme = Programme(11, nested=True)
+    for _ in range(90):
+        programme.step()
+    assert programme.overlaps
