@@ -105,8 +105,20 @@ DASHBOARD_BODY: Final = Template("""<a class="skip" href="#main">Skip to the fig
    <p class="placeholder">Loading figures</p></div>
  </section>
  <section class="panel wide" id="engagement-funnel" aria-labelledby="engagement-funnel-h">
-  <h2 id="engagement-funnel-h">Peer mentoring: from referral to ending, by organisation</h2>
+  <h2 id="engagement-funnel-h">Peer mentoring: people from referral to ending, by the
+   organisation receiving the referral</h2>
   <div class="figure" data-figure="engagement-funnel">
+   <p class="placeholder">Loading figures</p></div>
+ </section>
+ <section class="panel wide" id="engagement-referrers" aria-labelledby="engagement-referrers-h">
+  <h2 id="engagement-referrers-h">Peer mentoring: people by the referring organisation</h2>
+  <div class="figure" data-figure="engagement-referrers">
+   <p class="placeholder">Loading figures</p></div>
+ </section>
+ <section class="panel wide" id="engagement-wellbeing" aria-labelledby="engagement-wellbeing-h">
+  <h2 id="engagement-wellbeing-h">Peer mentoring: wellbeing (SWEMWBS) change from intake to
+   exit</h2>
+  <div class="figure" data-figure="engagement-wellbeing">
    <p class="placeholder">Loading figures</p></div>
  </section>
 </div>

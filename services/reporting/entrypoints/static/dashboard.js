@@ -20,19 +20,28 @@
     { key: "screened", name: "Screened of those due", cls: "s1" },
     { key: "asked_in_private", name: "Asked in private", cls: "s2" },
   ];
+  /* Engagement counts people (not sessions or events), cohorted by the month of referral, so
+   * each stage is no larger than the one before it. */
   const FUNNEL = [
     { key: "referred", name: "Referred" },
     { key: "matched", name: "Matched with a mentor" },
-    { key: "sessions_attended", name: "Sessions attended" },
+    { key: "attended_session", name: "Attended a session" },
     { key: "planned_endings", name: "Planned endings" },
   ];
-  const ENGAGEMENT_COLUMNS = [
-    ["referred", "Referred"], ["matched", "Matched"], ["waitlisted", "Waitlisted"],
-    ["sessions_attended", "Sessions attended"],
-    ["sessions_did_not_attend", "Sessions not attended"],
-    ["sessions_cancelled", "Sessions cancelled"], ["planned_endings", "Planned endings"],
-    ["unplanned_endings", "Unplanned endings"],
+  const FUNNEL_COLUMNS = [
+    ...FUNNEL.map((step) => [step.key, step.name]),
+    ["unplanned_endings", "Unplanned endings"], ["active_mentees", "Active mentees"],
   ];
+  const WAITING_COLUMNS = [
+    ["waitlisted", "Waitlisted"], ["missed_session", "Missed a session"],
+  ];
+  const ENGAGEMENT_GROUPS = {
+    org: { heading: "Receiving organisation", words: "by the organisation receiving the referral" },
+    referred_by: { heading: "Referring organisation", words: "by the referring organisation" },
+  };
+  const PEOPLE_NOTE = "Counts are of people, not sessions or events, by the month they were "
+    + "referred: each stage counts people who reached it, so the figures narrow from left to right.";
+  const RELATIVE_TICK_MS = 30000;
 
   class SessionEnded extends Error {}
 
@@ -114,6 +123,34 @@
       : "not yet published";
   }
 
+  /* How long ago a row's published figures last changed, in short words ("5 min ago"); a week
+   * or more back it is the date. A time ahead of this computer's clock reads "just now". */
+  function relativeText(iso, now) {
+    const date = parseTime(iso);
+    if (!date) return "never";
+    const seconds = Math.max(0, ((now || Date.now()) - date.getTime()) / 1000);
+    if (seconds < 60) return "just now";
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return `${minutes} min ago`;
+    const hours = Math.floor(minutes / 60);
+    if (hours < 24) return `${hours} h ago`;
+    const days = Math.floor(hours / 24);
+    if (days === 1) return "yesterday";
+    if (days < 7) return `${days} days ago`;
+    const sameYear = date.getFullYear() === new Date(now || Date.now()).getFullYear();
+    return date.toLocaleDateString("en-GB", {
+      day: "numeric", month: "short", year: sameYear ? undefined : "numeric",
+    });
+  }
+
+  /* Relative times drift as the page stays open: rewrite them now and then (they are not
+   * figures, so this never marks a cell as changed). */
+  function refreshRelativeTimes() {
+    for (const node of document.querySelectorAll("time[data-relative]")) {
+      node.textContent = relativeText(node.getAttribute("datetime"));
+    }
+  }
+
   /* ---------- fetching ---------- */
 
   async function getJSON(path, params) {
@@ -129,16 +166,51 @@
 
   /* ---------- tables ---------- */
 
-  function figureTable(figure, caption, headings, rows) {
+  /* Whether an answer says when its rows last changed and which are held (the release rule);
+   * an older service's answer does not, and its tables go without that column. */
+  function tracksChanges(answer) {
+    return Boolean(answer) && (answer.k !== undefined || answer.held_rule !== undefined
+      || (answer.rows || []).some((r) => r && ("changed_at" in r || "held" in r)));
+  }
+
+  function heldReason(source, k) {
+    if (source.held_reason) return source.held_reason;
+    return k ? `fewer than ${k} people have moved in some of this row's figures since they were last published, so those figures keep their published values`
+      : "some of this row's figures have changes not yet published";
+  }
+
+  /* When the row's published figures last changed, and a "held" badge, in words (the reason
+   * is the badge's title and is read out with it), never colour alone. */
+  function changeCell(source, k) {
+    const iso = source.changed_at || null;
+    const when = iso
+      ? el("time", { datetime: iso, "data-relative": "", title: timeText(iso) }, relativeText(iso))
+      : el("span", { class: "never" }, "never");
+    const td = el("td", { class: "changed-at" }, when);
+    if (source.held) {
+      const reason = heldReason(source, k);
+      td.append(" ", el("span", { class: "held-badge", title: reason },
+        el("span", { "aria-hidden": "true" }, "held"),
+        el("span", { class: "visually-hidden" }, `held: ${reason}`)));
+    }
+    return td;
+  }
+
+  /* A table of figures; ``rows`` are {label, cells, source} where ``source`` is the API's row.
+   * With ``options.tracked`` every row ends with when it last changed and whether it is held. */
+  function figureTable(figure, caption, headings, rows, options) {
+    const opts = options || {};
+    const columns = opts.tracked ? [...headings, "Last changed"] : headings;
     const head = el("thead", null, el("tr", null,
-      headings.map((heading) => el("th", { scope: "col" }, heading))));
+      columns.map((heading) => el("th", { scope: "col" }, heading))));
     const body = el("tbody");
     if (rows.length === 0) {
-      body.append(el("tr", null, el("td", { colspan: headings.length, class: "empty" },
+      body.append(el("tr", null, el("td", { colspan: columns.length, class: "empty" },
         "No figures published for this period yet.")));
     }
     for (const row of rows) {
-      const tr = el("tr");
+      const held = Boolean(opts.tracked && row.source && row.source.held);
+      const tr = el("tr", { class: held ? "held" : null });
       tr.append(el("th", { scope: "row" }, row.label));
       row.cells.forEach((cell, index) => {
         const key = `${figure}|${row.label}|${headings[index + 1]}`;
@@ -148,12 +220,21 @@
             : null);
         tr.append(td);
       });
+      if (opts.tracked) tr.append(changeCell(row.source || {}, opts.k));
       body.append(tr);
     }
     const rated = rows.some((row) => row.cells.some((cell) => cell.rate));
-    return el("table", null, el("caption", null, caption, rated ? el("span", { class: "caption-note" },
-      "Each count is followed by its rate, with the 95% confidence interval in brackets.") : null),
-    head, body);
+    const notes = [opts.note, rated
+      ? "Each count is followed by its rate, with the 95% confidence interval in brackets." : null,
+    rows.some((row) => opts.tracked && row.source && row.source.held)
+      ? "Rows marked held have changes not yet published." : null].filter(Boolean);
+    return el("table", null, el("caption", null, caption,
+      notes.map((note) => el("span", { class: "caption-note" }, note))), head, body);
+  }
+
+  /* The options every table of one answer shares. */
+  function tableOptions(answer, note) {
+    return { tracked: tracksChanges(answer), k: answer && answer.k, note };
   }
 
   function countCell(count) {
@@ -342,19 +423,32 @@
     return changed;
   }
 
-  function methodText(method) {
-    return el("p", { class: "method" }, el("strong", null, "Method: "), method || "");
+  /* The method, and the release rule (the body's ``held_rule``) beside it; a method that
+   * already ends with the rule's words is not made to say them twice. */
+  function methodText(answer) {
+    const rule = (answer && answer.held_rule) || "";
+    let method = (answer && answer.method) || "";
+    if (rule && method.includes(rule)) method = method.replace(rule, "").trim();
+    return [el("p", { class: "method" }, el("strong", null, "Method: "), method),
+      rule ? el("p", { class: "release-rule" }, el("strong", null, "Release rule: "), rule)
+        : null];
   }
 
-  /* A chart with its table and the method beside it; ``more`` (a further table, which gets
-   * the method too) runs across the full width below. */
-  function showFigure(name, chart, table, method, note, more) {
+  /* A chart with its table and the method beside it; ``more`` (further tables, which get
+   * the method too) runs across the full width below. Without a chart, the tables take the
+   * full width. */
+  function showFigure(name, chart, table, answer, note, more) {
     const data = el("div", { class: "data" }, table,
-      note ? el("p", { class: "note" }, note) : null, methodText(method));
+      note ? el("p", { class: "note" }, note) : null, methodText(answer));
     const chartBox = chart || el("div", { class: "chart chart-empty" },
       el("p", null, "Nothing to draw yet: no figures are published for this period."));
-    const below = more ? el("div", { class: "data more" }, more, methodText(method)) : null;
+    const below = more ? el("div", { class: "data more" }, more, methodText(answer)) : null;
     return place(name, below ? [chartBox, data, below] : [chartBox, data]);
+  }
+
+  function showTables(name, tables, answer, note) {
+    return place(name, [el("div", { class: "data more" }, tables,
+      note ? el("p", { class: "note" }, note) : null, methodText(answer))]);
   }
 
   function showMessage(name, message, kind) {
@@ -393,10 +487,10 @@
     const table = figureTable(name, "Prevalence among people screened, by month (last 12 months)",
       ["Month", "Screened", ...PREVALENCE.map((s) => s.name)],
       rows.map((r) => ({
-        label: monthLabel(r.month, true),
+        label: monthLabel(r.month, true), source: r,
         cells: [countCell(r.screened), ...PREVALENCE.map((s) => rateCell(r[s.key], true))],
-      })));
-    return showFigure(name, chart, table, answer.method,
+      })), tableOptions(answer));
+    return showFigure(name, chart, table, answer,
       rows.some((r) => PREVALENCE.some((s) => r[s.key] && r[s.key].withheld))
         ? "Months whose rates are withheld are left as gaps in the chart." : null);
   }
@@ -417,19 +511,19 @@
         }),
       }))) : null;
     return showFigure(name, chart, coverageTable(name, rows, "month",
-      "Screening coverage, by month (last 12 months)"), answer.method);
+      "Screening coverage, by month (last 12 months)", answer), answer);
   }
 
-  function coverageTable(name, rows, key, caption) {
+  function coverageTable(name, rows, key, caption, answer) {
     return figureTable(name, caption,
       [key === "month" ? "Month" : capitalise(GROUPS[key] || key), "Due", "Screened of due",
         "Declined", "Not safe to ask", "Asked in private", "MARAC referrals"],
       rows.map((r) => ({
-        label: key === "month" ? monthLabel(r.month, true) : String(r[key]),
+        label: key === "month" ? monthLabel(r.month, true) : String(r[key]), source: r,
         cells: [countCell(r.due), rateCell(r.screened, true), countCell(r.declined),
           countCell(r.not_safe_to_ask), rateCell(r.asked_in_private, true),
           countCell(r.marac_referrals)],
-      })));
+      })), tableOptions(answer));
   }
 
   function capitalise(text) { return text.charAt(0).toUpperCase() + text.slice(1); }
@@ -451,10 +545,10 @@
       `Prevalence among people screened by ${label}, ${periodLabel(period)}`,
       [capitalise(label), "Screened", ...PREVALENCE.map((s) => s.name)],
       rows.map((r) => ({
-        label: String(r[groupBy]),
+        label: String(r[groupBy]), source: r,
         cells: [countCell(r.screened), ...PREVALENCE.map((s) => rateCell(r[s.key], true))],
-      })));
-    return showFigure(name, chart, table, answer.method);
+      })), tableOptions(answer));
+    return showFigure(name, chart, table, answer);
   }
 
   function renderCoverageBreakdown(answer, groupBy, period) {
@@ -469,18 +563,40 @@
       rows.map((r) => ({ label: String(r[groupBy]), bars: COVERAGE.map((s) => rateBar(r[s.key], s)) })),
       { tick: (v) => `${Math.round(v * 100)}%`, series: COVERAGE }) : null;
     return showFigure(name, chart, coverageTable(name, rows, groupBy,
-      `Screening coverage by ${label}, ${periodLabel(period)}`), answer.method);
+      `Screening coverage by ${label}, ${periodLabel(period)}`, answer), answer);
   }
 
-  function swemwbsCell(change) {
-    if (!change) return { count: "not published" };
-    const n = change.n ? countText(change.n) : "not published";
-    const mean = change.mean === null || change.mean === undefined ? "mean withheld"
-      : `mean ${change.mean > 0 ? "+" : ""}${Number(change.mean).toFixed(1)} points`;
-    const improved = change.meaningful_improvement
-      ? `; improved meaningfully: ${rateText(change.meaningful_improvement)}` : "";
-    return { count: `${mean} (people: ${n})`, rate: `${improved.slice(2)}`, withheld: false,
-      suppressed: change.mean === null || change.mean === undefined };
+  function funnelChart(rows, groupBy, when) {
+    const words = ENGAGEMENT_GROUPS[groupBy].words;
+    return rows.length ? barChart(
+      `People in peer mentoring from referral to ending, ${words}, ${when}`,
+      `Funnel of people referred, matched with a mentor, who attended a session and who had a planned ending, ${words}. Suppressed counts are written in words.`,
+      rows.map((r) => ({
+        label: String(r[groupBy]),
+        bars: FUNNEL.map((step, i) => {
+          const count = r[step.key];
+          const shown = count && count.value !== null && count.value !== undefined;
+          return { name: step.name, cls: `f${i + 1}`, value: shown ? count.value : null,
+            lower: null, upper: null, short: shown ? count.display : "",
+            text: countText(count) };
+        }),
+      })), { scale: countScale, tick: (v) => String(Math.round(v)),
+        series: FUNNEL.map((s, i) => ({ name: s.name, cls: `f${i + 1}` })) }) : null;
+  }
+
+  function funnelTable(name, answer, rows, groupBy, when) {
+    const group = ENGAGEMENT_GROUPS[groupBy];
+    return figureTable(name, `People referred for peer mentoring, ${group.words}, ${when}`,
+      [group.heading, ...FUNNEL_COLUMNS.map(([, heading]) => heading)],
+      rows.map((r) => ({
+        label: String(r[groupBy]), source: r,
+        cells: FUNNEL_COLUMNS.map(([key]) => countCell(r[key])),
+      })), tableOptions(answer, tracksChanges(answer) ? PEOPLE_NOTE : null));
+  }
+
+  function medianCell(days) {
+    const shown = days && !days.withheld && days.value !== null && days.value !== undefined;
+    return { count: shown ? Number(days.value).toFixed(1) : "withheld", suppressed: !shown };
   }
 
   function renderEngagement(answer, period) {
@@ -491,50 +607,76 @@
     if (unchanged(name, answer)) return 0;
     const rows = answer.rows || [];
     const when = periodLabel(period);
-    const chart = rows.length ? barChart(
-      `Peer mentoring from referral to ending, by organisation, ${when}`,
-      "Funnel of people referred, people matched with a mentor, sessions attended and planned endings, for each organisation. Suppressed counts are written in words.",
+    const group = ENGAGEMENT_GROUPS.org;
+    const waiting = rows.length ? figureTable("engagement-waiting",
+      `Waiting and missed sessions: people, ${group.words}, ${when}`,
+      [group.heading, ...WAITING_COLUMNS.map(([, heading]) => heading),
+        "Median days from referral to match"],
       rows.map((r) => ({
-        label: String(r.org),
-        bars: FUNNEL.map((step, i) => {
-          const count = r[step.key];
-          const shown = count && count.value !== null && count.value !== undefined;
-          return { name: step.name, cls: `f${i + 1}`, value: shown ? count.value : null,
-            lower: null, upper: null, short: shown ? count.display : "",
-            text: countText(count) };
-        }),
-      })), { scale: countScale, tick: (v) => String(Math.round(v)),
-        series: FUNNEL.map((s, i) => ({ name: s.name, cls: `f${i + 1}` })) }) : null;
-    const funnel = figureTable(name, `From referral to ending, by organisation, ${when}`,
-      ["Organisation", ...FUNNEL.map((step) => step.name)],
-      rows.map((r) => ({ label: String(r.org), cells: FUNNEL.map((step) => countCell(r[step.key])) })));
-    const extra = [];
-    if (rows.some((r) => r.active_mentees)) extra.push(["Active mentees now", (r) => countCell(r.active_mentees)]);
-    if (rows.some((r) => r.median_days_to_match)) {
-      extra.push(["Median days from referral to match", (r) => {
-        const days = r.median_days_to_match;
-        const shown = days && !days.withheld && days.value !== null && days.value !== undefined;
-        return { count: shown ? Number(days.value).toFixed(1) : "withheld", suppressed: !shown };
-      }]);
+        label: String(r.org), source: r,
+        cells: [...WAITING_COLUMNS.map(([key]) => countCell(r[key])),
+          medianCell(r.median_days_to_match)],
+      })), tableOptions(answer)) : null;
+    return showFigure(name, funnelChart(rows, "org", when),
+      funnelTable(name, answer, rows, "org", when), answer, null, waiting);
+  }
+
+  function renderReferrers(answer, period) {
+    const name = "engagement-referrers";
+    if (answer.unavailable) {
+      return showMessage(name, `Figures by referring organisation are ${answer.unavailable}.`);
     }
-    if (rows.some((r) => r.swemwbs_change)) {
-      extra.push(["Wellbeing (SWEMWBS) change, intake to exit", (r) => swemwbsCell(r.swemwbs_change)]);
+    if (unchanged(name, answer)) return 0;
+    const rows = answer.rows || [];
+    const when = periodLabel(period);
+    return showFigure(name, funnelChart(rows, "referred_by", when),
+      funnelTable(name, answer, rows, "referred_by", when), answer);
+  }
+
+  function swemwbsSummary(change) {
+    if (!change) return "not published";
+    const mean = change.mean === null || change.mean === undefined ? "mean withheld"
+      : `mean ${change.mean > 0 ? "+" : ""}${Number(change.mean).toFixed(1)} points`;
+    const improved = change.meaningful_improvement
+      ? `; improved meaningfully: ${rateText(change.meaningful_improvement)}` : "";
+    return `${mean} (people: ${change.n ? countText(change.n) : "not published"})${improved}`;
+  }
+
+  function renderWellbeing(answer, period) {
+    const name = "engagement-wellbeing";
+    if (answer.unavailable) {
+      return showMessage(name, `Wellbeing figures are ${answer.unavailable}.`);
     }
-    const detailColumns = [...ENGAGEMENT_COLUMNS.filter(([key]) => !FUNNEL.some((f) => f.key === key))
-      .map(([key, heading]) => [heading, (r) => countCell(r[key])]), ...extra];
-    const detail = rows.length ? figureTable("engagement-detail",
-      `Waiting, attendance, endings and wellbeing, by organisation, ${when}`,
-      ["Organisation", ...detailColumns.map(([heading]) => heading)],
-      rows.map((r) => ({ label: String(r.org), cells: detailColumns.map(([, cell]) => cell(r)) })))
-      : null;
-    const overall = answer.swemwbs_change ? swemwbsCell(answer.swemwbs_change) : null;
+    if (unchanged(name, answer)) return 0;
+    const rows = answer.rows || [];
+    const when = periodLabel(period);
+    const group = ENGAGEMENT_GROUPS.org;
+    const table = figureTable(name,
+      `Wellbeing (SWEMWBS) change from intake to exit: people, ${group.words}, ${when}`,
+      [group.heading, "People with intake and exit scores", "Mean change",
+        "Improved meaningfully"],
+      rows.map((r) => {
+        const change = r.swemwbs_change || {};
+        const mean = change.mean;
+        const shown = mean !== null && mean !== undefined;
+        return {
+          label: String(r.org), source: r,
+          cells: [countCell(change.n),
+            { count: shown ? `${mean > 0 ? "+" : ""}${Number(mean).toFixed(1)} points`
+              : "withheld", suppressed: !shown },
+            change.meaningful_improvement ? rateCell(change.meaningful_improvement, true)
+              : countCell(null)],
+        };
+      }), tableOptions(answer, tracksChanges(answer)
+      ? "Scores are paired within one mentoring episode: each person counts once." : null));
     const reasons = [...new Set(rows.map((r) => r.swemwbs_change && r.swemwbs_change.withheld_reason)
       .filter(Boolean))];
-    const more = detail ? [detail, reasons.length
-      ? el("p", { class: "note" }, `Wellbeing means withheld: ${reasons.join("; ")}.`) : null] : null;
-    return showFigure(name, chart, funnel, answer.method,
-      overall ? `Wellbeing (SWEMWBS) from intake to exit, overall: ${overall.count}${overall.rate ? `; ${overall.rate}` : ""}.` : null,
-      more);
+    const notes = [
+      answer.swemwbs_change
+        ? `Overall, from intake to exit: ${swemwbsSummary(answer.swemwbs_change)}.` : null,
+      reasons.length ? `Means withheld: ${reasons.join("; ")}.` : null,
+    ].filter(Boolean);
+    return showTables(name, table, answer, notes.length ? notes.join(" ") : null);
   }
 
   /* ---------- state, controls and refreshing ---------- */
@@ -593,12 +735,18 @@
     const { period, groupBy } = state;
     const trend = { group_by: "month", period: "last-12-months" };
     const chosen = { group_by: groupBy, period };
+    const engagement = getJSON("/v1/engagement", { group_by: "org", period });
     const requests = {
       prevalenceTrend: getJSON("/v1/prevalence", trend),
       coverageTrend: getJSON("/v1/coverage", trend),
       prevalence: getJSON("/v1/prevalence", chosen),
       coverage: getJSON("/v1/coverage", chosen),
-      engagement: getJSON("/v1/engagement", { group_by: "org", period }),
+      engagement,
+      // Only a service that counts people (its answers carry the release rule) groups by the
+      // referring organisation; an older one is not sent a request it would refuse.
+      referrers: engagement.then((answer) => (answer.unavailable || tracksChanges(answer)
+        ? getJSON("/v1/engagement", { group_by: "referred_by", period })
+        : { unavailable: "not published by this version of the reporting service yet" })),
     };
     const answers = await Promise.allSettled(Object.values(requests));
     if (seq !== state.seq) return;
@@ -607,7 +755,7 @@
       sessionEnded();
       return;
     }
-    const [pt, ct, pb, cb, en] = answers;
+    const [pt, ct, pb, cb, en, rb] = answers;
     const failed = (name, answer) => {
       showMessage(name, `These figures could not be loaded (${answer.reason.message}); they will be retried at the next release.`, "error");
       return 0;
@@ -618,7 +766,10 @@
     changed += pb.status === "fulfilled" ? renderPrevalenceBreakdown(pb.value, groupBy, period) : failed("prevalence-breakdown", pb);
     changed += cb.status === "fulfilled" ? renderCoverageBreakdown(cb.value, groupBy, period) : failed("coverage-breakdown", cb);
     changed += en.status === "fulfilled" ? renderEngagement(en.value, period) : failed("engagement-funnel", en);
-    const released = [pb, pt, en, cb, ct].find((a) => a.status === "fulfilled"
+    changed += en.status === "fulfilled" ? renderWellbeing(en.value, period) : failed("engagement-wellbeing", en);
+    changed += rb.status === "fulfilled" ? renderReferrers(rb.value, period) : failed("engagement-referrers", rb);
+    refreshRelativeTimes();
+    const released = [pb, pt, en, cb, ct, rb].find((a) => a.status === "fulfilled"
       && a.value && a.value.released_at !== undefined);
     const releasedAt = released ? released.value.released_at : null;
     const isNew = releasedAt !== state.releasedAt;
@@ -697,6 +848,7 @@
     document.getElementById("controls").addEventListener("submit", (e) => e.preventDefault());
     await refresh("load");
     connect();
+    window.setInterval(refreshRelativeTimes, RELATIVE_TICK_MS);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
