@@ -6,9 +6,15 @@ carries a Content-Security-Policy and loads only its own scripts, and the releas
 answers with a first ``release`` event at once.
 
 In Debian's Chromium (driven by Playwright): sign in with an ops-viewer token, see a chart and
-its table, post one screening, see a published number change without reloading the page, see
-"fewer than 8" for the new small cell, write ``docs/dashboard.png``, then sign out and find the
-old cookie value refused by the API.
+its table, post ten screenings, see a published number change without reloading the page, see
+"fewer than 8" for the new small cell (or, under issue 12's release rule, the row marked held),
+write ``docs/dashboard.png``, then sign out and find the old cookie value refused by the API.
+
+In Chromium over a stubbed API (Playwright answers the JSON figures and the release stream):
+engagement as people, by the organisation receiving the referral and by the referring one,
+with the wellbeing table; every table says when each row last changed and marks held rows in
+words; the release rule beside the method; a release changes a figure in place; and answers of
+the older shape (no changed_at, held, k or held_rule) still render.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -47,7 +56,13 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 MONTH = "2026-11"
 """The month ``RunningPlatform.screening`` records enquiries in."""
 SEED_TEAMS = {"community-north": 28, "community-south": 22, "crisis-team": 12}
-"""People asked per team in ``MONTH``: 62 in all, published as 60; one more (63) gives 65."""
+"""People asked per team in ``MONTH``: 62 in all, published as 60; ten more (72) give 70."""
+LIVE_PEOPLE = 10
+"""People screened in a new team while the page is open: as many as the release rule's k, so the
+figures move under it too (a figure changes only once 10 people have entered or left it)."""
+LIVE_PAST_ABUSE = 3
+"""Of them, those disclosing past abuse: a small cell ("fewer than 8"), or under the release
+rule a change too small to publish, so the row is held."""
 EARLIER_MONTHS = {"2026-06": 24, "2026-07": 31, "2026-08": 27, "2026-09": 35, "2026-10": 29}
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 
@@ -266,13 +281,35 @@ def post_enquiries(platform: RunningPlatform) -> None:
             assert response.status_code == 201, response.text
 
 
-def org_screened(platform: RunningPlatform) -> Any:
+def org_row(platform: RunningPlatform) -> dict[str, Any] | None:
+    """Trust's prevalence row in ``MONTH``, as the API publishes it."""
     response = httpx.get(reporting(platform, "/v1/prevalence"),
                          params={"group_by": "org", "period": MONTH},
                          headers=platform.headers("trust", "ops-viewer"), timeout=5)
     response.raise_for_status()
     rows = [r for r in response.json()["rows"] if r["org"] == "trust"]
-    return rows[0]["screened"]["value"] if rows else None
+    return rows[0] if rows else None
+
+
+def org_screened(platform: RunningPlatform) -> Any:
+    row = org_row(platform)
+    return row["screened"]["value"] if row else None
+
+
+def settled(read: Any, other_than: Any = None, quiet: float = 3.0, timeout: float = 60.0
+            ) -> Any:
+    """What ``read`` gives once it is not None nor ``other_than`` and has stayed the same for
+    ``quiet`` seconds (releases come every second): the figure once its events are in."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        value = read()
+        if value != last:
+            last, since = value, time.monotonic()
+        elif value is not None and value != other_than and time.monotonic() - since >= quiet:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"not settled within {timeout:.0f} s (last {last!r})")
 
 
 def test_the_dashboard_in_chromium_updates_live_without_reloading(
@@ -282,7 +319,13 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
     from playwright.sync_api import expect, sync_playwright
 
     post_enquiries(platform)
-    wait_for(lambda: org_screened(platform) == 60)
+    wait_for(lambda: org_row(platform))
+    # Issue 12's release rule (rows with "changed_at", "held"): a figure changes only once 10
+    # people moved in it, so which of the last few people are published yet depends on when
+    # the releases fell; the page must show what the API publishes. Without it: 62 is 60.
+    tracked = "changed_at" in (org_row(platform) or {})
+    first = settled(lambda: org_screened(platform))
+    assert tracked or first == 60
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -312,40 +355,65 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
             trust = table.locator("tbody tr").filter(
                 has=page.get_by_role("rowheader", name="trust", exact=True))
             screened = trust.locator("td").first.locator(".count")
-            expect(screened).to_have_text("60", timeout=30_000)
+            expect(screened).to_have_text(str(first), timeout=30_000)
             expect(panel.locator(".method")).to_contain_text("fewer than 8")
+            # when the row last changed: shown exactly when the API says (issue 12's shape)
+            tracked = "changed_at" in (org_row(platform) or {})
+            expect(table.get_by_role("columnheader", name="Last changed")
+                   ).to_have_count(1 if tracked else 0)
+            if tracked:
+                expect(trust.locator("td.changed-at time")).to_be_visible()
             expect(page.locator("#prevalence-trend svg[role=img] circle.point").first
                    ).to_be_visible()
             expect(page.locator("#connection")).to_have_text("live", timeout=15_000)
             page.evaluate("window.__notReloaded = true")
 
-            # one more enquiry, in a team of its own
+            # ten more enquiries, in a team of their own; three disclose past abuse
             team = f"live-{uuid.uuid4().hex[:8]}"
-            record = platform.screening(team)
-            response = httpx.post(platform.url("screening", "/v1/screenings"), json=record,
-                                  headers=platform.headers("trust", "clinician"), timeout=10)
-            assert response.status_code == 201, response.text
+            records = [platform.screening(team, past_abuse="yes" if i < LIVE_PAST_ABUSE
+                                          else "no") for i in range(LIVE_PEOPLE)]
+            subjects = []
+            for record in records:
+                response = httpx.post(platform.url("screening", "/v1/screenings"), json=record,
+                                      headers=platform.headers("trust", "clinician"),
+                                      timeout=10)
+                assert response.status_code == 201, response.text
+                subjects.append(response.json().get("subject_id", "\0"))
 
-            # 63 is published as 65: the number changes in place at the next release
-            expect(screened).to_have_text("65", timeout=30_000)
+            # 72 is published as 70: the number changes in place at a later release
+            after = settled(lambda: org_screened(platform), other_than=first)
+            assert tracked or after == 70
+            expect(screened).to_have_text(str(after), timeout=30_000)
             assert page.evaluate("window.__notReloaded") is True
             expect(page.locator("#announcer")).to_contain_text("New release")
             assert page.locator("#announcer").get_attribute("aria-live") == "polite"
 
-            # the new team's single enquiry is a small cell, shown in words
+            # the new team's three with past abuse: a small cell shown in words, or, under the
+            # release rule, too few to publish: the row is marked held, in words
             page.get_by_label("Break down by").select_option("team")
             by_team = panel.get_by_role("table", name=re.compile(
                 r"Prevalence among people screened by team"))
             row = by_team.locator("tbody tr").filter(
                 has=page.get_by_role("rowheader", name=team, exact=True))
-            expect(row.locator("td").first).to_contain_text("fewer than 8", timeout=30_000)
-            expect(row.locator("td").nth(1)).to_contain_text("rate withheld")
-            expect(panel.locator("svg text.bar-words").first).to_contain_text("fewer than 8")
+            expect(row.locator("td").first.locator(".count")).to_have_text(
+                str(LIVE_PEOPLE), timeout=30_000)
+            if tracked:
+                expect(by_team.get_by_role("columnheader", name="Last changed")).to_be_visible()
+                expect(row.locator("td.changed-at time")).to_be_visible()
+                expect(row.locator(".held-badge")).to_be_visible()
+                expect(row.get_by_role("cell", name=re.compile(r"held: \S"))).to_have_count(1)
+                expect(panel.locator(".release-rule")).to_contain_text("10 people")
+            else:
+                past = row.locator("td").nth(2)
+                expect(past).to_contain_text("fewer than 8")
+                expect(past).to_contain_text("rate withheld")
+                expect(panel.locator("svg text.bar-words").first).to_contain_text("fewer than 8")
             assert page.evaluate("window.__notReloaded") is True
 
             content = page.content()
-            assert str(record["nhs_number"]) not in content
-            assert response.json().get("subject_id", "\0") not in content
+            for record, subject in zip(records, subjects, strict=True):
+                assert str(record["nhs_number"]) not in content
+                assert subject not in content
             assert not [p for p in problems if "favicon" not in p], problems
 
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -366,3 +434,274 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
         finally:
             browser.close()
     assert SCREENSHOT.stat().st_size > 20_000
+
+
+# ------------------------------------------- in Chromium, over a stubbed reporting API
+#
+# The page and sign-in are the real service's; the JSON figures and the release stream are
+# answered by Playwright from the fakes below, so the page is checked against the API's shape
+# (issue 12: people, "changed_at", "held", "k", "held_rule", engagement by receiving and by
+# referring organisation) whatever the running service's figures are.
+
+K = 10
+HELD_RULE = ("A figure changes only when at least 10 people have entered or left it since it "
+             "was last published; until then the published value stands and the row is "
+             "marked held.")
+HELD_REASON = ("fewer than 10 people have entered or left some of this row's figures since "
+               "they were last published, so those figures keep their published values")
+MEAN_WITHHELD = ("fewer than 30 people have both an intake and an exit score in one mentoring "
+                 "episode: Warwick advises against comparing means below that")
+METHOD = ("Counts are of people, not events. Counts of 1 to 7 are shown as \"fewer than 8\"; "
+          "0 is shown as 0; other counts are rounded to the nearest 5. " + HELD_RULE)
+
+
+def count(n: int) -> dict[str, Any]:
+    """A published count, as the API gives it."""
+    if 0 < n <= 7:
+        return {"value": None, "display": "fewer than 8", "suppressed": True}
+    return {"value": n, "display": str(n), "suppressed": False}
+
+
+def rate(n: int, of: int) -> dict[str, Any]:
+    """A published count with its rate over ``of``."""
+    if of <= 7 or 0 < n <= 7:
+        return {**count(n), "rate": None, "lower": None, "upper": None, "withheld": True}
+    return {**count(n), "rate": round(n / of, 4), "lower": round(n / of * 0.8, 4),
+            "upper": round(min(1.0, n / of * 1.2), 4), "withheld": False}
+
+
+def ago(**delta: float) -> str:
+    """An ISO-8601 time so long before now (the page says how long ago)."""
+    return (datetime.now(UTC) - timedelta(**delta)).isoformat()
+
+
+class FakeReporting:
+    """The reporting API's answers: ``old`` is the shape before issue 12 (no changed_at, held,
+    k or held_rule; session counts; no referred_by), which the page must still show."""
+
+    def __init__(self, old: bool = False) -> None:
+        self.old = old
+        self.released_at = "2026-11-30T12:00:00+00:00"
+        self.referred = 40
+        self.trust_changed = ago(minutes=5)
+        self.asked: list[dict[str, str]] = []
+
+    def release(self, referred: int) -> None:
+        """A new release in which trust's referrals changed."""
+        self.released_at = datetime.now(UTC).isoformat()
+        self.referred = referred
+        self.trust_changed = self.released_at
+
+    def tracked(self, row: dict[str, Any], changed_at: str | None, held: bool
+                ) -> dict[str, Any]:
+        if self.old:
+            return row
+        return {**row, "changed_at": changed_at, "held": held,
+                "held_reason": HELD_REASON if held else None}
+
+    def engagement(self, group: str, name: str, referred: int, held: bool,
+                   changed_at: str | None) -> dict[str, Any]:
+        row: dict[str, Any] = {group: name, "referred": count(referred), "matched": count(30),
+                               "waitlisted": count(5), "planned_endings": count(15),
+                               "unplanned_endings": count(3), "active_mentees": count(10),
+                               "median_days_to_match": {"value": 12.5, "withheld": False}}
+        if self.old:
+            row.update(sessions_attended=count(120), sessions_did_not_attend=count(20),
+                       sessions_cancelled=count(10))
+        else:
+            row.update(attended_session=count(25), missed_session=count(10))
+        row["swemwbs_change"] = (
+            {"n": count(35), "mean": 4.2, "withheld_reason": None,
+             "meaningful_improvement": rate(20, 35)} if not held else
+            {"n": count(12), "mean": None, "withheld_reason": MEAN_WITHHELD,
+             "meaningful_improvement": rate(5, 12)})
+        return self.tracked(row, changed_at, held)
+
+    def rows(self, kind: str, group: str) -> list[dict[str, Any]]:
+        if kind == "engagement":
+            names = (("gp-surgery", "trust") if group == "referred_by"
+                     else ("idva-service", "trust"))
+            return [self.engagement(group, names[0], 15, True, ago(hours=3)),
+                    self.engagement(group, names[1], self.referred, False,
+                                    self.trust_changed)]
+        groups = ["2026-10", "2026-11"] if group == "month" else ["partner-a", "trust"]
+        rows = []
+        for held, value in zip((True, False), groups, strict=True):
+            if kind == "prevalence":
+                row = {group: value, "screened": count(60), "current_abuse": rate(15, 60),
+                       "past_abuse": rate(20, 60), "either_abuse": rate(30, 60)}
+            else:
+                row = {group: value, "due": count(80), "screened": rate(60, 80),
+                       "declined": count(10), "not_safe_to_ask": count(5),
+                       "asked_in_private": rate(50, 60), "marac_referrals": count(0)}
+            rows.append(self.tracked(row, None if held else ago(hours=3), held))
+        return rows
+
+    def answer(self, route: Any) -> None:
+        """Fulfil one request of the page for figures."""
+        url = urlsplit(route.request.url)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        kind = url.path.rsplit("/", 1)[-1]
+        self.asked.append({"kind": kind, **query})
+        group, period = query.get("group_by", "org"), query.get("period", "last-12-months")
+        if self.old and group == "referred_by":
+            route.fulfill(status=422, content_type="application/json",
+                          body=json.dumps({"detail": [{"loc": ["query", "group_by"]}]}))
+            return
+        body: dict[str, Any] = {"released_at": self.released_at, "group_by": group,
+                                "period": period, "rows": self.rows(kind, group),
+                                "method": METHOD}
+        if not self.old:
+            body.update(k=K, held_rule=HELD_RULE)
+        else:
+            body["method"] = METHOD.removesuffix(HELD_RULE).strip()
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    def stream(self, route: Any) -> None:
+        """The release stream: one event, then the stream ends and the browser reconnects."""
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"},
+                      body=f"retry: 300\n\nevent: release\n"
+                           f"data: {json.dumps({'released_at': self.released_at})}\n\n")
+
+
+@contextmanager
+def stubbed_dashboard(platform: RunningPlatform, fake: FakeReporting
+                      ) -> Iterator[tuple[Any, list[str]]]:
+    """A signed-in page of the real service whose figures and releases come from ``fake``."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium package is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                          locale="en-GB", timezone_id="Europe/London")
+            context.add_cookies([{"name": "peerlink_session", "value": viewer_session(platform),
+                                  "url": reporting(platform, "/")}])
+            page = context.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            page.on("console", lambda message: problems.append(message.text)
+                    if message.type == "error" else None)
+            page.route(re.compile(r"/v1/(prevalence|coverage|engagement)\?"), fake.answer)
+            page.route(re.compile(r"/v1/releases/stream"), fake.stream)
+            page.goto(reporting(platform, f"/dashboard?period={MONTH}&group_by=org"))
+            yield page, problems
+        finally:
+            browser.close()
+
+
+def row_of(table: Any, page: Any, name: str) -> Any:
+    return table.locator("tbody tr").filter(
+        has=page.get_by_role("rowheader", name=name, exact=True))
+
+
+def test_the_dashboard_shows_people_when_rows_changed_and_held_rows(
+        platform: RunningPlatform) -> None:
+    from playwright.sync_api import expect
+
+    fake = FakeReporting()
+    with stubbed_dashboard(platform, fake) as (page, problems):
+        # the funnel, people by the organisation receiving the referral
+        funnel = page.locator("#engagement-funnel")
+        table = funnel.get_by_role("table", name=re.compile(
+            r"People referred for peer mentoring, by the organisation receiving the referral"))
+        expect(table.locator("thead th")).to_have_text(
+            ["Receiving organisation", "Referred", "Matched with a mentor", "Attended a session",
+             "Planned endings", "Unplanned endings", "Active mentees", "Last changed"],
+            timeout=30_000)
+        expect(table.locator("caption")).to_contain_text("Counts are of people, not sessions")
+        trust = row_of(table, page, "trust")
+        expect(trust.locator("td .count")).to_have_text(
+            ["40", "30", "25", "15", "fewer than 8", "10"])
+        expect(funnel.locator("svg[role=img] rect").first).to_be_visible()
+        expect(page.get_by_role("columnheader", name=re.compile("Sessions"))).to_have_count(0)
+        waiting = funnel.get_by_role("table", name=re.compile(r"Waiting and missed sessions"))
+        expect(row_of(waiting, page, "trust").locator("td .count")).to_have_text(
+            ["fewer than 8", "10", "12.5"])
+
+        # when each row last changed, and the held row marked in words
+        changed = trust.locator("td.changed-at time")
+        expect(changed).to_have_text("5 min ago")
+        assert changed.get_attribute("datetime") == fake.trust_changed
+        expect(trust.locator(".held-badge")).to_have_count(0)
+        held = row_of(table, page, "idva-service")
+        expect(held.locator("td.changed-at time")).to_have_text("3 h ago")
+        badge = held.locator(".held-badge")
+        expect(badge).to_be_visible()
+        expect(badge).to_have_attribute("title", HELD_REASON)
+        expect(badge.locator("[aria-hidden=true]")).to_have_text("held")
+        expect(held.get_by_role("cell", name=f"3 h ago held: {HELD_REASON}", exact=True)
+               ).to_have_count(1)
+        expect(table.locator("caption")).to_contain_text("Rows marked held")
+
+        # the release rule beside the method, said once
+        expect(funnel.locator(".release-rule").first).to_have_text(f"Release rule: {HELD_RULE}")
+        expect(funnel.locator(".method").first).to_contain_text("fewer than 8")
+        expect(funnel.locator(".method").first).not_to_contain_text("marked held")
+
+        # by the referring organisation, fetched as group_by=referred_by
+        referrers = page.locator("#engagement-referrers").get_by_role("table", name=re.compile(
+            r"People referred for peer mentoring, by the referring organisation"))
+        expect(referrers.locator("thead th").first).to_have_text("Referring organisation")
+        expect(row_of(referrers, page, "gp-surgery").locator("td .count").first
+               ).to_have_text("15")
+        expect(row_of(referrers, page, "gp-surgery").locator(".held-badge")).to_have_count(1)
+        assert {"kind": "engagement", "group_by": "referred_by", "period": MONTH} in fake.asked
+
+        # wellbeing: people with both scores, the mean or why it is withheld
+        wellbeing = page.locator("#engagement-wellbeing")
+        scores = wellbeing.get_by_role("table", name=re.compile(r"Wellbeing \(SWEMWBS\) change"))
+        expect(row_of(scores, page, "trust").locator("td .count")).to_have_text(
+            ["35", "+4.2 points", "20"])
+        expect(row_of(scores, page, "idva-service").locator("td .count").nth(1)
+               ).to_have_text("withheld")
+        expect(wellbeing.locator(".note")).to_contain_text(f"Means withheld: {MEAN_WITHHELD}")
+        expect(wellbeing.locator(".release-rule")).to_have_count(1)
+
+        # every other table too: the column, "never" and the badge
+        prevalence = page.locator("#prevalence-breakdown").get_by_role("table")
+        expect(prevalence.get_by_role("columnheader", name="Last changed")).to_be_visible()
+        partner = row_of(prevalence, page, "partner-a")
+        expect(partner.locator("td.changed-at")).to_contain_text("never")
+        expect(partner.get_by_role("cell", name=f"never held: {HELD_REASON}", exact=True)
+               ).to_have_count(1)
+        for panel in ("prevalence-trend", "coverage-trend", "coverage-breakdown"):
+            expect(page.locator(f"#{panel}").get_by_role(
+                "columnheader", name="Last changed")).to_have_count(1)
+            expect(page.locator(f"#{panel} .release-rule")).to_have_count(1)
+
+        # a release on the stream: the funnel changes in place, its row now changed just now
+        page.evaluate("window.__notReloaded = true")
+        fake.release(referred=50)
+        expect(trust.locator("td .count").first).to_have_text("50", timeout=15_000)
+        expect(trust.locator("td.changed-at time")).to_have_text("just now")
+        expect(page.locator("#announcer")).to_contain_text("New release")
+        assert page.evaluate("window.__notReloaded") is True
+        assert not [p for p in problems if "favicon" not in p], problems
+
+
+def test_the_dashboard_still_shows_the_older_answers_without_the_new_fields(
+        platform: RunningPlatform) -> None:
+    from playwright.sync_api import expect
+
+    fake = FakeReporting(old=True)
+    with stubbed_dashboard(platform, fake) as (page, problems):
+        funnel = page.locator("#engagement-funnel")
+        table = funnel.get_by_role("table", name=re.compile(r"People referred"))
+        trust = row_of(table, page, "trust")
+        expect(trust.locator("td .count")).to_have_text(
+            ["40", "30", "not published", "15", "fewer than 8", "10"], timeout=30_000)
+        expect(table.locator("caption")).not_to_contain_text("Counts are of people")
+        expect(page.get_by_role("columnheader", name="Last changed")).to_have_count(0)
+        expect(page.locator(".held-badge")).to_have_count(0)
+        expect(page.locator(".release-rule")).to_have_count(0)
+        expect(page.locator("#engagement-referrers")).to_contain_text(
+            "Figures by referring organisation are not published by this version")
+        expect(page.locator("#prevalence-breakdown").get_by_role("table").locator(
+            "tbody tr")).to_have_count(2)
+        assert not [a for a in fake.asked if a.get("group_by") == "referred_by"], \
+            "an older service is not asked for what it would refuse (422)"
+        assert not [p for p in problems if "favicon" not in p], problems
