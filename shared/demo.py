@@ -231,9 +231,10 @@ class Journey:
 
 def plan_journey(rng: random.Random, subject_id: str, to_org: str, mentor: Mentor | None
                  ) -> Journey:
-    """A journey's shape: planned endings have more sessions and always an exit score;
-    unplanned ones fewer sessions and an exit score half the time."""
-    planned = rng.random() < 0.7
+    """A journey's shape: about two in three end as planned, with more sessions and always an
+    exit score; the others end unplanned, with fewer sessions and an exit score half the
+    time (enough of each kind for a published figure, which moves by 10 people at once)."""
+    planned = rng.random() < 0.65
     return Journey(subject_id=subject_id, to_org=to_org, mentor=mentor,
                    sessions=rng.randint(3, 6) if planned else rng.randint(1, 3),
                    planned_ending=planned, exit_score=planned or rng.random() < 0.5)
@@ -359,7 +360,7 @@ class Pace:
     ``waitlist_poll`` seconds, a progress line every ``report_every`` seconds."""
 
     interval: float = 1.0
-    step_gap: tuple[float, float] = (1.0, 4.0)
+    step_gap: tuple[float, float] = (0.5, 3.0)
     waitlist_poll: float = 5.0
     report_every: float = 30.0
     not_screened_share: float = 0.1
