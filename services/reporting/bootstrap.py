@@ -18,6 +18,9 @@ from shared.settings import PlatformSettings
 SERVICE: Final = "reporting"
 
 
+MIN_PEOPLE_TO_CHANGE_IN_PRODUCTION = 10
+
+
 class ReportingSettings(BaseSettings):
     """``PEERLINK_REPORTING_*``: release cadence, disclosure thresholds, dashboard sessions."""
 
@@ -27,8 +30,9 @@ class ReportingSettings(BaseSettings):
     suppress_upto: int = Field(default=7, ge=0)
     round_to: int = Field(default=5, ge=1)
     people_to_change: int = Field(
-        default=10, ge=2, description="K: people who must enter or leave a published figure "
-        "before it changes (the release rule)")
+        default=10, ge=1, description="K: people who must enter or leave a published figure "
+        f"before it changes (the release rule); at least {MIN_PEOPLE_TO_CHANGE_IN_PRODUCTION} "
+        "in production, 1 (no protection) only for tests of the pipeline")
     releases_kept: int = Field(default=100, ge=1)
     meaningful_swemwbs_change: float = Field(default=3.0, gt=0,
                                              description="metric points (Shah et al. 2018)")
@@ -47,6 +51,12 @@ class ReportingService:
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
         self.reporting = ReportingSettings()
+        if settings.env == "production" and \
+                self.reporting.people_to_change < MIN_PEOPLE_TO_CHANGE_IN_PRODUCTION:
+            raise ValueError(
+                "PEERLINK_REPORTING_PEOPLE_TO_CHANGE must be at least "
+                f"{MIN_PEOPLE_TO_CHANGE_IN_PRODUCTION} in production: below it, consecutive "
+                "releases can be subtracted down to one person")
         self.policy = DisclosurePolicy(self.reporting.suppress_upto, self.reporting.round_to,
                                        self.reporting.people_to_change)
         self.outcome_rules = OutcomeRules(self.reporting.meaningful_swemwbs_change,

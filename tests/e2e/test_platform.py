@@ -59,25 +59,30 @@ def test_up_prints_a_working_token_from_the_issuer_it_started_first(
     assert key.status_code == 403
 
 
-def test_an_enquiry_reaches_the_reporting_figures(platform: RunningPlatform) -> None:
+def test_enquiries_reach_the_reporting_figures_under_the_release_rule(
+        platform: RunningPlatform) -> None:
+    """Ten people in a fresh team are published together (the default K is 10); the eleventh
+    changes nothing and the row says it is held."""
     team = f"e2e-{uuid.uuid4().hex[:8]}"
     clinician = platform.headers("trust", "clinician")
-    first = httpx.post(platform.url("screening", "/v1/screenings"),
-                       json=platform.screening(team), headers=clinician, timeout=10)
-    assert first.status_code == 201, first.text
-
-    row = wait_for(lambda: platform.team_row(team))
-    assert row["screened"]["display"] == "fewer than 8"
-    assert row["current_abuse"]["withheld"] is True
-
-    for _ in range(8):
+    for _ in range(10):
         response = httpx.post(platform.url("screening", "/v1/screenings"),
                               json=platform.screening(team), headers=clinician, timeout=10)
         assert response.status_code == 201, response.text
-    row = wait_for(lambda: (r := platform.team_row(team)) and r["screened"]["value"] == 10 and r)
+    row = wait_for(lambda: platform.team_row(team))
+    assert row["screened"]["value"] == 10
     assert row["current_abuse"]["display"] == "10"
     assert row["current_abuse"]["rate"] == 1.0
     assert row["past_abuse"]["display"] == "0"
+    assert row["held"] is False and row["changed_at"]
+
+    eleventh = httpx.post(platform.url("screening", "/v1/screenings"),
+                          json=platform.screening(team), headers=clinician, timeout=10)
+    assert eleventh.status_code == 201, eleventh.text
+    held = wait_for(lambda: (r := platform.team_row(team)) and r["held"] and r)
+    assert held["screened"]["value"] == 10
+    assert held["changed_at"] == row["changed_at"]
+    assert "fewer than 10 people" in held["held_reason"]
 
 
 def test_a_malformed_partner_record_is_dead_lettered_and_consumption_goes_on(
@@ -85,9 +90,9 @@ def test_a_malformed_partner_record_is_dead_lettered_and_consumption_goes_on(
     bootstrap = platform.settings.kafka_bootstrap
     team = f"e2e-{uuid.uuid4().hex[:8]}"
     bad_outcome = platform.screening(team, outcome="maybe")
-    good = CloudEvent(id=str(uuid.uuid4()), source="/trust/record-system",
-                      type="screening-completed", time=datetime.now(UTC),
-                      subject=None, data=platform.screening(team))
+    good = [CloudEvent(id=str(uuid.uuid4()), source="/trust/record-system",
+                       type="screening-completed", time=datetime.now(UTC),
+                       subject=None, data=platform.screening(team)) for _ in range(10)]
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     topic = partner_inbound_topic("trust")
     marker = uuid.uuid4().hex.encode()
@@ -96,7 +101,8 @@ def test_a_malformed_partner_record_is_dead_lettered_and_consumption_goes_on(
                id=str(uuid.uuid4()), source="/trust/record-system",
                type="screening-completed", time=datetime.now(UTC),
                data=bad_outcome).to_bytes())]
-    producer.send(topic, key=marker, value=good.to_bytes())
+    for event in good:  # ten people, so the release rule publishes them
+        producer.send(topic, key=marker, value=event.to_bytes())
     producer.flush()
     producer.close()
     sent = [(m.partition, m.offset) for m in (future.get(timeout=30) for future in bad)]
@@ -115,4 +121,4 @@ def test_a_malformed_partner_record_is_dead_lettered_and_consumption_goes_on(
     assert all(str(bad_outcome["nhs_number"]) not in v for v in bad_value.values())
 
     row = wait_for(lambda: platform.team_row(team))
-    assert row["screened"]["display"] == "fewer than 8"
+    assert row["screened"]["display"] == "10"

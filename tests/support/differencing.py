@@ -9,9 +9,12 @@ grouping, group and period.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
+
+from services.reporting.domain.people import LAST_12_MONTHS, PREVALENCE, person_reference
 
 ZERO = "0"
 FigureKey = tuple[str, str, str, str, str]
@@ -95,3 +98,43 @@ def overlapping_pairs(audit: Audit) -> set[tuple[FigureKey, FigureKey, Any, Any]
                 if len(people_a.keys() ^ people_b.keys()) == 1:
                     found.add((a, b, audit._shown[a], audit._shown[b]))
     return found
+
+
+@dataclass
+class Screening:
+    """What the insider knows of one screening."""
+
+    team: str
+    borough: str
+    gender: str
+    age_band: str
+    asked_on: date
+    current: bool
+    past: bool
+    private: bool
+
+
+
+def prevalence_truth(people: Mapping[str, list[Screening]], months: Iterable[str]
+                     ) -> dict[FigureKey, dict[str, Any]]:
+    """Who is truly in each prevalence figure, written apart from the code under test: each
+    person's latest screening in the period (by date, then by order given)."""
+    truth: dict[FigureKey, dict[str, Any]] = {}
+    for period in (LAST_12_MONTHS, *months):
+        for subject, screenings in people.items():
+            inside = [(s.asked_on, n, s) for n, s in enumerate(screenings)
+                      if period == LAST_12_MONTHS or s.asked_on.strftime("%Y-%m") == period]
+            if not inside:
+                continue
+            latest = max(inside, key=lambda t: (t[0], t[1]))[2]
+            groups = {"org": "trust", "team": latest.team, "borough": latest.borough,
+                      "gender": latest.gender, "age_band": latest.age_band,
+                      "month": latest.asked_on.strftime("%Y-%m")}
+            said = {"screened": True, "current_abuse": latest.current,
+                    "past_abuse": latest.past, "either_abuse": latest.current or latest.past}
+            for group_by, group in groups.items():
+                for figure, yes in said.items():
+                    if yes:
+                        truth.setdefault((PREVALENCE, group_by, group, period, figure),
+                                         {})[person_reference(subject)] = 1
+    return truth

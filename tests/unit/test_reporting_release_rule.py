@@ -5,7 +5,6 @@ comes down to one person, in any grouping or period."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -14,7 +13,6 @@ import pytest
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules, rows_of
 from services.reporting.domain.people import (
-    LAST_12_MONTHS,
     PREVALENCE,
     TABLE_GROUPS,
     Fact,
@@ -23,7 +21,14 @@ from services.reporting.domain.people import (
     rows_now,
 )
 from services.reporting.domain.release_rule import RowState, advance, release
-from tests.support.differencing import Audit, FigureKey, displayed_figures, overlapping_pairs
+from tests.support.differencing import (
+    Audit,
+    FigureKey,
+    Screening,
+    displayed_figures,
+    overlapping_pairs,
+    prevalence_truth,
+)
 
 K = 10
 POLICY = DisclosurePolicy(k=K)
@@ -101,18 +106,6 @@ def test_a_mean_waits_for_k_people_with_a_changed_value() -> None:
     assert advance(state, nine_changed, K, "t1").state is state
 
 
-@dataclass
-class Screening:
-    team: str
-    borough: str
-    gender: str
-    age_band: str
-    asked_on: date
-    current: bool
-    past: bool
-    private: bool
-
-
 class Programme:
     """People screened one at a time (some again, some withdrawing), released after each step,
     with the ground truth an insider would know."""
@@ -169,27 +162,7 @@ class Programme:
         return facts
 
     def truth(self) -> dict[FigureKey, dict[str, Any]]:
-        """Written apart from the code under test: each person's latest screening per period."""
-        truth: dict[FigureKey, dict[str, Any]] = {}
-        for period in (LAST_12_MONTHS, "2026-10", "2026-11"):
-            for subject, screenings in self.people.items():
-                inside = [(s.asked_on, n, s) for n, s in enumerate(screenings)
-                          if period == LAST_12_MONTHS or s.asked_on.strftime("%Y-%m") == period]
-                if not inside:
-                    continue
-                latest = max(inside, key=lambda t: (t[0], t[1]))[2]
-                ref = _reference(subject)
-                groups = {"org": "trust", "team": latest.team, "borough": latest.borough,
-                          "gender": latest.gender, "age_band": latest.age_band,
-                          "month": latest.asked_on.strftime("%Y-%m")}
-                said = {"screened": True, "current_abuse": latest.current,
-                        "past_abuse": latest.past, "either_abuse": latest.current or latest.past}
-                for group_by, group in groups.items():
-                    for figure, yes in said.items():
-                        if yes:
-                            truth.setdefault((PREVALENCE, group_by, group, period, figure),
-                                             {})[ref] = 1
-        return truth
+        return prevalence_truth(self.people, ("2026-10", "2026-11"))
 
     def release(self) -> None:
         current = rows_now(self.facts(), TODAY)
@@ -203,11 +176,6 @@ class Programme:
                 displayed.update(displayed_figures(PREVALENCE, group_by, period, shown))
         self.audit.observe(self.truth(), displayed)
         self.overlaps |= overlapping_pairs(self.audit)
-
-
-def _reference(subject: str) -> str:
-    from services.reporting.domain.people import person_reference
-    return person_reference(subject)
 
 
 @pytest.mark.parametrize(("seed", "nested"), [(1, False), (2, False), (3, True), (4, True),

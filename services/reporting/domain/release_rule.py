@@ -112,7 +112,7 @@ def advance(state: RowState, people: list[Standing], k: int, now: str,
             figures[measure] = candidate
             changed = True
     stale = any(figures.get(m, {}) != current.get(m, {}) for m in current.keys() | figures.keys())
-    figures = {m: v for m, v in figures.items() if v or m in current}
+    figures = {m: v for m, v in figures.items() if v}  # a figure at 0 is a figure not kept
     next_state = RowState(activity, figures, now if changed else state.changed_at, stale)
     return Outcome(next_state, held=stale, reconsidered=True)
 
