@@ -1,16 +1,29 @@
 """The reporting read model on both databases: exact subtraction on withdrawal, opt-in and
-opt-out, and exactly-once application."""
+opt-out, exactly-once application, the release rule's memory through a rebuild, and one
+release when two workers release at once."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from datetime import date
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
-from services.reporting.adapters.tables import metadata
+from services.reporting.adapters.tables import metadata, releases
+from services.reporting.domain.disclosure import DisclosurePolicy
+from services.reporting.domain.figures import OutcomeRules
 from services.reporting.service_layer import cascade
-from services.reporting.service_layer.read_model import apply_event, facts
+from services.reporting.service_layer.read_model import (
+    apply_event,
+    carry_memory,
+    facts,
+    latest_release,
+    publish_release,
+)
 from shared.db import Database
 from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
@@ -103,3 +116,63 @@ def test_an_organisation_scoped_erasure_removes_only_that_organisations_contribu
     assert totals(database) == {}
     screened(database, subject, current=True)  # nothing later about them counts
     assert totals(database) == {}
+
+
+RULE = DisclosurePolicy(k=10)
+
+
+def prevalence_by_org(database: Database) -> dict[str, Any]:
+    release = latest_release(database)
+    assert release is not None
+    [row] = release[1]["prevalence"]["org"]["last-12-months"]
+    return row
+
+
+def test_a_release_moves_a_figure_only_after_k_people_and_a_rebuild_keeps_the_memory(
+        database: Database, database_url: str, request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    people = [new_subject_reference() for _ in range(10)]
+    for subject in people:
+        screened(database, subject, current=False)
+    publish_release(database, RULE, OutcomeRules(), now=datetime(2026, 11, 30, tzinfo=UTC))
+    assert prevalence_by_org(database)["figures"]["screened"] == {"n": 10}
+    with database.unit_of_work() as uow:
+        for subject in people[:3]:
+            cascade.evaluation_withdrawn(uow, subject, ("evaluation",))
+    publish_release(database, RULE, OutcomeRules(), now=datetime(2026, 11, 30, 0, 1, tzinfo=UTC))
+    held = prevalence_by_org(database)
+    assert (held["figures"]["screened"], held["held"]) == ({"n": 10}, True)
+
+    # a rebuild into another database starts from the live memory, not from nothing
+    other_url = (f"sqlite:///{tmp_path_factory.mktemp('rebuilt') / 'reporting.db'}"
+                 if database_url.startswith("sqlite")
+                 else request.getfixturevalue("postgres_database")())
+    migrate("reporting", other_url)
+    rebuilt = Database(other_url, metadata)
+    try:
+        for subject in people[3:]:
+            screened(rebuilt, subject, current=False)
+        assert carry_memory(database, rebuilt) > 0
+        publish_release(rebuilt, RULE, OutcomeRules(),
+                        now=datetime(2026, 11, 30, 0, 2, tzinfo=UTC))
+        again = prevalence_by_org(rebuilt)
+        assert (again["figures"]["screened"], again["held"]) == ({"n": 10}, True)
+    finally:
+        rebuilt.dispose()
+
+
+def test_two_workers_releasing_at_once_make_one_release(database: Database) -> None:
+    for _ in range(3):
+        screened(database, new_subject_reference(), current=True)
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    barrier = threading.Barrier(2)
+
+    def release() -> datetime | None:
+        barrier.wait()
+        return publish_release(database, RULE, OutcomeRules(), now=now, min_interval=4.5)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: release(), range(2)))
+    assert sorted(results, key=lambda r: r is None) == [now, None]
+    with database.read() as session:
+        assert session.execute(select(func.count()).select_from(releases)).scalar_one() == 1

@@ -1,9 +1,11 @@
 """``peerlink reporting rebuild``: replay the log from the beginning into an empty read model.
 
-Every business and consent event is applied through the same handlers as the live stream, so
-the rebuilt figures are exactly the live ones. Records the live stream dead-lettered are
-counted, not dead-lettered again. Stop the reporting workers while rebuilding their own
-database, or rebuild into another (``--database-url``) and point them at it.
+Every business and consent event is applied through the same handlers as the live stream, and
+the release rule's memory is kept (or carried over into another database), so the rebuilt
+figures are the live ones and cannot move by fewer than K people. Records the live stream
+dead-lettered are counted, not dead-lettered again. Stop the reporting workers while
+rebuilding their own database, or rebuild into another (``--database-url``) and point them at
+it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from services.reporting.adapters.tables import metadata
 from services.reporting.bootstrap import SERVICE, ReportingService
 from services.reporting.entrypoints.worker import BUSINESS_CONSUMER, BUSINESS_TOPICS
 from services.reporting.service_layer import cascade
-from services.reporting.service_layer.read_model import business_handlers, clear, publish_release
+from services.reporting.service_layer.read_model import (
+    business_handlers,
+    carry_memory,
+    clear,
+    publish_release,
+)
 from shared.db import Database
 from shared.kafka.client import client_options
 from shared.kafka.consumer import EventApplier, InboundRecord, Outcome
@@ -90,13 +97,20 @@ def replay(bootstrap: str, topics: tuple[str, ...], appliers: dict[str, EventApp
 
 
 def rebuild(settings: PlatformSettings, database_url: str | None = None) -> RebuildSummary:
-    """Empty the read model, replay the log into it, and publish a release."""
+    """Empty the read model, replay the log into it, and publish a release. Into another
+    database, the release rule's memory is carried over from the live one first."""
     service = ReportingService(settings)
-    url = database_url or settings.database_url(SERVICE)
+    live_url = settings.database_url(SERVICE)
+    url = database_url or live_url
     migrate(SERVICE, url)
     database = Database(url, metadata)
     with database.unit_of_work() as uow:
         clear(uow)
+    if url != live_url:
+        migrate(SERVICE, live_url)
+        live = Database(live_url, metadata)
+        carry_memory(live, database)
+        live.dispose()
     skipped = SkippedRecords()
     business = EventApplier(SERVICE, BUSINESS_CONSUMER, database, business_handlers(), skipped)
     consent = EventApplier(SERVICE, f"{SERVICE}.consent", database,

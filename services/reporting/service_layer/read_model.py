@@ -86,6 +86,19 @@ def _row_key(key: RowKey) -> str:
     return json.dumps(list(key), separators=(",", ":"))
 
 
+def carry_memory(source: Database, target: Database) -> int:
+    """Give ``target`` the release rule's memory from ``source`` (a rebuild into a new
+    database), so its first release cannot move a figure by fewer than K people; returns the
+    rows carried."""
+    with source.read() as session:
+        rows = [dict(row._mapping) for row in session.execute(select(published_rows))]
+    with target.unit_of_work() as uow:
+        uow.session.execute(delete(published_rows))
+        if rows:
+            uow.session.execute(published_rows.insert(), rows)
+    return len(rows)
+
+
 def _lock_release(session: Session) -> None:
     """One release at a time, however many workers run the timer (SQLite: the write
     transaction already holds the database's write lock)."""
