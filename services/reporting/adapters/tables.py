@@ -34,6 +34,8 @@ releases = Table(
     Column("released_at", UtcDateTime(), nullable=False, index=True),
     Column("cells", Text, nullable=False,
            comment="each row's figures as last published (unrounded; only controlled leave)"),
+    Column("read_model", String(200), nullable=True,
+           comment="what the read model held when the release was made (counts, not people)"),
 )
 
 published_rows = Table(

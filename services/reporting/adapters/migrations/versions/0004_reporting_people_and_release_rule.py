@@ -39,6 +39,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('match_id', sa.String(length=40), nullable=True,
                                       comment='the match a mentoring event is in'))
     with op.batch_alter_table('releases', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('read_model', sa.String(length=200), nullable=True,
+                                      comment='what the read model held when the release was '
+                                              'made (counts, not people)'))
         batch_op.alter_column('cells', existing_type=sa.Text(), existing_nullable=False,
                               comment="each row's figures as last published (unrounded; only "
                                       "controlled leave)",
@@ -55,6 +58,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema."""
     op.drop_table('published_rows')
+    with op.batch_alter_table('releases', schema=None) as batch_op:
+        batch_op.drop_column('read_model')
     op.execute("DELETE FROM contributions")
     op.execute("DELETE FROM releases")
     with op.batch_alter_table('contributions', schema=None) as batch_op:
