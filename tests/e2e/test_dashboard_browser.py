@@ -6,15 +6,14 @@ carries a Content-Security-Policy and loads only its own scripts, and the releas
 answers with a first ``release`` event at once.
 
 In Debian's Chromium (driven by Playwright): sign in with an ops-viewer token, see a chart and
-its table, post ten screenings, see a published number change without reloading the page, see
-"fewer than 8" for the new small cell (or, under issue 12's release rule, the row marked held),
+its table with when each row last changed, post ten screenings, see a published number change
+without reloading the page, see the new team's row marked held under issue 12's release rule,
 write ``docs/dashboard.png``, then sign out and find the old cookie value refused by the API.
 
 In Chromium over a stubbed API (Playwright answers the JSON figures and the release stream):
 engagement as people, by the organisation receiving the referral and by the referring one,
 with the wellbeing table; every table says when each row last changed and marks held rows in
-words; the release rule beside the method; a release changes a figure in place; and answers of
-the older shape (no changed_at, held, k or held_rule) still render.
+words; the release rule beside the method; and a release changes a figure in place.
 """
 
 from __future__ import annotations
@@ -56,13 +55,13 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 MONTH = "2026-11"
 """The month ``RunningPlatform.screening`` records enquiries in."""
 SEED_TEAMS = {"community-north": 28, "community-south": 22, "crisis-team": 12}
-"""People asked per team in ``MONTH``: 62 in all, published as 60; ten more (72) give 70."""
+"""People asked per team in ``MONTH``: 62 in all."""
 LIVE_PEOPLE = 10
 """People screened in a new team while the page is open: as many as the release rule's k, so the
-figures move under it too (a figure changes only once 10 people have entered or left it)."""
+figures move (a figure changes only once 10 people have entered or left it)."""
 LIVE_PAST_ABUSE = 3
-"""Of them, those disclosing past abuse: a small cell ("fewer than 8"), or under the release
-rule a change too small to publish, so the row is held."""
+"""Of them, those disclosing past abuse: a change too small to publish under the release rule,
+so the row is held."""
 EARLIER_MONTHS = {"2026-06": 24, "2026-07": 31, "2026-08": 27, "2026-09": 35, "2026-10": 29}
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 
@@ -320,12 +319,10 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
 
     post_enquiries(platform)
     wait_for(lambda: org_row(platform))
-    # Issue 12's release rule (rows with "changed_at", "held"): a figure changes only once 10
-    # people moved in it, so which of the last few people are published yet depends on when
-    # the releases fell; the page must show what the API publishes. Without it: 62 is 60.
-    tracked = "changed_at" in (org_row(platform) or {})
+    # Issue 12's release rule: a figure changes only once 10 people moved in it, so which of
+    # the last few people are published yet depends on when the releases fell; the page must
+    # show what the API publishes.
     first = settled(lambda: org_screened(platform))
-    assert tracked or first == 60
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -357,12 +354,9 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
             screened = trust.locator("td").first.locator(".count")
             expect(screened).to_have_text(str(first), timeout=30_000)
             expect(panel.locator(".method")).to_contain_text("fewer than 8")
-            # when the row last changed: shown exactly when the API says (issue 12's shape)
-            tracked = "changed_at" in (org_row(platform) or {})
-            expect(table.get_by_role("columnheader", name="Last changed")
-                   ).to_have_count(1 if tracked else 0)
-            if tracked:
-                expect(trust.locator("td.changed-at time")).to_be_visible()
+            # when the row last changed
+            expect(table.get_by_role("columnheader", name="Last changed")).to_have_count(1)
+            expect(trust.locator("td.changed-at time")).to_be_visible()
             expect(page.locator("#prevalence-trend svg[role=img] circle.point").first
                    ).to_be_visible()
             expect(page.locator("#connection")).to_have_text("live", timeout=15_000)
@@ -380,16 +374,15 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
                 assert response.status_code == 201, response.text
                 subjects.append(response.json().get("subject_id", "\0"))
 
-            # 72 is published as 70: the number changes in place at a later release
+            # the number changes in place at a later release
             after = settled(lambda: org_screened(platform), other_than=first)
-            assert tracked or after == 70
             expect(screened).to_have_text(str(after), timeout=30_000)
             assert page.evaluate("window.__notReloaded") is True
             expect(page.locator("#announcer")).to_contain_text("New release")
             assert page.locator("#announcer").get_attribute("aria-live") == "polite"
 
-            # the new team's three with past abuse: a small cell shown in words, or, under the
-            # release rule, too few to publish: the row is marked held, in words
+            # the new team's three with past abuse: under the release rule too few to publish,
+            # so the row is marked held, in words
             page.get_by_label("Break down by").select_option("team")
             by_team = panel.get_by_role("table", name=re.compile(
                 r"Prevalence among people screened by team"))
@@ -397,17 +390,11 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
                 has=page.get_by_role("rowheader", name=team, exact=True))
             expect(row.locator("td").first.locator(".count")).to_have_text(
                 str(LIVE_PEOPLE), timeout=30_000)
-            if tracked:
-                expect(by_team.get_by_role("columnheader", name="Last changed")).to_be_visible()
-                expect(row.locator("td.changed-at time")).to_be_visible()
-                expect(row.locator(".held-badge")).to_be_visible()
-                expect(row.get_by_role("cell", name=re.compile(r"held: \S"))).to_have_count(1)
-                expect(panel.locator(".release-rule")).to_contain_text("10 people")
-            else:
-                past = row.locator("td").nth(2)
-                expect(past).to_contain_text("fewer than 8")
-                expect(past).to_contain_text("rate withheld")
-                expect(panel.locator("svg text.bar-words").first).to_contain_text("fewer than 8")
+            expect(by_team.get_by_role("columnheader", name="Last changed")).to_be_visible()
+            expect(row.locator("td.changed-at time")).to_be_visible()
+            expect(row.locator(".held-badge")).to_be_visible()
+            expect(row.get_by_role("cell", name=re.compile(r"held: \S"))).to_have_count(1)
+            expect(panel.locator(".release-rule")).to_contain_text("10 people")
             assert page.evaluate("window.__notReloaded") is True
 
             content = page.content()
@@ -476,11 +463,9 @@ def ago(**delta: float) -> str:
 
 
 class FakeReporting:
-    """The reporting API's answers: ``old`` is the shape before issue 12 (no changed_at, held,
-    k or held_rule; session counts; no referred_by), which the page must still show."""
+    """The reporting API's answers, in the shape issue 12 gave them."""
 
-    def __init__(self, old: bool = False) -> None:
-        self.old = old
+    def __init__(self) -> None:
         self.released_at = "2026-11-30T12:00:00+00:00"
         self.referred = 40
         self.trust_changed = ago(minutes=5)
@@ -494,8 +479,6 @@ class FakeReporting:
 
     def tracked(self, row: dict[str, Any], changed_at: str | None, held: bool
                 ) -> dict[str, Any]:
-        if self.old:
-            return row
         return {**row, "changed_at": changed_at, "held": held,
                 "held_reason": HELD_REASON if held else None}
 
@@ -504,12 +487,8 @@ class FakeReporting:
         row: dict[str, Any] = {group: name, "referred": count(referred), "matched": count(30),
                                "waitlisted": count(5), "planned_endings": count(15),
                                "unplanned_endings": count(3), "active_mentees": count(10),
-                               "median_days_to_match": {"value": 12.5, "withheld": False}}
-        if self.old:
-            row.update(sessions_attended=count(120), sessions_did_not_attend=count(20),
-                       sessions_cancelled=count(10))
-        else:
-            row.update(attended_session=count(25), missed_session=count(10))
+                               "median_days_to_match": {"value": 12.5, "withheld": False},
+                               "attended_session": count(25), "missed_session": count(10)}
         row["swemwbs_change"] = (
             {"n": count(35), "mean": 4.2, "withheld_reason": None,
              "meaningful_improvement": rate(20, 35)} if not held else
@@ -544,17 +523,9 @@ class FakeReporting:
         kind = url.path.rsplit("/", 1)[-1]
         self.asked.append({"kind": kind, **query})
         group, period = query.get("group_by", "org"), query.get("period", "last-12-months")
-        if self.old and group == "referred_by":
-            route.fulfill(status=422, content_type="application/json",
-                          body=json.dumps({"detail": [{"loc": ["query", "group_by"]}]}))
-            return
         body: dict[str, Any] = {"released_at": self.released_at, "group_by": group,
                                 "period": period, "rows": self.rows(kind, group),
-                                "method": METHOD}
-        if not self.old:
-            body.update(k=K, held_rule=HELD_RULE)
-        else:
-            body["method"] = METHOD.removesuffix(HELD_RULE).strip()
+                                "method": METHOD, "k": K, "held_rule": HELD_RULE}
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
     def stream(self, route: Any) -> None:
@@ -682,26 +653,3 @@ def test_the_dashboard_shows_people_when_rows_changed_and_held_rows(
         assert page.evaluate("window.__notReloaded") is True
         assert not [p for p in problems if "favicon" not in p], problems
 
-
-def test_the_dashboard_still_shows_the_older_answers_without_the_new_fields(
-        platform: RunningPlatform) -> None:
-    from playwright.sync_api import expect
-
-    fake = FakeReporting(old=True)
-    with stubbed_dashboard(platform, fake) as (page, problems):
-        funnel = page.locator("#engagement-funnel")
-        table = funnel.get_by_role("table", name=re.compile(r"People referred"))
-        trust = row_of(table, page, "trust")
-        expect(trust.locator("td .count")).to_have_text(
-            ["40", "30", "not published", "15", "fewer than 8", "10"], timeout=30_000)
-        expect(table.locator("caption")).not_to_contain_text("Counts are of people")
-        expect(page.get_by_role("columnheader", name="Last changed")).to_have_count(0)
-        expect(page.locator(".held-badge")).to_have_count(0)
-        expect(page.locator(".release-rule")).to_have_count(0)
-        expect(page.locator("#engagement-referrers")).to_contain_text(
-            "Figures by referring organisation are not published by this version")
-        expect(page.locator("#prevalence-breakdown").get_by_role("table").locator(
-            "tbody tr")).to_have_count(2)
-        assert not [a for a in fake.asked if a.get("group_by") == "referred_by"], \
-            "an older service is not asked for what it would refuse (422)"
-        assert not [p for p in problems if "favicon" not in p], problems

@@ -166,29 +166,17 @@
 
   /* ---------- tables ---------- */
 
-  /* Whether an answer says when its rows last changed and which are held (the release rule);
-   * an older service's answer does not, and its tables go without that column. */
-  function tracksChanges(answer) {
-    return Boolean(answer) && (answer.k !== undefined || answer.held_rule !== undefined
-      || (answer.rows || []).some((r) => r && ("changed_at" in r || "held" in r)));
-  }
-
-  function heldReason(source, k) {
-    if (source.held_reason) return source.held_reason;
-    return k ? `fewer than ${k} people have moved in some of this row's figures since they were last published, so those figures keep their published values`
-      : "some of this row's figures have changes not yet published";
-  }
-
-  /* When the row's published figures last changed, and a "held" badge, in words (the reason
-   * is the badge's title and is read out with it), never colour alone. */
-  function changeCell(source, k) {
+  /* When the row's published figures last changed (``changed_at``; "never" while nothing in
+   * it was ever published), and a "held" badge, in words (the API's ``held_reason`` is the
+   * badge's title and is read out with it), never colour alone. */
+  function changeCell(source) {
     const iso = source.changed_at || null;
     const when = iso
       ? el("time", { datetime: iso, "data-relative": "", title: timeText(iso) }, relativeText(iso))
       : el("span", { class: "never" }, "never");
     const td = el("td", { class: "changed-at" }, when);
     if (source.held) {
-      const reason = heldReason(source, k);
+      const reason = source.held_reason;
       td.append(" ", el("span", { class: "held-badge", title: reason },
         el("span", { "aria-hidden": "true" }, "held"),
         el("span", { class: "visually-hidden" }, `held: ${reason}`)));
@@ -197,10 +185,10 @@
   }
 
   /* A table of figures; ``rows`` are {label, cells, source} where ``source`` is the API's row.
-   * With ``options.tracked`` every row ends with when it last changed and whether it is held. */
-  function figureTable(figure, caption, headings, rows, options) {
-    const opts = options || {};
-    const columns = opts.tracked ? [...headings, "Last changed"] : headings;
+   * Every row ends with when it last changed and whether it is held; ``note`` (optional) is
+   * said in the caption. */
+  function figureTable(figure, caption, headings, rows, note) {
+    const columns = [...headings, "Last changed"];
     const head = el("thead", null, el("tr", null,
       columns.map((heading) => el("th", { scope: "col" }, heading))));
     const body = el("tbody");
@@ -209,7 +197,7 @@
         "No figures published for this period yet.")));
     }
     for (const row of rows) {
-      const held = Boolean(opts.tracked && row.source && row.source.held);
+      const held = Boolean(row.source.held);
       const tr = el("tr", { class: held ? "held" : null });
       tr.append(el("th", { scope: "row" }, row.label));
       row.cells.forEach((cell, index) => {
@@ -220,21 +208,16 @@
             : null);
         tr.append(td);
       });
-      if (opts.tracked) tr.append(changeCell(row.source || {}, opts.k));
+      tr.append(changeCell(row.source));
       body.append(tr);
     }
     const rated = rows.some((row) => row.cells.some((cell) => cell.rate));
-    const notes = [opts.note, rated
+    const notes = [note, rated
       ? "Each count is followed by its rate, with the 95% confidence interval in brackets." : null,
-    rows.some((row) => opts.tracked && row.source && row.source.held)
+    rows.some((row) => row.source.held)
       ? "Rows marked held have changes not yet published." : null].filter(Boolean);
     return el("table", null, el("caption", null, caption,
-      notes.map((note) => el("span", { class: "caption-note" }, note))), head, body);
-  }
-
-  /* The options every table of one answer shares. */
-  function tableOptions(answer, note) {
-    return { tracked: tracksChanges(answer), k: answer && answer.k, note };
+      notes.map((text) => el("span", { class: "caption-note" }, text))), head, body);
   }
 
   function countCell(count) {
@@ -426,12 +409,11 @@
   /* The method, and the release rule (the body's ``held_rule``) beside it; a method that
    * already ends with the rule's words is not made to say them twice. */
   function methodText(answer) {
-    const rule = (answer && answer.held_rule) || "";
-    let method = (answer && answer.method) || "";
-    if (rule && method.includes(rule)) method = method.replace(rule, "").trim();
+    const rule = answer.held_rule;
+    const method = answer.method.includes(rule)
+      ? answer.method.replace(rule, "").trim() : answer.method;
     return [el("p", { class: "method" }, el("strong", null, "Method: "), method),
-      rule ? el("p", { class: "release-rule" }, el("strong", null, "Release rule: "), rule)
-        : null];
+      el("p", { class: "release-rule" }, el("strong", null, "Release rule: "), rule)];
   }
 
   /* A chart with its table and the method beside it; ``more`` (further tables, which get
@@ -489,7 +471,7 @@
       rows.map((r) => ({
         label: monthLabel(r.month, true), source: r,
         cells: [countCell(r.screened), ...PREVALENCE.map((s) => rateCell(r[s.key], true))],
-      })), tableOptions(answer));
+      })));
     return showFigure(name, chart, table, answer,
       rows.some((r) => PREVALENCE.some((s) => r[s.key] && r[s.key].withheld))
         ? "Months whose rates are withheld are left as gaps in the chart." : null);
@@ -523,7 +505,7 @@
         cells: [countCell(r.due), rateCell(r.screened, true), countCell(r.declined),
           countCell(r.not_safe_to_ask), rateCell(r.asked_in_private, true),
           countCell(r.marac_referrals)],
-      })), tableOptions(answer));
+      })));
   }
 
   function capitalise(text) { return text.charAt(0).toUpperCase() + text.slice(1); }
@@ -547,7 +529,7 @@
       rows.map((r) => ({
         label: String(r[groupBy]), source: r,
         cells: [countCell(r.screened), ...PREVALENCE.map((s) => rateCell(r[s.key], true))],
-      })), tableOptions(answer));
+      })));
     return showFigure(name, chart, table, answer);
   }
 
@@ -591,7 +573,7 @@
       rows.map((r) => ({
         label: String(r[groupBy]), source: r,
         cells: FUNNEL_COLUMNS.map(([key]) => countCell(r[key])),
-      })), tableOptions(answer, tracksChanges(answer) ? PEOPLE_NOTE : null));
+      })), PEOPLE_NOTE);
   }
 
   function medianCell(days) {
@@ -616,7 +598,7 @@
         label: String(r.org), source: r,
         cells: [...WAITING_COLUMNS.map(([key]) => countCell(r[key])),
           medianCell(r.median_days_to_match)],
-      })), tableOptions(answer)) : null;
+      }))) : null;
     return showFigure(name, funnelChart(rows, "org", when),
       funnelTable(name, answer, rows, "org", when), answer, null, waiting);
   }
@@ -631,15 +613,6 @@
     const when = periodLabel(period);
     return showFigure(name, funnelChart(rows, "referred_by", when),
       funnelTable(name, answer, rows, "referred_by", when), answer);
-  }
-
-  function swemwbsSummary(change) {
-    if (!change) return "not published";
-    const mean = change.mean === null || change.mean === undefined ? "mean withheld"
-      : `mean ${change.mean > 0 ? "+" : ""}${Number(change.mean).toFixed(1)} points`;
-    const improved = change.meaningful_improvement
-      ? `; improved meaningfully: ${rateText(change.meaningful_improvement)}` : "";
-    return `${mean} (people: ${change.n ? countText(change.n) : "not published"})${improved}`;
   }
 
   function renderWellbeing(answer, period) {
@@ -667,16 +640,11 @@
             change.meaningful_improvement ? rateCell(change.meaningful_improvement, true)
               : countCell(null)],
         };
-      }), tableOptions(answer, tracksChanges(answer)
-      ? "Scores are paired within one mentoring episode: each person counts once." : null));
+      }), "Scores are paired within one mentoring episode: each person counts once.");
     const reasons = [...new Set(rows.map((r) => r.swemwbs_change && r.swemwbs_change.withheld_reason)
       .filter(Boolean))];
-    const notes = [
-      answer.swemwbs_change
-        ? `Overall, from intake to exit: ${swemwbsSummary(answer.swemwbs_change)}.` : null,
-      reasons.length ? `Means withheld: ${reasons.join("; ")}.` : null,
-    ].filter(Boolean);
-    return showTables(name, table, answer, notes.length ? notes.join(" ") : null);
+    return showTables(name, table, answer,
+      reasons.length ? `Means withheld: ${reasons.join("; ")}.` : null);
   }
 
   /* ---------- state, controls and refreshing ---------- */
@@ -735,18 +703,13 @@
     const { period, groupBy } = state;
     const trend = { group_by: "month", period: "last-12-months" };
     const chosen = { group_by: groupBy, period };
-    const engagement = getJSON("/v1/engagement", { group_by: "org", period });
     const requests = {
       prevalenceTrend: getJSON("/v1/prevalence", trend),
       coverageTrend: getJSON("/v1/coverage", trend),
       prevalence: getJSON("/v1/prevalence", chosen),
       coverage: getJSON("/v1/coverage", chosen),
-      engagement,
-      // Only a service that counts people (its answers carry the release rule) groups by the
-      // referring organisation; an older one is not sent a request it would refuse.
-      referrers: engagement.then((answer) => (answer.unavailable || tracksChanges(answer)
-        ? getJSON("/v1/engagement", { group_by: "referred_by", period })
-        : { unavailable: "not published by this version of the reporting service yet" })),
+      engagement: getJSON("/v1/engagement", { group_by: "org", period }),
+      referrers: getJSON("/v1/engagement", { group_by: "referred_by", period }),
     };
     const answers = await Promise.allSettled(Object.values(requests));
     if (seq !== state.seq) return;
