@@ -8,7 +8,8 @@ answers with a first ``release`` event at once.
 In Debian's Chromium (driven by Playwright): sign in with an ops-viewer token, see a chart and
 its table with when each row last changed, post ten screenings, see a published number change
 without reloading the page, see the new team's row marked held under issue 12's release rule,
-write ``docs/dashboard.png``, then sign out and find the old cookie value refused by the API.
+take a screenshot into the test's temporary directory (``make screenshot`` makes the one in
+``docs/``, from the demo), then sign out and find the old cookie value refused by the API.
 
 In Chromium over a stubbed API (Playwright answers the JSON figures and the release stream):
 engagement as people, by the organisation receiving the referral and by the referring one,
@@ -51,7 +52,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 MONTH = "2026-11"
 """The month ``RunningPlatform.screening`` records enquiries in."""
 SEED_TEAMS = {"community-north": 28, "community-south": 22, "crisis-team": 12}
@@ -312,7 +312,7 @@ def settled(read: Any, other_than: Any = None, quiet: float = 3.0, timeout: floa
 
 
 def test_the_dashboard_in_chromium_updates_live_without_reloading(
-        platform: RunningPlatform) -> None:
+        platform: RunningPlatform, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium package is not installed")
     from playwright.sync_api import expect, sync_playwright
@@ -403,8 +403,9 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
                 assert subject not in content
             assert not [p for p in problems if "favicon" not in p], problems
 
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            # an artefact of the run, kept with pytest's temporary directories
+            screenshot = tmp_path / "dashboard.png"
+            page.screenshot(path=str(screenshot), full_page=True)
 
             # signing out revokes the session: the old cookie value no longer works
             [cookie] = [c for c in context.cookies() if c.get("name") == "peerlink_session"]
@@ -420,7 +421,7 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
             assert page.url.endswith("/login")
         finally:
             browser.close()
-    assert SCREENSHOT.stat().st_size > 20_000
+    assert screenshot.stat().st_size > 20_000
 
 
 # ------------------------------------------- in Chromium, over a stubbed reporting API
