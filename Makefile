@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # promtool) and docker-compose (compose validation). kubectl (kustomize) comes with the image.
 DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/prometheus /usr/bin/docker-compose
 
-.PHONY: install tools up demo test test-unit test-integration test-e2e lint typecheck schemas bench deploy-check clean
+.PHONY: install tools up demo test test-unit test-integration test-e2e lint typecheck schemas bench screenshot deploy-check clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ test: $(STAMP) tools lint typecheck deploy-check
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_pipeline
+
+# docs/dashboard.png from the real demo (its own broker, ports and var dir; a few minutes):
+# waits until the funnel, coverage and wellbeing tables show figures. Not part of `make test`.
+screenshot: $(STAMP) /usr/bin/chromium
+	$(BIN)/python -m tests.support.dashboard_screenshot
 
 schemas: $(STAMP)
 	$(BIN)/python -m shared.events.export
