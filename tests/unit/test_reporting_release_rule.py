@@ -13,6 +13,7 @@ import pytest
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules, rows_of
 from services.reporting.domain.people import (
+    ENGAGEMENT,
     PREVALENCE,
     TABLE_GROUPS,
     Fact,
@@ -21,6 +22,7 @@ from services.reporting.domain.people import (
     rows_now,
 )
 from services.reporting.domain.release_rule import RowState, advance, release
+from shared.events.mentoring import MentoringEnded
 from tests.support.differencing import (
     Audit,
     FigureKey,
@@ -29,6 +31,7 @@ from tests.support.differencing import (
     overlapping_pairs,
     prevalence_truth,
 )
+from tests.unit.test_reporting_people import Log, match, referral, session
 
 K = 10
 POLICY = DisclosurePolicy(k=K)
@@ -207,3 +210,46 @@ def test_without_the_overlap_check_a_nested_team_can_be_subtracted_from_its_boro
     for _ in range(90):
         programme.step()
     assert programme.overlaps
+
+
+def test_the_published_funnel_narrows_at_every_release() -> None:
+    """People go referral, match, session, ending one event at a time; every release's funnel,
+    in every grouping and period, has matched within referred and each stage within matched."""
+    rng = random.Random(7)
+    log = Log()
+    stage: dict[str, int] = {}
+    states: dict[RowKey, RowState] = {}
+    releases = stages_seen = 0
+    for step in range(400):
+        ongoing = [p for p, s in stage.items() if s < 3]
+        if not ongoing or rng.random() < 0.3:
+            person = f"mentee-{step}"
+            stage[person] = 0
+            log.add(person, referral(f"r-{person}", date(2026, 11, 2),
+                                     to_org=rng.choice(("partner-a", "partner-b"))))
+        else:
+            person = rng.choice(ongoing)
+            stage[person] += 1
+            match_id = f"m-r-{person}"
+            if stage[person] == 1:
+                log.add(person, match(match_id, f"r-{person}", date(2026, 11, 9)))
+            elif stage[person] == 2:
+                log.add(person, session(match_id, "attended", date(2026, 11, 16)))
+            else:
+                log.add(person, MentoringEnded(match_id=match_id, org="partner-a",
+                                               ended_on=date(2026, 11, 29),
+                                               planned=rng.random() < 0.7))
+        writes, released = release(states, rows_now(log.facts, TODAY), K, 3.0, f"s{step}")
+        states.update(writes)
+        releases += 1
+        for group_by, periods in released.get(ENGAGEMENT, {}).items():
+            for rows in periods.values():
+                for row in rows_of(ENGAGEMENT, group_by, rows, POLICY, RULES, K):
+                    n = {k: v["value"] or 0 for k, v in row.items()
+                         if isinstance(v, dict) and "value" in v and "display" in v}
+                    assert n["referred"] >= n["matched"], (step, row)
+                    for later in ("attended_session", "planned_endings", "unplanned_endings"):
+                        assert n["matched"] >= n[later], (step, later, row)
+                    stages_seen += n["attended_session"] > 0
+    assert releases == 400
+    assert stages_seen > 0  # the funnel was published down to sessions

@@ -32,6 +32,20 @@ RowKey = tuple[str, str, str, str]
 VALUE_MEASURES: frozenset[str] = frozenset({"days_to_match", "swemwbs_change"})
 """Measures whose members carry a value (medians, means); every other measure is a count."""
 
+WITHIN: dict[str, dict[str, str]] = {
+    PREVALENCE: {m: "screened" for m in ("current_abuse", "past_abuse", "either_abuse",
+                                         "asked_in_private")},
+    COVERAGE: {"screened": "due", "asked_in_private": "screened"},
+    ENGAGEMENT: {"matched": "referred",
+                 **{m: "matched" for m in ("waitlisted", "attended_session", "missed_session",
+                                           "planned_endings", "unplanned_endings",
+                                           "active_mentees", "days_to_match",
+                                           "swemwbs_change")}},
+}
+"""Figures whose people are always among another figure's (a stage of the funnel among the
+people referred): published, they stay among them, so a table never shows more people matched
+than referred."""
+
 SCREENING = ("screened", "current_abuse", "past_abuse", "either_abuse", "asked_in_private")
 ENQUIRY_OUTCOMES = ("screened", "declined", "not_safe_to_ask")
 ENDINGS = frozenset({"planned_ending", "unplanned_ending"})

@@ -14,7 +14,9 @@ last released.
 - **Figure rule.** When a row is reconsidered, each figure whose members (people, or people with
   their values for medians and means) differ from its last published members by at least K
   people takes its current value; every other figure keeps its published value, and the row
-  says it is held.
+  says it is held. A figure whose people are always among another's (matched among referred,
+  current abuse among screened) takes new members only while they are all among that
+  figure's published members, so a published funnel always narrows.
 
 So every published change between two releases is the work of at least K people, in every
 grouping and period, including the step from 0; and whether a figure changes at a release never
@@ -24,12 +26,12 @@ turns on one person's answer alone.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.reporting.domain.contributions import METRIC_SCALE
-from services.reporting.domain.people import VALUE_MEASURES, RowKey, Standing
+from services.reporting.domain.people import VALUE_MEASURES, WITHIN, RowKey, Standing
 
 Members = dict[str, int]
 """A figure's people (short references) with their values (1 for a count)."""
@@ -96,9 +98,18 @@ def _anything(_measure: str, _members: Members) -> bool:
     return True
 
 
+def _depth(measure: str, within: Mapping[str, str]) -> int:
+    depth = 0
+    while measure in within:
+        measure, depth = within[measure], depth + 1
+    return depth
+
+
 def advance(state: RowState, people: list[Standing], k: int, now: str,
-            allowed: Allowed = _anything) -> Outcome:
-    """Apply the rule to one row at a release."""
+            allowed: Allowed = _anything, within: Mapping[str, str] | None = None) -> Outcome:
+    """Apply the rule to one row at a release; a figure ``within`` another takes new members
+    only while they are all among that figure's published members."""
+    within = within or {}
     activity = {s.person: s.activity for s in people}
     if moved(state.activity, activity) < k:
         return Outcome(state, held=state.stale or activity != state.activity,
@@ -106,9 +117,14 @@ def advance(state: RowState, people: list[Standing], k: int, now: str,
     current = members_of(people)
     figures = dict(state.figures)
     changed = False
-    for measure in current.keys() | figures.keys():
+    for measure in sorted(current.keys() | figures.keys(), key=lambda m: (_depth(m, within), m)):
         candidate = current.get(measure, {})
-        if moved(figures.get(measure, {}), candidate) >= k and allowed(measure, candidate):
+        if moved(figures.get(measure, {}), candidate) < k:
+            continue
+        parent = within.get(measure)
+        if parent is not None and not candidate.keys() <= figures.get(parent, {}).keys():
+            continue
+        if allowed(measure, candidate):
             figures[measure] = candidate
             changed = True
     stale = any(figures.get(m, {}) != current.get(m, {}) for m in current.keys() | figures.keys())
@@ -175,7 +191,8 @@ def release(states: dict[RowKey, RowState], current: dict[RowKey, list[Standing]
     for key in sorted(current.keys() | states.keys()):
         table, group_by, group, period = key
         before = states.get(key, RowState())
-        outcome = advance(before, current.get(key, []), k, now, overlaps.check(key))
+        outcome = advance(before, current.get(key, []), k, now, overlaps.check(key),
+                          WITHIN[table])
         if outcome.state != before:
             writes[key] = outcome.state
         figures = {m: summary(m, members, meaningful_change)
