@@ -138,3 +138,26 @@ def prevalence_truth(people: Mapping[str, list[Screening]], months: Iterable[str
                         truth.setdefault((PREVALENCE, group_by, group, period, figure),
                                          {})[person_reference(subject)] = 1
     return truth
+
+
+def covering_unions(audit: Audit) -> set[tuple[FigureKey, str, Any]]:
+    """Figures that the figures of another grouping cover together (a borough and its teams,
+    as last shown) while the people differ by exactly one: adding up the one grouping and
+    subtracting the other would point at that person."""
+    by_figure: dict[tuple[str, str, str], list[FigureKey]] = {}
+    for key, shown in audit._shown.items():
+        if shown != ZERO:
+            by_figure.setdefault((key[0], key[3], key[4]), []).append(key)
+    found: set[tuple[FigureKey, str, Any]] = set()
+    for keys in by_figure.values():
+        for key in keys:
+            people = set(audit._truth_when_shown[key])
+            parts: dict[str, list[set[str]]] = {}
+            for other in keys:
+                theirs = set(audit._truth_when_shown[other])
+                if other[1] != key[1] and theirs & people:
+                    parts.setdefault(other[1], []).append(theirs)
+            for grouping, sets in parts.items():
+                if len(sets) > 1 and len(people ^ set().union(*sets)) == 1:
+                    found.add((key, grouping, audit._shown[key]))
+    return found

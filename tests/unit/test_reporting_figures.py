@@ -37,7 +37,7 @@ def test_prevalence_20_screened_9_current_rates_come_from_rounded_counts() -> No
 def test_a_held_row_says_why() -> None:
     [row] = rows_of(PREVALENCE, "org", [published(held=True, screened=10)], POLICY, RULES, 10)
     assert row["held"] is True
-    assert "fewer than 10 people have entered or left" in row["held_reason"]
+    assert "fewer than the 10 it takes" in row["held_reason"]
 
 
 def test_a_row_never_published_above_zero_is_left_out() -> None:

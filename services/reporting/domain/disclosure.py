@@ -36,9 +36,10 @@ class DisclosurePolicy:
         """The release rule, in words."""
         return (f"A figure changes only when at least {self.k} people have entered or left it "
                 f"since it was last published, and a row is looked at again only after {self.k} "
-                "people have had any event in it; until then the published value stands and "
-                "the row is marked held. This holds for every grouping, period, median and "
-                "mean, and for the step from 0.")
+                "people have had any event in it; until then the published value stands, so a "
+                f"figure can trail the people in it by up to {self.k - 1}. A row is marked held "
+                "once half that many have had events since it was last worked out. This holds "
+                "for every grouping, period, median and mean, and for the step from 0.")
 
 
 @dataclass(frozen=True)

@@ -92,8 +92,9 @@ def swemwbs_change(change: Mapping[str, Any], policy: DisclosurePolicy, rules: O
 
 def held_reason(k: int) -> str:
     """Why a row's figures are not all current."""
-    return (f"fewer than {k} people have entered or left some of this row's figures since "
-            "they were last published, so those figures keep their published values")
+    return (f"people have had events in this row since its figures were last worked out, "
+            f"fewer than the {k} it takes to work them out again, so every figure keeps its "
+            "published value")
 
 
 def rows_of(table: str, group_by: str, published: Iterable[Mapping[str, Any]],

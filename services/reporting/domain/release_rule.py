@@ -13,10 +13,14 @@ last released.
   an event said.
 - **Figure rule.** When a row is reconsidered, each figure whose members (people, or people with
   their values for medians and means) differ from its last published members by at least K
-  people takes its current value; every other figure keeps its published value, and the row
-  says it is held. A figure whose people are always among another's (matched among referred,
-  current abuse among screened) takes new members only while they are all among that
-  figure's published members, so a published funnel always narrows.
+  people takes its current value; every other figure keeps its published value. A figure whose
+  people are always among another's (matched among referred, current abuse among screened)
+  takes new members only while they are all among that figure's published members, so a
+  published funnel always narrows.
+- **Overlap check.** Two published figures of overlapping groups, or a figure and the figures
+  of another grouping that together cover it, must be the same people or differ by K.
+- **Held.** A row says it is held once at least half of K people have had events in it since
+  it was last looked at: never for one person's event, never for what anyone said.
 
 So every published change between two releases is the work of at least K people, in every
 grouping and period, including the step from 0; and whether a figure changes at a release never
@@ -25,6 +29,8 @@ turns on one person's answer alone.
 
 from __future__ import annotations
 
+import math
+import secrets
 import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -44,18 +50,29 @@ class RowState:
     activity: dict[str, str] = field(default_factory=dict)
     figures: dict[str, Members] = field(default_factory=dict)
     changed_at: str | None = None
-    stale: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The state as stored."""
         return {"activity": self.activity, "figures": self.figures,
-                "changed_at": self.changed_at, "stale": self.stale}
+                "changed_at": self.changed_at}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RowState:
         """The state as stored, read back."""
         return cls(dict(data["activity"]), {m: dict(v) for m, v in data["figures"].items()},
-                   data.get("changed_at"), bool(data.get("stale")))
+                   data.get("changed_at"))
+
+    def forgetting(self, person: str) -> RowState:
+        """The row with a person's reference replaced by a token used nowhere else: the rule
+        still counts them as moving out when the row is next looked at, but nothing links
+        the rows they were in, or their answers, to them."""
+        token = f"gone-{secrets.token_hex(8)}"
+
+        def swap(members: dict[str, Any]) -> dict[str, Any]:
+            return {token if p == person else p: v for p, v in members.items()}
+
+        return RowState(swap(self.activity), {m: swap(v) for m, v in self.figures.items()},
+                        self.changed_at)
 
     @property
     def empty(self) -> bool:
@@ -112,8 +129,7 @@ def advance(state: RowState, people: list[Standing], k: int, now: str,
     within = within or {}
     activity = {s.person: s.activity for s in people}
     if moved(state.activity, activity) < k:
-        return Outcome(state, held=state.stale or activity != state.activity,
-                       reconsidered=False)
+        return Outcome(state, held=held(state.activity, activity, k), reconsidered=False)
     current = members_of(people)
     figures = dict(state.figures)
     changed = False
@@ -127,10 +143,16 @@ def advance(state: RowState, people: list[Standing], k: int, now: str,
         if allowed(measure, candidate):
             figures[measure] = candidate
             changed = True
-    stale = any(figures.get(m, {}) != current.get(m, {}) for m in current.keys() | figures.keys())
     figures = {m: v for m, v in figures.items() if v}  # a figure at 0 is a figure not kept
-    next_state = RowState(activity, figures, now if changed else state.changed_at, stale)
-    return Outcome(next_state, held=stale, reconsidered=True)
+    next_state = RowState(activity, figures, now if changed else state.changed_at)
+    return Outcome(next_state, held=False, reconsidered=True)
+
+
+def held(looked_at: dict[str, str], activity: dict[str, str], k: int) -> bool:
+    """Whether a row says it is held: at least half of K people have had events in it since
+    it was last looked at. It turns on activity alone, and never on one person's event: a
+    flag that said which figures a look left behind would tell what the last K people said."""
+    return moved(looked_at, activity) >= max(2, math.ceil(k / 2))
 
 
 def summary(measure: str, members: Members, meaningful_change: float) -> dict[str, Any]:
@@ -152,9 +174,11 @@ Released = dict[str, dict[str, dict[str, list[dict[str, Any]]]]]
 
 class Overlaps:
     """Every figure as published, by table and figure, so that a figure about to change can be
-    checked against every other grouping and period: two published figures whose people
-    overlap must be the same people or differ by at least K, or subtracting one from the
-    other would point at fewer than K people (a team that sits almost wholly in one borough)."""
+    checked against every other grouping and period. Two published figures whose people
+    overlap must be the same people or differ by at least K (a team that sits almost wholly in
+    one borough), and so must a figure and the figures of another grouping that together cover
+    it (a borough and the teams in it), either way round; otherwise subtracting one from the
+    other would point at fewer than K people."""
 
     def __init__(self, states: dict[RowKey, RowState], k: int) -> None:
         self.k = k
@@ -164,15 +188,42 @@ class Overlaps:
                 if members:
                     self.published.setdefault((key[0], measure), {})[key] = members
 
+    def _apart(self, people: set[str], others: set[str]) -> bool:
+        """The same people, or at least K apart."""
+        return not 0 < len(people ^ others) < self.k
+
+    def _pairs(self, key: RowKey, members: Members, figures: dict[RowKey, Members]) -> bool:
+        for other, published in figures.items():
+            if other == key or abs(len(published) - len(members)) >= self.k:
+                continue
+            if published.keys() & members.keys() and 0 < moved(published, members) < self.k:
+                return False
+        return True
+
+    def _unions(self, key: RowKey, members: Members, figures: dict[RowKey, Members]) -> bool:
+        _, group_by, _, period = key
+        mine = set(members)
+        same_period = {o: set(p) for o, p in figures.items() if o[3] == period and o != key}
+        siblings = [p for o, p in same_period.items() if o[1] == group_by]
+        covering: dict[str, list[set[str]]] = {}
+        for other, people in same_period.items():
+            if other[1] != group_by and people & mine:
+                covering.setdefault(other[1], []).append(people)
+                # this figure, with its grouping's others, covering a figure of another grouping
+                parts = [mine, *(s for s in siblings if s & people)]
+                if len(parts) > 1 and not self._apart(people, set().union(*parts)):
+                    return False
+        # another grouping's figures covering this one
+        return all(len(parts) < 2 or self._apart(mine, set().union(*parts))
+                   for parts in covering.values())
+
     def check(self, key: RowKey) -> Allowed:
         """The check for one row's figures (accepted figures join the published at once)."""
         def allowed(measure: str, members: Members) -> bool:
             figures = self.published.setdefault((key[0], measure), {})
-            for other, published in figures.items():
-                if other == key or abs(len(published) - len(members)) >= self.k:
-                    continue
-                if published.keys() & members.keys() and 0 < moved(published, members) < self.k:
-                    return False
+            if members and not (self._pairs(key, members, figures)
+                                and self._unions(key, members, figures)):
+                return False
             if members:
                 figures[key] = members
             else:

@@ -98,7 +98,8 @@ def replay(bootstrap: str, topics: tuple[str, ...], appliers: dict[str, EventApp
 
 def rebuild(settings: PlatformSettings, database_url: str | None = None) -> RebuildSummary:
     """Empty the read model, replay the log into it, and publish a release. Into another
-    database, the release rule's memory is carried over from the live one first."""
+    database, the release rule's memory is carried over from the live one after the replay,
+    just before that release (stop the live workers before pointing them at it)."""
     service = ReportingService(settings)
     live_url = settings.database_url(SERVICE)
     url = database_url or live_url
@@ -106,11 +107,6 @@ def rebuild(settings: PlatformSettings, database_url: str | None = None) -> Rebu
     database = Database(url, metadata)
     with database.unit_of_work() as uow:
         clear(uow)
-    if url != live_url:
-        migrate(SERVICE, live_url)
-        live = Database(live_url, metadata)
-        carry_memory(live, database)
-        live.dispose()
     skipped = SkippedRecords()
     business = EventApplier(SERVICE, BUSINESS_CONSUMER, database, business_handlers(), skipped)
     consent = EventApplier(SERVICE, f"{SERVICE}.consent", database,
@@ -119,6 +115,11 @@ def rebuild(settings: PlatformSettings, database_url: str | None = None) -> Rebu
     appliers[events_topic("consent")] = consent
     read, applied = replay(settings.kafka_bootstrap, tuple(appliers), appliers,
                            **client_options(settings))
+    if url != live_url:  # the live memory as it is now, just before the first release
+        migrate(SERVICE, live_url)
+        live = Database(live_url, metadata)
+        carry_memory(live, database)
+        live.dispose()
     publish_release(database, service.policy, service.outcome_rules,
                     keep=service.reporting.releases_kept,
                     opt_in=service.reporting.consent_model == "opt-in")

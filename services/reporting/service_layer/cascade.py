@@ -1,11 +1,17 @@
 """Reporting's part in the consent cascade: a person who withdraws ``evaluation`` (or is
-erased) disappears from every figure from the next release, and stays out."""
+erased) has their contributions removed at once and stays out; the published figures that
+counted them change once K people have moved, and the release rule's memory keeps nothing
+that links to them."""
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import delete, select, update
 
-from services.reporting.adapters.tables import contributions, evaluation_consents
+from services.reporting.adapters.tables import contributions, evaluation_consents, published_rows
+from services.reporting.domain.people import person_reference
+from services.reporting.domain.release_rule import RowState
 from shared.cascade import CascadeParticipant
 from shared.db import UnitOfWork, utcnow
 from shared.events.consent import ErasureRequested
@@ -34,6 +40,19 @@ def evaluation_withdrawn(uow: UnitOfWork, subject_id: str,
     """Subtract the person's contributions and keep them out."""
     uow.session.execute(delete(contributions).where(contributions.c.subject_id == subject_id))
     _set(uow, subject_id, "withdrawn")
+    _forget_in_published_figures(uow, subject_id)
+
+
+def _forget_in_published_figures(uow: UnitOfWork, subject_id: str) -> None:
+    """Replace the person's reference in the release rule's memory, row by row, with tokens
+    nothing else holds."""
+    reference = person_reference(subject_id)
+    rows = uow.session.execute(select(published_rows).where(
+        published_rows.c.state.contains(reference))).all()
+    for row in rows:
+        state = RowState.from_json(json.loads(row.state)).forgetting(reference)
+        uow.session.execute(update(published_rows).where(
+            published_rows.c.row_key == row.row_key).values(state=json.dumps(state.to_json())))
 
 
 def erase(uow: UnitOfWork, subject_id: str) -> int:

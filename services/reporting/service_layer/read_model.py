@@ -145,10 +145,12 @@ def _read_model(session: Session, opt_in: bool, today: date, policy: DisclosureP
                 rules: OutcomeRules) -> str:
     """What a release is made from: when none of it changed, neither can the release."""
     stored = session.execute(select(func.count(), func.max(contributions.c.id))).one()
+    applied = session.execute(select(func.count()).select_from(
+        contributions.metadata.tables["inbox"])).scalar_one()  # every event applied, ever
     consents = session.execute(select(func.count(), func.max(evaluation_consents.c.changed_at))
                                ).one()
-    return json.dumps([list(stored), [consents[0], str(consents[1])], opt_in, today.isoformat(),
-                       policy.k, rules.meaningful_change])
+    return json.dumps([list(stored), applied, [consents[0], str(consents[1])], opt_in,
+                       today.isoformat(), policy.k, rules.meaningful_change])
 
 
 def _store_states(session: Session, before: dict[RowKey, RowState],
