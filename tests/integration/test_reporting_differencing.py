@@ -26,6 +26,7 @@ from tests.support.differencing import (
     Audit,
     FigureKey,
     Screening,
+    covering_unions,
     displayed_figures,
     overlapping_pairs,
     prevalence_truth,
@@ -60,6 +61,7 @@ class Insider:
         self.numbers: dict[str, str] = {}
         self.audit = Audit()
         self.overlaps: set[Any] = set()
+        self.unions: set[Any] = set()
         self.client = httpx.Client(timeout=10)
         self.engine = create_engine(platform.settings.database_url("reporting"))
         self.clinician = platform.headers("trust", "clinician")
@@ -132,6 +134,7 @@ class Insider:
                                                    response.json()["rows"]))
         self.audit.observe(prevalence_truth(self.people, MONTHS), displayed)
         self.overlaps |= overlapping_pairs(self.audit)
+        self.unions |= covering_unions(self.audit)
 
 
 def test_no_change_between_two_releases_comes_down_to_one_person(
@@ -145,9 +148,11 @@ def test_no_change_between_two_releases_comes_down_to_one_person(
         insider.engine.dispose()
     audit = insider.audit
     print(f"real broker: {audit.report()}; pairs of figures in two groupings that differ by "
-          f"one person and show different values: {len(insider.overlaps)}")
+          f"one person and show different values: {len(insider.overlaps)}; figures one person "
+          f"from the figures of another grouping covering them: {len(insider.unions)}")
     assert audit.steps >= 200
     assert len(audit.changes) > 50  # the figures stayed live
     assert audit.attributable == []
     assert min(audit.changes) >= 10
     assert insider.overlaps == set()
+    assert insider.unions == set()
