@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # promtool) and docker-compose (compose validation). kubectl (kustomize) comes with the image.
 DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/prometheus /usr/bin/docker-compose
 
-.PHONY: install tools up demo test test-unit test-integration test-e2e lint typecheck schemas bench screenshot deploy-check clean
+.PHONY: install tools up demo test test-unit test-integration test-e2e lint typecheck schemas soak bench screenshot deploy-check clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ deploy-check: $(STAMP) tools
 
 test: $(STAMP) tools lint typecheck deploy-check
 	$(BIN)/pytest tests -q
+
+# The long forms of the fault, load and hostile-input tests (tests marked soak; their short
+# forms run in `make test`). Figures go to docs/reliability.md.
+soak: $(STAMP) tools
+	PEERLINK_SOAK=1 $(BIN)/pytest tests -q -m soak
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_pipeline

@@ -84,6 +84,11 @@ class LocalBroker:
             self._process.wait()
         self._process = None
 
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the broker process (tests freeze it with SIGSTOP)."""
+        assert self._process is not None
+        self._process.send_signal(signum)
+
     def wait(self) -> int:
         """Block until the broker exits; returns its exit code."""
         assert self._process is not None

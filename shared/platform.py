@@ -51,14 +51,7 @@ class LocalPlatform:
         else:
             host, port = self._settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)
             wait_for_port(host, int(port))
-        created = create_topics(self._settings.kafka_bootstrap,
-                                registry(self._settings.organisations,
-                                         sensitive_retention_ms=(
-                                             self._settings.sensitive_topic_retention_ms())),
-                                self._settings.topic_partitions,
-                                self._settings.topic_replication,
-                                **client_options(self._settings))
-        print(f"topics     {len(created)} created")
+        print(f"topics     {len(self._create_topics())} created")
         for service in SERVICES:
             migrate(service, self._settings.database_url(service))
         print("databases  migrated")
@@ -75,6 +68,15 @@ class LocalPlatform:
         print(f"ready in {time.monotonic() - started:.1f} s")
         if self._demo:
             self._spawn_demo(env)
+
+    def _create_topics(self) -> list[str]:
+        return create_topics(self._settings.kafka_bootstrap,
+                             registry(self._settings.organisations,
+                                      sensitive_retention_ms=(
+                                          self._settings.sensitive_topic_retention_ms())),
+                             self._settings.topic_partitions,
+                             self._settings.topic_replication,
+                             **client_options(self._settings))
 
     def _check_ports_free(self) -> None:
         ports = [self._settings.issuer_port()] + [
@@ -107,6 +109,31 @@ class LocalPlatform:
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
+
+    def signal_process(self, name: str, signum: int = signal.SIGKILL) -> None:
+        """Send ``signum`` to one process's group (``kill -9`` by default), as a fault would;
+        a killed process is forgotten, so ``start_process`` can start it again."""
+        child = self._children[name]
+        os.killpg(child.pid, signum)
+        if signum == signal.SIGKILL:
+            child.wait()
+            del self._children[name]
+
+    def restart_broker(self, down_seconds: float = 0.0) -> None:
+        """Stop the local broker (its memory-only topics are gone), wait, start it again on the
+        same port and create the topics again, as ``make up`` after a restart would."""
+        if self._broker is None:
+            raise RuntimeError("this platform did not start the broker")
+        self._broker.stop()
+        time.sleep(down_seconds)
+        self._broker.start()
+        self._create_topics()
+
+    def signal_broker(self, signum: int) -> None:
+        """Send ``signum`` to the local broker (SIGSTOP freezes it, SIGCONT resumes it)."""
+        if self._broker is None:
+            raise RuntimeError("this platform did not start the broker")
+        self._broker.signal(signum)
 
     def start_process(self, name: str, command: str | None = None, **env: str) -> None:
         """Start one service process (``mentoring-worker``) again, or another one under a new
