@@ -281,11 +281,19 @@ def cmd_sar_export(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Run the whole platform locally until Ctrl-C."""
+    """Run the whole platform locally until Ctrl-C, restarting processes that die."""
     from shared.platform import LocalPlatform
 
     start_broker = "PEERLINK_KAFKA_BOOTSTRAP" not in os.environ
-    return LocalPlatform(platform_settings(), start_broker=start_broker, demo=args.demo).run()
+    settings, env = platform_settings(), dict(os.environ)
+    if args.broker_port is not None:
+        if not start_broker:
+            print("peerlink up: --broker-port starts a local broker; PEERLINK_KAFKA_BOOTSTRAP "
+                  "names a cluster instead", file=sys.stderr)
+            return 2
+        env["PEERLINK_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{args.broker_port}"
+        settings = settings.model_copy(update={"kafka_bootstrap": env["PEERLINK_KAFKA_BOOTSTRAP"]})
+    return LocalPlatform(settings, start_broker=start_broker, demo=args.demo, env=env).run()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -376,6 +384,8 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the whole platform locally")
     up.add_argument("--demo", action="store_true",
                     help="also send synthetic partner traffic (clearly fake people)")
+    up.add_argument("--broker-port", type=int, default=None,
+                    help="the local broker's port (default 9092), beside another Peerlink")
     up.set_defaults(func=cmd_up)
     return root
 

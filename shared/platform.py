@@ -2,7 +2,9 @@
 
 Starts the local broker (unless ``PEERLINK_KAFKA_BOOTSTRAP`` names a cluster), creates the
 topics, migrates every database, runs each service's API and worker as its own process, waits
-until every ``/healthz`` answers, then prints the URLs and a development token.
+until every ``/healthz`` answers, then prints the URLs and a development token. While it runs,
+a process that dies is restarted with back-off; one that keeps crashing stops the platform
+(``shared.supervision``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from shared.kafka.producer import create_topics
 from shared.kafka.topics import SERVICES, registry
 from shared.runtime import migrate
 from shared.settings import PlatformSettings
+from shared.supervision import GiveUp, RestartPolicy
+
+LOG_TAIL_LINES = 20
 
 
 class LocalPlatform:
@@ -36,6 +41,8 @@ class LocalPlatform:
         self._env = dict(os.environ if env is None else env)
         self._broker: LocalBroker | None = None
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._commands: dict[str, tuple[str, list[str], dict[str, str]]] = {}
+        self._deliberate: set[str] = set()
         self._log_dir = settings.var_dir / "logs"
 
     def start(self) -> None:
@@ -95,6 +102,8 @@ class LocalPlatform:
 
     def _spawn_module(self, module: str, name: str, env: dict[str, str],
                       args: list[str] | None = None) -> None:
+        self._commands[name] = (module, list(args or []), env)
+        self._deliberate.discard(name)
         with (self._log_dir / f"{name}.log").open("ab") as log:
             self._children[name] = subprocess.Popen(  # noqa: S603 - our own module
                 [sys.executable, "-m", module, *(args or [])], env=env, stdout=log,
@@ -112,8 +121,11 @@ class LocalPlatform:
 
     def signal_process(self, name: str, signum: int = signal.SIGKILL) -> None:
         """Send ``signum`` to one process's group (``kill -9`` by default), as a fault would;
-        a killed process is forgotten, so ``start_process`` can start it again."""
+        a killed process is forgotten, so ``start_process`` can start it again. Deliberate:
+        the supervision of ``run`` does not restart a process that this signal ends."""
         child = self._children[name]
+        if signum not in (signal.SIGSTOP, signal.SIGCONT):
+            self._deliberate.add(name)
         os.killpg(child.pid, signum)
         if signum == signal.SIGKILL:
             child.wait()
@@ -154,10 +166,8 @@ class LocalPlatform:
         while pending and time.monotonic() < deadline:
             for name, child in self._children.items():
                 if child.poll() is not None:
-                    log = self._log_dir / f"{name}.log"
-                    tail = log.read_text(errors="replace").splitlines()[-5:]
                     raise RuntimeError(f"{name} exited during start-up (code {child.returncode})"
-                                       f"; the end of {log}:\n" + "\n".join(tail))
+                                       f"; {self._log_tail(name, 5)}")
             for url in sorted(pending):
                 try:
                     if httpx.get(url, timeout=1.0).status_code == 200:
@@ -201,17 +211,54 @@ class LocalPlatform:
             self._broker.stop()
             self._broker = None
 
-    def run(self) -> int:
-        """Start, print, wait for Ctrl-C or SIGTERM (or a child's exit), stop."""
+    def _log_tail(self, name: str, lines: int) -> str:
+        log = self._log_dir / f"{name}.log"
+        tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+        return f"the end of {log}:\n" + "\n".join(tail)
+
+    def supervise(self, policy: RestartPolicy, poll_seconds: float = 0.5) -> int:
+        """Restart every process that dies (unless stopped deliberately) after the policy's
+        back-off, until one crashes too often: then say which, show the end of its log and
+        return 1. Returns only then (Ctrl-C raises ``KeyboardInterrupt``)."""
+        for name in self._children:
+            policy.started(name)
+        due: dict[str, float] = {}
+        while True:
+            for name, child in list(self._children.items()):
+                code = child.poll()
+                if code is None:
+                    continue
+                del self._children[name]
+                if name in self._deliberate:
+                    self._deliberate.discard(name)
+                    continue
+                decision = policy.exited(name)
+                if isinstance(decision, GiveUp):
+                    print(f"{name} crashed {decision.crashes} times within "
+                          f"{decision.window_seconds:g} s (last exit code {code}); stopping "
+                          f"Peerlink; {self._log_tail(name, LOG_TAIL_LINES)}",
+                          file=sys.stderr, flush=True)
+                    return 1
+                print(f"{name} exited (code {code}); restarting in "
+                      f"{decision.delay_seconds:g} s", flush=True)
+                due[name] = time.monotonic() + decision.delay_seconds
+            now = time.monotonic()
+            for name in [n for n, at in due.items() if at <= now]:
+                del due[name]
+                module, args, env = self._commands[name]
+                self._spawn_module(module, name, env, args)
+                policy.started(name)
+            time.sleep(poll_seconds)
+
+    def run(self, policy: RestartPolicy | None = None) -> int:
+        """Start, print, supervise until Ctrl-C or SIGTERM (exit 0) or until a process crashes
+        too often (exit 1), stop."""
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
         try:
             self.start()
             print(self.describe(), flush=True)
-            while all(child.poll() is None for child in self._children.values()):
-                time.sleep(0.5)
-            print(f"a service exited; see {self._log_dir}. Stopping.", file=sys.stderr)
-            return 1
+            return self.supervise(policy or RestartPolicy())
         except KeyboardInterrupt:
             print("\nstopping...", flush=True)
             return 0

@@ -1,0 +1,129 @@
+"""``peerlink up`` supervises: run for real as a subprocess on its own broker, ports and var
+dir, a worker killed with ``kill -9`` is restarted and answers again; a process that keeps
+crashing (five kills within a minute) stops the platform with exit code 1, naming it and
+showing the end of its log."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.broker import free_port
+from shared.settings import API_PORTS, WORKER_PORTS
+
+pytestmark = pytest.mark.kafka
+
+
+class Up:
+    """A ``peerlink up`` process and its merged output."""
+
+    def __init__(self, process: subprocess.Popen[bytes], output: Path, offset: int) -> None:
+        self.process = process
+        self.output = output
+        self.offset = offset
+
+    def text(self) -> str:
+        """Everything it printed so far."""
+        return self.output.read_text(errors="replace")
+
+    def child_pid(self, *command: str) -> int | None:
+        """The pid of its live child running ``python -m shared.cli <command>``."""
+        wanted = "\0".join(("shared.cli", *command)) + "\0"
+        task_dir = Path(f"/proc/{self.process.pid}/task")
+        for task in task_dir.iterdir():
+            for pid in (task / "children").read_text().split():
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_text()
+                except OSError:
+                    continue
+                if cmdline.endswith(wanted):
+                    return int(pid)
+        return None
+
+
+def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``condition`` until it is truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    env = {k: v for k, v in os.environ.items() if k != "PEERLINK_KAFKA_BOOTSTRAP"}
+    offset = random.randrange(9000, 24000, 10)  # below the ephemeral range, as the e2e tests
+    env.update(PEERLINK_VAR_DIR=str(tmp_path / "var"), PEERLINK_PORT_OFFSET=str(offset),
+               PEERLINK_ENV="test", PYTHONUNBUFFERED="1")
+    output = tmp_path / "up.out"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "up", "--broker-port", str(free_port())],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    running = Up(process, output, offset)
+    try:
+        until(lambda: "Peerlink is up" in running.text() or process.poll() is not None, 240,
+              "peerlink up ready")
+        assert process.poll() is None, running.text()
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # it stops every child, then the broker
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_a_killed_worker_is_restarted_and_a_crash_loop_stops_the_platform(up: Up) -> None:
+    worker = until(lambda: up.child_pid("worker", "reporting"), 10, "reporting worker pid")
+    os.kill(worker, signal.SIGKILL)
+
+    until(lambda: "reporting-worker exited (code -9); restarting in 1 s" in up.text(), 30,
+          "the restart line")
+    restarted = until(lambda: (pid := up.child_pid("worker", "reporting")) not in (None, worker)
+                      and pid, 30, "a new reporting worker")
+    health = f"http://127.0.0.1:{WORKER_PORTS['reporting'] + up.offset}/healthz"
+    until(lambda: answers(health), 120, "the restarted worker's /healthz")
+    assert up.child_pid("worker", "reporting") == restarted
+    assert up.process.poll() is None
+
+    # the mentoring API dies five times within a minute: restarting will not help
+    killed: list[int] = []
+    for _ in range(5):
+        pid = until(lambda: (p := up.child_pid("api", "mentoring")) not in (None, *killed)
+                    and p, 30, "a new mentoring API")
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+    code = up.process.wait(timeout=90)
+
+    printed = up.text()
+    assert code == 1, printed
+    assert [f"mentoring-api exited (code -9); restarting in {d} s" in printed
+            for d in (1, 2, 4, 8)] == [True] * 4
+    assert "mentoring-api crashed 5 times within 60 s (last exit code -9); stopping" in printed
+    log = up.output.parent / "var" / "logs" / "mentoring-api.log"
+    tail = [line for line in log.read_text(errors="replace").splitlines() if line][-3:]
+    assert tail and all(line in printed.split("crashed 5 times", 1)[1] for line in tail)
+    assert not answers(f"http://127.0.0.1:{API_PORTS['screening'] + up.offset}/healthz")
