@@ -1,7 +1,19 @@
-"""The CloudEvents 1.0 envelope (JSON structured mode) and the base of every event payload."""
+"""The CloudEvents 1.0 envelope and the base of every event payload.
+
+Our own producers write the JSON structured mode (``to_bytes``), keyed by the subject
+reference so that one person's events stay in order on one partition; partners may also send
+the Kafka binding's binary mode (``shared.kafka.binding`` turns either into this envelope).
+
+``time`` is optional, as in CloudEvents 1.0: our own events always carry it (``wrap`` sets it),
+a partner's may not. No consumer reads it: every domain date travels in the payload
+(``asked_on``, ``held_on``, ``recorded_on``...), and when a payload leaves a date out the
+handler decides (today, as the API does), never the envelope's ``time`` nor the time a record
+was consumed.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal, Self
@@ -10,6 +22,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SPEC_VERSION: Final = "1.0"
 SCHEMA_URN_PREFIX = "urn:peerlink:schema"
+JSON_CONTENT_TYPE: Final = "application/json"
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
+                     flags=re.ASCII)
+"""An RFC 3339 timestamp (``date-time``), with its offset."""
+JSON_MEDIA_TYPE = re.compile(r"application/([a-z0-9!#$&^_.+-]+\+)?json\s*(;.*)?",
+                             flags=re.ASCII | re.IGNORECASE | re.DOTALL)
+"""``application/json`` or a ``+json`` type, with optional parameters."""
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Characters a CloudEvents String may not hold."""
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """Whether a ``datacontenttype`` says the data is JSON."""
+    return JSON_MEDIA_TYPE.fullmatch(content_type.strip()) is not None
 
 
 def schema_urn(event_type: str, version: int) -> str:
@@ -58,16 +84,40 @@ class CloudEvent(BaseModel):
     type: str = Field(min_length=1, max_length=100)
     subject: str | None = Field(default=None, max_length=100,
                                 description="the person's random reference, never an NHS number")
-    time: datetime
-    datacontenttype: Literal["application/json"] = "application/json"
+    time: datetime | None = Field(default=None, description="when it happened (RFC 3339); "
+                                  "informational: domain dates are in data")
+    datacontenttype: str = Field(default=JSON_CONTENT_TYPE, max_length=100,
+                                 description="application/json or a +json type")
     dataschema: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("id", "source", "type", "subject", "dataschema")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and CONTROL_CHARACTERS.search(value):
+            raise ValueError("must not hold control characters")
+        return value
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        if value is None or isinstance(value, datetime) or (
+                isinstance(value, str) and RFC3339.fullmatch(value) is not None):
+            return value
+        raise ValueError("time must be an RFC 3339 timestamp with its offset")
+
     @field_validator("time")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
             raise ValueError("time must carry a timezone (RFC 3339)")
+        return value
+
+    @field_validator("datacontenttype")
+    @classmethod
+    def _json(cls, value: str) -> str:
+        if not is_json_media_type(value):
+            raise ValueError("only JSON data is accepted: application/json or a +json type")
         return value
 
     @classmethod
