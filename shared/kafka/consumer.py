@@ -1,8 +1,9 @@
 """Applying consumed records exactly once, and dead-lettering what cannot be applied.
 
 ``EventApplier.process`` is plain synchronous code (the stream worker calls it in a thread):
-it parses the CloudEvent, validates its payload, applies the handler and records the event in
-the inbox in one transaction. A record that fails validation goes to the service's dead-letter
+it decodes the CloudEvent from the record's value and headers (``shared.kafka.binding``:
+structured or binary mode), validates its payload, applies the handler and records the event
+in the inbox in one transaction. A record that fails validation goes to the service's dead-letter
 topic with headers naming the error and where it came from; for consent events (``halt`` mode)
 it is never skipped: ``StalledRecord`` is raised and the caller retries until an operator acts.
 
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError
@@ -27,6 +28,7 @@ from shared.crypto import KeyStoreUnavailable
 from shared.db import Database, UnitOfWork
 from shared.events.catalogue import UnknownEventType, parse_payload
 from shared.events.envelope import CloudEvent
+from shared.kafka.binding import InvalidRecord, UnsupportedRecord, decode_record
 from shared.kafka.deadletters import SEALED_HEADER, SEALED_V2, DeadLetterCipher
 from shared.kafka.producer import EventProducer
 from shared.logging import scrub
@@ -58,8 +60,19 @@ Others, such as ``union_tag_invalid`` and ``uuid_parsing``, quote what was sent:
 described by their type alone."""
 
 
+PEERLINK_SOURCE: Final = "/peerlink"
+"""The ``source`` of every Peerlink service's events (``/peerlink/<service>``)."""
+
+
 class RejectedEvent(ValueError):
     """A well-formed event that this service cannot apply (the message names the field)."""
+
+
+def check_partner_source(event: CloudEvent) -> None:
+    """Refuse a partner's event that claims a Peerlink service as its ``source``: a partner's
+    topic carries only what its own systems send."""
+    if event.source == PEERLINK_SOURCE or event.source.startswith(f"{PEERLINK_SOURCE}/"):
+        raise RejectedEvent("source: a partner's event may not claim a Peerlink service")
 
 
 class StalledRecord(Exception):
@@ -84,7 +97,7 @@ class InboundRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Sequence[tuple[str, bytes]] = ()
+    headers: Sequence[tuple[str, bytes | None]] = ()
 
 
 def _describe_validation(error: Any) -> str:
@@ -106,6 +119,10 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
         parts = dict.fromkeys(_describe_validation(err)
                               for err in exc.errors(include_input=False, include_url=False))
         return "validation", scrub("; ".join(parts))[:MAX_REASON_CHARS]
+    if isinstance(exc, InvalidRecord):
+        return "validation", scrub(str(exc))[:MAX_REASON_CHARS]
+    if isinstance(exc, UnsupportedRecord):
+        return "rejected", scrub(str(exc))[:MAX_REASON_CHARS]
     if isinstance(exc, UnknownEventType):
         return "rejected", "type: not an event type (or version) this service knows"
     if isinstance(exc, RejectedEvent):
@@ -174,7 +191,7 @@ class EventApplier:
     def process(self, record: InboundRecord) -> Outcome:
         """Apply one record; raises only for transient errors or a stalled consent record."""
         try:
-            event = CloudEvent.from_bytes(record.value)
+            event = decode_record(record.value, record.headers)
             handler = self._handlers.get(event.type)
             if handler is None:
                 if self._reject_unhandled:

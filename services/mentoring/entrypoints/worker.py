@@ -26,7 +26,7 @@ from shared.events.consent import ConsentWithdrawn, ErasureRequested, SafeContac
 from shared.events.envelope import CloudEvent
 from shared.events.screening import MaracReferralRequired
 from shared.events.vocabulary import Purpose
-from shared.kafka.consumer import EventApplier, Handler, RejectedEvent
+from shared.kafka.consumer import EventApplier, Handler, RejectedEvent, check_partner_source
 from shared.kafka.topics import CASCADE_ACKS, events_topic, partner_inbound_topic
 from shared.runtime import service_worker
 from shared.settings import PlatformSettings
@@ -104,6 +104,7 @@ PARTNER_COMMANDS: dict[str, type[LogSession] | type[RecordOutcome]] = {
 
 def decode_partner_event(event: CloudEvent) -> LogSession | RecordOutcome:
     """Validate a partner's event exactly like the API's request body."""
+    check_partner_source(event)
     command = PARTNER_COMMANDS.get(event.type)
     if command is None:
         raise RejectedEvent(f"type: {event.type!r} is not accepted from partners")
@@ -152,10 +153,13 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
 
     partners = [org for org, o in settings.organisations.items() if o.kind == "dva-partner"]
     for org in partners:
-        def adopt(uow: UnitOfWork, _event: CloudEvent, command: Any, org: str = org) -> None:
+        def adopt(uow: UnitOfWork, event: CloudEvent, command: Any, org: str = org) -> None:
             try:
                 found = use.match_row(uow.session, command.match_id, org)
-                use.require_live(service.keys, use.referral_row(uow.session, found.referral_id))
+                referral = use.referral_row(uow.session, found.referral_id)
+                if event.subject is not None and event.subject != referral.subject_id:
+                    raise RejectedEvent("subject: is not the mentee of this match")
+                use.require_live(service.keys, referral)
                 if isinstance(command, LogSession):
                     use.log_session(uow, service.cipher, service.records, command, org,
                                     lambda subject: safeguarding.pseudonym_of(

@@ -3,6 +3,7 @@ consent events (the cascade, relationships and partner sharing)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from services.screening.bootstrap import SERVICE, ScreeningService
@@ -12,7 +13,8 @@ from services.screening.service_layer.screenings import record_screening
 from shared.crypto import KeyShredded, UnknownSubject
 from shared.db import UnitOfWork
 from shared.events.envelope import CloudEvent
-from shared.kafka.consumer import EventApplier, RejectedEvent
+from shared.identity import SUBJECT_PATTERN
+from shared.kafka.consumer import EventApplier, RejectedEvent, check_partner_source
 from shared.kafka.topics import partner_inbound_topic
 from shared.runtime import service_worker
 from shared.settings import PlatformSettings
@@ -22,8 +24,19 @@ TRUST_ORG = "trust"
 
 
 def decode_partner_screening(event: CloudEvent) -> RecordScreening:
-    """Validate a partner's screening-completed exactly like the API's request body."""
-    return RecordScreening.model_validate(event.data)
+    """Validate a partner's screening-completed exactly like the API's request body. The
+    person is ``data.subject_id`` or ``data.nhs_number`` as there, or else the CloudEvents
+    ``subject`` attribute; a ``subject`` that names someone else is refused."""
+    check_partner_source(event)
+    data = dict(event.data)
+    if event.subject is not None:
+        if re.fullmatch(SUBJECT_PATTERN, event.subject) is None:
+            raise RejectedEvent("subject: not a subject reference")
+        if data.get("subject_id") is None and data.get("nhs_number") is None:
+            data["subject_id"] = event.subject
+        elif data.get("subject_id") not in (None, event.subject):
+            raise RejectedEvent("subject: differs from data.subject_id")
+    return RecordScreening.model_validate(data)
 
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
@@ -31,13 +44,15 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     service = ScreeningService(settings)
     worker, plumbing = service_worker(SERVICE, service.database, settings)
 
-    def adopt_screening(uow: UnitOfWork, _event: CloudEvent, command: Any) -> None:
+    def adopt_screening(uow: UnitOfWork, event: CloudEvent, command: Any) -> None:
         if command.org != TRUST_ORG:
             raise RejectedEvent("org: the Trust's record system may record only for the Trust")
         try:
             subject_id = service.resolve_subject(command.nhs_number, command.subject_id)
         except (UnknownSubject, KeyShredded):
             raise RejectedEvent("subject_id: no registered person has this reference") from None
+        if event.subject is not None and event.subject != subject_id:
+            raise RejectedEvent("subject: is not the person data.nhs_number names")
         record_screening(uow, service.cipher, command, subject_id, TRUST_ORG)
 
     inbound = EventApplier(
