@@ -25,9 +25,11 @@ from shared.settings import PlatformSettings
 class RunningPlatform:
     """A started platform and how to talk to it."""
 
-    def __init__(self, settings: PlatformSettings, processes: LocalPlatform) -> None:
+    def __init__(self, settings: PlatformSettings, processes: LocalPlatform,
+                 env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.processes = processes
+        self.env = dict(env or {})  # the processes' environment, for a ``peerlink`` command
         self.authority = development_issuer(settings)
         self.numbers = fake_nhs_numbers(random.Random())
 
@@ -98,7 +100,7 @@ def running_platform(request: pytest.FixtureRequest, var_dir: Path, backend: str
     processes = LocalPlatform(settings, start_broker=configured is None, env=env)
     try:
         processes.start()
-        yield RunningPlatform(settings, processes)
+        yield RunningPlatform(settings, processes, env)
     finally:
         processes.stop()
         monkeypatch.undo()
