@@ -2,7 +2,9 @@
 
 Each service owns one database (SQLite file by default, PostgreSQL when configured). Every
 service's metadata gets an ``outbox`` (events written in the same transaction as the state
-change) and an ``inbox`` (ids of the events already applied, for exactly-once effects).
+change), an ``outbox_marker`` (where the relay's marker record sits on each topic, to tell
+when the broker lost what it was sent) and an ``inbox`` (ids of the events already applied,
+for exactly-once effects).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def insert_if_absent(session: Session, table: Table, **values: Any) -> bool:
 
 
 def service_metadata() -> MetaData:
-    """A service's metadata, with the outbox and inbox tables already in it."""
+    """A service's metadata, with the outbox, outbox marker and inbox tables already in it."""
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     Table(
         "outbox", metadata,
@@ -108,6 +110,16 @@ def service_metadata() -> MetaData:
         Column("payload", LargeBinary, nullable=False),
         Column("created_at", UtcDateTime(), nullable=False, default=utcnow),
         Column("sent_at", UtcDateTime(), nullable=True, index=True),
+    )
+    Table(
+        "outbox_marker", metadata,
+        Column("topic", String(200), primary_key=True),
+        Column("kafka_partition", Integer, nullable=False),
+        Column("kafka_offset", BigInteger, nullable=False),
+        Column("epoch", String(64), nullable=False, comment="the marker record's event id"),
+        Column("written_at", UtcDateTime(), nullable=False, default=utcnow),
+        comment="the outbox relay's marker record on each topic: while the broker still "
+                "holds it, it holds the events marked sent to that topic",
     )
     Table(
         "inbox", metadata,
