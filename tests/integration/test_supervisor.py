@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from shared.broker import free_port
 from shared.settings import API_PORTS, WORKER_PORTS
+from tests.support.platform import answers
 
 pytestmark = pytest.mark.kafka
 
@@ -60,13 +60,6 @@ def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
             return result
         time.sleep(0.2)
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture

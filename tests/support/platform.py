@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.broker import free_port
 from shared.demo import fake_nhs_numbers, fake_screening
@@ -104,3 +106,45 @@ def running_platform(request: pytest.FixtureRequest, var_dir: Path, backend: str
     finally:
         processes.stop()
         monkeypatch.undo()
+
+
+def worker_url(platform: RunningPlatform, service: str, path: str) -> str:
+    """A URL of a service's stream worker (health, readiness, metrics)."""
+    return f"http://127.0.0.1:{platform.settings.worker_port(service)}{path}"
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 now."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def metric(url: str, name: str, **labels: str) -> float | None:
+    """One sample of a process's ``/metrics`` (``None`` if it is absent or does not answer)."""
+    try:
+        text = httpx.get(url, timeout=5).text
+    except httpx.HTTPError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
+
+
+def consumer_lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
+    """Records on ``topics`` that consumer group ``group`` has not committed yet."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        committed = admin.list_group_offsets(group)[group]
+        partitions = [TopicPartition(topic, p) for topic in topics
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = consumer.end_offsets(partitions)
+        return sum(max(0, ends[tp] - max(0, committed[tp].offset if tp in committed else 0))
+                   for tp in partitions)
+    finally:
+        consumer.close()
+        admin.close()
