@@ -1,7 +1,7 @@
 """``peerlink up`` supervises: run for real as a subprocess on its own broker, ports and var
 dir, a worker killed with ``kill -9`` is restarted and answers again; a process that keeps
 crashing (five kills within a minute) stops the platform with exit code 1, naming it and
-showing the end of its log."""
+showing the end of its log; deliberate stops and signals are never restarted."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,9 @@ from typing import Any
 import pytest
 
 from shared.broker import free_port
-from shared.settings import API_PORTS, WORKER_PORTS
+from shared.platform import LocalPlatform
+from shared.settings import API_PORTS, WORKER_PORTS, PlatformSettings
+from shared.supervision import RestartPolicy
 from tests.support.platform import answers
 
 pytestmark = pytest.mark.kafka
@@ -120,3 +123,43 @@ def test_a_killed_worker_is_restarted_and_a_crash_loop_stops_the_platform(up: Up
     tail = [line for line in log.read_text(errors="replace").splitlines() if line][-3:]
     assert tail and all(line in printed.split("crashed 5 times", 1)[1] for line in tail)
     assert not answers(f"http://127.0.0.1:{API_PORTS['screening'] + up.offset}/healthz")
+
+
+def test_deliberate_stops_and_signals_are_not_restarted_and_a_kill_is(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The supervision loop itself, on stand-in children (``python -m timeit`` sleeping)."""
+    processes = LocalPlatform(PlatformSettings(var_dir=tmp_path), start_broker=False)
+    (tmp_path / "logs").mkdir()
+    sleeper = ["-n", "1", "-r", "1", "import time; time.sleep(120)"]
+    for name in ("stopped", "signalled", "killed"):
+        processes._spawn_module("timeit", name, dict(os.environ), sleeper)
+    policy = RestartPolicy(first_delay=0.1, window_seconds=60)
+    supervised: list[int] = []
+    loop = threading.Thread(target=lambda: supervised.append(processes.supervise(policy, 0.05)),
+                            daemon=True)
+    loop.start()
+    try:
+        children = processes._children
+        processes.stop_process("stopped", grace_seconds=5)
+        processes.signal_process("signalled", signal.SIGTERM)
+        until(lambda: "signalled" not in children, 10, "the signalled child forgotten")
+        killed = [children["killed"].pid]
+        for _ in range(5):  # killed from outside, as a crash: restarted, until five in a minute
+            os.kill(killed[-1], signal.SIGKILL)
+            until(lambda: supervised or ("killed" in children
+                                         and children["killed"].pid != killed[-1]), 20,
+                  "the killed child restarted")
+            if not supervised:
+                killed.append(children["killed"].pid)
+        loop.join(timeout=20)
+    finally:
+        processes.stop(grace_seconds=5)
+
+    printed = capsys.readouterr()
+    assert supervised == [1]
+    assert len(killed) == 5  # four restarts, then it gave up
+    assert "killed exited (code -9); restarting in 0.1 s" in printed.out
+    assert "killed exited (code -9); restarting in 0.8 s" in printed.out
+    assert "killed crashed 5 times within 60 s" in printed.err
+    assert "stopped exited" not in printed.out + printed.err
+    assert "signalled exited" not in printed.out + printed.err
