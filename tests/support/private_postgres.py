@@ -41,7 +41,7 @@ class PrivatePostgres:
         command = [str(BIN / args[0]), *args[1:]]
         if os.geteuid() == 0:
             command = ["runuser", "-u", SERVER_USER, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True,  # noqa: S603
+        done = subprocess.run(command, capture_output=True, text=True,
                               timeout=120, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{args[0]} {args[1:]} failed ({done.returncode}): "
