@@ -1,30 +1,99 @@
 """The HTTP side every service shares: app factory, errors, auth dependencies, health, metrics.
 
-Errors are JSON ``{"error": ..., "message": ..., "details": [{"field", "problem"}]}`` and never
-echo the values a caller sent, since those may be personal data.
+Errors are JSON ``{"error": ..., "message": ..., "details": [{"field", "problem"}]}``
+(``ErrorBody``) and never echo the values a caller sent, since those may be personal data.
+Every operation's OpenAPI entry lists the error statuses it can return: those every route can
+(401, 403, 422, 500, 503 ...) are added by ``create_api``; a route names its own with
+``responses=errors(404, 409, ...)``.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from shared.auth import ON_BEHALF_OF, NotAuthenticated, NotPermitted, Principal, TokenVerifier
+from shared.crypto import KeyStoreUnavailable
 from shared.logging import scrub
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
+log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], None]
 _bearer = HTTPBearer(auto_error=False)
+RETRY_AFTER_SECONDS: Final = 5
+"""How long a 503 asks the caller to wait before trying again (``Retry-After``)."""
+DATABASE_UNAVAILABLE: Final = "the database is not answering; try again shortly"
+DEPENDENCY_UNAVAILABLE: Final = "a service this request needs is not answering; try again shortly"
+
+
+class ErrorDetail(BaseModel):
+    """One field's problem."""
+
+    field: str = Field(description="the field, dotted from the request's top (a body field "
+                                   "such as hark.afraid, a parameter's name), or body")
+    problem: str = Field(description="what is wrong with it; never the value sent")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: str = Field(description="a stable code: not-authenticated, forbidden, not-found, "
+                                   "validation-failed, unavailable, ...")
+    message: str = Field(description="what went wrong, for people; never a value the caller "
+                                     "sent")
+    details: list[ErrorDetail] = Field(default=[], description="each field with a problem "
+                                                                "(absent when none is named)")
+
+
+STATUS_DESCRIPTIONS: Final[dict[int, str]] = {
+    400: "The body could not be read (it is not UTF-8 text).",
+    401: "No bearer token, or one that is invalid, expired or refused "
+         "(`WWW-Authenticate: Bearer`).",
+    403: "The caller's role, organisation or service may not do this.",
+    404: "Nothing here: no such record, or none the caller's organisation may see (the same "
+         "answer either way).",
+    409: "The request conflicts with the record's current state.",
+    410: "The person was erased: nothing more can be recorded about them.",
+    422: "The request is not valid: `details` names each field and its problem (never the "
+         "value sent).",
+    500: "An unexpected error on the server; nothing of it is shown.",
+    503: "The service's database, or a service it depends on, is not answering: nothing was "
+         "done; try again after `Retry-After` seconds.",
+}
+"""What each error status means, unless a route says more precisely."""
+RETRY_AFTER_HEADER: Final = {"Retry-After": {
+    "description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
+_METHODS: Final = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+_ERROR_REF: Final = "#/components/schemas/ErrorBody"
+_FASTAPI_VALIDATION: Final = ("HTTPValidationError", "ValidationError")
+
+
+def errors(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """FastAPI ``responses=`` entries for error statuses, each with the ``ErrorBody`` schema:
+    a status alone has its usual description, ``(status, description)`` says what it means
+    for this route (``errors(404, (409, "the referral is not active"))``)."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for entry in statuses:
+        status, description = entry if isinstance(entry, tuple) else (
+            entry, STATUS_DESCRIPTIONS[entry])
+        responses[status] = {"model": ErrorBody, "description": description,
+                             **({"headers": RETRY_AFTER_HEADER} if status == 503 else {})}
+    return responses
 
 
 class ApiError(Exception):
@@ -53,6 +122,73 @@ def error_body(error: str, message: str,
     if details:
         body["details"] = details
     return body
+
+
+def unavailable(message: str) -> JSONResponse:
+    """A 503 with ``Retry-After``: something this request needs is not answering."""
+    return JSONResponse(status_code=503, content=error_body("unavailable", message),
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database did not answer (no connection, a dropped
+    one, a pool timeout, SQLite's lock), not that the statement was wrong."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _error_response(status: int, description: str) -> dict[str, Any]:
+    """An OpenAPI response object with the ``ErrorBody`` schema."""
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
+            **({"headers": RETRY_AFTER_HEADER} if status == 503 else {})}
+
+
+def _common_statuses(operation: dict[str, Any]) -> list[int]:
+    """The error statuses any operation like this one can return, whatever its handler does."""
+    parameters = operation.get("parameters", [])
+    statuses = [500, 503]
+    if operation.get("security"):
+        statuses += [401, 403]
+    if parameters or "requestBody" in operation:
+        statuses.append(422)
+    if "requestBody" in operation:
+        statuses.append(400)
+    if any(p.get("in") == "path" for p in parameters):
+        statuses.append(404)  # a path parameter that does not name a record, or any route
+    return sorted(statuses)
+
+
+def document_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with every operation's common error statuses (``ErrorBody``, and
+    ``Retry-After`` on 503), in place of FastAPI's own 422 schema, which our handler never
+    returns."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, schema in error_schema.pop("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    schemas.setdefault("ErrorBody", error_schema)
+    for path_item in document.setdefault("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in _common_statuses(operation):
+                given = responses.get(str(status))
+                if given is None or _is_fastapi_validation(given):
+                    responses[str(status)] = _error_response(status, STATUS_DESCRIPTIONS[status])
+            operation["responses"] = dict(sorted(responses.items()))
+    for name in _FASTAPI_VALIDATION:  # HTTPValidationError first: it refers to the other
+        others = {other: schema for other, schema in schemas.items() if other != name}
+        if f'"#/components/schemas/{name}"' not in json.dumps([document["paths"], others]):
+            schemas.pop(name, None)
+    return document
+
+
+def _is_fastapi_validation(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -89,6 +225,14 @@ def create_api(service: str, *, title: str, description: str,
     """A FastAPI app with health, readiness, metrics, error handling and request metrics."""
     app = FastAPI(title=title, description=description, version=version)
     checks = list(readiness)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.middleware("http")
     async def _measure(request: Request,
@@ -110,8 +254,9 @@ def create_api(service: str, *, title: str, description: str,
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         details = [{"field": exc.field, "problem": exc.message}] if exc.field else []
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
         return JSONResponse(status_code=exc.status,
-                            content=error_body(exc.error, exc.message, details))
+                            content=error_body(exc.error, exc.message, details), headers=retry)
 
     @app.exception_handler(NotAuthenticated)
     async def _unauthenticated(_request: Request, exc: NotAuthenticated) -> JSONResponse:
@@ -121,6 +266,25 @@ def create_api(service: str, *, title: str, description: str,
     @app.exception_handler(NotPermitted)
     async def _forbidden(_request: Request, exc: NotPermitted) -> JSONResponse:
         return JSONResponse(status_code=403, content=error_body("forbidden", str(exc)))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc
+        # the class only: a database error's text carries the statement and its parameters
+        log.warning("the database did not answer (%s)", type(exc).__name__)
+        return unavailable(DATABASE_UNAVAILABLE)
+
+    @app.exception_handler(KeyStoreUnavailable)
+    async def _dependency(_request: Request, exc: KeyStoreUnavailable) -> JSONResponse:
+        log.warning("a service this one depends on did not answer (%s)", type(exc).__name__)
+        return unavailable(DEPENDENCY_UNAVAILABLE)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+        # Starlette logs the exception and re-raises it after this response is sent
+        return JSONResponse(status_code=500, content=error_body(
+            "internal-error", "an unexpected error on the server"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -38,7 +38,7 @@ from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, UnknownSubject, b64e
 from shared.events.consent import SafeContact
 from shared.events.vocabulary import ConsentMethod, OrgId, OrgIds, Purpose, RetainedKinds
-from shared.http import ApiError, create_api
+from shared.http import ApiError, create_api, errors
 from shared.identity import InvalidNhsNumber, normalise_nhs_number
 from shared.settings import PlatformSettings
 
@@ -48,6 +48,11 @@ WITHDRAWAL_ID = Path(pattern=r"^wd_[0-9a-f]{32}$", description="a withdrawal id"
 RECONCILIATION_ID = Path(pattern=r"^rec_[0-9a-f]{32}$",
                          description="an identity reconciliation id")
 RECORDERS = ("clinician", "partner-staff", "dpo")
+UNKNOWN_SUBJECT = (404, "No subject has this reference, or none your organisation has a "
+                        "relationship with (the same answer).")
+SUBJECT = errors(UNKNOWN_SUBJECT)
+LIVE_SUBJECT = errors(UNKNOWN_SUBJECT, 410)
+"""Recording about a person: unknown to the caller's organisation, or erased."""
 
 
 def _nhs_number(value: str) -> str:
@@ -368,7 +373,8 @@ def build_api(service: ConsentService) -> FastAPI:
             except identity.Erased:
                 raise ApiError(410, "erased", "this person was erased") from None
 
-    @app.post("/v1/subjects/{subject_id}/nhs-number", response_model=SubjectOut)
+    @app.post("/v1/subjects/{subject_id}/nhs-number", response_model=SubjectOut,
+              responses=LIVE_SUBJECT)
     def link_nhs_number(subject_id: Annotated[str, SUBJECT_ID], body: NhsNumberIn,
                         caller: Annotated[Principal, Depends(
                             auth.require("clinician", "partner-staff"))]) -> SubjectOut:
@@ -396,7 +402,8 @@ def build_api(service: ConsentService) -> FastAPI:
                                                             for r in rows])
 
     @app.post("/v1/identity-reconciliations/{reconciliation_id}/resolve",
-              response_model=ResolutionOut)
+              response_model=ResolutionOut, responses=errors(410, (
+                  404, "No open identity reconciliation of your organisation has this id.")))
     def resolve(reconciliation_id: Annotated[str, RECONCILIATION_ID], body: ResolutionIn,
                 caller: Annotated[Principal, Depends(auth.require("dpo"))]) -> ResolutionOut:
         """Resolve once one of your organisation's open NHS-number links: `link` names the
@@ -437,7 +444,8 @@ def build_api(service: ConsentService) -> FastAPI:
                                                   trail=service.trail)
         return SafeContactUpdatedOut(subject_id=subject_id, updated_at=at)
 
-    @app.get("/v1/subjects/{subject_id}/safe-contact", response_model=SafeContactOut)
+    @app.get("/v1/subjects/{subject_id}/safe-contact", response_model=SafeContactOut,
+             responses=LIVE_SUBJECT)
     def read_contact(subject_id: Annotated[str, SUBJECT_ID], caller: Annotated[
             Principal, Depends(auth.require(*SAFE_CONTACT_ROLES))]) -> SafeContactOut:
         """Your organisation's own record of the person's safe-contact instructions (null when
@@ -445,7 +453,8 @@ def build_api(service: ConsentService) -> FastAPI:
         an organisation with a relationship with the person (audited)."""
         return contact_read(subject_id, caller)
 
-    @app.put("/v1/subjects/{subject_id}/safe-contact", response_model=SafeContactUpdatedOut)
+    @app.put("/v1/subjects/{subject_id}/safe-contact", response_model=SafeContactUpdatedOut,
+             responses=LIVE_SUBJECT)
     def update_contact(subject_id: Annotated[str, SUBJECT_ID], body: SafeContact,
                        caller: Annotated[Principal, Depends(
                            auth.require(*SAFE_CONTACT_ROLES))]) -> SafeContactUpdatedOut:
@@ -471,7 +480,7 @@ def build_api(service: ConsentService) -> FastAPI:
 
     # --- end of identity ---------------------------------------------------------------------
 
-    @app.post("/v1/subjects/{subject_id}/consents", status_code=201)
+    @app.post("/v1/subjects/{subject_id}/consents", status_code=201, responses=LIVE_SUBJECT)
     def grant(subject_id: Annotated[str, SUBJECT_ID], body: ConsentIn,
               caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
               ) -> dict[str, Any]:
@@ -482,7 +491,7 @@ def build_api(service: ConsentService) -> FastAPI:
                                   body.recorded_by, caller, body.recipients,
                                   trail=service.trail)
 
-    @app.get("/v1/subjects/{subject_id}/consents")
+    @app.get("/v1/subjects/{subject_id}/consents", responses=SUBJECT)
     def consent_state(subject_id: Annotated[str, SUBJECT_ID],
                       caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                       ) -> dict[str, Any]:
@@ -492,7 +501,8 @@ def build_api(service: ConsentService) -> FastAPI:
             return consents.consent_state(uow.session, subject_id, caller.org)
 
     @app.post("/v1/subjects/{subject_id}/withdrawals", status_code=202,
-              response_model=WithdrawalAccepted, response_model_exclude_none=True)
+              response_model=WithdrawalAccepted, response_model_exclude_none=True,
+              responses=LIVE_SUBJECT)
     def withdraw(subject_id: Annotated[str, SUBJECT_ID], body: WithdrawalIn,
                  caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                  ) -> WithdrawalAccepted:
@@ -511,7 +521,8 @@ def build_api(service: ConsentService) -> FastAPI:
                 trail=service.trail)
         return WithdrawalAccepted(withdrawal_id=withdrawal_id)
 
-    @app.get("/v1/withdrawals/{withdrawal_id}")
+    @app.get("/v1/withdrawals/{withdrawal_id}", responses=errors((
+        404, "No withdrawal your organisation recorded has this id.")))
     def withdrawal(withdrawal_id: Annotated[str, WITHDRAWAL_ID],
                    caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                    ) -> dict[str, Any]:
@@ -666,6 +677,8 @@ ERASURE_REQUEST_ID = Path(pattern=r"^er_[0-9a-f]{32}$", description="an erasure 
 ACCESS_REQUEST_ID = Path(pattern=r"^sar_[0-9a-f]{32}$",
                          description="a subject access request id")
 SUBJECT_REFERENCE = Field(pattern=r"^sub_[0-9a-f]{32}$", description="a subject reference")
+ERASURE_REQUEST = errors((404, "No erasure request your organisation filed has this id."))
+ACCESS_REQUEST = errors((404, "No subject access request your organisation filed has this id."))
 
 
 class ErasureRequestIn(BaseModel):
@@ -741,7 +754,8 @@ def add_request_endpoints(app: FastAPI, service: ConsentService,
         except requests.RequestRuleBroken as exc:
             raise ApiError(422, "validation-failed", str(exc), field=exc.field) from None
 
-    @app.post("/v1/erasure-requests", status_code=202, response_model=WithdrawalAccepted)
+    @app.post("/v1/erasure-requests", status_code=202, response_model=WithdrawalAccepted,
+              responses=LIVE_SUBJECT)
     def file_erasure(body: ErasureRequestIn,
                      caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                      ) -> WithdrawalAccepted:
@@ -767,7 +781,7 @@ def add_request_endpoints(app: FastAPI, service: ConsentService,
                                  listed=len(rows))
         return {"status": status.value, "erasure_requests": rows}
 
-    @app.get("/v1/erasure-requests/{erasure_request_id}")
+    @app.get("/v1/erasure-requests/{erasure_request_id}", responses=ERASURE_REQUEST)
     def erasure_request(erasure_request_id: Annotated[str, ERASURE_REQUEST_ID],
                         caller: Annotated[Principal, dpo]) -> dict[str, Any]:
         """An erasure request your organisation filed: its deadline, the decision and its
@@ -780,7 +794,8 @@ def add_request_endpoints(app: FastAPI, service: ConsentService,
                                  erasure_request_id=erasure_request_id)
         return view
 
-    @app.post("/v1/erasure-requests/{erasure_request_id}/decision")
+    @app.post("/v1/erasure-requests/{erasure_request_id}/decision", responses={
+        **ERASURE_REQUEST, **errors((409, "The request was decided already."))})
     def decide(erasure_request_id: Annotated[str, ERASURE_REQUEST_ID], body: DecisionIn,
                caller: Annotated[Principal, dpo]) -> dict[str, Any]:
         """Decide once: approve (erase), approve except named record kinds, or refuse (nothing
@@ -794,7 +809,8 @@ def add_request_endpoints(app: FastAPI, service: ConsentService,
                         "next checkpoint removes what it holds")
         return decided.view
 
-    @app.post("/v1/erasure-requests/{erasure_request_id}/extension")
+    @app.post("/v1/erasure-requests/{erasure_request_id}/extension", responses={
+        **ERASURE_REQUEST, **errors((409, "The deadline was extended already."))})
     def extend(erasure_request_id: Annotated[str, ERASURE_REQUEST_ID], body: ExtensionIn,
                caller: Annotated[Principal, dpo]) -> dict[str, Any]:
         """Extend the deadline once, by one or two further months, saying why."""
@@ -802,7 +818,7 @@ def add_request_endpoints(app: FastAPI, service: ConsentService,
             return erasure.extend(uow, service.records, erasure_request_id, body.months,
                                   body.reason, caller, trail=service.trail)
 
-    @app.post("/v1/subject-access-requests", status_code=201)
+    @app.post("/v1/subject-access-requests", status_code=201, responses=LIVE_SUBJECT)
     def file_access_request(body: AccessRequestIn,
                             caller: Annotated[Principal, Depends(auth.require(*RECORDERS))]
                             ) -> dict[str, Any]:
@@ -822,7 +838,7 @@ def add_request_endpoints(app: FastAPI, service: ConsentService,
                                  status=status.value, listed=len(rows))
         return {"status": status.value, "subject_access_requests": rows}
 
-    @app.get("/v1/subject-access-requests/{request_id}")
+    @app.get("/v1/subject-access-requests/{request_id}", responses=ACCESS_REQUEST)
     def access_request(request_id: Annotated[str, ACCESS_REQUEST_ID],
                        caller: Annotated[Principal, dpo]) -> dict[str, Any]:
         """A subject access request your organisation filed."""
@@ -832,7 +848,8 @@ def add_request_endpoints(app: FastAPI, service: ConsentService,
                                  view["subject_id"], request_id=request_id)
         return view
 
-    @app.post("/v1/subject-access-requests/{request_id}/complete")
+    @app.post("/v1/subject-access-requests/{request_id}/complete", responses={
+        **ACCESS_REQUEST, **errors((409, "The request was completed already."))})
     def complete_access_request(request_id: Annotated[str, ACCESS_REQUEST_ID],
                                 caller: Annotated[Principal, dpo]) -> dict[str, Any]:
         """Mark the request answered (``peerlink sar export`` does, once the bundle is
@@ -840,7 +857,7 @@ def add_request_endpoints(app: FastAPI, service: ConsentService,
         with request_errors(), service.database.unit_of_work() as uow:
             return access_requests.complete(uow, request_id, caller, trail=service.trail)
 
-    @app.get("/v1/subjects/{subject_id}/export")
+    @app.get("/v1/subjects/{subject_id}/export", responses=SUBJECT)
     def export(subject_id: Annotated[str, SUBJECT_ID], caller: Annotated[Principal, dpo]
                ) -> dict[str, Any]:
         """Everything consent holds about the person for your organisation, opened (the NHS

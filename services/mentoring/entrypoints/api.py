@@ -12,6 +12,7 @@ for their organisation. Every read of identifiable data, allowed or refused, is 
 entry per person shown).
 """
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -40,13 +41,22 @@ from shared.consent_client import SharingRequired
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
 from shared.events.consent import SafeContact
 from shared.http import ApiError, create_api, erased
+from shared.http import errors as error_statuses
+from shared.identity import SUBJECT_PATTERN
 from shared.settings import PlatformSettings
 
 ID = Path(max_length=40)
+SUBJECT_ID = Path(pattern=SUBJECT_PATTERN, description="a subject reference")
 REFERRERS = ("clinician", "partner-staff")
 RECORDERS = ("mentor-coordinator", "partner-staff")
 INTAKE = Literal["referred", "waitlisted", "matched"]
 QUEUE_STATUS = Literal["open", "acknowledged", "actioned", "closed"]
+MENTOR = error_statuses((404, "No mentor with this id in your organisation."))
+REFERRAL = (404, "No referral with this id that your organisation made or received (the "
+                 "same answer).")
+MATCH = (404, "No match with this id that your organisation may record on.")
+CONCERN = error_statuses((404, "No safeguarding concern with this id."),
+                         (409, "The concern is not in the state this step leaves."))
 
 
 def build_api(service: MentoringService) -> FastAPI:
@@ -151,7 +161,7 @@ def build_api(service: MentoringService) -> FastAPI:
             return {"mentors": [use.mentor_view(session, r, today(), service.rules)
                                 for r in rows]}
 
-    @app.get("/v1/mentors/{mentor_id}")
+    @app.get("/v1/mentors/{mentor_id}", responses=MENTOR)
     def get_mentor(mentor_id: Annotated[str, ID], caller: Annotated[
             Principal, Depends(auth.require("mentor-coordinator"))]) -> dict[str, Any]:
         """One mentor of the coordinator's organisation."""
@@ -159,7 +169,7 @@ def build_api(service: MentoringService) -> FastAPI:
             return use.mentor_view(session, use.mentor_row(session, mentor_id, caller.org),
                                    today(), service.rules)
 
-    @app.post("/v1/mentors/{mentor_id}/supervision")
+    @app.post("/v1/mentors/{mentor_id}/supervision", responses=MENTOR)
     def supervision(mentor_id: Annotated[str, ID], body: RecordSupervision, caller: Annotated[
             Principal, Depends(auth.require("mentor-coordinator"))]) -> dict[str, Any]:
         """Record supervision; waitlisted referrals are matched if the mentor now can take them."""
@@ -168,7 +178,7 @@ def build_api(service: MentoringService) -> FastAPI:
                                           use.record_supervision(uow, mentor_id, caller.org,
                                                                  body.held_on))
 
-    @app.post("/v1/mentors/{mentor_id}/status")
+    @app.post("/v1/mentors/{mentor_id}/status", responses=MENTOR)
     def status(mentor_id: Annotated[str, ID], body: ChangeMentorStatus, caller: Annotated[
             Principal, Depends(auth.require("mentor-coordinator"))]) -> dict[str, Any]:
         """Change a mentor's status; becoming matchable matches waitlisted referrals."""
@@ -179,7 +189,9 @@ def build_api(service: MentoringService) -> FastAPI:
 
     # --- referrals ---------------------------------------------------------------------------
 
-    @app.post("/v1/referrals", status_code=201)
+    @app.post("/v1/referrals", status_code=201, responses=error_statuses(410, (
+        409, "The referrer's peer-mentoring consent is not active, or its partner-sharing does "
+        "not name the receiving organisation.")))
     def refer(body: ReferMentee, caller: Annotated[Principal, Depends(auth.require(*REFERRERS))]
               ) -> dict[str, Any]:
         """Refer a person to a DVA partner's intake; needs the referrer's peer-mentoring
@@ -231,7 +243,7 @@ def build_api(service: MentoringService) -> FastAPI:
                 audit("mentoring-intake-read", subject_id, caller, status=status)
         return {"status": status, "referrals": views}
 
-    @app.get("/v1/referrals/{referral_id}")
+    @app.get("/v1/referrals/{referral_id}", responses=error_statuses(REFERRAL))
     def get_referral(referral_id: Annotated[str, ID], caller: Annotated[
             Principal, Depends(auth.require(*REFERRERS, "mentor-coordinator"))]
                      ) -> dict[str, Any]:
@@ -260,7 +272,8 @@ def build_api(service: MentoringService) -> FastAPI:
                   row.subject_id, caller, referral_id=row.referral_id)
             return view
 
-    @app.post("/v1/referrals/{referral_id}/match")
+    @app.post("/v1/referrals/{referral_id}/match", responses=error_statuses(REFERRAL, (
+        409, "The referral is no longer waiting to be matched.")))
     def match(referral_id: Annotated[str, ID], caller: Annotated[
             Principal, Depends(auth.require(*REFERRERS, "mentor-coordinator"))]
               ) -> dict[str, Any]:
@@ -272,7 +285,8 @@ def build_api(service: MentoringService) -> FastAPI:
 
     # --- sessions, concerns, outcomes, endings -----------------------------------------
 
-    @app.post("/v1/sessions", status_code=201)
+    @app.post("/v1/sessions", status_code=201, responses=error_statuses(MATCH, 410, (
+        409, "The match has ended: sessions are logged on active matches only.")))
     def log_session(body: LogSession, caller: Annotated[
             Principal, Depends(auth.require(*RECORDERS))]) -> dict[str, Any]:
         """Log a session; a safeguarding concern goes to the Trust's safeguarding lead."""
@@ -281,7 +295,8 @@ def build_api(service: MentoringService) -> FastAPI:
             return use.log_session(uow, service.cipher, service.records, body, caller.org,
                                    pseudonym_of, raised_by=caller.subject)
 
-    @app.put("/v1/referrals/{referral_id}/safe-contact")
+    @app.put("/v1/referrals/{referral_id}/safe-contact", responses=error_statuses(REFERRAL, 410, (
+        409, "The person was erased: their safe contact no longer changes.")))
     def update_safe_contact(referral_id: Annotated[str, ID], body: SafeContact, caller: Annotated[
             Principal, Depends(auth.require(*REFERRERS, "mentor-coordinator"))]
                             ) -> dict[str, Any]:
@@ -301,7 +316,7 @@ def build_api(service: MentoringService) -> FastAPI:
                                                      caller.org)
         return {"id": referral_id, "safe_contact_updated": True}
 
-    @app.post("/v1/safeguarding-concerns", status_code=201)
+    @app.post("/v1/safeguarding-concerns", status_code=201, responses=error_statuses(410))
     def raise_concern(body: RaiseConcern, caller: Annotated[
             Principal, Depends(auth.require(*sorted(access.CONCERN_RAISERS)))]
                       ) -> dict[str, Any]:
@@ -309,7 +324,10 @@ def build_api(service: MentoringService) -> FastAPI:
         a person the caller's organisation has a relationship with; it goes to the Trust's
         safeguarding lead's queue at once."""
         with errors(), safeguarding_errors():
-            if not service.consent.consents(body.subject_id, caller.org).relationship:
+            # what is not a subject reference names no one: answered as an unknown person,
+            # and never put in a URL of the consent service
+            if not re.fullmatch(SUBJECT_PATTERN, body.subject_id) or not (
+                    service.consent.consents(body.subject_id, caller.org).relationship):
                 raise UnknownSubject()
             pseudonym = pseudonym_of(body.subject_id)
             with db.unit_of_work() as uow:
@@ -333,19 +351,19 @@ def build_api(service: MentoringService) -> FastAPI:
 
     lead = auth.require("safeguarding-lead")
 
-    @app.post("/v1/safeguarding-concerns/{concern_id}/acknowledge")
+    @app.post("/v1/safeguarding-concerns/{concern_id}/acknowledge", responses=CONCERN)
     def acknowledge(concern_id: Annotated[str, ID],
                     caller: Annotated[Principal, Depends(lead)]) -> dict[str, Any]:
         """The safeguarding lead has seen the concern (open to acknowledged)."""
         return take_step(concern_id, "acknowledge", caller, None)
 
-    @app.post("/v1/safeguarding-concerns/{concern_id}/action")
+    @app.post("/v1/safeguarding-concerns/{concern_id}/action", responses=CONCERN)
     def action(concern_id: Annotated[str, ID], body: ConcernNote,
                caller: Annotated[Principal, Depends(lead)]) -> dict[str, Any]:
         """The concern was acted on (acknowledged to actioned), with a short note."""
         return take_step(concern_id, "action", caller, body.note)
 
-    @app.post("/v1/safeguarding-concerns/{concern_id}/close")
+    @app.post("/v1/safeguarding-concerns/{concern_id}/close", responses=CONCERN)
     def close(concern_id: Annotated[str, ID], body: ConcernNote,
               caller: Annotated[Principal, Depends(lead)]) -> dict[str, Any]:
         """The concern is closed (actioned to closed), with a short note."""
@@ -381,8 +399,10 @@ def build_api(service: MentoringService) -> FastAPI:
                                    and c["safe_contact"] is not None for c in shown))
         return {"concerns": shown}
 
-    @app.get("/v1/subjects/{subject_id}/export")
-    def subject_export(subject_id: Annotated[str, ID], caller: Annotated[
+    @app.get("/v1/subjects/{subject_id}/export", responses=error_statuses((
+        404, "Nothing held about this person for your organisation (as for an unknown "
+        "person).")))
+    def subject_export(subject_id: Annotated[str, SUBJECT_ID], caller: Annotated[
             Principal, Depends(auth.require(*sorted(access.SUBJECT_EXPORTERS)))]
                        ) -> dict[str, Any]:
         """Subject access: everything mentoring holds about the person for the DPO's own
@@ -403,7 +423,7 @@ def build_api(service: MentoringService) -> FastAPI:
                   concerns=len(exported["safeguarding_concerns"]))
         return exported
 
-    @app.post("/v1/outcomes", status_code=201)
+    @app.post("/v1/outcomes", status_code=201, responses=error_statuses(MATCH, 410))
     def outcome(body: RecordOutcome, caller: Annotated[
             Principal, Depends(auth.require(*RECORDERS))]) -> dict[str, Any]:
         """Score and record WEMWBS (sum of 14) or SWEMWBS (raw sum and metric score)."""
@@ -411,7 +431,8 @@ def build_api(service: MentoringService) -> FastAPI:
             on_match(uow.session, body.match_id, caller)
             return use.record_outcome(uow, body, caller.org, today())
 
-    @app.post("/v1/matches/{match_id}/end")
+    @app.post("/v1/matches/{match_id}/end", responses=error_statuses(MATCH, 410, (
+        409, "The match has already ended.")))
     def end(match_id: Annotated[str, ID], body: EndMatch, caller: Annotated[
             Principal, Depends(auth.require(*RECORDERS))]) -> dict[str, Any]:
         """End a match, planned or unplanned; the mentor's room goes to the waitlist."""

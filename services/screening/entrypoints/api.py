@@ -35,7 +35,7 @@ from shared.auth import ROLES, NotPermitted, Principal
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
 from shared.db import UnitOfWork
 from shared.events.consent import SafeContact
-from shared.http import ApiError, create_api, erased
+from shared.http import ApiError, create_api, erased, errors
 from shared.settings import PlatformSettings
 
 SUBJECT_ID = Path(pattern=r"^sub_[0-9a-f]{32}$", description="a subject reference")
@@ -48,6 +48,8 @@ SAFE_CONTACT_READ = "marac-safe-contact-read"
 EXPORTED = "screening-subject-exported"
 EXPORT_REFUSED = "screening-export-refused"
 NOT_FOUND = "no screening with this id"
+ERASED = errors(410)
+"""A write about an erased person."""
 
 
 def build_api(service: ScreeningService) -> FastAPI:
@@ -92,7 +94,7 @@ def build_api(service: ScreeningService) -> FastAPI:
         return frozenset(org for org in holders if access.may_read(
             caller.org, caller.roles, org, relationship=relationship, shared=org in shared))
 
-    @app.post("/v1/enquiries/due", status_code=201)
+    @app.post("/v1/enquiries/due", status_code=201, responses=ERASED)
     def enquiry_due(body: RecordEnquiryDue, caller: Annotated[
             Principal, Depends(roles_of(access.RECORD_ENQUIRY_DUE))]) -> dict[str, Any]:
         """Someone was assessed and should be asked: the denominator of coverage."""
@@ -103,7 +105,7 @@ def build_api(service: ScreeningService) -> FastAPI:
         return {"id": enquiry_id, "subject_id": subject_id, "org": body.org,
                 "team": body.team, "due_on": body.due_on.isoformat()}
 
-    @app.post("/v1/screenings", status_code=201)
+    @app.post("/v1/screenings", status_code=201, responses=ERASED)
     def post_screening(body: RecordScreening, caller: Annotated[
             Principal, Depends(roles_of(access.RECORD_SCREENING))]) -> dict[str, Any]:
         """Record a routine enquiry; returns the record with its HARK score and findings."""
@@ -114,7 +116,8 @@ def build_api(service: ScreeningService) -> FastAPI:
                                             caller.org)
             return screening_view(find_screening(uow, screening_id), service.cipher)
 
-    @app.get("/v1/screenings/{screening_id}")
+    @app.get("/v1/screenings/{screening_id}", responses=errors((
+        404, "No screening with this id, or one the caller may not see (the same answer).")))
     def get_screening(screening_id: Annotated[str, Path(max_length=40)],
                       caller: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
         """One screening record: the holder's own staff, or another organisation's with a
@@ -164,7 +167,7 @@ def build_api(service: ScreeningService) -> FastAPI:
             service.safeguarding.update_safe_contact(subject_id, safe_contact, caller)
         return risk.Person(subject_id, pseudonym)
 
-    @app.post("/v1/risk-assessments", status_code=201)
+    @app.post("/v1/risk-assessments", status_code=201, responses=ERASED)
     def risk_assessment(body: RecordRiskAssessment, caller: Annotated[
             Principal, Depends(roles_of(access.RECORD_RISK_ASSESSMENT))]) -> dict[str, Any]:
         """Score a DASH checklist and apply the MARAC criteria; raises a referral at once
@@ -179,7 +182,7 @@ def build_api(service: ScreeningService) -> FastAPI:
                     risk.Raised(caller.org, caller.subject),
                     service.screening.marac_escalation_incidents)
 
-    @app.post("/v1/marac-referrals", status_code=201)
+    @app.post("/v1/marac-referrals", status_code=201, responses=ERASED)
     def judgement_referral(body: RecordJudgementReferral, caller: Annotated[
             Principal, Depends(roles_of(access.RECORD_JUDGEMENT_REFERRAL))]) -> dict[str, Any]:
         """A MARAC referral on professional judgement when the DASH could not be completed,
@@ -193,7 +196,7 @@ def build_api(service: ScreeningService) -> FastAPI:
                     uow, service.records, body, person, risk.Raised(caller.org, caller.subject),
                     service.screening.marac_escalation_incidents)
 
-    @app.post("/v1/marac-referrals/external", status_code=201)
+    @app.post("/v1/marac-referrals/external", status_code=201, responses=ERASED)
     def external_referral(body: RecordExternalReferral, caller: Annotated[
             Principal, Depends(roles_of(access.RECORD_EXTERNAL_REFERRAL))]) -> dict[str, Any]:
         """Record a MARAC referral another agency (most often the police) made outside
@@ -235,7 +238,9 @@ def build_api(service: ScreeningService) -> FastAPI:
                                            referral_id=entry["id"])
         return {"referrals": shown}
 
-    @app.get("/v1/subjects/{subject_id}/export")
+    @app.get("/v1/subjects/{subject_id}/export", responses=errors((
+        404, "Nothing held about this person for the caller's organisation (as for an unknown "
+        "person).")))
     def export(subject_id: Annotated[str, SUBJECT_ID],
                caller: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
         """Subject access: everything screening holds about the person for the DPO's own
@@ -260,7 +265,8 @@ def build_api(service: ScreeningService) -> FastAPI:
             service.registry.audit(EXPORTED, subject_id, caller)
             return exported
 
-    @app.post("/v1/marac-referrals/{referral_id}/sent")
+    @app.post("/v1/marac-referrals/{referral_id}/sent",
+              responses=errors((404, "No MARAC referral with this id.")))
     def referral_sent(referral_id: Annotated[str, Path(max_length=40)], caller: Annotated[
             Principal, Depends(roles_of(access.MARK_REFERRAL_SENT))]) -> dict[str, Any]:
         """Record that the referral and its IDVA referral were sent (the safeguarding lead)."""
