@@ -20,6 +20,10 @@ OUTBOX_OLDEST_AGE = Gauge(
     ["service"])
 EVENTS_PUBLISHED = Counter(
     "peerlink_events_published_total", "Events published from the outbox", ["service", "topic"])
+OUTBOX_REPUBLISHED = Counter(
+    "peerlink_outbox_republished_total",
+    "Outbox events marked for publishing again because the broker no longer held them",
+    ["service", "topic"])
 EVENTS_APPLIED = Counter(
     "peerlink_events_applied_total", "Events applied by a consumer", ["service", "event_type"])
 EVENTS_DUPLICATE = Counter(

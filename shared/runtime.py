@@ -16,7 +16,7 @@ from shared.db import Database
 from shared.kafka.client import client_options
 from shared.kafka.consumer import DeadLetterSink
 from shared.kafka.deadletters import DeadLetterCipher
-from shared.kafka.outbox import OutboxRelay
+from shared.kafka.outbox import kafka_relay
 from shared.kafka.producer import KafkaEventProducer
 from shared.kafka.topics import deadletter_topic
 from shared.service_tokens import ClientCredentials
@@ -70,12 +70,13 @@ def deadletter_cipher(service: str, settings: PlatformSettings) -> DeadLetterCip
 
 
 class WorkerPlumbing:
-    """A worker's producer, outbox relay and dead-letter sink."""
+    """A worker's producer, outbox relay (with a producer of its own) and dead-letter sink."""
 
     def __init__(self, service: str, database: Database, settings: PlatformSettings) -> None:
         self.producer = KafkaEventProducer(settings.kafka_bootstrap, f"peerlink-{service}",
                                            **client_options(settings))
-        self.relay = OutboxRelay(service, database, self.producer)
+        self.relay = kafka_relay(service, database, settings.kafka_bootstrap,
+                                 **client_options(settings))
         self.deadletters = DeadLetterSink(service, deadletter_topic(service), self.producer,
                                           deadletter_cipher(service, settings))
 

@@ -26,8 +26,8 @@ from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from shared.identity import new_subject_reference
 from shared.kafka.consumer import EventApplier, InboundRecord
-from shared.kafka.outbox import OutboxRelay
-from shared.kafka.producer import KafkaEventProducer, create_topics
+from shared.kafka.outbox import kafka_relay
+from shared.kafka.producer import create_topics
 from shared.kafka.topics import TopicSpec
 from shared.runtime import migrate
 
@@ -58,11 +58,11 @@ def bench_relay(bootstrap: str, folder: Path) -> float:
     with db.unit_of_work() as uow:
         for i in range(EVENTS):
             uow.publish(screening(i)[0], "bench.events", aggregate_type="bench")
-    producer = KafkaEventProducer(bootstrap, "bench")
+    relay = kafka_relay("bench", db, bootstrap)
     started = time.perf_counter()
-    sent = OutboxRelay("bench", db, producer).drain()
+    sent = relay.drain()
     elapsed = time.perf_counter() - started
-    producer.close()
+    relay.close()
     assert sent == EVENTS
     return EVENTS / elapsed
 

@@ -21,7 +21,7 @@ from shared.kafka.consumer import (
     StalledRecord,
 )
 from shared.kafka.deadletters import DeadLetterCipher
-from shared.kafka.outbox import OutboxRelay
+from shared.kafka.outbox import MARKER_TYPE, kafka_relay
 from shared.kafka.producer import KafkaEventProducer, create_topics
 from shared.kafka.topics import TopicSpec
 from tests.support.kafka import headers_of, read_topic
@@ -66,20 +66,21 @@ def _enquiry(subject: str, team: str) -> CloudEvent:
 
 
 def test_relay_publishes_committed_events_in_order_keyed_by_subject(
-        database: Database, producer: KafkaEventProducer, topic: str,
-        kafka_bootstrap: str) -> None:
+        database: Database, topic: str, kafka_bootstrap: str) -> None:
     subject = new_subject_reference()
     events = [_enquiry(subject, f"team-{i}") for i in range(3)]
     with database.unit_of_work() as uow:
         for event in events:
             uow.publish(event, topic, aggregate_type="enquiry")
-    relay = OutboxRelay("test", database, producer)
+    relay = kafka_relay("test", database, kafka_bootstrap)
 
     assert relay.drain() == 3
     assert relay.drain() == 0
     assert relay.observe() == (0, 0.0)
+    relay.close()
 
-    records = read_topic(kafka_bootstrap, topic, at_least=3)
+    records = [r for r in read_topic(kafka_bootstrap, topic, at_least=4)
+               if headers_of(r)["ce_type"] != MARKER_TYPE]
     assert [CloudEvent.from_bytes(r.value).id for r in records] == [e.id for e in events]
     assert {r.key for r in records} == {subject.encode()}
     assert {r.partition for r in records} == {records[0].partition}
