@@ -42,7 +42,7 @@ from services.screening.service_layer.screenings import SOURCE
 from shared.db import Database
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
-from shared.kafka.topics import events_topic
+from shared.kafka.topics import SERVICES, events_topic
 from tests.support.kafka import read_topic
 from tests.support.platform import (
     RunningPlatform,
@@ -71,8 +71,11 @@ PROMTOOL = Path("/usr/bin/promtool")
 @pytest.fixture(scope="module")
 def sqlite_platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                     ) -> Iterator[RunningPlatform]:
-    with running_platform(request, tmp_path_factory.mktemp("faults"), "sqlite",
-                          **EXACT_FIGURES) as running:
+    var_dir = tmp_path_factory.mktemp("faults")
+    # named, so that the PostgreSQL platform's URLs in this process's environment (set while
+    # both platforms run) reach neither these processes nor this module's queries
+    files = {f"{s}_database_url": f"sqlite:///{var_dir / f'{s}.db'}" for s in SERVICES}
+    with running_platform(request, var_dir, "sqlite", **EXACT_FIGURES, **files) as running:
         yield running
 
 
@@ -82,6 +85,11 @@ def postgresql_platform(request: pytest.FixtureRequest,
     with running_platform(request, tmp_path_factory.mktemp("faults-pg"), "postgresql",
                           **EXACT_FIGURES) as running:
         yield running
+
+
+def database_url(platform: RunningPlatform, service: str) -> str:
+    """The database the platform's processes of ``service`` use."""
+    return platform.env[f"PEERLINK_{service.upper()}_DATABASE_URL"]
 
 
 def summary(test: str, *, sent: int, acknowledged: int, lost: int | str, duplicated: int,
@@ -211,7 +219,7 @@ def test_reporting_worker_killed_while_events_flow_publishes_the_ground_truth(
 
     truth = truth_of(events)
     figures = published(platform, set(truth), after=settled(platform))
-    database = Database(platform.settings.database_url("reporting"), reporting_metadata)
+    database = Database(database_url(platform, "reporting"), reporting_metadata)
     try:
         with database.read() as session:
             ours = [e.dedup_key for e in events]
@@ -235,7 +243,7 @@ def test_reporting_worker_killed_while_events_flow_publishes_the_ground_truth(
 
 @dataclass
 class Writers:
-    """Threads posting screenings of new people, each request marked by its own role label."""
+    """Threads posting screenings, each of a new person and marked by its own role label."""
 
     platform: RunningPlatform
     team: str
@@ -245,8 +253,10 @@ class Writers:
     results: dict[str, tuple[float, float, int | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: list[threading.Thread] = field(default_factory=list)
+    _people: set[str] = field(default_factory=set)
 
     def start(self) -> Writers:
+        """Start writing."""
         headers = self.platform.headers("trust", "clinician")
         for n in range(self.threads):
             thread = threading.Thread(target=self._write, args=(n, headers), daemon=True)
@@ -262,7 +272,8 @@ class Writers:
                     return
                 marker = f"writer{n}x{i}"
                 with self._lock:
-                    body = self.platform.screening(self.team, asked_by_role=marker)
+                    body = self.platform.screening(self.team, asked_by_role=marker,
+                                                   nhs_number=self._new_person())
                 sent = time.monotonic()
                 try:
                     status: int | None = client.post(url, json=body).status_code
@@ -273,12 +284,22 @@ class Writers:
                 if status is None or status >= 500:
                     time.sleep(0.2)  # the API is down: try again shortly, as a client would
 
+    def _new_person(self) -> str:
+        """An NHS number not used before by these writers: one person per request (random
+        test-range numbers repeat within a thousand draws)."""
+        while (number := next(self.platform.numbers)) in self._people:
+            pass
+        self._people.add(number)
+        return number
+
     def acknowledged(self) -> set[str]:
+        """The markers of the requests answered 2xx so far."""
         with self._lock:
             return {m for m, (_, _, status) in self.results.items()
                     if status is not None and 200 <= status < 300}
 
     def finish(self) -> dict[str, tuple[float, float, int | None]]:
+        """Stop writing; every request's (sent, answered, status), by marker."""
         self.stop.set()
         for thread in self._workers:
             thread.join(timeout=60)
@@ -288,7 +309,7 @@ class Writers:
 
 def stored_screenings(platform: RunningPlatform, team: str) -> set[str]:
     """The markers of the team's screening rows in the screening database."""
-    database = Database(platform.settings.database_url("screening"), screening_metadata)
+    database = Database(database_url(platform, "screening"), screening_metadata)
     try:
         with database.read() as session:
             return set(session.execute(select(screenings.c.asked_by_role)
@@ -299,7 +320,7 @@ def stored_screenings(platform: RunningPlatform, team: str) -> set[str]:
 
 def outbox_pending(platform: RunningPlatform) -> int:
     """Unsent rows in the screening outbox, read from its database."""
-    database = Database(platform.settings.database_url("screening"), screening_metadata)
+    database = Database(database_url(platform, "screening"), screening_metadata)
     outbox = screening_metadata.tables["outbox"]
     try:
         with database.read() as session:
