@@ -64,7 +64,7 @@ MARKER_TYPE: Final = "peerlink.outbox.marker"
 """The type of the relay's marker records: no consumer handles it, so every one ignores it."""
 WAIT_SECONDS: Final = 5.0
 """The longest one step of a tick waits on the broker (acknowledgements, a check, a connection)."""
-CHECK_SECONDS: Final = 30.0
+CHECK_SECONDS: Final = 10.0
 """How often the relay checks that the broker still holds its markers."""
 DELIVERY_TIMEOUT_MS: Final = 30_000
 """The relay producer's delivery timeout: a record is acknowledged or failed within it."""
