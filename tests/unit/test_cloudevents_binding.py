@@ -72,6 +72,7 @@ def _legacy(mode: str, attributes: dict[str, Any], data: Any = DATA) -> Message:
         del event["time"]
     convert = legacy_kafka.to_binary if mode == "binary" else legacy_kafka.to_structured
     message = convert(event)
+    assert isinstance(message.value, bytes)
     return message.value, list(message.headers.items())
 
 
@@ -142,8 +143,9 @@ def test_our_own_records_still_decode_as_structured() -> None:
 
 
 def _binary_headers(**changes: bytes | None) -> Headers:
-    headers = {"ce_specversion": b"1.0", "ce_id": b"e1", "ce_source": b"/trust/epr",
-               "ce_type": b"enquiry-due", "content-type": b"application/json"}
+    headers: dict[str, bytes | None] = {
+        "ce_specversion": b"1.0", "ce_id": b"e1", "ce_source": b"/trust/epr",
+        "ce_type": b"enquiry-due", "content-type": b"application/json"}
     headers.update(changes)
     return [(k, v) for k, v in headers.items() if v is not None]
 
