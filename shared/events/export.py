@@ -169,10 +169,10 @@ def render_asyncapi() -> Document:
     messages["dead-letter"] = {
         "name": "dead-letter",
         "title": "Dead letter",
-        "summary": "The original record, byte for byte, with headers naming the error, the "
-                   "original topic, partition and offset.",
+        "summary": "The original record sealed under the service's dead-letter key, with "
+                   "headers naming the error, the original topic, partition and offset.",
         "contentType": "application/octet-stream",
-        "payload": {"description": "the original record value"},
+        "payload": {"description": "the original record value, sealed (AES-256-GCM)"},
     }
     return {
         "asyncapi": "3.0.0",
@@ -180,7 +180,11 @@ def render_asyncapi() -> Document:
             "title": "Peerlink events",
             "version": "1.0.0",
             "description": (
-                "CloudEvents 1.0 in JSON structured mode. The subject is the person's random "
+                "CloudEvents 1.0 over the CloudEvents Kafka protocol binding. Peerlink's own "
+                "services publish JSON structured mode; partner inbound topics take binary "
+                "mode (ce_* headers, data in the value) and structured mode "
+                "(application/cloudevents+json), time optional, the subject attribute as the "
+                "person's reference. The subject is the person's random "
                 "reference and the Kafka record key, so one person's events stay in order; "
                 "source + id de-duplicates. Personal data travels only in AES-GCM encrypted "
                 "blocks sealed under the subject's data key."),
