@@ -14,6 +14,7 @@ field name they invented (a name can be a person's name).
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +30,13 @@ from shared.db import Database, UnitOfWork
 from shared.events.catalogue import UnknownEventType, parse_payload
 from shared.events.envelope import CloudEvent
 from shared.kafka.binding import InvalidRecord, UnsupportedRecord, decode_record
-from shared.kafka.deadletters import SEALED_HEADER, SEALED_V2, DeadLetterCipher
+from shared.kafka.deadletters import (
+    ORIGINAL_HEADERS,
+    SEALED_HEADER,
+    SEALED_V2,
+    DeadLetterCipher,
+    encode_headers,
+)
 from shared.kafka.producer import EventProducer
 from shared.logging import scrub
 from shared.metrics import DEADLETTERS, EVENTS_APPLIED, EVENTS_DUPLICATE
@@ -155,7 +162,11 @@ class DeadLetterSink:
                                    record.value or b"")
         key = None if record.key is None else self._cipher.seal(
             record.topic, record.partition, record.offset, record.key, part="key")
+        kept = [] if not record.headers else [(ORIGINAL_HEADERS, base64.b64encode(
+            self._cipher.seal(record.topic, record.partition, record.offset,
+                              encode_headers(list(record.headers)), part="headers")))]
         headers = [
+            *kept,
             (SEALED_HEADER, SEALED_V2.encode()),
             ("peerlink-error-reason", reason.encode()),
             ("peerlink-error", message.encode()),

@@ -4,7 +4,9 @@ A dead letter's value and key are the original record's, sealed (AES-256-GCM) un
 service's dead-letter key and bound to where it was consumed from (topic, partition, offset),
 marked ``peerlink-sealed: aes256gcm/v2``: a partner's record may carry an NHS number or notes
 in clear, in its value or in the key the partner chose, and the dead-letter topic must not
-become a copy of them (``v1`` dead letters sealed the value only). Listing shows only the
+become a copy of them (``v1`` dead letters sealed the value only). The record's own headers
+(a binary-mode CloudEvent's ``ce_*`` attributes) are sealed the same way, in
+``peerlink-original-headers``, so a replay sends the record as it came. Listing shows only the
 headers (where a record came from and why it failed), never the value. Replaying unseals a
 record and sends it back to the topic it came from, after the cause was fixed; if it still
 fails it is dead-lettered again. Records dead-lettered before sealing (no ``peerlink-sealed``
@@ -13,6 +15,8 @@ header) are replayed as they are.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +34,22 @@ SEALED_V1: Final = "aes256gcm/v1"
 """The value sealed, the key in clear (dead letters written before keys were sealed)."""
 SEALED_V2: Final = "aes256gcm/v2"
 """The value and the key sealed."""
+ORIGINAL_HEADERS: Final = "peerlink-original-headers"
+"""The dead-letter header holding the original record's headers, sealed and base64-encoded
+(so every dead-letter header stays text), when the record had any."""
+Headers = list[tuple[str, bytes | None]]
+
+
+def encode_headers(headers: Headers) -> bytes:
+    """Record headers as bytes to seal (names and base64 values, in order)."""
+    return json.dumps([[name, None if value is None else base64.b64encode(value).decode()]
+                       for name, value in headers]).encode()
+
+
+def decode_headers(raw: bytes) -> Headers:
+    """Record headers from ``encode_headers``."""
+    return [(name, None if value is None else base64.b64decode(value))
+            for name, value in json.loads(raw)]
 
 
 class DeadLetterCipher:
@@ -71,6 +91,8 @@ class DeadLetter:
     key: bytes | None
     value: bytes
     headers: dict[str, str]
+    sealed_headers: bytes | None = None
+    """The original record's headers, sealed (``peerlink-original-headers``)."""
 
     @property
     def service(self) -> str:
@@ -95,6 +117,13 @@ class DeadLetter:
         if not self.sealed or self._scheme() == SEALED_V1 or self.key is None:
             return self.key
         return cipher_for(self.service).open(*self.original, self.key, part="key")
+
+    def original_headers(self, cipher_for: Callable[[str], DeadLetterCipher]) -> Headers:
+        """The record's headers as it was consumed (none kept before headers were sealed)."""
+        if self.sealed_headers is None:
+            return []
+        return decode_headers(cipher_for(self.service).open(
+            *self.original, base64.b64decode(self.sealed_headers), part="headers"))
 
     def _scheme(self) -> str:
         scheme = self.headers[SEALED_HEADER]
@@ -143,11 +172,13 @@ def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 2.0,
             for tp, batch in consumer.poll(timeout_ms=300).items():
                 last = time.monotonic()
                 for message in batch:
+                    raw = dict(message.headers or ())
                     yield DeadLetter(
                         topic=tp.topic, partition=tp.partition, offset=message.offset,
                         key=message.key, value=message.value or b"",
-                        headers={k: v.decode(errors="replace")
-                                 for k, v in message.headers or ()})
+                        headers={k: v.decode(errors="replace") for k, v in raw.items()
+                                 if k != ORIGINAL_HEADERS},
+                        sealed_headers=raw.get(ORIGINAL_HEADERS))
     finally:
         consumer.close()
 
@@ -155,14 +186,17 @@ def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 2.0,
 def replay(producer: EventProducer, letters: list[DeadLetter],
            cipher_for: Callable[[str], DeadLetterCipher]) -> int:
     """Unseal dead letters (with ``cipher_for(service)``) and send them back to their original
-    topics; returns how many were sent."""
+    topics with their own headers; returns how many were sent."""
     for letter in letters:
         topic, _, _ = letter.original
         if topic == "?":
             raise ValueError(f"{letter.topic}[{letter.partition}]@{letter.offset} does not say "
                              "where it came from")
-        producer.send(topic, letter.original_key(cipher_for), letter.original_value(cipher_for), [
-            ("peerlink-replayed-from",
-             f"{letter.topic}[{letter.partition}]@{letter.offset}".encode())]).get(timeout=30)
+        headers = [(name, value or b"") for name, value in letter.original_headers(cipher_for)
+                   if name != "peerlink-replayed-from"]
+        headers.append(("peerlink-replayed-from",
+                        f"{letter.topic}[{letter.partition}]@{letter.offset}".encode()))
+        producer.send(topic, letter.original_key(cipher_for), letter.original_value(cipher_for),
+                      headers).get(timeout=30)
     producer.flush(timeout=30)
     return len(letters)

@@ -86,6 +86,38 @@ def test_dead_letters_are_sealed_listed_without_values_and_replayed_to_their_top
     assert headers_of(replayed)["peerlink-replayed-from"].startswith("deadletter.mentoring[")
 
 
+def test_a_binary_mode_record_keeps_its_headers_sealed_and_replays_with_them(
+        kafka_bootstrap: str, origin: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A binary-mode CloudEvent's attributes are its headers: the dead letter keeps them sealed
+    (a partner may put an NHS number in ``ce_subject``) and a replay sends them back."""
+    producer = KafkaEventProducer(kafka_bootstrap, "test")
+    key = uuid.uuid4().hex.encode()
+    headers = [("ce_specversion", b"1.0"), ("ce_id", b"evt-1"), ("ce_source", b"/partner-a"),
+               ("ce_type", b"peerlink.mentoring.session-recorded.v1"),
+               ("ce_subject", NHS_NUMBER.encode()), ("content-type", b"application/json")]
+    DeadLetterSink("mentoring", deadletter_topic("mentoring"), producer,
+                   DeadLetterCipher(KEY)).send(
+        "mentoring.partner-inbound.partner-a",
+        InboundRecord(topic=origin, partition=1, offset=9, key=key, value=b"{}",
+                      headers=tuple(headers)),
+        "rejected", "subject: not a subject reference")
+    producer.close()
+    [kept] = [r for r in read_topic(kafka_bootstrap, deadletter_topic("mentoring"))
+              if headers_of(r).get("peerlink-original-topic") == origin]
+    assert all(NHS_NUMBER.encode() not in value for _, value in kept.headers)
+    assert not {name for name, _ in kept.headers} & {name for name, _ in headers}
+
+    assert main(["deadletter", "list", "--service", "mentoring"]) == 0
+    listed = capsys.readouterr().out
+    assert NHS_NUMBER not in listed
+    position = _position(listed, origin, 1, 9)
+    assert main(["deadletter", "replay", "--service", "mentoring", "--offset", position]) == 0
+    [replayed] = [r for r in read_topic(kafka_bootstrap, origin) if r.key == key]
+    assert replayed.value == b"{}"
+    assert list(replayed.headers)[:-1] == headers
+    assert list(replayed.headers)[-1][0] == "peerlink-replayed-from"
+
+
 def test_a_dead_letter_from_before_sealing_still_replays(
         kafka_bootstrap: str, origin: str, capsys: pytest.CaptureFixture[str]) -> None:
     key = uuid.uuid4().hex.encode()
