@@ -8,6 +8,7 @@ as that person, via this service. Worker-side requests (no person) are the servi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,16 @@ import httpx
 from shared.auth import ON_BEHALF_OF, NotPermitted, Principal
 from shared.crypto import DataKey, KeyShredded, KeyStoreUnavailable, UnknownSubject, b64d
 from shared.events.consent import SafeContact
+from shared.identity import SUBJECT_PATTERN
 from shared.service_tokens import ServiceTokenSource, ServiceTokenUnavailable
+
+
+def _subject(subject_id: str) -> str:
+    """A subject reference fit for a path: anything else names nobody (``UnknownSubject``),
+    and is never sent, so no caller's input can change the consent service's URL."""
+    if not re.fullmatch(SUBJECT_PATTERN, subject_id):
+        raise UnknownSubject()
+    return subject_id
 
 
 class SharingRequired(PermissionError):
@@ -62,15 +72,16 @@ class ConsentClient:
 
     def _call(self, method: str, path: str, expected: tuple[int, ...],
               caller: Principal | None = None, json: dict[str, Any] | None = None,
-              conflict: type[Exception] | None = None) -> Any:
+              conflict: type[Exception] | None = None,
+              params: dict[str, str] | None = None) -> Any:
         """One request; 404 is ``UnknownSubject``, 410 ``KeyShredded``, 409 ``conflict`` when
         given, 403 for a person ``NotPermitted``, and no answer or any other unexpected status
         ``KeyStoreUnavailable``. Returns the JSON body."""
         headers = self._headers(caller)
         try:
             response = self._client.request(method, f"{self._base}{path}", json=json,
-                                            headers=headers)
-        except httpx.HTTPError as exc:
+                                            headers=headers, params=params)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise KeyStoreUnavailable("the consent service did not answer") from exc
         if response.status_code in expected:
             return response.json()
@@ -86,7 +97,7 @@ class ConsentClient:
 
     def data_key(self, subject_id: str) -> DataKey:
         """The subject's key; raises KeyShredded, UnknownSubject or KeyStoreUnavailable."""
-        body = self._call("GET", f"/internal/v1/data-keys/{subject_id}", (200,))
+        body = self._call("GET", f"/internal/v1/data-keys/{_subject(subject_id)}", (200,))
         return DataKey(key_id=body["key_id"], material=b64d(body["key"]))
 
     def register(self, nhs_number: str, caller: Principal | None = None) -> str:
@@ -107,8 +118,8 @@ class ConsentClient:
     def consents(self, subject_id: str, holder_org: str) -> ConsentState:
         """The consents ``holder_org`` recorded for the person (state per purpose, and whom
         its partner-sharing names), and whether it has a relationship with them."""
-        body = self._call("GET", f"/internal/v1/subjects/{subject_id}/consents?org={holder_org}",
-                          (200,))
+        body = self._call("GET", f"/internal/v1/subjects/{_subject(subject_id)}/consents",
+                          (200,), params={"org": holder_org})
         return ConsentState(relationship=bool(body["relationship"]),
                             purposes=dict(body["purposes"]),
                             sharing_recipients=frozenset(body["sharing_recipients"]))
@@ -117,16 +128,17 @@ class ConsentClient:
         """Give ``to_org`` a relationship with the person through a referral by ``caller`` (on
         their behalf: their organisation is the holder); raises ``SharingRequired`` when its
         partner-sharing does not name ``to_org``."""
-        self._call("POST", f"/internal/v1/subjects/{subject_id}/relationships", (201,), caller,
-                   json={"org": to_org}, conflict=SharingRequired)
+        self._call("POST", f"/internal/v1/subjects/{_subject(subject_id)}/relationships",
+                   (201,), caller, json={"org": to_org}, conflict=SharingRequired)
 
     def safeguarding_pseudonym(self, subject_id: str) -> str | None:
         """The keyed pseudonym that links the person's safeguarding records across
         re-registration (HMAC of the NHS number, or of the registering organisation's local
         identifier, under the safeguarding key); None when it cannot be made. Raises
         ``KeyShredded`` for an erased person."""
-        body = self._call("GET", f"/internal/v1/subjects/{subject_id}/safeguarding-pseudonym",
-                          (200,))
+        body = self._call(
+            "GET", f"/internal/v1/subjects/{_subject(subject_id)}/safeguarding-pseudonym",
+            (200,))
         pseudonym = body.get("pseudonym")
         return None if pseudonym is None else str(pseudonym)
 
@@ -134,5 +146,5 @@ class ConsentClient:
                             caller: Principal) -> None:
         """Record the person's current safe-contact instructions for ``caller`` (on their
         behalf); consent publishes ``safe-contact-updated`` to every holder."""
-        self._call("PUT", f"/internal/v1/subjects/{subject_id}/safe-contact", (200,), caller,
-                   json=contact.model_dump())
+        self._call("PUT", f"/internal/v1/subjects/{_subject(subject_id)}/safe-contact",
+                   (200,), caller, json=contact.model_dump())
