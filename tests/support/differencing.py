@@ -14,12 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from services.reporting.domain.people import (
-    EVERYONE,
-    LAST_12_MONTHS,
-    PREVALENCE,
-    person_reference,
-)
+from services.reporting.domain.people import LAST_12_MONTHS, PREVALENCE, person_reference
 
 ZERO = "0"
 FigureKey = tuple[str, str, str, str, str]
@@ -85,22 +80,14 @@ def displayed_figures(table: str, group_by: str, period: str,
     return shown
 
 
-def _said_figures(audit: Audit) -> dict[tuple[str, str, str], list[FigureKey]]:
-    """Shown figures by table, period and figure, but for the figure everyone in a row counts
-    towards, whose members say who had events, never what they said."""
-    by_figure: dict[tuple[str, str, str], list[FigureKey]] = {}
-    for key, shown in audit._shown.items():
-        if shown != ZERO and key[4] != EVERYONE.get(key[0]):
-            by_figure.setdefault((key[0], key[3], key[4]), []).append(key)
-    return by_figure
-
-
 def overlapping_pairs(audit: Audit) -> set[tuple[FigureKey, FigureKey, Any, Any]]:
     """Pairs of figures in different groupings (same table, period and figure) whose people,
     as last shown, differ by exactly one person while their displays differ: subtracting one
-    from the other would point at that person. The figure everyone in a row counts towards
-    (people screened) is left out: the insider knows who was added at every step."""
-    by_figure = _said_figures(audit)
+    from the other would point at that person."""
+    by_figure: dict[tuple[str, str, str], list[FigureKey]] = {}
+    for key, shown in audit._shown.items():
+        if shown != ZERO:
+            by_figure.setdefault((key[0], key[3], key[4]), []).append(key)
     found: set[tuple[FigureKey, FigureKey, Any, Any]] = set()
     for keys in by_figure.values():
         for i, a in enumerate(keys):
@@ -156,8 +143,11 @@ def prevalence_truth(people: Mapping[str, list[Screening]], months: Iterable[str
 def covering_unions(audit: Audit) -> set[tuple[FigureKey, str, Any]]:
     """Figures that the figures of another grouping cover together (a borough and its teams,
     as last shown) while the people differ by exactly one: adding up the one grouping and
-    subtracting the other would point at that person (people screened left out, as above)."""
-    by_figure = _said_figures(audit)
+    subtracting the other would point at that person."""
+    by_figure: dict[tuple[str, str, str], list[FigureKey]] = {}
+    for key, shown in audit._shown.items():
+        if shown != ZERO:
+            by_figure.setdefault((key[0], key[3], key[4]), []).append(key)
     found: set[tuple[FigureKey, str, Any]] = set()
     for keys in by_figure.values():
         for key in keys:

@@ -46,11 +46,6 @@ WITHIN: dict[str, dict[str, str]] = {
 people referred): published, they stay among them, so a table never shows more people matched
 than referred."""
 
-EVERYONE: dict[str, str] = {PREVALENCE: "screened", ENGAGEMENT: "referred"}
-"""The figure that every person in a row of the table counts towards: its members are the
-row's people, which is their activity, so setting it beside another grouping's figures tells
-an insider who has had events, which they know anyway, and never what anyone said."""
-
 SCREENING = ("screened", "current_abuse", "past_abuse", "either_abuse", "asked_in_private")
 ENQUIRY_OUTCOMES = ("screened", "declined", "not_safe_to_ask")
 ENDINGS = frozenset({"planned_ending", "unplanned_ending"})

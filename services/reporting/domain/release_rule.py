@@ -19,11 +19,6 @@ last released.
   published funnel always narrows.
 - **Overlap check.** Two published figures of overlapping groups, or a figure and the figures
   of another grouping that together cover it, must be the same people or differ by K.
-  The figure everyone in a row counts towards (people screened, people referred) is not
-  checked across groupings: its members are the row's people, whose activity the insider
-  knows, and checking it would freeze a total behind another grouping whose rows have not yet
-  seen K people each (the Trust's count stuck at 60 of 72 people screened). The figures
-  within it keep every check, and stay among its published members.
 - **Held.** A row says it is held once at least half of K people have had events in it since
   it was last looked at: never for one person's event, never for what anyone said.
 
@@ -42,13 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.reporting.domain.contributions import METRIC_SCALE
-from services.reporting.domain.people import (
-    EVERYONE,
-    VALUE_MEASURES,
-    WITHIN,
-    RowKey,
-    Standing,
-)
+from services.reporting.domain.people import VALUE_MEASURES, WITHIN, RowKey, Standing
 
 Members = dict[str, int]
 """A figure's people (short references) with their values (1 for a count)."""
@@ -189,8 +178,7 @@ class Overlaps:
     overlap must be the same people or differ by at least K (a team that sits almost wholly in
     one borough), and so must a figure and the figures of another grouping that together cover
     it (a borough and the teams in it), either way round; otherwise subtracting one from the
-    other would point at fewer than K people. The figure everyone in a row counts towards is
-    exempt: its members are activity, not what anyone said."""
+    other would point at fewer than K people."""
 
     def __init__(self, states: dict[RowKey, RowState], k: int) -> None:
         self.k = k
@@ -233,8 +221,7 @@ class Overlaps:
         """The check for one row's figures (accepted figures join the published at once)."""
         def allowed(measure: str, members: Members) -> bool:
             figures = self.published.setdefault((key[0], measure), {})
-            everyone = measure == EVERYONE.get(key[0])
-            if members and not everyone and not (self._pairs(key, members, figures)
+            if members and not (self._pairs(key, members, figures)
                                 and self._unions(key, members, figures)):
                 return False
             if members:
