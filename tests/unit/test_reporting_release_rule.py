@@ -300,3 +300,35 @@ def test_without_the_union_check_a_borough_less_its_teams_can_point_at_one_perso
     for _ in range(260):
         programme.step()
     assert programme.unions
+
+
+def published_with_a_neighbour(target_abused: bool) -> dict[FigureKey, Any]:
+    """Team north: twenty people in Camden (twelve disclosing current abuse) and one more, the
+    target, in Islington; what every prevalence grouping shows after one release."""
+    people = [(f"camden-{i}", "camden", i < 12) for i in range(20)]
+    people.append(("target", "islington", target_abused))
+    facts = [Fact(n, subject, f"{subject}/0", measure, value, date(2026, 11, 2),
+                  {"org": "trust", "team": "north", "borough": borough, "gender": "female",
+                   "age_band": "25-34", "referred_by": "unknown"})
+             for n, (subject, borough, current) in enumerate(people)
+             for measure, value in {"screened": 1, "current_abuse": int(current),
+                                    "past_abuse": 0, "either_abuse": int(current),
+                                    "asked_in_private": 1}.items()]
+    _, released = release({}, rows_now(facts, TODAY), K, RULES.meaningful_change, "s1")
+    shown: dict[FigureKey, Any] = {}
+    for group_by in TABLE_GROUPS[PREVALENCE]:
+        rows = released[PREVALENCE].get(group_by, {}).get("2026-11", [])
+        shown.update(displayed_figures(PREVALENCE, group_by, "2026-11",
+                                       rows_of(PREVALENCE, group_by, rows, POLICY, RULES, K)))
+    return shown
+
+
+def test_whether_a_borough_is_published_never_turns_on_one_neighbours_answer() -> None:
+    """Found by review: with people screened exempt from the overlap check, Camden showed 20
+    screened and its current abuse as 0 exactly when the one person outside it disclosed.
+    An insider who knows only where the target lives must see the same Camden row whichever
+    way the target answered."""
+    answered_no, answered_yes = published_with_a_neighbour(False), published_with_a_neighbour(True)
+    assert answered_no[(PREVALENCE, "team", "north", "2026-11", "screened")] == "20"
+    boroughs = {key for key in answered_no.keys() | answered_yes.keys() if key[1] == "borough"}
+    assert {k: answered_no.get(k) for k in boroughs} == {k: answered_yes.get(k) for k in boroughs}
