@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -37,6 +38,10 @@ ReadinessCheck = Callable[[], None]
 _bearer = HTTPBearer(auto_error=False)
 RETRY_AFTER_SECONDS: Final = 5
 """How long a 503 asks the caller to wait before trying again (``Retry-After``)."""
+SQLITE_UNAVAILABLE: Final = ("database is locked", "database table is locked",
+                              "database is busy", "unable to open database file",
+                              "disk I/O error")
+"""What SQLite says when the database cannot be reached or written for now."""
 DATABASE_UNAVAILABLE: Final = "the database is not answering; try again shortly"
 DEPENDENCY_UNAVAILABLE: Final = "a service this request needs is not answering; try again shortly"
 
@@ -133,6 +138,9 @@ def unavailable(message: str) -> JSONResponse:
 def database_unavailable(exc: BaseException) -> bool:
     """Whether a database error means the database did not answer (no connection, a dropped
     one, a pool timeout, SQLite's lock), not that the statement was wrong."""
+    if isinstance(exc, OperationalError) and isinstance(exc.orig, sqlite3.OperationalError):
+        # SQLite says "no such table" as an OperationalError too: a server fault, not a wait
+        return str(exc.orig).startswith(SQLITE_UNAVAILABLE)
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -10,6 +10,7 @@ and every status the access matrix (``tests/access/*.csv``) expects of it.
 from __future__ import annotations
 
 import csv
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -22,7 +23,7 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.consent.bootstrap import ConsentService
@@ -291,6 +292,32 @@ def test_a_failing_statement_is_a_500_and_a_pool_timeout_a_503_neither_showing_s
     for response in (failed, waited):
         assert "9434765919" not in response.text
         assert not [word for word in INTERNALS if word in response.text.lower()]
+
+
+def test_a_missing_table_on_sqlite_is_a_500_and_a_locked_database_a_503(tmp_path: Path) -> None:
+    """SQLite reports a missed migration as an OperationalError too: that is a server fault,
+    not a reason for clients to retry; a locked database is."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'probe.db'}")
+    app = create_api("probe-sqlite", title="probe", description="sqlite errors")
+
+    @app.get("/missing-table")
+    def missing() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT * FROM no_such_table"))
+
+    @app.get("/locked")
+    def locked() -> None:
+        raise OperationalError("UPDATE outbox SET sent_at = ?", {},
+                               sqlite3.OperationalError("database is locked"))
+
+    client = TestClient(app, raise_server_exceptions=False)
+    missing_table, busy = client.get("/missing-table"), client.get("/locked")
+    assert missing_table.status_code == 500
+    assert "Retry-After" not in missing_table.headers
+    assert (busy.status_code, busy.json()) == (503, DATABASE_GONE)
+    for response in (missing_table, busy):
+        assert not [word for word in INTERNALS if word in response.text.lower()]
+    engine.dispose()
 
 
 # --- a consent service that does not answer ------------------------------------------------
