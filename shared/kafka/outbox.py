@@ -374,8 +374,9 @@ class OutboxRelay:
         self._last_note: str | None = None
 
     def drain(self) -> int:
-        """Publish until the outbox is empty or the broker fails, if this relay holds the
-        lock, then update the backlog gauges whatever happened; returns how many were sent.
+        """Publish what the outbox held when the tick began (for at most ``wait_seconds``
+        of sending, or until the broker fails), if this relay holds the lock, then update the
+        backlog gauges whatever happened; returns how many were sent.
 
         The lock is kept past the tick while events are in flight, so no other relay sends
         them again meanwhile."""
@@ -418,7 +419,8 @@ class OutboxRelay:
             if not self._mark(self._unmarked):
                 return sent
             self._unmarked = set()
-        while batch := self._read_batch():
+        upto, deadline = self._last_seq(), time.monotonic() + self._wait
+        while time.monotonic() < deadline and (batch := self._read_batch(upto)):
             topics = {row.topic for row in batch}
             if not self._on_broker(topics) or not self._mark(topics):
                 break
@@ -428,14 +430,22 @@ class OutboxRelay:
                 break
         return sent
 
-    def _read_batch(self) -> Sequence[Row[int, str, str | None, bytes, str]]:
-        """The next unsent events in seq order, read in a transaction of their own."""
+    def _last_seq(self) -> int:
+        """The newest event's seq: a tick publishes no further, so that under a steady
+        stream of writes it still ends (and the gauges move)."""
+        with self._db.read() as session:
+            return int(session.execute(select(func.max(self._outbox.c.seq))).scalar() or 0)
+
+    def _read_batch(self, upto: int) -> Sequence[Row[int, str, str | None, bytes, str]]:
+        """The next unsent events in seq order, up to ``upto``, read in a transaction of
+        their own."""
         outbox = self._outbox
         with self._db.read() as session:
             return session.execute(
                 select(outbox.c.seq, outbox.c.topic, outbox.c.aggregate_id, outbox.c.payload,
                        outbox.c.event_type)
-                .where(outbox.c.sent_at.is_(None)).order_by(outbox.c.seq).limit(self._batch)
+                .where(outbox.c.sent_at.is_(None), outbox.c.seq <= upto)
+                .order_by(outbox.c.seq).limit(self._batch)
             ).all()
 
     def _send(self, batch: Sequence[Row[int, str, str | None, bytes, str]]) -> None:

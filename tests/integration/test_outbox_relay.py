@@ -4,8 +4,9 @@ is published again (SQLite and PostgreSQL).
 
 Two relays (threads, then processes) on one outbox of 1,000 events put exactly 1,000 records
 on the topic, each person's in seq order. A write is not held up while the relay waits for an
-acknowledgement. With nothing listening on the broker's port, 50 waiting events show in the
-gauges after a tick that returns within seconds; they drain once the broker is there. A broker
+acknowledgement, and a tick ends under a steady stream of writes. With nothing listening on
+the broker's port, 50 waiting events show in the gauges after a tick that returns within
+seconds; they drain once the broker is there. A broker
 stopped and started again on the same port (memory storage: its topics are gone) gets every
 event again, in order, and a consumer's inbox applies each once and ignores the markers.
 """
@@ -286,10 +287,37 @@ def test_a_write_does_not_wait_while_the_relay_waits_for_the_broker(
         broker.acknowledge.set()
         publishing.join(timeout=30)
         other.dispose()
-        relay.close()
+    sent_next = relay.drain()  # a tick publishes what was there when it began
+    relay.close()
 
     assert write_seconds < 1.0, f"a write waited {write_seconds:.2f} s for the relay"
-    assert results == [2]  # the one it was sending, then the one written meanwhile
+    assert (results, sent_next) == ([1], 1)
+
+
+def test_a_tick_ends_while_writes_keep_coming(database: Database) -> None:
+    broker = _SlowBroker("busy.events")
+    broker.acknowledge.set()
+
+    class WriteOnEverySend(_SlowBroker):
+        """Another event is committed while each one is being sent."""
+
+        def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers
+                 ) -> _Delivery:
+            if dict(headers)["ce_type"] != MARKER_TYPE.encode():
+                _write(database, topic, 1)
+            return broker.send(topic, key, value, headers)
+
+    busy = WriteOnEverySend(broker.topic)
+    relay = OutboxRelay("busy", database, lambda: busy, busy)
+    _write(database, broker.topic, 3)
+    started = time.monotonic()
+    sent = relay.drain()
+    tick = time.monotonic() - started
+    relay.close()
+
+    assert sent == 3, "a tick published beyond what the outbox held when it began"
+    assert tick < 2.0, f"a tick under a steady stream of writes took {tick:.1f} s"
+    assert relay.observe()[0] == 3
 
 
 def _gauges(service: str) -> tuple[float, float]:
