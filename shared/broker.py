@@ -84,6 +84,10 @@ class LocalBroker:
             self._process.wait()
         self._process = None
 
+    def running(self) -> bool:
+        """Whether the broker process is started and has not exited."""
+        return self._process is not None and self._process.poll() is None
+
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the broker process (tests freeze it with SIGSTOP)."""
         assert self._process is not None

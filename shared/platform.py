@@ -9,6 +9,7 @@ a process that dies is restarted with back-off; one that keeps crashing stops th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,6 +29,8 @@ from shared.settings import PlatformSettings
 from shared.supervision import GiveUp, RestartPolicy
 
 LOG_TAIL_LINES = 20
+BROKER = "broker"
+"""The local broker's name in the restart policy and its log (``broker.log``)."""
 
 
 class LocalPlatform:
@@ -222,6 +225,8 @@ class LocalPlatform:
         return 1. Returns only then (Ctrl-C raises ``KeyboardInterrupt``)."""
         for name in self._children:
             policy.started(name)
+        if self._broker is not None:
+            policy.started(BROKER)
         due: dict[str, float] = {}
         while True:
             for name, child in list(self._children.items()):
@@ -229,6 +234,7 @@ class LocalPlatform:
                 if code is None:
                     continue
                 del self._children[name]
+                _end_group(child.pid)  # what it started must not keep its ports
                 if name in self._deliberate:
                     self._deliberate.discard(name)
                     continue
@@ -242,8 +248,24 @@ class LocalPlatform:
                 print(f"{name} exited (code {code}); restarting in "
                       f"{decision.delay_seconds:g} s", flush=True)
                 due[name] = time.monotonic() + decision.delay_seconds
+            if self._broker is not None and not self._broker.running() and BROKER not in due:
+                decision = policy.exited(BROKER)
+                if isinstance(decision, GiveUp):
+                    print(f"the local broker stopped {decision.crashes} times within "
+                          f"{decision.window_seconds:g} s; stopping Peerlink; "
+                          f"{self._log_tail(BROKER, LOG_TAIL_LINES)}", file=sys.stderr,
+                          flush=True)
+                    return 1
+                print(f"the local broker exited; restarting it in {decision.delay_seconds:g} s "
+                      "(its topics were in memory: the relays publish their outboxes again)",
+                      flush=True)
+                due[BROKER] = time.monotonic() + decision.delay_seconds
             now = time.monotonic()
-            for name in [n for n, at in due.items() if at <= now]:
+            if due.get(BROKER, now + 1) <= now:
+                del due[BROKER]
+                self.restart_broker()
+                policy.started(BROKER)
+            for name in [n for n, at in due.items() if at <= now and n != BROKER]:
                 del due[name]
                 module, args, env = self._commands[name]
                 self._spawn_module(module, name, env, args)
@@ -254,6 +276,7 @@ class LocalPlatform:
         """Start, print, supervise until Ctrl-C or SIGTERM (exit 0) or until a process crashes
         too often (exit 1), stop."""
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGHUP, _interrupt)  # the terminal closed: stop everything too
         signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
         try:
             self.start()
@@ -264,6 +287,12 @@ class LocalPlatform:
             return 0
         finally:
             self.stop()
+
+
+def _end_group(pgid: int) -> None:
+    """Kill whatever is left of a dead child's process group (each child leads its own)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 
-from shared.broker import free_port
+from shared.broker import LocalBroker, free_port
 from shared.platform import LocalPlatform
 from shared.settings import API_PORTS, WORKER_PORTS, PlatformSettings
 from shared.supervision import RestartPolicy
@@ -163,3 +165,63 @@ def test_deliberate_stops_and_signals_are_not_restarted_and_a_kill_is(
     assert "killed crashed 5 times within 60 s" in printed.err
     assert "stopped exited" not in printed.out + printed.err
     assert "signalled exited" not in printed.out + printed.err
+
+
+
+def test_a_broker_that_dies_is_started_again_with_its_topics_and_a_dead_childs_group_is_ended(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The local broker is supervised like the services (its topics were in memory, so they
+    are created again); a child that dies takes what it started with it, so nothing it left
+    keeps its ports from its replacement."""
+    port = free_port()
+    settings = PlatformSettings(var_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{port}")
+    processes = LocalPlatform(settings, start_broker=False)
+    (tmp_path / "logs").mkdir()
+    processes._broker = LocalBroker(port, tmp_path / "logs" / "broker.log").start()
+    spawner = subprocess.Popen(  # a child with a child of its own
+        [sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen([sys.executable, "
+         "'-c', 'import time; time.sleep(120)']); time.sleep(120)"], start_new_session=True)
+    processes._children["spawner"] = spawner
+    processes._commands["spawner"] = ("timeit", ["-n", "1", "-r", "1", "pass"], {})
+    until(lambda: len(group_members(spawner.pid)) == 2, 20, "the spawner's own child")
+    policy = RestartPolicy(first_delay=0.1, window_seconds=60)
+    supervised: list[int] = []
+    loop = threading.Thread(target=lambda: supervised.append(processes.supervise(policy, 0.05)),
+                            daemon=True)
+    loop.start()
+    try:
+        processes.signal_broker(signal.SIGKILL)
+        until(lambda: "screening.events" in topic_names(settings.kafka_bootstrap), 60,
+              "the broker back with its topics")
+        os.kill(spawner.pid, signal.SIGKILL)
+        until(lambda: not group_members(spawner.pid), 20, "the spawner's group ended")
+        assert not supervised
+    finally:
+        processes.stop(grace_seconds=5)
+    assert "the local broker exited; restarting it in 0.1 s" in capsys.readouterr().out
+
+
+def topic_names(bootstrap: str) -> list[str]:
+    """The topics the broker at ``bootstrap`` holds (none while it does not answer)."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    except KafkaError:
+        return []
+    try:
+        return list(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
