@@ -286,6 +286,14 @@ def test_the_subject_attribute_names_the_person_when_data_does_not() -> None:
         assert describe_error(caught.value) == ("rejected",
                                                 "subject: differs from data.subject_id")
 
+        # decided before anyone is registered: the number is never looked up or registered
+        both = decode_record(*_sdk(mode, attributes, {**screening, "nhs_number": "9434765919"}))
+        with pytest.raises(RejectedEvent) as caught:
+            decode_partner_screening(both)
+        assert describe_error(caught.value) == (
+            "rejected", "subject: name the person by the subject attribute or by "
+                        "data.nhs_number, not both")
+
     not_a_reference = decode_record(*_sdk("binary", {**attributes, "subject": "9434765919"},
                                           screening))
     with pytest.raises(RejectedEvent) as refused:

@@ -32,9 +32,14 @@ def decode_partner_screening(event: CloudEvent) -> RecordScreening:
     if event.subject is not None:
         if re.fullmatch(SUBJECT_PATTERN, event.subject) is None:
             raise RejectedEvent("subject: not a subject reference")
-        if data.get("subject_id") is None and data.get("nhs_number") is None:
+        if data.get("nhs_number") is not None:
+            # checked before anyone is registered: comparing afterwards would register the
+            # number, and the two reasons would tell whether it names that reference
+            raise RejectedEvent("subject: name the person by the subject attribute or by "
+                                "data.nhs_number, not both")
+        if data.get("subject_id") is None:
             data["subject_id"] = event.subject
-        elif data.get("subject_id") not in (None, event.subject):
+        elif data["subject_id"] != event.subject:
             raise RejectedEvent("subject: differs from data.subject_id")
     return RecordScreening.model_validate(data)
 
@@ -51,8 +56,6 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
             subject_id = service.resolve_subject(command.nhs_number, command.subject_id)
         except (UnknownSubject, KeyShredded):
             raise RejectedEvent("subject_id: no registered person has this reference") from None
-        if event.subject is not None and event.subject != subject_id:
-            raise RejectedEvent("subject: is not the person data.nhs_number names")
         record_screening(uow, service.cipher, command, subject_id, TRUST_ORG)
 
     inbound = EventApplier(
