@@ -70,6 +70,8 @@ DELIVERY_TIMEOUT_MS: Final = 30_000
 """The relay producer's delivery timeout: a record is acknowledged or failed within it."""
 GIVE_UP_SECONDS: Final = 45.0
 """A record neither acknowledged nor failed this long after it was queued has failed."""
+LISTED_SECONDS: Final = 1.0
+"""How long the broker's list of topics is trusted before the relay asks again."""
 
 ProducerFactory = Callable[[], EventProducer]
 
@@ -371,6 +373,8 @@ class OutboxRelay:
         """When the markers were last found held; None: check before publishing."""
         self._unmarked: set[str] | None = None
         """Topics sent to before this relay kept markers, found at the first check."""
+        self._listed: tuple[float, set[str]] = (0.0, set())
+        """When the broker last listed its topics, and those topics."""
         self._last_note: str | None = None
 
     def drain(self) -> int:
@@ -540,9 +544,14 @@ class OutboxRelay:
         """Whether the broker has every one of ``topics``. Nothing is sent to a topic it does
         not list: the local broker creates any topic a producer asks about, with its own
         partition count, ignoring the client's "do not create" (``create_topics`` would then
-        leave it so)."""
+        leave it so). The list is asked for again after ``LISTED_SECONDS`` or a failure."""
+        listed_at, listed = self._listed
+        if topics <= listed and time.monotonic() - listed_at < LISTED_SECONDS:
+            return True
         try:
-            missing = topics - self._broker.topics()
+            listed = self._broker.topics()
+            self._listed = (time.monotonic(), listed)
+            missing = topics - listed
         except BrokerUnavailable as exc:
             self._failed("the broker cannot say what it holds; not publishing yet",
                          error=str(exc))
@@ -630,8 +639,10 @@ class OutboxRelay:
             log.debug("the dropped producer did not close cleanly", exc_info=True)
 
     def _failed(self, message: str, **extra: Any) -> None:
-        """Something the broker did not do: check the markers before publishing again."""
+        """Something the broker did not do: check the markers (and list the topics) before
+        publishing again."""
         self._checked_at = None
+        self._listed = (0.0, set())
         self._note(message, **extra)
 
     def _note(self, message: str, **extra: Any) -> None:
