@@ -6,8 +6,9 @@ session-level advisory lock on a connection it keeps, or an exclusive ``flock`` 
 nothing. No database transaction is open while it waits on the broker: a batch is read in one
 short transaction, sent, and the acknowledged events are marked sent in another, so API writes
 never wait for Kafka. A crash between the send and the mark sends again (at least once; the
-consumers' inboxes drop the repeat). Every wait on the broker is bounded, and the backlog
-gauges are updated at the end of every tick, whether it published or not.
+consumers' inboxes drop the repeat). A tick publishes only what the outbox held when it began,
+every wait on the broker is bounded, and the backlog gauges are updated at the end of every
+tick, whether it published or not.
 
 The outbox is the durable log. Before it first sends to a topic, the relay puts a marker
 record on it (a ``peerlink.outbox.marker`` CloudEvent, which consumers ignore) and keeps where
