@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.config
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -79,6 +81,8 @@ class StreamWorker:
         self.app = app
         self._checks = list(readiness)
         initialise_worker_metrics(service)
+        self._relays: list[threading.Thread] = []
+        self._stopping = threading.Event()
         self._add_pages()
 
     def _add_pages(self) -> None:
@@ -134,21 +138,43 @@ class StreamWorker:
         self.consume("consent_events", [events_topic("consent")], applier, halt_on_error=True)
 
     def relay(self, relay: OutboxRelay, interval_seconds: float) -> None:
-        """Publish the service's outbox every ``interval_seconds``."""
-
-        async def publish_outbox() -> None:
-            try:
-                await asyncio.to_thread(relay.drain)
-            except Exception:
-                log.exception("outbox relay failed; will retry")
-
-        self.app.timer(interval_seconds, name=f"{self.service}.outbox-relay")(publish_outbox)
+        """Publish the service's outbox every ``interval_seconds``, in a thread of its own
+        from the moment the worker starts: faust's timers wait until the app has reached the
+        broker, so a worker started while the broker was away never published, and its
+        backlog gauges never moved."""
+        self._relays.append(threading.Thread(
+            target=_relay_forever, args=(relay, interval_seconds, self._stopping),
+            name=f"{self.service}-outbox-relay", daemon=True))
 
     def run(self, loglevel: str = "INFO") -> None:
         """Run the worker until interrupted, logging JSON lines like every other process."""
+        logging.config.dictConfig(json_logging_config(f"{self.service}-worker", loglevel))
+        for thread in self._relays:
+            thread.start()
+        try:
+            self._run_faust(loglevel)
+        finally:
+            self._stopping.set()
+            for thread in self._relays:
+                thread.join(timeout=15)
+
+    def _run_faust(self, loglevel: str) -> None:
         faust.Worker(self.app, loglevel=loglevel, quiet=True,
                      logging_config=json_logging_config(f"{self.service}-worker", loglevel),
                      ).execute_from_commandline()
+
+
+def _relay_forever(relay: OutboxRelay, interval_seconds: float,
+                   stopping: threading.Event) -> None:
+    """Drain the outbox every ``interval_seconds`` until ``stopping`` is set; a failed tick
+    is logged and the next one tries again."""
+    while not stopping.is_set():
+        try:
+            relay.drain()
+        except Exception:
+            log.exception("outbox relay failed; will retry")
+        stopping.wait(interval_seconds)
+    relay.close()
 
 
 async def apply_until_done(service: str, applier: EventApplier, record: InboundRecord,

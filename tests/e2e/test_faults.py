@@ -443,8 +443,8 @@ def test_a_frozen_broker_backs_writes_up_in_the_outbox_and_they_drain(
     samples: list[tuple[float, float, float]] = []  # (seconds since freeze, pending, age)
     waiting = [0]  # unsent rows in the outbox table, read from the database
     try:
-        # steady state first: writes flow through the relay to the figures (a worker starts
-        # its relay only once it has joined its consumer group)
+        # steady state first: writes flow through the relay to the figures (the start-up
+        # case is test_a_worker_frozen_out_as_it_starts_still_shows_its_backlog)
         wait_for(lambda: published(platform, {team}).get(team, (0,))[0] >= 1, timeout=120)
         frozen_at = time.monotonic()
         platform.processes.signal_broker(signal.SIGSTOP)
@@ -503,3 +503,29 @@ def test_a_frozen_broker_backs_writes_up_in_the_outbox_and_they_drain(
     print(f"FAULTS backlog alert (promtool, deploy/prometheus/alerts.yml): silent for this "
           f"{freeze} s freeze; at the observed growth of {rate:.2f} s/s it fires after "
           f"{fires} s of outage and clears once drained", flush=True)
+
+
+def test_a_worker_frozen_out_as_it_starts_still_shows_its_backlog(
+        sqlite_platform: RunningPlatform) -> None:
+    """The relay runs from the worker's start, not once faust has joined its consumer group:
+    with the broker frozen as soon as a new screening worker answers (before its group has
+    settled), writes still show in the backlog gauges, so the alert can fire, and they go
+    out once the broker resumes. With faust's timer the gauges stayed at 0."""
+    platform = sqlite_platform
+    team = f"cold-{uuid.uuid4().hex[:6]}"
+    platform.processes.stop_process("screening-worker", grace_seconds=5)
+    platform.processes.start_process("screening-worker")
+    wait_for(lambda: answers(worker_url(platform, "screening", "/healthz")), timeout=60)
+    platform.processes.signal_broker(signal.SIGSTOP)
+    try:
+        headers = platform.headers("trust", "clinician")
+        for _ in range(20):
+            response = httpx.post(platform.url("screening", "/v1/screenings"), headers=headers,
+                                  json=platform.screening(team), timeout=10)
+            assert response.status_code == 201, response.text
+        rose = until(lambda: (gauges := backlog(platform)) is not None and gauges[0] >= 20, 30)
+    finally:
+        platform.processes.signal_broker(signal.SIGCONT)
+    assert rose, "the backlog gauge did not rise while the broker was frozen"
+    assert until(lambda: outbox_pending(platform) == 0 and backlog(platform) == (0.0, 0.0), 120)
+    assert wait_for(lambda: published(platform, {team}).get(team, (0,))[0] == 20, timeout=120)
