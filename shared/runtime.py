@@ -17,7 +17,7 @@ from shared.kafka.client import client_options
 from shared.kafka.consumer import DeadLetterSink
 from shared.kafka.deadletters import DeadLetterCipher
 from shared.kafka.outbox import kafka_relay
-from shared.kafka.producer import KafkaEventProducer
+from shared.kafka.producer import KafkaEventProducer, RenewingProducer
 from shared.kafka.topics import deadletter_topic
 from shared.service_tokens import ClientCredentials
 from shared.settings import DeadLetterKeySettings, PlatformSettings, ServiceClientSettings
@@ -73,8 +73,8 @@ class WorkerPlumbing:
     """A worker's producer, outbox relay (with a producer of its own) and dead-letter sink."""
 
     def __init__(self, service: str, database: Database, settings: PlatformSettings) -> None:
-        self.producer = KafkaEventProducer(settings.kafka_bootstrap, f"peerlink-{service}",
-                                           **client_options(settings))
+        self.producer = RenewingProducer(lambda: KafkaEventProducer(
+            settings.kafka_bootstrap, f"peerlink-{service}", **client_options(settings)))
         self.relay = kafka_relay(service, database, settings.kafka_bootstrap,
                                  **client_options(settings))
         self.deadletters = DeadLetterSink(service, deadletter_topic(service), self.producer,

@@ -45,7 +45,14 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, CloudEvent, Any], None]
 Decoder = Callable[[CloudEvent], BaseModel]
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (KeyStoreUnavailable, OperationalError)
+
+
+class DeadLetterUnavailable(Exception):
+    """The dead-letter topic did not take a record: retry it, never skip it."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (KeyStoreUnavailable, OperationalError,
+                                                     DeadLetterUnavailable)
 MAX_REASON_CHARS = 1000
 UNEXPECTED_FIELD = "unexpected field"
 PLAIN_MESSAGES: frozenset[str] = frozenset({
@@ -176,7 +183,10 @@ class DeadLetterSink:
             ("peerlink-consumer", consumer.encode()),
             ("peerlink-failed-at", datetime.now(UTC).isoformat().encode()),
         ]
-        self._producer.send(self._topic, key, sealed, headers).get(timeout=30)
+        try:
+            self._producer.send(self._topic, key, sealed, headers).get(timeout=30)
+        except Exception as exc:
+            raise DeadLetterUnavailable(type(exc).__name__) from exc
         DEADLETTERS.labels(self._service, reason).inc()
         log.warning("record dead-lettered", extra={
             "reason": reason, "topic": record.topic, "partition": record.partition,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -62,6 +64,62 @@ class KafkaEventProducer:
     def close(self) -> None:
         """Flush and close."""
         self._producer.close(timeout=10)
+
+
+class RenewingProducer:
+    """A producer that starts afresh after a failed send: a producer whose broker restarted
+    keeps failing (the broker no longer knows its producer id) until it is replaced."""
+
+    def __init__(self, make: Callable[[], EventProducer]) -> None:
+        self._make = make
+        self._producer: EventProducer | None = None
+        self._lock = threading.Lock()
+
+    def _current(self) -> EventProducer:
+        with self._lock:
+            if self._producer is None:
+                self._producer = self._make()
+            return self._producer
+
+    def renew(self) -> None:
+        """Drop the current producer; the next send makes a new one."""
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                producer.close()
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> Delivery:
+        """Queue a record; a failure, now or when its delivery is awaited, renews the
+        producer before it is raised."""
+        try:
+            return _Renewing(self._current().send(topic, key, value, headers), self)
+        except Exception:
+            self.renew()
+            raise
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Send everything queued."""
+        self._current().flush(timeout)
+
+    def close(self) -> None:
+        """Close the current producer, if any."""
+        self.renew()
+
+
+class _Renewing:
+    """A delivery whose failure renews its producer."""
+
+    def __init__(self, delivery: Delivery, producer: RenewingProducer) -> None:
+        self._delivery = delivery
+        self._producer = producer
+
+    def get(self, timeout: float | None = None) -> Any:
+        try:
+            return self._delivery.get(timeout=timeout)
+        except Exception:
+            self._producer.renew()
+            raise
 
 
 class RetentionNotApplied(RuntimeError):

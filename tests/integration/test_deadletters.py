@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +20,11 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from shared.broker import LocalBroker, free_port
 from shared.cli import main
-from shared.kafka.consumer import DeadLetterSink, InboundRecord
+from shared.kafka.consumer import DeadLetterSink, DeadLetterUnavailable, InboundRecord
 from shared.kafka.deadletters import DeadLetterCipher
-from shared.kafka.producer import KafkaEventProducer, create_topics
+from shared.kafka.producer import KafkaEventProducer, RenewingProducer, create_topics
 from shared.kafka.topics import TopicSpec, deadletter_topic, registry
 from shared.runtime import migrate
 from shared.settings import PlatformSettings, platform_settings
@@ -226,3 +228,48 @@ def test_a_partners_bad_record_is_dead_lettered_sealed_and_named_without_its_inv
         "partner.trust.inbound", int(headers["peerlink-original-partition"]),
         int(headers["peerlink-original-offset"]), value)
     assert json.loads(opened) == event
+
+
+def test_dead_letters_go_on_after_the_broker_restarted(tmp_path: Path) -> None:
+    """A producer whose broker restarted fails until it is replaced (the broker forgot its
+    producer id): the worker's producer renews itself, and a dead letter that could not be
+    sent is an error to retry (``DeadLetterUnavailable``), never a stalled partition."""
+    port = free_port()
+    broker = LocalBroker(port, tmp_path / "broker.log").start()
+    specs = [TopicSpec(deadletter_topic("mentoring"), "mentoring", "dl"),
+             TopicSpec("origin.restart", "test", "where records came from")]
+    try:
+        create_topics(broker.bootstrap, specs, partitions=1)
+        made: list[KafkaEventProducer] = []
+
+        def make() -> KafkaEventProducer:
+            made.append(KafkaEventProducer(broker.bootstrap, "test"))
+            return made[-1]
+
+        producer = RenewingProducer(make)
+        sink = DeadLetterSink("mentoring", deadletter_topic("mentoring"), producer,
+                              DeadLetterCipher(KEY))
+
+        def dead_letter(offset: int) -> int:
+            """Send one dead letter, retrying as the worker would; returns the attempts."""
+            for attempt in range(1, 6):
+                try:
+                    sink.send("mentoring.partner-inbound.partner-a", InboundRecord(
+                        topic="origin.restart", partition=0, offset=offset, key=None,
+                        value=SECRET), "validation", "match_id: Field required")
+                    return attempt
+                except DeadLetterUnavailable:
+                    time.sleep(1)
+            raise AssertionError("no dead letter after 5 attempts")
+
+        assert dead_letter(1) == 1
+        broker.stop()
+        broker.start()
+        create_topics(broker.bootstrap, specs, partitions=1)
+        assert dead_letter(2) <= 3
+        assert len(made) == 2  # the first producer failed once against the new broker
+        kept = read_topic(broker.bootstrap, deadletter_topic("mentoring"))
+        assert [headers_of(r)["peerlink-original-offset"] for r in kept] == ["2"]
+        producer.close()
+    finally:
+        broker.stop()
