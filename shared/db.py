@@ -159,7 +159,12 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # fail fast when the server is unreachable, and notice a peer that vanished (a relay's
+    # lock lives in its session): TCP keepalives instead of the kernel's two hours
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=10,
+                         connect_args={"connect_timeout": 5, "keepalives": 1,
+                                       "keepalives_idle": 30, "keepalives_interval": 10,
+                                       "keepalives_count": 3})
 
 
 class UnitOfWork:

@@ -20,6 +20,7 @@ topic is marked unsent and goes out again, in seq order, after a new marker.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -230,8 +231,10 @@ class AdvisoryLock:
         self._held = False
 
     def acquire(self) -> bool:
-        """Try the lock (never waits)."""
-        if self._held:
+        """Try the lock (never waits). A lock this relay held is checked to be still its own:
+        if its session ended (terminated, or the server restarted) another relay may hold it
+        now."""
+        if self._held and self._still_held():
             return True
         try:
             if self._connection is None:
@@ -255,10 +258,29 @@ class AdvisoryLock:
             self.close()
             raise
 
+    def _still_held(self) -> bool:
+        unsigned = self._key & 0xFFFF_FFFF_FFFF_FFFF
+        try:
+            assert self._connection is not None
+            held = self._connection.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND pid = pg_backend_pid() AND classid = CAST(:high AS oid)"
+                " AND objid = CAST(:low AS oid) AND objsubid = 1"),
+                {"high": unsigned >> 32, "low": unsigned & 0xFFFF_FFFF}).scalar_one()
+        except Exception:
+            held = 0
+        if not held:
+            log.warning("the outbox relay lost its lock; taking it again before publishing")
+            self.close()
+        return bool(held)
+
     def close(self) -> None:
-        """Close the connection: the server releases the lock with the session."""
+        """End the session (the server releases the lock with it): the connection is
+        invalidated, not returned to the pool, where it would keep the lock."""
         connection, self._connection, self._held = self._connection, None, False
         if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.invalidate()
             connection.close()
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -31,11 +31,19 @@ from kafka.errors import KafkaTimeoutError
 from sqlalchemy import Column, MetaData, String, Table, func, select, text
 
 from shared.broker import LocalBroker, free_port
-from shared.db import Database, UnitOfWork, service_metadata
+from shared.db import Database, UnitOfWork, make_engine, service_metadata
 from shared.events.envelope import CloudEvent
 from shared.events.screening import EnquiryDue
 from shared.kafka.consumer import EventApplier, InboundRecord, Outcome
-from shared.kafka.outbox import MARKER_TYPE, WAIT_SECONDS, Marker, OutboxRelay, kafka_relay
+from shared.kafka.outbox import (
+    MARKER_TYPE,
+    WAIT_SECONDS,
+    AdvisoryLock,
+    Marker,
+    OutboxRelay,
+    advisory_key,
+    kafka_relay,
+)
 from shared.kafka.producer import Headers, create_topics
 from shared.kafka.topics import TopicSpec
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_REPUBLISHED
@@ -454,3 +462,29 @@ def test_an_idle_relay_notices_the_broker_forgot_and_publishes_again(
     finally:
         relay.close()
         broker.stop()
+
+
+@pytest.mark.postgres
+def test_a_relay_lock_is_let_go_on_close_and_a_lost_one_is_noticed(
+        postgres_database: Callable[[], str]) -> None:
+    """Found by review: closing returned the lock's connection to the pool, still holding the
+    session's lock; and a relay whose session was ended kept believing it held the lock."""
+    url = postgres_database()
+    first, second = make_engine(url), make_engine(url)
+    key = advisory_key("screening")
+    try:
+        a, b = AdvisoryLock(first, key), AdvisoryLock(second, key)
+        assert a.acquire() and not b.acquire()
+        a.close()
+        assert b.acquire(), "the closed relay's session kept the lock"
+        assert b._connection is not None
+        holder = b._connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with first.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder})
+        assert a.acquire(), "the lock whose session ended is free again"
+        assert not b.acquire(), "the relay whose session ended still thought it held the lock"
+        a.close()
+        b.close()
+    finally:
+        first.dispose()
+        second.dispose()
