@@ -42,8 +42,8 @@ from services.screening.service_layer.screenings import SOURCE
 from shared.db import Database
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
+from shared.kafka.deadletters import read_records
 from shared.kafka.topics import SERVICES, events_topic
-from tests.support.kafka import read_topic
 from tests.support.platform import (
     RunningPlatform,
     answers,
@@ -333,9 +333,10 @@ def outbox_pending(platform: RunningPlatform) -> int:
 def events_on_kafka(platform: RunningPlatform, team: str) -> dict[str, list[str]]:
     """Each marker's screening-completed event ids on screening.events, as often as sent."""
     found: dict[str, list[str]] = {}
-    for record in read_topic(platform.settings.kafka_bootstrap, events_topic("screening"),
-                             timeout=5):
-        event = CloudEvent.from_bytes(record.value)
+    # every record, until the topic goes quiet (read_topic stops at its first records)
+    for value in read_records(platform.settings.kafka_bootstrap, events_topic("screening"),
+                              idle_seconds=3.0):
+        event = CloudEvent.from_bytes(value)
         if event.type == "screening-completed" and event.data.get("team") == team:
             found.setdefault(event.data["asked_by_role"], []).append(event.id)
     return found

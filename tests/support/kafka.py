@@ -10,7 +10,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 def read_topic(bootstrap: str, topic: str, *, at_least: int = 1,
                timeout: float = 20.0) -> list[ConsumerRecord]:
-    """Every record on ``topic`` from the beginning, waiting until there are ``at_least``."""
+    """Every record on ``topic`` from the beginning, waiting until there are ``at_least``
+    and then until a poll brings nothing more."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              consumer_timeout_ms=500)
     try:
@@ -21,9 +22,10 @@ def read_topic(bootstrap: str, topic: str, *, at_least: int = 1,
         records: list[ConsumerRecord] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=300).values():
+            batches = consumer.poll(timeout_ms=300).values()
+            for batch in batches:
                 records.extend(batch)
-            if len(records) >= at_least:
+            if len(records) >= at_least and not batches:
                 break
         return records
     finally:
