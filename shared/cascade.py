@@ -1,7 +1,8 @@
 """Taking part in the consent cascade: each service's reactions to consent events, and the
 acknowledgements that prove them.
 
-A service names the purposes it depends on and gives its effects; this module turns them into
+A service names itself and gives its effects (the purposes it acts on are the event
+vocabulary's ``ACKNOWLEDGED_BY``); this module turns them into
 consent-event handlers that apply the effect and write ``withdrawal-applied`` or
 ``erasure-applied`` in the same transaction. Redelivery changes nothing (the inbox).
 """
@@ -20,7 +21,7 @@ from shared.events.consent import (
     SubjectKeyShredded,
 )
 from shared.events.envelope import CloudEvent
-from shared.events.vocabulary import Purpose, ServiceName
+from shared.events.vocabulary import Purpose, ServiceName, purposes_acknowledged_by
 from shared.kafka.consumer import Handler
 from shared.kafka.topics import CASCADE_ACKS
 
@@ -40,13 +41,17 @@ class CascadeParticipant:
     """One service's part in the cascade."""
 
     service: ServiceName
-    purposes: frozenset[Purpose]
     on_withdrawal: WithdrawalEffect
     on_erasure: ErasureEffect
     on_grant: GrantEffect = _no_grant_effect
     on_key_shredded: Callable[[str], None] = field(default=lambda _subject: None)
     on_decided_erasure: DecidedErasureEffect | None = None
     """When given, applied instead of ``on_erasure``, with the ``erasure-requested`` payload."""
+
+    @property
+    def purposes(self) -> frozenset[Purpose]:
+        """The purposes whose withdrawal this service acts on and acknowledges."""
+        return purposes_acknowledged_by(self.service)
 
     @property
     def source(self) -> str:

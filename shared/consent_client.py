@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -26,6 +26,36 @@ def _subject(subject_id: str) -> str:
     and is never sent, so no caller's input can change the consent service's URL."""
     if not re.fullmatch(SUBJECT_PATTERN, subject_id):
         raise UnknownSubject()
+    return subject_id
+
+
+class Registry(Protocol):
+    """Registering people: what ``resolve_subject`` needs of the consent service."""
+
+    def register(self, nhs_number: str, caller: Principal | None = None) -> str:
+        """The person's reference, registering them for ``caller``'s organisation."""
+
+
+class LiveKeys(Protocol):
+    """Data keys read from the consent service now, never from a cache."""
+
+    def live_key(self, subject_id: str) -> DataKey:
+        """The subject's key; raises ``KeyShredded`` or ``UnknownSubject``."""
+
+
+def resolve_subject(registry: Registry, keys: LiveKeys, nhs_number: str | None,
+                    subject_id: str | None, caller: Principal | None) -> str:
+    """The subject reference for a record: registered by NHS number (for ``caller``'s
+    organisation, or with no caller, by a worker, for the Trust), or checked with the consent
+    service, bypassing the key cache, to exist and not be erased.
+
+    Raises ``UnknownSubject``, ``KeyShredded`` or ``KeyStoreUnavailable``.
+    """
+    if nhs_number is not None:
+        return registry.register(nhs_number, caller)
+    if subject_id is None:
+        raise UnknownSubject()
+    keys.live_key(subject_id)  # never the cache: an erasure stops writes at once
     return subject_id
 
 

@@ -96,6 +96,23 @@ def insert_if_absent(session: Session, table: Table, **values: Any) -> bool:
     return result.first() is not None
 
 
+def upsert(session: Session, table: Table, key: dict[str, Any], values: dict[str, Any],
+           *, unless_same: str | None = None) -> None:
+    """Insert the row with primary key ``key``, or update its ``values`` if it exists, in one
+    statement (``ON CONFLICT DO UPDATE``), so two writers at once cannot both insert. With
+    ``unless_same``, an existing row whose column of that name already has the new value is
+    left as it is (its timestamps unchanged)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"upsert on {dialect}")
+    insert_on = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_on(table).values(**key, **values)
+    where = None if unless_same is None else \
+        table.c[unless_same].is_distinct_from(statement.excluded[unless_same])
+    session.execute(statement.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns), set_=values, where=where))
+
+
 def service_metadata() -> MetaData:
     """A service's metadata, with the outbox, outbox marker and inbox tables already in it."""
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

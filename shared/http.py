@@ -13,7 +13,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Annotated, Any, Final
 
@@ -29,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from shared.auth import ON_BEHALF_OF, NotAuthenticated, NotPermitted, Principal, TokenVerifier
-from shared.crypto import KeyStoreUnavailable
+from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
 from shared.logging import scrub
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -43,7 +44,8 @@ SQLITE_UNAVAILABLE: Final = ("database is locked", "database table is locked",
                               "disk I/O error")
 """What SQLite says when the database cannot be reached or written for now."""
 DATABASE_UNAVAILABLE: Final = "the database is not answering; try again shortly"
-DEPENDENCY_UNAVAILABLE: Final = "a service this request needs is not answering; try again shortly"
+CONSENT_UNAVAILABLE: Final = ("the consent service is unavailable; nothing was recorded or "
+                              "shown, try again")
 
 
 class ErrorDetail(BaseModel):
@@ -119,6 +121,20 @@ def erased() -> ApiError:
                     "recorded about them")
 
 
+@contextmanager
+def subject_errors() -> Iterator[None]:
+    """Map what the consent service says of a person to HTTP: erased (410) or no such
+    registered person (422, naming ``subject_id``). An unavailable consent service is a 503
+    for every route (``create_api``)."""
+    try:
+        yield
+    except KeyShredded:
+        raise erased() from None
+    except UnknownSubject:
+        raise ApiError(422, "unknown-subject", "no registered person has this subject "
+                       "reference", field="subject_id") from None
+
+
 def error_body(error: str, message: str,
                details: Iterable[dict[str, str]] = ()) -> dict[str, Any]:
     """The JSON body of every error response."""
@@ -129,9 +145,9 @@ def error_body(error: str, message: str,
     return body
 
 
-def unavailable(message: str) -> JSONResponse:
+def unavailable(message: str, error: str = "unavailable") -> JSONResponse:
     """A 503 with ``Retry-After``: something this request needs is not answering."""
-    return JSONResponse(status_code=503, content=error_body("unavailable", message),
+    return JSONResponse(status_code=503, content=error_body(error, message),
                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
@@ -285,8 +301,8 @@ def create_api(service: str, *, title: str, description: str,
 
     @app.exception_handler(KeyStoreUnavailable)
     async def _dependency(_request: Request, exc: KeyStoreUnavailable) -> JSONResponse:
-        log.warning("a service this one depends on did not answer (%s)", type(exc).__name__)
-        return unavailable(DEPENDENCY_UNAVAILABLE)
+        log.warning("the consent service did not answer (%s)", type(exc).__name__)
+        return unavailable(CONSENT_UNAVAILABLE, "consent-unavailable")
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:

@@ -6,8 +6,9 @@ place is valid everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Annotated, Literal, TypeVar, get_args
+from collections.abc import Hashable, Mapping
+from types import MappingProxyType
+from typing import Annotated, Final, Literal, TypeVar, get_args
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
@@ -51,6 +52,29 @@ Instrument = Literal["WEMWBS", "SWEMWBS"]
 
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
 """Every consent purpose, in the order ``["all"]`` expands to."""
+SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
+"""Every Peerlink service."""
+
+ACKNOWLEDGED_BY: Final[Mapping[Purpose, frozenset[ServiceName]]] = MappingProxyType({
+    "peer-mentoring": frozenset({"mentoring"}),
+    "partner-sharing": frozenset({"screening", "mentoring"}),
+    "evaluation": frozenset({"reporting"}),
+})
+"""The services whose withdrawal-applied a withdrawal of each purpose waits for: the one home
+of this rule, read by the consent service's tracker and by every worker's cascade.
+
+| purpose          | meaning                                                | must acknowledge     |
+| peer-mentoring   | referral to, matching with, contact by a peer mentor   | mentoring            |
+| partner-sharing  | sharing screening and risk information with partners   | screening, mentoring |
+| evaluation       | inclusion in the programme's evaluation and dashboards | reporting            |
+"""
+ERASURE_ACKNOWLEDGED_BY: Final[frozenset[ServiceName]] = frozenset(SERVICES)
+"""An approved erasure request waits for every service's erasure-applied."""
+
+
+def purposes_acknowledged_by(service: ServiceName) -> frozenset[Purpose]:
+    """The purposes whose withdrawal ``service`` must act on and acknowledge."""
+    return frozenset(p for p, services in ACKNOWLEDGED_BY.items() if service in services)
 
 _Item = TypeVar("_Item", bound=Hashable)
 

@@ -1,12 +1,9 @@
 """Consent purposes and which services must acknowledge their withdrawal.
 
-| purpose          | meaning                                                | must acknowledge     |
-| peer-mentoring   | referral to, matching with, contact by a peer mentor   | mentoring            |
-| partner-sharing  | sharing screening and risk information with partners   | screening, mentoring |
-| evaluation       | inclusion in the programme's evaluation and dashboards | reporting            |
-
-An approved erasure request must be acknowledged (erasure-applied) by all four services; the
-withdrawal filed with it completes on the withdrawal-applied of its purposes' services.
+Which services acknowledge each purpose is the event vocabulary's ``ACKNOWLEDGED_BY``, the one
+home of that rule, which the workers read too. An approved erasure request must be
+acknowledged (erasure-applied) by all four services; the withdrawal filed with it completes on
+the withdrawal-applied of its purposes' services.
 """
 
 from __future__ import annotations
@@ -14,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from shared.events.vocabulary import PURPOSES, Purpose, ServiceName
+from shared.events.vocabulary import (
+    ACKNOWLEDGED_BY,
+    ERASURE_ACKNOWLEDGED_BY,
+    PURPOSES,
+    Purpose,
+    ServiceName,
+)
+
+__all__ = ["ACKNOWLEDGED_BY", "ALL", "ERASURE_ACKNOWLEDGED_BY", "UnknownPurpose",
+           "expand_purposes", "required_services"]
 
 ALL: Final = "all"
-ACKNOWLEDGED_BY: Final[dict[Purpose, frozenset[ServiceName]]] = {
-    "peer-mentoring": frozenset({"mentoring"}),
-    "partner-sharing": frozenset({"screening", "mentoring"}),
-    "evaluation": frozenset({"reporting"}),
-}
-ERASURE_ACKNOWLEDGED_BY: Final[frozenset[ServiceName]] = frozenset(
-    {"consent", "screening", "mentoring", "reporting"})
 
 
 class UnknownPurpose(ValueError):

@@ -50,9 +50,7 @@ class HolderCascadeParticipant(CascadeParticipant):
 
     def __init__(self, cascade: MentoringCascade, keys_evict: Callable[[str], None],
                  cipher: PersonalDataCipher, records: RecordCipher) -> None:
-        super().__init__(service=SERVICE,
-                         purposes=frozenset({"peer-mentoring", "partner-sharing"}),
-                         on_withdrawal=cascade.withdrawn, on_erasure=cascade.erase,
+        super().__init__(service=SERVICE, on_withdrawal=cascade.withdrawn, on_erasure=cascade.erase,
                          on_key_shredded=keys_evict)
         self._cascade = cascade
         self._cipher = cipher
@@ -91,7 +89,7 @@ class HolderCascadeParticipant(CascadeParticipant):
                                     tuple(withdrawn.recipients))
 
         # the shared handler applies the effect and acknowledges in the same transaction
-        shared = CascadeParticipant(service=self.service, purposes=self.purposes,
+        shared = CascadeParticipant(service=self.service,
                                     on_withdrawal=by_holder, on_erasure=self.on_erasure)
         shared.handlers()["consent-withdrawn"](uow, event, withdrawn)
 

@@ -13,21 +13,14 @@ from services.reporting.adapters.tables import contributions, evaluation_consent
 from services.reporting.domain.people import person_reference
 from services.reporting.domain.release_rule import RowState
 from shared.cascade import CascadeParticipant
-from shared.db import UnitOfWork, utcnow
+from shared.db import UnitOfWork, upsert, utcnow
 from shared.events.consent import ErasureRequested
 from shared.events.vocabulary import Purpose
 
 
 def _set(uow: UnitOfWork, subject_id: str, state: str, erased: bool = False) -> None:
-    exists = uow.session.execute(select(evaluation_consents.c.subject_id).where(
-        evaluation_consents.c.subject_id == subject_id)).first()
-    values = {"state": state, "erased": erased, "changed_at": utcnow()}
-    if exists is None:
-        uow.session.execute(evaluation_consents.insert().values(subject_id=subject_id,
-                                                                **values))
-    else:
-        uow.session.execute(update(evaluation_consents).where(
-            evaluation_consents.c.subject_id == subject_id).values(**values))
+    upsert(uow.session, evaluation_consents, {"subject_id": subject_id},
+           {"state": state, "erased": erased, "changed_at": utcnow()})
 
 
 def evaluation_granted(uow: UnitOfWork, subject_id: str, _purpose: Purpose) -> None:
@@ -82,6 +75,6 @@ def is_excluded(uow: UnitOfWork, subject_id: str) -> bool:
 
 def participant() -> CascadeParticipant:
     """Reporting's part in the cascade: the evaluation purpose."""
-    return CascadeParticipant(service="reporting", purposes=frozenset({"evaluation"}),
+    return CascadeParticipant(service="reporting",
                               on_withdrawal=evaluation_withdrawn, on_erasure=erase,
                               on_grant=evaluation_granted, on_decided_erasure=decided_erasure)

@@ -44,7 +44,7 @@ from services.screening.adapters.tables import (
 from services.screening.service_layer.risk import replace_safe_contact
 from shared.cascade import CascadeParticipant
 from shared.crypto import PersonalDataCipher, RecordCipher
-from shared.db import UnitOfWork, utcnow
+from shared.db import UnitOfWork, insert_if_absent, upsert, utcnow
 from shared.events.consent import (
     ConsentGranted,
     ConsentWithdrawn,
@@ -64,25 +64,15 @@ WITHDRAWN = "withdrawn"
 
 def relationship_established(uow: UnitOfWork, subject_id: str, org: str, basis: str) -> None:
     """``org`` has a relationship with the person; the first basis recorded is kept."""
-    exists = uow.session.execute(select(relationships.c.org).where(
-        relationships.c.subject_id == subject_id, relationships.c.org == org)).first()
-    if exists is None:
-        uow.session.execute(relationships.insert().values(
-            subject_id=subject_id, org=org, basis=basis, established_at=utcnow()))
+    insert_if_absent(uow.session, relationships, subject_id=subject_id, org=org, basis=basis,
+                     established_at=utcnow())
 
 
 def _set_sharing(uow: UnitOfWork, subject_id: str, holder: str, recipient: str,
                  state: str) -> None:
-    key = (partner_sharing.c.subject_id == subject_id, partner_sharing.c.holder_org == holder,
-           partner_sharing.c.recipient_org == recipient)
-    exists = uow.session.execute(select(partner_sharing.c.state).where(*key)).first()
-    if exists is None:
-        uow.session.execute(partner_sharing.insert().values(
-            subject_id=subject_id, holder_org=holder, recipient_org=recipient, state=state,
-            changed_at=utcnow()))
-    elif exists.state != state:
-        uow.session.execute(update(partner_sharing).where(*key).values(
-            state=state, changed_at=utcnow()))
+    upsert(uow.session, partner_sharing,
+           {"subject_id": subject_id, "holder_org": holder, "recipient_org": recipient},
+           {"state": state, "changed_at": utcnow()}, unless_same="state")
 
 
 def sharing_granted(uow: UnitOfWork, subject_id: str, holder: str,
@@ -258,7 +248,7 @@ class ScreeningCascade(CascadeParticipant):
 def participant(on_key_shredded: Callable[[str], None], cipher: PersonalDataCipher,
                 records: RecordCipher) -> ScreeningCascade:
     """Screening's cascade participant."""
-    return ScreeningCascade(service="screening", purposes=frozenset({SHARING}),
+    return ScreeningCascade(service="screening",
                             on_withdrawal=_no_effect, on_erasure=erase,
                             on_key_shredded=on_key_shredded, on_decided_erasure=erase,
                             cipher=cipher, records=records)
