@@ -34,6 +34,7 @@ RUN pip install -r requirements.lock
 COPY pyproject.toml ./
 COPY shared ./shared
 COPY services ./services
+COPY ops ./ops
 RUN pip install --no-deps . \
     && pip check
 

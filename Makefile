@@ -36,10 +36,10 @@ demo: $(STAMP)
 	$(BIN)/peerlink up --demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests deploy
+	$(BIN)/ruff check shared services ops tests deploy
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared services deploy/check.py
+	$(BIN)/mypy shared services ops deploy/check.py
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q

@@ -16,11 +16,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+from ops.broker import LocalBroker, free_port
+from ops.migrations import migrate
 from services.reporting.adapters.tables import metadata as reporting_metadata
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
 from services.reporting.service_layer.read_model import business_handlers, publish_release
-from shared.broker import LocalBroker, free_port
 from shared.db import Database, service_metadata
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
@@ -29,7 +30,6 @@ from shared.kafka.consumer import EventApplier, InboundRecord
 from shared.kafka.outbox import kafka_relay
 from shared.kafka.producer import create_topics
 from shared.kafka.topics import TopicSpec
-from shared.runtime import migrate
 
 EVENTS = int(os.environ.get("PEERLINK_BENCH_EVENTS", "5000"))
 TEAMS = [f"team-{i}" for i in range(40)]

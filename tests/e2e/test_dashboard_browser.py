@@ -35,6 +35,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from ops.migrations import migrate
 from services.reporting.adapters.tables import metadata
 from services.reporting.bootstrap import ReportingService
 from services.reporting.entrypoints.dashboard import add_dashboard
@@ -42,7 +43,7 @@ from services.reporting.service_layer.sessions import DashboardSessions
 from shared.auth import TokenIssuer, generate_signing_key
 from shared.db import Database
 from shared.http import Authorizer, create_api
-from shared.runtime import migrate, token_verifier
+from shared.runtime import token_verifier
 from shared.settings import PlatformSettings
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 

@@ -29,9 +29,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from ops.demo import fake_nhs_numbers
 from services.reporting.adapters.tables import contributions, evaluation_consents, metadata
 from shared.db import Database
-from shared.demo import fake_nhs_numbers
 from shared.kafka.topics import SERVICES
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 from tests.support.private_postgres import PrivatePostgres, private_postgres  # noqa: F401

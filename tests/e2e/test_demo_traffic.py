@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared import demo
+from ops import demo
 from tests.support.platform import RunningPlatform, running_platform, wait_for
 
 pytestmark = pytest.mark.kafka

@@ -20,13 +20,13 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from shared.broker import LocalBroker, free_port
-from shared.cli import main
+from ops.broker import LocalBroker, free_port
+from ops.cli import main
+from ops.migrations import migrate
 from shared.kafka.consumer import DeadLetterSink, DeadLetterUnavailable, InboundRecord
 from shared.kafka.deadletters import DeadLetterCipher
 from shared.kafka.producer import KafkaEventProducer, RenewingProducer, create_topics
 from shared.kafka.topics import TopicSpec, deadletter_topic, registry
-from shared.runtime import migrate
 from shared.settings import PlatformSettings, platform_settings
 from tests.support.kafka import headers_of, read_topic
 from tests.support.platform import wait_for
@@ -158,7 +158,7 @@ def screening_worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[None]:
            "PEERLINK_SCREENING_DATABASE_URL": database_url,
            "PEERLINK_SCREENING_DEADLETTER_KEY": base64.b64encode(KEY).decode()}
     with (tmp_path / "screening-worker.log").open("ab") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "shared.cli", "worker", "screening"],
+        worker = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker", "screening"],
                                   env=env, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     try:

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
+from ops.cli import main as peerlink
 from services.consent.bootstrap import ConsentAuditSettings, ConsentService, audit_key
 from services.consent.entrypoints.api import build_api as consent_api
 from services.consent.service_layer import consents
@@ -36,7 +37,6 @@ from services.screening.adapters.tables import marac_referrals, risk_assessments
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.auth import ON_BEHALF_OF, TokenIssuer
-from shared.cli import main as peerlink
 from shared.consent_client import ConsentClient
 from shared.crypto import CachingKeyStore, KeyWrapper, PersonalDataCipher, RecordCipher
 from shared.db import utcnow

@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, create_engine, inspect
 
+from ops.migrations import migrate
 from shared.kafka.topics import SERVICES
-from shared.runtime import migrate
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 
-from shared.broker import free_port
+from ops.broker import free_port
 from shared.kafka.topics import SERVICES, partner_inbound_topic
 from shared.settings import PlatformSettings
 from tests.support.platform import RunningPlatform, running_platform, wait_for

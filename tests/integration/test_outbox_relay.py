@@ -30,7 +30,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 from sqlalchemy import Column, MetaData, String, Table, func, select, text
 
-from shared.broker import LocalBroker, free_port
+from ops.broker import LocalBroker, free_port
 from shared.db import Database, UnitOfWork, make_engine, service_metadata
 from shared.events.envelope import CloudEvent
 from shared.events.screening import EnquiryDue

@@ -20,10 +20,10 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from shared.broker import LocalBroker, free_port
-from shared.platform import LocalPlatform
+from ops.broker import LocalBroker, free_port
+from ops.platform import LocalPlatform
+from ops.supervision import RestartPolicy
 from shared.settings import API_PORTS, WORKER_PORTS, PlatformSettings
-from shared.supervision import RestartPolicy
 from tests.support.platform import answers
 
 pytestmark = pytest.mark.kafka
@@ -42,8 +42,8 @@ class Up:
         return self.output.read_text(errors="replace")
 
     def child_pid(self, *command: str) -> int | None:
-        """The pid of its live child running ``python -m shared.cli <command>``."""
-        wanted = "\0".join(("shared.cli", *command)) + "\0"
+        """The pid of its live child running ``python -m ops.cli <command>``."""
+        wanted = "\0".join(("ops.cli", *command)) + "\0"
         task_dir = Path(f"/proc/{self.process.pid}/task")
         for task in task_dir.iterdir():
             for pid in (task / "children").read_text().split():
@@ -76,7 +76,7 @@ def up(tmp_path: Path) -> Iterator[Up]:
     output = tmp_path / "up.out"
     with output.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "up", "--broker-port", str(free_port())],
+            [sys.executable, "-m", "ops.cli", "up", "--broker-port", str(free_port())],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     running = Up(process, output, offset)
     try:

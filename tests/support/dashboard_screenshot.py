@@ -36,10 +36,10 @@ from typing import Any
 
 import httpx
 
-from shared.broker import free_port, port_in_use
+from ops.broker import free_port, port_in_use
+from ops.platform import LocalPlatform
 from shared.issuer import development_issuer
 from shared.kafka.topics import SERVICES
-from shared.platform import LocalPlatform
 from shared.settings import PlatformSettings
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"

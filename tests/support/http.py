@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from shared.broker import free_port
+from ops.broker import free_port
 
 
 @contextmanager

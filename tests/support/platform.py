@@ -16,11 +16,11 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.broker import free_port
-from shared.demo import fake_nhs_numbers, fake_screening
+from ops.broker import free_port
+from ops.demo import fake_nhs_numbers, fake_screening
+from ops.platform import LocalPlatform
 from shared.issuer import development_issuer
 from shared.kafka.topics import SERVICES
-from shared.platform import LocalPlatform
 from shared.settings import PlatformSettings
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from shared.broker import free_port
+from ops.broker import free_port
 
 BIN = Path(os.environ.get("PEERLINK_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
 SERVER_USER = "postgres"

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from ops.migrations import migrate
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
 from shared.events.envelope import CloudEvent
@@ -24,7 +25,6 @@ from shared.issuer import create_app as issuer_app
 from shared.issuer import development_issuer
 from shared.kafka.consumer import EventApplier, InboundRecord
 from shared.kafka.topics import events_topic
-from shared.runtime import migrate
 from shared.settings import PlatformSettings
 from tests.support.http import serving
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.cli import SarExportFailed, main, sar_bundle
+from ops.cli import main
+from services.consent.entrypoints.sar_export import SarExportFailed, sar_bundle
 from shared.runtime import token_verifier
 from shared.settings import PlatformSettings, platform_settings
 

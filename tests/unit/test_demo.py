@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ops import demo
 from services.consent.entrypoints.api import ConsentIn
 from services.mentoring.domain.matching import (
     EligibilityRules,
@@ -32,7 +33,6 @@ from services.mentoring.service_layer.commands import (
     RegisterMentor,
 )
 from services.screening.service_layer.commands import RecordEnquiryDue, RecordScreening
-from shared import demo
 from shared.identity import normalise_nhs_number
 from shared.settings import PlatformSettings
 

@@ -13,10 +13,10 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import MetaData
 
+from ops.demo import BOROUGHS, TEAMS
 from services.screening.entrypoints.worker import decode_partner_screening
 from services.screening.service_layer.commands import RecordScreening
 from shared.db import Database, UnitOfWork
-from shared.demo import BOROUGHS, TEAMS
 from shared.events.envelope import CloudEvent
 from shared.events.screening import EnquiryDue
 from shared.events.vocabulary import Label

@@ -3,7 +3,7 @@ that gives up, and crashes spread out that never do."""
 
 from __future__ import annotations
 
-from shared.supervision import GiveUp, Restart, RestartPolicy
+from ops.supervision import GiveUp, Restart, RestartPolicy
 
 
 class Clock:

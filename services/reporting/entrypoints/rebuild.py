@@ -17,6 +17,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from ops.migrations import migrate
 from services.reporting.adapters.tables import metadata
 from services.reporting.bootstrap import SERVICE, ReportingService
 from services.reporting.entrypoints.worker import BUSINESS_CONSUMER, BUSINESS_TOPICS
@@ -31,7 +32,6 @@ from shared.db import Database
 from shared.kafka.client import client_options
 from shared.kafka.consumer import EventApplier, InboundRecord, Outcome
 from shared.kafka.topics import events_topic
-from shared.runtime import migrate
 from shared.settings import PlatformSettings
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,16 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from services.consent.entrypoints import commands as consent_commands
+from services.consent.entrypoints import sar_export
+from services.reporting.entrypoints import commands as reporting_commands
 from shared.kafka.topics import SERVICES
 from shared.settings import API_PORTS, platform_settings
+
+SERVICE_COMMANDS = (consent_commands, reporting_commands, sar_export)
+"""The services' own commands (each module's ``register`` adds them), in the help's order."""
 
 
 def _entrypoint(service: str, kind: str) -> Any:
@@ -21,7 +26,7 @@ def _entrypoint(service: str, kind: str) -> Any:
 
 def cmd_broker(args: argparse.Namespace) -> int:
     """Run the local Tansu broker in the foreground."""
-    from shared.broker import LocalBroker
+    from ops.broker import LocalBroker
 
     broker = LocalBroker(port=args.port).start()
     print(f"Tansu broker on {broker.bootstrap} (memory storage: topics vanish when it stops)",
@@ -50,7 +55,7 @@ def cmd_topics_create(_args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Migrate the named service databases (all by default)."""
-    from shared.runtime import migrate
+    from ops.migrations import migrate
 
     settings = platform_settings()
     unknown = sorted(set(args.services) - set(SERVICES))
@@ -161,128 +166,9 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_consent_keys(args: argparse.Namespace) -> int:
-    """Rotate the master key, or re-apply erasures from the log after a restore."""
-    import base64
-
-    from services.consent.bootstrap import ConsentService, master_key
-    from services.consent.service_layer import key_admin
-    from shared.events.envelope import CloudEvent
-    from shared.kafka.client import client_options
-    from shared.kafka.deadletters import read_records
-    from shared.kafka.topics import events_topic
-
-    settings = platform_settings()
-    service = ConsentService(settings)
-    if args.action == "rotate-master-key":
-        new_key = base64.b64decode(Path(args.new_key_file).read_text().strip())
-        with service.database.unit_of_work() as uow:
-            done = key_admin.rotate_master_key(uow, master_key(settings), new_key)
-        print(f"re-wrapped {done.data_keys} data keys and {done.lookups} NHS-number lookups; "
-              "now point PEERLINK_MASTER_KEY_FILE at the new key and restart consent")
-        return 0
-    shredded = {
-        event.subject for event in (
-            CloudEvent.from_bytes(value)
-            for value in read_records(settings.kafka_bootstrap, events_topic("consent"),
-                                      **client_options(settings)))
-        if event.type == "subject-key-shredded" and event.subject}
-    with service.database.unit_of_work() as uow:
-        revived = key_admin.reapply_shredding(uow, shredded)
-    service.database.scrub(("data_keys", "subjects"))
-    print(f"{len(shredded)} erasures in the log; {revived} keys had come back and are "
-          "destroyed again")
-    return 0
-
-
-def cmd_reporting_rebuild(args: argparse.Namespace) -> int:
-    """Replay the log into an empty reporting read model."""
-    from services.reporting.entrypoints.rebuild import rebuild
-
-    summary = rebuild(platform_settings(), args.database_url)
-    skipped = ", ".join(f"{n} {r}" for r, n in sorted(summary.skipped.items())) or "none"
-    print(f"replayed {summary.records} records, applied {summary.applied}, skipped {skipped}; "
-          "a release with the rebuilt figures is published")
-    return 0
-
-
-SAR_HOLDERS = ("screening", "mentoring")
-"""Services besides consent that hold personal data and export it for a subject access
-request (``GET /v1/subjects/{id}/export``, the DPO's token)."""
-REPORTING_HOLDS = ("reporting holds no personal data: only de-identified contributions to "
-                   "figures, and figures published under disclosure control; nothing to export")
-
-
-class SarExportFailed(Exception):
-    """A service did not give its part of the bundle (the message names it and the status)."""
-
-
-def _answer(response: Any, what: str) -> dict[str, Any]:
-    if response.is_success:
-        body: dict[str, Any] = response.json()
-        return body
-    try:
-        error = response.json().get("error", "")
-    except ValueError:
-        error = ""
-    raise SarExportFailed(f"{what}: HTTP {response.status_code} {error}".rstrip())
-
-
-def sar_bundle(client: Any, request_id: str, urls: dict[str, str]) -> dict[str, Any]:
-    """Everything each service holds about the person of subject access request
-    ``request_id`` for the DPO's organisation, as one bundle (``client`` carries the DPO's
-    token). A service answering 404 for the person holds nothing about them that the
-    organisation may see. The request is marked complete once every part is in."""
-    from shared.db import utcnow
-
-    consent = urls["consent"]
-    request = _answer(client.get(f"{consent}/v1/subject-access-requests/{request_id}"),
-                      "consent: the request")
-    subject_id = request["subject_id"]
-    parts: dict[str, Any] = {"consent": _answer(
-        client.get(f"{consent}/v1/subjects/{subject_id}/export"), "consent: the export")}
-    for service in SAR_HOLDERS:
-        response = client.get(f"{urls[service]}/v1/subjects/{subject_id}/export")
-        parts[service] = {"service": service, "held": False,
-                          "note": "answered 404: holds nothing about this person that your "
-                                  "organisation may see"} \
-            if response.status_code == 404 else _answer(response, f"{service}: the export")
-    parts["reporting"] = {"service": "reporting", "held": False, "note": REPORTING_HOLDS}
-    if request["status"] != "complete":
-        request = _answer(client.post(
-            f"{consent}/v1/subject-access-requests/{request_id}/complete"),
-            "consent: marking the request complete")
-    return {"subject_access_request": request, "subject_id": subject_id,
-            "generated_at": utcnow().isoformat(), "services": parts}
-
-
-def cmd_sar_export(args: argparse.Namespace) -> int:
-    """Export everything held about a subject access request's person into one JSON file
-    (readable by its owner only) and mark the request complete."""
-    import json
-
-    import httpx
-
-    settings = platform_settings()
-    urls = {"consent": args.consent_url or settings.consent_base_url(),
-            **{service: getattr(args, f"{service}_url") or
-               f"http://127.0.0.1:{settings.api_port(service)}" for service in SAR_HOLDERS}}
-    with httpx.Client(headers={"Authorization": f"Bearer {args.token}"}, timeout=30) as client:
-        try:
-            bundle = sar_bundle(client, args.request, urls)
-        except (SarExportFailed, httpx.HTTPError) as exc:
-            print(f"peerlink sar export: {exc}", file=sys.stderr)
-            return 1
-    descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        json.dump(bundle, out, indent=2, sort_keys=True)
-    print(f"wrote {args.out}; the request is {bundle['subject_access_request']['status']}")
-    return 0
-
-
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the whole platform locally until Ctrl-C, restarting processes that die."""
-    from shared.platform import LocalPlatform
+    from ops.platform import LocalPlatform
 
     start_broker = "PEERLINK_KAFKA_BOOTSTRAP" not in os.environ
     settings, env = platform_settings(), dict(os.environ)
@@ -346,40 +232,8 @@ def parser() -> argparse.ArgumentParser:
                        help="a dead letter's position on deadletter.<service> (repeatable)")
     again.add_argument("--all", action="store_true", help="replay every dead letter listed")
 
-    consent = sub.add_parser("consent", help="consent key-store administration")
-    consent_sub = consent.add_subparsers(dest="action", required=True)
-    rotate = consent_sub.add_parser("rotate-master-key",
-                                    help="re-wrap every data key under a new master key")
-    rotate.add_argument("--new-key-file", required=True, help="32 random bytes, base64")
-    rotate.set_defaults(func=cmd_consent_keys)
-    consent_sub.add_parser(
-        "reapply-shredding",
-        help="after restoring a backup, destroy again every key the log says was shredded",
-    ).set_defaults(func=cmd_consent_keys)
-
-    reporting = sub.add_parser("reporting", help="reporting read model")
-    reporting_sub = reporting.add_subparsers(dest="action", required=True)
-    rebuild = reporting_sub.add_parser(
-        "rebuild", help="replay the log from the beginning into an empty read model")
-    rebuild.add_argument("--database-url", default=None,
-                         help="rebuild into this database (default: the reporting database; "
-                              "stop the reporting workers first)")
-    rebuild.set_defaults(func=cmd_reporting_rebuild)
-
-    sar = sub.add_parser("sar", help="subject access requests (a DPO's token)")
-    sar_sub = sar.add_subparsers(dest="action", required=True)
-    sar_export = sar_sub.add_parser(
-        "export", help="write everything held about the request's person to one JSON file "
-                       "and mark the request complete")
-    sar_export.add_argument("--request", required=True, metavar="SAR_ID",
-                            help="the subject access request (sar_...)")
-    sar_export.add_argument("--token", required=True,
-                            help="a bearer token of your organisation's DPO")
-    sar_export.add_argument("--out", required=True, type=Path, help="the bundle to write")
-    for service in ("consent", *SAR_HOLDERS):
-        sar_export.add_argument(f"--{service}-url", default=None,
-                                help=f"the {service} API (default: the local one)")
-    sar_export.set_defaults(func=cmd_sar_export)
+    for commands in SERVICE_COMMANDS:
+        commands.register(sub)
 
     up = sub.add_parser("up", help="run the whole platform locally")
     up.add_argument("--demo", action="store_true",

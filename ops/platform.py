@@ -4,7 +4,7 @@ Starts the local broker (unless ``PEERLINK_KAFKA_BOOTSTRAP`` names a cluster), c
 topics, migrates every database, runs each service's API and worker as its own process, waits
 until every ``/healthz`` answers, then prints the URLs and a development token. While it runs,
 a process that dies is restarted with back-off; one that keeps crashing stops the platform
-(``shared.supervision``).
+(``ops.supervision``).
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from collections.abc import Mapping
 
 import httpx
 
-from shared.broker import LocalBroker, port_in_use, wait_for_port
+from ops.broker import LocalBroker, port_in_use, wait_for_port
+from ops.migrations import migrate
+from ops.supervision import GiveUp, RestartPolicy
 from shared.issuer import development_issuer
 from shared.kafka.client import client_options
 from shared.kafka.producer import create_topics
 from shared.kafka.topics import SERVICES, registry
-from shared.runtime import migrate
 from shared.settings import PlatformSettings
-from shared.supervision import GiveUp, RestartPolicy
 
 LOG_TAIL_LINES = 20
 BROKER = "broker"
@@ -97,10 +97,10 @@ class LocalPlatform:
                                "another Peerlink still running?")
 
     def _spawn(self, args: list[str], name: str, env: dict[str, str]) -> None:
-        self._spawn_module("shared.cli", name, env, args)
+        self._spawn_module("ops.cli", name, env, args)
 
     def _spawn_demo(self, env: dict[str, str]) -> None:
-        self._spawn_module("shared.demo", "demo", env)
+        self._spawn_module("ops.demo", "demo", env)
         print("demo       synthetic partner traffic (fake people) is flowing")
 
     def _spawn_module(self, module: str, name: str, env: dict[str, str],
