@@ -64,27 +64,13 @@ def deadletter_topic(service: str) -> str:
     return f"deadletter.{service}"
 
 
-def reporting_changelog_topics(app_id: str, tables: Iterable[str]) -> list[TopicSpec]:
-    """The compacted changelog topics of the reporting stream's faust tables."""
-    return [
-        TopicSpec(
-            name=f"{app_id}-{table}-changelog",
-            owner="reporting",
-            description=f"changelog of the reporting table {table}",
-            compacted=True,
-        )
-        for table in tables
-    ]
-
-
 def sensitive_topic(name: str, owner: str, description: str, retention_ms: int) -> TopicSpec:
     """A topic that may hold personal data in clear, kept ``retention_ms`` only."""
     return TopicSpec(name, owner, description, configs={"retention.ms": str(retention_ms)},
                      sensitive=True)
 
 
-def registry(organisations: Iterable[str], reporting_app_id: str = "peerlink-reporting",
-             reporting_tables: Iterable[str] = (), *,
+def registry(organisations: Iterable[str], *,
              sensitive_retention_ms: int = DEFAULT_SENSITIVE_RETENTION_MS) -> list[TopicSpec]:
     """Every topic for a deployment with the given partner organisations.
 
@@ -110,5 +96,4 @@ def registry(organisations: Iterable[str], reporting_app_id: str = "peerlink-rep
                         "the reason", sensitive_retention_ms)
         for s in SERVICES
     ]
-    specs += reporting_changelog_topics(reporting_app_id, reporting_tables)
     return specs
