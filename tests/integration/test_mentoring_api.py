@@ -23,11 +23,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from ops.demo import fake_nhs_numbers
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
-from services.mentoring.bootstrap import MentoringService
+from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.api import build_api as mentoring_api
-from shared.demo import fake_nhs_numbers
 from shared.events.envelope import CloudEvent
 from tests.support.http import serving
 from tests.support.services import bearer, issuing, settings_for
@@ -67,7 +67,7 @@ def session_body(match_id: str, **changes: Any) -> dict[str, Any]:
 class Mentoring:
     """The mentoring service and its API, and the consent API it asks."""
 
-    service: MentoringService
+    service: MentoringAdapters
     client: TestClient
     consent: httpx.Client
     numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random()))
@@ -194,7 +194,7 @@ def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with issuing(settings) as settings, \
             serving(consent_api(ConsentService(settings))) as consent_url, \
             httpx.Client(base_url=consent_url, timeout=10) as consent:
-        service = MentoringService(settings.model_copy(update={"consent_url": consent_url}))
+        service = MentoringAdapters(settings.model_copy(update={"consent_url": consent_url}))
         yield Mentoring(service, TestClient(mentoring_api(service)), consent)
         service.database.dispose()
 

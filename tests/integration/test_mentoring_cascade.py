@@ -24,12 +24,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from ops.demo import fake_nhs_numbers
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
-from services.mentoring.bootstrap import MentoringService
+from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.api import build_api as mentoring_api
 from services.mentoring.service_layer.cascade import MentoringCascade
-from shared.demo import fake_nhs_numbers
 from shared.events.envelope import CloudEvent
 from tests.support.http import serving
 from tests.support.services import bearer, issuing, settings_for
@@ -43,7 +43,7 @@ CONCERN = "said her ex-partner has been waiting outside the school gates"
 class Mentoring:
     """The mentoring service and API, the consent API, and the cascade effects."""
 
-    service: MentoringService
+    service: MentoringAdapters
     client: TestClient
     consent: httpx.Client
     numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random()))
@@ -145,7 +145,7 @@ class Mentoring:
         with self.service.database.unit_of_work() as uow:
             self.cascade.withdrawn(uow, subject_id, purposes, org, recipients)
 
-    def erase(self, subject_id: str, service: MentoringService | None = None) -> int:
+    def erase(self, subject_id: str, service: MentoringAdapters | None = None) -> int:
         service = service or self.service
         with service.database.unit_of_work() as uow:
             return MentoringCascade(service.cipher, service.records, service.rules
@@ -168,7 +168,7 @@ def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with issuing(settings) as settings, \
             serving(consent_api(ConsentService(settings))) as consent_url, \
             httpx.Client(base_url=consent_url, timeout=10) as consent:
-        service = MentoringService(settings.model_copy(update={"consent_url": consent_url}))
+        service = MentoringAdapters(settings.model_copy(update={"consent_url": consent_url}))
         yield Mentoring(service, TestClient(mentoring_api(service)), consent)
         service.database.dispose()
 
@@ -391,7 +391,7 @@ def test_erasure_frees_the_mentor_for_the_waitlist(mentoring: Mentoring) -> None
 
 # --- erasure as it really happens: the consent service shreds the key first ------------------
 
-def erase_in_consent(mentoring: Mentoring, subject_id: str) -> MentoringService:
+def erase_in_consent(mentoring: Mentoring, subject_id: str) -> MentoringAdapters:
     """Erase the person in the consent service (the data key is shredded there at once) and
     return a fresh mentoring service, like the worker, with no key cached."""
     response = mentoring.consent.post(
@@ -399,7 +399,7 @@ def erase_in_consent(mentoring: Mentoring, subject_id: str) -> MentoringService:
         json={"purposes": ["all"], "erasure": True, "method": "verbal"},
         headers=mentoring.clinician)
     assert response.status_code == 202, response.text
-    return MentoringService(mentoring.service.settings)
+    return MentoringAdapters(mentoring.service.settings)
 
 
 def test_erasure_after_the_key_is_shredded_ends_the_active_match(
@@ -432,7 +432,7 @@ def test_a_kept_concern_is_still_readable_after_the_key_is_shredded(
     worker = erase_in_consent(mentoring, erased)
 
     assert mentoring.erase(erased, worker) == 1
-    reader = MentoringService(mentoring.service.settings)
+    reader = MentoringAdapters(mentoring.service.settings)
     response = TestClient(mentoring_api(reader)).get(
         "/v1/safeguarding-concerns", params={"flagged_for_dpo": "true", "status": "open"},
         headers=mentoring.as_("trust", "dpo"))

@@ -26,8 +26,7 @@ from services.mentoring.adapters.tables import (
     safeguarding_concerns,
 )
 from services.mentoring.domain.matching import EligibilityRules
-from services.mentoring.service_layer import mentoring as use
-from services.mentoring.service_layer import safeguarding
+from services.mentoring.service_layer import mentoring, safeguarding
 from shared.auth import Principal
 from shared.crypto import RecordCipher
 from shared.db import Database, utcnow
@@ -68,7 +67,7 @@ def race(database: Database, pair: list[str], rules: EligibilityRules) -> dict[s
         barrier.wait(timeout=10)
         try:
             with database.unit_of_work() as uow:
-                results[referral_id] = use.match(uow, referral_id, TODAY, rules)
+                results[referral_id] = mentoring.match(uow, referral_id, TODAY, rules)
         except Exception as exc:  # reported by the caller's assertion
             results[referral_id] = exc
 

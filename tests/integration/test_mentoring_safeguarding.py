@@ -23,10 +23,11 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
+from ops.demo import fake_nhs_numbers
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
 from services.mentoring.adapters.tables import referrals, safeguarding_concerns
-from services.mentoring.bootstrap import MentoringService
+from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.api import build_api as mentoring_api
 from services.mentoring.entrypoints.worker import (
     HolderCascadeParticipant,
@@ -35,7 +36,6 @@ from services.mentoring.entrypoints.worker import (
 )
 from services.mentoring.service_layer.cascade import MentoringCascade
 from shared.db import utcnow
-from shared.demo import fake_nhs_numbers
 from shared.events.consent import ErasureRequested, SafeContactUpdated
 from shared.events.envelope import CloudEvent, EventPayload
 from shared.events.screening import MaracReferralRequired
@@ -58,7 +58,7 @@ class NoDeadLetters:
 
 @dataclass
 class World:
-    service: MentoringService
+    service: MentoringAdapters
     client: TestClient
     consent: httpx.Client
     consent_service: ConsentService
@@ -190,7 +190,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         app = consent_api(consent_service)
         with serving(app) as consent_url, \
                 httpx.Client(base_url=consent_url, timeout=10) as consent:
-            service = MentoringService(settings.model_copy(update={"consent_url": consent_url}))
+            service = MentoringAdapters(settings.model_copy(update={"consent_url": consent_url}))
             yield World(service, TestClient(mentoring_api(service)), consent, consent_service)
             service.database.dispose()
 
@@ -380,7 +380,7 @@ def test_a_concern_after_a_marac_referral_within_12_months_is_a_repeat(world: Wo
 def test_a_repeat_is_recognised_by_pseudonym_after_re_registration(world: World) -> None:
     earlier = f"sub_{uuid.uuid4().hex}"  # the person's reference before erasure
     person = world.person(org="partner-a")  # registered again, as the partner's client
-    pseudonym = world.service.registry.safeguarding_pseudonym(person)  # consent's, keyed
+    pseudonym = world.service.consent.safeguarding_pseudonym(person)  # consent's, keyed
     assert pseudonym is not None
     world.apply(marac(TODAY - timedelta(days=30), pseudonym), earlier, "screening")
     concern_id = world.concern(person, headers=world.as_("partner-a", "partner-staff"))

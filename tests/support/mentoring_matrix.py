@@ -40,7 +40,7 @@ from services.mentoring.adapters.tables import (
     referrals,
     safeguarding_concerns,
 )
-from services.mentoring.bootstrap import MentoringService
+from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.api import build_api as mentoring_api
 from services.mentoring.entrypoints.worker import HolderCascadeParticipant
 from services.mentoring.service_layer.cascade import MentoringCascade
@@ -162,7 +162,7 @@ class _NoDeadLetters:
 class MentoringHarness:
     """Rows of the mentoring API (in-process), with a consent service served on a port."""
 
-    def __init__(self, consent: ConsentService, consent_url: str, mentoring: MentoringService,
+    def __init__(self, consent: ConsentService, consent_url: str, mentoring: MentoringAdapters,
                  tokens: Tokens, check_status: Callable[[Any, httpx.Response], None]) -> None:
         self.check_status = check_status
         self.consent = consent
@@ -189,7 +189,7 @@ class MentoringHarness:
                 check_status: Callable[[Any, httpx.Response], None]
                 ) -> Iterator[MentoringHarness]:
         with consent_beside("mentoring", settings, var_dir) as (consent, consent_url, beside):
-            mentoring = MentoringService(beside)
+            mentoring = MentoringAdapters(beside)
             harness = cls(consent, consent_url, mentoring, tokens, check_status)
             try:
                 yield harness

@@ -13,11 +13,11 @@ from typing import Any, Final
 
 from prometheus_client import Gauge
 
-from services.mentoring.bootstrap import SERVICE, MentoringService
-from services.mentoring.service_layer import mentoring as use
-from services.mentoring.service_layer import safeguarding
+from services.mentoring.bootstrap import SERVICE, MentoringAdapters
+from services.mentoring.service_layer import mentoring, safeguarding
 from services.mentoring.service_layer.cascade import MentoringCascade
 from services.mentoring.service_layer.commands import LogSession, RecordOutcome
+from services.mentoring.service_layer.errors import NotActive, NotFound
 from shared.cascade import CascadeParticipant
 from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher
 from shared.db import Database, UnitOfWork, utcnow
@@ -129,50 +129,43 @@ def refresh_concern_gauge(database: Database) -> float:
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
     """The mentoring worker wired to real adapters."""
-    service = MentoringService(settings)
-    worker, plumbing = service_worker(SERVICE, service.database, settings)
-    cascade = MentoringCascade(service.cipher, service.records, service.rules)
-    worker.join_cascade(HolderCascadeParticipant(cascade, service.keys.evict, service.cipher,
-                                                 service.records),
-                        service.database, plumbing.deadletters)
+    adapters = MentoringAdapters(settings)
+    worker, plumbing = service_worker(SERVICE, adapters.database, settings)
+    cascade = MentoringCascade(adapters.cipher, adapters.records, adapters.rules)
+    worker.join_cascade(HolderCascadeParticipant(cascade, adapters.keys.evict, adapters.cipher,
+                                                 adapters.records),
+                        adapters.database, plumbing.deadletters)
     worker.consume("screening_events", [events_topic("screening")], EventApplier(
-        SERVICE, "mentoring.screening", service.database, marac_referral_handlers(),
+        SERVICE, "mentoring.screening", adapters.database, marac_referral_handlers(),
         plumbing.deadletters))
 
     OLDEST_OPEN_CONCERN.set(0)
 
     async def concern_gauge() -> None:
         try:
-            await asyncio.to_thread(refresh_concern_gauge, service.database)
+            await asyncio.to_thread(refresh_concern_gauge, adapters.database)
         except Exception:
             log.exception("safeguarding queue gauge failed; will retry")
 
     worker.app.timer(CONCERN_GAUGE_SECONDS, name="mentoring.concern-gauge")(concern_gauge)
 
-    partners = [org for org, o in settings.organisations.items() if o.kind == "dva-partner"]
-    for org in partners:
+    for org in adapters.partners:
         def adopt(uow: UnitOfWork, event: CloudEvent, command: Any, org: str = org) -> None:
             try:
-                found = use.match_row(uow.session, command.match_id, org)
-                referral = use.referral_row(uow.session, found.referral_id)
-                if event.subject is not None and event.subject != referral.subject_id:
-                    raise RejectedEvent("subject: is not the mentee of this match")
-                use.require_live(service.keys, referral)
-                if isinstance(command, LogSession):
-                    use.log_session(uow, service.cipher, service.records, command, org,
-                                    lambda subject: safeguarding.pseudonym_of(
-                                        service.registry, subject))
-                else:
-                    use.record_outcome(uow, command, org, date.today())
-            except use.NotFound:
+                mentoring.adopt_partner_record(uow, adapters.keys, adapters.cipher,
+                                               adapters.records, adapters.consent, command, org,
+                                               event.subject, date.today())
+            except NotFound:
                 raise RejectedEvent(f"match_id: no match of {org} has this id") from None
-            except use.NotActive as exc:
+            except mentoring.NotTheMentee as exc:
+                raise RejectedEvent(str(exc)) from None
+            except NotActive as exc:
                 raise RejectedEvent(f"match_id: {exc}") from None
             except KeyShredded:
                 raise RejectedEvent("match_id: the mentee was erased; nothing more is "
                                     "recorded about them") from None
 
-        applier = EventApplier(SERVICE, f"mentoring.partner-inbound.{org}", service.database,
+        applier = EventApplier(SERVICE, f"mentoring.partner-inbound.{org}", adapters.database,
                                dict.fromkeys(PARTNER_COMMANDS, adopt), plumbing.deadletters,
                                decode=decode_partner_event, reject_unhandled=True)
         worker.consume(f"partner_inbound_{org.replace('-', '_')}",

@@ -26,7 +26,7 @@ from services.mentoring.service_layer import safeguarding
 from services.mentoring.service_layer.commands import EndMatch
 from services.mentoring.service_layer.mentoring import (
     CONSENT_WITHDRAWN,
-    end_match,
+    end_active_match,
     match_waitlist,
 )
 from shared.crypto import PersonalDataCipher, RecordCipher
@@ -61,8 +61,8 @@ class MentoringCascade:
             .where(theirs, matches.c.status == "active")
         ).scalars().all()
         for match_id in active:
-            end_match(uow, self._cipher, match_id, None,
-                      EndMatch(planned=False, reason=CONSENT_WITHDRAWN), self._today())
+            end_active_match(uow, self._cipher, match_id, None,
+                             EndMatch(planned=False, reason=CONSENT_WITHDRAWN), self._today())
         session.execute(update(referrals).where(
             theirs, referrals.c.status.in_(("referred", "waitlisted"))).values(status="cancelled"))
         safeguarding.keep_contacts(uow, self._cipher, self._records, theirs)

@@ -1,14 +1,16 @@
 """Mentoring use cases: mentors, referrals, matching, sessions, concerns, outcomes, endings.
 
 Each writes its state and its events in one transaction. Matching is automatic for waitlisted
-referrals, in referral order, whenever a mentor gains room or becomes matchable.
+referrals, in referral order, whenever a mentor gains room or becomes matchable. Who may see
+and do what is decided here, by ``services.mentoring.domain.access``, once per request; every
+read of identifiable data, allowed or refused, is audited.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Collection
 from datetime import date
 from typing import Any
 
@@ -22,6 +24,7 @@ from services.mentoring.adapters.tables import (
     outcomes,
     referrals,
 )
+from services.mentoring.domain import access
 from services.mentoring.domain.access import Relationship, relationship
 from services.mentoring.domain.matching import (
     EligibilityRules,
@@ -39,8 +42,18 @@ from services.mentoring.service_layer.commands import (
     ReferMentee,
     RegisterMentor,
 )
-from shared.crypto import CachingKeyStore, KeyShredded, PersonalDataCipher, RecordCipher
-from shared.db import UnitOfWork, utcnow
+from services.mentoring.service_layer.errors import NotActive, NotFound
+from services.mentoring.service_layer.ports import (
+    AuditTrail,
+    Consent,
+    LiveKeys,
+    SafeguardingRegistry,
+)
+from shared.auth import NotPermitted, Principal
+from shared.consent_client import SharingRequired, resolve_subject
+from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher, UnknownSubject
+from shared.db import Database, UnitOfWork, utcnow
+from shared.events.consent import SafeContact
 from shared.events.envelope import CloudEvent, EventPayload
 from shared.events.mentoring import (
     MatchMade,
@@ -58,12 +71,21 @@ SOURCE = "/peerlink/mentoring"
 CONSENT_WITHDRAWN = "consent withdrawn"
 
 
-class NotFound(LookupError):
-    """No such record in the caller's organisation."""
+class NotAPartner(ValueError):
+    """A referral's receiver is not a DVA partner (the message names those that are)."""
 
 
-class NotActive(ValueError):
-    """The match has ended (or the referral is no longer open)."""
+class ConsentRequired(PermissionError):
+    """The referrer's consent does not allow the referral: ``error`` says which is missing
+    (``consent-required``, ``sharing-required``), the message what to record."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class NotTheMentee(ValueError):
+    """A partner's event names someone other than the match's mentee."""
 
 
 def _publish(uow: UnitOfWork, payload: EventPayload, key: str | None) -> None:
@@ -77,8 +99,13 @@ def _csv(values: Any) -> str:
 
 # --- mentors -------------------------------------------------------------------------------
 
-def register_mentor(uow: UnitOfWork, command: RegisterMentor) -> str:
-    """Register a mentor; the event carries no name."""
+def register_mentor(uow: UnitOfWork, command: RegisterMentor, org: str, today: date,
+                    rules: EligibilityRules) -> dict[str, Any]:
+    """Register a mentor of the coordinator's own organisation ``org`` (else
+    ``NotPermitted``); the event carries no name. Waitlisted referrals to ``org`` are matched
+    if the mentor can take them; returns the mentor as their coordinator sees them."""
+    if command.org != org:
+        raise NotPermitted("coordinators register mentors of their own organisation only")
     mentor_id = f"mnt_{uuid.uuid4().hex}"
     uow.session.execute(mentors.insert().values(
         mentor_id=mentor_id,
@@ -87,7 +114,7 @@ def register_mentor(uow: UnitOfWork, command: RegisterMentor) -> str:
         last_supervision_on=command.supervision_held_on, registered_at=utcnow()))
     _publish(uow, MentorRegistered(mentor_id=mentor_id, **command.model_dump(
         exclude={"display_name", "supervision_held_on"})), mentor_id)
-    return mentor_id
+    return _rematched(uow, mentor_id, org, today, rules)
 
 
 def mentor_row(session: Session, mentor_id: str, org: str | None) -> Any:
@@ -138,17 +165,41 @@ def mentor_view(session: Session, row: Any, today: date, rules: EligibilityRules
             "matchable": not reasons, "not_matchable_because": reasons}
 
 
-def record_supervision(uow: UnitOfWork, mentor_id: str, org: str, held_on: date) -> str:
-    """Record supervision (keeps the mentor matchable); returns the mentor's id."""
+def list_mentors(session: Session, org: str, today: date, rules: EligibilityRules
+                 ) -> list[dict[str, Any]]:
+    """``org``'s mentors as their coordinators see them, oldest registration first."""
+    return [mentor_view(session, row, today, rules) for row in mentors_of(session, org)]
+
+
+def get_mentor(session: Session, mentor_id: str, org: str, today: date,
+               rules: EligibilityRules) -> dict[str, Any]:
+    """One of ``org``'s mentors as their coordinators see them (``NotFound`` for any other)."""
+    return mentor_view(session, mentor_row(session, mentor_id, org), today, rules)
+
+
+def _rematched(uow: UnitOfWork, mentor_id: str, org: str, today: date,
+               rules: EligibilityRules) -> dict[str, Any]:
+    """After a change to one of ``org``'s mentors, match ``org``'s waitlist (the mentor may
+    now have room or be matchable) and return the mentor as their coordinator sees them."""
+    match_waitlist(uow, today, rules, org)
+    return get_mentor(uow.session, mentor_id, org, today, rules)
+
+
+def record_supervision(uow: UnitOfWork, mentor_id: str, org: str, held_on: date,
+                       today: date, rules: EligibilityRules) -> dict[str, Any]:
+    """Record supervision (keeps the mentor matchable); waitlisted referrals are matched if
+    the mentor now can take them. Returns the mentor as their coordinator sees them."""
     row = mentor_row(uow.session, mentor_id, org)
     if row.last_supervision_on is None or held_on > row.last_supervision_on:
         uow.session.execute(update(mentors).where(mentors.c.mentor_id == mentor_id)
                             .values(last_supervision_on=held_on))
-    return mentor_id
+    return _rematched(uow, mentor_id, org, today, rules)
 
 
-def change_status(uow: UnitOfWork, mentor_id: str, org: str, status: str) -> str:
-    """Change a mentor's status and say so; returns the mentor's id."""
+def change_status(uow: UnitOfWork, mentor_id: str, org: str, status: str, today: date,
+                  rules: EligibilityRules) -> dict[str, Any]:
+    """Change a mentor's status and say so; becoming matchable matches waitlisted referrals.
+    Returns the mentor as their coordinator sees them."""
     row = mentor_row(uow.session, mentor_id, org)
     if row.status != status:
         uow.session.execute(update(mentors).where(mentors.c.mentor_id == mentor_id)
@@ -156,13 +207,84 @@ def change_status(uow: UnitOfWork, mentor_id: str, org: str, status: str) -> str
         _publish(uow, MentorStatusChanged(mentor_id=mentor_id, org=org,
                                           previous_status=row.status, status=status),
                  mentor_id)
-    return mentor_id
+    return _rematched(uow, mentor_id, org, today, rules)
+
+
+# --- who may see and do what --------------------------------------------------------------
+
+def _enforce(decision: access.Decision, record: str) -> None:
+    """``NotFound`` when the record is hidden from the caller, ``NotPermitted`` if refused."""
+    if decision.outcome == "hidden":
+        raise NotFound(record)
+    if decision.outcome == "refused":
+        raise NotPermitted(decision.reason)
+
+
+def relationship_to(row: Any, org: str) -> Relationship:
+    """What ``org`` is to a referral row: its referrer, receiver (sharing withdrawn or not),
+    or nothing."""
+    return relationship(org, row.referred_by_org, row.to_org, bool(row.sharing_withdrawn))
+
+
+def referral_for(session: Session, referral_id: str, caller: Principal,
+                 action: access.Action) -> tuple[Any, Relationship]:
+    """The referral and the caller's relationship to it, if ``action`` is allowed;
+    otherwise ``NotFound`` (unknown, or nothing to the caller's organisation) or
+    ``NotPermitted``."""
+    row = referral_row(session, referral_id)
+    related = relationship_to(row, caller.org)
+    _enforce(access.decide(action, related, caller.roles), "referral")
+    return row, related
+
+
+def _recordable(session: Session, keys: LiveKeys, match_id: str, caller: Principal) -> None:
+    """``NotFound`` or ``NotPermitted`` unless the caller may record on the match;
+    ``KeyShredded`` once the mentee is erased, asked of consent and never the cache."""
+    found = match_row(session, match_id, None)
+    referral = referral_row(session, found.referral_id)
+    _enforce(access.decide("record", relationship_to(referral, caller.org), caller.roles),
+             "match")
+    require_live(keys, referral)
 
 
 # --- referrals and matching ----------------------------------------------------------------
 
-def refer(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
-          command: ReferMentee, subject_id: str, today: date) -> str:
+def refer(database: Database, consent: Consent, keys: LiveKeys, cipher: PersonalDataCipher,
+          records: RecordCipher, partners: Collection[str], command: ReferMentee,
+          caller: Principal, today: date) -> dict[str, Any]:
+    """Refer a person to a DVA partner's intake (``partners``) on behalf of the caller's own
+    organisation: needs its peer-mentoring consent and, to another organisation, its
+    partner-sharing naming it (the receiver is then given a relationship with the person).
+    Returns the referral as the referrer sees it."""
+    if command.referred_by_org != caller.org:
+        raise NotPermitted("you may refer only on behalf of your own organisation")
+    if command.to_org not in partners:
+        raise NotAPartner("to_org must name a DVA partner organisation: "
+                          f"{', '.join(sorted(partners))}")
+    subject_id = resolve_subject(consent, keys, command.nhs_number, command.subject_id, caller)
+    referrer = consent.consents(subject_id, caller.org)
+    if not referrer.relationship:
+        raise UnknownSubject()
+    if not referrer.granted("peer-mentoring"):
+        raise ConsentRequired("consent-required", "peer-mentoring consent recorded by your "
+                              "organisation is not active for this person: record it before "
+                              "referring")
+    if command.to_org != caller.org:
+        try:
+            consent.establish_referral(subject_id, command.to_org, caller)
+        except SharingRequired:
+            raise ConsentRequired("sharing-required", "partner-sharing consent recorded by "
+                                  f"your organisation does not name {command.to_org}: record "
+                                  "the person's consent to share with it before referring"
+                                  ) from None
+    with database.unit_of_work() as uow:
+        referral_id = _record_referral(uow, cipher, records, command, subject_id, today)
+        return referral_view(uow.session, referral_row(uow.session, referral_id), cipher,
+                             records, show_safe_contact=False, viewer_org=caller.org)
+
+
+def _record_referral(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
+                     command: ReferMentee, subject_id: str, today: date) -> str:
     """Record a referral (consent already checked); its safe contact is a safeguarding
     record, sealed under the records key (the event carries it under the data key)."""
     referral_id = f"ref_{uuid.uuid4().hex}"
@@ -193,11 +315,79 @@ def referral_row(session: Session, referral_id: str) -> Any:
     return row
 
 
+def intake(session: Session, trail: AuditTrail, cipher: PersonalDataCipher,
+           records: RecordCipher, caller: Principal, status: str) -> list[dict[str, Any]]:
+    """The caller's organisation's intake in ``status``: the referrals sent to it that the
+    caller may read, oldest first, without safe contact; each person shown is audited once."""
+    rows = [r for r in _intake_rows(session, caller.org, status)
+            if access.decide("read-referral", relationship_to(r, caller.org),
+                             caller.roles).allowed]
+    views = [referral_view(session, r, cipher, records, show_safe_contact=False,
+                           viewer_org=caller.org) for r in rows]
+    for subject_id in dict.fromkeys(r.subject_id for r in rows if r.subject_id):
+        trail.audit("mentoring-intake-read", subject_id, caller, status=status)
+    return views
+
+
+def read_referral(session: Session, trail: AuditTrail, cipher: PersonalDataCipher,
+                  records: RecordCipher, referral_id: str, caller: Principal
+                  ) -> dict[str, Any]:
+    """A referral as the caller may see it: to the referrer (status and preferences), to the
+    receiving organisation (with safe contact for its coordinators); ``NotFound`` or
+    ``NotPermitted`` otherwise. The read, allowed or refused, is audited."""
+    try:
+        row = referral_row(session, referral_id)
+    except NotFound:
+        trail.audit("mentoring-referral-refused", None, caller, referral_id=referral_id,
+                    refusal="hidden")
+        raise
+    related = relationship_to(row, caller.org)
+    decision = access.decide("read-referral", related, caller.roles)
+    if not decision.allowed:
+        # an organisation with no relationship is not told whom the referral is about, not
+        # even through its own DPO's view of the audit trail
+        trail.audit("mentoring-referral-refused",
+                    None if decision.outcome == "hidden" else row.subject_id, caller,
+                    referral_id=referral_id, refusal=decision.outcome)
+        _enforce(decision, "referral")
+    contact = access.decide("read-safe-contact", related, caller.roles).allowed
+    view = referral_view(session, row, cipher, records, show_safe_contact=contact,
+                         viewer_org=caller.org)
+    trail.audit("mentoring-safe-contact-read" if contact else "mentoring-referral-read",
+                row.subject_id, caller, referral_id=row.referral_id)
+    return view
+
+
+def update_safe_contact(database: Database, registry: SafeguardingRegistry,
+                        records: RecordCipher, referral_id: str, contact: SafeContact,
+                        caller: Principal) -> dict[str, Any]:
+    """Replace the caller's organisation's copy of the person's safe contact (staff of the
+    referral's either end): recorded with consent, which tells every holder of that copy,
+    and on this referral at once; ``NotActive`` once the person is erased."""
+    with database.read() as session:
+        row, _related = referral_for(session, referral_id, caller, "update-safe-contact")
+    if row.subject_id is None:
+        raise NotActive("the person was erased: their safe contact is kept for the data "
+                        "protection officer and no longer changes")
+    registry.update_safe_contact(row.subject_id, contact, caller)
+    with database.unit_of_work() as uow:
+        safeguarding.update_referral_contact(uow, records, referral_id, contact, caller.org)
+    return {"id": referral_id, "safe_contact_updated": True}
+
+
 def _lock_mentors(session: Session, org: str) -> list[Any]:
     """An organisation's mentors, locked (in mentor_id order, so lockers never deadlock)
     until the transaction ends: whoever counts their mentees next waits for this match."""
     return list(session.execute(select(mentors).where(mentors.c.org == org)
                                 .order_by(mentors.c.mentor_id).with_for_update()))
+
+
+def match_referral(uow: UnitOfWork, referral_id: str, caller: Principal, today: date,
+                   rules: EligibilityRules) -> dict[str, Any]:
+    """Match a referral for the receiving organisation's coordinators (``NotFound`` or
+    ``NotPermitted`` for anyone else): see ``match``."""
+    referral_for(uow.session, referral_id, caller, "match")
+    return match(uow, referral_id, today, rules)
 
 
 def match(uow: UnitOfWork, referral_id: str, today: date, rules: EligibilityRules
@@ -261,23 +451,7 @@ def match_waitlist(uow: UnitOfWork, today: date, rules: EligibilityRules,
     return [rid for rid in waiting if match(uow, rid, today, rules)["status"] == "matched"]
 
 
-def change_and_rematch(uow: UnitOfWork, org: str, today: date, rules: EligibilityRules,
-                       change: Callable[[], str]) -> dict[str, Any]:
-    """Apply ``change`` to one of ``org``'s mentors (it returns the mentor's id), match
-    ``org``'s waitlist (the mentor may now have room or be matchable), and return the mentor
-    as their coordinator sees them."""
-    mentor_id = change()
-    match_waitlist(uow, today, rules, org)
-    return mentor_view(uow.session, mentor_row(uow.session, mentor_id, org), today, rules)
-
-
-def relationship_to(row: Any, org: str) -> Relationship:
-    """What ``org`` is to a referral row: its referrer, receiver (sharing withdrawn or not),
-    or nothing."""
-    return relationship(org, row.referred_by_org, row.to_org, bool(row.sharing_withdrawn))
-
-
-def intake(session: Session, org: str, status: str) -> list[Any]:
+def _intake_rows(session: Session, org: str, status: str) -> list[Any]:
     """Referrals sent to ``org`` in ``status``, in referral order."""
     return list(session.execute(select(referrals).where(
         referrals.c.to_org == org, referrals.c.status == status).order_by(referrals.c.seq)))
@@ -309,7 +483,7 @@ def referral_view(session: Session, row: Any, cipher: PersonalDataCipher,
 
 # --- sessions, concerns, outcomes, endings ------------------------------------------------
 
-def require_live(keys: CachingKeyStore, referral: Any) -> None:
+def require_live(keys: LiveKeys, referral: Any) -> None:
     """Raise ``KeyShredded`` when the referral's person is erased: writes about them stop the
     moment their key is shredded, before the cascade reaches this service."""
     if referral.subject_id is None:
@@ -328,9 +502,18 @@ def match_row(session: Session, match_id: str, org: str | None) -> Any:
     return row
 
 
-def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
-                command: LogSession, org: str, pseudonym_of: safeguarding.PseudonymOf,
-                raised_by: str | None = None) -> dict[str, Any]:
+def log_session(uow: UnitOfWork, keys: LiveKeys, cipher: PersonalDataCipher,
+                records: RecordCipher, registry: SafeguardingRegistry, command: LogSession,
+                caller: Principal) -> dict[str, Any]:
+    """Log a session for a caller who may record on the match (see ``write_session``)."""
+    _recordable(uow.session, keys, command.match_id, caller)
+    return write_session(uow, cipher, records, registry, command, caller.org,
+                         raised_by=caller.subject)
+
+
+def write_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
+                  registry: SafeguardingRegistry, command: LogSession, org: str,
+                  raised_by: str | None = None) -> dict[str, Any]:
     """Log a session of an active match; a concern goes on the Trust's queue at once, its
     details sealed under the service's records key (kept through erasure, for the DPO)."""
     session = uow.session
@@ -351,11 +534,11 @@ def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCiph
         referral.subject_id)
     concern_id = None
     if command.safeguarding_concern and referral.subject_id is not None:
-        concern_id = safeguarding.raise_concern(uow, cipher, records, safeguarding.Concern(
+        concern_id = safeguarding.put_on_queue(uow, cipher, records, safeguarding.Concern(
             subject_id=referral.subject_id, org=found.org, raised_on=command.held_on,
             details=command.concern_details or "", raised_by=raised_by,
             referral_id=referral.referral_id, match_id=found.match_id, session_id=session_id),
-            pseudonym_of(referral.subject_id))["id"]
+            safeguarding.pseudonym_of(registry, referral.subject_id))["id"]
     return {"id": session_id, "match_id": found.match_id, "held_on": command.held_on.isoformat(),
             "duration_minutes": command.duration_minutes, "mode": command.mode,
             "attendance": command.attendance,
@@ -363,8 +546,15 @@ def log_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCiph
             "safeguarding_concern_id": concern_id}
 
 
-def record_outcome(uow: UnitOfWork, command: RecordOutcome, org: str, today: date
-                   ) -> dict[str, Any]:
+def record_outcome(uow: UnitOfWork, keys: LiveKeys, command: RecordOutcome,
+                   caller: Principal, today: date) -> dict[str, Any]:
+    """Record an outcome measure for a caller who may record on the match."""
+    _recordable(uow.session, keys, command.match_id, caller)
+    return write_outcome(uow, command, caller.org, today)
+
+
+def write_outcome(uow: UnitOfWork, command: RecordOutcome, org: str, today: date
+                  ) -> dict[str, Any]:
     """Score an outcome measure and record it."""
     session = uow.session
     found = match_row(session, command.match_id, org)
@@ -385,8 +575,36 @@ def record_outcome(uow: UnitOfWork, command: RecordOutcome, org: str, today: dat
             "metric_score": scored.metric, "recorded_on": recorded_on.isoformat()}
 
 
-def end_match(uow: UnitOfWork, cipher: PersonalDataCipher, match_id: str, org: str | None,
-              command: EndMatch, today: date) -> dict[str, Any]:
+def adopt_partner_record(uow: UnitOfWork, keys: LiveKeys, cipher: PersonalDataCipher,
+                         records: RecordCipher, registry: SafeguardingRegistry,
+                         command: LogSession | RecordOutcome, org: str, subject: str | None,
+                         today: date) -> dict[str, Any]:
+    """Record a session or outcome from ``org``'s case system on a match of ``org``'s
+    (else ``NotFound``), about its mentee (``subject``, when the event names one, else
+    ``NotTheMentee``), who is not erased (else ``KeyShredded``)."""
+    found = match_row(uow.session, command.match_id, org)
+    referral = referral_row(uow.session, found.referral_id)
+    if subject is not None and subject != referral.subject_id:
+        raise NotTheMentee("subject: is not the mentee of this match")
+    require_live(keys, referral)
+    if isinstance(command, LogSession):
+        return write_session(uow, cipher, records, registry, command, org)
+    return write_outcome(uow, command, org, today)
+
+
+def end_match(uow: UnitOfWork, keys: LiveKeys, cipher: PersonalDataCipher, match_id: str,
+              command: EndMatch, caller: Principal, today: date, rules: EligibilityRules
+              ) -> dict[str, Any]:
+    """End a match, for a caller who may record on it; the mentor's room goes to the
+    caller's organisation's waitlist."""
+    _recordable(uow.session, keys, match_id, caller)
+    ended = end_active_match(uow, cipher, match_id, caller.org, command, today)
+    match_waitlist(uow, today, rules, caller.org)
+    return ended
+
+
+def end_active_match(uow: UnitOfWork, cipher: PersonalDataCipher, match_id: str,
+                     org: str | None, command: EndMatch, today: date) -> dict[str, Any]:
     """End a match (planned or not); the mentor's room goes to the waitlist."""
     session = uow.session
     found = match_row(session, match_id, org)

@@ -14,11 +14,11 @@ raised, and each referral and concern records whose copy it holds (``safe_contac
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -33,12 +33,16 @@ from services.mentoring.adapters.tables import (
     safeguarding_concerns,
 )
 from services.mentoring.domain import access
-from shared.auth import Principal
+from services.mentoring.service_layer.commands import RaiseConcern
+from services.mentoring.service_layer.errors import NotFound
+from services.mentoring.service_layer.ports import AuditTrail, Consent, SafeguardingRegistry
+from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher, UnknownSubject
-from shared.db import UnitOfWork, insert_if_absent, utcnow
+from shared.db import Database, UnitOfWork, insert_if_absent, utcnow
 from shared.events.consent import SafeContact
 from shared.events.envelope import CloudEvent, EncryptedBlock, EventPayload
 from shared.events.mentoring import MentoringEnded, SafeguardingConcernRaised
+from shared.identity import SUBJECT_PATTERN
 from shared.kafka.topics import events_topic
 
 SOURCE = "/peerlink/mentoring"
@@ -47,17 +51,6 @@ SAFE_CONTACT = "mentoring.safe-contact"
 REPEAT_WINDOW = timedelta(days=365)
 CASE_SYSTEM = "case-system"
 """Who raised a concern that came from a DVA partner's case system (no person's token)."""
-
-
-class SafeguardingRegistry(Protocol):
-    """What mentoring asks consent about a person's safeguarding records."""
-
-    def safeguarding_pseudonym(self, subject_id: str) -> str | None:
-        """The person's keyed safeguarding pseudonym (``KeyShredded`` once erased)."""
-
-    def update_safe_contact(self, subject_id: str, contact: SafeContact,
-                            caller: Principal) -> None:
-        """Record the current safe contact, for every holder to hear."""
 
 
 class ConcernNotFound(LookupError):
@@ -251,8 +244,8 @@ def check_related(session: Session, concern: Concern) -> None:
                              "by your organisation has this id")
 
 
-def raise_concern(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
-                  concern: Concern, pseudonym: str | None) -> dict[str, Any]:
+def put_on_queue(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
+                 concern: Concern, pseudonym: str | None) -> dict[str, Any]:
     """Put a concern on the Trust's queue: sealed under the records key, flagged as a repeat
     when the person had a MARAC referral in the 12 months before, and published. The answer
     does not say whether it is a repeat: that would tell the raiser (any organisation with a
@@ -293,11 +286,37 @@ def raise_concern(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
             "status": "open", "safe_contact_kept": contact is not None}
 
 
+def raise_concern(database: Database, consent: Consent, cipher: PersonalDataCipher,
+                  records: RecordCipher, command: RaiseConcern, caller: Principal
+                  ) -> dict[str, Any]:
+    """Raise a concern from any contact (waitlisted, after an ending, at withdrawal) about a
+    person the caller's organisation has a relationship with (else ``UnknownSubject``), naming
+    only their referral and match (else ``NotRelated``); it goes on the queue at once."""
+    # what is not a subject reference names no one: answered as an unknown person, and never
+    # put in a URL of the consent service
+    if not re.fullmatch(SUBJECT_PATTERN, command.subject_id) or not (
+            consent.consents(command.subject_id, caller.org).relationship):
+        raise UnknownSubject()
+    pseudonym = pseudonym_of(consent, command.subject_id)
+    with database.unit_of_work() as uow:
+        concern = Concern(
+            subject_id=command.subject_id, org=caller.org, raised_on=command.raised_on,
+            details=command.details, raised_by=caller.subject,
+            referral_id=command.referral_id, match_id=command.match_id,
+            safe_contact=None if command.safe_contact is None
+            else command.safe_contact.model_dump())
+        check_related(uow.session, concern)
+        return put_on_queue(uow, cipher, records, concern, pseudonym)
+
+
 def step(uow: UnitOfWork, records: RecordCipher, concern_id: str, taken: access.ConcernStep,
          caller: Principal, note: str | None) -> dict[str, Any]:
     """Take one step of the queue. The state is changed only if it is still the one the step
     leaves, and each state is entered once (a unique row), so of two leads acting at once one
-    step is recorded and the other is told the state it found."""
+    step is recorded and the other is told the state it found. Only the Trust's safeguarding
+    lead takes a step (else ``NotPermitted``)."""
+    if not access.may_step(taken, caller.org_kind, caller.roles):
+        raise NotPermitted("only the Trust's safeguarding lead moves a concern on the queue")
     session = uow.session
     row = session.execute(select(safeguarding_concerns.c.status).where(
         safeguarding_concerns.c.concern_id == concern_id).with_for_update()).first()
@@ -389,6 +408,31 @@ def concerns(session: Session, status: str | None, flagged_for_dpo: bool | None,
     return [concern_view(session, row, records, reader) for row in session.execute(query)]
 
 
+def queue(database: Database, trail: AuditTrail, records: RecordCipher, caller: Principal,
+          status: str | None, flagged_for_dpo: bool | None) -> list[dict[str, Any]]:
+    """The part of the Trust's safeguarding queue the caller sees (``NotPermitted`` for
+    anyone but its safeguarding lead and data protection officers): the lead's with each
+    concern's safe contact, a DPO's only those flagged by erasure (a partner's DPO, those its
+    own organisation raised). Every person shown is audited, and each safe contact shown."""
+    scope = access.concern_scope(caller.org, caller.org_kind, caller.roles)
+    if scope is None:
+        trail.audit("mentoring-concerns-refused", None, caller)
+        raise NotPermitted("the safeguarding queue belongs to the Trust's safeguarding lead")
+    contact = access.shows_concern_safe_contact(scope)
+    with database.read() as session:
+        shown = concerns(session, status, True if scope.flagged_only else flagged_for_dpo,
+                         scope.org, records, contact)
+    for subject_id in dict.fromkeys(c["subject_id"] for c in shown):
+        trail.audit("mentoring-concern-read", subject_id, caller,
+                    concerns=sum(c["subject_id"] == subject_id for c in shown))
+    for subject_id in dict.fromkeys(c["subject_id"] for c in shown
+                                    if c["safe_contact"] is not None):
+        trail.audit("mentoring-safe-contact-read", subject_id, caller,
+                    concerns=sum(c["subject_id"] == subject_id
+                                 and c["safe_contact"] is not None for c in shown))
+    return shown
+
+
 def oldest_open_age_seconds(session: Session, now: datetime) -> float:
     """Age of the oldest concern not yet acknowledged (0 when there is none)."""
     row = session.execute(select(safeguarding_concerns.c.raised_at,
@@ -441,6 +485,27 @@ def export(session: Session, cipher: PersonalDataCipher, records: RecordCipher,
                                       for r in raised]}
 
 
+def export_subject(database: Database, consent: Consent, cipher: PersonalDataCipher,
+                   records: RecordCipher, subject_id: str, caller: Principal
+                   ) -> dict[str, Any]:
+    """Subject access for a DPO: everything mentoring holds about the person for the DPO's
+    own organisation (see ``export``); a person it has no relationship with is not found
+    (``NotFound``). Audited, refused or not."""
+    try:
+        related = consent.consents(subject_id, caller.org).relationship
+    except (UnknownSubject, KeyShredded):
+        related = False
+    if not related:
+        consent.audit("mentoring-export-refused", None, caller)
+        raise NotFound("person")
+    with database.read() as session:
+        exported = export(session, cipher, records, subject_id, caller.org)
+    consent.audit("mentoring-subject-export", subject_id, caller,
+                  referrals=len(exported["referrals"]),
+                  concerns=len(exported["safeguarding_concerns"]))
+    return exported
+
+
 def _match_export(session: Session, cipher: PersonalDataCipher, subject_id: str, found: Any
                   ) -> dict[str, Any]:
     reason: Any = None
@@ -469,5 +534,3 @@ def _match_export(session: Session, cipher: PersonalDataCipher, subject_id: str,
                           "recorded_on": o.recorded_on.isoformat()} for o in measured]}
 
 
-PseudonymOf = Callable[[str], str | None]
-"""The safeguarding pseudonym of a subject (see ``pseudonym_of``)."""
