@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.screening.adapters.tables import metadata
 from services.screening.domain.risk import DEFAULT_ESCALATION_INCIDENTS
-from shared.auth import Principal
+from services.screening.service_layer.ports import SafeguardingRegistry
 from shared.consent_client import ConsentClient
-from shared.crypto import PersonalDataCipher, RecordCipher, UnknownSubject, load_key
-from shared.events.consent import SafeContact
+from shared.crypto import PersonalDataCipher, RecordCipher, load_key
 from shared.http import Authorizer
 from shared.runtime import consent_keys, open_database, service_credentials, token_verifier
 from shared.settings import PlatformSettings
@@ -40,27 +39,13 @@ class ScreeningKeySettings(BaseSettings):
     records_key_file: Path | None = None
 
 
-class SafeguardingRegistry(Protocol):
-    """What screening asks the consent service for its safeguarding records (the
-    ``ConsentClient`` is the adapter)."""
-
-    def safeguarding_pseudonym(self, subject_id: str) -> str | None:
-        """The keyed pseudonym linking the person's safeguarding records across
-        re-registration; raises ``KeyShredded`` or ``KeyStoreUnavailable``."""
-        ...
-
-    def update_safe_contact(self, subject_id: str, contact: SafeContact,
-                            caller: Principal) -> None:
-        """Record the person's current safe contact, so every holder gets it."""
-        ...
-
-
-class ScreeningService:
-    """Everything the screening API and worker need."""
+class ScreeningAdapters:
+    """The composition root: the adapters the screening API and worker hand to its use
+    cases, built from the process's settings."""
 
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
-        self.screening = ScreeningSettings()
+        self.thresholds = ScreeningSettings()
         self.database = open_database(SERVICE, metadata, settings)
         self.authorizer = Authorizer(token_verifier(settings))
         self.registry = ConsentClient(settings.consent_base_url(),
@@ -74,17 +59,7 @@ class ScreeningService:
             keys.records_key_file, settings.var_dir / "development-screening-records.key",
             production=settings.env == "production"))
 
-    def resolve_subject(self, nhs_number: str | None, subject_id: str | None,
-                        caller: Principal | None = None) -> str:
-        """The subject reference for a record: registered by NHS number (for ``caller``'s
-        organisation, or with no caller, by the worker, for the Trust), or checked with the
-        consent service, bypassing the key cache, to exist and not be erased.
 
-        Raises ``UnknownSubject``, ``KeyShredded`` or ``KeyStoreUnavailable``.
-        """
-        if nhs_number is not None:
-            return self.registry.register(nhs_number, caller)
-        if subject_id is None:
-            raise UnknownSubject()
-        self.keys.live_key(subject_id)  # never the cache: an erasure stops writes at once
-        return subject_id
+ScreeningService = ScreeningAdapters
+"""The former name, for the tests outside screening's own that still import it (to go
+once they say ``ScreeningAdapters``)."""

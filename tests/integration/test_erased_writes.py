@@ -22,7 +22,7 @@ from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
 from services.mentoring.bootstrap import MentoringService
 from services.mentoring.entrypoints.api import build_api as mentoring_api
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.demo import fake_nhs_numbers
 from shared.settings import PlatformSettings
@@ -55,7 +55,7 @@ class Programme:
     settings: PlatformSettings
     consent: ConsentService
     consent_api: httpx.Client
-    screening: ScreeningService
+    screening: ScreeningAdapters
     mentoring: MentoringService
 
     @property
@@ -93,7 +93,7 @@ def programme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Progr
     with issuing(settings) as issued, serving(consent_api(consent)) as consent_url, \
             httpx.Client(base_url=consent_url, timeout=10) as client:
         served = issued.model_copy(update={"consent_url": consent_url})
-        screening, mentoring = ScreeningService(served), MentoringService(served)
+        screening, mentoring = ScreeningAdapters(served), MentoringService(served)
         try:
             yield Programme(served, consent, client, screening, mentoring)
         finally:

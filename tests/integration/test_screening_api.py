@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
@@ -33,25 +33,25 @@ ASKED: dict[str, Any] = {
 
 @pytest.fixture
 def screening(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-              ) -> Iterator[tuple[ScreeningService, TestClient]]:
+              ) -> Iterator[tuple[ScreeningAdapters, TestClient]]:
     consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
             serving(consent_api(ConsentService(settings))) as consent_url:
-        service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
+        service = ScreeningAdapters(settings.model_copy(update={"consent_url": consent_url}))
         yield service, TestClient(screening_api(service))
         service.database.dispose()  # the PostgreSQL server's connections are shared
 
 
-def _outbox(service: ScreeningService) -> list[Any]:
+def _outbox(service: ScreeningAdapters) -> list[Any]:
     outbox = service.database.metadata.tables["outbox"]
     with service.database.read() as session:
         return list(session.execute(select(outbox).order_by(outbox.c.seq)))
 
 
 def test_an_enquiry_is_scored_stored_sealed_and_published(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     response = client.post("/v1/screenings", json=ASKED,
                            headers=bearer(service.settings, "trust", "clinician"))
@@ -75,7 +75,7 @@ def test_an_enquiry_is_scored_stored_sealed_and_published(
 
 
 def test_a_non_private_enquiry_is_accepted_but_flagged(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     response = client.post("/v1/screenings", json={**ASKED, "private": False},
                            headers=bearer(service.settings, "trust", "clinician"))
@@ -92,7 +92,7 @@ def test_a_non_private_enquiry_is_accepted_but_flagged(
     ({"subject_id": "sub_" + "0" * 32}, "exactly one"),
 ])
 def test_bad_input_is_a_422_naming_the_problem_and_nothing_is_written(
-        screening: tuple[ScreeningService, TestClient], change: dict[str, Any],
+        screening: tuple[ScreeningAdapters, TestClient], change: dict[str, Any],
         field: str) -> None:
     service, client = screening
     body = {k: v for k, v in {**ASKED, **change}.items() if v is not None}
@@ -105,7 +105,7 @@ def test_bad_input_is_a_422_naming_the_problem_and_nothing_is_written(
 
 
 def test_an_unknown_subject_reference_is_a_422(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     body = {k: v for k, v in ASKED.items() if k != "nhs_number"}
     response = client.post("/v1/screenings", json={**body, "subject_id": "sub_" + "a" * 32},
@@ -115,7 +115,7 @@ def test_an_unknown_subject_reference_is_a_422(
 
 
 def test_a_formula_as_a_team_is_a_422_naming_the_field(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     response = client.post("/v1/screenings", json={**ASKED, "team": "=cmd|' /C calc'!A0"},
                            headers=bearer(service.settings, "trust", "clinician"))
@@ -134,7 +134,7 @@ def test_a_formula_as_a_team_is_a_422_naming_the_field(
     pytest.param("trust", "ops-viewer", "trust", id="ops-viewer"),
     pytest.param("trust", "dpo", "trust", id="dpo"),
 ])
-def test_who_may_record(screening: tuple[ScreeningService, TestClient], org: str, role: str,
+def test_who_may_record(screening: tuple[ScreeningAdapters, TestClient], org: str, role: str,
                         body_org: str) -> None:
     service, client = screening
     response = client.post("/v1/screenings", json={**ASKED, "org": body_org},
@@ -146,7 +146,7 @@ def test_who_may_record(screening: tuple[ScreeningService, TestClient], org: str
 
 @pytest.mark.parametrize("org", ["partner-a", "partner-b"])
 def test_a_partner_clinician_token_is_refused_outright(
-        screening: tuple[ScreeningService, TestClient], org: str) -> None:
+        screening: tuple[ScreeningAdapters, TestClient], org: str) -> None:
     """Clinicians exist only at the Trust: a token naming one at a partner is a 401, however
     well signed, before any screening rule is asked."""
     service, client = screening
@@ -159,9 +159,9 @@ def test_a_partner_clinician_token_is_refused_outright(
 
 
 def test_consent_service_down_is_a_503_and_nothing_is_written(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, _ = screening
-    offline = ScreeningService(service.settings.model_copy(
+    offline = ScreeningAdapters(service.settings.model_copy(
         update={"consent_url": "http://127.0.0.1:9"}))
     response = TestClient(screening_api(offline)).post(
         "/v1/screenings", json=ASKED, headers=bearer(service.settings, "trust", "clinician"))

@@ -26,7 +26,7 @@ from services.screening.adapters.tables import (
     risk_assessments,
     screenings,
 )
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer.cascade import erase
 from tests.support.http import serving
@@ -56,7 +56,7 @@ TABLES = (screenings, enquiries_due, risk_assessments, marac_referrals, partner_
 
 @dataclass
 class World:
-    service: ScreeningService
+    service: ScreeningAdapters
     client: TestClient
     subject_id: str
     screening_id: str
@@ -106,7 +106,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
             serving(consent_api(ConsentService(settings))) as consent_url:
-        service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
+        service = ScreeningAdapters(settings.model_copy(update={"consent_url": consent_url}))
         client = TestClient(screening_api(service))
         trust = bearer(service.settings, "trust", "clinician")
         screening = _post(client, "/v1/screenings", ASKED, trust)

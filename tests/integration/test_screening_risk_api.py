@@ -16,7 +16,7 @@ from sqlalchemy import Table, func, select, update
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import marac_referrals, risk_assessments
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.db import utcnow
 from shared.events.envelope import CloudEvent
@@ -47,7 +47,7 @@ def assessment(yes: int = 0, *, dont_know: int = 0, incidents: int = 0,
     return {**body, **changes}
 
 
-Build = Callable[[], tuple[ScreeningService, TestClient]]
+Build = Callable[[], tuple[ScreeningAdapters, TestClient]]
 
 
 @pytest.fixture
@@ -61,10 +61,10 @@ def build(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with issuing(settings) as settings, \
             serving(consent_api(ConsentService(settings))) as consent_url:
         served: PlatformSettings = settings.model_copy(update={"consent_url": consent_url})
-        made: list[ScreeningService] = []
+        made: list[ScreeningAdapters] = []
 
-        def make() -> tuple[ScreeningService, TestClient]:
-            service = ScreeningService(served)
+        def make() -> tuple[ScreeningAdapters, TestClient]:
+            service = ScreeningAdapters(served)
             made.append(service)
             return service, TestClient(screening_api(service))
 
@@ -74,30 +74,30 @@ def build(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture
-def screening(build: Build) -> tuple[ScreeningService, TestClient]:
+def screening(build: Build) -> tuple[ScreeningAdapters, TestClient]:
     return build()
 
 
-def clinician(service: ScreeningService, org: str = "trust") -> dict[str, str]:
+def clinician(service: ScreeningAdapters, org: str = "trust") -> dict[str, str]:
     return bearer(service.settings, org, "clinician")
 
 
-def safeguarding_lead(service: ScreeningService) -> dict[str, str]:
+def safeguarding_lead(service: ScreeningAdapters) -> dict[str, str]:
     return bearer(service.settings, "trust", "safeguarding-lead")
 
 
-def _outbox(service: ScreeningService) -> list[Any]:
+def _outbox(service: ScreeningAdapters) -> list[Any]:
     outbox = service.database.metadata.tables["outbox"]
     with service.database.read() as session:
         return list(session.execute(select(outbox).order_by(outbox.c.seq)))
 
 
-def _count(service: ScreeningService, table: Table) -> int:
+def _count(service: ScreeningAdapters, table: Table) -> int:
     with service.database.read() as session:
         return int(session.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def _queue(service: ScreeningService, client: TestClient, **params: Any) -> list[Any]:
+def _queue(service: ScreeningAdapters, client: TestClient, **params: Any) -> list[Any]:
     response = client.get("/v1/marac-referrals", params=params,
                           headers=safeguarding_lead(service))
     assert response.status_code == 200, response.text
@@ -105,7 +105,7 @@ def _queue(service: ScreeningService, client: TestClient, **params: Any) -> list
     return referrals
 
 
-def _assess(service: ScreeningService, client: TestClient, body: dict[str, Any]
+def _assess(service: ScreeningAdapters, client: TestClient, body: dict[str, Any]
             ) -> dict[str, Any]:
     response = client.post("/v1/risk-assessments", json=body, headers=clinician(service))
     assert response.status_code == 201, response.text
@@ -117,7 +117,7 @@ def _assess(service: ScreeningService, client: TestClient, body: dict[str, Any]
 
 @pytest.mark.parametrize("role", ["clinician"])
 def test_an_enquiry_due_is_recorded_and_published(
-        screening: tuple[ScreeningService, TestClient], role: str) -> None:
+        screening: tuple[ScreeningAdapters, TestClient], role: str) -> None:
     service, client = screening
     response = client.post("/v1/enquiries/due", json=DUE,
                            headers=bearer(service.settings, "trust", role))
@@ -146,7 +146,7 @@ def test_an_enquiry_due_is_recorded_and_published(
     pytest.param("trust", "ops-viewer", "trust", id="ops-viewer-role"),
 ])
 def test_an_enquiry_due_for_another_organisation_or_role_is_refused(
-        screening: tuple[ScreeningService, TestClient], org: str, role: str,
+        screening: tuple[ScreeningAdapters, TestClient], org: str, role: str,
         body_org: str) -> None:
     service, client = screening
     response = client.post("/v1/enquiries/due", json={**DUE, "org": body_org},
@@ -157,7 +157,7 @@ def test_an_enquiry_due_for_another_organisation_or_role_is_refused(
 
 
 def test_an_enquiry_due_without_a_date_is_a_422(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     response = client.post("/v1/enquiries/due",
                            json={k: v for k, v in DUE.items() if k != "due_on"},
@@ -170,7 +170,7 @@ def test_an_enquiry_due_without_a_date_is_a_422(
 # --- risk assessments and the MARAC criteria ---------------------------------------------------
 
 def test_14_yes_is_visible_high_risk_and_raises_a_referral_on_the_queue(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     body = _assess(service, client, assessment(14, dont_know=3))
 
@@ -189,7 +189,7 @@ def test_14_yes_is_visible_high_risk_and_raises_a_referral_on_the_queue(
 
 
 def test_13_yes_2_incidents_and_no_judgement_is_no_referral(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     body = _assess(service, client, assessment(
         13, dont_know=11, incidents=2, judgement={"referral": False}))
@@ -213,7 +213,7 @@ def test_13_yes_2_incidents_and_no_judgement_is_no_referral(
                  id="three-at-once"),
 ])
 def test_each_criterion_raises_a_referral(
-        screening: tuple[ScreeningService, TestClient], yes: int, incidents: int,
+        screening: tuple[ScreeningAdapters, TestClient], yes: int, incidents: int,
         judgement: dict[str, Any] | None, criteria: list[str]) -> None:
     service, client = screening
     body = _assess(service, client, assessment(yes, incidents=incidents, judgement=judgement))
@@ -237,7 +237,7 @@ def test_each_criterion_raises_a_referral(
                  id="negative-incidents"),
 ])
 def test_bad_risk_assessments_are_a_422_and_nothing_is_written(
-        screening: tuple[ScreeningService, TestClient], change: dict[str, Any],
+        screening: tuple[ScreeningAdapters, TestClient], change: dict[str, Any],
         field: str) -> None:
     service, client = screening
     response = client.post("/v1/risk-assessments", json={**assessment(14), **change},
@@ -258,7 +258,7 @@ def test_bad_risk_assessments_are_a_422_and_nothing_is_written(
     pytest.param("service", "screening", id="service"),
 ])
 def test_who_may_record_a_risk_assessment(
-        screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
+        screening: tuple[ScreeningAdapters, TestClient], org: str, role: str) -> None:
     service, client = screening
     response = client.post("/v1/risk-assessments", json=assessment(14),
                            headers=bearer(service.settings, org, role))
@@ -272,7 +272,7 @@ def test_who_may_record_a_risk_assessment(
     pytest.param("2027-02-15", False, id="13-months-later"),
 ])
 def test_a_referral_within_12_months_makes_the_next_assessment_a_repeat(
-        screening: tuple[ScreeningService, TestClient], second_on: str,
+        screening: tuple[ScreeningAdapters, TestClient], second_on: str,
         repeat: bool) -> None:
     service, client = screening
     first = _assess(service, client, assessment(14, assessed_on="2026-01-15"))
@@ -286,7 +286,7 @@ def test_a_referral_within_12_months_makes_the_next_assessment_a_repeat(
 
 
 def test_no_previous_referral_is_no_repeat(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     first = _assess(service, client, assessment(13, assessed_on="2026-01-15"))
     second = _assess(service, client, assessment(0, assessed_on="2026-12-15"))
@@ -294,7 +294,7 @@ def test_no_previous_referral_is_no_repeat(
 
 
 def test_events_go_through_the_outbox_with_answers_and_reasons_sealed(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     answers = dash(14, dont_know=4)
     body = _assess(service, client, assessment(
@@ -353,7 +353,7 @@ def test_the_escalation_threshold_is_a_setting(
 # --- the MARAC queue ---------------------------------------------------------------------------
 
 def test_a_referral_marked_sent_stays_sent(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
 
@@ -371,7 +371,7 @@ def test_a_referral_marked_sent_stays_sent(
     assert [r["id"] for r in _queue(service, client, status="sent")] == [referral_id]
 
 
-def test_an_unknown_referral_is_a_404(screening: tuple[ScreeningService, TestClient]) -> None:
+def test_an_unknown_referral_is_a_404(screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     response = client.post(f"/v1/marac-referrals/marac_{'0' * 32}/sent",
                            headers=safeguarding_lead(service))
@@ -387,7 +387,7 @@ def test_an_unknown_referral_is_a_404(screening: tuple[ScreeningService, TestCli
     pytest.param("service", "screening", id="service"),
 ])
 def test_only_the_safeguarding_lead_and_those_it_concerns_see_the_queue(
-        screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
+        screening: tuple[ScreeningAdapters, TestClient], org: str, role: str) -> None:
     service, client = screening
     referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
     headers = bearer(service.settings, org, role)
@@ -407,7 +407,7 @@ def test_only_the_safeguarding_lead_and_those_it_concerns_see_the_queue(
     pytest.param("partner-a", "dpo", id="partner-dpo"),
 ])
 def test_only_the_safeguarding_lead_marks_a_referral_sent(
-        screening: tuple[ScreeningService, TestClient], org: str, role: str) -> None:
+        screening: tuple[ScreeningAdapters, TestClient], org: str, role: str) -> None:
     service, client = screening
     referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
     sent = client.post(f"/v1/marac-referrals/{referral_id}/sent",
@@ -419,7 +419,7 @@ def test_only_the_safeguarding_lead_marks_a_referral_sent(
 
 
 def test_a_clinician_sees_only_the_referrals_they_raised(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     authority = development_issuer(service.settings)
     ada = {"Authorization": f"Bearer {authority.mint('trust', ['clinician'], 'ada')}"}
@@ -441,7 +441,7 @@ def test_a_clinician_sees_only_the_referrals_they_raised(
 
 
 def test_a_dpo_sees_only_their_organisations_referrals_flagged_for_them(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     referral_id = _assess(service, client, assessment(14))["marac_referral_id"]
     for org in ("trust", "partner-a"):
@@ -462,7 +462,7 @@ def test_a_dpo_sees_only_their_organisations_referrals_flagged_for_them(
 
 
 def test_no_marac_referral_is_raised_out_of_sight_of_the_safeguarding_lead(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     response = client.post("/v1/risk-assessments", json=assessment(14),
                            headers=clinician(service))
@@ -473,7 +473,7 @@ def test_no_marac_referral_is_raised_out_of_sight_of_the_safeguarding_lead(
 
 
 def test_a_partner_clinician_token_cannot_assess_risk(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening
     response = client.post("/v1/risk-assessments", json=assessment(14),
                            headers=policy_refused_bearer(service.settings, "partner-b",
@@ -497,7 +497,7 @@ def _enum(prop: dict[str, Any]) -> list[Any]:
 
 
 def test_openapi_documents_the_allowed_values(
-        screening: tuple[ScreeningService, TestClient]) -> None:
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
     _, client = screening
     response = client.get("/openapi.json")
     assert response.status_code == 200

@@ -32,11 +32,11 @@ from services.screening.adapters.tables import (
     safe_contacts,
     screenings,
 )
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer import risk
 from services.screening.service_layer.commands import RecordRiskAssessment, RecordScreening
-from services.screening.service_layer.screenings import record_screening
+from services.screening.service_layer.screenings import store_screening
 from shared.events.consent import ErasureRequested, SafeContact, SafeContactUpdated
 from shared.events.envelope import CloudEvent
 from shared.events.screening import MaracReferralRequired
@@ -71,11 +71,11 @@ class Programme:
     consent: ConsentService
     consent_app: FastAPI
     consent_url: str
-    service: ScreeningService
+    service: ScreeningAdapters
     client: TestClient
     applier: EventApplier
     seq: int = 0
-    made: list[ScreeningService] = field(default_factory=list)
+    made: list[ScreeningAdapters] = field(default_factory=list)
 
     def as_(self, role: str, org: str = "trust") -> dict[str, str]:
         """One person per role and organisation (the clinician who raised sees their own)."""
@@ -159,7 +159,7 @@ def programme(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         consent = ConsentService(settings)
         app = consent_api(consent)
         with serving(app) as consent_url:
-            service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
+            service = ScreeningAdapters(settings.model_copy(update={"consent_url": consent_url}))
             applier = consent_applier(service.database, service.cipher, service.records)
             try:
                 yield Programme(consent, app, consent_url, service,
@@ -267,7 +267,7 @@ def _erasure(subject_id: str, org: str, scope: ErasureScope,
         retained=retained), source=CONSENT_SOURCE, subject=subject_id)
 
 
-def _contact_updated(service: ScreeningService, subject_id: str, org: str,
+def _contact_updated(service: ScreeningAdapters, subject_id: str, org: str,
                      contact: dict[str, Any]) -> CloudEvent:
     """``safe-contact-updated`` as consent publishes it: ``org``'s copy changed."""
     return CloudEvent.wrap(SafeContactUpdated(org=org, personal=service.cipher.seal(
@@ -285,7 +285,7 @@ def test_organisation_scope_erases_only_that_organisations_records(
         "hark": {"humiliated": True, "afraid": False, "raped": False, "kicked": False}})
     subject_id = trust_screening["subject_id"]
     with programme.service.database.unit_of_work() as uow:
-        record_screening(uow, programme.service.cipher, RecordScreening.model_validate({
+        store_screening(uow, programme.service.cipher, RecordScreening.model_validate({
             "subject_id": subject_id, "org": "partner-a", "team": "outreach",
             "borough": "camden", "gender": "female", "age_band": "25-34",
             "asked_on": "2026-11-21", "asked_by_role": "idva", "training_level": 3,
@@ -436,7 +436,7 @@ def test_subject_access_export_for_the_dpo_with_a_relationship(programme: Progra
         assert "Wombat" not in refused.text
 
 
-def _raise_together(service: ScreeningService, command: RecordRiskAssessment,
+def _raise_together(service: ScreeningAdapters, command: RecordRiskAssessment,
                     person: risk.Person) -> list[dict[str, Any]]:
     """Two writers, each in its own transaction, released together by a barrier."""
     barrier = threading.Barrier(2)
@@ -445,7 +445,7 @@ def _raise_together(service: ScreeningService, command: RecordRiskAssessment,
     def raise_one() -> None:
         barrier.wait()
         with service.database.unit_of_work() as uow:
-            outcomes.append(risk.record_risk_assessment(
+            outcomes.append(risk.store_risk_assessment(
                 uow, service.cipher, service.records, command, person,
                 risk.Raised("trust", "trust-clinician"), 3))
 

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from services.consent.bootstrap import ConsentService
 from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import partner_sharing, relationships
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.events.envelope import CloudEvent
 from shared.kafka.client import client_options
@@ -61,7 +61,7 @@ RISK: dict[str, Any] = {"nhs_number": NHS_NUMBER, "answers": ["yes"] * 14 + ["no
 class Programme:
     consent: ConsentService
     consent_url: str
-    screening: ScreeningService
+    screening: ScreeningAdapters
     client: TestClient
     consent_outbox: WorkerPlumbing
 
@@ -116,7 +116,7 @@ def programme(database_url: str, kafka_bootstrap: str, tmp_path: Path,
     with issuing(settings) as issued, \
             serving(consent_api(consent)) as consent_url:
         served = issued.model_copy(update={"consent_url": consent_url})
-        screening = ScreeningService(served)
+        screening = ScreeningAdapters(served)
         env = {**os.environ, "PEERLINK_KAFKA_BOOTSTRAP": kafka_bootstrap,
                "PEERLINK_VAR_DIR": str(tmp_path), "PEERLINK_PORT_OFFSET": str(offset),
                "PEERLINK_ENV": "test", "PEERLINK_CONSENT_URL": consent_url,

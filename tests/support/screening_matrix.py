@@ -22,10 +22,10 @@ import httpx
 from fastapi.testclient import TestClient
 
 from services.consent.bootstrap import ConsentService
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer.commands import RecordScreening
-from services.screening.service_layer.screenings import record_screening
+from services.screening.service_layer.screenings import store_screening
 from shared.auth import ON_BEHALF_OF
 from shared.settings import PlatformSettings
 from tests.support.screening import consent_applier
@@ -72,7 +72,7 @@ def _nhs_numbers(start: int) -> Iterator[str]:
 class ScreeningHarness:
     """Rows of the screening API, with a consent service served on a port."""
 
-    def __init__(self, consent: ConsentService, consent_url: str, screening: ScreeningService,
+    def __init__(self, consent: ConsentService, consent_url: str, screening: ScreeningAdapters,
                  tokens: Tokens, check_status: Callable[[Any, httpx.Response], None]) -> None:
         self.check_status = check_status
         self.consent = consent
@@ -91,7 +91,7 @@ class ScreeningHarness:
                 check_status: Callable[[Any, httpx.Response], None]
                 ) -> Iterator[ScreeningHarness]:
         with consent_beside("screening", settings, var_dir) as (consent, consent_url, beside):
-            screening = ScreeningService(beside)
+            screening = ScreeningAdapters(beside)
             screening.safeguarding = DirectSafeguarding(consent)
             harness = cls(consent, consent_url, screening, tokens, check_status)
             try:
@@ -162,7 +162,7 @@ class ScreeningHarness:
             return str(response.json()["id"])
         # no person at a DVA partner records screenings; its record system could (service)
         with self.screening.database.unit_of_work() as uow:
-            return record_screening(uow, self.screening.cipher,
+            return store_screening(uow, self.screening.cipher,
                                     RecordScreening.model_validate(body), subject_id, holder)
 
     def _trust_referral(self, subject_id: str) -> str:

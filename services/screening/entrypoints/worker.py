@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.screening.bootstrap import SERVICE, ScreeningService
+from services.screening.bootstrap import SERVICE, ScreeningAdapters
 from services.screening.service_layer import cascade
 from services.screening.service_layer.commands import RecordScreening
-from services.screening.service_layer.screenings import record_screening
+from services.screening.service_layer.screenings import store_screening
+from shared.consent_client import resolve_subject
 from shared.crypto import KeyShredded, UnknownSubject
 from shared.db import UnitOfWork
 from shared.events.envelope import CloudEvent
@@ -46,24 +47,25 @@ def decode_partner_screening(event: CloudEvent) -> RecordScreening:
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
     """The screening worker wired to real adapters."""
-    service = ScreeningService(settings)
-    worker, plumbing = service_worker(SERVICE, service.database, settings)
+    adapters = ScreeningAdapters(settings)
+    worker, plumbing = service_worker(SERVICE, adapters.database, settings)
 
     def adopt_screening(uow: UnitOfWork, event: CloudEvent, command: Any) -> None:
         if command.org != TRUST_ORG:
             raise RejectedEvent("org: the Trust's record system may record only for the Trust")
         try:
-            subject_id = service.resolve_subject(command.nhs_number, command.subject_id)
+            subject_id = resolve_subject(adapters.registry, adapters.keys, command.nhs_number,
+                                         command.subject_id, None)
         except (UnknownSubject, KeyShredded):
             raise RejectedEvent("subject_id: no registered person has this reference") from None
-        record_screening(uow, service.cipher, command, subject_id, TRUST_ORG)
+        store_screening(uow, adapters.cipher, command, subject_id, TRUST_ORG)
 
     inbound = EventApplier(
-        SERVICE, "screening.partner-inbound", service.database,
+        SERVICE, "screening.partner-inbound", adapters.database,
         {"screening-completed": adopt_screening}, plumbing.deadletters,
         decode=decode_partner_screening, reject_unhandled=True)
     worker.consume("partner_inbound", [partner_inbound_topic(TRUST_ORG)], inbound)
-    worker.join_cascade(cascade.participant(service.keys.evict, service.cipher,
-                                            service.records), service.database,
+    worker.join_cascade(cascade.participant(adapters.keys.evict, adapters.cipher,
+                                            adapters.records), adapters.database,
                         plumbing.deadletters)
     return worker

@@ -41,6 +41,7 @@ from services.screening.adapters.tables import (
     safe_contacts,
     screenings,
 )
+from services.screening.service_layer.permissions import GRANTED
 from services.screening.service_layer.risk import replace_safe_contact
 from shared.cascade import CascadeParticipant
 from shared.crypto import PersonalDataCipher, RecordCipher
@@ -58,7 +59,6 @@ from shared.events.vocabulary import Purpose
 from shared.kafka.consumer import Handler
 
 SHARING: Purpose = "partner-sharing"
-GRANTED = "granted"
 WITHDRAWN = "withdrawn"
 
 
@@ -185,21 +185,6 @@ def safe_contact_updated(uow: UnitOfWork, cipher: PersonalDataCipher, records: R
         return
     contact = SafeContact.model_validate(opened["safe_contact"], strict=False).model_dump()
     replace_safe_contact(uow, records, subject_id, payload.org, contact)
-
-
-def has_relationship(uow: UnitOfWork, subject_id: str, org: str) -> bool:
-    """Whether ``org`` has a relationship with the person."""
-    return uow.session.execute(select(relationships.c.org).where(
-        relationships.c.subject_id == subject_id, relationships.c.org == org)).first() \
-        is not None
-
-
-def holders_sharing_with(uow: UnitOfWork, subject_id: str, recipient: str) -> frozenset[str]:
-    """The organisations whose records of the person are actively shared with ``recipient``."""
-    return frozenset(uow.session.execute(select(partner_sharing.c.holder_org).where(
-        partner_sharing.c.subject_id == subject_id,
-        partner_sharing.c.recipient_org == recipient,
-        partner_sharing.c.state == GRANTED)).scalars())
 
 
 def _no_effect(_uow: UnitOfWork, _subject_id: str, _purposes: tuple[Purpose, ...]) -> None:

@@ -30,6 +30,7 @@ from services.screening.adapters.tables import (
     risk_assessments,
     safe_contacts,
 )
+from services.screening.domain import access
 from services.screening.domain.access import MaracView
 from services.screening.domain.risk import (
     MaracDecision,
@@ -42,8 +43,12 @@ from services.screening.service_layer.commands import (
     RecordJudgementReferral,
     RecordRiskAssessment,
 )
-from shared.crypto import PersonalDataCipher, RecordCipher
-from shared.db import UnitOfWork, insert_if_absent, utcnow
+from services.screening.service_layer.permissions import NotFound, check_recording
+from services.screening.service_layer.ports import AuditTrail, SafeguardingRegistry
+from shared.auth import NotPermitted, Principal
+from shared.consent_client import LiveKeys, Registry, resolve_subject
+from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher, UnknownSubject
+from shared.db import Database, UnitOfWork, insert_if_absent, utcnow
 from shared.events.consent import SafeContact
 from shared.events.envelope import CloudEvent, EncryptedBlock
 from shared.events.screening import MaracReferralRequired, RiskAssessed
@@ -59,10 +64,17 @@ LAWFUL_BASIS: Final = (
     "Data Protection Act 2018 Schedule 1 paragraph 18, safeguarding of children and of "
     "individuals at risk); the right to erasure does not apply (Article 17(3)(b))")
 """Why a MARAC referral and the assessment behind it are kept when erasure is asked for."""
+QUEUE_ENTRY_READ = "marac-referral-read"
+QUEUE_REFUSED = "marac-queue-refused"
+REFERRAL_SENT = "marac-referral-sent"
+SAFE_CONTACT_READ = "marac-safe-contact-read"
 
 
-class ReferralNotFound(LookupError):
+class ReferralNotFound(NotFound):
     """No MARAC referral has this id."""
+
+    def __init__(self) -> None:
+        super().__init__("no MARAC referral with this id")
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,20 @@ class Raised:
 
     org: str
     by: str
+
+
+def safeguarded(safeguarding: SafeguardingRegistry, subject_id: str, caller: Principal,
+                safe_contact: SafeContact | None) -> Person:
+    """The person with their safeguarding pseudonym; a safe contact given is recorded with
+    consent first, so every holder gets it. An erased person has no pseudonym, and is answered
+    as an unknown one (``UnknownSubject``)."""
+    try:
+        pseudonym = safeguarding.safeguarding_pseudonym(subject_id)
+    except KeyShredded:
+        raise UnknownSubject() from None
+    if safe_contact is not None:
+        safeguarding.update_safe_contact(subject_id, safe_contact, caller)
+    return Person(subject_id, pseudonym)
 
 
 def assessment_context(assessment_id: str) -> str:
@@ -214,9 +240,25 @@ def _outcome(assessment_id: str | None, person: Person, decision: MaracDecision,
             "idva_referral_required": decision.referral_required}
 
 
-def record_risk_assessment(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
-                           command: RecordRiskAssessment, person: Person, raised: Raised,
+def record_risk_assessment(caller: Principal, command: RecordRiskAssessment, *,
+                           database: Database, cipher: PersonalDataCipher,
+                           records: RecordCipher, registry: Registry, keys: LiveKeys,
+                           safeguarding: SafeguardingRegistry,
                            escalation_incidents: int) -> dict[str, Any]:
+    """A clinician scores a DASH checklist for their organisation and applies the MARAC
+    criteria; a referral is raised at once (a repeat when the person had one in the 12
+    months before, by anyone)."""
+    check_recording(access.RECORD_RISK_ASSESSMENT, caller, caller.org)
+    subject_id = resolve_subject(registry, keys, command.nhs_number, command.subject_id, caller)
+    person = safeguarded(safeguarding, subject_id, caller, command.safe_contact)
+    with database.unit_of_work() as uow:
+        return store_risk_assessment(uow, cipher, records, command, person,
+                                     Raised(caller.org, caller.subject), escalation_incidents)
+
+
+def store_risk_assessment(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCipher,
+                          command: RecordRiskAssessment, person: Person, raised: Raised,
+                          escalation_incidents: int) -> dict[str, Any]:
     """Score the checklist, apply the MARAC criteria, raise a referral when required."""
     hold_person(uow, person.subject_id)
     judgement = command.professional_judgement
@@ -250,9 +292,24 @@ def record_risk_assessment(uow: UnitOfWork, cipher: PersonalDataCipher, records:
     return _outcome(assessment_id, person, decision, referral_id)
 
 
-def record_judgement_referral(uow: UnitOfWork, records: RecordCipher,
-                              command: RecordJudgementReferral, person: Person, raised: Raised,
+def record_judgement_referral(caller: Principal, command: RecordJudgementReferral, *,
+                              database: Database, records: RecordCipher, registry: Registry,
+                              keys: LiveKeys, safeguarding: SafeguardingRegistry,
                               escalation_incidents: int) -> dict[str, Any]:
+    """A clinician refers to the MARAC on professional judgement when the DASH could not be
+    completed, with the reasons, why it was not completed and any answers given."""
+    check_recording(access.RECORD_JUDGEMENT_REFERRAL, caller, caller.org)
+    subject_id = resolve_subject(registry, keys, command.nhs_number, command.subject_id, caller)
+    person = safeguarded(safeguarding, subject_id, caller, command.safe_contact)
+    with database.unit_of_work() as uow:
+        return store_judgement_referral(uow, records, command, person,
+                                        Raised(caller.org, caller.subject),
+                                        escalation_incidents)
+
+
+def store_judgement_referral(uow: UnitOfWork, records: RecordCipher,
+                             command: RecordJudgementReferral, person: Person, raised: Raised,
+                             escalation_incidents: int) -> dict[str, Any]:
     """A referral on professional judgement with a partial (or no) DASH: the partial
     checklist is kept as a risk assessment behind the referral."""
     hold_person(uow, person.subject_id)
@@ -273,9 +330,23 @@ def record_judgement_referral(uow: UnitOfWork, records: RecordCipher,
     return _outcome(assessment_id, person, decision, referral_id)
 
 
-def record_external_referral(uow: UnitOfWork, records: RecordCipher,
-                             command: RecordExternalReferral, person: Person,
-                             raised: Raised) -> dict[str, Any]:
+def record_external_referral(caller: Principal, command: RecordExternalReferral, *,
+                             database: Database, records: RecordCipher, registry: Registry,
+                             keys: LiveKeys,
+                             safeguarding: SafeguardingRegistry) -> dict[str, Any]:
+    """Record a MARAC referral another agency (most often the police) made outside Peerlink,
+    so that the next one within 12 months is recognised as a repeat."""
+    check_recording(access.RECORD_EXTERNAL_REFERRAL, caller, caller.org)
+    subject_id = resolve_subject(registry, keys, None, command.subject_id, caller)
+    person = safeguarded(safeguarding, subject_id, caller, command.safe_contact)
+    with database.unit_of_work() as uow:
+        return store_external_referral(uow, records, command, person,
+                                       Raised(caller.org, caller.subject))
+
+
+def store_external_referral(uow: UnitOfWork, records: RecordCipher,
+                            command: RecordExternalReferral, person: Person,
+                            raised: Raised) -> dict[str, Any]:
     """Record a referral another agency made: already with the MARAC (status sent)."""
     hold_person(uow, person.subject_id)
     decision = external_decision(command.referred_on, previous_referral_dates(uow, person))
@@ -353,18 +424,47 @@ def referrals(uow: UnitOfWork, view: MaracView, org: str, caller_subject: str,
     return list(uow.session.execute(query))
 
 
-def mark_sent(uow: UnitOfWork, referral_id: str) -> dict[str, Any]:
-    """Record that the referral (and its IDVA referral) went to the MARAC; idempotent."""
-    row = uow.session.execute(select(marac_referrals).where(
-        marac_referrals.c.referral_id == referral_id)).first()
-    if row is None:
-        raise ReferralNotFound()
-    if row.status != "sent":
-        uow.session.execute(update(marac_referrals).where(
-            marac_referrals.c.referral_id == referral_id).values(status="sent",
-                                                                 sent_at=utcnow()))
-    return referral_view(uow.session.execute(select(marac_referrals).where(
-        marac_referrals.c.referral_id == referral_id)).one())
+def marac_queue(caller: Principal, status: str | None, flagged_for_dpo: bool | None, *,
+                database: Database, cipher: PersonalDataCipher, records: RecordCipher,
+                audit: AuditTrail) -> list[dict[str, Any]]:
+    """The part of the MARAC queue the caller's role sees (``access.marac_view``), filtered,
+    with the safe contact and the assessment behind each referral for those acting on it.
+    Each entry shown, and each safe contact, is audited; a role that sees none of the queue
+    is refused, audited."""
+    view = access.marac_view(caller.roles)
+    if view is None:
+        audit.audit(QUEUE_REFUSED, None, caller)
+        raise NotPermitted("the MARAC queue belongs to the Trust's safeguarding lead")
+    with database.unit_of_work() as uow:
+        rows = referrals(uow, view, caller.org, caller.subject, status, flagged_for_dpo)
+        shown = [{**referral_view(row),
+                  **(referral_details(uow, records, cipher, row)
+                     if access.sees_safe_contact(view) else {})} for row in rows]
+    for entry in shown:
+        audit.audit(QUEUE_ENTRY_READ, entry["subject_id"], caller, referral_id=entry["id"])
+        if entry.get("safe_contact") is not None:
+            audit.audit(SAFE_CONTACT_READ, entry["subject_id"], caller,
+                        referral_id=entry["id"])
+    return shown
+
+
+def mark_sent(caller: Principal, referral_id: str, *, database: Database,
+              audit: AuditTrail) -> dict[str, Any]:
+    """The safeguarding lead records that the referral (and its IDVA referral) went to the
+    MARAC; idempotent, audited. ``ReferralNotFound`` when there is no such referral."""
+    with database.unit_of_work() as uow:
+        row = uow.session.execute(select(marac_referrals).where(
+            marac_referrals.c.referral_id == referral_id)).first()
+        if row is None:
+            raise ReferralNotFound()
+        if row.status != "sent":
+            uow.session.execute(update(marac_referrals).where(
+                marac_referrals.c.referral_id == referral_id).values(status="sent",
+                                                                     sent_at=utcnow()))
+        sent = referral_view(uow.session.execute(select(marac_referrals).where(
+            marac_referrals.c.referral_id == referral_id)).one())
+        audit.audit(REFERRAL_SENT, sent["subject_id"], caller)
+        return sent
 
 
 def assessment_view(row: Any, records: RecordCipher, cipher: PersonalDataCipher,

@@ -1,4 +1,5 @@
-"""Recording routine enquiries: the row and its event in one transaction."""
+"""Routine enquiries: recording one (and that one is due), the row and its event in one
+transaction, and reading one back, audited."""
 
 from __future__ import annotations
 
@@ -8,10 +9,20 @@ from typing import Any
 from sqlalchemy import select
 
 from services.screening.adapters.tables import enquiries_due, risk_assessments, screenings
+from services.screening.domain import access
 from services.screening.domain.enquiry import HarkAnswers, findings
 from services.screening.service_layer.commands import RecordEnquiryDue, RecordScreening
+from services.screening.service_layer.permissions import (
+    NotFound,
+    check_recording,
+    check_role,
+    readable_orgs,
+)
+from services.screening.service_layer.ports import AuditTrail
+from shared.auth import Principal
+from shared.consent_client import LiveKeys, Registry, resolve_subject
 from shared.crypto import PersonalDataCipher
-from shared.db import UnitOfWork, utcnow
+from shared.db import Database, UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent, EncryptedBlock, EventPayload
 from shared.events.screening import (
     EnquiryDue,
@@ -23,10 +34,32 @@ from shared.kafka.topics import events_topic
 
 SOURCE = "/peerlink/screening"
 NOTES_CONTEXT = "screening.notes"
+RESULTS_READ = "screening-results-read"
+RESULTS_REFUSED = "screening-results-refused"
 
 
-def record_screening(uow: UnitOfWork, cipher: PersonalDataCipher, command: RecordScreening,
-                     subject_id: str, recorded_by_org: str) -> str:
+class ScreeningNotFound(NotFound):
+    """No screening with this id, or none the caller may see."""
+
+    def __init__(self) -> None:
+        super().__init__("no screening with this id")
+
+
+def record_screening(caller: Principal, command: RecordScreening, *, database: Database,
+                     cipher: PersonalDataCipher, registry: Registry,
+                     keys: LiveKeys) -> dict[str, Any]:
+    """A clinician records a routine enquiry for their own organisation; returns the record
+    with its HARK score and findings. The person is registered (or checked not to be erased)
+    only once the caller may record."""
+    check_recording(access.RECORD_SCREENING, caller, command.org)
+    subject_id = resolve_subject(registry, keys, command.nhs_number, command.subject_id, caller)
+    with database.unit_of_work() as uow:
+        screening_id = store_screening(uow, cipher, command, subject_id, caller.org)
+        return screening_view(find_screening(uow, screening_id), cipher)
+
+
+def store_screening(uow: UnitOfWork, cipher: PersonalDataCipher, command: RecordScreening,
+                    subject_id: str, recorded_by_org: str) -> str:
     """Store an enquiry and publish its outcome event; returns the screening id."""
     screening_id = f"scr_{uuid.uuid4().hex}"
     row: dict[str, Any] = command.model_dump(
@@ -71,9 +104,9 @@ def record_screening(uow: UnitOfWork, cipher: PersonalDataCipher, command: Recor
     return screening_id
 
 
-def screening_view(uow_or_row: Any, cipher: PersonalDataCipher) -> dict[str, Any]:
+def screening_view(stored: Any, cipher: PersonalDataCipher) -> dict[str, Any]:
     """A stored screening as the API shows it, notes decrypted (or redacted after erasure)."""
-    row = dict(uow_or_row._mapping)
+    row = dict(stored._mapping)
     notes: str | None = None
     sealed = row.pop("notes_sealed")
     if sealed is not None and row["subject_id"] is not None:
@@ -96,17 +129,42 @@ def find_screening(uow: UnitOfWork, screening_id: str) -> Any:
         select(screenings).where(screenings.c.screening_id == screening_id)).first()
 
 
-def record_enquiry_due(uow: UnitOfWork, command: RecordEnquiryDue, subject_id: str) -> str:
-    """Record that someone should be asked: the denominator of coverage."""
+def read_screening(caller: Principal, screening_id: str, *, database: Database,
+                   cipher: PersonalDataCipher, audit: AuditTrail) -> dict[str, Any]:
+    """One screening record, for the holder's own staff, or another organisation's with a
+    relationship and the holder's partner-sharing naming it; audited. A record the caller may
+    not see is ``ScreeningNotFound``, exactly as one that does not exist."""
+    with database.unit_of_work() as uow:
+        row = find_screening(uow, screening_id)
+        subject_id = None if row is None else row.subject_id
+        # a refusal names no person: whose screening an id is must not reach the refused
+        # organisation's own audit trail either
+        check_role(access.READ_RESULTS, caller, audit, RESULTS_REFUSED, None)
+        if row is None or subject_id is None or row.org not in readable_orgs(
+                uow, caller, subject_id, frozenset({row.org})):
+            audit.audit(RESULTS_REFUSED, None, caller)
+            raise ScreeningNotFound()
+        audit.audit(RESULTS_READ, subject_id, caller)
+        return screening_view(row, cipher)
+
+
+def record_enquiry_due(caller: Principal, command: RecordEnquiryDue, *, database: Database,
+                       registry: Registry, keys: LiveKeys) -> dict[str, Any]:
+    """A clinician records that someone of their organisation should be asked: the
+    denominator of coverage."""
+    check_recording(access.RECORD_ENQUIRY_DUE, caller, command.org)
+    subject_id = resolve_subject(registry, keys, command.nhs_number, command.subject_id, caller)
     enquiry_id = f"due_{uuid.uuid4().hex}"
-    uow.session.execute(enquiries_due.insert().values(
-        enquiry_id=enquiry_id, subject_id=subject_id, org=command.org, team=command.team,
-        due_on=command.due_on, recorded_at=utcnow()))
-    uow.publish(CloudEvent.wrap(EnquiryDue(org=command.org, team=command.team,
-                                           due_on=command.due_on),
-                                source=SOURCE, subject=subject_id),
-                events_topic("screening"), aggregate_type="enquiry")
-    return enquiry_id
+    with database.unit_of_work() as uow:
+        uow.session.execute(enquiries_due.insert().values(
+            enquiry_id=enquiry_id, subject_id=subject_id, org=command.org, team=command.team,
+            due_on=command.due_on, recorded_at=utcnow()))
+        uow.publish(CloudEvent.wrap(EnquiryDue(org=command.org, team=command.team,
+                                               due_on=command.due_on),
+                                    source=SOURCE, subject=subject_id),
+                    events_topic("screening"), aggregate_type="enquiry")
+    return {"id": enquiry_id, "subject_id": subject_id, "org": command.org,
+            "team": command.team, "due_on": command.due_on.isoformat()}
 
 
 def record_orgs(uow: UnitOfWork, subject_id: str) -> frozenset[str]:
