@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.consent.adapters.heads import KafkaHeadLog
 from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import metadata
+from services.consent.domain.callers import Organisations
 from services.consent.domain.subjects import NhsNumberLookup, SafeguardingPseudonyms
 from services.consent.service_layer.audit import AuditTrail
 from services.consent.service_layer.subjects import Identifiers
@@ -97,11 +98,14 @@ def audit_key(settings: PlatformSettings, audit: ConsentAuditSettings) -> bytes:
                     production=settings.env == "production")
 
 
-class ConsentService:
-    """Everything the consent API and worker need."""
+class ConsentAdapters:
+    """The consent service's real adapters, built once from settings and handed to its use
+    cases by the API and the worker."""
 
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
+        self.organisations = Organisations.of(
+            {org: o.kind for org, o in settings.organisations.items()})
         self.audit_settings = ConsentAuditSettings()
         self.database: Database = open_database(SERVICE, metadata, settings)
         self.authorizer = Authorizer(token_verifier(settings))
@@ -118,3 +122,7 @@ class ConsentService:
                                   self.audit_settings.audit_heads_topic,
                                   self.audit_settings.audit_heads_read_seconds,
                                   **client_options(settings))
+
+
+ConsentService = ConsentAdapters
+"""The old name of ``ConsentAdapters``, kept while tests outside consent still import it."""

@@ -7,8 +7,11 @@ person, via the service. Reporting holds no personal data and calls nothing: it 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from shared.auth import NotPermitted, Principal
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,13 @@ def may_audit(service: str, action: str) -> bool:
     return action.startswith(AUDIT_ACTIONS.get(service, ()))
 
 
+class ForeignAuditAction(ValueError):
+    """An audit action another service would record, not the writer's own."""
+
+    def __init__(self, writer: str) -> None:
+        super().__init__(f"action: the {writer} service records only its own actions")
+
+
 REFERRERS: Final = frozenset({"clinician", "partner-staff"})
 """The people who may refer someone to a DVA partner (mentoring's referrers)."""
 
@@ -66,3 +76,76 @@ SAFE_CONTACT_ROLES: Final = frozenset({"clinician", "safeguarding-lead", "partne
                                        "mentor-coordinator"})
 """The people who act on a person's safe-contact instructions (referrers, the safeguarding
 lead, the receiving coordinators), and so may read and update them."""
+
+
+@dataclass(frozen=True)
+class Organisations:
+    """The configured organisations, by kind."""
+
+    trusts: frozenset[str]
+    partners: frozenset[str]
+
+    @classmethod
+    def of(cls, kinds: Mapping[str, str]) -> Organisations:
+        """From each organisation's kind (``nhs-trust`` or ``dva-partner``)."""
+        return cls(trusts=frozenset(o for o, kind in kinds.items() if kind == "nhs-trust"),
+                   partners=frozenset(o for o, kind in kinds.items() if kind == "dva-partner"))
+
+
+def audited_as(caller: Principal) -> Principal:
+    """Who the audit trail names: the person and organisation who acted, via the service
+    (from the verified tokens), or the service acting alone."""
+    if caller.via is None:
+        return caller
+    return Principal(subject=f"{caller.subject} (via svc-{caller.via})", org=caller.org,
+                     roles=caller.roles, org_kind=caller.org_kind, via=caller.via)
+
+
+def registrar(caller: Principal, organisations: Organisations) -> Principal:
+    """Who registers a person: the caller as audited, or, for a service registering alone,
+    the one NHS Trust (the Trust's record system's people)."""
+    if not caller.is_service:
+        return audited_as(caller)
+    if len(organisations.trusts) != 1:
+        raise NotPermitted("a service may register alone only for the one NHS Trust")
+    (trust,) = organisations.trusts
+    return Principal(subject=caller.subject, org=trust, roles=frozenset(),
+                     org_kind="nhs-trust", service=caller.service)
+
+
+def referrer(caller: Principal) -> Principal:
+    """The person making a referral through a service, as audited; ``NotPermitted`` unless
+    a person with a referrer's role is named (on-behalf-of)."""
+    if caller.via is None:
+        raise NotPermitted("a referral is made by a person: send the referrer's token "
+                           "(Peerlink-On-Behalf-Of)")
+    if not caller.has_any(REFERRERS):
+        needed = ", ".join(sorted(REFERRERS))
+        raise NotPermitted(f"making a referral needs one of the roles: {needed}")
+    return audited_as(caller)
+
+
+def safe_contact_recorder(caller: Principal) -> Principal:
+    """The person a service records safe contact for, as audited; ``NotPermitted`` unless a
+    person acting on safe-contact instructions is named (on-behalf-of)."""
+    if caller.via is None:
+        raise NotPermitted("safe contact is recorded for a person: send their token "
+                           "(Peerlink-On-Behalf-Of)")
+    if not caller.has_any(SAFE_CONTACT_ROLES):
+        needed = ", ".join(sorted(SAFE_CONTACT_ROLES))
+        raise NotPermitted(f"recording safe contact needs one of the roles: {needed}")
+    return audited_as(caller)
+
+
+def audit_writer(caller: Principal, action: str) -> Principal:
+    """Who an audit entry a service writes names, as audited: ``NotPermitted`` for a service
+    not admitted alone or for a person, ``ForeignAuditAction`` for another service's action."""
+    access = SERVICE_ACCESS["audit"]
+    if caller.via is None and caller.service not in access.alone:
+        raise NotPermitted(f"the {caller.service} service may not audit on its own")
+    if caller.via is not None and caller.via not in access.for_person:
+        raise NotPermitted(f"the {caller.via} service may not audit for a person")
+    writer = caller.via or caller.service or ""
+    if not may_audit(writer, action):
+        raise ForeignAuditAction(writer)
+    return audited_as(caller)

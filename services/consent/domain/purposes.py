@@ -19,14 +19,35 @@ from shared.events.vocabulary import (
     ServiceName,
 )
 
-__all__ = ["ACKNOWLEDGED_BY", "ALL", "ERASURE_ACKNOWLEDGED_BY", "UnknownPurpose",
-           "expand_purposes", "required_services"]
+__all__ = ["ACKNOWLEDGED_BY", "ALL", "ERASURE_ACKNOWLEDGED_BY", "InvalidRecipients",
+           "UnknownPurpose", "check_recipients", "expand_purposes", "required_services"]
 
 ALL: Final = "all"
 
 
 class UnknownPurpose(ValueError):
     """A purpose that is not one of Peerlink's."""
+
+
+class InvalidRecipients(ValueError):
+    """Recipients named where they may not be, missing, or not other DVA partners."""
+
+
+def check_recipients(purpose: Purpose, recipients: Iterable[str], holder: str,
+                     partners: frozenset[str]) -> None:
+    """Partner-sharing, and only it, names recipients: each another of the configured DVA
+    ``partners`` than the ``holder`` organisation granting it."""
+    named = tuple(recipients)
+    if purpose != "partner-sharing":
+        if named:
+            raise InvalidRecipients("recipients: only partner-sharing names recipients")
+        return
+    if not named:
+        raise InvalidRecipients("recipients: partner-sharing must name the organisations "
+                                "your records may be shared with")
+    if any(org not in partners or org == holder for org in named):
+        raise InvalidRecipients("recipients: each must be another configured DVA partner "
+                                "organisation")
 
 
 def expand_purposes(requested: Iterable[str]) -> tuple[Purpose, ...]:

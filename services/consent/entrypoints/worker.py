@@ -8,7 +8,7 @@ import asyncio
 import logging
 from typing import Any
 
-from services.consent.bootstrap import SERVICE, ConsentService
+from services.consent.bootstrap import SERVICE, ConsentAdapters
 from services.consent.domain.tracker import CascadeStatus
 from services.consent.service_layer import access_requests, consents, erasure
 from services.consent.service_layer.audit import HeadPublisher
@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 DEADLINE_CHECK_SECONDS = 1.0
 
 
-def request_gauges(service: ConsentService) -> None:
+def request_gauges(adapters: ConsentAdapters) -> None:
     """Set the gauges of withdrawals and of requests waiting for an answer (one read)."""
     now = utcnow()
-    with service.database.read() as session:
+    with adapters.database.read() as session:
         WITHDRAWALS_OVERDUE.set(consents.count_with_status(session, CascadeStatus.OVERDUE))
         WITHDRAWALS_PENDING.set(consents.count_with_status(session, CascadeStatus.PENDING))
         ERASURE_REQUESTS_AWAITING.set(erasure.count_awaiting(session))
@@ -46,8 +46,8 @@ def request_gauges(service: ConsentService) -> None:
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
     """The consent worker wired to real adapters."""
-    service = ConsentService(settings)
-    worker, plumbing = service_worker(SERVICE, service.database, settings)
+    adapters = ConsentAdapters(settings)
+    worker, plumbing = service_worker(SERVICE, adapters.database, settings)
 
     def acknowledge(uow: UnitOfWork, event: CloudEvent, ack: Any) -> None:
         try:
@@ -60,15 +60,15 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
         if event.type == "erasure-applied":
             erasure.acknowledged(uow, ack.withdrawal_id)
 
-    tracker = EventApplier(SERVICE, "consent.tracker", service.database,
+    tracker = EventApplier(SERVICE, "consent.tracker", adapters.database,
                            {"withdrawal-applied": acknowledge, "erasure-applied": acknowledge},
                            plumbing.deadletters)
     worker.consume("tracker", [CASCADE_ACKS], tracker)
 
     def check_deadlines() -> None:
-        with service.database.unit_of_work() as uow:
+        with adapters.database.unit_of_work() as uow:
             consents.mark_overdue(uow, utcnow())
-        request_gauges(service)
+        request_gauges(adapters)
 
     async def deadlines() -> None:
         try:
@@ -78,8 +78,8 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
 
     worker.app.timer(DEADLINE_CHECK_SECONDS, name="consent.deadlines")(deadlines)
 
-    heads = HeadPublisher(service.database, service.trail,
-                          lambda head: service.heads.publish(plumbing.producer, head))
+    heads = HeadPublisher(adapters.database, adapters.trail,
+                          lambda head: adapters.heads.publish(plumbing.producer, head))
 
     async def publish_head() -> None:
         try:
@@ -87,6 +87,6 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
         except Exception:
             log.exception("publishing the audit head failed; will retry")
 
-    worker.app.timer(service.audit_settings.audit_head_seconds,
+    worker.app.timer(adapters.audit_settings.audit_head_seconds,
                      name="consent.audit-head")(publish_head)
     return worker

@@ -28,7 +28,7 @@ from services.consent.service_layer import audit, consents, erasure, safe_contac
 from services.consent.service_layer.audit import AuditTrail
 from shared.auth import Principal
 from shared.crypto import PersonalDataCipher, RecordCipher
-from shared.db import UnitOfWork, utcnow
+from shared.db import Database, UnitOfWork, utcnow
 from shared.events.envelope import EncryptedBlock
 
 
@@ -51,9 +51,7 @@ def _view(row: Any) -> dict[str, Any]:
 def file(uow: UnitOfWork, subject_id: str, caller: Principal, *, trail: AuditTrail
          ) -> dict[str, Any]:
     """File a request for the caller's organisation, due in one calendar month."""
-    row = consents.require_subject(uow.session, subject_id, caller)
-    if row.erased_at is not None:
-        raise consents.SubjectErased()
+    consents.recordable_subject(uow.session, subject_id, caller)
     now = utcnow()
     request_id = f"sar_{uuid.uuid4().hex}"
     uow.session.execute(insert(subject_access_requests).values(
@@ -78,6 +76,25 @@ def view(session: Session, request_id: str, org: str) -> dict[str, Any]:
     return _view(_row(session, request_id, org))
 
 
+def read(uow: UnitOfWork, request_id: str, caller: Principal, *, trail: AuditTrail
+         ) -> dict[str, Any]:
+    """A request the caller's organisation filed, for its DPO (the read is audited)."""
+    found = view(uow.session, request_id, caller.org)
+    trail.record(uow, caller, "subject-access-request-read", found["subject_id"],
+                 request_id=request_id)
+    return found
+
+
+def listed(uow: UnitOfWork, caller: Principal, status: AccessRequestStatus, *,
+           trail: AuditTrail) -> list[dict[str, Any]]:
+    """The caller's organisation's requests in one status, the soonest due first, for its
+    DPO (the listing is audited)."""
+    rows = with_status(uow.session, caller.org, status)
+    trail.record(uow, caller, "subject-access-requests-listed", status=status.value,
+                 listed=len(rows))
+    return rows
+
+
 def with_status(session: Session, org: str, status: AccessRequestStatus, limit: int = 500
                 ) -> list[dict[str, Any]]:
     """The organisation's requests in one status, the soonest due first."""
@@ -100,6 +117,19 @@ def complete(uow: UnitOfWork, request_id: str, caller: Principal, *, trail: Audi
     trail.record(uow, caller, "subject-access-completed", row.subject_id,
                  request_id=request_id)
     return view(uow.session, request_id, caller.org)
+
+
+def export_subject(database: Database, keys: SqlDataKeyStore, records: RecordCipher,
+                   subject_id: str, caller: Principal, *, trail: AuditTrail
+                   ) -> dict[str, Any]:
+    """What consent holds about a person the caller's organisation has a relationship with,
+    for its DPO (``export``): the export is audited first, in its own transaction, so the
+    copy shows it."""
+    with database.unit_of_work() as uow:
+        consents.require_subject(uow.session, subject_id, caller)
+        trail.record(uow, caller, "subject-exported", subject_id)
+    with database.read() as session:
+        return export(session, keys, records, subject_id, caller.org)
 
 
 def export(session: Session, keys: SqlDataKeyStore, records: RecordCipher, subject_id: str,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.adapters.tables import audit_head, audit_log
 from services.consent.domain.audit import (
     GENESIS,
@@ -18,6 +20,7 @@ from services.consent.domain.audit import (
     entry_hash,
     verify_chain,
 )
+from services.consent.domain.callers import audit_writer
 from shared.auth import Principal
 from shared.db import Database, UnitOfWork, insert_if_absent, utcnow
 
@@ -124,6 +127,69 @@ def entries(session: Session, org: str, subject_id: str | None = None,
          "subject_id": row.subject_id, "detail": json.loads(row.detail)}
         for row in session.execute(query)
     ]
+
+
+def read_trail(database: Database, caller: Principal, subject_id: str | None, *,
+               trail: AuditTrail) -> list[dict[str, Any]]:
+    """The caller's organisation's entries (``entries``), optionally about one subject: the
+    read is audited first, in its own transaction, so the entries show it."""
+    with database.unit_of_work() as uow:
+        trail.record(uow, caller, "audit-read", subject_id)
+    with database.read() as session:
+        return entries(session, caller.org, subject_id)
+
+
+def record_for_service(uow: UnitOfWork, caller: Principal, action: str,
+                       subject_id: str | None, detail: dict[str, Any], *,
+                       trail: AuditTrail) -> None:
+    """Append an access another service made, alone or for a person, naming who acted
+    (``audit_writer`` decides whether the service may write ``action``)."""
+    trail.record(uow, audit_writer(caller, action), action, subject_id, **detail)
+
+
+class PublishedHeads(Protocol):
+    """Where the worker publishes the chain's heads (Kafka), read back to verify."""
+
+    def read_all(self) -> list[PublishedHead]:
+        """Every head published; raises ``HeadsUnavailable`` when they cannot be read."""
+        ...
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The chain recomputed, and why the published heads could not be read, if they could
+    not (the result is then not confirmed, so not valid)."""
+
+    chain: ChainCheck
+    heads_problem: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        """Valid only when the chain recomputes and agrees with every published head."""
+        return self.chain.valid and self.heads_problem is None
+
+    @property
+    def heads_checked(self) -> int | None:
+        """Published heads compared; None when they could not be read."""
+        return None if self.heads_problem is not None else self.chain.heads_checked
+
+
+def verify(database: Database, heads: PublishedHeads, caller: Principal, *,
+           trail: AuditTrail) -> Verification:
+    """Recompute the keyed chain and check it against every published head (read first: each
+    names an entry committed before the snapshot read next); the verification is audited."""
+    heads_problem = None
+    published: list[PublishedHead] = []
+    try:
+        published = heads.read_all()
+    except HeadsUnavailable as exc:
+        heads_problem = str(exc)
+    with database.read() as session:
+        result = Verification(trail.verify(session, published), heads_problem)
+    with database.unit_of_work() as uow:
+        trail.record(uow, caller, "audit-verified", valid=result.valid,
+                     heads_checked=result.heads_checked)
+    return result
 
 
 class HeadPublisher:

@@ -18,7 +18,11 @@ from services.consent.adapters.tables import (
     withdrawal_acks,
     withdrawals,
 )
-from services.consent.domain.purposes import expand_purposes, required_services
+from services.consent.domain.purposes import (
+    check_recipients,
+    expand_purposes,
+    required_services,
+)
 from services.consent.domain.tracker import CascadeStatus, Transition, WithdrawalCascade
 from services.consent.service_layer.audit import AuditTrail
 from services.consent.service_layer.subjects import establish, has_relationship
@@ -60,6 +64,10 @@ class NoSharing(PermissionError):
     """The holder has no active partner-sharing naming the receiving organisation."""
 
 
+class NotAPartner(ValueError):
+    """A referral to an organisation that is not a configured DVA partner."""
+
+
 def publish(uow: UnitOfWork, payload: EventPayload, subject_id: str) -> None:
     """Append one of consent's events (an acknowledgement goes to the cascade topic)."""
     topic = CASCADE_ACKS if payload.publisher == "any" else events_topic("consent")
@@ -85,14 +93,24 @@ def require_subject(session: Session, subject_id: str, caller: Principal) -> Any
     return row
 
 
-def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose: Purpose,
-          method: ConsentMethod, recorded_by: str, caller: Principal,
-          recipients: tuple[str, ...] = (), *, trail: AuditTrail) -> dict[str, Any]:
-    """Record consent to one purpose for the caller's organisation's records; partner-sharing
-    names the organisations those records may be shared with."""
-    row = require_subject(uow.session, subject_id, caller)
+def recordable_subject(session: Session, subject_id: str, caller: Principal) -> Any:
+    """The subject's row (``require_subject``); ``SubjectErased`` once the person was erased,
+    since nothing more may be recorded about them."""
+    row = require_subject(session, subject_id, caller)
     if row.erased_at is not None:
         raise SubjectErased()
+    return row
+
+
+def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose: Purpose,
+          method: ConsentMethod, recorded_by: str, caller: Principal,
+          recipients: tuple[str, ...] = (), *, partners: frozenset[str],
+          trail: AuditTrail) -> dict[str, Any]:
+    """Record consent to one purpose for the caller's organisation's records; partner-sharing
+    names the organisations those records may be shared with (other configured DVA
+    ``partners``: ``InvalidRecipients`` otherwise, before anything else is checked)."""
+    check_recipients(purpose, recipients, caller.org, partners)
+    recordable_subject(uow.session, subject_id, caller)
     changes = [_change(uow, subject_id, purpose, "granted", method, recorded_by, caller.org,
                        recipient=recipient) for recipient in (recipients or (None,))]
     change = dict(changes[0], recipients=list(recipients))
@@ -145,10 +163,33 @@ def consent_state(session: Session, subject_id: str, holder: str) -> dict[str, A
             "history": history}
 
 
-def establish_referral(uow: UnitOfWork, subject_id: str, to_org: str, holder: str,
-                       caller: Principal, *, trail: AuditTrail) -> bool:
-    """The receiving organisation gains a relationship through a referral from ``holder``,
-    which needs the holder's partner-sharing naming it; returns whether it is new."""
+def own_consents(session: Session, subject_id: str, caller: Principal) -> dict[str, Any]:
+    """The caller's organisation's consents (``consent_state``), for a person it has a
+    relationship with."""
+    require_subject(session, subject_id, caller)
+    return consent_state(session, subject_id, caller.org)
+
+
+def holder_consents(session: Session, subject_id: str, holder: str, caller: Principal
+                    ) -> dict[str, Any]:
+    """One holder organisation's consents, and whether it has a relationship with the person,
+    for a service deciding what it may do for that organisation."""
+    require_subject(session, subject_id, caller)
+    state = consent_state(session, subject_id, holder)
+    return {"relationship": has_relationship(session, subject_id, holder),
+            "purposes": state["purposes"], "sharing_recipients": state["sharing_recipients"]}
+
+
+def establish_referral(uow: UnitOfWork, subject_id: str, to_org: str, caller: Principal, *,
+                       partners: frozenset[str], trail: AuditTrail) -> bool:
+    """The receiving organisation (one of the DVA ``partners``, else ``NotAPartner``) gains a
+    relationship through a referral by ``caller``, whose organisation is the holder: it needs
+    a live person the holder has a relationship with, and the holder's partner-sharing
+    naming the receiver (``NoSharing``); returns whether it is new."""
+    if to_org not in partners:
+        raise NotAPartner()
+    holder = caller.org
+    recordable_subject(uow.session, subject_id, caller)
     if to_org != holder and to_org not in consent_state(
             uow.session, subject_id, holder)["sharing_recipients"]:
         raise NoSharing()
@@ -172,9 +213,7 @@ def withdraw(uow: UnitOfWork, subject_id: str, requested: list[str],
     the event names the recipients that lost access.
     """
     purposes = expand_purposes(requested)
-    row = require_subject(uow.session, subject_id, caller)
-    if row.erased_at is not None:
-        raise SubjectErased()
+    recordable_subject(uow.session, subject_id, caller)
     active = consent_state(uow.session, subject_id, caller.org)["sharing_recipients"]
     lost: tuple[str, ...] = ()
     if "partner-sharing" in purposes:

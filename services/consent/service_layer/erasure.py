@@ -274,6 +274,25 @@ def view(session: Session, records: RecordCipher, request_id: str, org: str
     return _view(session, records, row)
 
 
+def read(uow: UnitOfWork, records: RecordCipher, request_id: str, caller: Principal, *,
+         trail: AuditTrail) -> dict[str, Any]:
+    """An erasure request the caller's organisation filed, for its DPO (the read is
+    audited)."""
+    found = view(uow.session, records, request_id, caller.org)
+    trail.record(uow, caller, "erasure-request-read", found["subject_id"],
+                 erasure_request_id=request_id)
+    return found
+
+
+def listed(uow: UnitOfWork, records: RecordCipher, caller: Principal, status: ErasureStatus,
+           *, trail: AuditTrail) -> list[dict[str, Any]]:
+    """The caller's organisation's erasure requests in one status, the soonest due first,
+    for its DPO (the listing is audited)."""
+    rows = with_status(uow.session, records, caller.org, status)
+    trail.record(uow, caller, "erasure-requests-listed", status=status.value, listed=len(rows))
+    return rows
+
+
 def with_status(session: Session, records: RecordCipher, org: str, status: ErasureStatus,
                 limit: int = 500) -> list[dict[str, Any]]:
     """The organisation's erasure requests in one status, the soonest due first."""

@@ -14,8 +14,8 @@ from services.consent.adapters.tables import subject_orgs, subjects
 from services.consent.domain.subjects import NhsNumberLookup, SafeguardingPseudonyms
 from services.consent.service_layer.audit import AuditTrail
 from shared.auth import Principal
-from shared.crypto import KnownKeys, PersonalDataCipher
-from shared.db import UnitOfWork, insert_if_absent, utcnow
+from shared.crypto import DataKey, KnownKeys, PersonalDataCipher
+from shared.db import Database, UnitOfWork, insert_if_absent, utcnow
 from shared.events.consent import RelationshipEstablished, SubjectRegistered
 from shared.events.envelope import CloudEvent
 from shared.events.vocabulary import RelationshipBasis
@@ -140,6 +140,16 @@ def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, identifiers: Identi
                     events_topic("consent"), aggregate_type="subject")
     establish(uow, subject_id, org, "registered")
     return Registration(subject_id, created=created)
+
+
+def serve_data_key(database: Database, keys: SqlDataKeyStore, subject_id: str,
+                   caller: Principal, *, trail: AuditTrail) -> DataKey:
+    """The person's data key, for a service holding their sealed fields (audited once
+    served); raises ``KeyShredded`` or ``UnknownSubject``."""
+    key = keys.data_key(subject_id)
+    with database.unit_of_work() as uow:
+        trail.record(uow, caller, "data-key-served", subject_id)
+    return key
 
 
 def others_hold_independently(session: Session, subject_id: str, org: str) -> bool:

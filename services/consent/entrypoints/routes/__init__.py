@@ -1,0 +1,1 @@
+"""The consent API's routers, one per resource; ``entrypoints.api`` assembles them."""
