@@ -80,22 +80,29 @@ def displayed_figures(table: str, group_by: str, period: str,
     return shown
 
 
-def overlapping_pairs(audit: Audit) -> set[tuple[FigureKey, FigureKey, Any, Any]]:
-    """Pairs of figures in different groupings (same table, period and figure) whose people,
-    as last shown, differ by exactly one person while their displays differ: subtracting one
-    from the other would point at that person."""
+def _shown_by_figure(audit: Audit) -> dict[tuple[str, str, str], list[FigureKey]]:
+    """The figures shown above 0, by table, period and figure."""
     by_figure: dict[tuple[str, str, str], list[FigureKey]] = {}
     for key, shown in audit._shown.items():
         if shown != ZERO:
             by_figure.setdefault((key[0], key[3], key[4]), []).append(key)
+    return by_figure
+
+
+def overlapping_pairs(audit: Audit) -> set[tuple[FigureKey, FigureKey, Any, Any]]:
+    """Pairs of figures in different groupings (same table, period and figure) whose people,
+    as last shown, differ by exactly one person while their displays differ: subtracting one
+    from the other would point at that person."""
     found: set[tuple[FigureKey, FigureKey, Any, Any]] = set()
-    for keys in by_figure.values():
+    for keys in _shown_by_figure(audit).values():
+        people = [audit._truth_when_shown[key].keys() for key in keys]
         for i, a in enumerate(keys):
-            for b in keys[i + 1:]:
-                if a[1] == b[1] or audit._shown[a] == audit._shown[b]:
-                    continue
-                people_a, people_b = audit._truth_when_shown[a], audit._truth_when_shown[b]
-                if len(people_a.keys() ^ people_b.keys()) == 1:
+            for j in range(i + 1, len(keys)):
+                b = keys[j]
+                if abs(len(people[i]) - len(people[j])) != 1 or a[1] == b[1] \
+                        or audit._shown[a] == audit._shown[b]:
+                    continue  # one person apart means sizes one apart
+                if len(people[i] ^ people[j]) == 1:
                     found.add((a, b, audit._shown[a], audit._shown[b]))
     return found
 
@@ -115,49 +122,78 @@ class Screening:
 
 
 
+def memberships(screenings: list[Screening], months: Iterable[str]) -> list[FigureKey]:
+    """The prevalence figures one person is truly in, written apart from the code under test:
+    their latest screening in each period (by date, then by order given)."""
+    keys: list[FigureKey] = []
+    dated = [(s.asked_on, n, f"{s.asked_on.year:04d}-{s.asked_on.month:02d}", s)
+             for n, s in enumerate(screenings)]
+    for period in (LAST_12_MONTHS, *months):
+        inside = [t for t in dated if period == LAST_12_MONTHS or t[2] == period]
+        if not inside:
+            continue
+        _, _, month, latest = max(inside, key=lambda t: (t[0], t[1]))
+        groups = {"org": "trust", "team": latest.team, "borough": latest.borough,
+                  "gender": latest.gender, "age_band": latest.age_band, "month": month}
+        said = [figure for figure, yes in (
+            ("screened", True), ("current_abuse", latest.current),
+            ("past_abuse", latest.past), ("either_abuse", latest.current or latest.past))
+            if yes]
+        keys += [(PREVALENCE, group_by, group, period, figure)
+                 for group_by, group in groups.items() for figure in said]
+    return keys
+
+
 def prevalence_truth(people: Mapping[str, list[Screening]], months: Iterable[str]
                      ) -> dict[FigureKey, dict[str, Any]]:
-    """Who is truly in each prevalence figure, written apart from the code under test: each
-    person's latest screening in the period (by date, then by order given)."""
+    """Who is truly in each prevalence figure."""
     truth: dict[FigureKey, dict[str, Any]] = {}
-    for period in (LAST_12_MONTHS, *months):
-        for subject, screenings in people.items():
-            inside = [(s.asked_on, n, s) for n, s in enumerate(screenings)
-                      if period == LAST_12_MONTHS or s.asked_on.strftime("%Y-%m") == period]
-            if not inside:
-                continue
-            latest = max(inside, key=lambda t: (t[0], t[1]))[2]
-            groups = {"org": "trust", "team": latest.team, "borough": latest.borough,
-                      "gender": latest.gender, "age_band": latest.age_band,
-                      "month": latest.asked_on.strftime("%Y-%m")}
-            said = {"screened": True, "current_abuse": latest.current,
-                    "past_abuse": latest.past, "either_abuse": latest.current or latest.past}
-            for group_by, group in groups.items():
-                for figure, yes in said.items():
-                    if yes:
-                        truth.setdefault((PREVALENCE, group_by, group, period, figure),
-                                         {})[person_reference(subject)] = 1
+    periods = tuple(months)
+    for subject, screenings in people.items():
+        reference = person_reference(subject)
+        for key in memberships(screenings, periods):
+            truth.setdefault(key, {})[reference] = 1
     return truth
+
+
+class PrevalenceTruth:
+    """``prevalence_truth`` kept one person at a time, for a programme that changes one
+    person per step."""
+
+    def __init__(self, months: Iterable[str]) -> None:
+        self.months = tuple(months)
+        self.figures: dict[FigureKey, dict[str, Any]] = {}
+        self._in: dict[str, list[FigureKey]] = {}
+
+    def update(self, subject: str, screenings: list[Screening] | None) -> None:
+        """A person's screenings now (None: they are gone)."""
+        reference = person_reference(subject)
+        for key in self._in.pop(subject, []):
+            members = self.figures[key]
+            del members[reference]
+            if not members:
+                del self.figures[key]
+        if screenings:
+            self._in[subject] = memberships(screenings, self.months)
+            for key in self._in[subject]:
+                self.figures.setdefault(key, {})[reference] = 1
 
 
 def covering_unions(audit: Audit) -> set[tuple[FigureKey, str, Any]]:
     """Figures that the figures of another grouping cover together (a borough and its teams,
     as last shown) while the people differ by exactly one: adding up the one grouping and
     subtracting the other would point at that person."""
-    by_figure: dict[tuple[str, str, str], list[FigureKey]] = {}
-    for key, shown in audit._shown.items():
-        if shown != ZERO:
-            by_figure.setdefault((key[0], key[3], key[4]), []).append(key)
     found: set[tuple[FigureKey, str, Any]] = set()
-    for keys in by_figure.values():
+    for keys in _shown_by_figure(audit).values():
+        sets = {key: set(audit._truth_when_shown[key]) for key in keys}
         for key in keys:
-            people = set(audit._truth_when_shown[key])
+            people = sets[key]
             parts: dict[str, list[set[str]]] = {}
             for other in keys:
-                theirs = set(audit._truth_when_shown[other])
-                if other[1] != key[1] and theirs & people:
+                theirs = sets[other]
+                if other[1] != key[1] and not theirs.isdisjoint(people):
                     parts.setdefault(other[1], []).append(theirs)
-            for grouping, sets in parts.items():
-                if len(sets) > 1 and len(people ^ set().union(*sets)) == 1:
+            for grouping, covering in parts.items():
+                if len(covering) > 1 and len(people ^ set().union(*covering)) == 1:
                     found.add((key, grouping, audit._shown[key]))
     return found

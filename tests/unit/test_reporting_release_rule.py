@@ -27,11 +27,11 @@ from shared.events.mentoring import MentoringEnded
 from tests.support.differencing import (
     Audit,
     FigureKey,
+    PrevalenceTruth,
     Screening,
     covering_unions,
     displayed_figures,
     overlapping_pairs,
-    prevalence_truth,
 )
 from tests.unit.test_reporting_people import Log, match, referral, session
 
@@ -155,7 +155,8 @@ class Programme:
         self.audit = Audit()
         self.overlaps: set[Any] = set()
         self.unions: set[Any] = set()
-        self.seq = 0
+        self._stored: dict[tuple[str, int], list[Fact]] = {}
+        self.truth = PrevalenceTruth(("2026-10", "2026-11"))
 
     def screening(self) -> Screening:
         """A random screening; ``nested``: each team sits almost wholly in one borough, the
@@ -173,29 +174,37 @@ class Programme:
     def step(self) -> None:
         roll = self.rng.random()
         if roll < 0.75 or len(self.people) < 12:
-            self.people[f"person-{len(self.people)}-{self.rng.random()}"] = [self.screening()]
+            first = [self.screening()]  # drawn before the name, as always
+            subject = f"person-{len(self.people)}-{self.rng.random()}"
+            self.people[subject] = first
         elif roll < 0.93:
-            self.rng.choice(list(self.people.values())).append(self.screening())
+            subject = self.rng.choice(list(self.people))
+            self.people[subject].append(self.screening())
         else:
-            del self.people[self.rng.choice(list(self.people))]
+            subject = self.rng.choice(list(self.people))
+            del self.people[subject]
+        self.truth.update(subject, self.people.get(subject))
         self.release()
 
     def facts(self) -> list[Fact]:
         facts = []
         for subject, screenings in self.people.items():
             for n, s in enumerate(screenings):
-                self.seq += 1
-                dims = {"org": "trust", "team": s.team, "borough": s.borough,
-                        "gender": s.gender, "age_band": s.age_band, "referred_by": "unknown"}
-                values = {"screened": 1, "current_abuse": int(s.current),
-                          "past_abuse": int(s.past), "either_abuse": int(s.current or s.past),
-                          "asked_in_private": int(s.private)}
-                facts += [Fact(n, subject, f"{subject}/{n}", m, v, s.asked_on, dims)
-                          for m, v in values.items()]
+                facts += self._facts_of(subject, n, s)
         return facts
 
-    def truth(self) -> dict[FigureKey, dict[str, Any]]:
-        return prevalence_truth(self.people, ("2026-10", "2026-11"))
+    def _facts_of(self, subject: str, n: int, s: Screening) -> list[Fact]:
+        """What one screening stores (the same facts at every release)."""
+        key = (subject, n)
+        if key not in self._stored:
+            dims = {"org": "trust", "team": s.team, "borough": s.borough,
+                    "gender": s.gender, "age_band": s.age_band, "referred_by": "unknown"}
+            values = {"screened": 1, "current_abuse": int(s.current),
+                      "past_abuse": int(s.past), "either_abuse": int(s.current or s.past),
+                      "asked_in_private": int(s.private)}
+            self._stored[key] = [Fact(n, subject, f"{subject}/{n}", m, v, s.asked_on, dims)
+                                 for m, v in values.items()]
+        return self._stored[key]
 
     def release(self) -> None:
         current = rows_now(self.facts(), TODAY)
@@ -207,7 +216,7 @@ class Programme:
             for period, rows in released.get(PREVALENCE, {}).get(group_by, {}).items():
                 shown = rows_of(PREVALENCE, group_by, rows, POLICY, RULES, K)
                 displayed.update(displayed_figures(PREVALENCE, group_by, period, shown))
-        self.audit.observe(self.truth(), displayed)
+        self.audit.observe(self.truth.figures, displayed)
         self.overlaps |= overlapping_pairs(self.audit)
         self.unions |= covering_unions(self.audit)
 

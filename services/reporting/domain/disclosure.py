@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def round_half_up(value: int, step: int) -> int:
     return ((value + step // 2) // step) * step if step > 1 else value
 
 
+@lru_cache(maxsize=4096)
 def control_count(count: int, policy: DisclosurePolicy) -> ControlledCount:
     """Apply disclosure control to one count."""
     if count < 0:
@@ -89,6 +91,7 @@ def wilson_interval(successes: float, trials: float, z: float = 1.959964) -> tup
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+@lru_cache(maxsize=4096)
 def control_rate(numerator: int, denominator: int, policy: DisclosurePolicy) -> ControlledRate:
     """A rate from the rounded figures, withheld over small denominators."""
     if denominator <= policy.suppress_upto:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from services.reporting.domain.disclosure import DisclosurePolicy, control_count, control_rate
@@ -34,11 +34,14 @@ def _n(row: Mapping[str, Any], measure: str) -> int:
 
 
 def _count(n: int, policy: DisclosurePolicy) -> dict[str, Any]:
-    return asdict(control_count(n, policy))
+    count = control_count(n, policy)
+    return {"value": count.value, "display": count.display, "suppressed": count.suppressed}
 
 
 def _rate(numerator: int, denominator: int, policy: DisclosurePolicy) -> dict[str, Any]:
-    return {**_count(numerator, policy), **asdict(control_rate(numerator, denominator, policy))}
+    rate = control_rate(numerator, denominator, policy)
+    return {**_count(numerator, policy), "rate": rate.rate, "lower": rate.lower,
+            "upper": rate.upper, "withheld": rate.withheld}
 
 
 def _prevalence(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property, lru_cache
 
 from services.reporting.domain.contributions import DIMENSIONS, UNKNOWN
 
@@ -47,7 +48,8 @@ people referred): published, they stay among them, so a table never shows more p
 than referred."""
 
 SCREENING = ("screened", "current_abuse", "past_abuse", "either_abuse", "asked_in_private")
-ENQUIRY_OUTCOMES = ("screened", "declined", "not_safe_to_ask")
+ENQUIRY_OUTCOMES = frozenset({"screened", "declined", "not_safe_to_ask"})
+COVERAGE_KINDS = ENQUIRY_OUTCOMES | {"due", "marac_referrals"}
 ENDINGS = frozenset({"planned_ending", "unplanned_ending"})
 
 
@@ -93,18 +95,17 @@ class Event:
     measures: dict[str, int] = field(default_factory=dict)
     episode: str | None = None
     match_id: str | None = None
+    order: tuple[date, int] = field(init=False)
+    """Most recent last: by the event's own date, then by arrival."""
+    month: str = field(init=False)
+    """The calendar month of the event's own date."""
 
-    @property
-    def order(self) -> tuple[date, int]:
-        """Most recent last: by the event's own date, then by arrival."""
-        return self.occurred_on, self.seq
-
-    @property
-    def month(self) -> str:
-        """The calendar month of the event's own date."""
-        return f"{self.occurred_on.year:04d}-{self.occurred_on.month:02d}"
+    def __post_init__(self) -> None:
+        self.order = (self.occurred_on, self.seq)
+        self.month = f"{self.occurred_on.year:04d}-{self.occurred_on.month:02d}"
 
 
+@lru_cache(maxsize=1 << 16)
 def person_reference(subject: str) -> str:
     """The short reference the release rule keeps for a person (never the subject id)."""
     return hashlib.sha256(subject.encode()).hexdigest()[:20]
@@ -146,7 +147,8 @@ def _filled(first: Event, others: Iterable[Event], month: str) -> dict[str, str]
     """The representative record's cell, with dimensions it does not know taken from the
     person's other records (most recent first)."""
     dims = dict(first.dims)
-    for event in sorted(others, key=lambda e: e.order, reverse=True):
+    rest = [e for e in others if e is not first]  # the first has nothing more to give
+    for event in sorted(rest, key=lambda e: e.order, reverse=True):
         for name in DIMENSIONS:
             if dims.get(name, UNKNOWN) == UNKNOWN and event.dims.get(name, UNKNOWN) != UNKNOWN:
                 dims[name] = event.dims[name]
@@ -161,41 +163,67 @@ def _by_person(events: Iterable[Event]) -> dict[str, list[Event]]:
     return people
 
 
-def prevalence(events: list[Event], months: set[str] | None) -> Iterator[Standing]:
+Seen = dict[tuple[str, ...], Standing]
+"""A table's standings already worked out in one release, by the person and the events they
+were worked out from: a person whose events in two periods are the same events (all in one
+month of the last 12) stands the same in both, and is worked out once."""
+
+
+def _key(subject: str, events: Iterable[Event]) -> tuple[str, ...]:
+    """What a standing is worked out from: the person and their events."""
+    return (subject, *(e.source_event for e in events))
+
+
+def prevalence(events: list[Event], months: set[str] | None, seen: Seen | None = None
+               ) -> Iterator[Standing]:
     """Each person screened in the period, by their most recent screening."""
+    seen = {} if seen is None else seen
     screenings = [e for e in events if "screened" in e.measures
                   and (months is None or e.month in months)]
     for subject, own in _by_person(screenings).items():
-        latest = max(own, key=lambda e: e.order)
-        yield Standing(person_reference(subject), _filled(latest, own, latest.month),
-                       {m: latest.measures.get(m, 0) for m in SCREENING}, _activity(own))
+        key = _key(subject, own)
+        if key not in seen:
+            latest = max(own, key=lambda e: e.order)
+            seen[key] = Standing(person_reference(subject), _filled(latest, own, latest.month),
+                                 {m: latest.measures.get(m, 0) for m in SCREENING},
+                                 _activity(own))
+        yield seen[key]
 
 
-def coverage(events: list[Event], months: set[str] | None) -> Iterator[Standing]:
+def coverage(events: list[Event], months: set[str] | None, seen: Seen | None = None
+             ) -> Iterator[Standing]:
     """Each person due, asked, declined, not safe to ask or referred to MARAC in the period."""
-    kinds = ("due", "marac_referrals", *ENQUIRY_OUTCOMES)
-    relevant = [e for e in events if any(k in e.measures for k in kinds)
+    seen = {} if seen is None else seen
+    relevant = [e for e in events if not e.measures.keys().isdisjoint(COVERAGE_KINDS)
                 and (months is None or e.month in months)]
     for subject, own in _by_person(relevant).items():
-        dues = [e for e in own if "due" in e.measures]
-        enquiries = [e for e in own if any(k in e.measures for k in ENQUIRY_OUTCOMES)]
-        screenings = [e for e in enquiries if "screened" in e.measures]
-        latest_enquiry = max(enquiries, key=lambda e: e.order) if enquiries else None
-        anchor = max(dues or enquiries or own, key=lambda e: e.order)
-        screened = bool(dues and screenings)
-        latest_screening = max(screenings, key=lambda e: e.order) if screenings else None
-        measures = {
-            "due": int(bool(dues)),
-            "screened": int(screened),
-            "declined": int(latest_enquiry is not None and "declined" in latest_enquiry.measures),
-            "not_safe_to_ask": int(latest_enquiry is not None
-                                   and "not_safe_to_ask" in latest_enquiry.measures),
-            "asked_in_private": int(screened and latest_screening is not None
-                                    and latest_screening.measures.get("asked_in_private", 0)),
-            "marac_referrals": int(any("marac_referrals" in e.measures for e in own)),
-        }
-        yield Standing(person_reference(subject), _filled(anchor, own, anchor.month), measures,
-                       _activity(own))
+        key = _key(subject, own)
+        if key not in seen:
+            seen[key] = _covered(subject, own)
+        yield seen[key]
+
+
+def _covered(subject: str, own: list[Event]) -> Standing:
+    """One person's standing in coverage, from their events in the period."""
+    dues = [e for e in own if "due" in e.measures]
+    enquiries = [e for e in own if not e.measures.keys().isdisjoint(ENQUIRY_OUTCOMES)]
+    screenings = [e for e in enquiries if "screened" in e.measures]
+    latest_enquiry = max(enquiries, key=lambda e: e.order) if enquiries else None
+    anchor = max(dues or enquiries or own, key=lambda e: e.order)
+    screened = bool(dues and screenings)
+    latest_screening = max(screenings, key=lambda e: e.order) if screenings else None
+    measures = {
+        "due": int(bool(dues)),
+        "screened": int(screened),
+        "declined": int(latest_enquiry is not None and "declined" in latest_enquiry.measures),
+        "not_safe_to_ask": int(latest_enquiry is not None
+                               and "not_safe_to_ask" in latest_enquiry.measures),
+        "asked_in_private": int(screened and latest_screening is not None
+                                and latest_screening.measures.get("asked_in_private", 0)),
+        "marac_referrals": int(any("marac_referrals" in e.measures for e in own)),
+    }
+    return Standing(person_reference(subject), _filled(anchor, own, anchor.month), measures,
+                    _activity(own))
 
 
 @dataclass
@@ -205,9 +233,10 @@ class _Episode:
     subject: str
     events: list[Event] = field(default_factory=list)
 
-    @property
+    @cached_property
     def start(self) -> Event:
-        """The referral, or failing that the earliest event seen of the episode."""
+        """The referral, or failing that the earliest event seen of the episode (asked once
+        the episode is gathered)."""
         referrals = [e for e in self.events if "referred" in e.measures]
         return min(referrals or self.events, key=lambda e: e.order)
 
@@ -238,59 +267,72 @@ def _episodes(events: list[Event]) -> list[_Episode]:
     return list(episodes.values())
 
 
-def engagement(events: list[Event], months: set[str] | None) -> Iterator[Standing]:
+def engagement(events: list[Event], months: set[str] | None, seen: Seen | None = None
+               ) -> Iterator[Standing]:
     """Each person whose referral falls in the period, by their most recent such episode."""
+    seen = {} if seen is None else seen
     mentoring = [e for e in events if e.episode is not None or e.match_id is not None]
     chosen: dict[str, list[_Episode]] = defaultdict(list)
     for episode in _episodes(mentoring):
         if months is None or episode.start.month in months:
             chosen[episode.subject].append(episode)
     for subject, own in chosen.items():
-        episode = max(own, key=lambda ep: ep.start.order)
-        start = episode.start
-        matched = episode.has("matched")
-        endings = [e for e in episode.events if e.measures.keys() & ENDINGS]
-        ending = max(endings, key=lambda e: e.order) if endings else None
-        planned = ending is not None and "planned_ending" in ending.measures
-        measures = {
-            "referred": 1, "matched": int(matched),
-            "waitlisted": int(episode.has("waitlisted")),
-            "attended_session": int(episode.has("session_attended")),
-            "missed_session": int(episode.has("session_missed")),
-            "planned_endings": int(planned),
-            "unplanned_endings": int(ending is not None and not planned),
-            "active_mentees": int(matched and ending is None),
-        }
-        days = episode.latest("days_to_match")
-        if matched and days is not None:
-            measures["days_to_match"] = days
-        intake, leaving = episode.latest("swemwbs_intake"), episode.latest("swemwbs_exit")
-        if intake is not None and leaving is not None:
-            measures["swemwbs_change"] = leaving - intake
-        every = [e for ep in own for e in ep.events]
-        yield Standing(person_reference(subject), _filled(start, every, start.month), measures,
-                       _activity(every))
+        key = _key(subject, (e for ep in own for e in ep.events))
+        if key not in seen:
+            seen[key] = _engaged(subject, own)
+        yield seen[key]
+
+
+def _engaged(subject: str, own: list[_Episode]) -> Standing:
+    """One person's standing in engagement, from their episodes whose referral falls in the
+    period."""
+    episode = max(own, key=lambda ep: ep.start.order)
+    start = episode.start
+    matched = episode.has("matched")
+    endings = [e for e in episode.events if e.measures.keys() & ENDINGS]
+    ending = max(endings, key=lambda e: e.order) if endings else None
+    planned = ending is not None and "planned_ending" in ending.measures
+    measures = {
+        "referred": 1, "matched": int(matched),
+        "waitlisted": int(episode.has("waitlisted")),
+        "attended_session": int(episode.has("session_attended")),
+        "missed_session": int(episode.has("session_missed")),
+        "planned_endings": int(planned),
+        "unplanned_endings": int(ending is not None and not planned),
+        "active_mentees": int(matched and ending is None),
+    }
+    days = episode.latest("days_to_match")
+    if matched and days is not None:
+        measures["days_to_match"] = days
+    intake, leaving = episode.latest("swemwbs_intake"), episode.latest("swemwbs_exit")
+    if intake is not None and leaving is not None:
+        measures["swemwbs_change"] = leaving - intake
+    every = [e for ep in own for e in ep.events]
+    return Standing(person_reference(subject), _filled(start, every, start.month), measures,
+                    _activity(every))
 
 
 STANDINGS = {PREVALENCE: prevalence, COVERAGE: coverage, ENGAGEMENT: engagement}
 
 
-def standings(events: list[Event], table: str, months: set[str] | None) -> list[Standing]:
+def standings(events: list[Event], table: str, months: set[str] | None,
+              seen: Seen | None = None) -> list[Standing]:
     """Everyone in ``table`` for the period covering ``months`` (None: all time)."""
-    return list(STANDINGS[table](events, months))
+    return list(STANDINGS[table](events, months, seen))
 
 
 def rows_now(stored: list[Fact], today: date) -> dict[RowKey, list[Standing]]:
     """Everyone in every row of every table, grouping and period (the last 12 months and each
     month with data)."""
     events = events_of(stored)
-    months = sorted({f.month for f in stored})
+    months = sorted({f"{d.year:04d}-{d.month:02d}" for d in {f.occurred_on for f in stored}})
     periods: dict[str, set[str] | None] = {LAST_12_MONTHS: months_in(LAST_12_MONTHS, today)}
     periods.update({m: {m} for m in months})
     rows: dict[RowKey, list[Standing]] = defaultdict(list)
     for table in TABLES:
+        seen: Seen = {}
         for period, covered in periods.items():
-            for standing in standings(events, table, covered):
+            for standing in standings(events, table, covered, seen):
                 for group_by in TABLE_GROUPS[table]:
                     group = standing.dims.get(group_by, UNKNOWN)
                     rows[(table, group_by, group, period)].append(standing)

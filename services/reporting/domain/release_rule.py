@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import secrets
 import statistics
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,9 +102,12 @@ def members_of(people: Iterable[Standing]) -> dict[str, Members]:
     return figures
 
 
-def moved(before: dict[str, Any], after: dict[str, Any]) -> int:
-    """How many people differ between two memberships (entered, left or changed value)."""
-    return sum(1 for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+def moved(before: Mapping[str, Hashable], after: Mapping[str, Hashable]) -> int:
+    """How many people differ between two memberships (entered, left or changed value): a
+    person who entered or left is one pair the other lacks, one whose value changed is two."""
+    if before == after:
+        return 0
+    return (len(before.items() ^ after.items()) + len(before.keys() ^ after.keys())) // 2
 
 
 Allowed = Callable[[str, Members], bool]
@@ -128,8 +131,9 @@ def advance(state: RowState, people: list[Standing], k: int, now: str,
     only while they are all among that figure's published members."""
     within = within or {}
     activity = {s.person: s.activity for s in people}
-    if moved(state.activity, activity) < k:
-        return Outcome(state, held=held(state.activity, activity, k), reconsidered=False)
+    active = moved(state.activity, activity)
+    if active < k:
+        return Outcome(state, held=held(active, k), reconsidered=False)
     current = members_of(people)
     figures = dict(state.figures)
     changed = False
@@ -148,11 +152,12 @@ def advance(state: RowState, people: list[Standing], k: int, now: str,
     return Outcome(next_state, held=False, reconsidered=True)
 
 
-def held(looked_at: dict[str, str], activity: dict[str, str], k: int) -> bool:
-    """Whether a row says it is held: at least half of K people have had events in it since
-    it was last looked at. It turns on activity alone, and never on one person's event: a
-    flag that said which figures a look left behind would tell what the last K people said."""
-    return moved(looked_at, activity) >= max(2, math.ceil(k / 2))
+def held(active: int, k: int) -> bool:
+    """Whether a row says it is held: at least half of K people (``active``) have had events
+    in it since it was last looked at. It turns on activity alone, and never on one person's
+    event: a flag that said which figures a look left behind would tell what the last K people
+    said."""
+    return active >= max(2, math.ceil(k / 2))
 
 
 def summary(measure: str, members: Members, meaningful_change: float) -> dict[str, Any]:
