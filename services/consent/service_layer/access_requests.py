@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import (
     subject_access_requests,
     subject_orgs,
@@ -26,6 +25,7 @@ from services.consent.domain import requests
 from services.consent.domain.requests import AccessRequestStatus
 from services.consent.service_layer import audit, consents, erasure, safe_contact
 from services.consent.service_layer.audit import AuditTrail
+from services.consent.service_layer.ports import SubjectKeys
 from shared.auth import Principal
 from shared.crypto import PersonalDataCipher, RecordCipher
 from shared.db import Database, UnitOfWork, utcnow
@@ -119,7 +119,7 @@ def complete(uow: UnitOfWork, request_id: str, caller: Principal, *, trail: Audi
     return view(uow.session, request_id, caller.org)
 
 
-def export_subject(database: Database, keys: SqlDataKeyStore, records: RecordCipher,
+def export_subject(database: Database, keys: SubjectKeys, records: RecordCipher,
                    subject_id: str, caller: Principal, *, trail: AuditTrail
                    ) -> dict[str, Any]:
     """What consent holds about a person the caller's organisation has a relationship with,
@@ -132,7 +132,7 @@ def export_subject(database: Database, keys: SqlDataKeyStore, records: RecordCip
         return export(session, keys, records, subject_id, caller.org)
 
 
-def export(session: Session, keys: SqlDataKeyStore, records: RecordCipher, subject_id: str,
+def export(session: Session, keys: SubjectKeys, records: RecordCipher, subject_id: str,
            org: str) -> dict[str, Any]:
     """Everything consent holds about the person for ``org``, opened: the NHS number, when the
     organisation's relationship began (never when or by whom the person was first registered,

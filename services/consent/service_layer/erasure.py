@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import (
     consent_changes,
     erasure_requests,
@@ -35,6 +34,7 @@ from services.consent.domain.purposes import ERASURE_ACKNOWLEDGED_BY
 from services.consent.domain.requests import Decision, ErasureStatus
 from services.consent.service_layer import consents
 from services.consent.service_layer.audit import AuditTrail
+from services.consent.service_layer.ports import SubjectKeys
 from services.consent.service_layer.subjects import (
     FORGOTTEN_ON_ERASURE,
     others_hold_independently,
@@ -99,7 +99,7 @@ def _locked(session: Session, request_id: str, org: str) -> Any:
     return row
 
 
-def decide(uow: UnitOfWork, keys: SqlDataKeyStore, records: RecordCipher, request_id: str,
+def decide(uow: UnitOfWork, keys: SubjectKeys, records: RecordCipher, request_id: str,
            decision: Decision, reason: str | None, retained: Sequence[RetainedKind] | None,
            caller: Principal, *, trail: AuditTrail) -> Decided:
     """The DPO's decision, once: refuse (nothing else changes) or approve (erase and tell
@@ -132,7 +132,7 @@ def decide(uow: UnitOfWork, keys: SqlDataKeyStore, records: RecordCipher, reques
     return Decided(view(session, records, request_id, caller.org), scrub)
 
 
-def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, row: Any, scope: ErasureScope,
+def _erase(uow: UnitOfWork, keys: SubjectKeys, row: Any, scope: ErasureScope,
            kept: tuple[RetainedKind, ...], caller: Principal, now: datetime,
            trail: AuditTrail) -> tuple[str, ...]:
     """Tell every service to erase, erase what consent holds, and acknowledge it."""
@@ -169,7 +169,7 @@ def _erase(uow: UnitOfWork, keys: SqlDataKeyStore, row: Any, scope: ErasureScope
     return scrubbed
 
 
-def _shred(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str, withdrawal_id: str,
+def _shred(uow: UnitOfWork, keys: SubjectKeys, subject_id: str, withdrawal_id: str,
            now: datetime) -> tuple[str, ...]:
     """Destroy the person's data key, every identifier mapping and everything sealed under
     the key that consent keeps (``FORGOTTEN_ON_ERASURE``, every organisation's safe contact),

@@ -20,10 +20,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import identity_reconciliations, subjects
 from services.consent.service_layer.audit import AuditTrail
 from services.consent.service_layer.consents import require_subject
+from services.consent.service_layer.ports import SubjectKeys
 from services.consent.service_layer.subjects import (
     LOCAL_ID_CONTEXT,
     NHS_NUMBER_CONTEXT,
@@ -59,7 +59,7 @@ def live_subject(session: Session, subject_id: str, caller: Principal) -> Any:
     return row
 
 
-def cipher_for(session: Session, keys: SqlDataKeyStore, subject_id: str) -> PersonalDataCipher:
+def cipher_for(session: Session, keys: SubjectKeys, subject_id: str) -> PersonalDataCipher:
     """A cipher holding the subject's data key, read in the caller's transaction; ``Erased``
     when the key was shredded."""
     try:
@@ -69,7 +69,7 @@ def cipher_for(session: Session, keys: SqlDataKeyStore, subject_id: str) -> Pers
     return PersonalDataCipher(KnownKeys({subject_id: key}))
 
 
-def link_nhs_number(uow: UnitOfWork, keys: SqlDataKeyStore, identifiers: Identifiers,
+def link_nhs_number(uow: UnitOfWork, keys: SubjectKeys, identifiers: Identifiers,
                     subject_id: str, nhs_number: str, caller: Principal, *,
                     trail: AuditTrail) -> LinkOutcome:
     """Record a normalised NHS number for a subject the caller's organisation has a
@@ -112,7 +112,7 @@ def link_nhs_number(uow: UnitOfWork, keys: SqlDataKeyStore, identifiers: Identif
     return outcome
 
 
-def open_reconciliations(uow: UnitOfWork, keys: SqlDataKeyStore, caller: Principal, *,
+def open_reconciliations(uow: UnitOfWork, keys: SubjectKeys, caller: Principal, *,
                          trail: AuditTrail, limit: int = 500) -> list[dict[str, Any]]:
     """The caller's organisation's open reconciliations, oldest first, with the NHS number
     given opened for its DPO (the listing is audited). Whether the number names another
@@ -136,7 +136,7 @@ def open_reconciliations(uow: UnitOfWork, keys: SqlDataKeyStore, caller: Princip
     return listed
 
 
-def resolve_reconciliation(uow: UnitOfWork, keys: SqlDataKeyStore, identifiers: Identifiers,
+def resolve_reconciliation(uow: UnitOfWork, keys: SubjectKeys, identifiers: Identifiers,
                            reconciliation_id: str, resolution: Resolution, reason: str,
                            caller: Principal, *, trail: AuditTrail
                            ) -> tuple[str, ResolvedStatus]:
@@ -203,7 +203,7 @@ def _linked(session: Session, cipher: PersonalDataCipher, identifiers: Identifie
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
-def safeguarding_pseudonym(uow: UnitOfWork, keys: SqlDataKeyStore, identifiers: Identifiers,
+def safeguarding_pseudonym(uow: UnitOfWork, keys: SubjectKeys, identifiers: Identifiers,
                            subject_id: str, caller: Principal, *,
                            trail: AuditTrail) -> str | None:
     """The person's safeguarding pseudonym, for a service linking safeguarding records.
@@ -225,7 +225,7 @@ def safeguarding_pseudonym(uow: UnitOfWork, keys: SqlDataKeyStore, identifiers: 
     return pseudonym
 
 
-def _computed(session: Session, keys: SqlDataKeyStore, identifiers: Identifiers,
+def _computed(session: Session, keys: SubjectKeys, identifiers: Identifiers,
               row: Any) -> str | None:
     """The pseudonym from what the subject's row holds sealed, if anything."""
     if row.nhs_number_sealed is not None:
@@ -239,7 +239,7 @@ def _computed(session: Session, keys: SqlDataKeyStore, identifiers: Identifiers,
     return None
 
 
-def opened_fields(session: Session, keys: SqlDataKeyStore, subject_id: str, context: str,
+def opened_fields(session: Session, keys: SubjectKeys, subject_id: str, context: str,
                   sealed: bytes) -> dict[str, Any]:
     """The fields sealed under the subject's live data key; ``Erased`` once shredded."""
     opened = cipher_for(session, keys, subject_id).open(

@@ -16,10 +16,10 @@ from typing import Any, Final
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import safe_contacts
 from services.consent.service_layer.audit import AuditTrail
 from services.consent.service_layer.identity import cipher_for, live_subject, opened_fields
+from services.consent.service_layer.ports import SubjectKeys
 from services.consent.service_layer.subjects import SOURCE
 from shared.auth import Principal
 from shared.db import UnitOfWork, insert_if_absent, utcnow
@@ -38,7 +38,7 @@ class SafeContactRecord:
     updated_at: datetime | None
 
 
-def update_safe_contact(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str,
+def update_safe_contact(uow: UnitOfWork, keys: SubjectKeys, subject_id: str,
                         contact: SafeContact, caller: Principal, *,
                         trail: AuditTrail) -> datetime:
     """Replace the caller's organisation's copy of the person's safe-contact instructions (it
@@ -69,14 +69,14 @@ def own_copy(session: Session, subject_id: str, org: str) -> Any:
         safe_contacts.c.subject_id == subject_id, safe_contacts.c.org == org)).first()
 
 
-def opened(session: Session, keys: SqlDataKeyStore, row: Any) -> SafeContact:
+def opened(session: Session, keys: SubjectKeys, row: Any) -> SafeContact:
     """A safe-contact row's instructions, opened under the person's live data key."""
     fields = opened_fields(session, keys, row.subject_id, STORED_CONTEXT,
                            row.safe_contact_sealed)
     return SafeContact.model_validate(fields["safe_contact"])
 
 
-def read_safe_contact(uow: UnitOfWork, keys: SqlDataKeyStore, subject_id: str,
+def read_safe_contact(uow: UnitOfWork, keys: SubjectKeys, subject_id: str,
                       caller: Principal, *, trail: AuditTrail) -> SafeContactRecord:
     """The caller's organisation's copy of the person's safe-contact instructions (none when
     it recorded none, whatever another organisation recorded), for an organisation with a

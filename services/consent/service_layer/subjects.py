@@ -9,10 +9,10 @@ from typing import Any, Final, Literal
 from sqlalchemy import Column, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import subject_orgs, subjects
 from services.consent.domain.subjects import NhsNumberLookup, SafeguardingPseudonyms
 from services.consent.service_layer.audit import AuditTrail
+from services.consent.service_layer.ports import SubjectKeys
 from shared.auth import Principal
 from shared.crypto import DataKey, KnownKeys, PersonalDataCipher
 from shared.db import Database, UnitOfWork, insert_if_absent, utcnow
@@ -95,7 +95,7 @@ def _live_subject(session: Session, naming: _Naming) -> str | None:
     return str(row.subject_id)
 
 
-def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, identifiers: Identifiers,
+def register_subject(uow: UnitOfWork, keys: SubjectKeys, identifiers: Identifiers,
                      caller: Principal, *, nhs_number: str | None = None,
                      local_id: str | None = None, trail: AuditTrail) -> Registration:
     """Return the person's subject reference, creating it (with a data key) when new.
@@ -142,7 +142,7 @@ def register_subject(uow: UnitOfWork, keys: SqlDataKeyStore, identifiers: Identi
     return Registration(subject_id, created=created)
 
 
-def serve_data_key(database: Database, keys: SqlDataKeyStore, subject_id: str,
+def serve_data_key(database: Database, keys: SubjectKeys, subject_id: str,
                    caller: Principal, *, trail: AuditTrail) -> DataKey:
     """The person's data key, for a service holding their sealed fields (audited once
     served); raises ``KeyShredded`` or ``UnknownSubject``."""
