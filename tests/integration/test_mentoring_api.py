@@ -11,192 +11,33 @@ no relationship to a referral is told nothing; every read of identifiable data i
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
-from ops.demo import fake_nhs_numbers
-from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
-from services.mentoring.bootstrap import MentoringAdapters
-from services.mentoring.entrypoints.api import build_api as mentoring_api
 from shared.events.envelope import CloudEvent
-from tests.support.http import serving
-from tests.support.services import bearer, issuing, settings_for
+from tests.support.mentoring import (
+    DISPLAY_NAME,
+    PHONE,
+    TIMES,
+    TODAY,
+    Mentoring,
+    beside_consent,
+    mentor_body,
+    referral_body,
+    session_body,
+)
 
-TODAY = date.today()
-DISPLAY_NAME = "Marguerite Okonkwo-Vale"
-PHONE = "07700 900417"
-TIMES = "weekday mornings before ten"
 CONCERN = "mentee described new threats from her brother-in-law"
-
-
-def mentor_body(org: str = "partner-a", **changes: Any) -> dict[str, Any]:
-    """An active, trained and checked mentor (not yet supervised, so not yet matchable)."""
-    return {"org": org, "display_name": DISPLAY_NAME, "gender": "female",
-            "languages": ["en", "ur"], "borough": "camden",
-            "modes": ["in-person", "phone", "video"], "capacity": 2,
-            "training_completed_on": (TODAY - timedelta(days=120)).isoformat(),
-            "check_level": "enhanced",
-            "check_completed_on": (TODAY - timedelta(days=300)).isoformat(),
-            "status": "active", **changes}
-
-
-def referral_body(subject_id: str | None = None, org: str = "trust", to_org: str = "partner-a",
-                  **changes: Any) -> dict[str, Any]:
-    return {"subject_id": subject_id, "referred_by_org": org, "to_org": to_org,
-            "safe_contact": {"phone": PHONE, "times": TIMES, "may_leave_message": False},
-            **changes}
-
-
-def session_body(match_id: str, **changes: Any) -> dict[str, Any]:
-    return {"match_id": match_id, "held_on": TODAY.isoformat(), "duration_minutes": 60,
-            "mode": "phone", "attendance": "attended", "safeguarding_concern": False,
-            **changes}
-
-
-@dataclass
-class Mentoring:
-    """The mentoring service and its API, and the consent API it asks."""
-
-    service: MentoringAdapters
-    client: TestClient
-    consent: httpx.Client
-    numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random()))
-
-    def as_(self, org: str, *roles: str) -> dict[str, str]:
-        return bearer(self.service.settings, org, *roles)
-
-    @property
-    def coordinator(self) -> dict[str, str]:
-        return self.as_("partner-a", "mentor-coordinator")
-
-    @property
-    def clinician(self) -> dict[str, str]:
-        return self.as_("trust", "clinician")
-
-    @property
-    def safeguarding_lead(self) -> dict[str, str]:
-        return self.as_("trust", "safeguarding-lead")
-
-    def person(self, *, consent: bool = True, org: str = "trust",
-               sharing_with: tuple[str, ...] = ("partner-a",)) -> str:
-        """A person registered with ``org``, with ``org``'s peer-mentoring consent unless told
-        not, and its partner-sharing consent naming ``sharing_with`` (none when empty)."""
-        recorder = self.as_(org, "clinician" if org == "trust" else "partner-staff")
-        response = self.consent.post("/v1/subjects", json={"nhs_number": next(self.numbers)},
-                                     headers=recorder)
-        assert response.status_code == 201, response.text
-        subject_id = str(response.json()["subject_id"])
-        if consent:
-            self.grant(subject_id, org, "peer-mentoring")
-        if sharing_with:
-            self.grant(subject_id, org, "partner-sharing", list(sharing_with))
-        return subject_id
-
-    def grant(self, subject_id: str, org: str, purpose: str,
-              recipients: list[str] | None = None) -> None:
-        recorder = self.as_(org, "clinician" if org == "trust" else "partner-staff")
-        body: dict[str, Any] = {"purpose": purpose, "method": "verbal",
-                                "recorded_by": "Nurse Adebayo"}
-        if recipients is not None:
-            body["recipients"] = recipients
-        granted = self.consent.post(f"/v1/subjects/{subject_id}/consents", json=body,
-                                    headers=recorder)
-        assert granted.status_code == 201, granted.text
-
-    def mentor(self, org: str = "partner-a", *, supervised: bool = True,
-               **changes: Any) -> str:
-        """A registered mentor of ``org``; matchable unless the changes say otherwise."""
-        headers = self.as_(org, "mentor-coordinator")
-        response = self.client.post("/v1/mentors", json=mentor_body(org, **changes),
-                                    headers=headers)
-        assert response.status_code == 201, response.text
-        mentor_id = str(response.json()["id"])
-        if supervised:
-            self.supervise(mentor_id, TODAY - timedelta(days=3), org)
-        return mentor_id
-
-    def supervise(self, mentor_id: str, held_on: date, org: str = "partner-a"
-                  ) -> dict[str, Any]:
-        response = self.client.post(f"/v1/mentors/{mentor_id}/supervision",
-                                    json={"held_on": held_on.isoformat()},
-                                    headers=self.as_(org, "mentor-coordinator"))
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    def refer(self, subject_id: str, org: str = "trust", role: str = "clinician",
-              to_org: str = "partner-a", **preferences: Any) -> str:
-        response = self.client.post("/v1/referrals", json=referral_body(
-            subject_id, org, to_org, preferences=preferences), headers=self.as_(org, role))
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
-
-    def match(self, referral_id: str, org: str = "partner-a") -> dict[str, Any]:
-        """Matched (or waitlisted) by the receiving organisation's coordinator."""
-        response = self.client.post(f"/v1/referrals/{referral_id}/match",
-                                    headers=self.as_(org, "mentor-coordinator"))
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    def referral(self, referral_id: str, headers: dict[str, str] | None = None
-                 ) -> dict[str, Any]:
-        """The referral as ``headers`` see it (by default the receiving coordinator, who
-        alone sees the match)."""
-        response = self.client.get(f"/v1/referrals/{referral_id}",
-                                   headers=headers or self.coordinator)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    def matched_person(self, mentor_id: str | None = None) -> tuple[str, str, str]:
-        """A person referred by the Trust and matched; (subject_id, referral_id, match_id)."""
-        subject_id = self.person()
-        referral_id = self.refer(subject_id)
-        matched = self.match(referral_id)
-        assert matched["status"] == "matched", matched
-        if mentor_id is not None:
-            assert matched["mentor_id"] == mentor_id
-        return subject_id, referral_id, str(matched["match_id"])
-
-    def end(self, match_id: str, planned: bool = True) -> httpx.Response:
-        response: httpx.Response = self.client.post(
-            f"/v1/matches/{match_id}/end", json={"planned": planned, "reason": "goals met"},
-            headers=self.coordinator)
-        return response
-
-    def outbox(self) -> list[Any]:
-        outbox = self.service.database.metadata.tables["outbox"]
-        with self.service.database.read() as session:
-            return list(session.execute(select(outbox).order_by(outbox.c.seq)))
-
-    def count(self, table: str) -> int:
-        rows = self.service.database.metadata.tables[table]
-        with self.service.database.read() as session:
-            return int(session.execute(select(func.count()).select_from(rows)).scalar_one())
 
 
 @pytest.fixture
 def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[Mentoring]:
-    settings = settings_for(monkeypatch, tmp_path, {
-        "consent": f"sqlite:///{tmp_path / 'consent.db'}", "mentoring": database_url})
-    with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url, \
-            httpx.Client(base_url=consent_url, timeout=10) as consent:
-        service = MentoringAdapters(settings.model_copy(update={"consent_url": consent_url}))
-        yield Mentoring(service, TestClient(mentoring_api(service)), consent)
-        service.database.dispose()
+    yield from beside_consent(database_url, tmp_path, monkeypatch)
 
 
 # --- consent ------------------------------------------------------------------------------

@@ -12,165 +12,26 @@ tests/integration/test_cascade.py.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from ops.demo import fake_nhs_numbers
-from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
 from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.api import build_api as mentoring_api
 from services.mentoring.service_layer.cascade import MentoringCascade
 from shared.events.envelope import CloudEvent
-from tests.support.http import serving
-from tests.support.services import bearer, issuing, settings_for
+from tests.support.mentoring import PHONE, Mentoring, beside_consent
 
-TODAY = date.today()
-PHONE = "07700 900582"
 CONCERN = "said her ex-partner has been waiting outside the school gates"
-
-
-@dataclass
-class Mentoring:
-    """The mentoring service and API, the consent API, and the cascade effects."""
-
-    service: MentoringAdapters
-    client: TestClient
-    consent: httpx.Client
-    numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random()))
-
-    @property
-    def cascade(self) -> MentoringCascade:
-        return MentoringCascade(self.service.cipher, self.service.records, self.service.rules)
-
-    def as_(self, org: str, *roles: str) -> dict[str, str]:
-        return bearer(self.service.settings, org, *roles)
-
-    @property
-    def clinician(self) -> dict[str, str]:
-        return self.as_("trust", "clinician")
-
-    @property
-    def coordinator(self) -> dict[str, str]:
-        return self.as_("partner-a", "mentor-coordinator")
-
-    def person(self, sharing_with: tuple[str, ...] = ("partner-a", "partner-b")) -> str:
-        """Registered by the Trust, with its peer-mentoring consent and its partner-sharing
-        consent naming ``sharing_with``."""
-        response = self.consent.post("/v1/subjects", json={"nhs_number": next(self.numbers)},
-                                     headers=self.clinician)
-        assert response.status_code == 201, response.text
-        subject_id = str(response.json()["subject_id"])
-        for purpose, more in (("peer-mentoring", {}),
-                              ("partner-sharing", {"recipients": list(sharing_with)})):
-            granted = self.consent.post(f"/v1/subjects/{subject_id}/consents", json={
-                "purpose": purpose, "method": "written", "recorded_by": "Dr Ferreira",
-                **more}, headers=self.clinician)
-            assert granted.status_code == 201, granted.text
-        return subject_id
-
-    def mentor(self, capacity: int = 1, org: str = "partner-a") -> str:
-        coordinator = self.as_(org, "mentor-coordinator")
-        response = self.client.post("/v1/mentors", json={
-            "org": org, "display_name": "Robin", "gender": "female",
-            "languages": ["en"], "borough": "camden", "modes": ["phone", "video"],
-            "capacity": capacity,
-            "training_completed_on": (TODAY - timedelta(days=90)).isoformat(),
-            "check_level": "enhanced",
-            "check_completed_on": (TODAY - timedelta(days=90)).isoformat(),
-            "status": "active"}, headers=coordinator)
-        assert response.status_code == 201, response.text
-        mentor_id = str(response.json()["id"])
-        supervised = self.client.post(f"/v1/mentors/{mentor_id}/supervision",
-                                      json={"held_on": TODAY.isoformat()},
-                                      headers=coordinator)
-        assert supervised.json()["matchable"] is True
-        return mentor_id
-
-    def refer(self, subject_id: str, to_org: str = "partner-a") -> str:
-        response = self.client.post("/v1/referrals", json={
-            "subject_id": subject_id, "referred_by_org": "trust", "to_org": to_org,
-            "safe_contact": {"phone": PHONE, "times": "after 6pm", "may_leave_message": False}},
-            headers=self.clinician)
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
-
-    def match(self, referral_id: str, org: str = "partner-a") -> dict[str, Any]:
-        response = self.client.post(f"/v1/referrals/{referral_id}/match",
-                                    headers=self.as_(org, "mentor-coordinator"))
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    def referral(self, referral_id: str, headers: dict[str, str] | None = None
-                 ) -> httpx.Response:
-        response: httpx.Response = self.client.get(f"/v1/referrals/{referral_id}",
-                                                   headers=headers or self.clinician)
-        return response
-
-    def concern(self, match_id: str) -> str:
-        response = self.client.post("/v1/sessions", json={
-            "match_id": match_id, "held_on": TODAY.isoformat(), "duration_minutes": 45,
-            "mode": "phone", "attendance": "attended", "safeguarding_concern": True,
-            "concern_details": CONCERN}, headers=self.coordinator)
-        assert response.status_code == 201, response.text
-        return str(response.json()["safeguarding_concern_id"])
-
-    def rows(self, table: str) -> list[Any]:
-        rows = self.service.database.metadata.tables[table]
-        with self.service.database.read() as session:
-            return list(session.execute(select(rows)))
-
-    def referral_row(self, referral_id: str) -> Any:
-        [row] = [r for r in self.rows("referrals") if r.referral_id == referral_id]
-        return row
-
-    def outbox(self) -> list[Any]:
-        outbox = self.service.database.metadata.tables["outbox"]
-        with self.service.database.read() as session:
-            return list(session.execute(select(outbox).order_by(outbox.c.seq)))
-
-    def withdraw(self, subject_id: str, purposes: tuple[Any, ...], org: str = "trust",
-                 recipients: tuple[str, ...] = ()) -> None:
-        """As the worker applies a withdrawal recorded by ``org``."""
-        with self.service.database.unit_of_work() as uow:
-            self.cascade.withdrawn(uow, subject_id, purposes, org, recipients)
-
-    def erase(self, subject_id: str, service: MentoringAdapters | None = None) -> int:
-        service = service or self.service
-        with service.database.unit_of_work() as uow:
-            return MentoringCascade(service.cipher, service.records, service.rules
-                                    ).erase(uow, subject_id)
-
-    def dpo_queue(self) -> list[dict[str, Any]]:
-        response = self.client.get("/v1/safeguarding-concerns",
-                                   params={"flagged_for_dpo": "true", "status": "open"},
-                                   headers=self.as_("trust", "dpo"))
-        assert response.status_code == 200, response.text
-        concerns: list[dict[str, Any]] = response.json()["concerns"]
-        return concerns
+BOTH = ("partner-a", "partner-b")
 
 
 @pytest.fixture
 def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[Mentoring]:
-    settings = settings_for(monkeypatch, tmp_path, {
-        "consent": f"sqlite:///{tmp_path / 'consent.db'}", "mentoring": database_url})
-    with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url, \
-            httpx.Client(base_url=consent_url, timeout=10) as consent:
-        service = MentoringAdapters(settings.model_copy(update={"consent_url": consent_url}))
-        yield Mentoring(service, TestClient(mentoring_api(service)), consent)
-        service.database.dispose()
+    yield from beside_consent(database_url, tmp_path, monkeypatch)
 
 
 # --- peer-mentoring withdrawn ----------------------------------------------------------------
@@ -178,12 +39,12 @@ def mentoring(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_peer_mentoring_withdrawal_ends_cancels_keeps_the_safe_contact_and_frees_the_mentor(
         mentoring: Mentoring) -> None:
     mentor_id = mentoring.mentor(capacity=1)
-    leaving = mentoring.person()
+    leaving = mentoring.person(sharing_with=BOTH)
     first = mentoring.refer(leaving)
     match_id = mentoring.match(first)["match_id"]
     second = mentoring.refer(leaving)               # the same person, waiting for a second
     assert mentoring.match(second)["status"] == "waitlisted"
-    waiting = mentoring.person()                    # someone else, referred later
+    waiting = mentoring.person(sharing_with=BOTH)                    # someone else, referred later
     theirs = mentoring.refer(waiting)
     assert mentoring.match(theirs)["status"] == "waitlisted"
     before = len(mentoring.outbox())
@@ -209,19 +70,19 @@ def test_peer_mentoring_withdrawal_ends_cancels_keeps_the_safe_contact_and_frees
     assert (made.data["referral_id"], made.data["mentor_id"]) == (theirs, mentor_id)
     assert made.data["waitlisted"] is True
 
-    assert mentoring.referral(theirs, mentoring.coordinator).json()["mentor_id"] == mentor_id
+    assert mentoring.referral(theirs)["mentor_id"] == mentor_id
     assert mentoring.referral_row(theirs).safe_contact_kept is not None
-    assert mentoring.referral(theirs, mentoring.coordinator).json()["safe_contact"][
+    assert mentoring.referral(theirs)["safe_contact"][
         "phone"] == PHONE
     # kept with the safeguarding records, still shown to the receiving coordinators only
-    assert mentoring.referral(first, mentoring.coordinator).json()["safe_contact"][
+    assert mentoring.referral(first)["safe_contact"][
         "phone"] == PHONE
-    assert mentoring.referral(first).json()["safe_contact"] is None
+    assert mentoring.referral_response(first, mentoring.clinician).json()["safe_contact"] is None
 
 
 def test_withdrawing_again_changes_nothing(mentoring: Mentoring) -> None:
-    mentoring.mentor()
-    leaving = mentoring.person()
+    mentoring.mentor(capacity=1)
+    leaving = mentoring.person(sharing_with=BOTH)
     mentoring.match(mentoring.refer(leaving))
     mentoring.withdraw(leaving, ("peer-mentoring",))
     outbox, referrals = len(mentoring.outbox()), mentoring.rows("referrals")
@@ -232,8 +93,8 @@ def test_withdrawing_again_changes_nothing(mentoring: Mentoring) -> None:
 
 
 def test_withdrawing_another_purpose_leaves_mentoring_alone(mentoring: Mentoring) -> None:
-    mentoring.mentor()
-    person = mentoring.person()
+    mentoring.mentor(capacity=1)
+    person = mentoring.person(sharing_with=BOTH)
     referral_id = mentoring.refer(person)
     mentoring.match(referral_id)
     before = len(mentoring.outbox())
@@ -249,21 +110,22 @@ def test_withdrawing_another_purpose_leaves_mentoring_alone(mentoring: Mentoring
 
 def test_partner_sharing_withdrawal_takes_the_referral_from_the_named_recipient(
         mentoring: Mentoring) -> None:
-    mentoring.mentor()
-    person = mentoring.person()
+    mentoring.mentor(capacity=1)
+    person = mentoring.person(sharing_with=BOTH)
     referral_id = mentoring.refer(person)
     match_id = mentoring.match(referral_id)["match_id"]
-    assert mentoring.referral(referral_id, mentoring.coordinator).status_code == 200
+    assert mentoring.referral_response(referral_id, mentoring.coordinator).status_code == 200
 
     mentoring.withdraw(person, ("partner-sharing",), recipients=("partner-a",))
 
-    refused = mentoring.referral(referral_id, mentoring.coordinator)
+    refused = mentoring.referral_response(referral_id, mentoring.coordinator)
     assert refused.status_code == 403
     assert PHONE not in refused.text
     assert "partner-sharing" in refused.json()["message"]
-    assert mentoring.referral(referral_id,
+    assert mentoring.referral_response(referral_id,
                               mentoring.as_("partner-a", "partner-staff")).status_code == 403
-    kept = mentoring.referral(referral_id)  # the Trust referred: it still sees its referral
+    # the Trust referred: it still sees its referral
+    kept = mentoring.referral_response(referral_id, mentoring.clinician)
     assert kept.status_code == 200
     assert (kept.json()["status"], kept.json()["match_id"]) == ("matched", None), \
         "the referrer sees the status, never the receiver's match"
@@ -274,21 +136,21 @@ def test_partner_sharing_withdrawal_takes_the_referral_from_the_named_recipient(
 
 def test_partner_sharing_withdrawal_reaches_only_the_holders_referrals_to_the_recipients(
         mentoring: Mentoring) -> None:
-    mentoring.mentor(org="partner-a")
-    mentoring.mentor(org="partner-b")
-    person = mentoring.person()
-    to_a = mentoring.refer(person, "partner-a")
-    to_b = mentoring.refer(person, "partner-b")
+    mentoring.mentor(org="partner-a", capacity=1)
+    mentoring.mentor(org="partner-b", capacity=1)
+    person = mentoring.person(sharing_with=BOTH)
+    to_a = mentoring.refer(person, to_org="partner-a")
+    to_b = mentoring.refer(person, to_org="partner-b")
     coordinator_b = mentoring.as_("partner-b", "mentor-coordinator")
 
     mentoring.withdraw(person, ("partner-sharing",), org="partner-b",
                        recipients=("partner-a",))  # another holder's consent: not the Trust's
-    assert mentoring.referral(to_a, mentoring.coordinator).status_code == 200
+    assert mentoring.referral_response(to_a, mentoring.coordinator).status_code == 200
 
     mentoring.withdraw(person, ("partner-sharing",), recipients=("partner-a",))
-    assert mentoring.referral(to_a, mentoring.coordinator).status_code == 403
+    assert mentoring.referral_response(to_a, mentoring.coordinator).status_code == 403
     assert mentoring.referral_row(to_a).sharing_withdrawn is True
-    still = mentoring.referral(to_b, coordinator_b)
+    still = mentoring.referral_response(to_b, coordinator_b)
     assert still.status_code == 200
     assert still.json()["safe_contact"]["phone"] == PHONE
     assert mentoring.referral_row(to_b).sharing_withdrawn is False
@@ -300,20 +162,20 @@ def test_partner_sharing_withdrawal_reaches_only_the_holders_referrals_to_the_re
 
 def test_a_waitlisted_referral_is_not_handed_to_a_receiver_that_lost_sharing(
         mentoring: Mentoring) -> None:
-    person = mentoring.person()
+    person = mentoring.person(sharing_with=BOTH)
     waiting = mentoring.refer(person)
     assert mentoring.match(waiting)["status"] == "waitlisted"
     mentoring.withdraw(person, ("partner-sharing",), recipients=("partner-a",))
 
-    mentoring.mentor()  # partner-a gains a matchable mentor: its waitlist is tried
+    mentoring.mentor(capacity=1)  # partner-a gains a matchable mentor: its waitlist is tried
     assert mentoring.referral_row(waiting).status == "waitlisted"
     assert "match-made" not in [r.event_type for r in mentoring.outbox()]
 
 
 def test_peer_mentoring_withdrawal_by_an_unrelated_organisation_leaves_the_match(
         mentoring: Mentoring) -> None:
-    mentoring.mentor()
-    person = mentoring.person()
+    mentoring.mentor(capacity=1)
+    person = mentoring.person(sharing_with=BOTH)
     referral_id = mentoring.refer(person)
     match_id = mentoring.match(referral_id)["match_id"]
     before = len(mentoring.outbox())
@@ -332,13 +194,13 @@ def test_peer_mentoring_withdrawal_by_an_unrelated_organisation_leaves_the_match
 def test_erasure_deletes_personal_data_and_keeps_concerns_and_safe_contact_for_the_dpo(
         mentoring: Mentoring) -> None:
     mentoring.mentor(capacity=2)
-    erased = mentoring.person()
+    erased = mentoring.person(sharing_with=BOTH)
     referral_id = mentoring.refer(erased)
     match_id = mentoring.match(referral_id)["match_id"]
-    concern_id = mentoring.concern(match_id)
-    other = mentoring.person()
+    concern_id = mentoring.concern(match_id, CONCERN)
+    other = mentoring.person(sharing_with=BOTH)
     other_match = mentoring.match(mentoring.refer(other))["match_id"]
-    other_concern = mentoring.concern(other_match)
+    other_concern = mentoring.concern(other_match, CONCERN)
     assert mentoring.dpo_queue() == []
 
     assert mentoring.erase(erased) == 1
@@ -346,7 +208,7 @@ def test_erasure_deletes_personal_data_and_keeps_concerns_and_safe_contact_for_t
     row = mentoring.referral_row(referral_id)
     assert (row.subject_id, row.safe_contact_sealed) == (None, None)
     assert row.safe_contact_kept is not None
-    assert mentoring.referral(referral_id, mentoring.coordinator).json()["safe_contact"] is None
+    assert mentoring.referral(referral_id)["safe_contact"] is None
     [ended] = [m for m in mentoring.rows("matches") if m.match_id == match_id]
     assert (ended.status, ended.planned, ended.end_reason_sealed) == ("ended", False, None)
     concerns = {c.concern_id: c for c in mentoring.rows("safeguarding_concerns")}
@@ -368,8 +230,8 @@ def test_erasure_deletes_personal_data_and_keeps_concerns_and_safe_contact_for_t
 
 def test_erasing_someone_with_no_concern_keeps_only_the_referrals_safe_contact(
         mentoring: Mentoring) -> None:
-    mentoring.mentor()
-    erased = mentoring.person()
+    mentoring.mentor(capacity=1)
+    erased = mentoring.person(sharing_with=BOTH)
     referral_id = mentoring.refer(erased)
     assert mentoring.match(referral_id)["status"] == "matched"
     assert mentoring.erase(erased) == 0
@@ -380,13 +242,13 @@ def test_erasing_someone_with_no_concern_keeps_only_the_referrals_safe_contact(
 
 def test_erasure_frees_the_mentor_for_the_waitlist(mentoring: Mentoring) -> None:
     mentor_id = mentoring.mentor(capacity=1)
-    erased = mentoring.person()
+    erased = mentoring.person(sharing_with=BOTH)
     mentoring.match(mentoring.refer(erased))
-    waiting = mentoring.refer(mentoring.person())
+    waiting = mentoring.refer(mentoring.person(sharing_with=BOTH))
     assert mentoring.match(waiting)["status"] == "waitlisted"
 
     mentoring.erase(erased)
-    assert mentoring.referral(waiting, mentoring.coordinator).json()["mentor_id"] == mentor_id
+    assert mentoring.referral(waiting)["mentor_id"] == mentor_id
 
 
 # --- erasure as it really happens: the consent service shreds the key first ------------------
@@ -404,8 +266,8 @@ def erase_in_consent(mentoring: Mentoring, subject_id: str) -> MentoringAdapters
 
 def test_erasure_after_the_key_is_shredded_ends_the_active_match(
         mentoring: Mentoring) -> None:
-    mentoring.mentor()
-    erased = mentoring.person()
+    mentoring.mentor(capacity=1)
+    erased = mentoring.person(sharing_with=BOTH)
     referral_id = mentoring.refer(erased)
     match_id = mentoring.match(referral_id)["match_id"]
     worker = erase_in_consent(mentoring, erased)
@@ -422,10 +284,10 @@ def test_erasure_after_the_key_is_shredded_ends_the_active_match(
 
 def test_a_kept_concern_is_still_readable_after_the_key_is_shredded(
         mentoring: Mentoring) -> None:
-    mentoring.mentor()
-    erased = mentoring.person()
+    mentoring.mentor(capacity=1)
+    erased = mentoring.person(sharing_with=BOTH)
     match_id = mentoring.match(mentoring.refer(erased))["match_id"]
-    concern_id = mentoring.concern(match_id)
+    concern_id = mentoring.concern(match_id, CONCERN)
     ended = mentoring.client.post(f"/v1/matches/{match_id}/end", json={"planned": True},
                                   headers=mentoring.coordinator)
     assert ended.status_code == 200, ended.text  # no active match: the erasure can run
