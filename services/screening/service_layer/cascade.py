@@ -1,4 +1,5 @@
-"""Screening's part in the consent cascade, and its projection of who may read what.
+"""Screening's part in the consent cascade, and its projection of who may read what (read
+by ``permissions``).
 
 From ``consent.events`` screening keeps two read models:
 
