@@ -45,8 +45,11 @@ class ReportingSettings(BaseSettings):
         "also ends when the token it was opened with expires)")
 
 
-class ReportingService:
-    """Everything the reporting API and worker need."""
+class ReportingAdapters:
+    """The adapters the reporting API and worker hand to the use cases, built from the
+    process's settings: the read model's database, token checking (public keys only: reporting
+    calls no other service and holds no credential or key of its own), the dashboard sessions
+    store, and the disclosure and outcome rules from ``ReportingSettings``."""
 
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
@@ -62,10 +65,13 @@ class ReportingService:
         self.outcome_rules = OutcomeRules(self.reporting.meaningful_swemwbs_change,
                                           self.reporting.min_people_for_mean)
         self.database = open_database(SERVICE, metadata, settings)
-        # Reporting calls no other service: it verifies people's tokens with public keys and
-        # holds no credential or key of its own.
         self.verifier = token_verifier(settings)
         self.authorizer = Authorizer(self.verifier)
         self.sessions = DashboardSessions(
             self.database, self.reporting.session_seconds,
             {org: organisation.kind for org, organisation in settings.organisations.items()})
+
+
+ReportingService = ReportingAdapters
+"""The former name, until its users outside the reporting area are updated (rebuild.py,
+test_issue10_regressions, test_access_matrix, test_openapi_statuses, test_dashboard_browser)."""

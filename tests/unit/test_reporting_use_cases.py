@@ -1,6 +1,6 @@
-"""Reporting's use cases (service_layer/read_model.py, cascade.py, sessions.py) over the read
-model in memory: the contributions stored, the releases and the release rule's memory written,
-who is counted, and the dashboard sessions opened, looked up and revoked."""
+"""Reporting's use cases (service_layer/read_model.py, cascade.py, sessions.py, viewing.py)
+over the read model in memory: the contributions stored, the releases, figures and the release
+rule's memory written, who is counted, and the dashboard sessions opened, looked up, revoked."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from services.reporting.service_layer.sessions import (
     DashboardSessions,
     id_hash,
 )
+from services.reporting.service_layer.viewing import Access, still_valid
 from shared.auth import NotAuthenticated, NotPermitted
 from shared.db import utcnow
 from shared.events.consent import ErasureRequested
@@ -184,6 +185,29 @@ def test_before_any_release_there_is_none_to_show(world: ReportingWorld) -> None
     assert read_model.latest_release_time(world.database) is None
 
 
+def test_the_figures_of_a_table_are_the_newest_release_under_disclosure_control(
+        world: ReportingWorld) -> None:
+    screened_at_org(world, K)
+    publish(world)
+
+    body = read_model.published_figures(world.database, "prevalence", "org",
+                                        "last-12-months", world.policy, world.rules)
+
+    assert body["released_at"] == RELEASED_AT.isoformat()
+    [row] = body["rows"]
+    assert row["org"] == "trust"
+    assert row["screened"]["display"] == "fewer than 8"  # K = 3 people: suppressed
+    assert (body["k"], body["group_by"], body["period"]) == (K, "org", "last-12-months")
+    assert body["method"].startswith("People screened")
+
+
+def test_before_the_first_release_a_table_has_no_rows(world: ReportingWorld) -> None:
+    body = read_model.published_figures(world.database, "coverage", "team", "2026-11",
+                                        world.policy, world.rules)
+
+    assert (body["released_at"], body["rows"]) == (None, [])
+
+
 def test_a_rebuild_carries_the_rules_memory_into_the_new_database(
         world: ReportingWorld) -> None:
     screened_at_org(world, K)
@@ -331,6 +355,20 @@ def test_a_revoked_session_is_refused_from_then_on(sessions: DashboardSessions) 
     assert sessions.revoke(opened.session_id) is False
     with pytest.raises(NotAuthenticated):
         sessions.lookup(opened.session_id)
+
+
+def test_a_viewer_by_session_lasts_while_the_session_does_and_by_token_until_it_expires(
+        sessions: DashboardSessions) -> None:
+    now = utcnow()
+    opened = sessions.open(viewer(), now + timedelta(minutes=10))
+    by_session = Access(viewer(), opened.expires_at, opened.session_id)
+    by_token = Access(viewer(), now + timedelta(minutes=1))
+
+    assert still_valid(sessions, by_session, now)
+    assert still_valid(sessions, by_token, now)
+    assert not still_valid(sessions, by_token, now + timedelta(minutes=1))
+    sessions.revoke(opened.session_id)
+    assert not still_valid(sessions, by_session, now)
 
 
 def test_signing_in_purges_sessions_long_expired(world: ReportingWorld,

@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.auth import (
     NotAuthenticated,
+    NotPermitted,
     Principal,
     TokenIssuer,
     TokenVerifier,
     generate_signing_key,
 )
-from shared.http import ApiError, Authorizer, create_api
+from shared.http import ApiError, Authorizer, add_routes, create_api, holding_any
 from shared.identity import normalise_nhs_number
 
 with warnings.catch_warnings():  # starlette's notice about httpx is not ours to act on
@@ -458,3 +459,29 @@ def test_internal_endpoints_admit_only_the_named_services(
         assert response.json()["subject"] == expected
     else:
         assert expected in response.json()["message"]
+
+
+def test_routes_added_from_routers_are_labelled_by_their_own_path() -> None:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/routed/{thing_id}")
+    def routed(thing_id: int) -> dict[str, int]:
+        return {"thing_id": thing_id}
+
+    app = create_api("routed-service", title="t", description="d")
+    add_routes(app, router)
+    with TestClient(app) as routed_client:
+        assert routed_client.get("/routed/4").json() == {"thing_id": 4}
+        text = routed_client.get("/metrics").text
+    assert 'route="/routed/{thing_id}"' in text
+    assert "/routed/{thing_id}" in [getattr(route, "path", None) for route in app.routes]
+
+
+def test_holding_any_names_the_roles_a_caller_lacks() -> None:
+    caller = Principal(subject="s", org="trust", roles=frozenset({"nurse"}))
+
+    assert holding_any(caller, ["nurse", "dpo"]) is caller
+    with pytest.raises(NotPermitted, match="this action needs one of the roles: dpo, ops-viewer"):
+        holding_any(caller, ["ops-viewer", "dpo"])

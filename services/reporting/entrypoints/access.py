@@ -2,42 +2,32 @@
 
 Bearer tokens are verified by the shared ``Authorizer`` as everywhere else. Without one, the
 ``peerlink_session`` cookie is looked up (by hash) in the reporting database; a session acts
-as an ops-viewer of its organisation and nothing more.
+as an ops-viewer of its organisation and nothing more (``service_layer.viewing``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Final
+from typing import Final
 
 import jwt
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
+from fastapi.security import HTTPAuthorizationCredentials
 
 from services.reporting.service_layer.sessions import DashboardSessions
-from shared.auth import NotAuthenticated, NotPermitted, Principal
-from shared.http import Authorizer
+from services.reporting.service_layer.viewing import Access, still_valid
+from shared.auth import NotAuthenticated, Principal
+from shared.db import utcnow
+from shared.http import Authorizer, BearerCredentials, holding_any
 
 SESSION_COOKIE: Final = "peerlink_session"
-_bearer = HTTPBearer(auto_error=False)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def token_expiry(token: str) -> datetime:
     """The expiry of a token that has already been verified."""
     claims = jwt.decode(token, options={"verify_signature": False})
     return datetime.fromtimestamp(int(claims["exp"]), UTC)
-
-
-@dataclass(frozen=True)
-class Access:
-    """An authenticated caller, until when, and the session id if they came by cookie."""
-
-    principal: Principal
-    expires_at: datetime
-    session_id: str | None = None
 
 
 class ReportingAccess:
@@ -61,20 +51,16 @@ class ReportingAccess:
 
     def still_valid(self, access: Access) -> bool:
         """Whether an earlier ``authenticate`` still holds (for long-lived responses)."""
-        if access.session_id is not None:
-            return self.sessions.is_active(access.session_id)
-        return datetime.now(UTC) < access.expires_at
+        return still_valid(self.sessions, access, utcnow())
 
     def check(self, access: Access, *roles: str) -> Principal:
         """The caller, if they hold any of ``roles``; else ``NotPermitted``."""
-        if not access.principal.has_any(frozenset(roles)):
-            raise NotPermitted(f"this action needs one of the roles: {', '.join(sorted(roles))}")
-        return access.principal
+        return holding_any(access.principal, roles)
 
     def require(self, *roles: str) -> Callable[..., Principal]:
         """A dependency admitting callers with any of ``roles``, by token or by session."""
 
-        def dependency(request: Request, credentials: Credentials) -> Principal:
+        def dependency(request: Request, credentials: BearerCredentials) -> Principal:
             return self.check(self.authenticate(request, credentials), *roles)
 
         return dependency

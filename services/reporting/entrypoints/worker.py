@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.reporting.bootstrap import SERVICE, ReportingService
+from services.reporting.bootstrap import SERVICE, ReportingAdapters
 from services.reporting.service_layer import cascade
 from services.reporting.service_layer.read_model import business_handlers, publish_release
 from shared.kafka.consumer import EventApplier
@@ -23,22 +23,22 @@ BUSINESS_TOPICS = (events_topic("screening"), events_topic("mentoring"))
 
 def build_worker(settings: PlatformSettings) -> StreamWorker:
     """The reporting worker wired to real adapters."""
-    service = ReportingService(settings)
-    worker, plumbing = service_worker(SERVICE, service.database, settings)
-    applier = EventApplier(SERVICE, BUSINESS_CONSUMER, service.database, business_handlers(),
+    adapters = ReportingAdapters(settings)
+    worker, plumbing = service_worker(SERVICE, adapters.database, settings)
+    applier = EventApplier(SERVICE, BUSINESS_CONSUMER, adapters.database, business_handlers(),
                            plumbing.deadletters)
     worker.consume("business_events", BUSINESS_TOPICS, applier)
-    worker.join_cascade(cascade.participant(), service.database, plumbing.deadletters)
+    worker.join_cascade(cascade.participant(), adapters.database, plumbing.deadletters)
 
-    cadence = service.reporting.release_seconds
+    cadence = adapters.reporting.release_seconds
 
     async def release() -> None:
         """One release per cadence, however many reporting workers run the timer."""
         try:
             released_at = await asyncio.to_thread(
-                publish_release, service.database, service.policy, service.outcome_rules,
-                None, service.reporting.releases_kept,
-                service.reporting.consent_model == "opt-in", 0.9 * cadence)
+                publish_release, adapters.database, adapters.policy, adapters.outcome_rules,
+                None, adapters.reporting.releases_kept,
+                adapters.reporting.consent_model == "opt-in", 0.9 * cadence)
             if released_at is None:
                 return
             REPORTING_RELEASES.inc()

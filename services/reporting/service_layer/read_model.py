@@ -18,7 +18,7 @@ from services.reporting.adapters.tables import (
 )
 from services.reporting.domain.contributions import DIMENSIONS, contributions_of
 from services.reporting.domain.disclosure import DisclosurePolicy
-from services.reporting.domain.figures import OutcomeRules
+from services.reporting.domain.figures import WHO_COUNTS, OutcomeRules, rows_of
 from services.reporting.domain.people import Fact, RowKey, rows_now
 from services.reporting.domain.release_rule import Released, RowState, release
 from services.reporting.service_layer.cascade import is_excluded
@@ -185,3 +185,21 @@ def latest_release_time(database: Database) -> datetime | None:
             select(releases.c.released_at).order_by(releases.c.release_id.desc()).limit(1)
         ).scalar()
     return released_at
+
+
+def published_figures(database: Database, table: str, group_by: str, period: str,
+                      policy: DisclosurePolicy, rules: OutcomeRules) -> dict[str, Any]:
+    """One table's figures for a grouping and period as the newest release has them, under
+    disclosure control, with who they count and the rules they follow (no rows before the
+    first release)."""
+    release = latest_release(database)
+    rows: list[dict[str, Any]] = []
+    released_at = None
+    if release is not None:
+        released_at, published = release
+        rows = rows_of(table, group_by, published.get(table, {}).get(group_by, {})
+                       .get(period, []), policy, rules, policy.k)
+    return {"released_at": released_at.isoformat() if released_at else None,
+            "group_by": group_by, "period": period, "rows": rows,
+            "method": f"{WHO_COUNTS[table]} {policy.method}",
+            "k": policy.k, "held_rule": policy.held_rule}

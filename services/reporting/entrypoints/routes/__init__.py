@@ -1,0 +1,1 @@
+"""The reporting API, one router per resource."""
