@@ -49,12 +49,12 @@ from services.mentoring.service_layer.ports import (
     LiveKeys,
     SafeguardingRegistry,
 )
+from services.mentoring.service_layer.publishing import publish
 from shared.auth import NotPermitted, Principal
 from shared.consent_client import SharingRequired, resolve_subject
 from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher, UnknownSubject
 from shared.db import Database, UnitOfWork, utcnow
 from shared.events.consent import SafeContact
-from shared.events.envelope import CloudEvent, EventPayload
 from shared.events.mentoring import (
     MatchMade,
     MenteeReferred,
@@ -65,9 +65,7 @@ from shared.events.mentoring import (
     OutcomeRecorded,
     SessionLogged,
 )
-from shared.kafka.topics import events_topic
 
-SOURCE = "/peerlink/mentoring"
 CONSENT_WITHDRAWN = "consent withdrawn"
 
 
@@ -86,11 +84,6 @@ class ConsentRequired(PermissionError):
 
 class NotTheMentee(ValueError):
     """A partner's event names someone other than the match's mentee."""
-
-
-def _publish(uow: UnitOfWork, payload: EventPayload, key: str | None) -> None:
-    uow.publish(CloudEvent.wrap(payload, source=SOURCE, subject=key),
-                events_topic("mentoring"), aggregate_type=payload.event_type.split("-")[0])
 
 
 def _csv(values: Any) -> str:
@@ -112,7 +105,7 @@ def register_mentor(uow: UnitOfWork, command: RegisterMentor, org: str, today: d
         **command.model_dump(exclude={"languages", "modes", "supervision_held_on"}),
         languages=_csv(command.languages), modes=_csv(command.modes),
         last_supervision_on=command.supervision_held_on, registered_at=utcnow()))
-    _publish(uow, MentorRegistered(mentor_id=mentor_id, **command.model_dump(
+    publish(uow, MentorRegistered(mentor_id=mentor_id, **command.model_dump(
         exclude={"display_name", "supervision_held_on"})), mentor_id)
     return _rematched(uow, mentor_id, org, today, rules)
 
@@ -204,7 +197,7 @@ def change_status(uow: UnitOfWork, mentor_id: str, org: str, status: str, today:
     if row.status != status:
         uow.session.execute(update(mentors).where(mentors.c.mentor_id == mentor_id)
                             .values(status=status))
-        _publish(uow, MentorStatusChanged(mentor_id=mentor_id, org=org,
+        publish(uow, MentorStatusChanged(mentor_id=mentor_id, org=org,
                                           previous_status=row.status, status=status),
                  mentor_id)
     return _rematched(uow, mentor_id, org, today, rules)
@@ -297,7 +290,7 @@ def _record_referral(uow: UnitOfWork, cipher: PersonalDataCipher, records: Recor
         safe_contact_kept=safeguarding.seal_contact(records, referral_id, contact),
         status="referred",
         waitlisted=False))
-    _publish(uow, MenteeReferred(
+    publish(uow, MenteeReferred(
         referral_id=referral_id, referred_by_org=command.referred_by_org,
         to_org=command.to_org, referred_on=today,
         preferences=MentoringPreferences(**prefs.model_dump()),
@@ -428,7 +421,7 @@ def match(uow: UnitOfWork, referral_id: str, today: date, rules: EligibilityRule
                     .values(status="matched", unmet_constraints=None))
     session.execute(update(mentors).where(mentors.c.mentor_id == mentor.mentor_id)
                     .values(last_matched_at=utcnow()))
-    _publish(uow, MatchMade(match_id=match_id, referral_id=referral_id,
+    publish(uow, MatchMade(match_id=match_id, referral_id=referral_id,
                             mentor_id=mentor.mentor_id, org=mentor.org, matched_on=today,
                             days_from_referral=max(0, (today - row.referred_on).days),
                             waitlisted=row.waitlisted), row.subject_id)
@@ -527,7 +520,7 @@ def write_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
         duration_minutes=command.duration_minutes, mode=command.mode,
         attendance=command.attendance, safeguarding_concern=command.safeguarding_concern,
         recorded_by_org=org))
-    _publish(uow, SessionLogged(
+    publish(uow, SessionLogged(
         session_id=session_id, match_id=found.match_id, org=found.org, held_on=command.held_on,
         duration_minutes=command.duration_minutes, mode=command.mode,
         attendance=command.attendance, safeguarding_concern=command.safeguarding_concern),
@@ -566,7 +559,7 @@ def write_outcome(uow: UnitOfWork, command: RecordOutcome, org: str, today: date
         outcome_id=outcome_id, match_id=found.match_id, timepoint=command.timepoint,
         instrument=command.instrument, items=_csv(str(i) for i in command.items),
         raw_score=scored.raw, metric_score=scored.metric, recorded_on=recorded_on))
-    _publish(uow, OutcomeRecorded(
+    publish(uow, OutcomeRecorded(
         outcome_id=outcome_id, match_id=found.match_id, org=found.org, recorded_on=recorded_on,
         timepoint=command.timepoint, instrument=command.instrument, items=tuple(command.items),
         raw_score=scored.raw, metric_score=scored.metric), referral.subject_id)
@@ -624,7 +617,7 @@ def end_active_match(uow: UnitOfWork, cipher: PersonalDataCipher, match_id: str,
         end_reason_sealed=reason_block.model_dump_json().encode() if reason_block else None))
     session.execute(update(referrals).where(referrals.c.referral_id == found.referral_id)
                     .values(status="ended"))
-    _publish(uow, MentoringEnded(match_id=match_id, org=found.org, ended_on=ended_on,
+    publish(uow, MentoringEnded(match_id=match_id, org=found.org, ended_on=ended_on,
                                  planned=command.planned, personal=reason_block),
              referral.subject_id)
     return {"match_id": match_id, "status": "ended", "planned": command.planned,

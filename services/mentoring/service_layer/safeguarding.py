@@ -36,16 +36,15 @@ from services.mentoring.domain import access
 from services.mentoring.service_layer.commands import RaiseConcern
 from services.mentoring.service_layer.errors import NotFound
 from services.mentoring.service_layer.ports import AuditTrail, Consent, SafeguardingRegistry
+from services.mentoring.service_layer.publishing import publish
 from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher, UnknownSubject
 from shared.db import Database, UnitOfWork, insert_if_absent, utcnow
 from shared.events.consent import SafeContact
-from shared.events.envelope import CloudEvent, EncryptedBlock, EventPayload
+from shared.events.envelope import EncryptedBlock
 from shared.events.mentoring import MentoringEnded, SafeguardingConcernRaised
 from shared.identity import SUBJECT_PATTERN
-from shared.kafka.topics import events_topic
 
-SOURCE = "/peerlink/mentoring"
 SAFE_CONTACT = "mentoring.safe-contact"
 """The data-key context of safe contact kept on referrals made before records-key sealing."""
 REPEAT_WINDOW = timedelta(days=365)
@@ -187,11 +186,6 @@ class Concern:
     safe_contact: dict[str, Any] | None = None
 
 
-def _publish(uow: UnitOfWork, payload: EventPayload, key: str | None) -> None:
-    uow.publish(CloudEvent.wrap(payload, source=SOURCE, subject=key),
-                events_topic("mentoring"), aggregate_type=payload.event_type.split("-")[0])
-
-
 def contact_org(row: Any) -> str:
     """Whose copy a referral's safe contact is: the organisation that last gave it (the
     referrer's, as given with the referral, when none is recorded)."""
@@ -277,7 +271,7 @@ def put_on_queue(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCip
     with contextlib.suppress(KeyShredded):
         personal = cipher.seal(concern.subject_id, SafeguardingConcernRaised.event_type,
                                details)
-    _publish(uow, SafeguardingConcernRaised(
+    publish(uow, SafeguardingConcernRaised(
         concern_id=concern_id, match_id=concern.match_id, session_id=concern.session_id,
         referral_id=concern.referral_id, org=concern.org, raised_on=concern.raised_on,
         repeat=repeat, personal=personal), concern.subject_id)
