@@ -240,9 +240,14 @@ class _Episode:
         referrals = [e for e in self.events if "referred" in e.measures]
         return min(referrals or self.events, key=lambda e: e.order)
 
+    @cached_property
+    def _counted(self) -> frozenset[str]:
+        return frozenset(m for e in self.events for m, value in e.measures.items() if value)
+
     def has(self, measure: str) -> bool:
-        """Whether any event of the episode counts towards ``measure``."""
-        return any(e.measures.get(measure, 0) for e in self.events)
+        """Whether any event of the episode counts towards ``measure`` (asked once the
+        episode is gathered)."""
+        return measure in self._counted
 
     def latest(self, measure: str) -> int | None:
         """The most recent value of ``measure`` in the episode."""
