@@ -21,7 +21,7 @@ from fastapi import Depends
 from sqlalchemy import insert, select, update
 
 from services.reporting.adapters.tables import dashboard_sessions
-from services.reporting.bootstrap import ReportingService
+from services.reporting.bootstrap import ReportingAdapters
 from services.reporting.entrypoints.access import SESSION_COOKIE, ReportingAccess
 from services.reporting.entrypoints.api import build_api
 from services.reporting.service_layer.sessions import DashboardSessions, id_hash
@@ -35,15 +35,15 @@ FIGURES = ("/v1/prevalence", "/v1/coverage", "/v1/engagement", "/v1/prevalence?f
 
 
 class Reporting:
-    """The reporting API on a real port, its service and a client without cookies."""
+    """The reporting API on a real port, its adapters and a client without cookies."""
 
-    def __init__(self, service: ReportingService, url: str) -> None:
-        self.service = service
+    def __init__(self, adapters: ReportingAdapters, url: str) -> None:
+        self.adapters = adapters
         self.url = url
 
     def token(self, *roles: str, org: str = "trust", lifetime_seconds: int | None = None,
               subject: str | None = None) -> str:
-        return development_issuer(self.service.settings).mint(
+        return development_issuer(self.adapters.settings).mint(
             org, list(roles), subject=subject, lifetime_seconds=lifetime_seconds)
 
     def sign_in(self, token: str) -> httpx.Response:
@@ -60,7 +60,7 @@ class Reporting:
         return httpx.get(f"{self.url}{path}", cookies=cookies, timeout=10, **kwargs)
 
     def rows(self) -> list[Any]:
-        with self.service.database.read() as session:
+        with self.adapters.database.read() as session:
             return list(session.execute(select(dashboard_sessions)))
 
 
@@ -68,17 +68,17 @@ class Reporting:
 def reporting(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[Reporting]:
     settings = settings_for(monkeypatch, tmp_path, {"reporting": database_url})
-    service = ReportingService(settings)
-    app = build_api(service)
-    probe_access = ReportingAccess(service.authorizer, service.sessions)
+    adapters = ReportingAdapters(settings)
+    app = build_api(adapters)
+    probe_access = ReportingAccess(adapters.authorizer, adapters.sessions)
 
     @app.get("/probe/dpo", dependencies=[Depends(probe_access.require("dpo"))])
     def needs_dpo() -> dict[str, str]:  # a route needing dpo, as consent's audit routes do
         return {"status": "ok"}
 
     with serving(app) as url:
-        yield Reporting(service, url)
-    service.database.dispose()
+        yield Reporting(adapters, url)
+    adapters.database.dispose()
 
 
 def is_jwt(value: str) -> bool:
@@ -164,7 +164,7 @@ def test_unknown_cookies_and_raw_tokens_in_the_cookie_are_refused(reporting: Rep
 def test_an_expired_session_is_refused(reporting: Reporting) -> None:
     cookie = reporting.session("ops-viewer")
     assert reporting.get("/v1/prevalence", cookie).status_code == 200
-    with reporting.service.database.unit_of_work() as uow:
+    with reporting.adapters.database.unit_of_work() as uow:
         uow.session.execute(update(dashboard_sessions).where(
             dashboard_sessions.c.id_hash == id_hash(cookie)).values(
             expires_at=utcnow() - timedelta(seconds=1)))
@@ -179,23 +179,23 @@ def test_a_session_ends_with_its_token_or_the_configured_lifetime_whichever_is_f
         database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PEERLINK_REPORTING_SESSION_SECONDS", "1")
     settings = settings_for(monkeypatch, tmp_path, {"reporting": database_url})
-    service = ReportingService(settings)
+    adapters = ReportingAdapters(settings)
     try:
-        with serving(build_api(service)) as url:
-            reporting = Reporting(service, url)
+        with serving(build_api(adapters)) as url:
+            reporting = Reporting(adapters, url)
             short = reporting.sign_in(reporting.token("ops-viewer"))
             assert "max-age=1" in short.headers["set-cookie"].lower()
             cookie = short.cookies[SESSION_COOKIE]
             time.sleep(1.2)
             assert reporting.get("/v1/prevalence", cookie).status_code == 401
 
-        eight_hours = DashboardSessions(service.database, 8 * 3600, {"trust": "nhs-trust"})
+        eight_hours = DashboardSessions(adapters.database, 8 * 3600, {"trust": "nhs-trust"})
         opened = eight_hours.open(
             Principal("viewer", "trust", frozenset({"ops-viewer"})),
             utcnow() + timedelta(seconds=600))
         assert timedelta(seconds=590) < opened.expires_at - utcnow() <= timedelta(seconds=600)
     finally:
-        service.database.dispose()
+        adapters.database.dispose()
 
 
 def test_a_session_grants_ops_viewer_only_whatever_the_token_carried(
@@ -212,10 +212,10 @@ def test_a_session_grants_ops_viewer_only_whatever_the_token_carried(
     assert refused.json()["error"] == "forbidden"
     assert reporting.get("/v1/prevalence", cookie).status_code == 200
 
-    active = reporting.service.sessions.lookup(cookie)
+    active = reporting.adapters.sessions.lookup(cookie)
     assert active.principal.roles == frozenset({"ops-viewer"})
     assert (active.principal.org, active.principal.org_kind) == ("trust", "nhs-trust")
-    access = ReportingAccess(reporting.service.authorizer, reporting.service.sessions)
+    access = ReportingAccess(reporting.adapters.authorizer, reporting.adapters.sessions)
     for role in ("dpo", "clinician", "service", "safeguarding-lead"):
         with pytest.raises(NotPermitted):
             access.require(role)(_request_with(cookie), None)
@@ -231,12 +231,12 @@ def _request_with(cookie: str) -> Any:
 
 def test_a_partner_session_acts_for_that_partner(reporting: Reporting) -> None:
     cookie = reporting.session("ops-viewer", org="partner-a")
-    principal = reporting.service.sessions.lookup(cookie).principal
+    principal = reporting.adapters.sessions.lookup(cookie).principal
     assert (principal.org, principal.org_kind) == ("partner-a", "dva-partner")
 
 
 def test_a_token_without_ops_viewer_cannot_sign_in(reporting: Reporting) -> None:
-    service_token = development_issuer(reporting.service.settings).mint_service("screening")
+    service_token = development_issuer(reporting.adapters.settings).mint_service("screening")
     for token in (reporting.token("clinician"), reporting.token("dpo"), service_token):
         refused = reporting.sign_in(token)
         assert refused.status_code == 403, refused.text
@@ -249,7 +249,7 @@ def test_a_token_without_ops_viewer_cannot_sign_in(reporting: Reporting) -> None
 
 def test_signing_in_purges_sessions_expired_over_a_day_ago(reporting: Reporting) -> None:
     now = utcnow()
-    with reporting.service.database.unit_of_work() as uow:
+    with reporting.adapters.database.unit_of_work() as uow:
         for name, ended in (("old", timedelta(days=2)), ("recent", timedelta(hours=1))):
             uow.session.execute(insert(dashboard_sessions).values(
                 id_hash=id_hash(name), org="trust", subject="s", created_at=now - ended * 2,
