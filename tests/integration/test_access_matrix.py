@@ -24,16 +24,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
-from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
+from services.consent.entrypoints.api import create_app as consent_app
 from services.reporting.bootstrap import ReportingService
 from services.reporting.entrypoints.api import build_api as reporting_api
 from shared.auth import ON_BEHALF_OF
 from shared.runtime import migrate
 from shared.settings import PlatformSettings
+from tests.support.consent import RunningConsent, running_consent
 from tests.support.http import serving
 from tests.support.mentoring_matrix import MentoringHarness
 from tests.support.screening_matrix import ScreeningHarness
@@ -162,7 +161,7 @@ def required(service: str, app: FastAPI) -> set[tuple[str, str, str, str]]:
 
 def service_app(service: str, settings: PlatformSettings) -> FastAPI:
     if service == "consent":
-        return consent_api(ConsentService(settings))
+        return consent_app(settings)
     if service == "reporting":
         return reporting_api(ReportingService(settings))
     if service == "screening":
@@ -283,9 +282,9 @@ def check_status(row: Row, response: httpx.Response) -> None:
 class ConsentHarness:
     """Rows of one consent endpoint, on a consent service of their own."""
 
-    def __init__(self, service: ConsentService, tokens: Tokens, start: int) -> None:
-        self.service = service
-        self.client = TestClient(consent_api(service))
+    def __init__(self, consent: RunningConsent, tokens: Tokens, start: int) -> None:
+        self.service = consent.adapters
+        self.client = consent.client
         self.tokens = tokens
         self.numbers = nhs_numbers(start)
 
@@ -464,9 +463,8 @@ def harnesses(settings: PlatformSettings, var_dir: Path
         shutil.copyfile(template, database)
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("PEERLINK_CONSENT_DATABASE_URL", f"sqlite:///{database}")
-            service = ConsentService(settings)
-        cleanup.callback(service.database.dispose)
-        return ConsentHarness(service, tokens, 100_000_000 + 1_000_000 * len(built))
+            running = cleanup.enter_context(running_consent(settings))
+        return ConsentHarness(running, tokens, 100_000_000 + 1_000_000 * len(built))
 
     def reporting() -> Harness:
         database = var_dir / "reporting.db"

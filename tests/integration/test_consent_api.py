@@ -4,6 +4,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -17,11 +18,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.service_layer import consents
 from shared.auth import ON_BEHALF_OF, Principal
 from shared.db import utcnow
@@ -29,7 +28,8 @@ from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.envelope import CloudEvent
 from shared.kafka.producer import create_topics
 from shared.kafka.topics import TopicSpec
-from tests.support.services import approve_erasure, bearer, settings_for
+from tests.support.consent import consent_on
+from tests.support.services import approve_erasure, bearer
 
 NHS_NUMBER = "9434765919"
 NHS_FORMS = ("9434765919", "943 476 5919")
@@ -44,7 +44,7 @@ CHANGE_TABLES = ("subjects", "consent_changes", "withdrawals", "withdrawal_acks"
 class Consent:
     """The consent service, its API client and helpers for one test database."""
 
-    service: ConsentService
+    service: ConsentAdapters
     client: TestClient
     backend: str
 
@@ -155,18 +155,13 @@ class Consent:
 def open_consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                  ) -> Iterator[Callable[..., Consent]]:
     """Opens the consent service on the test database, with settings ``overrides``."""
-    opened: list[ConsentService] = []
+    with contextlib.ExitStack() as opened:
+        def open_(**overrides: object) -> Consent:
+            running = opened.enter_context(consent_on(database_url, tmp_path, monkeypatch,
+                                                      **overrides))
+            return Consent(running.adapters, running.client, running.backend)
 
-    def open_(**overrides: object) -> Consent:
-        settings = settings_for(monkeypatch, tmp_path, {"consent": database_url}, **overrides)
-        service = ConsentService(settings)
-        opened.append(service)
-        return Consent(service, TestClient(build_api(service)),
-                       make_url(database_url).get_backend_name())
-
-    yield open_
-    for service in opened:
-        service.database.dispose()
+        yield open_
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ heads the worker publishes on Kafka, and verification against both. Real broker 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,20 +22,19 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 
+from ops.broker import free_port, wait_for_port
 from services.consent.adapters.heads import RECORD_KEY, HeadsUnavailable
-from services.consent.bootstrap import ConsentAuditSettings, ConsentService, audit_key
+from services.consent.bootstrap import ConsentAdapters, ConsentAuditSettings, audit_key
 from services.consent.domain.audit import GENESIS, PublishedHead
-from services.consent.entrypoints.api import build_api
 from services.consent.service_layer.audit import HeadPublisher
 from shared.auth import Principal
-from shared.broker import free_port, wait_for_port
 from shared.events.envelope import CloudEvent
 from shared.kafka.producer import KafkaEventProducer, create_topics
 from shared.kafka.topics import CASCADE_ACKS, TopicSpec, events_topic
+from tests.support.consent import consent_on
 from tests.support.kafka import headers_of, read_topic
-from tests.support.services import bearer, settings_for
+from tests.support.services import bearer
 
 pytestmark = pytest.mark.kafka
 
@@ -52,7 +52,7 @@ def new_heads_topic(bootstrap: str) -> str:
 class Audited:
     """The consent service on one test database, with a heads topic of its own."""
 
-    service: ConsentService
+    service: ConsentAdapters
     client: TestClient
     backend: str
     producer: KafkaEventProducer | None
@@ -94,31 +94,25 @@ class Audited:
 @pytest.fixture
 def open_audited(database_url: str, kafka_bootstrap: str, tmp_path: Path,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Audited]]:
-    opened: list[Audited] = []
+    with contextlib.ExitStack() as opened:
+        def open_(bootstrap: str = kafka_bootstrap, **env: str) -> Audited:
+            monkeypatch.setenv("PEERLINK_CONSENT_AUDIT_HEADS_TOPIC", new_heads_topic(
+                kafka_bootstrap))
+            for name, value in env.items():
+                monkeypatch.setenv(f"PEERLINK_CONSENT_{name.upper()}", value)
+            running = opened.enter_context(consent_on(database_url, tmp_path, monkeypatch,
+                                                      kafka_bootstrap=bootstrap))
+            service = running.adapters
+            producer = (KafkaEventProducer(kafka_bootstrap, "test-consent-heads")
+                        if bootstrap == kafka_bootstrap else None)
+            if producer is not None:
+                opened.callback(producer.close)
+            publisher = HeadPublisher(service.database, service.trail,
+                                      lambda head: service.heads.publish(producer, head)
+                                      if producer else None)
+            return Audited(service, running.client, running.backend, producer, publisher)
 
-    def open_(bootstrap: str = kafka_bootstrap, **env: str) -> Audited:
-        monkeypatch.setenv("PEERLINK_CONSENT_AUDIT_HEADS_TOPIC", new_heads_topic(
-            kafka_bootstrap))
-        for name, value in env.items():
-            monkeypatch.setenv(f"PEERLINK_CONSENT_{name.upper()}", value)
-        settings = settings_for(monkeypatch, tmp_path, {"consent": database_url},
-                                kafka_bootstrap=bootstrap)
-        service = ConsentService(settings)
-        producer = (KafkaEventProducer(kafka_bootstrap, "test-consent-heads")
-                    if bootstrap == kafka_bootstrap else None)
-        publisher = HeadPublisher(service.database, service.trail,
-                                  lambda head: service.heads.publish(producer, head)
-                                  if producer else None)
-        audited = Audited(service, TestClient(build_api(service)),
-                          make_url(database_url).get_backend_name(), producer, publisher)
-        opened.append(audited)
-        return audited
-
-    yield open_
-    for audited in opened:
-        if audited.producer is not None:
-            audited.producer.close()
-        audited.service.database.dispose()
+        yield open_
 
 
 @pytest.fixture
@@ -373,7 +367,7 @@ def test_the_consent_worker_publishes_the_head_on_its_interval(
            "PEERLINK_CONSENT_AUDIT_HEAD_SECONDS": "0.3", "PEERLINK_ENV": "test"}
     with (tmp_path / "worker.log").open("wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "worker", "consent"], env=env, stdout=log,
+            [sys.executable, "-m", "ops.cli", "worker", "consent"], env=env, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_port("127.0.0.1", 8202 + offset, timeout=60)

@@ -17,15 +17,15 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.domain.requests import add_months
-from services.consent.entrypoints.api import build_api
 from services.consent.entrypoints.worker import request_gauges
 from services.consent.service_layer import consents, erasure
 from services.consent.service_layer.subjects import others_hold_independently
 from shared.db import utcnow
 from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.envelope import CloudEvent
+from tests.support.consent import consent_on, running_consent
 from tests.support.services import approve_erasure, bearer, settings_for
 
 NHS_NUMBER = "9434765919"
@@ -38,7 +38,7 @@ SNAPSHOT = ("subjects", "data_keys", "subject_orgs", "consent_changes", "withdra
 class Requests:
     """The consent service and its API for one test database."""
 
-    service: ConsentService
+    service: ConsentAdapters
     client: TestClient
 
     def headers(self, org: str, *roles: str) -> dict[str, str]:
@@ -104,12 +104,8 @@ class Requests:
 @pytest.fixture
 def requests_api(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                  ) -> Iterator[Requests]:
-    settings = settings_for(monkeypatch, tmp_path, {"consent": database_url})
-    service = ConsentService(settings)
-    try:
-        yield Requests(service, TestClient(build_api(service)))
-    finally:
-        service.database.dispose()
+    with consent_on(database_url, tmp_path, monkeypatch) as running:
+        yield Requests(running.adapters, running.client)
 
 
 def test_an_erasure_request_from_filing_to_complete(requests_api: Requests) -> None:
@@ -408,9 +404,8 @@ def test_nothing_of_the_key_or_the_nhs_number_is_left_on_disk(
     occurs anywhere in the database, its write-ahead log or its shared memory file."""
     database = tmp_path / "db" / "consent.db"
     settings = settings_for(monkeypatch, tmp_path, {"consent": f"sqlite:///{database}"})
-    service = ConsentService(settings)
-    try:
-        api = Requests(service, TestClient(build_api(service)))
+    with running_consent(settings) as running:
+        api = Requests(running.adapters, running.client)
         subject_id = api.subject()
         for number in ("4010232137", "9434765870"):
             api.subject(number)  # neighbours on the same pages
@@ -431,8 +426,6 @@ def test_nothing_of_the_key_or_the_nhs_number_is_left_on_disk(
         assert wrapped not in everything
         assert NHS_NUMBER.encode() not in everything
         assert len(wrapped) >= 32
-    finally:
-        service.database.dispose()
 
 
 CONTACT = {"phone": "07700 900123", "times": "weekday mornings", "may_leave_message": False}

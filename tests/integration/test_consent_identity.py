@@ -12,8 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api
+from services.consent.bootstrap import ConsentAdapters
 from shared.auth import ON_BEHALF_OF
 from shared.consent_client import ConsentClient
 from shared.crypto import KeyShredded, UnknownSubject
@@ -21,7 +20,7 @@ from shared.events.consent import SafeContact, SafeContactUpdated
 from shared.events.envelope import CloudEvent
 from shared.issuer import development_issuer
 from shared.runtime import service_credentials, token_verifier
-from tests.support.http import serving
+from tests.support.consent import consent_on, served_consent
 from tests.support.services import bearer, issuing, service_bearer, settings_for
 
 NHS_NUMBER = "9434765919"
@@ -31,14 +30,12 @@ CONTACT = {"phone": "07700 900123", "times": "weekday mornings", "may_leave_mess
 
 @pytest.fixture
 def consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-            ) -> Iterator[tuple[ConsentService, TestClient]]:
-    settings = settings_for(monkeypatch, tmp_path, {"consent": database_url})
-    service = ConsentService(settings)
-    yield service, TestClient(build_api(service))
-    service.database.dispose()  # the PostgreSQL server is shared
+            ) -> Iterator[tuple[ConsentAdapters, TestClient]]:
+    with consent_on(database_url, tmp_path, monkeypatch) as running:
+        yield running.adapters, running.client
 
 
-def _register(consent: tuple[ConsentService, TestClient], org: str, role: str,
+def _register(consent: tuple[ConsentAdapters, TestClient], org: str, role: str,
               **body: str) -> str:
     service, client = consent
     response = client.post("/v1/subjects", json=body or {"nhs_number": NHS_NUMBER},
@@ -47,7 +44,7 @@ def _register(consent: tuple[ConsentService, TestClient], org: str, role: str,
     return str(response.json()["subject_id"])
 
 
-def _erase(service: ConsentService, subject_id: str) -> None:
+def _erase(service: ConsentAdapters, subject_id: str) -> None:
     subjects = service.database.metadata.tables["subjects"]
     with service.database.unit_of_work() as uow:
         service.keys.shred(uow.session, subject_id)
@@ -55,7 +52,7 @@ def _erase(service: ConsentService, subject_id: str) -> None:
                             .values(erased_at=subjects.c.registered_at))
 
 
-def _table(service: ConsentService, name: str) -> list[Any]:
+def _table(service: ConsentAdapters, name: str) -> list[Any]:
     table = service.database.metadata.tables[name]
     with service.database.read() as session:
         return list(session.execute(select(table)))
@@ -75,7 +72,7 @@ def _pseudonym_url(subject_id: str) -> str:
     (("partner-a", "partner-staff"), 403), (("trust", "dpo"), 403),
 ])
 def test_the_pseudonym_is_for_the_services_that_keep_safeguarding_records(
-        consent: tuple[ConsentService, TestClient], caller: tuple[str, str],
+        consent: tuple[ConsentAdapters, TestClient], caller: tuple[str, str],
         status: int) -> None:
     service, client = consent
     subject_id = _register(consent, "trust", "clinician")
@@ -89,7 +86,7 @@ def test_the_pseudonym_is_for_the_services_that_keep_safeguarding_records(
 
 
 def test_the_pseudonym_follows_the_nhs_number_and_never_reaches_the_audit_trail(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     screening = service_bearer(service.settings, "screening")
     partner = bearer(service.settings, "partner-a", "partner-staff")
@@ -110,7 +107,7 @@ def test_the_pseudonym_follows_the_nhs_number_and_never_reaches_the_audit_trail(
 
 
 def test_a_subject_registered_before_pseudonyms_gets_one_when_first_asked(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     subject_id = _register(consent, "trust", "clinician")
     subjects = service.database.metadata.tables["subjects"]
@@ -126,7 +123,7 @@ def test_a_subject_registered_before_pseudonyms_gets_one_when_first_asked(
 
 
 def test_no_pseudonym_for_an_erased_or_unknown_subject(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     subject_id = _register(consent, "trust", "clinician")
     _erase(service, subject_id)
@@ -146,7 +143,7 @@ def _contact_url(subject_id: str) -> str:
 
 
 def test_a_safe_contact_update_is_sealed_published_and_read_back_audited(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     subject_id = _register(consent, "partner-a", "partner-staff", local_id="CL-2")
     staff = bearer(service.settings, "partner-a", "partner-staff")
@@ -181,7 +178,7 @@ def test_a_safe_contact_update_is_sealed_published_and_read_back_audited(
 
 
 def test_nothing_recorded_reads_as_null_and_a_new_update_replaces_it(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     subject_id = _register(consent, "trust", "clinician")
     lead = bearer(service.settings, "trust", "safeguarding-lead")
@@ -199,7 +196,7 @@ def test_nothing_recorded_reads_as_null_and_a_new_update_replaces_it(
 
 
 def test_each_organisation_reads_and_replaces_only_its_own_safe_contact(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     """An abuser at a partner registers the person they are looking for (a relationship comes
     with registering): they must neither read the safe number the Trust recorded nor replace
     it with their own."""
@@ -233,7 +230,7 @@ def test_each_organisation_reads_and_replaces_only_its_own_safe_contact(
 
 
 def test_safe_contact_needs_a_relationship_a_role_that_acts_on_it_and_a_live_subject(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     subject_id = _register(consent, "trust", "clinician")
     url = _contact_url(subject_id)
@@ -256,7 +253,7 @@ def test_safe_contact_needs_a_relationship_a_role_that_acts_on_it_and_a_live_sub
 
 
 def test_a_service_records_safe_contact_only_on_behalf_of_a_person(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     subject_id = _register(consent, "partner-a", "partner-staff")
     url = f"/internal{_contact_url(subject_id)}"
@@ -288,26 +285,22 @@ def test_the_consent_client_calls_made_by_screening_and_mentoring(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": f"sqlite:///{tmp_path / 'consent.db'}"})
-    service = ConsentService(settings)
-    try:
-        with issuing(settings) as issued, serving(build_api(service)) as url:
-            client = ConsentClient(url, service_credentials("mentoring", issued))
-            caller = token_verifier(issued).verify(development_issuer(issued).mint(
-                "partner-a", ["partner-staff"], subject="advocate-3"))
-            subject_id = client.register(NHS_NUMBER, caller)
+    with served_consent(settings) as (service, url), issuing(settings) as issued:
+        client = ConsentClient(url, service_credentials("mentoring", issued))
+        caller = token_verifier(issued).verify(development_issuer(issued).mint(
+            "partner-a", ["partner-staff"], subject="advocate-3"))
+        subject_id = client.register(NHS_NUMBER, caller)
 
-            client.update_safe_contact(subject_id, SafeContact.model_validate(CONTACT), caller)
-            pseudonym = client.safeguarding_pseudonym(subject_id)
-            with pytest.raises(UnknownSubject):
-                client.safeguarding_pseudonym("sub_" + "0" * 32)
-            _erase(service, subject_id)
-            with pytest.raises(KeyShredded):
-                client.safeguarding_pseudonym(subject_id)
-            with pytest.raises(KeyShredded):
-                client.update_safe_contact(subject_id, SafeContact.model_validate(CONTACT),
-                                           caller)
-    finally:
-        service.database.dispose()
+        client.update_safe_contact(subject_id, SafeContact.model_validate(CONTACT), caller)
+        pseudonym = client.safeguarding_pseudonym(subject_id)
+        with pytest.raises(UnknownSubject):
+            client.safeguarding_pseudonym("sub_" + "0" * 32)
+        _erase(service, subject_id)
+        with pytest.raises(KeyShredded):
+            client.safeguarding_pseudonym(subject_id)
+        with pytest.raises(KeyShredded):
+            client.update_safe_contact(subject_id, SafeContact.model_validate(CONTACT),
+                                       caller)
     assert pseudonym == service.identifiers.pseudonyms.of_nhs_number(NHS_NUMBER)
     assert sum(r.event_type == SafeContactUpdated.event_type
                for r in _table(service, "outbox")) == 1

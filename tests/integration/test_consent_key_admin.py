@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,21 +12,23 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
 from services.consent.adapters.tables import data_keys, subjects
-from services.consent.bootstrap import ConsentService, master_key
+from services.consent.bootstrap import ConsentAdapters, master_key
 from services.consent.entrypoints.api import build_api
 from services.consent.service_layer import key_admin
 from shared.crypto import KeyShredded
 from shared.db import utcnow
-from tests.support.services import approve_erasure, bearer, settings_for
+from tests.support.consent import consent_on
+from tests.support.services import approve_erasure, bearer
 
 
 @pytest.fixture
 def consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-            ) -> ConsentService:
-    return ConsentService(settings_for(monkeypatch, tmp_path, {"consent": database_url}))
+            ) -> Iterator[ConsentAdapters]:
+    with consent_on(database_url, tmp_path, monkeypatch) as running:
+        yield running.adapters
 
 
-def erase(service: ConsentService, subject_id: str) -> None:
+def erase(service: ConsentAdapters, subject_id: str) -> None:
     """Erasure as it happens: requested with a withdrawal, then approved by the Trust's DPO."""
     client = TestClient(build_api(service))
     filed = client.post(f"/v1/subjects/{subject_id}/withdrawals",
@@ -35,14 +38,14 @@ def erase(service: ConsentService, subject_id: str) -> None:
     approve_erasure(client, service.settings, filed.json()["erasure_request_id"], "trust")
 
 
-def register(service: ConsentService, nhs_number: str) -> tuple[int, str]:
+def register(service: ConsentAdapters, nhs_number: str) -> tuple[int, str]:
     response = TestClient(build_api(service)).post(
         "/v1/subjects", json={"nhs_number": nhs_number},
         headers=bearer(service.settings, "trust", "clinician"))
     return response.status_code, str(response.json()["subject_id"])
 
 
-def test_rotation_rewraps_keys_and_lookups_and_keeps_erasures(consent: ConsentService,
+def test_rotation_rewraps_keys_and_lookups_and_keeps_erasures(consent: ConsentAdapters,
                                                               tmp_path: Path) -> None:
     _, kept = register(consent, "943 476 5919")
     _, erased = register(consent, "987 654 3210")
@@ -57,7 +60,7 @@ def test_rotation_rewraps_keys_and_lookups_and_keeps_erasures(consent: ConsentSe
     assert (done.data_keys, done.lookups) == (1, 1), "the erased person's key stays destroyed"
     key_file = tmp_path / "new-master.key"
     key_file.write_text(base64.b64encode(new_key).decode())
-    rotated = ConsentService(consent.settings.model_copy(update={"master_key_file": key_file}))
+    rotated = ConsentAdapters(consent.settings.model_copy(update={"master_key_file": key_file}))
     assert rotated.keys.data_key(kept) == key_before
     assert rotated.keys.data_key(kept).material == key_before.material
     assert register(rotated, "9434765919") == (201, kept), "the lookup still finds the person"
@@ -66,7 +69,7 @@ def test_rotation_rewraps_keys_and_lookups_and_keeps_erasures(consent: ConsentSe
 
 
 def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
-        consent: ConsentService) -> None:
+        consent: ConsentAdapters) -> None:
     _, subject = register(consent, "943 476 5919")
     mappings = ("nhs_lookup", "nhs_number_sealed", "local_lookup", "local_id_sealed",
                 "safeguarding_pseudonym", "erased_at")
@@ -113,11 +116,11 @@ def test_erasures_after_a_backup_are_applied_again_after_restoring_it(
 
 @pytest.mark.kafka
 def test_reapply_shredding_reads_the_erasures_from_the_log(
-        consent: ConsentService, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
+        consent: ConsentAdapters, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     from kafka import KafkaProducer
 
-    from shared.cli import main
+    from ops.cli import main
     from shared.events.consent import SubjectKeyShredded
     from shared.events.envelope import CloudEvent
     from shared.kafka.producer import create_topics

@@ -13,24 +13,22 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from services.consent.bootstrap import ConsentService, master_key
+from services.consent.bootstrap import ConsentAdapters, master_key
 from services.consent.domain.subjects import NhsNumberLookup
-from services.consent.entrypoints.api import build_api
 from services.consent.service_layer.key_admin import rotate_master_key
 from shared.crypto import b64d, derive_key
-from tests.support.services import bearer, settings_for
+from tests.support.consent import consent_on
+from tests.support.services import bearer
 
 
 @pytest.fixture
 def consent(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-            ) -> Iterator[tuple[ConsentService, TestClient]]:
-    settings = settings_for(monkeypatch, tmp_path, {"consent": database_url})
-    service = ConsentService(settings)
-    yield service, TestClient(build_api(service))
-    service.database.dispose()  # the PostgreSQL server is shared
+            ) -> Iterator[tuple[ConsentAdapters, TestClient]]:
+    with consent_on(database_url, tmp_path, monkeypatch) as running:
+        yield running.adapters, running.client
 
 
-def test_a_person_is_registered_once(consent: tuple[ConsentService, TestClient]) -> None:
+def test_a_person_is_registered_once(consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     headers = bearer(service.settings, "trust", "clinician")
 
@@ -44,7 +42,7 @@ def test_a_person_is_registered_once(consent: tuple[ConsentService, TestClient])
 
 
 def test_registering_a_known_person_reveals_nothing_to_another_organisation(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     """Regression (adversarial review, case 1): partner staff who knew a Trust patient's NHS
     number got 200 "already registered" and then the Trust's consents."""
     service, client = consent
@@ -66,7 +64,7 @@ def test_registering_a_known_person_reveals_nothing_to_another_organisation(
 
 @pytest.mark.parametrize("nhs_number", ["9434765918", "12345", "94347659190", "abcdefghij"])
 def test_an_invalid_nhs_number_is_a_422_naming_the_field(
-        consent: tuple[ConsentService, TestClient], nhs_number: str) -> None:
+        consent: tuple[ConsentAdapters, TestClient], nhs_number: str) -> None:
     service, client = consent
     response = client.post("/v1/subjects", json={"nhs_number": nhs_number},
                            headers=bearer(service.settings, "trust", "clinician"))
@@ -76,7 +74,7 @@ def test_an_invalid_nhs_number_is_a_422_naming_the_field(
 
 
 def test_data_keys_are_for_services_only_and_gone_after_shredding(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     subject_id = client.post("/v1/subjects", json={"nhs_number": "943 476 5919"},
                              headers=bearer(service.settings, "trust", "clinician")
@@ -98,7 +96,7 @@ def test_data_keys_are_for_services_only_and_gone_after_shredding(
     assert unknown.status_code == 404
 
 
-def test_the_nhs_number_is_stored_only_sealed(consent: tuple[ConsentService, TestClient]
+def test_the_nhs_number_is_stored_only_sealed(consent: tuple[ConsentAdapters, TestClient]
                                               ) -> None:
     service, client = consent
     client.post("/v1/subjects", json={"nhs_number": "9434765919"},
@@ -111,7 +109,7 @@ def test_the_nhs_number_is_stored_only_sealed(consent: tuple[ConsentService, Tes
 
 
 def test_two_organisations_registering_one_person_at_once_get_one_reference(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     """Two writers at once on the NHS-number uniqueness (issue 13's finding: an
     IntegrityError answered 500 in 10 of 10 pairs)."""
     service, client = consent
@@ -142,13 +140,13 @@ def test_two_organisations_registering_one_person_at_once_get_one_reference(
 # --- registering by a partner's own client identifier ---------------------------------------
 
 
-def _row(service: ConsentService, subject_id: str) -> Any:
+def _row(service: ConsentAdapters, subject_id: str) -> Any:
     table = service.database.metadata.tables["subjects"]
     with service.database.read() as session:
         return session.execute(select(table).where(table.c.subject_id == subject_id)).one()
 
 
-def _audit(service: ConsentService, action: str) -> list[Any]:
+def _audit(service: ConsentAdapters, action: str) -> list[Any]:
     table = service.database.metadata.tables["audit_log"]
     with service.database.read() as session:
         return list(session.execute(select(table).where(table.c.action == action)
@@ -156,7 +154,7 @@ def _audit(service: ConsentService, action: str) -> list[Any]:
 
 
 def test_a_local_id_names_one_person_at_its_own_organisation_only(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     partner_a = bearer(service.settings, "partner-a", "partner-staff")
     partner_b = bearer(service.settings, "partner-b", "partner-staff")
@@ -191,7 +189,7 @@ def test_a_local_id_names_one_person_at_its_own_organisation_only(
     ({"local_id": "-leading"}, "local_id"),
 ])
 def test_registration_needs_exactly_one_valid_identifier(
-        consent: tuple[ConsentService, TestClient], body: dict[str, str], field: str) -> None:
+        consent: tuple[ConsentAdapters, TestClient], body: dict[str, str], field: str) -> None:
     service, client = consent
     response = client.post("/v1/subjects", json=body,
                            headers=bearer(service.settings, "partner-a", "partner-staff"))
@@ -202,7 +200,7 @@ def test_registration_needs_exactly_one_valid_identifier(
 
 
 def test_two_registrations_of_one_local_id_at_once_make_one_subject(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     """Two writers at once on the local-identifier uniqueness, on both databases."""
     service, client = consent
     headers = bearer(service.settings, "partner-a", "partner-staff")
@@ -231,7 +229,7 @@ def test_two_registrations_of_one_local_id_at_once_make_one_subject(
 # --- linking an NHS number later --------------------------------------------------------------
 
 
-def _reconciliations(client: TestClient, service: ConsentService, org: str = "partner-a"
+def _reconciliations(client: TestClient, service: ConsentAdapters, org: str = "partner-a"
                      ) -> list[dict[str, Any]]:
     response = client.get("/v1/identity-reconciliations",
                           headers=bearer(service.settings, org, "dpo"))
@@ -240,7 +238,7 @@ def _reconciliations(client: TestClient, service: ConsentService, org: str = "pa
     return listed
 
 
-def _resolve(client: TestClient, service: ConsentService, reconciliation_id: str,
+def _resolve(client: TestClient, service: ConsentAdapters, reconciliation_id: str,
              resolution: str, org: str = "partner-a") -> Any:
     return client.post(f"/v1/identity-reconciliations/{reconciliation_id}/resolve",
                        json={"resolution": resolution, "reason": "checked with the client"},
@@ -248,7 +246,7 @@ def _resolve(client: TestClient, service: ConsentService, reconciliation_id: str
 
 
 def test_an_nhs_number_linked_later_names_the_person_once_their_dpo_resolves_it(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     partner = bearer(service.settings, "partner-a", "partner-staff")
     subject_id = client.post("/v1/subjects", json={"local_id": "CL-7"},
@@ -293,7 +291,7 @@ def test_an_nhs_number_linked_later_names_the_person_once_their_dpo_resolves_it(
 
 @pytest.mark.parametrize("known_before", [True, False])
 def test_registering_a_linked_number_never_finds_the_dummy_it_was_linked_to(
-        consent: tuple[ConsentService, TestClient], known_before: bool) -> None:
+        consent: tuple[ConsentAdapters, TestClient], known_before: bool) -> None:
     """A partner registers a dummy by local id, links an NHS number to it, then registers the
     number: were the link applied at once, the answer would be the dummy exactly when nobody
     knew the number, telling whether the person is known to the programme."""
@@ -320,7 +318,7 @@ def test_registering_a_linked_number_never_finds_the_dummy_it_was_linked_to(
 
 
 def test_a_resolution_is_the_dpos_of_the_asking_organisation_and_made_once(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     partner = bearer(service.settings, "partner-a", "partner-staff")
     trust_held = client.post("/v1/subjects", json={"nhs_number": "9434765919"},
@@ -357,7 +355,7 @@ def test_a_resolution_is_the_dpos_of_the_asking_organisation_and_made_once(
 
 
 def test_an_nhs_number_another_subject_holds_is_never_merged_nor_revealed(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     trust_held = client.post("/v1/subjects", json={"nhs_number": "9434765919"},
                              headers=bearer(service.settings, "trust", "clinician")
@@ -392,7 +390,7 @@ def test_an_nhs_number_another_subject_holds_is_never_merged_nor_revealed(
 
 
 def test_a_subject_with_another_nhs_number_keeps_it_until_reconciled(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     trust = bearer(service.settings, "trust", "clinician")
     subject_id = client.post("/v1/subjects", json={"nhs_number": "9434765919"},
@@ -410,7 +408,7 @@ def test_a_subject_with_another_nhs_number_keeps_it_until_reconciled(
 
 
 def test_linking_needs_a_relationship_a_valid_number_and_a_live_subject(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     partner = bearer(service.settings, "partner-a", "partner-staff")
     subject_id = client.post("/v1/subjects", json={"local_id": "CL-10"},
@@ -438,7 +436,7 @@ def test_linking_needs_a_relationship_a_valid_number_and_a_live_subject(
 
 
 def test_registering_again_after_erasure_gives_a_new_subject(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     """Even when the erasure left the local look-up behind, the erased subject is released."""
     service, client = consent
     partner = bearer(service.settings, "partner-a", "partner-staff")
@@ -456,7 +454,7 @@ def test_registering_again_after_erasure_gives_a_new_subject(
 
 
 def test_one_nhs_number_resolved_for_two_subjects_at_once_links_one_and_keeps_the_other(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     """Two writers at once on the NHS-number uniqueness through links and their resolutions,
     on both databases."""
     service, client = consent
@@ -497,7 +495,7 @@ def test_one_nhs_number_resolved_for_two_subjects_at_once_links_one_and_keeps_th
 
 
 def test_rotating_the_master_key_recomputes_local_look_ups(
-        consent: tuple[ConsentService, TestClient]) -> None:
+        consent: tuple[ConsentAdapters, TestClient]) -> None:
     service, client = consent
     subject_id = client.post("/v1/subjects", json={"local_id": "CL-12"}, headers=bearer(
         service.settings, "partner-a", "partner-staff")).json()["subject_id"]

@@ -9,12 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
+from ops.cli import main
 from services.mentoring.entrypoints.api import create_app as mentoring_app
 from services.screening.entrypoints.api import create_app as screening_app
-from shared.cli import main
 from shared.settings import platform_settings
+from tests.support.consent import served_consent
 from tests.support.http import serving
 from tests.support.services import bearer, issuing, settings_for
 
@@ -29,12 +28,11 @@ def test_peerlink_sar_export_writes_one_bundle_and_completes_the_request(
     settings = settings_for(monkeypatch, tmp_path, databases)
     monkeypatch.setenv("PEERLINK_VAR_DIR", str(tmp_path))
     platform_settings.cache_clear()
-    consent = ConsentService(settings)
     staff, dpo = bearer(settings, "partner-a", "partner-staff"), bearer(settings, "partner-a",
                                                                         "dpo")
     out = tmp_path / "bundle.json"
     try:
-        with issuing(settings) as issued, serving(consent_api(consent)) as consent_url:
+        with served_consent(settings) as (_, consent_url), issuing(settings) as issued:
             wired = issued.model_copy(update={"consent_url": consent_url})
             with serving(screening_app(wired)) as screening_url, \
                     serving(mentoring_app(wired)) as mentoring_url:
@@ -56,7 +54,6 @@ def test_peerlink_sar_export_writes_one_bundle_and_completes_the_request(
                 after = httpx.get(f"{consent_url}/v1/subject-access-requests/{request_id}",
                                   headers=dpo).json()
     finally:
-        consent.database.dispose()
         platform_settings.cache_clear()
 
     assert code == 0, capsys.readouterr().err

@@ -19,13 +19,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from services.consent.bootstrap import ConsentService
-from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.bootstrap import ScreeningService
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import Outcome
-from tests.support.http import serving
+from tests.support.consent import served_consent
 from tests.support.screening import (
     apply_consent_events,
     policy_refused_bearer,
@@ -100,8 +98,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     consent_db = f"sqlite:///{tmp_path / 'consent.db'}"
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
-    with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url:
+    with issuing(settings) as settings, served_consent(settings) as (_, consent_url):
         service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
         client = TestClient(screening_api(service))
         trust = bearer(service.settings, "trust", "clinician")

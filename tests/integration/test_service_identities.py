@@ -20,9 +20,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 import shared.runtime as runtime_module
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.domain.callers import SERVICE_ACCESS
-from services.consent.entrypoints.api import build_api as consent_api
 from shared.auth import ON_BEHALF_OF, ROLE_POLICY, TokenIssuer
 from shared.consent_client import ConsentClient
 from shared.issuer import CALLING_SERVICES, DevelopmentIssuerFiles, development_issuer
@@ -31,7 +30,7 @@ from shared.kafka.topics import SERVICES
 from shared.runtime import service_credentials
 from shared.service_tokens import ClientCredentials, ServiceTokenUnavailable
 from shared.settings import PlatformSettings
-from tests.support.http import serving
+from tests.support.consent import consent_on, served_consent
 from tests.support.services import bearer, issuing, service_bearer, settings_for
 
 PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey,
@@ -179,15 +178,12 @@ def test_no_setting_holds_a_shared_signing_secret() -> None:
 
 @pytest.fixture
 def consent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-            ) -> tuple[ConsentService, TestClient, str]:
-    settings = settings_for(monkeypatch, tmp_path,
-                            {"consent": f"sqlite:///{tmp_path / 'consent.db'}"})
-    service = ConsentService(settings)
-    client = TestClient(consent_api(service))
-    subject_id = client.post("/v1/subjects", json={"nhs_number": NHS_NUMBER},
-                             headers=bearer(settings, "trust", "clinician")
-                             ).json()["subject_id"]
-    return service, client, subject_id
+            ) -> Iterator[tuple[ConsentAdapters, TestClient, str]]:
+    with consent_on(f"sqlite:///{tmp_path / 'consent.db'}", tmp_path, monkeypatch) as running:
+        subject_id = running.client.post(
+            "/v1/subjects", json={"nhs_number": NHS_NUMBER},
+            headers=bearer(running.settings, "trust", "clinician")).json()["subject_id"]
+        yield running.adapters, running.client, subject_id
 
 
 PEOPLE = [(org, role) for role, kinds in ROLE_POLICY.items()
@@ -200,7 +196,7 @@ def person_token(settings: PlatformSettings, org: str = "trust", role: str = "cl
     return development_issuer(settings).mint(org, [role], subject=subject)
 
 
-def audit_entries(service: ConsentService) -> list[Any]:
+def audit_entries(service: ConsentAdapters) -> list[Any]:
     table = service.database.metadata.tables["audit_log"]
     with service.database.read() as session:
         return list(session.execute(select(table).order_by(table.c.seq)))
@@ -214,7 +210,7 @@ def test_the_table_admits_to_data_keys_only_the_holders_of_sealed_fields() -> No
 
 @pytest.mark.parametrize("service_name", ["screening", "mentoring"])
 def test_a_holder_of_sealed_fields_may_fetch_a_data_key(
-        consent: tuple[ConsentService, TestClient, str], service_name: str) -> None:
+        consent: tuple[ConsentAdapters, TestClient, str], service_name: str) -> None:
     service, client, subject_id = consent
     response = client.get(f"/internal/v1/data-keys/{subject_id}",
                           headers=service_bearer(service.settings, service_name))
@@ -226,7 +222,7 @@ def test_a_holder_of_sealed_fields_may_fetch_a_data_key(
 @pytest.mark.parametrize(("org", "role"), PEOPLE, ids=["-".join(p) for p in PEOPLE])
 @pytest.mark.parametrize("path", ["/internal/v1/data-keys/{id}", "/internal/v1/audit"])
 def test_no_persons_token_opens_an_internal_endpoint(
-        consent: tuple[ConsentService, TestClient, str], org: str, role: str,
+        consent: tuple[ConsentAdapters, TestClient, str], org: str, role: str,
         path: str) -> None:
     service, client, subject_id = consent
     before = len(audit_entries(service))
@@ -246,7 +242,7 @@ def test_no_persons_token_opens_an_internal_endpoint(
     ("mentoring", "screening-results-read"), ("mentoring", "marac-referral-read"),
     ("screening", "mentoring-safe-contact-read"), ("screening", "consent-granted")])
 def test_a_service_records_only_its_own_audit_actions(
-        consent: tuple[ConsentService, TestClient, str], service_name: str, action: str) -> None:
+        consent: tuple[ConsentAdapters, TestClient, str], service_name: str, action: str) -> None:
     """Review finding: a service could write any action, so a compromised one could forge
     the other's evidence."""
     service, client, subject_id = consent
@@ -262,7 +258,7 @@ def test_a_service_records_only_its_own_audit_actions(
 
 @pytest.mark.parametrize("service_name", ["reporting", "consent"])
 def test_a_service_not_in_the_table_is_refused(
-        consent: tuple[ConsentService, TestClient, str], service_name: str) -> None:
+        consent: tuple[ConsentAdapters, TestClient, str], service_name: str) -> None:
     service, client, subject_id = consent
     headers = service_bearer(service.settings, service_name)
     key = client.get(f"/internal/v1/data-keys/{subject_id}", headers=headers)
@@ -275,7 +271,7 @@ def test_a_service_not_in_the_table_is_refused(
 
 
 def test_the_audit_names_the_person_who_acted_via_the_service_never_a_body_field(
-        consent: tuple[ConsentService, TestClient, str]) -> None:
+        consent: tuple[ConsentAdapters, TestClient, str]) -> None:
     service, client, subject_id = consent
     headers = {**service_bearer(service.settings, "screening"),
                ON_BEHALF_OF: person_token(service.settings, "partner-a", "partner-staff",
@@ -296,7 +292,7 @@ def test_the_audit_names_the_person_who_acted_via_the_service_never_a_body_field
     assert "dr-someone-else" not in str(audit_entries(service))
 
 
-def test_a_worker_audits_as_its_service(consent: tuple[ConsentService, TestClient, str]
+def test_a_worker_audits_as_its_service(consent: tuple[ConsentAdapters, TestClient, str]
                                         ) -> None:
     service, client, subject_id = consent
     response = client.post("/internal/v1/audit", headers=service_bearer(
@@ -322,7 +318,7 @@ def test_a_worker_audits_as_its_service(consent: tuple[ConsentService, TestClien
     ],
 )
 def test_on_behalf_of_needs_a_service_token_and_a_persons(
-        consent: tuple[ConsentService, TestClient, str], headers: Any, status: int) -> None:
+        consent: tuple[ConsentAdapters, TestClient, str], headers: Any, status: int) -> None:
     service, client, subject_id = consent
     before = len(audit_entries(service))
     response = client.post("/internal/v1/audit", headers=headers(service.settings),
@@ -332,7 +328,7 @@ def test_on_behalf_of_needs_a_service_token_and_a_persons(
 
 
 def test_registration_by_a_worker_is_for_the_trust_and_by_a_person_for_their_org(
-        consent: tuple[ConsentService, TestClient, str]) -> None:
+        consent: tuple[ConsentAdapters, TestClient, str]) -> None:
     service, client, _subject_id = consent
     settings = service.settings
 
@@ -361,8 +357,7 @@ def test_the_consent_client_acts_on_behalf_of_the_caller_with_a_cached_service_t
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": f"sqlite:///{tmp_path / 'consent.db'}"})
-    with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url:
+    with issuing(settings) as settings, served_consent(settings) as (consent, consent_url):
         credentials = service_credentials("screening", settings)
         fetched: list[str] = []
         original = credentials._fetch
@@ -381,8 +376,7 @@ def test_the_consent_client_acts_on_behalf_of_the_caller_with_a_cached_service_t
         client.data_key(subject_id)
         client.audit("screening-enquiry-adopted", subject_id, None)
 
-        entries = [(e.actor, e.actor_org, e.action) for e in audit_entries(
-            ConsentService(settings))]
+        entries = [(e.actor, e.actor_org, e.action) for e in audit_entries(consent)]
     assert fetched == ["token"]
     assert ("nurse-99 (via svc-screening)", "trust", "subject-registered") in entries
     assert ("nurse-99 (via svc-screening)", "trust", "screening-results-read") in entries
