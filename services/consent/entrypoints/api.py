@@ -17,7 +17,7 @@ from services.consent.entrypoints.routes import (
     withdrawals,
 )
 from services.consent.entrypoints.routes.consents import ConsentIn
-from shared.http import create_api
+from shared.http import add_routes, create_api
 from shared.settings import PlatformSettings
 
 __all__ = ["ConsentIn", "build_api", "create_app"]
@@ -34,10 +34,7 @@ def build_api(adapters: ConsentAdapters) -> FastAPI:
                      description="Subjects, consents per purpose, withdrawals that cascade "
                                  "through every service, erasure and the audit trail.",
                      readiness=[adapters.database.ping])
-    for resource in ROUTERS:
-        # the routes themselves, not ``include_router``'s lazy branch, so that each request is
-        # labelled with its route's path in the HTTP metrics (``create_api``)
-        app.router.routes.extend(resource.router(adapters).routes)
+    add_routes(app, *(resource.router(adapters) for resource in ROUTERS))
     return app
 
 
