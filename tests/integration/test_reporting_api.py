@@ -26,7 +26,7 @@ def screen(reporting: Reporting, subject: str, team: str, current: bool) -> None
         gender="female", age_band="25-34", asked_on=date(2026, 11, 2), asked_by_role="nurse",
         training_level=2, private=True, hark_score=int(current), current_abuse=current,
         past_abuse="no", disclosed=current)
-    with reporting.service.database.unit_of_work() as uow:
+    with reporting.adapters.database.unit_of_work() as uow:
         apply_event(uow, CloudEvent.wrap(payload, source="/peerlink/screening",
                                          subject=subject), payload)
 
@@ -43,8 +43,8 @@ def test_people_screened_again_count_once_and_the_body_states_the_rule(
     for subject in people:
         screen(reporting, subject, "north", current=False)
         screen(reporting, subject, "north", current=True)  # again: the latest counts
-    publish_release(reporting.service.database, reporting.service.policy,
-                    reporting.service.outcome_rules, now=datetime.now(UTC))
+    publish_release(reporting.adapters.database, reporting.adapters.policy,
+                    reporting.adapters.outcome_rules, now=datetime.now(UTC))
     body = get(reporting, "/v1/prevalence", group_by="team", period="2026-11").json()
     [row] = body["rows"]
     assert row["screened"]["value"] == 10
