@@ -18,6 +18,7 @@ from services.reporting.domain.people import (
     PREVALENCE,
     TABLE_GROUPS,
     Fact,
+    Remembered,
     RowKey,
     Standing,
     rows_now,
@@ -157,6 +158,7 @@ class Programme:
         self.unions: set[Any] = set()
         self._stored: dict[tuple[str, int], list[Fact]] = {}
         self.truth = PrevalenceTruth(("2026-10", "2026-11"))
+        self.remembered = Remembered()  # as the worker keeps it from release to release
 
     def screening(self) -> Screening:
         """A random screening; ``nested``: each team sits almost wholly in one borough, the
@@ -207,7 +209,7 @@ class Programme:
         return self._stored[key]
 
     def release(self) -> None:
-        current = rows_now(self.facts(), TODAY)
+        current = rows_now(self.facts(), TODAY, self.remembered)
         writes, released = release(self.states, current, K, RULES.meaningful_change,
                                    f"step-{self.audit.steps}")
         self.states.update(writes)
@@ -264,6 +266,7 @@ def test_the_published_funnel_narrows_at_every_release() -> None:
     log = Log()
     stage: dict[str, int] = {}
     states: dict[RowKey, RowState] = {}
+    remembered = Remembered()
     releases = stages_seen = 0
     for step in range(400):
         ongoing = [p for p, s in stage.items() if s < 3]
@@ -284,7 +287,8 @@ def test_the_published_funnel_narrows_at_every_release() -> None:
                 log.add(person, MentoringEnded(match_id=match_id, org="partner-a",
                                                ended_on=date(2026, 11, 29),
                                                planned=rng.random() < 0.7))
-        writes, released = release(states, rows_now(log.facts, TODAY), K, 3.0, f"s{step}")
+        writes, released = release(states, rows_now(log.facts, TODAY, remembered), K, 3.0,
+                                   f"s{step}")
         states.update(writes)
         releases += 1
         for group_by, periods in released.get(ENGAGEMENT, {}).items():

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 
 from services.reporting.domain.contributions import DIMENSIONS, UNKNOWN
 
@@ -104,6 +104,13 @@ class Event:
         self.order = (self.occurred_on, self.seq)
         self.month = f"{self.occurred_on.year:04d}-{self.occurred_on.month:02d}"
 
+    @cached_property
+    def content(self) -> tuple[object, ...]:
+        """Everything a standing can read of the event (asked once it is gathered)."""
+        return (self.subject, self.source_event, self.occurred_on, self.seq,
+                tuple(self.dims.items()), tuple(self.measures.items()), self.episode,
+                self.match_id)
+
 
 @lru_cache(maxsize=1 << 16)
 def person_reference(subject: str) -> str:
@@ -163,44 +170,62 @@ def _by_person(events: Iterable[Event]) -> dict[str, list[Event]]:
     return people
 
 
-Seen = dict[tuple[str, ...], Standing]
-"""A table's standings already worked out in one release, by the person and the events they
-were worked out from: a person whose events in two periods are the same events (all in one
-month of the last 12) stands the same in both, and is worked out once."""
+class Remembered:
+    """Standings already worked out, by everything each was worked out from (the table, the
+    person and the whole of their events in the period): a person whose events are the same
+    in two periods (all in one month of the last 12), or the same as at the last release, is
+    worked out once. It keeps one release's standings and no more, so a person who leaves
+    the read model (withdrawal, erasure) is gone from it after the next release."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[object, ...], Standing] = {}
+        self._now: dict[tuple[object, ...], Standing] = {}
+
+    def standing(self, key: tuple[object, ...], work: Callable[[], Standing]) -> Standing:
+        """The standing for ``key``, worked out by ``work`` unless already known."""
+        known = self._now.get(key)
+        if known is None:
+            known = self._last.get(key)
+            self._now[key] = known = work() if known is None else known
+        return known
+
+    def released(self) -> None:
+        """A release is done: forget the standings it did not use."""
+        self._last, self._now = self._now, {}
 
 
-def _key(subject: str, events: Iterable[Event]) -> tuple[str, ...]:
-    """What a standing is worked out from: the person and their events."""
-    return (subject, *(e.source_event for e in events))
+def _key(table: str, subject: str, events: Iterable[Event]) -> tuple[object, ...]:
+    """What a standing is worked out from: the table, the person and their events."""
+    return (table, subject, *(e.content for e in events))
 
 
-def prevalence(events: list[Event], months: set[str] | None, seen: Seen | None = None
-               ) -> Iterator[Standing]:
+def prevalence(events: list[Event], months: set[str] | None,
+               remembered: Remembered | None = None) -> Iterator[Standing]:
     """Each person screened in the period, by their most recent screening."""
-    seen = {} if seen is None else seen
+    remembered = remembered or Remembered()
     screenings = [e for e in events if "screened" in e.measures
                   and (months is None or e.month in months)]
     for subject, own in _by_person(screenings).items():
-        key = _key(subject, own)
-        if key not in seen:
-            latest = max(own, key=lambda e: e.order)
-            seen[key] = Standing(person_reference(subject), _filled(latest, own, latest.month),
-                                 {m: latest.measures.get(m, 0) for m in SCREENING},
-                                 _activity(own))
-        yield seen[key]
+        yield remembered.standing(_key(PREVALENCE, subject, own),
+                                  partial(_screened, subject, own))
 
 
-def coverage(events: list[Event], months: set[str] | None, seen: Seen | None = None
-             ) -> Iterator[Standing]:
+def _screened(subject: str, own: list[Event]) -> Standing:
+    """One person's standing in prevalence, from their screenings in the period."""
+    latest = max(own, key=lambda e: e.order)
+    return Standing(person_reference(subject), _filled(latest, own, latest.month),
+                    {m: latest.measures.get(m, 0) for m in SCREENING}, _activity(own))
+
+
+def coverage(events: list[Event], months: set[str] | None,
+             remembered: Remembered | None = None) -> Iterator[Standing]:
     """Each person due, asked, declined, not safe to ask or referred to MARAC in the period."""
-    seen = {} if seen is None else seen
+    remembered = remembered or Remembered()
     relevant = [e for e in events if not e.measures.keys().isdisjoint(COVERAGE_KINDS)
                 and (months is None or e.month in months)]
     for subject, own in _by_person(relevant).items():
-        key = _key(subject, own)
-        if key not in seen:
-            seen[key] = _covered(subject, own)
-        yield seen[key]
+        yield remembered.standing(_key(COVERAGE, subject, own),
+                                  partial(_covered, subject, own))
 
 
 def _covered(subject: str, own: list[Event]) -> Standing:
@@ -272,20 +297,19 @@ def _episodes(events: list[Event]) -> list[_Episode]:
     return list(episodes.values())
 
 
-def engagement(events: list[Event], months: set[str] | None, seen: Seen | None = None
-               ) -> Iterator[Standing]:
+def engagement(events: list[Event], months: set[str] | None,
+               remembered: Remembered | None = None) -> Iterator[Standing]:
     """Each person whose referral falls in the period, by their most recent such episode."""
-    seen = {} if seen is None else seen
+    remembered = remembered or Remembered()
     mentoring = [e for e in events if e.episode is not None or e.match_id is not None]
     chosen: dict[str, list[_Episode]] = defaultdict(list)
     for episode in _episodes(mentoring):
         if months is None or episode.start.month in months:
             chosen[episode.subject].append(episode)
     for subject, own in chosen.items():
-        key = _key(subject, (e for ep in own for e in ep.events))
-        if key not in seen:
-            seen[key] = _engaged(subject, own)
-        yield seen[key]
+        # an episode's events are one run in its key: episodes are told apart by their events
+        key = (ENGAGEMENT, subject, *(tuple(e.content for e in ep.events) for ep in own))
+        yield remembered.standing(key, partial(_engaged, subject, own))
 
 
 def _engaged(subject: str, own: list[_Episode]) -> Standing:
@@ -321,24 +345,27 @@ STANDINGS = {PREVALENCE: prevalence, COVERAGE: coverage, ENGAGEMENT: engagement}
 
 
 def standings(events: list[Event], table: str, months: set[str] | None,
-              seen: Seen | None = None) -> list[Standing]:
+              remembered: Remembered | None = None) -> list[Standing]:
     """Everyone in ``table`` for the period covering ``months`` (None: all time)."""
-    return list(STANDINGS[table](events, months, seen))
+    return list(STANDINGS[table](events, months, remembered))
 
 
-def rows_now(stored: list[Fact], today: date) -> dict[RowKey, list[Standing]]:
+def rows_now(stored: list[Fact], today: date, remembered: Remembered | None = None
+             ) -> dict[RowKey, list[Standing]]:
     """Everyone in every row of every table, grouping and period (the last 12 months and each
-    month with data)."""
+    month with data); with ``remembered`` (kept from release to release), only the people whose
+    events changed since the last release are worked out again."""
+    remembered = remembered or Remembered()
     events = events_of(stored)
     months = sorted({f"{d.year:04d}-{d.month:02d}" for d in {f.occurred_on for f in stored}})
     periods: dict[str, set[str] | None] = {LAST_12_MONTHS: months_in(LAST_12_MONTHS, today)}
     periods.update({m: {m} for m in months})
     rows: dict[RowKey, list[Standing]] = defaultdict(list)
     for table in TABLES:
-        seen: Seen = {}
         for period, covered in periods.items():
-            for standing in standings(events, table, covered, seen):
+            for standing in standings(events, table, covered, remembered):
                 for group_by in TABLE_GROUPS[table]:
                     group = standing.dims.get(group_by, UNKNOWN)
                     rows[(table, group_by, group, period)].append(standing)
+    remembered.released()
     return rows

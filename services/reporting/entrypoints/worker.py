@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from services.reporting.bootstrap import SERVICE, ReportingAdapters
+from services.reporting.domain.people import Remembered
 from services.reporting.service_layer import cascade
 from services.reporting.service_layer.read_model import business_handlers, publish_release
 from shared.kafka.consumer import EventApplier
@@ -31,6 +32,7 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     worker.join_cascade(cascade.participant(), adapters.database, plumbing.deadletters)
 
     cadence = adapters.reporting.release_seconds
+    remembered = Remembered()  # the people worked out at the last release
 
     async def release() -> None:
         """One release per cadence, however many reporting workers run the timer."""
@@ -38,7 +40,7 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
             released_at = await asyncio.to_thread(
                 publish_release, adapters.database, adapters.policy, adapters.outcome_rules,
                 None, adapters.reporting.releases_kept,
-                adapters.reporting.consent_model == "opt-in", 0.9 * cadence)
+                adapters.reporting.consent_model == "opt-in", 0.9 * cadence, remembered)
             if released_at is None:
                 return
             REPORTING_RELEASES.inc()

@@ -19,7 +19,7 @@ from services.reporting.adapters.tables import (
 from services.reporting.domain.contributions import DIMENSIONS, contributions_of
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import WHO_COUNTS, OutcomeRules, rows_of
-from services.reporting.domain.people import Fact, RowKey, rows_now
+from services.reporting.domain.people import Fact, Remembered, RowKey, rows_now
 from services.reporting.domain.release_rule import Released, RowState, release
 from services.reporting.service_layer.cascade import is_excluded
 from shared.db import Database, UnitOfWork, utcnow
@@ -108,10 +108,12 @@ def _lock_release(session: Session) -> None:
 
 def publish_release(database: Database, policy: DisclosurePolicy, rules: OutcomeRules,
                     now: datetime | None = None, keep: int = 100, opt_in: bool = False,
-                    min_interval: float = 0.0) -> datetime | None:
+                    min_interval: float = 0.0, remembered: Remembered | None = None
+                    ) -> datetime | None:
     """Apply the release rule to every row and store the result as a new release, keeping the
     newest ``keep``; returns its time, or None when another worker released within
-    ``min_interval`` seconds."""
+    ``min_interval`` seconds. ``remembered``, kept by the caller from release to release,
+    spares working out again the people whose events did not change."""
     released_at = now or utcnow()
     stamp = released_at.isoformat()
     with database.unit_of_work() as uow:
@@ -129,7 +131,7 @@ def publish_release(database: Database, policy: DisclosurePolicy, rules: Outcome
         else:
             states = {tuple(json.loads(row.row_key)): RowState.from_json(json.loads(row.state))
                       for row in session.execute(select(published_rows))}
-            current = rows_now(facts(session, opt_in), released_at.date())
+            current = rows_now(facts(session, opt_in), released_at.date(), remembered)
             writes, released = release(states, current, policy.k, rules.meaningful_change,
                                        stamp)
             _store_states(session, states, writes)
