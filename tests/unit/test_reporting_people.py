@@ -15,9 +15,12 @@ from services.reporting.domain.people import (
     ENGAGEMENT,
     PREVALENCE,
     Fact,
+    Remembered,
     Standing,
     events_of,
     months_in,
+    person_reference,
+    rows_now,
     standings,
 )
 from shared.events.envelope import EventPayload
@@ -32,6 +35,7 @@ from shared.events.mentoring import (
 from shared.events.screening import EnquiryDue, ScreeningCompleted, ScreeningDeclined
 
 NOVEMBER = {"2026-11"}
+TODAY = date(2026, 11, 30)
 
 
 class Log:
@@ -226,3 +230,34 @@ def test_an_unplanned_ending_is_not_planned_and_ends_activity() -> None:
     measures: dict[str, Any] = person.measures
     assert (measures["planned_endings"], measures["unplanned_endings"],
             measures["active_mentees"]) == (0, 1, 0)
+
+
+def test_a_release_works_out_again_only_people_whose_events_changed() -> None:
+    log = Log()
+    log.add("alice", screening())
+    log.add("bob", screening())
+    remembered = Remembered()
+    key = (PREVALENCE, "org", "trust", "2026-11")
+
+    first = {s.person: s for s in rows_now(log.facts, TODAY, remembered)[key]}
+    log.add("bob", screening(date(2026, 11, 9), current=True))
+    second = {s.person: s for s in rows_now(log.facts, TODAY, remembered)[key]}
+
+    alice, bob = person_reference("alice"), person_reference("bob")
+    assert second[alice] is first[alice]  # the same events: the same standing, not worked out
+    assert second[bob] is not first[bob]
+    assert (first[bob].measures["current_abuse"], second[bob].measures["current_abuse"]) == (0, 1)
+
+
+def test_what_a_release_did_not_use_is_forgotten() -> None:
+    """A person who left the read model (withdrew) is not kept past the next release."""
+    log = Log()
+    log.add("alice", screening())
+    remembered = Remembered()
+    key = (PREVALENCE, "org", "trust", "2026-11")
+    [before] = rows_now(log.facts, TODAY, remembered)[key]
+
+    assert rows_now([], TODAY, remembered) == {}
+    [after] = rows_now(log.facts, TODAY, remembered)[key]
+
+    assert after == before and after is not before  # worked out afresh
