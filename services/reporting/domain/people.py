@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property, lru_cache, partial
+from functools import lru_cache, partial
 
 from services.reporting.domain.contributions import DIMENSIONS, UNKNOWN
 
@@ -99,17 +99,19 @@ class Event:
     """Most recent last: by the event's own date, then by arrival."""
     month: str = field(init=False)
     """The calendar month of the event's own date."""
+    content: tuple[object, ...] = field(init=False, default=())
+    """Everything a standing can read of the event, set once it is gathered (``gathered``)."""
 
     def __post_init__(self) -> None:
         self.order = (self.occurred_on, self.seq)
         self.month = f"{self.occurred_on.year:04d}-{self.occurred_on.month:02d}"
 
-    @cached_property
-    def content(self) -> tuple[object, ...]:
-        """Everything a standing can read of the event (asked once it is gathered)."""
-        return (self.subject, self.source_event, self.occurred_on, self.seq,
-                tuple(self.dims.items()), tuple(self.measures.items()), self.episode,
-                self.match_id)
+    def gathered(self) -> Event:
+        """The event with all its contributions in: its ``content`` is final."""
+        self.content = (self.subject, self.source_event, self.occurred_on, self.seq,
+                        tuple(self.dims.items()), tuple(self.measures.items()), self.episode,
+                        self.match_id)
+        return self
 
 
 @lru_cache(maxsize=1 << 16)
@@ -140,7 +142,7 @@ def events_of(facts: Iterable[Fact]) -> list[Event]:
                 fact.subject, fact.source_event, fact.occurred_on, fact.seq, dict(fact.dims),
                 episode=fact.episode, match_id=fact.match_id)
         event.measures[fact.measure] = fact.value
-    return list(gathered.values())
+    return [event.gathered() for event in gathered.values()]
 
 
 def _activity(events: Iterable[Event]) -> str:
@@ -199,15 +201,23 @@ def _key(table: str, subject: str, events: Iterable[Event]) -> tuple[object, ...
     return (table, subject, *(e.content for e in events))
 
 
-def prevalence(events: list[Event], months: set[str] | None,
-               remembered: Remembered | None = None) -> Iterator[Standing]:
-    """Each person screened in the period, by their most recent screening."""
-    remembered = remembered or Remembered()
-    screenings = [e for e in events if "screened" in e.measures
-                  and (months is None or e.month in months)]
-    for subject, own in _by_person(screenings).items():
-        yield remembered.standing(_key(PREVALENCE, subject, own),
-                                  partial(_screened, subject, own))
+Periods = Mapping[str, set[str] | None]
+"""Periods by name, each with the months it covers (None: all time)."""
+
+
+def _in(months: set[str] | None, events: list[Event]) -> list[Event]:
+    """The events in the months of a period."""
+    return events if months is None else [e for e in events if e.month in months]
+
+
+def prevalence(events: list[Event], periods: Periods, remembered: Remembered
+               ) -> Iterator[tuple[str, Standing]]:
+    """Each person screened in each period, by their most recent screening in it."""
+    screenings = [e for e in events if "screened" in e.measures]
+    for period, months in periods.items():
+        for subject, own in _by_person(_in(months, screenings)).items():
+            yield period, remembered.standing(_key(PREVALENCE, subject, own),
+                                              partial(_screened, subject, own))
 
 
 def _screened(subject: str, own: list[Event]) -> Standing:
@@ -217,15 +227,15 @@ def _screened(subject: str, own: list[Event]) -> Standing:
                     {m: latest.measures.get(m, 0) for m in SCREENING}, _activity(own))
 
 
-def coverage(events: list[Event], months: set[str] | None,
-             remembered: Remembered | None = None) -> Iterator[Standing]:
-    """Each person due, asked, declined, not safe to ask or referred to MARAC in the period."""
-    remembered = remembered or Remembered()
-    relevant = [e for e in events if not e.measures.keys().isdisjoint(COVERAGE_KINDS)
-                and (months is None or e.month in months)]
-    for subject, own in _by_person(relevant).items():
-        yield remembered.standing(_key(COVERAGE, subject, own),
-                                  partial(_covered, subject, own))
+def coverage(events: list[Event], periods: Periods, remembered: Remembered
+             ) -> Iterator[tuple[str, Standing]]:
+    """Each person due, asked, declined, not safe to ask or referred to MARAC in each
+    period."""
+    relevant = [e for e in events if not e.measures.keys().isdisjoint(COVERAGE_KINDS)]
+    for period, months in periods.items():
+        for subject, own in _by_person(_in(months, relevant)).items():
+            yield period, remembered.standing(_key(COVERAGE, subject, own),
+                                              partial(_covered, subject, own))
 
 
 def _covered(subject: str, own: list[Event]) -> Standing:
@@ -251,28 +261,27 @@ def _covered(subject: str, own: list[Event]) -> Standing:
                     _activity(own))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Episode:
     """One mentoring episode: a referral and what followed it."""
 
     subject: str
-    events: list[Event] = field(default_factory=list)
+    events: list[Event]
+    start: Event
+    """The referral, or failing that the earliest event seen of the episode."""
+    counted: frozenset[str]
+    """The measures some event of the episode counts towards."""
 
-    @cached_property
-    def start(self) -> Event:
-        """The referral, or failing that the earliest event seen of the episode (asked once
-        the episode is gathered)."""
-        referrals = [e for e in self.events if "referred" in e.measures]
-        return min(referrals or self.events, key=lambda e: e.order)
-
-    @cached_property
-    def _counted(self) -> frozenset[str]:
-        return frozenset(m for e in self.events for m, value in e.measures.items() if value)
+    @classmethod
+    def of(cls, subject: str, events: list[Event]) -> _Episode:
+        """The episode of ``events``, all gathered."""
+        referrals = [e for e in events if "referred" in e.measures]
+        return cls(subject, events, min(referrals or events, key=lambda e: e.order),
+                   frozenset(m for e in events for m, value in e.measures.items() if value))
 
     def has(self, measure: str) -> bool:
-        """Whether any event of the episode counts towards ``measure`` (asked once the
-        episode is gathered)."""
-        return measure in self._counted
+        """Whether any event of the episode counts towards ``measure``."""
+        return measure in self.counted
 
     def latest(self, measure: str) -> int | None:
         """The most recent value of ``measure`` in the episode."""
@@ -283,33 +292,33 @@ class _Episode:
 def _episodes(events: list[Event]) -> list[_Episode]:
     """Mentoring events grouped by referral; sessions, outcomes and endings join through
     their match."""
-    episodes: dict[str, _Episode] = {}
+    episodes: dict[str, tuple[str, list[Event]]] = {}
     match_episode: dict[str, str] = {}
     for event in sorted(events, key=lambda e: e.order):
         if event.episode is not None:
-            episodes.setdefault(event.episode, _Episode(event.subject)).events.append(event)
+            episodes.setdefault(event.episode, (event.subject, []))[1].append(event)
             if event.match_id is not None:
                 match_episode[event.match_id] = event.episode
     for event in events:
         if event.episode is None and event.match_id is not None:
             key = match_episode.get(event.match_id, f"match:{event.match_id}")
-            episodes.setdefault(key, _Episode(event.subject)).events.append(event)
-    return list(episodes.values())
+            episodes.setdefault(key, (event.subject, []))[1].append(event)
+    return [_Episode.of(subject, own) for subject, own in episodes.values()]
 
 
-def engagement(events: list[Event], months: set[str] | None,
-               remembered: Remembered | None = None) -> Iterator[Standing]:
-    """Each person whose referral falls in the period, by their most recent such episode."""
-    remembered = remembered or Remembered()
-    mentoring = [e for e in events if e.episode is not None or e.match_id is not None]
-    chosen: dict[str, list[_Episode]] = defaultdict(list)
-    for episode in _episodes(mentoring):
-        if months is None or episode.start.month in months:
-            chosen[episode.subject].append(episode)
-    for subject, own in chosen.items():
-        # an episode's events are one run in its key: episodes are told apart by their events
-        key = (ENGAGEMENT, subject, *(tuple(e.content for e in ep.events) for ep in own))
-        yield remembered.standing(key, partial(_engaged, subject, own))
+def engagement(events: list[Event], periods: Periods, remembered: Remembered
+               ) -> Iterator[tuple[str, Standing]]:
+    """Each person whose referral falls in each period, by their most recent such episode."""
+    episodes = _episodes([e for e in events if e.episode is not None or e.match_id is not None])
+    for period, months in periods.items():
+        chosen: dict[str, list[_Episode]] = defaultdict(list)
+        for episode in episodes:
+            if months is None or episode.start.month in months:
+                chosen[episode.subject].append(episode)
+        for subject, own in chosen.items():
+            # an episode's events are one run in its key: episodes are told apart by them
+            key = (ENGAGEMENT, subject, *(tuple(e.content for e in ep.events) for ep in own))
+            yield period, remembered.standing(key, partial(_engaged, subject, own))
 
 
 def _engaged(subject: str, own: list[_Episode]) -> Standing:
@@ -344,10 +353,9 @@ def _engaged(subject: str, own: list[_Episode]) -> Standing:
 STANDINGS = {PREVALENCE: prevalence, COVERAGE: coverage, ENGAGEMENT: engagement}
 
 
-def standings(events: list[Event], table: str, months: set[str] | None,
-              remembered: Remembered | None = None) -> list[Standing]:
+def standings(events: list[Event], table: str, months: set[str] | None) -> list[Standing]:
     """Everyone in ``table`` for the period covering ``months`` (None: all time)."""
-    return list(STANDINGS[table](events, months, remembered))
+    return [standing for _, standing in STANDINGS[table](events, {"": months}, Remembered())]
 
 
 def rows_now(stored: list[Fact], today: date, remembered: Remembered | None = None
@@ -362,10 +370,9 @@ def rows_now(stored: list[Fact], today: date, remembered: Remembered | None = No
     periods.update({m: {m} for m in months})
     rows: dict[RowKey, list[Standing]] = defaultdict(list)
     for table in TABLES:
-        for period, covered in periods.items():
-            for standing in standings(events, table, covered, remembered):
-                for group_by in TABLE_GROUPS[table]:
-                    group = standing.dims.get(group_by, UNKNOWN)
-                    rows[(table, group_by, group, period)].append(standing)
+        for period, standing in STANDINGS[table](events, periods, remembered):
+            for group_by in TABLE_GROUPS[table]:
+                group = standing.dims.get(group_by, UNKNOWN)
+                rows[(table, group_by, group, period)].append(standing)
     remembered.released()
     return rows
