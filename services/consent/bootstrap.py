@@ -122,7 +122,3 @@ class ConsentAdapters:
                                   self.audit_settings.audit_heads_topic,
                                   self.audit_settings.audit_heads_read_seconds,
                                   **client_options(settings))
-
-
-ConsentService = ConsentAdapters
-"""The old name of ``ConsentAdapters``, kept while tests outside consent still import it."""

@@ -64,8 +64,3 @@ class MentoringAdapters:
             keys.records_key.get_secret_value() if keys.records_key else None,
             keys.records_key_file, settings.var_dir / "development-mentoring-records.key",
             production=settings.env == "production"))
-
-
-MentoringService = MentoringAdapters
-"""The former name, until the tests outside the mentoring area that import it are updated
-(test_issue10_regressions, test_openapi_statuses, test_erased_writes)."""

@@ -70,8 +70,3 @@ class ReportingAdapters:
         self.sessions = DashboardSessions(
             self.database, self.reporting.session_seconds,
             {org: organisation.kind for org, organisation in settings.organisations.items()})
-
-
-ReportingService = ReportingAdapters
-"""The former name, until its users outside the reporting area are updated (rebuild.py,
-test_issue10_regressions, test_access_matrix, test_openapi_statuses, test_dashboard_browser)."""

@@ -58,8 +58,3 @@ class ScreeningAdapters:
             keys.records_key.get_secret_value() if keys.records_key else None,
             keys.records_key_file, settings.var_dir / "development-screening-records.key",
             production=settings.env == "production"))
-
-
-ScreeningService = ScreeningAdapters
-"""The former name, for the tests outside screening's own that still import it (to go
-once they say ``ScreeningAdapters``)."""

@@ -37,7 +37,7 @@ from pydantic import SecretStr
 
 from ops.migrations import migrate
 from services.reporting.adapters.tables import metadata
-from services.reporting.bootstrap import ReportingService
+from services.reporting.bootstrap import ReportingAdapters
 from services.reporting.entrypoints.dashboard import add_dashboard
 from services.reporting.service_layer.sessions import DashboardSessions
 from shared.auth import TokenIssuer, generate_signing_key
@@ -177,7 +177,7 @@ def test_in_production_the_session_cookie_is_secure(tmp_path: Path) -> None:
                               sessions=DashboardSessions(database, 8 * 3600,
                                                          {"partner-a": "dva-partner"}))
     app = create_api("reporting", title="dashboard probe", description="")
-    add_dashboard(app, cast(ReportingService, service))
+    add_dashboard(app, cast(ReportingAdapters, service))
     token = issuer.mint("partner-a", ["ops-viewer"], lifetime_seconds=600)
     response = TestClient(app, base_url="https://testserver").post(
         "/login", data={"token": token}, follow_redirects=False)

@@ -26,11 +26,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
+from ops.migrations import migrate
 from services.consent.entrypoints.api import create_app as consent_app
-from services.reporting.bootstrap import ReportingService
+from services.reporting.bootstrap import ReportingAdapters
 from services.reporting.entrypoints.api import build_api as reporting_api
 from shared.auth import ON_BEHALF_OF
-from shared.runtime import migrate
 from shared.settings import PlatformSettings
 from tests.support.consent import RunningConsent, running_consent
 from tests.support.http import serving
@@ -163,7 +163,7 @@ def service_app(service: str, settings: PlatformSettings) -> FastAPI:
     if service == "consent":
         return consent_app(settings)
     if service == "reporting":
-        return reporting_api(ReportingService(settings))
+        return reporting_api(ReportingAdapters(settings))
     if service == "screening":
         from services.screening.entrypoints.api import create_app as screening_app
         return screening_app(settings)
@@ -471,7 +471,7 @@ def harnesses(settings: PlatformSettings, var_dir: Path
         migrate("reporting", f"sqlite:///{database}")
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("PEERLINK_REPORTING_DATABASE_URL", f"sqlite:///{database}")
-            service = ReportingService(settings)
+            service = ReportingAdapters(settings)
         cleanup.callback(service.database.dispose)
         base_url = cleanup.enter_context(serving(reporting_api(service)))
         return ReportingHarness(base_url, tokens)

@@ -32,7 +32,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.openapi.checks import UndefinedStatusCode
 from schemathesis.specs.openapi.checks import status_code_conformance
 
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
 from services.mentoring.entrypoints.api import create_app as mentoring_app
 from services.reporting.entrypoints.api import create_app as reporting_app
@@ -154,7 +154,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
     with pytest.MonkeyPatch.context() as patch:
         databases = {s: f"sqlite:///{var_dir / f'{s}.db'}" for s in SERVICES}
         base = settings_for(patch, var_dir, databases, kafka_bootstrap=kafka_bootstrap)
-        consent = ConsentService(base)
+        consent = ConsentAdapters(base)
         consent_app = consent_api(consent)
         try:
             with issuing(base) as issued, serving(consent_app) as consent_url:

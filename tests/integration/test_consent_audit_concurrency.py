@@ -18,11 +18,11 @@ from multiprocessing import get_context
 import pytest
 from sqlalchemy import select
 
+from ops.migrations import migrate
 from services.consent.adapters.tables import audit_head, audit_log, metadata
 from services.consent.service_layer.audit import AuditTrail
 from shared.auth import Principal
 from shared.db import Database
-from shared.runtime import migrate
 
 APPENDS = 200
 THREADS = 8

@@ -406,7 +406,7 @@ def test_reporting_worker_autoscaler_is_bounded_by_the_partition_count() -> None
 def test_the_image_carries_no_secrets() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     copied = re.findall(r"^COPY\s+(?!--from)(.+?)\s+\S+$", dockerfile, re.MULTILINE)
-    assert copied == ["requirements.lock", "pyproject.toml", "shared", "services"]
+    assert copied == ["requirements.lock", "pyproject.toml", "shared", "services", "ops"]
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert "*" in ignored, ".dockerignore is an allow-list: everything else stays out"
     assert "deploy/secrets" in ignored

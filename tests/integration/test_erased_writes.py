@@ -18,13 +18,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from services.consent.bootstrap import ConsentService
+from ops.demo import fake_nhs_numbers
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
-from services.mentoring.bootstrap import MentoringService
+from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.api import build_api as mentoring_api
 from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
-from shared.demo import fake_nhs_numbers
 from shared.settings import PlatformSettings
 from tests.support.http import serving
 from tests.support.services import bearer, issuing, settings_for
@@ -53,10 +53,10 @@ def referral_body(subject_id: str) -> dict[str, Any]:
 @dataclass
 class Programme:
     settings: PlatformSettings
-    consent: ConsentService
+    consent: ConsentAdapters
     consent_api: httpx.Client
     screening: ScreeningAdapters
-    mentoring: MentoringService
+    mentoring: MentoringAdapters
 
     @property
     def clinician(self) -> dict[str, str]:
@@ -89,11 +89,11 @@ def programme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Progr
         service: f"sqlite:///{tmp_path / f'{service}.db'}"
         for service in ("consent", "screening", "mentoring")},
         data_key_cache_seconds=30.0)
-    consent = ConsentService(settings)
+    consent = ConsentAdapters(settings)
     with issuing(settings) as issued, serving(consent_api(consent)) as consent_url, \
             httpx.Client(base_url=consent_url, timeout=10) as client:
         served = issued.model_copy(update={"consent_url": consent_url})
-        screening, mentoring = ScreeningAdapters(served), MentoringService(served)
+        screening, mentoring = ScreeningAdapters(served), MentoringAdapters(served)
         try:
             yield Programme(served, consent, client, screening, mentoring)
         finally:

@@ -24,17 +24,17 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from ops.cli import main as peerlink
-from services.consent.bootstrap import ConsentAuditSettings, ConsentService, audit_key
+from services.consent.bootstrap import ConsentAdapters, ConsentAuditSettings, audit_key
 from services.consent.entrypoints.api import build_api as consent_api
 from services.consent.service_layer import consents
 from services.consent.service_layer.audit import HeadPublisher
 from services.mentoring.adapters.tables import safeguarding_concerns
-from services.mentoring.bootstrap import MentoringService
+from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.api import build_api as mentoring_api
-from services.reporting.bootstrap import ReportingService
+from services.reporting.bootstrap import ReportingAdapters
 from services.reporting.entrypoints.access import SESSION_COOKIE
 from services.screening.adapters.tables import marac_referrals, risk_assessments, screenings
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.auth import ON_BEHALF_OF, TokenIssuer
 from shared.consent_client import ConsentClient
@@ -94,9 +94,9 @@ HUNDRED_YEARS = 100 * 365 * 24 * 3600
 class Programme:
     """The consent, screening and mentoring services of one test, and how to call them."""
 
-    consent: ConsentService
+    consent: ConsentAdapters
     consent_http: httpx.Client
-    screening: ScreeningService
+    screening: ScreeningAdapters
     screening_http: TestClient
     mentoring: Mentoring
 
@@ -198,11 +198,11 @@ def open_programme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                          for s in ("consent", "screening", "mentoring")} | (urls or {})
             settings = stack.enter_context(issuing(settings_for(
                 monkeypatch, tmp_path, databases, **overrides)))
-            consent = ConsentService(settings)
+            consent = ConsentAdapters(settings)
             consent_url = stack.enter_context(serving(consent_api(consent)))
             consent_http = stack.enter_context(httpx.Client(base_url=consent_url, timeout=10))
             served = settings.model_copy(update={"consent_url": consent_url})
-            screening, mentoring = ScreeningService(served), MentoringService(served)
+            screening, mentoring = ScreeningAdapters(served), MentoringAdapters(served)
             for service in (consent, screening, mentoring):
                 stack.callback(service.database.dispose)  # PostgreSQL's connections are shared
             return Programme(consent, consent_http, screening,
@@ -406,10 +406,10 @@ def test_case_4_tokens_come_from_the_issuer_alone_and_prove_who_acts(
     settings, secrets = composed
 
     # every service's composition: only the issuer holds the key; reporting holds nothing
-    consent = ConsentService(settings)
-    composition = {"consent": consent, "screening": ScreeningService(settings),
-                   "mentoring": MentoringService(settings),
-                   "reporting": ReportingService(settings)}
+    consent = ConsentAdapters(settings)
+    composition = {"consent": consent, "screening": ScreeningAdapters(settings),
+                   "mentoring": MentoringAdapters(settings),
+                   "reporting": ReportingAdapters(settings)}
     for service, root in composition.items():
         assert secrets.held_by(root) == EXPECTED_HOLDINGS[service], service
     assert "signing-key" in secrets.held_by(issuer_app(settings))  # the search finds it

@@ -7,7 +7,7 @@ partner-sharing by the referrer takes the referral's details away from the recip
 names; both reach only what rested on the withdrawing organisation's consent; erasure
 deletes the personal data but keeps safeguarding concerns, flagged for the DPO. The wiring to
 Kafka and the acknowledgements are covered in tests/e2e/test_mentoring_journey.py and
-tests/integration/test_cascade.py.
+tests/e2e/test_cascade.py.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ops.migrations import migrate
 from services.mentoring.adapters.tables import (
     concern_transitions,
     matches,
@@ -30,7 +31,6 @@ from services.mentoring.service_layer import mentoring, safeguarding
 from shared.auth import Principal
 from shared.crypto import RecordCipher
 from shared.db import Database, utcnow
-from shared.runtime import migrate
 
 TODAY = date.today()
 TRIALS = 10

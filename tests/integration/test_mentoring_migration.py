@@ -12,7 +12,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 
 import services.mentoring.adapters.migrations as migrations
-from shared.runtime import migrate
+from ops.migrations import migrate
 
 
 def test_matched_referrals_take_the_matched_organisation_as_receiver(database_url: str) -> None:

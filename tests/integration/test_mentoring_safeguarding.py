@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from ops.demo import fake_nhs_numbers
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
 from services.mentoring.adapters.tables import referrals, safeguarding_concerns
 from services.mentoring.bootstrap import MentoringAdapters
@@ -61,7 +61,7 @@ class World:
     service: MentoringAdapters
     client: TestClient
     consent: httpx.Client
-    consent_service: ConsentService
+    consent_service: ConsentAdapters
     numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random()))
     offset: int = 0
 
@@ -186,7 +186,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path, {
         "consent": f"sqlite:///{tmp_path / 'consent.db'}", "mentoring": database_url})
     with issuing(settings) as settings:
-        consent_service = ConsentService(settings)
+        consent_service = ConsentAdapters(settings)
         app = consent_api(consent_service)
         with serving(app) as consent_url, \
                 httpx.Client(base_url=consent_url, timeout=10) as consent:

@@ -26,16 +26,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from services.consent.bootstrap import ConsentService
+from ops.broker import free_port
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
-from services.mentoring.bootstrap import MentoringService
+from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.api import build_api as mentoring_api
-from services.reporting.bootstrap import ReportingService
+from services.reporting.bootstrap import ReportingAdapters
 from services.reporting.entrypoints.api import build_api as reporting_api
 from services.screening.adapters.tables import screenings
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
-from shared.broker import free_port
 from shared.db import Database
 from shared.http import ErrorBody, create_api
 from shared.settings import PlatformSettings
@@ -60,22 +60,22 @@ Build = Callable[[PlatformSettings], tuple[FastAPI, Database]]
 
 
 def _consent(settings: PlatformSettings) -> tuple[FastAPI, Database]:
-    service = ConsentService(settings)
+    service = ConsentAdapters(settings)
     return consent_api(service), service.database
 
 
 def _mentoring(settings: PlatformSettings) -> tuple[FastAPI, Database]:
-    service = MentoringService(settings)
+    service = MentoringAdapters(settings)
     return mentoring_api(service), service.database
 
 
 def _reporting(settings: PlatformSettings) -> tuple[FastAPI, Database]:
-    service = ReportingService(settings)
+    service = ReportingAdapters(settings)
     return reporting_api(service), service.database
 
 
 def _screening(settings: PlatformSettings) -> tuple[FastAPI, Database]:
-    service = ScreeningService(settings)
+    service = ScreeningAdapters(settings)
     return screening_api(service), service.database
 
 
@@ -350,7 +350,7 @@ def test_screening_answers_503_when_the_consent_service_does_not(
     settings = settings_for(monkeypatch, tmp_path,
                             {"screening": f"sqlite:///{tmp_path / 'screening.db'}"})
     with issuing(settings) as issued, consent_at(kind) as consent_url:
-        service = ScreeningService(issued.model_copy(update={"consent_url": consent_url}))
+        service = ScreeningAdapters(issued.model_copy(update={"consent_url": consent_url}))
         try:
             response = TestClient(screening_api(service)).post(
                 "/v1/screenings", json=SCREENING, headers=bearer(settings, "trust", "clinician"))

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ops.migrations import migrate
 from services.reporting.adapters.tables import metadata, published_rows, releases
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
@@ -31,7 +32,6 @@ from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from shared.identity import new_subject_reference
-from shared.runtime import migrate
 
 
 @pytest.fixture

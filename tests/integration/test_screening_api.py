@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
@@ -38,7 +38,7 @@ def screening(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url:
+            serving(consent_api(ConsentAdapters(settings))) as consent_url:
         service = ScreeningAdapters(settings.model_copy(update={"consent_url": consent_url}))
         yield service, TestClient(screening_api(service))
         service.database.dispose()  # the PostgreSQL server's connections are shared

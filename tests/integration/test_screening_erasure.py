@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Table, select
 
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import (
     enquiries_due,
@@ -105,7 +105,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url:
+            serving(consent_api(ConsentAdapters(settings))) as consent_url:
         service = ScreeningAdapters(settings.model_copy(update={"consent_url": consent_url}))
         client = TestClient(screening_api(service))
         trust = bearer(service.settings, "trust", "clinician")

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from services.screening.bootstrap import ScreeningService
+from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from shared.events.envelope import CloudEvent
 from shared.kafka.consumer import Outcome
@@ -51,7 +51,7 @@ REFUSED = "screening-results-refused"
 
 @dataclass
 class World:
-    service: ScreeningService
+    service: ScreeningAdapters
     client: TestClient
     consent_url: str
     subject_id: str
@@ -99,7 +99,7 @@ def world(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, served_consent(settings) as (_, consent_url):
-        service = ScreeningService(settings.model_copy(update={"consent_url": consent_url}))
+        service = ScreeningAdapters(settings.model_copy(update={"consent_url": consent_url}))
         client = TestClient(screening_api(service))
         trust = bearer(service.settings, "trust", "clinician")
         recorded = client.post("/v1/screenings", json=ASKED, headers=trust)

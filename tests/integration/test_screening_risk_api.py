@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Table, func, select, update
 
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import marac_referrals, risk_assessments
 from services.screening.bootstrap import ScreeningAdapters
@@ -59,7 +59,7 @@ def build(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url:
+            serving(consent_api(ConsentAdapters(settings))) as consent_url:
         served: PlatformSettings = settings.model_copy(update={"consent_url": consent_url})
         made: list[ScreeningAdapters] = []
 

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Table, select
 
 from services.consent.adapters.tables import audit_log
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import (
     marac_referrals,
@@ -68,7 +68,7 @@ NONE = ["no"] * 24
 
 @dataclass
 class Programme:
-    consent: ConsentService
+    consent: ConsentAdapters
     consent_app: FastAPI
     consent_url: str
     service: ScreeningAdapters
@@ -156,7 +156,7 @@ def programme(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     settings = settings_for(monkeypatch, tmp_path,
                             {"consent": consent_db, "screening": database_url})
     with issuing(settings) as settings:
-        consent = ConsentService(settings)
+        consent = ConsentAdapters(settings)
         app = consent_api(consent)
         with serving(app) as consent_url:
             service = ScreeningAdapters(settings.model_copy(update={"consent_url": consent_url}))

@@ -25,7 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
 from services.screening.adapters.tables import partner_sharing, relationships
 from services.screening.bootstrap import ScreeningAdapters
@@ -59,7 +59,7 @@ RISK: dict[str, Any] = {"nhs_number": NHS_NUMBER, "answers": ["yes"] * 14 + ["no
 
 @dataclass
 class Programme:
-    consent: ConsentService
+    consent: ConsentAdapters
     consent_url: str
     screening: ScreeningAdapters
     client: TestClient
@@ -112,7 +112,7 @@ def programme(database_url: str, kafka_bootstrap: str, tmp_path: Path,
                             kafka_bootstrap=kafka_bootstrap, port_offset=offset, env="test")
     create_topics(kafka_bootstrap, registry(settings.organisations), settings.topic_partitions,
                   settings.topic_replication, **client_options(settings))
-    consent = ConsentService(settings)
+    consent = ConsentAdapters(settings)
     with issuing(settings) as issued, \
             serving(consent_api(consent)) as consent_url:
         served = issued.model_copy(update={"consent_url": consent_url})
@@ -124,7 +124,7 @@ def programme(database_url: str, kafka_bootstrap: str, tmp_path: Path,
                "PEERLINK_SCREENING_DATABASE_URL": database_url}
         with (tmp_path / "screening-worker.log").open("ab") as log:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", "worker", "screening"], env=env,
+                [sys.executable, "-m", "ops.cli", "worker", "screening"], env=env,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         relay = WorkerPlumbing("consent", consent.database, settings)
         try:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from ops.demo import fake_nhs_numbers
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
 from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.api import build_api as mentoring_api
@@ -238,7 +238,7 @@ def beside_consent(database_url: str, tmp_path: Path, monkeypatch: pytest.Monkey
     settings = settings_for(monkeypatch, tmp_path, {
         "consent": f"sqlite:///{tmp_path / 'consent.db'}", "mentoring": database_url})
     with issuing(settings) as settings, \
-            serving(consent_api(ConsentService(settings))) as consent_url, \
+            serving(consent_api(ConsentAdapters(settings))) as consent_url, \
             httpx.Client(base_url=consent_url, timeout=10) as consent:
         service = MentoringAdapters(settings.model_copy(update={"consent_url": consent_url}))
         yield Mentoring(service, TestClient(mentoring_api(service)), consent)

@@ -33,7 +33,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
 
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.mentoring.adapters.tables import (
     matches,
     mentors,
@@ -162,7 +162,7 @@ class _NoDeadLetters:
 class MentoringHarness:
     """Rows of the mentoring API (in-process), with a consent service served on a port."""
 
-    def __init__(self, consent: ConsentService, consent_url: str, mentoring: MentoringAdapters,
+    def __init__(self, consent: ConsentAdapters, consent_url: str, mentoring: MentoringAdapters,
                  tokens: Tokens, check_status: Callable[[Any, httpx.Response], None]) -> None:
         self.check_status = check_status
         self.consent = consent

@@ -11,13 +11,13 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from services.consent.adapters.tables import subjects
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from shared.auth import Principal
 from shared.crypto import KeyShredded, UnknownSubject
 from shared.events.consent import SafeContact
 
 
-def pseudonym_in(consent: ConsentService, subject_id: str) -> str | None:
+def pseudonym_in(consent: ConsentAdapters, subject_id: str) -> str | None:
     """The pseudonym consent recorded for a registered person; raises ``UnknownSubject`` or
     ``KeyShredded``."""
     with consent.database.read() as session:
@@ -34,7 +34,7 @@ def pseudonym_in(consent: ConsentService, subject_id: str) -> str | None:
 class DirectSafeguarding:
     """Screening's ``SafeguardingRegistry`` port answered from consent's database."""
 
-    def __init__(self, consent: ConsentService) -> None:
+    def __init__(self, consent: ConsentAdapters) -> None:
         self.consent = consent
         self.safe_contacts: list[tuple[str, SafeContact]] = []
 

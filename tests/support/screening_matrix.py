@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import httpx
 from fastapi.testclient import TestClient
 
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.screening.bootstrap import ScreeningAdapters
 from services.screening.entrypoints.api import build_api as screening_api
 from services.screening.service_layer.commands import RecordScreening
@@ -72,7 +72,7 @@ def _nhs_numbers(start: int) -> Iterator[str]:
 class ScreeningHarness:
     """Rows of the screening API, with a consent service served on a port."""
 
-    def __init__(self, consent: ConsentService, consent_url: str, screening: ScreeningAdapters,
+    def __init__(self, consent: ConsentAdapters, consent_url: str, screening: ScreeningAdapters,
                  tokens: Tokens, check_status: Callable[[Any, httpx.Response], None]) -> None:
         self.check_status = check_status
         self.consent = consent

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from ops.migrations import migrate
-from services.consent.bootstrap import ConsentService
+from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.api import build_api as consent_api
 from shared.events.envelope import CloudEvent
 from shared.issuer import create_app as issuer_app
@@ -63,7 +63,7 @@ def issuing(settings: PlatformSettings) -> Iterator[PlatformSettings]:
         yield settings.model_copy(update={"token_url": f"{url}/oauth/token"})
 
 
-def relay_consent_events(consent: ConsentService, applier: EventApplier,
+def relay_consent_events(consent: ConsentAdapters, applier: EventApplier,
                          after_seq: int) -> int:
     """Apply to ``applier`` what consent's outbox holds for ``consent.events`` after
     ``after_seq``, as the service's worker would receive it; returns the last seq seen."""
@@ -82,7 +82,7 @@ def relay_consent_events(consent: ConsentService, applier: EventApplier,
 
 @contextmanager
 def consent_beside(service: str, settings: PlatformSettings, var_dir: Path
-                   ) -> Iterator[tuple[ConsentService, str, PlatformSettings]]:
+                   ) -> Iterator[tuple[ConsentAdapters, str, PlatformSettings]]:
     """The consent service served on a loopback port beside ``service`` under test, with the
     development issuer: both on migrated SQLite files under ``var_dir``. Yields the consent
     service, its URL and the settings to build ``service`` with."""
@@ -92,7 +92,7 @@ def consent_beside(service: str, settings: PlatformSettings, var_dir: Path
         for name, url in databases.items():
             migrate(name, url)
             patch.setenv(f"PEERLINK_{name.upper()}_DATABASE_URL", url)
-        consent = ConsentService(settings)
+        consent = ConsentAdapters(settings)
         try:
             with issuing(settings) as issued, serving(consent_api(consent)) as consent_url:
                 yield consent, consent_url, issued.model_copy(update={"consent_url": consent_url})

@@ -14,7 +14,7 @@ def cmd_consent_keys(args: argparse.Namespace) -> int:
     """Rotate the master key, or re-apply erasures from the log after a restore."""
     import base64
 
-    from services.consent.bootstrap import ConsentService, master_key
+    from services.consent.bootstrap import ConsentAdapters, master_key
     from services.consent.service_layer import key_admin
     from shared.events.envelope import CloudEvent
     from shared.kafka.client import client_options
@@ -22,7 +22,7 @@ def cmd_consent_keys(args: argparse.Namespace) -> int:
     from shared.kafka.topics import events_topic
 
     settings = platform_settings()
-    service = ConsentService(settings)
+    service = ConsentAdapters(settings)
     if args.action == "rotate-master-key":
         new_key = base64.b64decode(Path(args.new_key_file).read_text().strip())
         with service.database.unit_of_work() as uow:

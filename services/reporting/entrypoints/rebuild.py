@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from ops.migrations import migrate
 from services.reporting.adapters.tables import metadata
-from services.reporting.bootstrap import SERVICE, ReportingService
+from services.reporting.bootstrap import SERVICE, ReportingAdapters
 from services.reporting.entrypoints.worker import BUSINESS_CONSUMER, BUSINESS_TOPICS
 from services.reporting.service_layer import cascade
 from services.reporting.service_layer.read_model import (
@@ -100,7 +100,7 @@ def rebuild(settings: PlatformSettings, database_url: str | None = None) -> Rebu
     """Empty the read model, replay the log into it, and publish a release. Into another
     database, the release rule's memory is carried over from the live one after the replay,
     just before that release (stop the live workers before pointing them at it)."""
-    service = ReportingService(settings)
+    service = ReportingAdapters(settings)
     live_url = settings.database_url(SERVICE)
     url = database_url or live_url
     migrate(SERVICE, url)
