@@ -70,7 +70,7 @@ class Fact:
     @property
     def month(self) -> str:
         """The calendar month of the event's own date."""
-        return f"{self.occurred_on.year:04d}-{self.occurred_on.month:02d}"
+        return month_of(self.occurred_on)
 
 
 @dataclass
@@ -104,7 +104,7 @@ class Event:
 
     def __post_init__(self) -> None:
         self.order = (self.occurred_on, self.seq)
-        self.month = f"{self.occurred_on.year:04d}-{self.occurred_on.month:02d}"
+        self.month = month_of(self.occurred_on)
 
     def gathered(self) -> Event:
         """The event with all its contributions in: its ``content`` is final."""
@@ -112,6 +112,12 @@ class Event:
                         tuple(self.dims.items()), tuple(self.measures.items()), self.episode,
                         self.match_id)
         return self
+
+
+@lru_cache(maxsize=1 << 12)
+def month_of(day: date) -> str:
+    """The calendar month (``YYYY-MM``) of a date."""
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 @lru_cache(maxsize=1 << 16)
@@ -365,14 +371,20 @@ def rows_now(stored: list[Fact], today: date, remembered: Remembered | None = No
     events changed since the last release are worked out again."""
     remembered = remembered or Remembered()
     events = events_of(stored)
-    months = sorted({f"{d.year:04d}-{d.month:02d}" for d in {f.occurred_on for f in stored}})
+    months = sorted({month_of(d) for d in {f.occurred_on for f in stored}})
     periods: dict[str, set[str] | None] = {LAST_12_MONTHS: months_in(LAST_12_MONTHS, today)}
     periods.update({m: {m} for m in months})
-    rows: dict[RowKey, list[Standing]] = defaultdict(list)
+    rows: dict[RowKey, list[Standing]] = {}
     for table in TABLES:
+        groups = TABLE_GROUPS[table]
         for period, standing in STANDINGS[table](events, periods, remembered):
-            for group_by in TABLE_GROUPS[table]:
-                group = standing.dims.get(group_by, UNKNOWN)
-                rows[(table, group_by, group, period)].append(standing)
+            dims = standing.dims
+            for group_by in groups:
+                key = (table, group_by, dims.get(group_by, UNKNOWN), period)
+                row = rows.get(key)
+                if row is None:
+                    rows[key] = [standing]
+                else:
+                    row.append(standing)
     remembered.released()
     return rows

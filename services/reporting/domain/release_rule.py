@@ -103,11 +103,11 @@ def members_of(people: Iterable[Standing]) -> dict[str, Members]:
 
 
 def moved(before: Mapping[str, Hashable], after: Mapping[str, Hashable]) -> int:
-    """How many people differ between two memberships (entered, left or changed value): a
-    person who entered or left is one pair the other lacks, one whose value changed is two."""
+    """How many people differ between two memberships (entered, left or changed value): the
+    people of the pairs one has and the other lacks."""
     if before == after:
         return 0
-    return (len(before.items() ^ after.items()) + len(before.keys() ^ after.keys())) // 2
+    return len({person for person, _ in before.items() ^ after.items()})
 
 
 Allowed = Callable[[str, Members], bool]
