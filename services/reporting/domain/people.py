@@ -81,6 +81,9 @@ class Standing:
     dims: dict[str, str]
     measures: dict[str, int]
     activity: str
+    rows: dict[str, tuple[RowKey, ...]] = field(default_factory=dict, compare=False,
+                                                 repr=False)
+    """The rows the standing is in, by period, once ``rows_now`` has grouped it."""
 
 
 @dataclass
@@ -378,9 +381,12 @@ def rows_now(stored: list[Fact], today: date, remembered: Remembered | None = No
     for table in TABLES:
         groups = TABLE_GROUPS[table]
         for period, standing in STANDINGS[table](events, periods, remembered):
-            dims = standing.dims
-            for group_by in groups:
-                key = (table, group_by, dims.get(group_by, UNKNOWN), period)
+            keys = standing.rows.get(period)
+            if keys is None:
+                dims = standing.dims
+                keys = standing.rows[period] = tuple(
+                    (table, group_by, dims.get(group_by, UNKNOWN), period) for group_by in groups)
+            for key in keys:
                 row = rows.get(key)
                 if row is None:
                     rows[key] = [standing]
