@@ -46,6 +46,7 @@ SQLITE_UNAVAILABLE: Final = ("database is locked", "database table is locked",
                               "disk I/O error")
 """What SQLite says when the database cannot be reached or written for now."""
 DATABASE_UNAVAILABLE: Final = "the database is not answering; try again shortly"
+DEPENDENCY_UNAVAILABLE: Final = "a service this request needs is not answering; try again shortly"
 CONSENT_UNAVAILABLE: Final = ("the consent service is unavailable; nothing was recorded or "
                               "shown, try again")
 

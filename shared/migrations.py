@@ -1,10 +1,14 @@
-"""The body of every service's Alembic ``env.py``."""
+"""Alembic for every service: the body of its ``env.py``, and bringing a database up to date
+from its migrations package."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
-from alembic import context
+from alembic import command, context
+from alembic.config import Config
 from sqlalchemy import MetaData
 
 from shared.db import UtcDateTime, make_engine
@@ -30,3 +34,12 @@ def run_migrations(metadata: MetaData) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def upgrade(migrations: ModuleType, url: str) -> None:
+    """Bring the database at ``url`` to the newest revision of the ``migrations`` package (a
+    service's ``adapters.migrations``)."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(next(iter(migrations.__path__)))))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")

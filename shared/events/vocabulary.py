@@ -52,9 +52,6 @@ Instrument = Literal["WEMWBS", "SWEMWBS"]
 
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
 """Every consent purpose, in the order ``["all"]`` expands to."""
-SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
-"""Every Peerlink service."""
-
 ACKNOWLEDGED_BY: Final[Mapping[Purpose, frozenset[ServiceName]]] = MappingProxyType({
     "peer-mentoring": frozenset({"mentoring"}),
     "partner-sharing": frozenset({"screening", "mentoring"}),
@@ -68,7 +65,7 @@ of this rule, read by the consent service's tracker and by every worker's cascad
 | partner-sharing  | sharing screening and risk information with partners   | screening, mentoring |
 | evaluation       | inclusion in the programme's evaluation and dashboards | reporting            |
 """
-ERASURE_ACKNOWLEDGED_BY: Final[frozenset[ServiceName]] = frozenset(SERVICES)
+ERASURE_ACKNOWLEDGED_BY: Final[frozenset[ServiceName]] = frozenset(get_args(ServiceName))
 """An approved erasure request waits for every service's erasure-applied."""
 
 

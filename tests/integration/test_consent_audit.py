@@ -24,10 +24,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from ops.broker import free_port, wait_for_port
-from services.consent.adapters.heads import RECORD_KEY, HeadsUnavailable
+from services.consent.adapters.heads import RECORD_KEY
 from services.consent.bootstrap import ConsentAdapters, ConsentAuditSettings, audit_key
 from services.consent.domain.audit import GENESIS, PublishedHead
 from services.consent.service_layer.audit import HeadPublisher
+from services.consent.service_layer.ports import HeadsUnavailable
 from shared.auth import Principal
 from shared.events.envelope import CloudEvent
 from shared.kafka.producer import KafkaEventProducer, create_topics

@@ -12,12 +12,12 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.adapters.tables import metadata
 from services.consent.domain.audit import PublishedHead
 from services.consent.domain.callers import Organisations
 from services.consent.domain.subjects import NhsNumberLookup, SafeguardingPseudonyms
 from services.consent.service_layer.audit import AuditTrail
+from services.consent.service_layer.ports import HeadsUnavailable
 from services.consent.service_layer.subjects import Identifiers, register_subject
 from shared.auth import Principal
 from shared.crypto import KEY_BYTES, DataKey, KeyShredded, PersonalDataCipher, RecordCipher

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from services.consent.domain.purposes import (
-    ERASURE_ACKNOWLEDGED_BY,
     UnknownPurpose,
     expand_purposes,
     required_services,
 )
+from shared.events.vocabulary import ERASURE_ACKNOWLEDGED_BY
 
 CATALOGUE = ("peer-mentoring", "partner-sharing", "evaluation")
 EVERY_SERVICE = frozenset({"consent", "screening", "mentoring", "reporting"})

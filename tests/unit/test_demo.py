@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from ops import demo
-from services.consent.entrypoints.api import ConsentIn
+from services.consent.entrypoints.routes.consents import ConsentIn
 from services.mentoring.domain.matching import (
     EligibilityRules,
     MentorProfile,

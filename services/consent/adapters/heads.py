@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from services.consent.domain.audit import PublishedHead
+from services.consent.service_layer.ports import HeadsUnavailable
 from shared.events.audit import AuditHeadPublished
 from shared.events.catalogue import parse_payload
 from shared.events.envelope import CloudEvent
@@ -28,10 +29,6 @@ log = logging.getLogger(__name__)
 RECORD_KEY: Final = b"consent-audit-head"
 """Every head has this key, so heads stay in one partition, in publication order."""
 SOURCE: Final = "peerlink/consent/audit"
-
-
-class HeadsUnavailable(Exception):
-    """The published heads could not be read (the reason is safe to show: no personal data)."""
 
 
 class KafkaHeadLog:

@@ -11,16 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from shared.events.vocabulary import (
-    ACKNOWLEDGED_BY,
-    ERASURE_ACKNOWLEDGED_BY,
-    PURPOSES,
-    Purpose,
-    ServiceName,
-)
-
-__all__ = ["ACKNOWLEDGED_BY", "ALL", "ERASURE_ACKNOWLEDGED_BY", "InvalidRecipients",
-           "UnknownPurpose", "check_recipients", "expand_purposes", "required_services"]
+from shared.events.vocabulary import ACKNOWLEDGED_BY, PURPOSES, Purpose, ServiceName
 
 ALL: Final = "all"
 

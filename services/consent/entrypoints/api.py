@@ -1,7 +1,10 @@
 """The consent service's HTTP API (port 8102): its routers (``routes``), one per resource,
 over the adapters the composition root builds."""
 
-from fastapi import FastAPI
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from services.consent.bootstrap import ConsentAdapters
 from services.consent.entrypoints.routes import (
@@ -16,13 +19,11 @@ from services.consent.entrypoints.routes import (
     subjects,
     withdrawals,
 )
-from services.consent.entrypoints.routes.consents import ConsentIn
-from shared.http import add_routes, create_api
+from shared.crypto import KeyStoreUnavailable
+from shared.http import DEPENDENCY_UNAVAILABLE, add_routes, create_api, unavailable
 from shared.settings import PlatformSettings
 
-__all__ = ["ConsentIn", "build_api", "create_app"]
-"""``ConsentIn`` stays importable from here for the demo's tests."""
-
+log = logging.getLogger(__name__)
 ROUTERS = (subjects, identity, safe_contact, consents, withdrawals, erasure_requests,
            access_requests, audit, relationships, data_keys)
 """The routers in the order the OpenAPI document lists their paths."""
@@ -35,6 +36,13 @@ def build_api(adapters: ConsentAdapters) -> FastAPI:
                                  "through every service, erasure and the audit trail.",
                      readiness=[adapters.database.ping])
     add_routes(app, *(resource.router(adapters) for resource in ROUTERS))
+
+    @app.exception_handler(KeyStoreUnavailable)
+    async def _key_store(_request: Request, exc: KeyStoreUnavailable) -> JSONResponse:
+        # here the key store is consent's own database, not the consent service of the others
+        log.warning("the key store did not answer (%s)", type(exc).__name__)
+        return unavailable(DEPENDENCY_UNAVAILABLE)
+
     return app
 
 

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from services.consent.adapters.heads import HeadsUnavailable
 from services.consent.adapters.tables import audit_head, audit_log
 from services.consent.domain.audit import (
     GENESIS,
@@ -21,6 +20,7 @@ from services.consent.domain.audit import (
     verify_chain,
 )
 from services.consent.domain.callers import audit_writer
+from services.consent.service_layer.ports import HeadsUnavailable
 from shared.auth import Principal
 from shared.db import Database, UnitOfWork, insert_if_absent, utcnow
 

@@ -30,7 +30,6 @@ from services.consent.adapters.tables import (
     withdrawals,
 )
 from services.consent.domain import requests
-from services.consent.domain.purposes import ERASURE_ACKNOWLEDGED_BY
 from services.consent.domain.requests import Decision, ErasureStatus
 from services.consent.service_layer import consents
 from services.consent.service_layer.audit import AuditTrail
@@ -44,7 +43,12 @@ from shared.crypto import RecordCipher
 from shared.db import UnitOfWork, utcnow
 from shared.events.cascade import ErasureApplied
 from shared.events.consent import ErasureRequested, SubjectKeyShredded
-from shared.events.vocabulary import ConsentMethod, ErasureScope, RetainedKind
+from shared.events.vocabulary import (
+    ERASURE_ACKNOWLEDGED_BY,
+    ConsentMethod,
+    ErasureScope,
+    RetainedKind,
+)
 
 DECISION_REASON = "decision-reason"
 EXTENSION_REASON = "extension-reason"

@@ -9,6 +9,11 @@ from sqlalchemy.orm import Session
 from shared.crypto import DataKey
 
 
+class HeadsUnavailable(Exception):
+    """The published audit heads could not be read (the reason is safe to show: no personal
+    data); raised by the head log adapter (``adapters.heads.KafkaHeadLog``)."""
+
+
 class SubjectKeys(Protocol):
     """People's data keys: made at registration, served, and shredded by erasure
     (``adapters.key_store.SqlDataKeyStore``)."""

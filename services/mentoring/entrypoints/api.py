@@ -25,7 +25,7 @@ from services.mentoring.entrypoints.routes import (
     sessions,
     subjects,
 )
-from shared.http import create_api
+from shared.http import add_routes, create_api
 from shared.settings import PlatformSettings
 
 ROUTERS = (mentors, referrals, sessions, concerns, subjects, outcomes, matches)
@@ -40,10 +40,7 @@ def build_api(adapters: MentoringAdapters) -> FastAPI:
                                  "sessions, safeguarding concerns, outcome measures and "
                                  "endings.",
                      readiness=[adapters.database.ping])
-    for resource in ROUTERS:
-        # the routes themselves, not ``include_router``'s lazy branch, so that each request is
-        # labelled with its route's path in the HTTP metrics (``create_api``)
-        app.router.routes.extend(resource.router(adapters).routes)
+    add_routes(app, *(resource.router(adapters) for resource in ROUTERS))
     return app
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from ops.migrations import migrate
+from services.reporting.adapters import migrations
 from services.reporting.adapters.tables import metadata
 from services.reporting.bootstrap import SERVICE, ReportingAdapters
 from services.reporting.entrypoints.worker import BUSINESS_CONSUMER, BUSINESS_TOPICS
@@ -32,6 +32,7 @@ from shared.db import Database
 from shared.kafka.client import client_options
 from shared.kafka.consumer import EventApplier, InboundRecord, Outcome
 from shared.kafka.topics import events_topic
+from shared.migrations import upgrade
 from shared.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def rebuild(settings: PlatformSettings, database_url: str | None = None) -> Rebu
     service = ReportingAdapters(settings)
     live_url = settings.database_url(SERVICE)
     url = database_url or live_url
-    migrate(SERVICE, url)
+    upgrade(migrations, url)
     database = Database(url, metadata)
     with database.unit_of_work() as uow:
         clear(uow)
@@ -116,7 +117,7 @@ def rebuild(settings: PlatformSettings, database_url: str | None = None) -> Rebu
     read, applied = replay(settings.kafka_bootstrap, tuple(appliers), appliers,
                            **client_options(settings))
     if url != live_url:  # the live memory as it is now, just before the first release
-        migrate(SERVICE, live_url)
+        upgrade(migrations, live_url)
         live = Database(live_url, metadata)
         carry_memory(live, database)
         live.dispose()

@@ -19,7 +19,7 @@ from services.screening.entrypoints.routes import (
     subjects,
 )
 from services.screening.service_layer.permissions import NotFound
-from shared.http import create_api, error_body
+from shared.http import add_routes, create_api, error_body
 from shared.settings import PlatformSettings
 
 ROUTERS = (enquiries, screenings, subjects, risk_assessments, marac_referrals)
@@ -32,10 +32,7 @@ def build_api(adapters: ScreeningAdapters) -> FastAPI:
                      description="Routine enquiry for domestic violence and abuse (HARK and "
                                  "lifetime abuse), DASH risk checklist and MARAC referrals.",
                      readiness=[adapters.database.ping])
-    for resource in ROUTERS:
-        # the routes themselves, not ``include_router``'s lazy branch, so that each request is
-        # labelled with its route's path in the HTTP metrics (``create_api``)
-        app.router.routes.extend(resource.router(adapters).routes)
+    add_routes(app, *(resource.router(adapters) for resource in ROUTERS))
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:

@@ -27,10 +27,10 @@ from shared.events.envelope import CloudEvent
 from shared.events.vocabulary import (
     ACKNOWLEDGED_BY,
     PURPOSES,
-    SERVICES,
     Purpose,
     purposes_acknowledged_by,
 )
+from shared.kafka.topics import SERVICES
 from tests.support.fakes import FakeConsent, memory_database, published
 
 

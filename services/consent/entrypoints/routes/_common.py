@@ -11,8 +11,8 @@ from pydantic import Field
 from services.consent.domain import requests
 from services.consent.service_layer import access_requests, consents, erasure, identity
 from shared.http import ApiError, errors
+from shared.identity import SUBJECT_PATTERN
 
-SUBJECT_PATTERN: Final = r"^sub_[0-9a-f]{32}$"
 SUBJECT_ID = Path(pattern=SUBJECT_PATTERN, description="a subject reference")
 SUBJECT_REFERENCE = Field(pattern=SUBJECT_PATTERN, description="a subject reference")
 RECORDERS: Final = ("clinician", "partner-staff", "dpo")

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.consent.bootstrap import ConsentAdapters
 from services.consent.domain.callers import SERVICE_ACCESS, ForeignAuditAction
-from services.consent.entrypoints.routes._common import SUBJECT_PATTERN
 from services.consent.service_layer import audit
 from shared.auth import Principal
 from shared.http import ApiError
+from shared.identity import SUBJECT_PATTERN
 
 
 class AuditIn(BaseModel):
