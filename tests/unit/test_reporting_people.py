@@ -261,3 +261,16 @@ def test_what_a_release_did_not_use_is_forgotten() -> None:
     [after] = rows_now(log.facts, TODAY, remembered)[key]
 
     assert after == before and after is not before  # worked out afresh
+
+
+def test_what_is_forgotten_is_worked_out_afresh() -> None:
+    log = Log()
+    log.add("alice", screening())
+    remembered = Remembered()
+    key = (PREVALENCE, "org", "trust", "2026-11")
+    [before] = rows_now(log.facts, TODAY, remembered)[key]
+
+    remembered.forget()
+    [after] = rows_now(log.facts, TODAY, remembered)[key]
+
+    assert after == before and after is not before

@@ -18,7 +18,7 @@ from services.reporting.adapters.tables import (
     published_rows,
     releases,
 )
-from services.reporting.domain.people import person_reference
+from services.reporting.domain.people import Remembered, person_reference
 from services.reporting.service_layer import cascade, read_model
 from services.reporting.service_layer.sessions import (
     PURGE_AFTER,
@@ -170,6 +170,28 @@ def test_a_release_within_the_minimum_interval_of_the_last_is_not_made(
 
     assert publish(world, timedelta(seconds=1), min_interval=5.0) is None
     assert world.count(releases) == 1
+
+
+def test_a_worker_that_did_not_make_the_release_forgets_whom_it_remembered(
+        world: ReportingWorld) -> None:
+    """Another worker released: whoever left since (an erasure) is not kept in its memory."""
+    forgotten: list[bool] = []
+
+    class Watched(Remembered):
+        def forget(self) -> None:
+            forgotten.append(True)
+            super().forget()
+
+    remembered = Watched()
+    screened_at_org(world, 3)
+    read_model.publish_release(world.database, world.policy, world.rules, RELEASED_AT,
+                               remembered=remembered)
+    assert forgotten == []
+
+    assert read_model.publish_release(world.database, world.policy, world.rules,
+                                      RELEASED_AT + timedelta(seconds=1), min_interval=5.0,
+                                      remembered=remembered) is None
+    assert forgotten == [True]
 
 
 def test_only_the_newest_releases_are_kept(world: ReportingWorld) -> None:

@@ -186,7 +186,8 @@ class Remembered:
     person and the whole of their events in the period): a person whose events are the same
     in two periods (all in one month of the last 12), or the same as at the last release, is
     worked out once. It keeps one release's standings and no more, so a person who leaves
-    the read model (withdrawal, erasure) is gone from it after the next release."""
+    the read model (withdrawal, erasure) is gone from it after the next release, or at once
+    when another worker made that release (``forget``)."""
 
     def __init__(self) -> None:
         self._last: dict[tuple[object, ...], Standing] = {}
@@ -203,6 +204,10 @@ class Remembered:
     def released(self) -> None:
         """A release is done: forget the standings it did not use."""
         self._last, self._now = self._now, {}
+
+    def forget(self) -> None:
+        """Forget every standing (another worker released: who left since is not known)."""
+        self._last, self._now = {}, {}
 
 
 def _key(table: str, subject: str, events: Iterable[Event]) -> tuple[object, ...]:

@@ -124,6 +124,8 @@ def publish_release(database: Database, policy: DisclosurePolicy, rules: Outcome
                                  .order_by(releases.c.release_id.desc()).limit(1)).first()
         if latest is not None and (released_at - latest.released_at).total_seconds() \
                 < min_interval:
+            if remembered is not None:
+                remembered.forget()
             return None
         read_model = _read_model(session, opt_in, released_at.date(), policy, rules)
         if latest is not None and latest.read_model == read_model:
