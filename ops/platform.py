@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 
@@ -44,6 +45,9 @@ class LocalPlatform:
         self._env = dict(os.environ if env is None else env)
         self._broker: LocalBroker | None = None
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._children_lock = threading.Lock()
+        """Held to change ``_children``: a test or an operator stops and signals processes
+        from another thread while ``supervise`` runs."""
         self._commands: dict[str, tuple[str, list[str], dict[str, str]]] = {}
         self._deliberate: set[str] = set()
         self._log_dir = settings.var_dir / "logs"
@@ -107,14 +111,15 @@ class LocalPlatform:
                       args: list[str] | None = None) -> None:
         self._commands[name] = (module, list(args or []), env)
         self._deliberate.discard(name)
-        with (self._log_dir / f"{name}.log").open("ab") as log:
+        with (self._log_dir / f"{name}.log").open("ab") as log, self._children_lock:
             self._children[name] = subprocess.Popen(  # noqa: S603 - our own module
                 [sys.executable, "-m", module, *(args or [])], env=env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop_process(self, name: str, grace_seconds: float = 20.0) -> None:
         """Stop one process (``screening-worker``), as if it had gone down."""
-        child = self._children.pop(name)
+        with self._children_lock:
+            child = self._children.pop(name)
         os.killpg(child.pid, signal.SIGTERM)
         try:
             child.wait(timeout=grace_seconds)
@@ -132,7 +137,8 @@ class LocalPlatform:
         os.killpg(child.pid, signum)
         if signum == signal.SIGKILL:
             child.wait()
-            del self._children[name]
+            if self._forget(name, child):  # before supervise saw it: nothing to tell it
+                self._deliberate.discard(name)
 
     def restart_broker(self, down_seconds: float = 0.0) -> None:
         """Stop the local broker (its memory-only topics are gone), wait, start it again on the
@@ -219,6 +225,14 @@ class LocalPlatform:
         tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
         return f"the end of {log}:\n" + "\n".join(tail)
 
+    def _forget(self, name: str, child: subprocess.Popen[bytes]) -> bool:
+        """Forget ``child`` if it is still the process known as ``name``; whether it was."""
+        with self._children_lock:
+            if self._children.get(name) is not child:
+                return False
+            del self._children[name]
+            return True
+
     def supervise(self, policy: RestartPolicy, poll_seconds: float = 0.5) -> int:
         """Restart every process that dies (unless stopped deliberately) after the policy's
         back-off, until one crashes too often: then say which, show the end of its log and
@@ -231,9 +245,8 @@ class LocalPlatform:
         while True:
             for name, child in list(self._children.items()):
                 code = child.poll()
-                if code is None:
-                    continue
-                del self._children[name]
+                if code is None or not self._forget(name, child):
+                    continue  # running, or stopped or signalled away meanwhile
                 _end_group(child.pid)  # what it started must not keep its ports
                 if name in self._deliberate:
                     self._deliberate.discard(name)

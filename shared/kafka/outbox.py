@@ -275,10 +275,16 @@ class AdvisoryLock:
         return bool(held)
 
     def close(self) -> None:
-        """End the session (the server releases the lock with it): the connection is
-        invalidated, not returned to the pool, where it would keep the lock."""
-        connection, self._connection, self._held = self._connection, None, False
+        """Unlock and end the session: the connection is invalidated, not returned to the pool,
+        where it would keep the lock. The unlock comes first because the server ends a closed
+        session a moment later, and another relay must be able to take the lock at once."""
+        connection, held = self._connection, self._held
+        self._connection, self._held = None, False
         if connection is not None:
+            with contextlib.suppress(Exception):
+                if held:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                       {"key": self._key})
             with contextlib.suppress(Exception):
                 connection.invalidate()
             connection.close()

@@ -168,6 +168,37 @@ def test_deliberate_stops_and_signals_are_not_restarted_and_a_kill_is(
 
 
 
+def test_processes_stopped_while_the_loop_looks_at_them_are_forgotten_not_restarted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by CI: ``stop_process`` took a child away while ``supervise`` was looking at it,
+    and the loop died of a KeyError, supervising nothing from then on."""
+    processes = LocalPlatform(PlatformSettings(var_dir=tmp_path), start_broker=False)
+    (tmp_path / "logs").mkdir()
+    names = [f"short-{n}" for n in range(12)]
+    for name in names:  # each exits by itself in a moment, as the stops arrive
+        processes._spawn_module("timeit", name, dict(os.environ),
+                                ["-n", "1", "-r", "1", "import time; time.sleep(0.3)"])
+    processes._spawn_module("timeit", "sentinel", dict(os.environ),
+                            ["-n", "1", "-r", "1", "import time; time.sleep(120)"])
+    loop = threading.Thread(target=lambda: processes.supervise(
+        RestartPolicy(first_delay=0.1, window_seconds=60), 0.001), daemon=True)
+    loop.start()
+    try:
+        time.sleep(0.25)
+        for name in names:
+            processes.stop_process(name, grace_seconds=5)
+        sentinel = processes._children["sentinel"].pid
+        os.kill(sentinel, signal.SIGKILL)
+        until(lambda: "sentinel" in processes._children
+              and processes._children["sentinel"].pid != sentinel, 20,
+              "the loop still supervising (the sentinel restarted)")
+        assert loop.is_alive()
+    finally:
+        processes.stop(grace_seconds=5)
+    printed = capsys.readouterr()
+    assert not any(f"{name} exited" in printed.out for name in names)
+
+
 def test_a_broker_that_dies_is_started_again_with_its_topics_and_a_dead_childs_group_is_ended(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The local broker is supervised like the services (its topics were in memory, so they
