@@ -204,18 +204,21 @@ class LocalPlatform:
         return "\n".join(lines)
 
     def stop(self, grace_seconds: float = 20.0) -> None:
-        """Stop every process (SIGTERM, then SIGKILL after the grace period), then the broker."""
-        for child in self._children.values():
+        """Stop every process (SIGTERM, then SIGKILL after the grace period), then the broker.
+        They are forgotten first, so a supervision loop still running restarts none of them."""
+        with self._children_lock:
+            children = list(self._children.values())
+            self._children.clear()
+        for child in children:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_seconds
-        for child in self._children.values():
+        for child in children:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
-        self._children.clear()
         if self._broker is not None:
             self._broker.stop()
             self._broker = None
