@@ -50,6 +50,9 @@ class LocalPlatform:
         from another thread while ``supervise`` runs."""
         self._commands: dict[str, tuple[str, list[str], dict[str, str]]] = {}
         self._deliberate: set[str] = set()
+        self._due: dict[str, float] = {}
+        """When each process that died is to be started again (``supervise``); under the
+        children lock too, so a stop can cancel a restart that is waiting."""
         self._log_dir = settings.var_dir / "logs"
 
     def start(self) -> None:
@@ -111,15 +114,27 @@ class LocalPlatform:
                       args: list[str] | None = None) -> None:
         self._commands[name] = (module, list(args or []), env)
         self._deliberate.discard(name)
-        with (self._log_dir / f"{name}.log").open("ab") as log, self._children_lock:
+        with self._children_lock:
+            self._popen(name)
+
+    def _popen(self, name: str) -> None:
+        """Start ``name``'s command, holding the children lock."""
+        module, args, env = self._commands[name]
+        with (self._log_dir / f"{name}.log").open("ab") as log:
             self._children[name] = subprocess.Popen(  # noqa: S603 - our own module
-                [sys.executable, "-m", module, *(args or [])], env=env, stdout=log,
+                [sys.executable, "-m", module, *args], env=env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop_process(self, name: str, grace_seconds: float = 20.0) -> None:
-        """Stop one process (``screening-worker``), as if it had gone down."""
+        """Stop one process (``screening-worker``), as if it had gone down. One that died by
+        itself and waits to be restarted stays down: its restart is cancelled."""
         with self._children_lock:
-            child = self._children.pop(name)
+            child = self._children.pop(name, None)
+            waiting = self._due.pop(name, None)
+        if child is None:
+            if waiting is None:
+                raise KeyError(f"no process named {name!r} is running or waiting to restart")
+            return
         os.killpg(child.pid, signal.SIGTERM)
         try:
             child.wait(timeout=grace_seconds)
@@ -209,6 +224,7 @@ class LocalPlatform:
         with self._children_lock:
             children = list(self._children.values())
             self._children.clear()
+            self._due.clear()
         for child in children:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
@@ -236,6 +252,46 @@ class LocalPlatform:
             del self._children[name]
             return True
 
+    def _exited(self, name: str, child: subprocess.Popen[bytes], code: int,
+                policy: RestartPolicy) -> bool:
+        """``child`` ended: forget it and schedule its restart, in one hold of the lock so a
+        stop arriving meanwhile finds it running or cancels the restart; whether to give up."""
+        with self._children_lock:
+            if self._children.get(name) is not child:
+                return False  # stopped or signalled away meanwhile
+            del self._children[name]
+            _end_group(child.pid)  # what it started must not keep its ports
+            if name in self._deliberate:
+                self._deliberate.discard(name)
+                return False
+            decision = policy.exited(name)
+            if isinstance(decision, GiveUp):
+                print(f"{name} crashed {decision.crashes} times within "
+                      f"{decision.window_seconds:g} s (last exit code {code}); stopping "
+                      f"Peerlink; {self._log_tail(name, LOG_TAIL_LINES)}",
+                      file=sys.stderr, flush=True)
+                return True
+            print(f"{name} exited (code {code}); restarting in {decision.delay_seconds:g} s",
+                  flush=True)
+            self._due[name] = time.monotonic() + decision.delay_seconds
+            return False
+
+    def _restart_due(self, policy: RestartPolicy) -> None:
+        """Start again each process whose back-off has passed (the broker first). A process
+        is taken from ``_due`` and started under one hold of the lock, so a stop either
+        cancels its restart or finds it running."""
+        now = time.monotonic()
+        if self._due.get(BROKER, now + 1) <= now:
+            with self._children_lock:
+                del self._due[BROKER]
+            self.restart_broker()
+            policy.started(BROKER)
+        with self._children_lock:
+            for name in [n for n, at in self._due.items() if at <= now and n != BROKER]:
+                del self._due[name]
+                self._popen(name)
+                policy.started(name)
+
     def supervise(self, policy: RestartPolicy, poll_seconds: float = 0.5) -> int:
         """Restart every process that dies (unless stopped deliberately) after the policy's
         back-off, until one crashes too often: then say which, show the end of its log and
@@ -244,27 +300,13 @@ class LocalPlatform:
             policy.started(name)
         if self._broker is not None:
             policy.started(BROKER)
-        due: dict[str, float] = {}
         while True:
             for name, child in list(self._children.items()):
                 code = child.poll()
-                if code is None or not self._forget(name, child):
-                    continue  # running, or stopped or signalled away meanwhile
-                _end_group(child.pid)  # what it started must not keep its ports
-                if name in self._deliberate:
-                    self._deliberate.discard(name)
-                    continue
-                decision = policy.exited(name)
-                if isinstance(decision, GiveUp):
-                    print(f"{name} crashed {decision.crashes} times within "
-                          f"{decision.window_seconds:g} s (last exit code {code}); stopping "
-                          f"Peerlink; {self._log_tail(name, LOG_TAIL_LINES)}",
-                          file=sys.stderr, flush=True)
+                if code is not None and self._exited(name, child, code, policy):
                     return 1
-                print(f"{name} exited (code {code}); restarting in "
-                      f"{decision.delay_seconds:g} s", flush=True)
-                due[name] = time.monotonic() + decision.delay_seconds
-            if self._broker is not None and not self._broker.running() and BROKER not in due:
+            broker_down = self._broker is not None and not self._broker.running()
+            if broker_down and BROKER not in self._due:
                 decision = policy.exited(BROKER)
                 if isinstance(decision, GiveUp):
                     print(f"the local broker stopped {decision.crashes} times within "
@@ -275,17 +317,9 @@ class LocalPlatform:
                 print(f"the local broker exited; restarting it in {decision.delay_seconds:g} s "
                       "(its topics were in memory: the relays publish their outboxes again)",
                       flush=True)
-                due[BROKER] = time.monotonic() + decision.delay_seconds
-            now = time.monotonic()
-            if due.get(BROKER, now + 1) <= now:
-                del due[BROKER]
-                self.restart_broker()
-                policy.started(BROKER)
-            for name in [n for n, at in due.items() if at <= now and n != BROKER]:
-                del due[name]
-                module, args, env = self._commands[name]
-                self._spawn_module(module, name, env, args)
-                policy.started(name)
+                with self._children_lock:
+                    self._due[BROKER] = time.monotonic() + decision.delay_seconds
+            self._restart_due(policy)
             time.sleep(poll_seconds)
 
     def run(self, policy: RestartPolicy | None = None) -> int:
