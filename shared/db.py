@@ -10,7 +10,7 @@ for exactly-once effects).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +94,21 @@ def insert_if_absent(session: Session, table: Table, **values: Any) -> bool:
     result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         statement.returning(*keys))
     return result.first() is not None
+
+
+def insert_absent(session: Session, table: Table, rows: Sequence[dict[str, Any]]
+                  ) -> set[tuple[Any, ...]]:
+    """Insert every row whose key is not there yet, in one statement (``ON CONFLICT DO
+    NOTHING``, so two writers at once cannot fail on it); returns the keys this one inserted."""
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"insert_absent on {dialect}")
+    insert_on = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_on(table).values(list(rows)).on_conflict_do_nothing()
+    keys = table.primary_key.columns
+    return {tuple(row) for row in session.execute(statement.returning(*keys))}
 
 
 def upsert(session: Session, table: Table, key: dict[str, Any], values: dict[str, Any],
@@ -212,6 +227,23 @@ class UnitOfWork:
         self.session.execute(insert(self._inbox).values(
             consumer=consumer, dedup_key=key, event_type=event.type, applied_at=utcnow()))
         return True
+
+    def claim_all(self, consumer: str, events: Sequence[CloudEvent]) -> list[bool]:
+        """``claim`` for many events in one statement: for each, whether this claims it
+        (False for one already applied, and for an event's second time in ``events``). A
+        concurrent claim of the same event waits for the other to commit, then is refused."""
+        now = utcnow()
+        first: dict[str, CloudEvent] = {}
+        for candidate in events:
+            first.setdefault(candidate.dedup_key, candidate)
+        claimed = {key for _, key in insert_absent(self.session, self._inbox, [
+            {"consumer": consumer, "dedup_key": key, "event_type": first_seen.type,
+             "applied_at": now} for key, first_seen in first.items()])}
+        result = []
+        for candidate in events:
+            result.append(candidate.dedup_key in claimed)
+            claimed.discard(candidate.dedup_key)
+        return result
 
 
 class Database:

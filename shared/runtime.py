@@ -81,7 +81,9 @@ def service_worker(service: str, database: Database, settings: PlatformSettings
     """A service's stream worker with its outbox relay running: how every worker starts."""
     plumbing = WorkerPlumbing(service, database, settings)
     worker = StreamWorker(service, faust_app(f"peerlink-{service}", service, settings),
-                          readiness=[database.ping])
+                          readiness=[database.ping],
+                          batch=(settings.consumer_batch_records,
+                                 settings.consumer_batch_seconds))
     worker.relay(plumbing.relay, settings.outbox_poll_seconds)
     return worker, plumbing
 

@@ -84,6 +84,12 @@ class PlatformSettings(BaseSettings):
     cascade_deadline_seconds: float = Field(
         default=60.0, gt=0, description="how long services have to acknowledge a withdrawal")
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    consumer_batch_records: int = Field(
+        default=200, ge=1, le=1000,
+        description="records a worker applies in one transaction, at most")
+    consumer_batch_seconds: float = Field(
+        default=0.05, gt=0, le=5,
+        description="how long a worker waits to fill a batch before applying what it has")
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -1,10 +1,13 @@
 """The stream-worker side every service shares: a faust app with health, metrics, consumers
 that apply each record once and an outbox relay.
 
-Agents stay thin: they turn a faust message into an ``InboundRecord`` and hand it to an
-``EventApplier`` in a thread. Nothing escapes an agent (an escaped exception silently stalls
-its partitions): transient errors and stalled consent records are retried with back-off, with
-``peerlink_consent_events_stalled`` raised while a consent record waits.
+Agents stay thin: they take records in batches (at most so many, or what came within a moment),
+turn each faust message into an ``InboundRecord`` and hand the batch to an ``EventApplier`` in a
+thread, which applies it in one transaction (one record at a time only to isolate one that
+fails). A batch's offsets are acknowledged only once it is applied. Nothing escapes an agent
+(an escaped exception silently stalls its partitions): transient errors and stalled consent
+records are retried with back-off, with ``peerlink_consent_events_stalled`` raised while a
+consent record waits.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import logging.config
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import faust
@@ -76,9 +79,11 @@ class StreamWorker:
     """One service's stream worker."""
 
     def __init__(self, service: str, app: faust.App,
-                 readiness: Iterable[Callable[[], None]] = ()) -> None:
+                 readiness: Iterable[Callable[[], None]] = (),
+                 batch: tuple[int, float] = (200, 0.05)) -> None:
         self.service = service
         self.app = app
+        self._batch_records, self._batch_seconds = batch
         self._checks = list(readiness)
         initialise_worker_metrics(service)
         self._relays: list[threading.Thread] = []
@@ -112,20 +117,20 @@ class StreamWorker:
 
     def consume(self, name: str, topics: Iterable[str], applier: EventApplier,
                 *, halt_on_error: bool = False) -> None:
-        """Run ``applier`` over every record of ``topics`` in order, one at a time."""
+        """Run ``applier`` over every record of ``topics`` in order, a batch at a time."""
         topic = self.app.topic(*topics, key_type=bytes, value_type=bytes,
                                key_serializer="raw", value_serializer="raw")
-        service = self.service
+        service, most, within = self.service, self._batch_records, self._batch_seconds
 
         async def agent(stream: Any) -> None:
-            async for event in stream.events():
-                message = event.message
-                record = InboundRecord(
-                    topic=message.topic, partition=message.partition, offset=message.offset,
-                    key=message.key, value=message.value,
-                    headers=tuple((k, v) for k, v in (message.headers or ())),
-                )
-                await apply_until_done(service, applier, record, halt_on_error)
+            async for events in stream.take_events(most, within=within):
+                records = [InboundRecord(
+                    topic=event.message.topic, partition=event.message.partition,
+                    offset=event.message.offset, key=event.message.key,
+                    value=event.message.value,
+                    headers=tuple((k, v) for k, v in (event.message.headers or ())),
+                ) for event in events]
+                await apply_until_done(service, applier, records, halt_on_error)
 
         agent.__name__ = agent.__qualname__ = name
         self.app.agent(topic, name=f"{service}.{name}", concurrency=1)(agent)
@@ -177,23 +182,27 @@ def _relay_forever(relay: OutboxRelay, interval_seconds: float,
     relay.close()
 
 
-async def apply_until_done(service: str, applier: EventApplier, record: InboundRecord,
-                           halt_on_error: bool) -> None:
-    """Apply a record, retrying transient failures and stalled consent records with back-off."""
+async def apply_until_done(service: str, applier: EventApplier,
+                           records: Sequence[InboundRecord], halt_on_error: bool) -> None:
+    """Apply a batch of records, retrying transient failures and stalled consent records with
+    back-off (what a failed attempt committed is found applied, as duplicates, the next time)."""
     backoff = 0.5
     while True:
         try:
-            await asyncio.to_thread(applier.process, record)
+            await asyncio.to_thread(applier.process_batch, records)
         except RETRYABLE as exc:
             if halt_on_error:
                 CONSENT_STALLED.labels(service).set(1)
-            log.error("record not applied; retrying", extra={
-                "topic": record.topic, "partition": record.partition, "offset": record.offset,
+            log.error("records not applied; retrying", extra={
+                "topic": records[0].topic, "partition": records[0].partition,
+                "offset": records[0].offset, "records": len(records),
                 "error": type(exc).__name__, "retry_in_seconds": backoff})
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             continue
         if halt_on_error:
             CONSENT_STALLED.labels(service).set(0)
-        LAST_APPLIED.labels(service, record.topic).set(time.time())
+        now = time.time()
+        for topic in {record.topic for record in records}:
+            LAST_APPLIED.labels(service, topic).set(now)
         return

@@ -212,29 +212,100 @@ class EventApplier:
     def process(self, record: InboundRecord) -> Outcome:
         """Apply one record; raises only for transient errors or a stalled consent record."""
         try:
-            event = decode_record(record.value, record.headers)
-            handler = self._handlers.get(event.type)
-            if handler is None:
-                if self._reject_unhandled:
-                    raise RejectedEvent(f"type: not an event type accepted on {record.topic}")
+            prepared = self._prepare(record)
+            if prepared is None:
                 return Outcome.IGNORED
-            payload = self._decode(event)
             with self._db.unit_of_work() as uow:
-                if not uow.claim(self.consumer, event):
+                if not uow.claim(self.consumer, prepared.event):
                     EVENTS_DUPLICATE.labels(self._service).inc()
                     return Outcome.DUPLICATE
-                handler(uow, event, payload)
+                prepared.handler(uow, prepared.event, prepared.payload)
         except TRANSIENT_ERRORS:
             raise
         except Exception as exc:
-            reason, message = describe_error(exc)
-            if self._halt:
-                raise StalledRecord(f"{record.topic}[{record.partition}]@{record.offset}: "
-                                    f"{reason}: {message}") from exc
-            if reason == "unexpected":
-                log.exception("handler failed", extra={"topic": record.topic,
-                                                       "offset": record.offset})
-            self._deadletters.send(self.consumer, record, reason, message)
-            return Outcome.DEAD_LETTERED
-        EVENTS_APPLIED.labels(self._service, event.type).inc()
+            return self._fail(record, exc)
+        EVENTS_APPLIED.labels(self._service, prepared.event.type).inc()
         return Outcome.APPLIED
+
+    def process_batch(self, records: Sequence[InboundRecord]) -> list[Outcome]:
+        """Apply ``records`` in order, each once, as ``process`` would one after another, but
+        each run of records that decode in one transaction with one inbox claim. A record
+        that does not decode, and every record of a run whose transaction fails, goes through
+        ``process`` alone: it is dead-lettered (or stalls) exactly as it would have been, and
+        nothing after a stalled record is applied. Raises only as ``process`` does; what was
+        committed before stays committed, and a retry finds it applied (duplicates)."""
+        outcomes: list[Outcome] = []
+        run: list[_Prepared] = []
+        for record in records:
+            try:
+                prepared = self._prepare(record)
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception:
+                outcomes += self._apply_run(run)
+                run = []
+                outcomes.append(self.process(record))  # dead-letters it or stalls, as alone
+                continue
+            if prepared is None:
+                outcomes += self._apply_run(run)
+                run = []
+                outcomes.append(Outcome.IGNORED)
+            else:
+                run.append(prepared)
+        return outcomes + self._apply_run(run)
+
+    def _prepare(self, record: InboundRecord) -> _Prepared | None:
+        """The record decoded with its handler and payload; None for a type this consumer
+        leaves alone. Raises what makes it dead-letter."""
+        event = decode_record(record.value, record.headers)
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            if self._reject_unhandled:
+                raise RejectedEvent(f"type: not an event type accepted on {record.topic}")
+            return None
+        return _Prepared(record, event, handler, self._decode(event))
+
+    def _apply_run(self, run: Sequence[_Prepared]) -> list[Outcome]:
+        """Apply decoded records in one transaction; if it fails, one at a time instead."""
+        if not run:
+            return []
+        try:
+            with self._db.unit_of_work() as uow:
+                claimed = uow.claim_all(self.consumer, [prepared.event for prepared in run])
+                for prepared, new in zip(run, claimed, strict=True):
+                    if new:
+                        prepared.handler(uow, prepared.event, prepared.payload)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:  # one of them fails: find which, alone
+            return [self.process(prepared.record) for prepared in run]
+        outcomes = []
+        for prepared, new in zip(run, claimed, strict=True):
+            if new:
+                EVENTS_APPLIED.labels(self._service, prepared.event.type).inc()
+            else:
+                EVENTS_DUPLICATE.labels(self._service).inc()
+            outcomes.append(Outcome.APPLIED if new else Outcome.DUPLICATE)
+        return outcomes
+
+    def _fail(self, record: InboundRecord, exc: Exception) -> Outcome:
+        """Stall on ``record`` (halt mode) or dead-letter it with the reason."""
+        reason, message = describe_error(exc)
+        if self._halt:
+            raise StalledRecord(f"{record.topic}[{record.partition}]@{record.offset}: "
+                                f"{reason}: {message}") from exc
+        if reason == "unexpected":
+            log.exception("handler failed", extra={"topic": record.topic,
+                                                   "offset": record.offset})
+        self._deadletters.send(self.consumer, record, reason, message)
+        return Outcome.DEAD_LETTERED
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A record decoded, with the handler for its type and its payload."""
+
+    record: InboundRecord
+    event: CloudEvent
+    handler: Handler
+    payload: Any
