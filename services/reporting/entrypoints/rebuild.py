@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +59,18 @@ class RebuildSummary:
     skipped: dict[str, int]
 
 
+Progress = Callable[[int, int | None], None]
+"""Told (records read so far, records to read if the broker says) as a replay goes."""
+
+
 def replay(bootstrap: str, topics: tuple[str, ...], appliers: dict[str, EventApplier],
-           idle_seconds: float = 3.0, **options: Any) -> tuple[int, int]:
+           idle_seconds: float = 3.0, progress: Progress | None = None,
+           **options: Any) -> tuple[int, int]:
     """Apply every record of ``topics`` from the beginning; returns (read, applied).
 
-    It stops once every partition has reached the end offset the broker reported at the
-    start and nothing new has arrived for ``idle_seconds``. (The local Tansu broker answers
+    Each partition's batch of a poll is applied in one transaction (``process_batch``), in
+    order. It stops once every partition has reached the end offset the broker reported at
+    the start and nothing new has arrived for ``idle_seconds``. (The local Tansu broker answers
     "latest offset" with 1 for every partition, so the idle wait is what ends a replay there;
     on Apache Kafka the end offsets are exact.)
     """
@@ -75,20 +82,23 @@ def replay(bootstrap: str, topics: tuple[str, ...], appliers: dict[str, EventApp
                       for p in sorted(consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
+        starts = {tp: consumer.position(tp) for tp in partitions}
         ends = consumer.end_offsets(partitions)
+        total = sum(max(0, ends[tp] - starts[tp]) for tp in partitions)
         last_record = time.monotonic()
         while True:
-            batches = consumer.poll(timeout_ms=500)
+            batches = consumer.poll(timeout_ms=500, max_records=1000)
             for tp, batch in batches.items():
-                for message in batch:
-                    read += 1
-                    outcome = appliers[tp.topic].process(InboundRecord(
-                        topic=tp.topic, partition=tp.partition, offset=message.offset,
-                        key=message.key, value=message.value,
-                        headers=tuple(message.headers or ())))
-                    applied += outcome is Outcome.APPLIED
+                read += len(batch)
+                outcomes = appliers[tp.topic].process_batch([InboundRecord(
+                    topic=tp.topic, partition=tp.partition, offset=message.offset,
+                    key=message.key, value=message.value,
+                    headers=tuple(message.headers or ())) for message in batch])
+                applied += outcomes.count(Outcome.APPLIED)
             if batches:
                 last_record = time.monotonic()
+                if progress is not None:
+                    progress(read, total if total >= read else None)
             caught_up = all(consumer.position(tp) >= ends[tp] for tp in partitions)
             if caught_up and time.monotonic() - last_record >= idle_seconds:
                 break
@@ -97,7 +107,8 @@ def replay(bootstrap: str, topics: tuple[str, ...], appliers: dict[str, EventApp
     return read, applied
 
 
-def rebuild(settings: PlatformSettings, database_url: str | None = None) -> RebuildSummary:
+def rebuild(settings: PlatformSettings, database_url: str | None = None,
+            progress: Progress | None = None) -> RebuildSummary:
     """Empty the read model, replay the log into it, and publish a release. Into another
     database, the release rule's memory is carried over from the live one after the replay,
     just before that release (stop the live workers before pointing them at it)."""
@@ -115,7 +126,7 @@ def rebuild(settings: PlatformSettings, database_url: str | None = None) -> Rebu
     appliers = dict.fromkeys(BUSINESS_TOPICS, business)
     appliers[events_topic("consent")] = consent
     read, applied = replay(settings.kafka_bootstrap, tuple(appliers), appliers,
-                           **client_options(settings))
+                           progress=progress, **client_options(settings))
     if url != live_url:  # the live memory as it is now, just before the first release
         upgrade(migrations, live_url)
         live = Database(live_url, metadata)
