@@ -106,9 +106,8 @@ def insert_absent(session: Session, table: Table, rows: Sequence[dict[str, Any]]
     if dialect not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"insert_absent on {dialect}")
     insert_on = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_on(table).values(list(rows)).on_conflict_do_nothing()
-    keys = table.primary_key.columns
-    return {tuple(row) for row in session.execute(statement.returning(*keys))}
+    statement = insert_on(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    return {tuple(row) for row in session.execute(statement, list(rows))}  # insertmanyvalues
 
 
 def upsert(session: Session, table: Table, key: dict[str, Any], values: dict[str, Any],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, se
 from shared.crypto import KeyStoreUnavailable
 from shared.db import Database, UnitOfWork, service_metadata
 from shared.events.envelope import CloudEvent
-from shared.events.screening import EnquiryDue
+from shared.events.screening import EnquiryDue, ScreeningDeclined
 from shared.identity import new_subject_reference
 from shared.kafka.consumer import EventApplier, InboundRecord, Outcome, StalledRecord
 
@@ -102,6 +103,36 @@ def test_a_batch_is_applied_in_order_in_one_transaction_each_event_once(
     assert commits[0] == 1
     assert _effects(database) == [f"team-{n}" for n in range(50)]
     assert deadletters.sent == []
+
+
+def test_a_batch_handler_takes_each_run_of_its_types_at_once_in_order(
+        database: Database) -> None:
+    """Events of the types a ``ManyHandler`` is registered for go to it a run at a time;
+    an event of another type between them ends the run, and every event is applied in order."""
+    effects = database.metadata.tables["effects"]
+    calls: list[list[str]] = []
+
+    def one(uow: UnitOfWork, event: CloudEvent, payload: EnquiryDue) -> None:
+        calls.append([payload.team])
+        uow.session.execute(effects.insert().values(event_id=event.id, team=payload.team))
+
+    def many(uow: UnitOfWork, items: Sequence[tuple[CloudEvent, Any]]) -> None:
+        calls.append([payload.team for _, payload in items])
+        uow.session.execute(effects.insert(), [
+            {"event_id": event.id, "team": payload.team} for event, payload in items])
+
+    declined = CloudEvent.wrap(ScreeningDeclined(
+        screening_id="scr", org="trust", team="declined", borough="camden", gender="female",
+        age_band="25-34", asked_on=date(2026, 11, 2), asked_by_role="nurse", training_level=2,
+        private=True), source="/peerlink/screening", subject=new_subject_reference())
+    applier = EventApplier("test", "test.batch", database,
+                           {"enquiry-due": one, "screening-declined": one}, KeptDeadLetters(),
+                           many={"enquiry-due": many})
+    events = [_enquiry("a"), _enquiry("b"), declined, _enquiry("c")]
+    applier.process_batch(_records([events[0], events[0], *events]))
+
+    assert calls == [["a", "b"], ["declined"], ["c"]]  # the repeated "a" is a duplicate
+    assert _effects(database) == ["a", "b", "declined", "c"]
 
 
 def test_a_record_that_does_not_decode_is_dead_lettered_and_the_rest_applied_in_order(

@@ -24,6 +24,7 @@ from services.reporting.bootstrap import SERVICE, ReportingAdapters
 from services.reporting.entrypoints.worker import BUSINESS_CONSUMER, BUSINESS_TOPICS
 from services.reporting.service_layer import cascade
 from services.reporting.service_layer.read_model import (
+    business_batch_handlers,
     business_handlers,
     carry_memory,
     clear,
@@ -120,7 +121,8 @@ def rebuild(settings: PlatformSettings, database_url: str | None = None,
     with database.unit_of_work() as uow:
         clear(uow)
     skipped = SkippedRecords()
-    business = EventApplier(SERVICE, BUSINESS_CONSUMER, database, business_handlers(), skipped)
+    business = EventApplier(SERVICE, BUSINESS_CONSUMER, database, business_handlers(), skipped,
+                            many=business_batch_handlers())
     consent = EventApplier(SERVICE, f"{SERVICE}.consent", database,
                            cascade.participant().handlers(), skipped, halt_on_error=True)
     appliers = dict.fromkeys(BUSINESS_TOPICS, business)

@@ -9,7 +9,11 @@ import logging
 from services.reporting.bootstrap import SERVICE, ReportingAdapters
 from services.reporting.domain.people import Remembered
 from services.reporting.service_layer import cascade
-from services.reporting.service_layer.read_model import business_handlers, publish_release
+from services.reporting.service_layer.read_model import (
+    business_batch_handlers,
+    business_handlers,
+    publish_release,
+)
 from shared.kafka.consumer import EventApplier
 from shared.kafka.topics import events_topic
 from shared.metrics import REPORTING_LAST_RELEASE, REPORTING_RELEASES
@@ -27,7 +31,7 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     adapters = ReportingAdapters(settings)
     worker, plumbing = service_worker(SERVICE, adapters.database, settings)
     applier = EventApplier(SERVICE, BUSINESS_CONSUMER, adapters.database, business_handlers(),
-                           plumbing.deadletters)
+                           plumbing.deadletters, many=business_batch_handlers())
     worker.consume("business_events", BUSINESS_TOPICS, applier)
     worker.join_cascade(cascade.participant(), adapters.database, plumbing.deadletters)
 

@@ -6,6 +6,7 @@ that links to them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from sqlalchemy import delete, select, update
 
@@ -66,11 +67,12 @@ def decided_erasure(uow: UnitOfWork, subject_id: str, request: ErasureRequested)
     return 0
 
 
-def is_excluded(uow: UnitOfWork, subject_id: str) -> bool:
-    """Whether the person withdrew evaluation or was erased."""
-    row = uow.session.execute(select(evaluation_consents.c.state).where(
-        evaluation_consents.c.subject_id == subject_id)).first()
-    return row is not None and row.state == "withdrawn"
+def excluded(uow: UnitOfWork, subject_ids: Iterable[str]) -> set[str]:
+    """Those of the people who withdrew evaluation or were erased."""
+    wanted = list(subject_ids)
+    c = evaluation_consents.c
+    return set() if not wanted else set(uow.session.execute(select(c.subject_id).where(
+        c.subject_id.in_(wanted), c.state == "withdrawn")).scalars())
 
 
 def participant() -> CascadeParticipant:
