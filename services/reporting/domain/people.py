@@ -382,7 +382,7 @@ def rows_now(stored: list[Fact], today: date, remembered: Remembered | None = No
     months = sorted({month_of(d) for d in {f.occurred_on for f in stored}})
     periods: dict[str, set[str] | None] = {LAST_12_MONTHS: months_in(LAST_12_MONTHS, today)}
     periods.update({m: {m} for m in months})
-    rows: dict[RowKey, list[Standing]] = {}
+    rows: defaultdict[RowKey, list[Standing]] = defaultdict(list)
     for table in TABLES:
         groups = TABLE_GROUPS[table]
         for period, standing in STANDINGS[table](events, periods, remembered):
@@ -392,10 +392,6 @@ def rows_now(stored: list[Fact], today: date, remembered: Remembered | None = No
                 keys = standing.rows[period] = tuple(
                     (table, group_by, dims.get(group_by, UNKNOWN), period) for group_by in groups)
             for key in keys:
-                row = rows.get(key)
-                if row is None:
-                    rows[key] = [standing]
-                else:
-                    row.append(standing)
+                rows[key].append(standing)
     remembered.released()
-    return rows
+    return dict(rows)
