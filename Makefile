@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # promtool) and docker-compose (compose validation). kubectl (kustomize) comes with the image.
 DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/prometheus /usr/bin/docker-compose
 
-.PHONY: install tools up demo test test-unit test-integration test-e2e lint typecheck schemas soak bench screenshot deploy-check clean
+.PHONY: install tools up demo test test-unit test-integration test-e2e lint typecheck schemas soak bench bench-quick screenshot deploy-check clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,8 +61,14 @@ test: $(STAMP) tools lint typecheck deploy-check
 soak: $(STAMP) tools
 	PEERLINK_SOAK=1 $(BIN)/pytest tests -q -m soak
 
+# Throughput and memory; figures go to docs/benchmarks.md. bench-quick: about 2 minutes.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_pipeline
+	$(BIN)/python -m tests.bench.bench_stream
+
+bench-quick: $(STAMP)
+	PEERLINK_BENCH_EVENTS=2000 $(BIN)/python -m tests.bench.bench_pipeline
+	PEERLINK_BENCH_STREAM_EVENTS=20000 $(BIN)/python -m tests.bench.bench_stream
 
 # docs/dashboard.png from the real demo (its own broker, ports and var dir; a few minutes):
 # waits until the funnel, coverage and wellbeing tables show figures. Not part of `make test`.
