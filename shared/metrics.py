@@ -28,6 +28,9 @@ EVENTS_APPLIED = Counter(
     "peerlink_events_applied_total", "Events applied by a consumer", ["service", "event_type"])
 EVENTS_DUPLICATE = Counter(
     "peerlink_events_duplicate_total", "Redelivered events skipped by the inbox", ["service"])
+BATCHES_SPLIT = Counter(
+    "peerlink_batches_split_total",
+    "Batches a consumer applied one record at a time because the batch failed", ["service"])
 DEADLETTERS = Counter(
     "peerlink_deadletters_total", "Records sent to the dead-letter topic", ["service", "reason"])
 CONSENT_STALLED = Gauge(
@@ -69,4 +72,5 @@ def initialise_worker_metrics(service: str) -> None:
     OUTBOX_PENDING.labels(service)
     OUTBOX_OLDEST_AGE.labels(service)
     EVENTS_DUPLICATE.labels(service)
+    BATCHES_SPLIT.labels(service)
     CONSENT_STALLED.labels(service).set(0)

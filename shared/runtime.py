@@ -82,8 +82,7 @@ def service_worker(service: str, database: Database, settings: PlatformSettings
     plumbing = WorkerPlumbing(service, database, settings)
     worker = StreamWorker(service, faust_app(f"peerlink-{service}", service, settings),
                           readiness=[database.ping],
-                          batch=(settings.consumer_batch_records,
-                                 settings.consumer_batch_seconds))
+                          batch_records=settings.consumer_batch_records)
     worker.relay(plumbing.relay, settings.outbox_poll_seconds)
     return worker, plumbing
 

@@ -86,10 +86,8 @@ class PlatformSettings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     consumer_batch_records: int = Field(
         default=200, ge=1, le=1000,
-        description="records a worker applies in one transaction, at most")
-    consumer_batch_seconds: float = Field(
-        default=0.05, gt=0, le=5,
-        description="how long a worker waits to fill a batch before applying what it has")
+        description="records a batching consumer applies in one transaction, at most (those "
+        "already waiting; it never waits to fill a batch)")
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -1,10 +1,11 @@
 """The stream-worker side every service shares: a faust app with health, metrics, consumers
 that apply each record once and an outbox relay.
 
-Agents stay thin: they take records in batches (at most so many, or what came within a moment),
-turn each faust message into an ``InboundRecord`` and hand the batch to an ``EventApplier`` in a
-thread, which applies it in one transaction (one record at a time only to isolate one that
-fails). A batch's offsets are acknowledged only once it is applied. Nothing escapes an agent
+Agents stay thin: they turn each faust message into an ``InboundRecord`` and hand it to an
+``EventApplier`` in a thread; a batching agent hands over every record already waiting (up to
+the batch size) at once, applied in one transaction (one record at a time only to isolate one
+that fails). Offsets are acknowledged by the agent once applied, never by faust: a worker
+stopped or crashing mid-batch has it delivered again. Nothing escapes an agent
 (an escaped exception silently stalls its partitions): transient errors and stalled consent
 records are retried with back-off, with ``peerlink_consent_events_stalled`` raised while a
 consent record waits.
@@ -28,11 +29,10 @@ from shared.cascade import CascadeParticipant
 from shared.db import Database
 from shared.kafka.client import faust_credentials
 from shared.kafka.consumer import (
-    TRANSIENT_ERRORS,
+    BatchInterrupted,
     DeadLetterSink,
     EventApplier,
     InboundRecord,
-    StalledRecord,
 )
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.topics import events_topic
@@ -43,7 +43,6 @@ from shared.settings import PlatformSettings
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30.0
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
-RETRYABLE: tuple[type[BaseException], ...] = (StalledRecord, *TRANSIENT_ERRORS)
 
 
 def faust_app(app_id: str, service: str, settings: PlatformSettings, *,
@@ -80,10 +79,10 @@ class StreamWorker:
 
     def __init__(self, service: str, app: faust.App,
                  readiness: Iterable[Callable[[], None]] = (),
-                 batch: tuple[int, float] = (200, 0.05)) -> None:
+                 batch_records: int = 200) -> None:
         self.service = service
         self.app = app
-        self._batch_records, self._batch_seconds = batch
+        self._batch_records = batch_records
         self._checks = list(readiness)
         initialise_worker_metrics(service)
         self._relays: list[threading.Thread] = []
@@ -116,21 +115,28 @@ class StreamWorker:
                 return self.text(generate_latest().decode(), content_type=METRICS_CONTENT_TYPE)
 
     def consume(self, name: str, topics: Iterable[str], applier: EventApplier,
-                *, halt_on_error: bool = False) -> None:
-        """Run ``applier`` over every record of ``topics`` in order, a batch at a time."""
+                *, halt_on_error: bool = False, batch: bool = False) -> None:
+        """Run ``applier`` over every record of ``topics`` in order: with ``batch``, the
+        records already waiting (up to the worker's batch size) in one transaction, for
+        handlers that do no I/O of their own; otherwise one at a time (a handler that calls
+        the consent service must not hold a SQLite write lock across 200 calls)."""
         topic = self.app.topic(*topics, key_type=bytes, value_type=bytes,
                                key_serializer="raw", value_serializer="raw")
-        service, most, within = self.service, self._batch_records, self._batch_seconds
+        service, most = self.service, self._batch_records if batch else 1
 
         async def agent(stream: Any) -> None:
-            async for events in stream.take_events(most, within=within):
-                records = [InboundRecord(
-                    topic=event.message.topic, partition=event.message.partition,
-                    offset=event.message.offset, key=event.message.key,
-                    value=event.message.value,
-                    headers=tuple((k, v) for k, v in (event.message.headers or ())),
-                ) for event in events]
-                await apply_until_done(service, applier, records, halt_on_error)
+            manual = stream.noack()  # acknowledged here, once applied: never by faust
+            waiting = manual.channel.queue
+            taken: list[Any] = []
+            async for event in manual.events():
+                taken.append(event)
+                if len(taken) < most and not waiting.empty():
+                    continue  # more has arrived already: take it too
+                await apply_until_done(service, applier, [_record(e) for e in taken],
+                                       halt_on_error)
+                for applied in taken:
+                    await manual.ack(applied)
+                taken = []
 
         agent.__name__ = agent.__qualname__ = name
         self.app.agent(topic, name=f"{service}.{name}", concurrency=1)(agent)
@@ -169,6 +175,14 @@ class StreamWorker:
                      ).execute_from_commandline()
 
 
+def _record(event: Any) -> InboundRecord:
+    """A faust event's message as an ``InboundRecord``."""
+    message = event.message
+    return InboundRecord(topic=message.topic, partition=message.partition,
+                         offset=message.offset, key=message.key, value=message.value,
+                         headers=tuple((k, v) for k, v in (message.headers or ())))
+
+
 def _relay_forever(relay: OutboxRelay, interval_seconds: float,
                    stopping: threading.Event) -> None:
     """Drain the outbox every ``interval_seconds`` until ``stopping`` is set; a failed tick
@@ -184,25 +198,26 @@ def _relay_forever(relay: OutboxRelay, interval_seconds: float,
 
 async def apply_until_done(service: str, applier: EventApplier,
                            records: Sequence[InboundRecord], halt_on_error: bool) -> None:
-    """Apply a batch of records, retrying transient failures and stalled consent records with
-    back-off (what a failed attempt committed is found applied, as duplicates, the next time)."""
+    """Apply records, retrying transient failures and stalled consent records with back-off
+    from the record that stopped them (those before it are done)."""
     backoff = 0.5
-    while True:
+    while records:
         try:
             await asyncio.to_thread(applier.process_batch, records)
-        except RETRYABLE as exc:
+        except BatchInterrupted as interrupted:
+            records, stopped = records[interrupted.done:], interrupted.record
             if halt_on_error:
                 CONSENT_STALLED.labels(service).set(1)
-            log.error("records not applied; retrying", extra={
-                "topic": records[0].topic, "partition": records[0].partition,
-                "offset": records[0].offset, "records": len(records),
-                "error": type(exc).__name__, "retry_in_seconds": backoff})
+            log.error("record not applied; retrying", extra={
+                "topic": stopped.topic, "partition": stopped.partition,
+                "offset": stopped.offset, "error": type(interrupted.__cause__).__name__,
+                "retry_in_seconds": backoff})
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             continue
-        if halt_on_error:
-            CONSENT_STALLED.labels(service).set(0)
-        now = time.time()
-        for topic in {record.topic for record in records}:
-            LAST_APPLIED.labels(service, topic).set(now)
-        return
+        break
+    if halt_on_error:
+        CONSENT_STALLED.labels(service).set(0)
+    now = time.time()
+    for topic in {record.topic for record in records}:
+        LAST_APPLIED.labels(service, topic).set(now)

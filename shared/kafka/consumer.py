@@ -39,7 +39,7 @@ from shared.kafka.deadletters import (
 )
 from shared.kafka.producer import EventProducer
 from shared.logging import scrub
-from shared.metrics import DEADLETTERS, EVENTS_APPLIED, EVENTS_DUPLICATE
+from shared.metrics import BATCHES_SPLIT, DEADLETTERS, EVENTS_APPLIED, EVENTS_DUPLICATE
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,20 @@ def check_partner_source(event: CloudEvent) -> None:
 
 class StalledRecord(Exception):
     """A record that must not be skipped could not be applied; retry, never dead-letter."""
+
+
+RETRYABLE: tuple[type[BaseException], ...] = (StalledRecord, *TRANSIENT_ERRORS)
+"""What ends an attempt to apply a record without skipping it: try again later."""
+
+
+class BatchInterrupted(Exception):
+    """A batch stopped at ``record`` (its ``done`` records before it are done); the cause is
+    a ``RETRYABLE`` error. Retry from that record."""
+
+    def __init__(self, done: int, record: InboundRecord) -> None:
+        super().__init__(f"{record.topic}[{record.partition}]@{record.offset}")
+        self.done = done
+        self.record = record
 
 
 class Outcome(enum.Enum):
@@ -237,9 +251,18 @@ class EventApplier:
         each run of records that decode in one transaction with one inbox claim. A record
         that does not decode, and every record of a run whose transaction fails, goes through
         ``process`` alone: it is dead-lettered (or stalls) exactly as it would have been, and
-        nothing after a stalled record is applied. Raises only as ``process`` does; what was
-        committed before stays committed, and a retry finds it applied (duplicates)."""
+        nothing after a stalled record is applied. Where ``process`` would raise, raises
+        ``BatchInterrupted``: the records before it are done (applied, dead-lettered or left
+        alone) and committed, so a retry starts from the one it names."""
         outcomes: list[Outcome] = []
+        try:
+            self._process_into(records, outcomes)
+        except RETRYABLE as exc:
+            raise BatchInterrupted(len(outcomes), records[len(outcomes)]) from exc
+        return outcomes
+
+    def _process_into(self, records: Sequence[InboundRecord], outcomes: list[Outcome]) -> None:
+        """``process_batch``, appending each record's outcome as it is done."""
         run: list[_Prepared] = []
         for record in records:
             try:
@@ -247,17 +270,17 @@ class EventApplier:
             except TRANSIENT_ERRORS:
                 raise
             except Exception:
-                outcomes += self._apply_run(run)
+                self._apply_run(run, outcomes)
                 run = []
                 outcomes.append(self.process(record))  # dead-letters it or stalls, as alone
                 continue
             if prepared is None:
-                outcomes += self._apply_run(run)
+                self._apply_run(run, outcomes)
                 run = []
                 outcomes.append(Outcome.IGNORED)
             else:
                 run.append(prepared)
-        return outcomes + self._apply_run(run)
+        self._apply_run(run, outcomes)
 
     def _prepare(self, record: InboundRecord) -> _Prepared | None:
         """The record decoded with its handler and payload; None for a type this consumer
@@ -270,10 +293,10 @@ class EventApplier:
             return None
         return _Prepared(record, event, handler, self._decode(event))
 
-    def _apply_run(self, run: Sequence[_Prepared]) -> list[Outcome]:
+    def _apply_run(self, run: Sequence[_Prepared], outcomes: list[Outcome]) -> None:
         """Apply decoded records in one transaction; if it fails, one at a time instead."""
         if not run:
-            return []
+            return
         try:
             with self._db.unit_of_work() as uow:
                 claimed = uow.claim_all(self.consumer, [prepared.event for prepared in run])
@@ -281,16 +304,19 @@ class EventApplier:
                                           in zip(run, claimed, strict=True) if new])
         except TRANSIENT_ERRORS:
             raise
-        except Exception:  # one of them fails: find which, alone
-            return [self.process(prepared.record) for prepared in run]
-        outcomes = []
+        except Exception as exc:  # one of them fails: find which, alone
+            BATCHES_SPLIT.labels(self._service).inc()
+            log.warning("batch failed; applying its records one at a time", extra={
+                "consumer": self.consumer, "records": len(run), "error": type(exc).__name__})
+            for prepared in run:
+                outcomes.append(self.process(prepared.record))
+            return
         for prepared, new in zip(run, claimed, strict=True):
             if new:
                 EVENTS_APPLIED.labels(self._service, prepared.event.type).inc()
             else:
                 EVENTS_DUPLICATE.labels(self._service).inc()
             outcomes.append(Outcome.APPLIED if new else Outcome.DUPLICATE)
-        return outcomes
 
     def _apply_claimed(self, uow: UnitOfWork, claimed: Sequence[_Prepared]) -> None:
         """Apply events in order: each run of them that one ``ManyHandler`` takes at once,

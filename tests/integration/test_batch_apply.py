@@ -4,6 +4,7 @@ back everything after it."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import date
@@ -17,7 +18,14 @@ from shared.db import Database, UnitOfWork, service_metadata
 from shared.events.envelope import CloudEvent
 from shared.events.screening import EnquiryDue, ScreeningDeclined
 from shared.identity import new_subject_reference
-from shared.kafka.consumer import EventApplier, InboundRecord, Outcome, StalledRecord
+from shared.kafka.consumer import (
+    BatchInterrupted,
+    EventApplier,
+    InboundRecord,
+    Outcome,
+    StalledRecord,
+)
+from shared.stream import apply_until_done
 
 
 class KeptDeadLetters:
@@ -165,11 +173,15 @@ def test_a_stalled_consent_record_holds_back_every_record_after_it(database: Dat
     events = [_enquiry(name) for name in ("a", "b", "refused", "c")]
     applier, deadletters = _applier(database, refuse_team="refused", halt_on_error=True)
 
-    with pytest.raises(StalledRecord, match=r"screening.events\[0\]@2: unexpected"):
+    with pytest.raises(BatchInterrupted, match=r"screening.events\[0\]@2") as stopped:
         applier.process_batch(_records(events))
+    assert (stopped.value.done, stopped.value.record.offset) == (2, 2)
+    assert isinstance(stopped.value.__cause__, StalledRecord)
+    assert "unexpected" in str(stopped.value.__cause__)
     assert _effects(database) == ["a", "b"]
-    with pytest.raises(StalledRecord):
+    with pytest.raises(BatchInterrupted) as stopped:
         applier.process_batch(_records([b"{not json", *events[3:]], first_offset=3))
+    assert (stopped.value.done, stopped.value.record.offset) == (0, 3)
     assert _effects(database) == ["a", "b"]
     assert deadletters.sent == []
 
@@ -193,13 +205,53 @@ def test_a_transient_failure_commits_nothing_of_the_batch_and_is_raised(
     applier = EventApplier("test", "test.batch", database, {"enquiry-due": flaky},
                            KeptDeadLetters())
     events = [_enquiry(f"team-{n}") for n in range(5)]
-    with pytest.raises(KeyStoreUnavailable):
+    with pytest.raises(BatchInterrupted) as stopped:
         applier.process_batch(_records(events))
+    assert stopped.value.done == 0
+    assert isinstance(stopped.value.__cause__, KeyStoreUnavailable)
     assert _effects(database) == []
     with database.read() as session:
         inbox = database.metadata.tables["inbox"]
         assert session.execute(select(func.count()).select_from(inbox)).scalar_one() == 0
     assert applier.process_batch(_records(events)) == [Outcome.APPLIED] * 5
+
+
+def test_a_retried_batch_starts_from_the_record_that_stopped_it(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch with a dead letter ahead of a record whose key store is down: retried until the
+    key store is back, the dead letter is sent once, the applied record is not counted again
+    as a duplicate, and each event has its effect once (found by review: the whole batch was
+    retried, dead-lettering the same record at every attempt)."""
+    effects = database.metadata.tables["effects"]
+    failures = [3]
+
+    def flaky(uow: UnitOfWork, event: CloudEvent, payload: EnquiryDue) -> None:
+        if payload.team == "c" and failures[0]:
+            failures[0] -= 1
+            raise KeyStoreUnavailable("consent")
+        uow.session.execute(effects.insert().values(event_id=event.id, team=payload.team))
+
+    deadletters = KeptDeadLetters()
+    applier = EventApplier("test", "test.batch", database, {"enquiry-due": flaky}, deadletters)
+    attempts: list[list[int]] = []
+    process_batch = applier.process_batch
+
+    def recorded(records: Sequence[InboundRecord]) -> list[Outcome]:
+        attempts.append([record.offset for record in records])
+        return process_batch(records)
+
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr(applier, "process_batch", recorded)
+    monkeypatch.setattr("shared.stream.asyncio.sleep", no_wait)
+    batch = _records([_enquiry("a"), b"{not json", _enquiry("b"), _enquiry("c"), _enquiry("d")])
+    asyncio.run(apply_until_done("test", applier, batch, halt_on_error=False))
+
+    # b shares c's transaction, rolled back with it: the retries start from b
+    assert attempts == [[0, 1, 2, 3, 4], [2, 3, 4], [2, 3, 4], [2, 3, 4]]
+    assert deadletters.sent == [(1, "validation")]
+    assert _effects(database) == ["a", "b", "c", "d"]
 
 
 def test_two_workers_applying_overlapping_batches_at_once_apply_each_event_once(

@@ -302,7 +302,8 @@ def mark_overdue(uow: UnitOfWork, now: datetime) -> int:
     session = uow.session
     rows = session.execute(select(withdrawals).where(and_(
         withdrawals.c.status == CascadeStatus.PENDING.value,
-        withdrawals.c.deadline_at <= now)).with_for_update()).all()
+        withdrawals.c.deadline_at <= now)).order_by(withdrawals.c.withdrawal_id)
+        .with_for_update()).all()  # one lock order for every writer
     overdue = 0
     for row in rows:
         cascade = _cascade(session, row)

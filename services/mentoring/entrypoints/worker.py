@@ -137,7 +137,7 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
                         adapters.database, plumbing.deadletters)
     worker.consume("screening_events", [events_topic("screening")], EventApplier(
         SERVICE, "mentoring.screening", adapters.database, marac_referral_handlers(),
-        plumbing.deadletters))
+        plumbing.deadletters), batch=True)
 
     OLDEST_OPEN_CONCERN.set(0)
 

@@ -32,7 +32,7 @@ def build_worker(settings: PlatformSettings) -> StreamWorker:
     worker, plumbing = service_worker(SERVICE, adapters.database, settings)
     applier = EventApplier(SERVICE, BUSINESS_CONSUMER, adapters.database, business_handlers(),
                            plumbing.deadletters, many=business_batch_handlers())
-    worker.consume("business_events", BUSINESS_TOPICS, applier)
+    worker.consume("business_events", BUSINESS_TOPICS, applier, batch=True)
     worker.join_cascade(cascade.participant(), adapters.database, plumbing.deadletters)
 
     cadence = adapters.reporting.release_seconds
