@@ -176,7 +176,7 @@ def test_a_rebuild_from_the_log_equals_the_live_figures(platform: RunningPlatfor
     release = latest_release(rebuilt)
     rebuilt.dispose()
     assert release is not None
-    wait_for(lambda: live_snapshot(platform) == figures_only(release[1]), timeout=20)
+    wait_for(lambda: live_snapshot(platform) == figures_only(release[1]), timeout=45)
 
 
 @pytest.mark.usefixtures("same_rule")
