@@ -780,7 +780,7 @@ def _measure(name: str, runs: dict[str, Run], contender: Callable[[], Run]) -> R
 
 def main() -> None:
     """Pre-load, run every contender one after another, print the table."""
-    load_start = _load()
+    load_start, commit = _load(), _commit()
     started = time.perf_counter()
     generating = time.perf_counter()
     workload = realistic_events(EVENTS, date.today())
@@ -836,7 +836,8 @@ def main() -> None:
     machine = (f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
                f"{platform.python_version()}, {platform.platform()}; load average at start "
                f"{load_start}, at end {_load()}")
-    commit = _commit()
+    if _commit() != commit:
+        commit += f"; at the end {_commit()}"
     print(machine)
     print(f"commit: {commit}")
     out = os.environ.get("PEERLINK_BENCH_OUT")
