@@ -463,6 +463,8 @@ def harnesses(settings: PlatformSettings, var_dir: Path
         shutil.copyfile(template, database)
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("PEERLINK_CONSENT_DATABASE_URL", f"sqlite:///{database}")
+            # no broker here: verification finds the heads unavailable at once, not after 10 s
+            patch.setenv("PEERLINK_CONSENT_AUDIT_HEADS_READ_SECONDS", "0.2")
             running = cleanup.enter_context(running_consent(settings))
         return ConsentHarness(running, tokens, 100_000_000 + 1_000_000 * len(built))
 
