@@ -116,10 +116,11 @@ class Insider:
                 json={"purposes": ["evaluation"], "method": "verbal"}, headers=self.clinician)
             assert response.status_code in (200, 201, 202), response.text
             del self.people[subject]
-        wait_for(lambda: self.stored() != before, timeout=30)
+        # two local queries each poll: looked at often, so the 210 steps wait little
+        wait_for(lambda: self.stored() != before, timeout=30, interval=0.03)
         applied_by = self.latest_release()
         wait_for(lambda: (latest := self.latest_release()) is not None
-                 and (applied_by is None or latest > applied_by), timeout=30)
+                 and (applied_by is None or latest > applied_by), timeout=30, interval=0.03)
         self.read_release()
 
     def read_release(self) -> None:

@@ -62,14 +62,15 @@ class RunningPlatform:
         return rows[0] if rows else None
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 45.0) -> Any:
-    """Poll until ``condition`` returns something truthy."""
+def wait_for(condition: Callable[[], Any], timeout: float = 45.0,
+             interval: float = 0.3) -> Any:
+    """Poll every ``interval`` seconds until ``condition`` returns something truthy."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = condition()
         if result:
             return result
-        time.sleep(0.3)
+        time.sleep(interval)
     raise AssertionError(f"not within {timeout:.0f} s")
 
 
