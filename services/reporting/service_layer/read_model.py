@@ -80,9 +80,13 @@ def facts(session: Session, opt_in: bool = False) -> list[Fact]:
     counted = _counted(opt_in)
     if counted is not None:
         query = query.where(counted)
-    return [Fact(row.id, row.subject_id, row.source_event, row.measure, int(row.value),
-                 row.occurred_on, {d: row._mapping[d] for d in DIMENSIONS},
-                 row.episode, row.match_id) for row in session.execute(query)]
+    stored = []
+    for row in session.execute(query):
+        mapping = row._mapping  # built per access: once a row, not once a dimension
+        stored.append(Fact(row.id, row.subject_id, row.source_event, row.measure,
+                           int(row.value), row.occurred_on, {d: mapping[d] for d in DIMENSIONS},
+                           row.episode, row.match_id))
+    return stored
 
 
 def _counted(opt_in: bool) -> Any:
