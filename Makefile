@@ -65,6 +65,7 @@ soak: $(STAMP) tools
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_pipeline
 	$(BIN)/python -m tests.bench.bench_stream
+	$(BIN)/python -m tests.bench.bench_platform
 
 bench-quick: $(STAMP)
 	PEERLINK_BENCH_EVENTS=2000 $(BIN)/python -m tests.bench.bench_pipeline
