@@ -82,6 +82,7 @@ RELEASE_POLL_SECONDS = 0.2
 """How often B2 reads the published figures (at least; a read itself takes time)."""
 CASCADE_TIMEOUT_SECONDS = 90.0
 PROFILE_DIR = Path("/tmp/profiles")
+PROFILE_LOAD_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,9 @@ async def _withdraw_and_erase(client: httpx.AsyncClient, p: Platform, subject_id
     seen, body = done
     result: dict[str, Any] = {
         "withdrawal_observed": seen - requested,
-        "withdrawal_server": stamp(body["completed_at"]) - stamp(body["requested_at"])}
+        "withdrawal_server": stamp(body["completed_at"]) - stamp(body["requested_at"]),
+        **{f"applied_by_{service}": stamp(ack["applied_at"]) - stamp(body["requested_at"])
+           for service, ack in body["services"].items() if ack.get("applied_at")}}
     decided = time.time()
     decision = await client.post(
         p.url("consent", f"/v1/erasure-requests/{request_id}/decision"),
@@ -376,7 +379,8 @@ def bench_cascade(p: Platform, plan: Plan) -> dict[str, Any]:
     results = raw.pop("results")
     summary: dict[str, Any] = dict(raw)
     for span in ("withdrawal_observed", "withdrawal_server", "erasure_observed",
-                 "erasure_server"):
+                 "erasure_server", "applied_by_screening", "applied_by_mentoring",
+                 "applied_by_reporting"):
         values = [r[span] for r in results if span in r]
         summary[span] = {"n": len(values), "p50": seconds(values, 50),
                          "p99": seconds(values, 99), "max": seconds(values, 100)}
@@ -629,7 +633,7 @@ def profile_screening(p: Platform, folder: Path) -> dict[str, Any]:
     spec = {"concurrency": CONCURRENCY, "token": p.token("trust", "clinician"), "seed": 9,
             "endpoints": {"screenings": {"method": "POST", "body": True,
                                          "url": p.url("screening", "/v1/screenings")}},
-            "phases": [["screenings", 90]]}
+            "phases": [["screenings", PROFILE_LOAD_SECONDS]]}
     spec_file, out = folder / "profile-spec.json", folder / "profile-out.json"
     spec_file.write_text(json.dumps(spec))
     load = subprocess.Popen([sys.executable, "-m", "tests.bench.loadgen", "closed",
@@ -640,31 +644,45 @@ def profile_screening(p: Platform, folder: Path) -> dict[str, Any]:
                               "wall_flamegraph": str(PROFILE_DIR / f"{name}-wall.svg"),
                               "timings": {}}
     began = time.monotonic()
+
+    def spying(args: list[str], wait: float) -> None:
+        """Run py-spy with ``args``, ending it if it outlasts ``wait`` seconds (on a busy
+        machine its ``-d`` seconds can take several times as long)."""
+        running = subprocess.Popen([spy, *args], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            running.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            running.kill()
+            running.wait()
+
     try:
         time.sleep(3)
         raws = {s: PROFILE_DIR / f"{s}-api-{p.backend}-wall.txt" for s in pids}
-        commands = [[spy, "record", "-d", "15", "--idle", "--nonblocking", "-o",
-                     result["wall_flamegraph"], "--pid", screening]]
-        commands += [[spy, "record", "-d", "15", "--idle", "--nonblocking", "-f", "raw", "-o",
-                      str(raws[s]), "--pid", str(pid)] for s, pid in pids.items()]
-        spies = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for c in commands]
-        for running in spies:
-            running.wait(timeout=90)
+        jobs = [["record", "-d", "10", "--idle", "-o", result["wall_flamegraph"], "--pid",
+                 screening]]
+        jobs += [["record", "-d", "10", "--idle", "-f", "raw", "-o", str(raws[s]), "--pid",
+                  str(pid)] for s, pid in pids.items()]
+        threads = [threading.Thread(target=spying, args=(job, 80.0)) for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         result["timings"]["wall"] = round(time.monotonic() - began, 1)
         dumps = [subprocess.run([spy, "dump", "--pid", screening], capture_output=True,
-                                text=True, check=False).stdout for _ in range(2)]
+                                text=True, check=False, timeout=30).stdout for _ in range(2)]
         (PROFILE_DIR / f"{name}-dump.txt").write_text("\n".join(dumps))
-        result["timings"]["dumps"] = round(time.monotonic() - began, 1)
-        subprocess.run([spy, "record", "-d", "20", "--nonblocking", "-o",
-                        result["cpu_flamegraph"], "--pid", screening], check=True,
-                       capture_output=True)
-        result["timings"]["cpu"] = round(time.monotonic() - began, 1)
+        if time.monotonic() - began < PROFILE_LOAD_SECONDS - 30:
+            spying(["record", "-d", "20", "-o", result["cpu_flamegraph"], "--pid", screening],
+                   max(10.0, PROFILE_LOAD_SECONDS - (time.monotonic() - began)))
+            result["timings"]["cpu"] = round(time.monotonic() - began, 1)
         for service, raw in raws.items():
             if raw.exists():
                 result[service] = collapsed_top(raw.read_text())
+    except (OSError, subprocess.SubprocessError) as exc:
+        result["failed"] = f"{type(exc).__name__}: {exc}"
     finally:
-        load.wait(timeout=180)
+        load.wait(timeout=PROFILE_LOAD_SECONDS + 120)
     result["timings"]["load"] = round(time.monotonic() - began, 1)
     if out.exists():
         result["load"] = json.loads(out.read_text())["endpoints"]["screenings"]
