@@ -269,6 +269,18 @@ class Database:
         with self._sessions() as session:
             yield session
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only transaction whose statements all see the database as it was at its
+        first read, and which blocks no writer (SQLite: a read transaction in WAL mode;
+        PostgreSQL: REPEATABLE READ)."""
+        bind = self.engine
+        if self.engine.dialect.name == "postgresql":
+            bind = self.engine.execution_options(isolation_level="REPEATABLE READ",
+                                                postgresql_readonly=True)
+        with self._sessions(bind=bind) as session, session.begin():
+            yield session
+
     def scrub(self, tables: Iterable[str]) -> bool:
         """Remove from disk the old versions of rows just deleted or overwritten in
         ``tables`` (call after the transaction that shredded them has committed); returns

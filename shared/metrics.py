@@ -61,6 +61,10 @@ REPORTING_RELEASES = Counter(
     "peerlink_reporting_releases_total", "Disclosure-controlled releases published")
 REPORTING_LAST_RELEASE = Gauge(
     "peerlink_reporting_last_release_timestamp_seconds", "When the last release was published")
+REPORTING_RELEASE_SECONDS = Histogram(
+    "peerlink_reporting_release_duration_seconds",
+    "Time to work out and store one release (or find it not needed)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60))
 
 DEADLETTER_REASONS = ("validation", "rejected", "unexpected")
 

@@ -372,14 +372,15 @@ def standings(events: list[Event], table: str, months: set[str] | None) -> list[
     return [standing for _, standing in STANDINGS[table](events, {"": months}, Remembered())]
 
 
-def rows_now(stored: list[Fact], today: date, remembered: Remembered | None = None
+def rows_now(stored: Iterable[Fact], today: date, remembered: Remembered | None = None
              ) -> dict[RowKey, list[Standing]]:
     """Everyone in every row of every table, grouping and period (the last 12 months and each
     month with data); with ``remembered`` (kept from release to release), only the people whose
-    events changed since the last release are worked out again."""
+    events changed since the last release are worked out again. ``stored`` is read once, so
+    it can stream."""
     remembered = remembered or Remembered()
     events = events_of(stored)
-    months = sorted({month_of(d) for d in {f.occurred_on for f in stored}})
+    months = sorted({e.month for e in events})
     periods: dict[str, set[str] | None] = {LAST_12_MONTHS: months_in(LAST_12_MONTHS, today)}
     periods.update({m: {m} for m in months})
     rows: defaultdict[RowKey, list[Standing]] = defaultdict(list)

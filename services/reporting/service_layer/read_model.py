@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -33,6 +34,8 @@ COUNTED_EVENTS: tuple[str, ...] = (
     "marac-referral-required", "mentee-referred", "match-made", "session-logged",
     "mentoring-ended", "outcome-recorded")
 """The business events that contribute to the figures."""
+FACTS_PER_READ = 5000
+"""Contributions a release reads from the database at a time."""
 
 
 def apply_event(uow: UnitOfWork, event: CloudEvent, payload: EventPayload) -> None:
@@ -74,19 +77,23 @@ def facts(session: Session, opt_in: bool = False) -> list[Fact]:
     Opt-out (the default) counts everyone who has not withdrawn ``evaluation``; opt-in counts
     only people whose ``evaluation`` consent is granted.
     """
+    return list(stream_facts(session, opt_in))
+
+
+def stream_facts(session: Session, opt_in: bool = False) -> Iterator[Fact]:
+    """``facts`` one at a time, read from the database in chunks: a release never holds
+    every contribution at once."""
     c = contributions.c
     query = select(c.id, c.subject_id, c.source_event, c.measure, c.value, c.occurred_on,
                    c.episode, c.match_id, *[c[d] for d in DIMENSIONS]).order_by(c.id)
     counted = _counted(opt_in)
     if counted is not None:
         query = query.where(counted)
-    stored = []
-    for row in session.execute(query):
+    for row in session.execute(query.execution_options(yield_per=FACTS_PER_READ)):
         mapping = row._mapping  # built per access: once a row, not once a dimension
-        stored.append(Fact(row.id, row.subject_id, row.source_event, row.measure,
-                           int(row.value), row.occurred_on, {d: mapping[d] for d in DIMENSIONS},
-                           row.episode, row.match_id))
-    return stored
+        yield Fact(row.id, row.subject_id, row.source_event, row.measure, int(row.value),
+                   row.occurred_on, {d: mapping[d] for d in DIMENSIONS}, row.episode,
+                   row.match_id)
 
 
 def _counted(opt_in: bool) -> Any:
@@ -115,10 +122,23 @@ def carry_memory(source: Database, target: Database) -> int:
 
 
 def _lock_release(session: Session) -> None:
-    """One release at a time, however many workers run the timer (SQLite: the write
+    """One release stored at a time, however many workers run the timer (SQLite: the write
     transaction already holds the database's write lock)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RELEASE_LOCK})
+
+
+@dataclass(frozen=True)
+class _Worked:
+    """A release worked out from a snapshot, ready to store."""
+
+    after: int | None
+    """The release it follows (None: the first)."""
+    read_model: str
+    cells: str
+    stored: dict[str, str]
+    """The rule's memory as the snapshot had it: row key to stored state."""
+    writes: dict[RowKey, RowState]
 
 
 def publish_release(database: Database, policy: DisclosurePolicy, rules: OutcomeRules,
@@ -127,37 +147,66 @@ def publish_release(database: Database, policy: DisclosurePolicy, rules: Outcome
                     ) -> datetime | None:
     """Apply the release rule to every row and store the result as a new release, keeping the
     newest ``keep``; returns its time, or None when another worker released within
-    ``min_interval`` seconds. ``remembered``, kept by the caller from release to release,
-    spares working out again the people whose events did not change."""
+    ``min_interval`` seconds (or while this one worked). ``remembered``, kept by the caller
+    from release to release, spares working out again the people whose events did not change.
+
+    The release is worked out from a snapshot that blocks no writer, so events keep being
+    applied meanwhile; only storing it takes the write lock. It is stored only if no release
+    came in between and no row it changes was changed since the snapshot (a withdrawal's
+    cascade forgetting someone in the rule's memory), so it never undoes either."""
     released_at = now or utcnow()
-    stamp = released_at.isoformat()
+    with database.snapshot() as session:
+        worked = _work_out(session, released_at, policy, rules, opt_in, min_interval,
+                           remembered)
+    if worked is None:
+        return None
     with database.unit_of_work() as uow:
         session = uow.session
         _lock_release(session)
-        latest = session.execute(select(releases.c.released_at, releases.c.read_model,
-                                        releases.c.cells)
-                                 .order_by(releases.c.release_id.desc()).limit(1)).first()
-        if latest is not None and (released_at - latest.released_at).total_seconds() \
-                < min_interval:
+        latest = session.execute(select(func.max(releases.c.release_id))).scalar()
+        if latest != worked.after or not _unchanged(session, worked):
             if remembered is not None:
                 remembered.forget()
             return None
-        read_model = _read_model(session, opt_in, released_at.date(), policy, rules)
-        if latest is not None and latest.read_model == read_model:
-            cells = latest.cells  # nothing changed: the same figures, released again
-        else:
-            states = {tuple(json.loads(row.row_key)): RowState.from_json(json.loads(row.state))
-                      for row in session.execute(select(published_rows))}
-            current = rows_now(facts(session, opt_in), released_at.date(), remembered)
-            writes, released = release(states, current, policy.k, rules.meaningful_change,
-                                       stamp)
-            _store_states(session, states, writes)
-            cells = json.dumps(released, separators=(",", ":"))
+        _store_states(session, worked.stored, worked.writes)
         newest = session.execute(releases.insert().values(
-            released_at=released_at, cells=cells, read_model=read_model)
+            released_at=released_at, cells=worked.cells, read_model=worked.read_model)
             .returning(releases.c.release_id)).scalar_one()
         session.execute(delete(releases).where(releases.c.release_id <= newest - keep))
     return released_at
+
+
+def _work_out(session: Session, released_at: datetime, policy: DisclosurePolicy,
+              rules: OutcomeRules, opt_in: bool, min_interval: float,
+              remembered: Remembered | None) -> _Worked | None:
+    """The release as of the snapshot, or None when the last release is too recent."""
+    latest = session.execute(select(releases.c.release_id, releases.c.released_at,
+                                    releases.c.read_model, releases.c.cells)
+                             .order_by(releases.c.release_id.desc()).limit(1)).first()
+    if latest is not None and (released_at - latest.released_at).total_seconds() < min_interval:
+        if remembered is not None:
+            remembered.forget()
+        return None
+    after = None if latest is None else latest.release_id
+    read_model = _read_model(session, opt_in, released_at.date(), policy, rules)
+    if latest is not None and latest.read_model == read_model:
+        return _Worked(after, read_model, latest.cells, {}, {})  # nothing changed: the same
+    stored = {row.row_key: row.state for row in session.execute(select(published_rows))}
+    states = {tuple(json.loads(key)): RowState.from_json(json.loads(state))
+              for key, state in stored.items()}
+    current = rows_now(stream_facts(session, opt_in), released_at.date(), remembered)
+    writes, released = release(states, current, policy.k, rules.meaningful_change,
+                               released_at.isoformat())
+    return _Worked(after, read_model, json.dumps(released, separators=(",", ":")), stored,
+                   writes)
+
+
+def _unchanged(session: Session, worked: _Worked) -> bool:
+    """Whether every row the release writes is still as the snapshot had it."""
+    keys = [_row_key(row) for row in worked.writes]
+    now = {row.row_key: row.state for row in session.execute(
+        select(published_rows).where(published_rows.c.row_key.in_(keys)))} if keys else {}
+    return all(now.get(key) == worked.stored.get(key) for key in keys)
 
 
 def _read_model(session: Session, opt_in: bool, today: date, policy: DisclosurePolicy,
@@ -172,14 +221,14 @@ def _read_model(session: Session, opt_in: bool, today: date, policy: DisclosureP
                        today.isoformat(), policy.k, rules.meaningful_change])
 
 
-def _store_states(session: Session, before: dict[RowKey, RowState],
+def _store_states(session: Session, before: Mapping[str, str],
                   writes: dict[RowKey, RowState]) -> None:
     """Write the rows whose state changed; forget rows nobody is in and nothing was shown of."""
     for row, state in writes.items():
         key = _row_key(row)
         if state.empty:
             session.execute(delete(published_rows).where(published_rows.c.row_key == key))
-        elif row in before:
+        elif key in before:
             session.execute(update(published_rows).where(published_rows.c.row_key == key)
                             .values(state=json.dumps(state.to_json())))
         else:

@@ -1,0 +1,167 @@
+"""A release is worked out from a snapshot, on both databases: events keep being applied and
+withdrawals keep cascading while it is worked out, and storing it never undoes either a
+withdrawal's forgetting or another worker's release."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ops.migrations import migrate
+from services.reporting.adapters.tables import metadata, published_rows, releases
+from services.reporting.domain.disclosure import DisclosurePolicy
+from services.reporting.domain.figures import OutcomeRules
+from services.reporting.domain.people import Remembered, person_reference
+from services.reporting.service_layer import cascade, read_model
+from services.reporting.service_layer.read_model import apply_event, latest_release
+from shared.db import Database
+from shared.events.envelope import CloudEvent
+from shared.events.screening import ScreeningCompleted
+from shared.identity import new_subject_reference
+
+RULE = DisclosurePolicy(k=10)
+WAIT = 10.0
+"""How long a step may wait for another thread (far above what any step takes)."""
+FIRST = datetime(2026, 11, 30, tzinfo=UTC)
+SECOND = datetime(2026, 11, 30, 0, 1, tzinfo=UTC)
+THIRD = datetime(2026, 11, 30, 0, 2, tzinfo=UTC)
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    migrate("reporting", database_url)
+    db = Database(database_url, metadata)
+    yield db
+    db.dispose()
+
+
+class Paused:
+    """Holds the first release to be worked out after ``rows_now`` is entered (its snapshot
+    is taken) until ``go`` is set; later releases run straight through."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.entered = threading.Event()
+        self.go = threading.Event()
+        self._first = True
+        real = read_model.rows_now
+
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            if self._first:
+                self._first = False
+                self.entered.set()
+                assert self.go.wait(WAIT), "the paused release was never let go"
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(read_model, "rows_now", paused)
+
+    def start(self, pool: ThreadPoolExecutor, work: Callable[[], datetime | None]
+              ) -> Future[datetime | None]:
+        """Start ``work`` (a release) and wait until it is paused inside its snapshot."""
+        started = pool.submit(work)
+        assert self.entered.wait(WAIT), "the release never reached its computation"
+        return started
+
+
+def screened(db: Database, subject: str) -> None:
+    payload = ScreeningCompleted(
+        screening_id="scr", org="trust", team="t", borough="camden", gender="female",
+        age_band="25-34", asked_on=date(2026, 11, 2), asked_by_role="nurse", training_level=2,
+        private=True, hark_score=1, current_abuse=True, past_abuse="no", disclosed=True)
+    event = CloudEvent.wrap(payload, source="/peerlink/screening", subject=subject)
+    with db.unit_of_work() as uow:
+        apply_event(uow, event, payload)
+
+
+def release_at(db: Database, now: datetime, remembered: Remembered | None = None
+               ) -> Callable[[], datetime | None]:
+    return lambda: read_model.publish_release(db, RULE, OutcomeRules(), now=now,
+                                              remembered=remembered)
+
+
+def screened_count(db: Database) -> int:
+    release = latest_release(db)
+    assert release is not None
+    [row] = release[1]["prevalence"]["org"]["last-12-months"]
+    return int(row["figures"]["screened"]["n"])
+
+
+def release_count(db: Database) -> int:
+    with db.read() as session:
+        return int(session.execute(select(func.count()).select_from(releases)).scalar_one())
+
+
+def memory(db: Database) -> list[str]:
+    with db.read() as session:
+        return [row.state for row in session.execute(select(published_rows))]
+
+
+def test_events_are_applied_while_a_release_is_worked_out(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(10):
+        screened(database, new_subject_reference())
+    paused = Paused(monkeypatch)
+    with ThreadPoolExecutor(2) as pool:
+        releasing = paused.start(pool, release_at(database, FIRST))
+        later = [new_subject_reference() for _ in range(10)]
+        applying = pool.submit(lambda: [screened(database, s) for s in later])
+        applying.result(timeout=WAIT)  # not behind the release's write lock
+        paused.go.set()
+        assert releasing.result(timeout=WAIT) == FIRST
+    assert screened_count(database) == 10  # as of the snapshot: the later ten come next time
+    read_model.publish_release(database, RULE, OutcomeRules(), now=SECOND)
+    assert screened_count(database) == 20
+
+
+def test_a_release_worked_out_before_a_withdrawal_is_not_stored_over_its_forgetting(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    people = [new_subject_reference() for _ in range(10)]
+    for subject in people:
+        screened(database, subject)
+    read_model.publish_release(database, RULE, OutcomeRules(), now=FIRST)
+    leaving = person_reference(people[0])
+    assert any(leaving in state for state in memory(database))
+    for _ in range(10):  # enough new people that the next release rewrites the rows
+        screened(database, new_subject_reference())
+
+    paused = Paused(monkeypatch)
+    remembered = Remembered()
+    with ThreadPoolExecutor(2) as pool:
+        releasing = paused.start(pool, release_at(database, SECOND, remembered))
+        erasing = pool.submit(lambda: _erase(database, people[0]))
+        erasing.result(timeout=WAIT)  # the cascade does not wait for the release
+        assert not any(leaving in state for state in memory(database))
+        paused.go.set()
+        assert releasing.result(timeout=WAIT) is None  # its rows changed: not stored
+    assert not any(leaving in state for state in memory(database))
+    assert release_count(database) == 1
+
+    assert read_model.publish_release(database, RULE, OutcomeRules(), now=THIRD,
+                                      remembered=remembered) == THIRD
+    assert not any(leaving in state for state in memory(database))
+    assert screened_count(database) == 19
+
+
+def _erase(db: Database, subject: str) -> None:
+    with db.unit_of_work() as uow:
+        cascade.erase(uow, subject)
+
+
+def test_a_release_overtaken_by_another_workers_release_is_dropped(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(10):
+        screened(database, new_subject_reference())
+    paused = Paused(monkeypatch)
+    with ThreadPoolExecutor(2) as pool:
+        slow = paused.start(pool, release_at(database, FIRST))
+        assert pool.submit(release_at(database, SECOND)).result(timeout=WAIT) == SECOND
+        paused.go.set()
+        assert slow.result(timeout=WAIT) is None
+    assert release_count(database) == 1
+    release = latest_release(database)
+    assert release is not None and release[0] == SECOND
