@@ -183,56 +183,74 @@ class Overlaps:
     overlap must be the same people or differ by at least K (a team that sits almost wholly in
     one borough), and so must a figure and the figures of another grouping that together cover
     it (a borough and the teams in it), either way round; otherwise subtracting one from the
-    other would point at fewer than K people."""
+    other would point at fewer than K people.
+
+    Each published figure's people are kept as a set, filed by period too, so a check builds
+    no set it already has, and sizes settle most comparisons before any set is combined."""
 
     def __init__(self, states: dict[RowKey, RowState], k: int) -> None:
         self.k = k
         self.published: dict[tuple[str, str], dict[RowKey, Members]] = {}
+        self._people: dict[tuple[str, str, str], dict[RowKey, frozenset[str]]] = {}
         for key, state in states.items():
             for measure, members in state.figures.items():
                 if members:
-                    self.published.setdefault((key[0], measure), {})[key] = members
+                    self._publish(key, measure, members)
 
-    def _apart(self, people: set[str], others: set[str]) -> bool:
-        """The same people, or at least K apart."""
-        return not 0 < len(people ^ others) < self.k
+    def _publish(self, key: RowKey, measure: str, members: Members) -> None:
+        self.published.setdefault((key[0], measure), {})[key] = members
+        self._people.setdefault((key[0], measure, key[3]), {})[key] = frozenset(members)
+
+    def _withdraw(self, key: RowKey, measure: str) -> None:
+        self.published.get((key[0], measure), {}).pop(key, None)
+        self._people.get((key[0], measure, key[3]), {}).pop(key, None)
+
+    def _apart(self, people: frozenset[str], parts: list[frozenset[str]]) -> bool:
+        """``people`` and the union of ``parts`` are the same people, or at least K apart."""
+        largest = max(len(part) for part in parts)
+        if largest - len(people) >= self.k or \
+                len(people) - sum(len(part) for part in parts) >= self.k:
+            return True  # the sizes alone put them K apart
+        union = parts[0].union(*parts[1:])
+        return not 0 < len(people ^ union) < self.k
 
     def _pairs(self, key: RowKey, members: Members, figures: dict[RowKey, Members]) -> bool:
         for other, published in figures.items():
             if other == key or abs(len(published) - len(members)) >= self.k:
                 continue
-            if published.keys() & members.keys() and 0 < moved(published, members) < self.k:
+            if not published.keys().isdisjoint(members.keys()) \
+                    and 0 < moved(published, members) < self.k:
                 return False
         return True
 
-    def _unions(self, key: RowKey, members: Members, figures: dict[RowKey, Members]) -> bool:
-        _, group_by, _, period = key
-        mine = set(members)
-        same_period = {o: set(p) for o, p in figures.items() if o[3] == period and o != key}
-        siblings = [p for o, p in same_period.items() if o[1] == group_by]
-        covering: dict[str, list[set[str]]] = {}
-        for other, people in same_period.items():
-            if other[1] != group_by and people & mine:
+    def _unions(self, key: RowKey, measure: str, members: Members) -> bool:
+        table, group_by, _, period = key
+        mine = frozenset(members)
+        same_period = [(other, people) for other, people
+                       in self._people.get((table, measure, period), {}).items() if other != key]
+        siblings = [people for other, people in same_period if other[1] == group_by]
+        covering: dict[str, list[frozenset[str]]] = {}
+        for other, people in same_period:
+            if other[1] != group_by and not people.isdisjoint(mine):
                 covering.setdefault(other[1], []).append(people)
                 # this figure, with its grouping's others, covering a figure of another grouping
-                parts = [mine, *(s for s in siblings if s & people)]
-                if len(parts) > 1 and not self._apart(people, set().union(*parts)):
+                parts = [mine, *(s for s in siblings if not s.isdisjoint(people))]
+                if len(parts) > 1 and not self._apart(people, parts):
                     return False
         # another grouping's figures covering this one
-        return all(len(parts) < 2 or self._apart(mine, set().union(*parts))
-                   for parts in covering.values())
+        return all(len(parts) < 2 or self._apart(mine, parts) for parts in covering.values())
 
     def check(self, key: RowKey) -> Allowed:
         """The check for one row's figures (accepted figures join the published at once)."""
         def allowed(measure: str, members: Members) -> bool:
-            figures = self.published.setdefault((key[0], measure), {})
+            figures = self.published.get((key[0], measure), {})
             if members and not (self._pairs(key, members, figures)
-                                and self._unions(key, members, figures)):
+                                and self._unions(key, measure, members)):
                 return False
             if members:
-                figures[key] = members
+                self._publish(key, measure, members)
             else:
-                figures.pop(key, None)
+                self._withdraw(key, measure)
             return True
         return allowed
 
