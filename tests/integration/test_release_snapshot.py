@@ -17,7 +17,7 @@ from ops.migrations import migrate
 from services.reporting.adapters.tables import metadata, published_rows, releases
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
-from services.reporting.domain.people import Remembered, person_reference
+from services.reporting.domain.people import Remembered, person_reference, rows_now
 from services.reporting.service_layer import cascade, read_model
 from services.reporting.service_layer.read_model import apply_event, latest_release
 from shared.db import Database
@@ -49,7 +49,7 @@ class Paused:
         self.entered = threading.Event()
         self.go = threading.Event()
         self._first = True
-        real = read_model.rows_now
+        real = rows_now
 
         def paused(*args: Any, **kwargs: Any) -> Any:
             if self._first:
@@ -109,7 +109,7 @@ def test_events_are_applied_while_a_release_is_worked_out(
     with ThreadPoolExecutor(2) as pool:
         releasing = paused.start(pool, release_at(database, FIRST))
         later = [new_subject_reference() for _ in range(10)]
-        applying = pool.submit(lambda: [screened(database, s) for s in later])
+        applying = pool.submit(_screen_all, database, later)
         applying.result(timeout=WAIT)  # not behind the release's write lock
         paused.go.set()
         assert releasing.result(timeout=WAIT) == FIRST
@@ -145,6 +145,11 @@ def test_a_release_worked_out_before_a_withdrawal_is_not_stored_over_its_forgett
                                       remembered=remembered) == THIRD
     assert not any(leaving in state for state in memory(database))
     assert screened_count(database) == 19
+
+
+def _screen_all(db: Database, people: list[str]) -> None:
+    for subject in people:
+        screened(db, subject)
 
 
 def _erase(db: Database, subject: str) -> None:
