@@ -7,23 +7,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from ops.migrations import migrate
-from services.reporting.adapters.tables import metadata, published_rows, releases
+from services.reporting.adapters.tables import published_rows, releases
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
 from services.reporting.domain.people import Remembered, person_reference, rows_now
 from services.reporting.service_layer import cascade, read_model
-from services.reporting.service_layer.read_model import apply_event, latest_release
+from services.reporting.service_layer.read_model import latest_release
 from shared.db import Database
-from shared.events.envelope import CloudEvent
-from shared.events.screening import ScreeningCompleted
 from shared.identity import new_subject_reference
+from tests.support.reporting import reporting_database, screened
 
 RULE = DisclosurePolicy(k=10)
 WAIT = 10.0
@@ -35,10 +33,8 @@ THIRD = datetime(2026, 11, 30, 0, 2, tzinfo=UTC)
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
-    migrate("reporting", database_url)
-    db = Database(database_url, metadata)
-    yield db
-    db.dispose()
+    with reporting_database(database_url) as db:
+        yield db
 
 
 class Paused:
@@ -68,16 +64,6 @@ class Paused:
         return started
 
 
-def screened(db: Database, subject: str) -> None:
-    payload = ScreeningCompleted(
-        screening_id="scr", org="trust", team="t", borough="camden", gender="female",
-        age_band="25-34", asked_on=date(2026, 11, 2), asked_by_role="nurse", training_level=2,
-        private=True, hark_score=1, current_abuse=True, past_abuse="no", disclosed=True)
-    event = CloudEvent.wrap(payload, source="/peerlink/screening", subject=subject)
-    with db.unit_of_work() as uow:
-        apply_event(uow, event, payload)
-
-
 def release_at(db: Database, now: datetime, remembered: Remembered | None = None
                ) -> Callable[[], datetime | None]:
     return lambda: read_model.publish_release(db, RULE, OutcomeRules(), now=now,
@@ -104,7 +90,7 @@ def memory(db: Database) -> list[str]:
 def test_events_are_applied_while_a_release_is_worked_out(
         database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(10):
-        screened(database, new_subject_reference())
+        screened(database, new_subject_reference(), current=True)
     paused = Paused(monkeypatch)
     with ThreadPoolExecutor(2) as pool:
         releasing = paused.start(pool, release_at(database, FIRST))
@@ -122,12 +108,12 @@ def test_a_release_worked_out_before_a_withdrawal_is_not_stored_over_its_forgett
         database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     people = [new_subject_reference() for _ in range(10)]
     for subject in people:
-        screened(database, subject)
+        screened(database, subject, current=True)
     read_model.publish_release(database, RULE, OutcomeRules(), now=FIRST)
     leaving = person_reference(people[0])
     assert any(leaving in state for state in memory(database))
     for _ in range(10):  # enough new people that the next release rewrites the rows
-        screened(database, new_subject_reference())
+        screened(database, new_subject_reference(), current=True)
 
     paused = Paused(monkeypatch)
     remembered = Remembered()
@@ -149,7 +135,7 @@ def test_a_release_worked_out_before_a_withdrawal_is_not_stored_over_its_forgett
 
 def _screen_all(db: Database, people: list[str]) -> None:
     for subject in people:
-        screened(db, subject)
+        screened(db, subject, current=True)
 
 
 def _erase(db: Database, subject: str) -> None:
@@ -160,7 +146,7 @@ def _erase(db: Database, subject: str) -> None:
 def test_a_release_overtaken_by_another_workers_release_is_dropped(
         database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(10):
-        screened(database, new_subject_reference())
+        screened(database, new_subject_reference(), current=True)
     paused = Paused(monkeypatch)
     with ThreadPoolExecutor(2) as pool:
         slow = paused.start(pool, release_at(database, FIRST))

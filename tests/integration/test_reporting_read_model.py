@@ -34,26 +34,13 @@ from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from shared.identity import new_subject_reference
+from tests.support.reporting import reporting_database, screened
 
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
-    migrate("reporting", database_url)
-    db = Database(database_url, metadata)
-    yield db
-    db.dispose()
-
-
-def screened(db: Database, subject: str, current: bool, org: str = "trust") -> CloudEvent:
-    payload = ScreeningCompleted(
-        screening_id="scr", org=org, team="t", borough="camden", gender="female",
-        age_band="25-34", asked_on=date(2026, 11, 2), asked_by_role="nurse", training_level=2,
-        private=True, hark_score=int(current), current_abuse=current, past_abuse="no",
-        disclosed=current)
-    event = CloudEvent.wrap(payload, source="/peerlink/screening", subject=subject)
-    with db.unit_of_work() as uow:
-        apply_event(uow, event, payload)
-    return event
+    with reporting_database(database_url) as db:
+        yield db
 
 
 def totals(db: Database, opt_in: bool = False) -> dict[str, int]:
