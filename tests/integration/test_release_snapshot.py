@@ -5,6 +5,7 @@ withdrawal's forgetting or another worker's release."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -131,6 +132,59 @@ def test_a_release_worked_out_before_a_withdrawal_is_not_stored_over_its_forgett
                                       remembered=remembered) == THIRD
     assert not any(leaving in state for state in memory(database))
     assert screened_count(database) == 19
+
+
+def test_a_person_new_in_the_snapshot_who_withdraws_meanwhile_is_not_stored(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing of theirs is in the rule's memory yet, so there is nothing for the cascade to
+    forget and no row of the memory changes: the withdrawal itself must stop the release."""
+    people = [new_subject_reference() for _ in range(10)]
+    for subject in people:
+        screened(database, subject, current=True)
+    leaving = person_reference(people[0])
+    paused = Paused(monkeypatch)
+    with ThreadPoolExecutor(2) as pool:
+        releasing = paused.start(pool, release_at(database, FIRST))
+        pool.submit(_erase, database, people[0]).result(timeout=WAIT)
+        paused.go.set()
+        assert releasing.result(timeout=WAIT) is None
+    assert not any(leaving in state for state in memory(database))
+    assert release_count(database) == 0
+    assert read_model.publish_release(database, RULE, OutcomeRules(), now=SECOND) == SECOND
+    assert not any(leaving in state for state in memory(database))
+
+
+def test_a_release_stored_while_a_withdrawal_is_being_committed_keeps_nothing_of_them(
+        database: Database) -> None:
+    """The cascade has forgotten the person in its own, not yet committed, transaction when
+    the release comes to store: storing waits for it, then sees the withdrawal (on
+    PostgreSQL the row check alone would read the old rows and then overwrite the new)."""
+    people = [new_subject_reference() for _ in range(10)]
+    for subject in people:
+        screened(database, subject, current=True)
+    read_model.publish_release(database, RULE, OutcomeRules(), now=FIRST)
+    leaving = person_reference(people[0])
+    for _ in range(10):
+        screened(database, new_subject_reference(), current=True)
+    forgotten, commit = threading.Event(), threading.Event()
+
+    def erase_and_hold() -> None:
+        with database.unit_of_work() as uow:
+            cascade.erase(uow, people[0])
+            uow.session.flush()
+            forgotten.set()
+            assert commit.wait(WAIT)
+
+    with ThreadPoolExecutor(2) as pool:
+        erasing = pool.submit(erase_and_hold)
+        assert forgotten.wait(WAIT)
+        releasing = pool.submit(release_at(database, SECOND))
+        time.sleep(1.0)  # let it get as far as it can: at most to storing, where it waits
+        commit.set()
+        erasing.result(timeout=WAIT)
+        stored = releasing.result(timeout=WAIT)
+    assert not any(leaving in state for state in memory(database))
+    assert release_count(database) == (1 if stored is None else 2)
 
 
 def _screen_all(db: Database, people: list[str]) -> None:

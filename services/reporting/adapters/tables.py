@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Date, Integer, String, Table, Text, text
+from sqlalchemy.orm import Session
 
 from shared.db import SequenceId, UtcDateTime, service_metadata
 
@@ -67,3 +68,14 @@ dashboard_sessions = Table(
     Column("revoked_at", UtcDateTime(), nullable=True),
     comment="dashboard sign-ins: each grants ops-viewer only, until it expires or is revoked",
 )
+
+RULE_MEMORY_LOCK = 0x5065_6572
+"""The PostgreSQL advisory lock held by whoever writes the release rule's memory."""
+
+
+def lock_rule_memory(session: Session) -> None:
+    """Hold the rule's memory for the rest of the transaction: a release being stored and a
+    withdrawal forgetting someone in it never interleave (SQLite: a write transaction already
+    holds the database's write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RULE_MEMORY_LOCK})

@@ -10,7 +10,12 @@ from collections.abc import Iterable
 
 from sqlalchemy import delete, select, update
 
-from services.reporting.adapters.tables import contributions, evaluation_consents, published_rows
+from services.reporting.adapters.tables import (
+    contributions,
+    evaluation_consents,
+    lock_rule_memory,
+    published_rows,
+)
 from services.reporting.domain.people import person_reference
 from services.reporting.domain.release_rule import RowState
 from shared.cascade import CascadeParticipant
@@ -39,7 +44,9 @@ def evaluation_withdrawn(uow: UnitOfWork, subject_id: str,
 
 def _forget_in_published_figures(uow: UnitOfWork, subject_id: str) -> None:
     """Replace the person's reference in the release rule's memory, row by row, with tokens
-    nothing else holds."""
+    nothing else holds (after any release being stored, which then sees the withdrawal and
+    is dropped, or is stored first and is forgotten in here)."""
+    lock_rule_memory(uow.session)
     reference = person_reference(subject_id)
     rows = uow.session.execute(select(published_rows).where(
         published_rows.c.state.contains(reference))).all()

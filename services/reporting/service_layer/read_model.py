@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.reporting.adapters.tables import (
     contributions,
     evaluation_consents,
+    lock_rule_memory,
     published_rows,
     releases,
 )
@@ -27,8 +28,6 @@ from shared.db import Database, UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent, EventPayload
 from shared.kafka.consumer import Handler, ManyHandler
 
-RELEASE_LOCK = 0x5065_6572
-"""The advisory lock one release holds on PostgreSQL."""
 COUNTED_EVENTS: tuple[str, ...] = (
     "screening-completed", "screening-declined", "screening-not-safe", "enquiry-due",
     "marac-referral-required", "mentee-referred", "match-made", "session-logged",
@@ -121,13 +120,6 @@ def carry_memory(source: Database, target: Database) -> int:
     return len(rows)
 
 
-def _lock_release(session: Session) -> None:
-    """One release stored at a time, however many workers run the timer (SQLite: the write
-    transaction already holds the database's write lock)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RELEASE_LOCK})
-
-
 @dataclass(frozen=True)
 class _Worked:
     """A release worked out from a snapshot, ready to store."""
@@ -135,6 +127,8 @@ class _Worked:
     after: int | None
     """The release it follows (None: the first)."""
     read_model: str
+    withdrawn: str
+    """Who had withdrawn as the snapshot saw it (``_withdrawals``)."""
     cells: str
     stored: dict[str, str]
     """The rule's memory as the snapshot had it: row key to stored state."""
@@ -151,9 +145,11 @@ def publish_release(database: Database, policy: DisclosurePolicy, rules: Outcome
     from release to release, spares working out again the people whose events did not change.
 
     The release is worked out from a snapshot that blocks no writer, so events keep being
-    applied meanwhile; only storing it takes the write lock. It is stored only if no release
-    came in between and no row it changes was changed since the snapshot (a withdrawal's
-    cascade forgetting someone in the rule's memory), so it never undoes either."""
+    applied meanwhile; only storing it takes the write lock (and the rule's memory, which a
+    withdrawal's forgetting takes too). It is stored only if no release came in between, nobody
+    withdrew since the snapshot and no row it changes was changed since, so it never brings
+    back a withdrawn person's reference (one already in the memory, or one new in the snapshot)
+    or undoes another release."""
     released_at = now or utcnow()
     with database.snapshot() as session:
         worked = _work_out(session, released_at, policy, rules, opt_in, min_interval,
@@ -162,9 +158,10 @@ def publish_release(database: Database, policy: DisclosurePolicy, rules: Outcome
         return None
     with database.unit_of_work() as uow:
         session = uow.session
-        _lock_release(session)
+        lock_rule_memory(session)
         latest = session.execute(select(func.max(releases.c.release_id))).scalar()
-        if latest != worked.after or not _unchanged(session, worked):
+        if latest != worked.after or _withdrawals(session) != worked.withdrawn \
+                or not _unchanged(session, worked):
             if remembered is not None:
                 remembered.forget()
             return None
@@ -188,17 +185,28 @@ def _work_out(session: Session, released_at: datetime, policy: DisclosurePolicy,
             remembered.forget()
         return None
     after = None if latest is None else latest.release_id
+    withdrawn = _withdrawals(session)
     read_model = _read_model(session, opt_in, released_at.date(), policy, rules)
     if latest is not None and latest.read_model == read_model:
-        return _Worked(after, read_model, latest.cells, {}, {})  # nothing changed: the same
+        return _Worked(after, read_model, withdrawn, latest.cells, {}, {})  # the same again
     stored = {row.row_key: row.state for row in session.execute(select(published_rows))}
     states = {tuple(json.loads(key)): RowState.from_json(json.loads(state))
               for key, state in stored.items()}
     current = rows_now(stream_facts(session, opt_in), released_at.date(), remembered)
     writes, released = release(states, current, policy.k, rules.meaningful_change,
                                released_at.isoformat())
-    return _Worked(after, read_model, json.dumps(released, separators=(",", ":")), stored,
-                   writes)
+    return _Worked(after, read_model, withdrawn, json.dumps(released, separators=(",", ":")),
+                   stored, writes)
+
+
+def _withdrawals(session: Session) -> str:
+    """How many people have withdrawn or been erased, and the latest time one did: a
+    withdrawal since the snapshot changes it (whether or not the person was in the rule's
+    memory yet), and the release worked out from the snapshot is then not stored."""
+    c = evaluation_consents.c
+    count, latest = session.execute(select(func.count(), func.max(c.changed_at))
+                                    .where(c.state == "withdrawn")).one()
+    return f"{count}:{latest}"
 
 
 def _unchanged(session: Session, worked: _Worked) -> bool:
