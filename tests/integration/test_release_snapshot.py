@@ -1,6 +1,6 @@
 """A release is worked out from a snapshot, on both databases: events keep being applied and
-withdrawals keep cascading while it is worked out, and storing it never undoes either a
-withdrawal's forgetting or another worker's release."""
+withdrawals keep cascading while it is worked out; storing it forgets whoever withdrew
+meanwhile, and never undoes another worker's release."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def test_events_are_applied_while_a_release_is_worked_out(
     assert screened_count(database) == 20
 
 
-def test_a_release_worked_out_before_a_withdrawal_is_not_stored_over_its_forgetting(
+def test_a_release_worked_out_before_a_withdrawal_is_stored_with_them_forgotten(
         database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     people = [new_subject_reference() for _ in range(10)]
     for subject in people:
@@ -124,20 +124,21 @@ def test_a_release_worked_out_before_a_withdrawal_is_not_stored_over_its_forgett
         erasing.result(timeout=WAIT)  # the cascade does not wait for the release
         assert not any(leaving in state for state in memory(database))
         paused.go.set()
-        assert releasing.result(timeout=WAIT) is None  # its rows changed: not stored
+        assert releasing.result(timeout=WAIT) == SECOND  # as if just before the erasure
     assert not any(leaving in state for state in memory(database))
-    assert release_count(database) == 1
+    assert release_count(database) == 2
+    assert screened_count(database) == 20  # the snapshot's people
 
     assert read_model.publish_release(database, RULE, OutcomeRules(), now=THIRD,
                                       remembered=remembered) == THIRD
     assert not any(leaving in state for state in memory(database))
-    assert screened_count(database) == 19
+    assert screened_count(database) == 20  # one person left: fewer than K moved
 
 
-def test_a_person_new_in_the_snapshot_who_withdraws_meanwhile_is_not_stored(
+def test_a_person_new_in_the_snapshot_who_withdraws_meanwhile_is_forgotten_in_it(
         database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing of theirs is in the rule's memory yet, so there is nothing for the cascade to
-    forget and no row of the memory changes: the withdrawal itself must stop the release."""
+    """Nothing of theirs is in the rule's memory yet, so the cascade had nothing to forget
+    and no stored row changed: the release itself must forget them."""
     people = [new_subject_reference() for _ in range(10)]
     for subject in people:
         screened(database, subject, current=True)
@@ -147,18 +148,38 @@ def test_a_person_new_in_the_snapshot_who_withdraws_meanwhile_is_not_stored(
         releasing = paused.start(pool, release_at(database, FIRST))
         pool.submit(_erase, database, people[0]).result(timeout=WAIT)
         paused.go.set()
-        assert releasing.result(timeout=WAIT) is None
+        assert releasing.result(timeout=WAIT) == FIRST
     assert not any(leaving in state for state in memory(database))
-    assert release_count(database) == 0
+    assert any("gone-" in state for state in memory(database))  # counted out next time
     assert read_model.publish_release(database, RULE, OutcomeRules(), now=SECOND) == SECOND
     assert not any(leaving in state for state in memory(database))
+
+
+def test_withdrawals_during_every_release_do_not_stop_releases(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A withdrawal while each release is worked out (the org-wide rows hold nearly
+    everyone, so every release writes rows the withdrawn were in): each is still stored."""
+    people = [new_subject_reference() for _ in range(30)]
+    for subject in people:
+        screened(database, subject, current=True)
+    times = [datetime(2026, 11, 30, 0, minute, tzinfo=UTC) for minute in range(3)]
+    for when, leaving in zip(times, people, strict=False):
+        paused = Paused(monkeypatch)
+        with ThreadPoolExecutor(2) as pool:
+            releasing = paused.start(pool, release_at(database, when))
+            pool.submit(_erase, database, leaving).result(timeout=WAIT)
+            paused.go.set()
+            assert releasing.result(timeout=WAIT) == when
+        monkeypatch.undo()
+        assert not any(person_reference(leaving) in state for state in memory(database))
+    assert release_count(database) == 3
 
 
 def test_a_release_stored_while_a_withdrawal_is_being_committed_keeps_nothing_of_them(
         database: Database) -> None:
     """The cascade has forgotten the person in its own, not yet committed, transaction when
-    the release comes to store: storing waits for it, then sees the withdrawal (on
-    PostgreSQL the row check alone would read the old rows and then overwrite the new)."""
+    the release comes to store: storing waits for it, then forgets them too (on PostgreSQL,
+    without the shared lock, it would read the old rows and then overwrite the new)."""
     people = [new_subject_reference() for _ in range(10)]
     for subject in people:
         screened(database, subject, current=True)
@@ -183,8 +204,9 @@ def test_a_release_stored_while_a_withdrawal_is_being_committed_keeps_nothing_of
         commit.set()
         erasing.result(timeout=WAIT)
         stored = releasing.result(timeout=WAIT)
+    assert stored == SECOND
     assert not any(leaving in state for state in memory(database))
-    assert release_count(database) == (1 if stored is None else 2)
+    assert release_count(database) == 2
 
 
 def _screen_all(db: Database, people: list[str]) -> None:

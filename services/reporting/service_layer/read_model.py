@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from services.reporting.adapters.tables import (
 from services.reporting.domain.contributions import DIMENSIONS, contributions_of
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import WHO_COUNTS, OutcomeRules, rows_of
-from services.reporting.domain.people import Fact, Remembered, RowKey, rows_now
+from services.reporting.domain.people import Fact, Remembered, RowKey, person_reference, rows_now
 from services.reporting.domain.release_rule import Released, RowState, release
 from services.reporting.service_layer.cascade import excluded
 from shared.db import Database, UnitOfWork, utcnow
@@ -127,8 +127,8 @@ class _Worked:
     after: int | None
     """The release it follows (None: the first)."""
     read_model: str
-    withdrawn: str
-    """Who had withdrawn as the snapshot saw it (``_withdrawals``)."""
+    withdrawn: frozenset[str]
+    """Who had withdrawn as the snapshot saw it."""
     cells: str
     stored: dict[str, str]
     """The rule's memory as the snapshot had it: row key to stored state."""
@@ -146,10 +146,11 @@ def publish_release(database: Database, policy: DisclosurePolicy, rules: Outcome
 
     The release is worked out from a snapshot that blocks no writer, so events keep being
     applied meanwhile; only storing it takes the write lock (and the rule's memory, which a
-    withdrawal's forgetting takes too). It is stored only if no release came in between, nobody
-    withdrew since the snapshot and no row it changes was changed since, so it never brings
-    back a withdrawn person's reference (one already in the memory, or one new in the snapshot)
-    or undoes another release."""
+    withdrawal's forgetting takes too). It is not stored when another release came in between.
+    People who withdrew since the snapshot are forgotten in the rows it writes, as the
+    cascade forgot them in the rows already stored: the release is then what it would have
+    been had it been published just before they withdrew, and keeps nothing that links to
+    them (whether they were in the memory already or new in the snapshot)."""
     released_at = now or utcnow()
     with database.snapshot() as session:
         worked = _work_out(session, released_at, policy, rules, opt_in, min_interval,
@@ -160,12 +161,12 @@ def publish_release(database: Database, policy: DisclosurePolicy, rules: Outcome
         session = uow.session
         lock_rule_memory(session)
         latest = session.execute(select(func.max(releases.c.release_id))).scalar()
-        if latest != worked.after or _withdrawals(session) != worked.withdrawn \
-                or not _unchanged(session, worked):
+        if latest != worked.after:
             if remembered is not None:
                 remembered.forget()
             return None
-        _store_states(session, worked.stored, worked.writes)
+        gone = _withdrawn(session) - worked.withdrawn
+        _store_states(session, worked.stored, _forgetting(worked.writes, gone))
         newest = session.execute(releases.insert().values(
             released_at=released_at, cells=worked.cells, read_model=worked.read_model)
             .returning(releases.c.release_id)).scalar_one()
@@ -185,7 +186,7 @@ def _work_out(session: Session, released_at: datetime, policy: DisclosurePolicy,
             remembered.forget()
         return None
     after = None if latest is None else latest.release_id
-    withdrawn = _withdrawals(session)
+    withdrawn = _withdrawn(session)
     read_model = _read_model(session, opt_in, released_at.date(), policy, rules)
     if latest is not None and latest.read_model == read_model:
         return _Worked(after, read_model, withdrawn, latest.cells, {}, {})  # the same again
@@ -199,24 +200,6 @@ def _work_out(session: Session, released_at: datetime, policy: DisclosurePolicy,
                    stored, writes)
 
 
-def _withdrawals(session: Session) -> str:
-    """How many people have withdrawn or been erased, and the latest time one did: a
-    withdrawal since the snapshot changes it (whether or not the person was in the rule's
-    memory yet), and the release worked out from the snapshot is then not stored."""
-    c = evaluation_consents.c
-    count, latest = session.execute(select(func.count(), func.max(c.changed_at))
-                                    .where(c.state == "withdrawn")).one()
-    return f"{count}:{latest}"
-
-
-def _unchanged(session: Session, worked: _Worked) -> bool:
-    """Whether every row the release writes is still as the snapshot had it."""
-    keys = [_row_key(row) for row in worked.writes]
-    now = {row.row_key: row.state for row in session.execute(
-        select(published_rows).where(published_rows.c.row_key.in_(keys)))} if keys else {}
-    return all(now.get(key) == worked.stored.get(key) for key in keys)
-
-
 def _read_model(session: Session, opt_in: bool, today: date, policy: DisclosurePolicy,
                 rules: OutcomeRules) -> str:
     """What a release is made from: when none of it changed, neither can the release."""
@@ -227,6 +210,28 @@ def _read_model(session: Session, opt_in: bool, today: date, policy: DisclosureP
                                ).one()
     return json.dumps([list(stored), applied, [consents[0], str(consents[1])], opt_in,
                        today.isoformat(), policy.k, rules.meaningful_change])
+
+
+def _withdrawn(session: Session) -> frozenset[str]:
+    """Everyone who has withdrawn ``evaluation`` or been erased."""
+    c = evaluation_consents.c
+    return frozenset(session.execute(select(c.subject_id).where(c.state == "withdrawn"))
+                     .scalars())
+
+
+def _forgetting(writes: dict[RowKey, RowState], gone: Iterable[str]
+                ) -> dict[RowKey, RowState]:
+    """The rows to write with each of ``gone`` replaced by a token, as the cascade does."""
+    references = [person_reference(subject) for subject in gone]
+    if not references:
+        return writes
+    forgotten = {}
+    for key, state in writes.items():
+        for reference in references:
+            if reference in state.activity or any(reference in f for f in state.figures.values()):
+                state = state.forgetting(reference)
+        forgotten[key] = state
+    return forgotten
 
 
 def _store_states(session: Session, before: Mapping[str, str],
