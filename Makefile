@@ -65,11 +65,13 @@ soak: $(STAMP) tools
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_pipeline
 	$(BIN)/python -m tests.bench.bench_stream
+	$(BIN)/python -m tests.bench.bench_rebuild
 	$(BIN)/python -m tests.bench.bench_platform
 
 bench-quick: $(STAMP)
 	PEERLINK_BENCH_EVENTS=2000 $(BIN)/python -m tests.bench.bench_pipeline
 	PEERLINK_BENCH_STREAM_EVENTS=20000 $(BIN)/python -m tests.bench.bench_stream
+	PEERLINK_BENCH_REBUILD_EVENTS=20000 $(BIN)/python -m tests.bench.bench_rebuild
 
 # docs/dashboard.png from the real demo (its own broker, ports and var dir; a few minutes):
 # waits until the funnel, coverage and wellbeing tables show figures. Not part of `make test`.
