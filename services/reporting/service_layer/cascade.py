@@ -44,8 +44,8 @@ def evaluation_withdrawn(uow: UnitOfWork, subject_id: str,
 
 def _forget_in_published_figures(uow: UnitOfWork, subject_id: str) -> None:
     """Replace the person's reference in the release rule's memory, row by row, with tokens
-    nothing else holds (after any release being stored, which then sees the withdrawal and
-    is dropped, or is stored first and is forgotten in here)."""
+    nothing else holds. It waits for any release being stored: that release is forgotten in
+    here, or, stored after, forgets the person itself."""
     lock_rule_memory(uow.session)
     reference = person_reference(subject_id)
     rows = uow.session.execute(select(published_rows).where(
