@@ -10,7 +10,7 @@ for exactly-once effects).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,6 +205,18 @@ class UnitOfWork:
         self.session = session
         self._outbox = metadata.tables["outbox"]
         self._inbox = metadata.tables["inbox"]
+        self._last: list[Callable[[], object]] = []
+
+    def last(self, step: Callable[[], object]) -> None:
+        """Run ``step`` in this transaction after everything else, just before it commits
+        (in the order given; never when the transaction fails first). A lock ``step`` takes
+        is then held only for the commit: the audit chain's head row is taken so."""
+        self._last.append(step)
+
+    def finish(self) -> None:
+        """Run the steps kept for last (``Database.unit_of_work`` calls it)."""
+        while self._last:
+            self._last.pop(0)()
 
     def publish(self, event: CloudEvent, topic: str, aggregate_type: str) -> None:
         """Append an event to the outbox; the relay sends it after commit."""
@@ -261,7 +273,9 @@ class Database:
         """A transaction that commits on success and rolls back on any error (on SQLite it
         holds the write lock from its start: write transactions are serial)."""
         with self._writes.begin() as session:
-            yield UnitOfWork(session, self.metadata)
+            uow = UnitOfWork(session, self.metadata)
+            yield uow
+            uow.finish()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

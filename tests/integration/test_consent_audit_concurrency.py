@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -87,3 +88,44 @@ def test_concurrent_appends_all_succeed_in_one_gapless_chain_that_verifies(
     assert seqs == list(range(1, APPENDS + 1))
     assert head == APPENDS
     assert (check.valid, check.entries, check.problem) == (True, APPENDS, None)
+
+
+def test_an_audited_transaction_holds_the_chain_only_while_it_commits(
+        postgres_database: Callable[[], str]) -> None:
+    """A transaction appends its entries as its last step, so one still at work after
+    recording does not hold up another's append. PostgreSQL only: SQLite's write
+    transactions are serial from their start whatever the order, so there is nothing to
+    show there. The chain stays gapless and in commit order."""
+    database_url = postgres_database()
+    migrate("consent", database_url)
+    key = os.urandom(32)
+    trail, database = AuditTrail(key), Database(database_url, metadata)
+    recorded, other_done, slow_done = threading.Event(), threading.Event(), threading.Event()
+
+    def slow() -> None:
+        with database.unit_of_work() as uow:
+            trail.record(uow, CLERK, "audit-read", note="slow")
+            recorded.set()
+            other_done.wait(timeout=20)  # still at work after recording
+        slow_done.set()
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    try:
+        assert recorded.wait(timeout=20)
+        with database.unit_of_work() as uow:
+            trail.record(uow, CLERK, "audit-read", note="quick")
+        quick_committed_first = not slow_done.is_set()
+        other_done.set()
+        worker.join(timeout=30)
+        with database.read() as session:
+            notes = list(session.execute(select(audit_log.c.detail)
+                                         .order_by(audit_log.c.seq)).scalars())
+            check = trail.verify(session)
+    finally:
+        other_done.set()
+        database.dispose()
+        postgres_database.drop_later(database_url)  # type: ignore[attr-defined]
+    assert quick_committed_first
+    assert notes == ['{"note": "quick"}', '{"note": "slow"}']
+    assert (check.valid, check.entries) == (True, 2)

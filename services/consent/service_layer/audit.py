@@ -46,14 +46,23 @@ class AuditTrail:
 
     def record(self, uow: UnitOfWork, caller: Principal, action: str,
                subject_id: str | None = None, **detail: Any) -> None:
-        """Append one entry, chained to the previous one, in the caller's transaction.
+        """Append one entry, chained to the previous one, in the caller's transaction: as its
+        last step (``UnitOfWork.last``), so the chain's head row is held only while the
+        transaction commits, not while the rest of it runs, and it is the last lock taken."""
+        entry = (caller.subject, caller.org, action, subject_id,
+                 json.dumps(detail, sort_keys=True, default=str))
+        session = uow.session
+        uow.last(lambda: self._append(session, *entry))
+
+    def _append(self, session: Session, actor: str, actor_org: str, action: str,
+                subject_id: str | None, detail_text: str) -> None:
+        """Chain one entry to the head and move the head.
 
         Appends serialise on the head row, on both backends: a no-op UPDATE of it comes
         first, so the transaction holds the row lock (PostgreSQL) or the database's write lock
         (SQLite, where SELECT ... FOR UPDATE means nothing and a deferred transaction would
         read the head before taking the lock) before the head is read.
         """
-        session = uow.session
         claimed = session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
                                   .values(seq=audit_head.c.seq))
         if not claimed.rowcount:  # type: ignore[attr-defined]
@@ -62,11 +71,10 @@ class AuditTrail:
                                .where(audit_head.c.id == HEAD_ID).with_for_update()).one()
         prev_seq, prev_hash = head.seq, head.hash
         seq, at = prev_seq + 1, utcnow().isoformat()
-        detail_text = json.dumps(detail, sort_keys=True, default=str)
-        content = _content(seq, at, caller.subject, caller.org, action, subject_id, detail_text)
+        content = _content(seq, at, actor, actor_org, action, subject_id, detail_text)
         digest = entry_hash(self._key, prev_hash, content)
         session.execute(insert(audit_log).values(
-            seq=seq, at=at, actor=caller.subject, actor_org=caller.org,
+            seq=seq, at=at, actor=actor, actor_org=actor_org,
             action=action, subject_id=subject_id, detail=detail_text, prev_hash=prev_hash,
             hash=digest))
         session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
