@@ -32,8 +32,10 @@ def _subject(subject_id: str) -> str:
 class Registry(Protocol):
     """Registering people: what ``resolve_subject`` needs of the consent service."""
 
-    def register(self, nhs_number: str, caller: Principal | None = None) -> str:
-        """The person's reference, registering them for ``caller``'s organisation."""
+    def register_keyed(self, nhs_number: str,
+                       caller: Principal | None = None) -> tuple[str, DataKey]:
+        """The person's reference and data key, registering them for ``caller``'s
+        organisation."""
 
 
 class LiveKeys(Protocol):
@@ -41,6 +43,9 @@ class LiveKeys(Protocol):
 
     def live_key(self, subject_id: str) -> DataKey:
         """The subject's key; raises ``KeyShredded`` or ``UnknownSubject``."""
+
+    def confirmed(self, subject_id: str, key: DataKey) -> None:
+        """Take ``key`` as the subject's, confirmed live by the consent service just now."""
 
 
 def resolve_subject(registry: Registry, keys: LiveKeys, nhs_number: str | None,
@@ -52,7 +57,9 @@ def resolve_subject(registry: Registry, keys: LiveKeys, nhs_number: str | None,
     Raises ``UnknownSubject``, ``KeyShredded`` or ``KeyStoreUnavailable``.
     """
     if nhs_number is not None:
-        return registry.register(nhs_number, caller)
+        registered, key = registry.register_keyed(nhs_number, caller)
+        keys.confirmed(registered, key)  # the registration's answer serves its seals
+        return registered
     if subject_id is None:
         raise UnknownSubject()
     keys.live_key(subject_id)  # never the cache: an erasure stops writes at once
@@ -137,6 +144,15 @@ class ConsentClient:
         body = self._call("POST", "/v1/subjects", (200, 201), caller,
                           json={"nhs_number": nhs_number})
         return str(body["subject_id"])
+
+    def register_keyed(self, nhs_number: str,
+                       caller: Principal | None = None) -> tuple[str, DataKey]:
+        """``register``, answered with the person's data key too: one request where
+        registering and then fetching the key would take two."""
+        body = self._call("POST", "/internal/v1/registrations", (201,), caller,
+                          json={"nhs_number": nhs_number})
+        return str(body["subject_id"]), DataKey(key_id=body["key_id"],
+                                                material=b64d(body["key"]))
 
     def audit(self, action: str, subject_id: str | None, caller: Principal | None,
               **detail: Any) -> None:

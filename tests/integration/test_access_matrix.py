@@ -380,6 +380,7 @@ class ConsentHarness:
             headers[ON_BEHALF_OF] = self._token(person.holder)
         bodies: dict[str, dict[str, Any]] = {
             "POST /v1/subjects": {"nhs_number": person.nhs_number},
+            "POST /internal/v1/registrations": {"nhs_number": person.nhs_number},
             "POST /v1/subjects/{subject_id}/consents": {
                 "purpose": "evaluation", "method": "verbal", "recorded_by": "matrix caller"},
             "POST /v1/subjects/{subject_id}/withdrawals": {

@@ -74,6 +74,30 @@ def test_an_enquiry_is_scored_stored_sealed_and_published(
     assert fetched.json()["notes"] == ASKED["notes"]
 
 
+def test_an_enquiry_by_nhs_number_makes_one_request_to_consent(
+        screening: tuple[ScreeningAdapters, TestClient]) -> None:
+    """The fast ingest path: registering answers with the data key the notes are sealed
+    under, so recording an enquiry is one round trip to consent, not two; an enquiry by
+    subject reference still checks the person live first."""
+    service, client = screening
+    sent: list[str] = []
+    service.registry._client.event_hooks["request"] = [
+        lambda request: sent.append(f"{request.method} {request.url.path}")]
+    first = client.post("/v1/screenings", json=ASKED,
+                        headers=bearer(service.settings, "trust", "clinician"))
+    assert first.status_code == 201, first.text
+    assert sent == ["POST /internal/v1/registrations"]
+    subject_id = first.json()["subject_id"]
+
+    sent.clear()
+    by_reference = {k: v for k, v in ASKED.items() if k != "nhs_number"}
+    again = client.post("/v1/screenings", json={**by_reference, "subject_id": subject_id},
+                        headers=bearer(service.settings, "trust", "clinician"))
+    assert again.status_code == 201, again.text
+    assert sent == [f"GET /internal/v1/data-keys/{subject_id}"]
+    assert again.json()["notes"] == ASKED["notes"]
+
+
 def test_a_non_private_enquiry_is_accepted_but_flagged(
         screening: tuple[ScreeningAdapters, TestClient]) -> None:
     service, client = screening

@@ -24,6 +24,7 @@ from services.consent.bootstrap import ConsentAdapters
 from services.consent.domain.callers import SERVICE_ACCESS
 from shared.auth import ON_BEHALF_OF, ROLE_POLICY, TokenIssuer
 from shared.consent_client import ConsentClient
+from shared.crypto import b64d
 from shared.issuer import CALLING_SERVICES, DevelopmentIssuerFiles, development_issuer
 from shared.issuer import create_app as issuer_app
 from shared.kafka.topics import SERVICES
@@ -351,6 +352,49 @@ def test_registration_by_a_worker_is_for_the_trust_and_by_a_person_for_their_org
     assert (via.json()["subject_id"], "trust") not in orgs
     actors = {e.actor for e in audit_entries(service) if e.action == "subject-registered"}
     assert {"svc-screening", "staff-3 (via svc-mentoring)"} <= actors
+
+
+@pytest.mark.parametrize(("headers", "status", "org"), [
+    (lambda s: service_bearer(s, "screening"), 201, "trust"),
+    (lambda s: service_bearer(s, "mentoring"), 403, None),
+    (lambda s: {**service_bearer(s, "mentoring"),
+                ON_BEHALF_OF: person_token(s, "partner-a", "partner-staff", "staff-3")},
+     201, "partner-a"),
+    (lambda s: {**service_bearer(s, "screening"),
+                ON_BEHALF_OF: person_token(s, "trust", "clinician", "nurse-4")}, 201, "trust"),
+    (lambda s: {**service_bearer(s, "screening"),
+                ON_BEHALF_OF: person_token(s, "trust", "dpo", "dpo-1")}, 403, None),
+    (lambda s: service_bearer(s, "reporting"), 403, None),
+    (lambda s: bearer(s, "trust", "clinician"), 403, None),
+], ids=["screening-alone", "mentoring-alone", "mentoring-for-partner-staff",
+        "screening-for-clinician", "screening-for-dpo", "reporting", "a-person"])
+def test_a_keyed_registration_answers_with_the_key_consent_serves_and_audits_both(
+        consent: tuple[ConsentAdapters, TestClient, str], headers: Any, status: int,
+        org: str | None) -> None:
+    service, client, _subject_id = consent
+    settings = service.settings
+    before = len(audit_entries(service))
+    response = client.post("/internal/v1/registrations", json={"nhs_number": "9990000034"},
+                           headers=headers(settings))
+    assert response.status_code == status, response.text
+    added = audit_entries(service)[before:]
+    if status != 201:
+        assert added == [] and "key" not in response.text
+        return
+    body = response.json()
+    key = service.keys.data_key(body["subject_id"])
+    assert (body["key_id"], b64d(body["key"])) == (key.key_id, key.material)
+    linked = service.database.metadata.tables["subject_orgs"]
+    with service.database.read() as session:
+        orgs = {r.org for r in session.execute(select(linked).where(
+            linked.c.subject_id == body["subject_id"]))}
+    assert orgs == {org}
+    assert [e.action for e in added] == ["subject-registered", "data-key-served"]
+    assert {e.subject_id for e in added} == {body["subject_id"]}
+    assert len({e.actor for e in added}) == 1
+    again = client.post("/internal/v1/registrations", json={"nhs_number": "9990000034"},
+                        headers=headers(settings))
+    assert again.json() == body  # the same person, the same key
 
 
 def test_the_consent_client_acts_on_behalf_of_the_caller_with_a_cached_service_token(

@@ -116,6 +116,16 @@ class FakeConsent:
 
     live_key = data_key
 
+    def register_keyed(self, nhs_number: str,
+                       caller: Principal | None = None) -> tuple[str, DataKey]:
+        """``register`` and the person's key, in one call (as the client's)."""
+        subject = self.register(nhs_number, caller)
+        return subject, self._keys[subject]
+
+    def confirmed(self, subject_id: str, key: DataKey) -> None:
+        """A key the registration answered with: the fake keeps every key already."""
+        assert self._keys.get(subject_id) == key, "a key consent did not give"
+
     def shred(self, subject_id: str) -> None:
         """Erase the person: their key is gone for good."""
         self._shredded.add(subject_id)

@@ -34,6 +34,10 @@ SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
     # registers the Trust record system's people for the Trust.
     "register": ServiceAccess(alone=frozenset({"screening"}),
                               for_person=frozenset({"screening", "mentoring"})),
+    # POST /internal/v1/registrations: registering (as at POST /v1/subjects) and the person's
+    # data key in one answer, for the services that seal people's fields.
+    "register-keyed": ServiceAccess(alone=frozenset({"screening"}) & SEALED_FIELD_HOLDERS,
+                                    for_person=SEALED_FIELD_HOLDERS),
     # GET /internal/v1/subjects/{id}/consents?org=: mentoring decides whether the referring
     # (or receiving) organisation's own consents let it mentor; the organisation is named in
     # the query, so the service asks alone.
@@ -111,6 +115,26 @@ def registrar(caller: Principal, organisations: Organisations) -> Principal:
     (trust,) = organisations.trusts
     return Principal(subject=caller.subject, org=trust, roles=frozenset(),
                      org_kind="nhs-trust", service=caller.service)
+
+
+REGISTERING_ROLES: Final = frozenset({"clinician", "partner-staff"})
+"""The people who register a person as their organisation's own."""
+
+
+def keyed_registrar(caller: Principal, organisations: Organisations) -> Principal:
+    """Who registers a person at ``POST /internal/v1/registrations`` (``registrar``), once
+    the calling service may: alone, or for a person with a registering role; else
+    ``NotPermitted``."""
+    access = SERVICE_ACCESS["register-keyed"]
+    if caller.via is None and caller.service not in access.alone:
+        raise NotPermitted(f"the {caller.service} service may not register on its own")
+    if caller.via is not None:
+        if caller.via not in access.for_person:
+            raise NotPermitted(f"the {caller.via} service may not register for a person")
+        if not caller.has_any(REGISTERING_ROLES):
+            needed = ", ".join(sorted(REGISTERING_ROLES))
+            raise NotPermitted(f"registering needs one of the roles: {needed}")
+    return registrar(caller, organisations)
 
 
 def referrer(caller: Principal) -> Principal:

@@ -51,6 +51,8 @@ class Registration:
 
     subject_id: str
     created: bool
+    key: DataKey | None = None
+    """The data key made for a new subject (None when the person was known)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def register_subject(uow: UnitOfWork, keys: SubjectKeys, identifiers: Identifier
     naming = _naming(identifiers, org, nhs_number, local_id)
     session = uow.session
     subject_id = _live_subject(session, naming)
-    created = False
+    created, key = False, None
     if subject_id is None:
         candidate = new_subject_reference()
         insert_if_absent(session, subjects, subject_id=candidate, registered_by_org=org,
@@ -139,7 +141,21 @@ def register_subject(uow: UnitOfWork, keys: SubjectKeys, identifiers: Identifier
                                     source=SOURCE, subject=subject_id),
                     events_topic("consent"), aggregate_type="subject")
     establish(uow, subject_id, org, "registered")
-    return Registration(subject_id, created=created)
+    return Registration(subject_id, created=created, key=key)
+
+
+def register_keyed(uow: UnitOfWork, keys: SubjectKeys, identifiers: Identifiers,
+                   caller: Principal, nhs_number: str, *,
+                   trail: AuditTrail) -> tuple[str, DataKey]:
+    """``register_subject`` by NHS number for a service that seals the person's fields, and
+    the person's data key with it (audited as served, in the same transaction): what the
+    service would otherwise fetch in a second request, straight after. The key is that of
+    a subject live as this commits, as a fetch would have found it."""
+    registration = register_subject(uow, keys, identifiers, caller, nhs_number=nhs_number,
+                                    trail=trail)
+    key = registration.key or keys.data_key_in(uow.session, registration.subject_id)
+    trail.record(uow, caller, "data-key-served", registration.subject_id)
+    return registration.subject_id, key
 
 
 def serve_data_key(database: Database, keys: SubjectKeys, subject_id: str,

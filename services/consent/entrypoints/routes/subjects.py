@@ -1,4 +1,5 @@
-"""``/v1/subjects``: registering a person."""
+"""``/v1/subjects``: registering a person; ``/internal/v1/registrations``: the same for a
+service, with the person's data key."""
 
 from typing import Annotated
 
@@ -6,10 +7,16 @@ from fastapi import APIRouter, Depends
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.consent.bootstrap import ConsentAdapters
-from services.consent.domain.callers import SERVICE_ACCESS, registrar
+from services.consent.domain.callers import (
+    REGISTERING_ROLES,
+    SERVICE_ACCESS,
+    keyed_registrar,
+    registrar,
+)
 from services.consent.domain.subjects import LOCAL_ID_PATTERN
-from services.consent.service_layer.subjects import register_subject
+from services.consent.service_layer.subjects import register_keyed, register_subject
 from shared.auth import Principal
+from shared.crypto import KeyShredded, b64e
 from shared.http import ApiError
 from shared.identity import InvalidNhsNumber, normalise_nhs_number
 
@@ -47,14 +54,31 @@ class SubjectOut(BaseModel):
     subject_id: str
 
 
+class KeyedRegistrationIn(BaseModel):
+    """A person a service registers by NHS number (``POST /v1/subjects``'s rules)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nhs_number: NhsNumber = Field(
+        description="10-digit NHS number with a valid Modulus 11 check digit")
+
+
+class KeyedRegistrationOut(BaseModel):
+    """The person's reference and data key, for a service that seals their fields."""
+
+    subject_id: str
+    key_id: str
+    key: str
+
+
 def router(adapters: ConsentAdapters) -> APIRouter:
     """Registering people."""
     routes = APIRouter()
-    access = SERVICE_ACCESS["register"]
+    access, keyed = SERVICE_ACCESS["register"], SERVICE_ACCESS["register-keyed"]
 
     @routes.post("/v1/subjects", response_model=SubjectOut, status_code=201)
     def register(body: SubjectIn, caller: Annotated[Principal, Depends(
-            adapters.authorizer.require("clinician", "partner-staff", via=access.for_person,
+            adapters.authorizer.require(*REGISTERING_ROLES, via=access.for_person,
                                         services=access.alone))]) -> SubjectOut:
         """Register a person as your organisation's own patient or client: by NHS number, or,
         without one, by your organisation's own client identifier (`local_id`).
@@ -74,5 +98,24 @@ def router(adapters: ConsentAdapters) -> APIRouter:
                 uow, adapters.keys, adapters.identifiers, by,
                 nhs_number=body.nhs_number, local_id=body.local_id, trail=adapters.trail)
         return SubjectOut(subject_id=registration.subject_id)
+
+    @routes.post("/internal/v1/registrations", response_model=KeyedRegistrationOut,
+                 status_code=201, include_in_schema=False)
+    def register_with_key(body: KeyedRegistrationIn, caller: Annotated[
+            Principal, Depends(adapters.authorizer.require_service(
+                *keyed.alone | keyed.for_person, on_behalf=True))]) -> KeyedRegistrationOut:
+        """Register a person as ``POST /v1/subjects`` does, and answer with their data key
+        too (audited as served): the one round trip a service recording about a person by
+        NHS number makes to consent."""
+        by = keyed_registrar(caller, adapters.organisations)
+        try:
+            with adapters.database.unit_of_work() as uow:
+                subject_id, key = register_keyed(uow, adapters.keys, adapters.identifiers, by,
+                                                 body.nhs_number, trail=adapters.trail)
+        except KeyShredded:
+            raise ApiError(409, "erased-meanwhile", "the person was erased while being "
+                           "registered: nothing was recorded; register them again") from None
+        return KeyedRegistrationOut(subject_id=subject_id, key_id=key.key_id,
+                                    key=b64e(key.material))
 
     return routes
