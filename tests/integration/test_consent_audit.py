@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import subprocess
@@ -190,6 +191,29 @@ def test_an_untouched_trail_verifies_against_the_published_heads(audited: Audite
     assert check["newest_head"]["seq"] == second.seq == first.seq + 4
     assert check["newest_head"]["hash"] == second.hash
     assert check["entries"] == second.seq  # nothing appended since the second head
+
+
+def test_a_transactions_entries_chain_in_the_order_recorded_and_a_failed_one_leaves_none(
+        audited: Audited) -> None:
+    audited.append(1)
+    trail, database = audited.service.trail, audited.service.database
+    with database.unit_of_work() as uow:
+        for step in ("first", "second", "third"):
+            trail.record(uow, CLERK, "audit-read", step=step)
+    with pytest.raises(RuntimeError), database.unit_of_work() as uow:
+        trail.record(uow, CLERK, "audit-read", step="rolled back")
+        raise RuntimeError("the transaction failed")
+    with database.unit_of_work() as uow:
+        trail.record(uow, CLERK, "audit-read", step="after")
+
+    rows = audited.rows()
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    assert [json.loads(r.detail).get("step") for r in rows] == [
+        None, "first", "second", "third", "after"]
+    assert all(r.prev_hash == before.hash for before, r in itertools.pairwise(rows))
+    check = audited.verify()
+    assert check["valid"] is True, check
+    assert check["entries"] == 5  # its own read of the trail is recorded after it checks
 
 
 def test_heads_are_published_only_when_the_head_moved(audited: Audited) -> None:

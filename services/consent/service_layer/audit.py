@@ -33,6 +33,17 @@ def _content(seq: int, at: str, actor: str, actor_org: str, action: str,
             "subject_id": subject_id, "detail": detail}
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """An entry recorded in a transaction, waiting for its last step to be chained."""
+
+    actor: str
+    actor_org: str
+    action: str
+    subject_id: str | None
+    detail: str
+
+
 class AuditTrail:
     """The audit trail under one audit key (which the database does not hold)."""
 
@@ -46,37 +57,48 @@ class AuditTrail:
 
     def record(self, uow: UnitOfWork, caller: Principal, action: str,
                subject_id: str | None = None, **detail: Any) -> None:
-        """Append one entry, chained to the previous one, in the caller's transaction: as its
-        last step (``UnitOfWork.last``), so the chain's head row is held only while the
-        transaction commits, not while the rest of it runs, and it is the last lock taken."""
-        entry = (caller.subject, caller.org, action, subject_id,
-                 json.dumps(detail, sort_keys=True, default=str))
-        session = uow.session
-        uow.last(lambda: self._append(session, *entry))
+        """Append one entry, chained to the previous one, in the caller's transaction.
 
-    def _append(self, session: Session, actor: str, actor_org: str, action: str,
-                subject_id: str | None, detail_text: str) -> None:
-        """Chain one entry to the head and move the head.
-
-        Appends serialise on the head row, on both backends: a no-op UPDATE of it comes
-        first, so the transaction holds the row lock (PostgreSQL) or the database's write lock
-        (SQLite, where SELECT ... FOR UPDATE means nothing and a deferred transaction would
-        read the head before taking the lock) before the head is read.
+        The transaction's entries are appended together as its last step
+        (``UnitOfWork.last``), in the order recorded: the chain's head row is then held
+        only for that one append and the commit, not while the rest of the transaction
+        runs, and it is the last lock the transaction takes.
         """
-        claimed = session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
-                                  .values(seq=audit_head.c.seq))
-        if not claimed.rowcount:  # type: ignore[attr-defined]
+        pending: list[_Entry] = uow.session.info.setdefault(("audit-pending", id(self)), [])
+        if not pending:
+            session = uow.session
+            uow.last(lambda: self._append(session, pending))
+        pending.append(_Entry(caller.subject, caller.org, action, subject_id,
+                              json.dumps(detail, sort_keys=True, default=str)))
+
+    def _append(self, session: Session, pending: list[_Entry]) -> None:
+        """Chain ``pending`` to the head, in order, and move the head once.
+
+        Appends serialise on the head row, on both backends: its first statement is an
+        UPDATE of it (a no-op that returns it), so the transaction holds the row lock
+        (PostgreSQL) or the database's write lock (SQLite, where SELECT ... FOR UPDATE means
+        nothing) when it reads the head.
+        """
+        head = session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
+                               .values(seq=audit_head.c.seq)
+                               .returning(audit_head.c.seq, audit_head.c.hash)).first()
+        if head is None:
             _create_head_row(session)  # the first append: two at once meet on this row
-        head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
-                               .where(audit_head.c.id == HEAD_ID).with_for_update()).one()
-        prev_seq, prev_hash = head.seq, head.hash
-        seq, at = prev_seq + 1, utcnow().isoformat()
-        content = _content(seq, at, actor, actor_org, action, subject_id, detail_text)
-        digest = entry_hash(self._key, prev_hash, content)
-        session.execute(insert(audit_log).values(
-            seq=seq, at=at, actor=actor, actor_org=actor_org,
-            action=action, subject_id=subject_id, detail=detail_text, prev_hash=prev_hash,
-            hash=digest))
+            head = session.execute(select(audit_head.c.seq, audit_head.c.hash)
+                                   .where(audit_head.c.id == HEAD_ID).with_for_update()).one()
+        seq, digest = head.seq, head.hash
+        rows = []
+        for entry in pending:
+            seq, at = seq + 1, utcnow().isoformat()
+            content = _content(seq, at, entry.actor, entry.actor_org, entry.action,
+                               entry.subject_id, entry.detail)
+            prev_hash, digest = digest, entry_hash(self._key, digest, content)
+            rows.append({"seq": seq, "at": at, "actor": entry.actor,
+                         "actor_org": entry.actor_org, "action": entry.action,
+                         "subject_id": entry.subject_id, "detail": entry.detail,
+                         "prev_hash": prev_hash, "hash": digest})
+        pending.clear()
+        session.execute(insert(audit_log), rows)
         session.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
                         .values(seq=seq, hash=digest))
 
