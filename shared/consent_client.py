@@ -9,6 +9,7 @@ as that person, via this service. Worker-side requests (no person) are the servi
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,8 +45,9 @@ class LiveKeys(Protocol):
     def live_key(self, subject_id: str) -> DataKey:
         """The subject's key; raises ``KeyShredded`` or ``UnknownSubject``."""
 
-    def confirmed(self, subject_id: str, key: DataKey) -> None:
-        """Take ``key`` as the subject's, confirmed live by the consent service just now."""
+    def confirmed(self, subject_id: str, key: DataKey, asked_at: float) -> None:
+        """Take ``key`` as the subject's, confirmed live by the consent service in answer to
+        a request sent at ``asked_at`` (``time.monotonic()``)."""
 
 
 def resolve_subject(registry: Registry, keys: LiveKeys, nhs_number: str | None,
@@ -57,8 +59,9 @@ def resolve_subject(registry: Registry, keys: LiveKeys, nhs_number: str | None,
     Raises ``UnknownSubject``, ``KeyShredded`` or ``KeyStoreUnavailable``.
     """
     if nhs_number is not None:
+        asked_at = time.monotonic()  # the key's age counts from the asking, not the answer
         registered, key = registry.register_keyed(nhs_number, caller)
-        keys.confirmed(registered, key)  # the registration's answer serves its seals
+        keys.confirmed(registered, key, asked_at)  # the registration's answer serves its seals
         return registered
     if subject_id is None:
         raise UnknownSubject()
@@ -137,20 +140,13 @@ class ConsentClient:
         body = self._call("GET", f"/internal/v1/data-keys/{_subject(subject_id)}", (200,))
         return DataKey(key_id=body["key_id"], material=b64d(body["key"]))
 
-    def register(self, nhs_number: str, caller: Principal | None = None) -> str:
-        """Register (or look up) a person by NHS number for ``caller``'s organisation, or, with
-        no caller (a worker adopting the Trust's records), for the Trust; returns their
-        reference."""
-        body = self._call("POST", "/v1/subjects", (200, 201), caller,
-                          json={"nhs_number": nhs_number})
-        return str(body["subject_id"])
-
     def register_keyed(self, nhs_number: str,
                        caller: Principal | None = None) -> tuple[str, DataKey]:
-        """``register``, answered with the person's data key too: one request where
-        registering and then fetching the key would take two."""
+        """Register (or look up) a person by NHS number for ``caller``'s organisation, or, with
+        no caller (a worker adopting the Trust's records), for the Trust: their reference and
+        data key, in one request (``KeyShredded`` if they were erased meanwhile)."""
         body = self._call("POST", "/internal/v1/registrations", (201,), caller,
-                          json={"nhs_number": nhs_number})
+                          json={"nhs_number": nhs_number}, conflict=KeyShredded)
         return str(body["subject_id"]), DataKey(key_id=body["key_id"],
                                                 material=b64d(body["key"]))
 

@@ -204,13 +204,14 @@ class CachingKeyStore:
                 self._entries[subject_id] = (now, key)
         return key
 
-    def confirmed(self, subject_id: str, key: DataKey) -> None:
-        """Take ``key`` as the subject's, as if the store had just answered with it (a
-        registration answers with the key): it then serves seals for the next
-        ``SEALING_FRESHNESS_SECONDS``, as a ``live_key`` would have."""
+    def confirmed(self, subject_id: str, key: DataKey, asked_at: float) -> None:
+        """Take ``key`` as the subject's, as if the store had answered a request sent at
+        ``asked_at`` (``time.monotonic()``) with it, as a registration answers with the key:
+        it then serves seals until ``SEALING_FRESHNESS_SECONDS`` after the asking, as a
+        ``live_key`` asked then would have. A slow answer does not stretch that."""
         with self._lock:
             if subject_id not in self._shredded:
-                self._entries[subject_id] = (time.monotonic(), key)
+                self._entries[subject_id] = (asked_at, key)
 
     def evict(self, subject_id: str) -> None:
         """Forget a subject's key (it was shredded)."""

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.consent.bootstrap import ConsentAdapters
 from services.consent.service_layer import consents
+from services.consent.service_layer.subjects import register_keyed
 from shared.auth import ON_BEHALF_OF, Principal
 from shared.db import utcnow
 from shared.events.cascade import ErasureApplied, WithdrawalApplied
@@ -693,6 +694,60 @@ def test_filing_erasure_answers_the_same_whoever_else_holds_the_person(
         "the deciding organisation's relationship is gone"
 
 
+def test_an_erasure_decided_while_a_keyed_registration_is_open_waits_for_it(
+        consent: Consent) -> None:
+    """Review finding (issue 15): the keyed registration read the person and their key with
+    plain SELECTs, so on PostgreSQL a DPO's erasure could commit between that read and the
+    registration's commit, which then answered with the shredded key. Now the registration
+    holds the person's row: the erasure waits for it to commit, then erases (on SQLite, write
+    transactions are serial anyway). The key served is the one erased after it."""
+    subject_id = consent.subject()
+    filed = consent.withdraw(subject_id, ["all"], erasure=True)
+    assert filed.status_code == 202, filed.text
+    service = consent.service
+    screening = Principal(subject="svc-screening", org="trust", roles=frozenset(),
+                          org_kind="nhs-trust", service="screening")
+    registered, commit = threading.Event(), threading.Event()
+    served: list[tuple[str, Any]] = []
+
+    def register_and_hold() -> None:
+        with service.database.unit_of_work() as uow:
+            served.append(register_keyed(uow, service.keys, service.identifiers, screening,
+                                         NHS_NUMBER, trail=service.trail))
+            registered.set()
+            commit.wait(timeout=30)
+
+    registering = threading.Thread(target=register_and_hold)
+    registering.start()
+    decided: list[dict[str, Any]] = []
+    deciding = threading.Thread(target=lambda: decided.append(approve_erasure(
+        consent.client, service.settings, filed.json()["erasure_request_id"], "trust")))
+    try:
+        assert registered.wait(timeout=30)
+        deciding.start()
+        deciding.join(timeout=1.0)
+        erased_during_the_registration = bool(decided)
+    finally:
+        commit.set()
+        registering.join(timeout=30)
+        if deciding.ident is not None:
+            deciding.join(timeout=30)
+
+    assert not erased_during_the_registration
+    assert [d["scope"] for d in decided] == ["subject"]
+    [(registered_as, key)] = served
+    assert registered_as == subject_id and key.key_id
+    log = consent.table("audit_log")
+    with service.database.read() as session:
+        actions = [(r.action, r.subject_id) for r in session.execute(
+            select(log.c.action, log.c.subject_id).order_by(log.c.seq))]
+    assert actions.index(("data-key-served", subject_id)) < actions.index(
+        ("subject-erased", subject_id))
+    assert consent.client.get(f"/internal/v1/data-keys/{subject_id}", headers=consent.headers(
+        "service", "screening")).status_code == 410
+    assert consent.subject() != subject_id  # registering them again makes a new person
+
+
 VARYING = frozenset({"erasure_request_id", "subject_id", "withdrawal_id", "requested_at",
                      "due_at", "decided_by", "decided_at", "scope", "services"})
 
@@ -932,7 +987,7 @@ def test_an_untouched_audit_trail_verifies(audited: Consent) -> None:
 def test_two_writers_appending_at_once_leave_a_valid_chain(consent: Consent) -> None:
     """Each append reads the head and writes the next entry: two threads at once must
     serialise, not both take the same seq (on SQLite, 98 of 200 such appends used to fail)."""
-    clerk = Principal(subject="clerk@trust", org="trust", roles=("clinician",))
+    clerk = Principal(subject="clerk@trust", org="trust", roles=frozenset({"clinician"}))
     failures: list[str] = []
     each = 100
 

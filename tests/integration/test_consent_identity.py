@@ -289,7 +289,7 @@ def test_the_consent_client_calls_made_by_screening_and_mentoring(
         client = ConsentClient(url, service_credentials("mentoring", issued))
         caller = token_verifier(issued).verify(development_issuer(issued).mint(
             "partner-a", ["partner-staff"], subject="advocate-3"))
-        subject_id = client.register(NHS_NUMBER, caller)
+        subject_id, _key = client.register_keyed(NHS_NUMBER, caller)
 
         client.update_safe_contact(subject_id, SafeContact.model_validate(CONTACT), caller)
         pseudonym = client.safeguarding_pseudonym(subject_id)

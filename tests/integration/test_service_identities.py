@@ -415,7 +415,7 @@ def test_the_consent_client_acts_on_behalf_of_the_caller_with_a_cached_service_t
         verifier = runtime_module.token_verifier(settings)
         caller = verifier.verify(person_token(settings, subject="nurse-99"))
 
-        subject_id = client.register(NHS_NUMBER, caller)
+        subject_id, _key = client.register_keyed(NHS_NUMBER, caller)
         client.audit("screening-results-read", subject_id, caller)
         client.data_key(subject_id)
         client.audit("screening-enquiry-adopted", subject_id, None)

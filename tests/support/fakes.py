@@ -122,7 +122,7 @@ class FakeConsent:
         subject = self.register(nhs_number, caller)
         return subject, self._keys[subject]
 
-    def confirmed(self, subject_id: str, key: DataKey) -> None:
+    def confirmed(self, subject_id: str, key: DataKey, asked_at: float) -> None:
         """A key the registration answered with: the fake keeps every key already."""
         assert self._keys.get(subject_id) == key, "a key consent did not give"
 

@@ -251,6 +251,33 @@ def test_sealing_uses_a_key_confirmed_within_a_second_and_reading_the_cache(
     assert cipher.open(ALICE, CONTEXT, block) is REDACTED
 
 
+def test_a_key_a_registration_answered_with_seals_for_a_second_from_the_asking(
+        store: FakeKeyStore, clock: FakeClock) -> None:
+    cache = CachingKeyStore(store, ttl_seconds=30.0)
+    cipher = PersonalDataCipher(cache)
+    asked_at = clock.now
+    clock.now += 0.7  # a slow answer: the registration waited on consent's database
+    cache.confirmed(ALICE, store.keys[ALICE], asked_at)
+    cipher.seal(ALICE, CONTEXT, {"notes": SECRET_NOTES})
+    assert store.calls == 0  # the answer served the seal
+
+    store.shredded.add(ALICE)  # erased just after consent answered
+    clock.now += 0.3  # a second after the asking, not after the answer
+    with pytest.raises(KeyShredded):
+        cipher.seal(ALICE, CONTEXT, {"notes": SECRET_NOTES})
+    assert store.calls == 1
+
+
+def test_a_registration_answer_for_a_person_known_erased_is_not_taken(
+        store: FakeKeyStore, clock: FakeClock) -> None:
+    cache = CachingKeyStore(store, ttl_seconds=30.0)
+    cache.evict(ALICE)  # the erasure event arrived first
+    cache.confirmed(ALICE, store.keys[ALICE], clock.now)
+    with pytest.raises(KeyShredded):
+        cache.sealing_key(ALICE)
+    assert store.calls == 0
+
+
 def test_without_a_cache_every_seal_asks(store: FakeKeyStore, clock: FakeClock) -> None:
     cipher = PersonalDataCipher(CachingKeyStore(store, ttl_seconds=0.0))
     cipher.seal(ALICE, CONTEXT, {})

@@ -84,10 +84,14 @@ def _naming(identifiers: Identifiers, org: str, nhs_number: str | None,
 
 
 def _live_subject(session: Session, naming: _Naming) -> str | None:
-    """The subject the lookup names, if any. An erased subject whose lookup survived (erasure
+    """The subject the lookup names, if any, its row locked until commit (PostgreSQL: FOR NO
+    KEY UPDATE, which an erasure's FOR UPDATE waits for, and which waits for an erasure
+    under way, then reads the row as it left it): the person cannot be erased between this
+    read and the registration's commit. An erased subject whose lookup survived (erasure
     removes it) is released from it, so registering the person again gives a new subject."""
     row = session.execute(select(subjects.c.subject_id, subjects.c.erased_at)
-                          .where(naming.column == naming.digest)).first()
+                          .where(naming.column == naming.digest)
+                          .with_for_update(key_share=True)).first()
     if row is None:
         return None
     if row.erased_at is not None:
@@ -150,7 +154,8 @@ def register_keyed(uow: UnitOfWork, keys: SubjectKeys, identifiers: Identifiers,
     """``register_subject`` by NHS number for a service that seals the person's fields, and
     the person's data key with it (audited as served, in the same transaction): what the
     service would otherwise fetch in a second request, straight after. The key is that of
-    a subject live as this commits, as a fetch would have found it."""
+    a subject live as this commits (``_live_subject`` holds the person's row against an
+    erasure); raises ``KeyShredded`` if their key is gone all the same."""
     registration = register_subject(uow, keys, identifiers, caller, nhs_number=nhs_number,
                                     trail=trail)
     key = registration.key or keys.data_key_in(uow.session, registration.subject_id)
