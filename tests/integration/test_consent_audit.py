@@ -205,6 +205,9 @@ def test_a_transactions_entries_chain_in_the_order_recorded_and_a_failed_one_lea
         raise RuntimeError("the transaction failed")
     with database.unit_of_work() as uow:
         trail.record(uow, CLERK, "audit-read", step="after")
+    with pytest.raises(RuntimeError, match="savepoint"), database.unit_of_work() as uow, \
+            uow.session.begin_nested():
+        trail.record(uow, CLERK, "audit-read", step="in a savepoint")
 
     rows = audited.rows()
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5]

@@ -64,6 +64,8 @@ class AuditTrail:
         only for that one append and the commit, not while the rest of the transaction
         runs, and it is the last lock the transaction takes.
         """
+        if uow.session.in_nested_transaction():  # a rolled-back savepoint would keep it
+            raise RuntimeError("an audit entry is recorded in the transaction, not a savepoint")
         pending: list[_Entry] = uow.session.info.setdefault(("audit-pending", id(self)), [])
         if not pending:
             session = uow.session
