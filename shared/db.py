@@ -9,6 +9,7 @@ for exactly-once effects).
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -162,10 +163,17 @@ def service_metadata() -> MetaData:
     return metadata
 
 
+SQLITE_AT_LEAST = (3, 35)
+"""The oldest SQLite the services run on: they use ``INSERT/UPDATE ... RETURNING``."""
+
+
 def make_engine(url: str) -> Engine:
     """An engine for a service database; SQLite gets WAL and a busy timeout for two processes."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if sqlite3.sqlite_version_info < SQLITE_AT_LEAST:
+            raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: the services need "
+                               f"{'.'.join(map(str, SQLITE_AT_LEAST))} or later (RETURNING)")
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
