@@ -168,8 +168,16 @@ def test_a_withdrawal_made_while_workers_were_down_completes_after_a_broker_rest
     screened_team(platform, staying_team)
     referral_id = matched(platform, leaving[0])
     assert PHONE in referral_as(platform, referral_id, "partner-a", "mentor-coordinator").text
-    wait_for(lambda: all((r := platform.team_row(t)) and r["screened"]["value"] == K
-                         for t in (leaving_team, staying_team)))
+    seen: dict[str, Any] = {}
+
+    def both_teams_released() -> bool:
+        seen.update({t: platform.team_row(t) for t in (leaving_team, staying_team)})
+        return all(row and row["screened"]["value"] == K for row in seen.values())
+
+    try:  # one CI run missed 45 s here, the first platform of the run: the rows say how
+        wait_for(both_teams_released, timeout=90)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the teams' rows last seen: {seen}") from None
     for name in DOWN:
         platform.processes.stop_process(name)
 
