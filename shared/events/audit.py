@@ -21,6 +21,7 @@ class AuditHeadPublished(EventPayload):
     event_type: ClassVar[str] = "audit-head-published"
     version: ClassVar[int] = 1
     publisher: ClassVar[str] = "consent"
+    about_a_person: ClassVar[bool] = False
 
     seq: int = Field(ge=1, description="the newest entry's sequence number")
     hash: str = Field(pattern=r"^[0-9a-f]{64}$",

@@ -66,6 +66,8 @@ class EventPayload(BaseModel):
     event_type: ClassVar[str]
     version: ClassVar[int] = 1
     publisher: ClassVar[str]
+    about_a_person: ClassVar[bool] = True
+    """Whether the event's ``subject`` is the person it is about (keyed by it on Kafka)."""
 
     @classmethod
     def dataschema(cls) -> str:

@@ -72,7 +72,7 @@ def export_schemas(directory: Path) -> list[Path]:
 
 
 def _message(model: type[EventPayload]) -> Document:
-    about_a_person = model.event_type not in OWN_TOPIC
+    about_a_person = model.about_a_person
     message: Document = {
         "name": model.event_type,
         "title": model.__name__,

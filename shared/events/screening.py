@@ -15,10 +15,12 @@ from shared.events.envelope import EncryptedBlock, EventPayload
 from shared.events.vocabulary import (
     AbuserRelationship,
     AgeBand,
+    Comfort,
     Gender,
     Label,
     MaracCriteria,
     MaracReferralSource,
+    NotAskedReason,
     OrgId,
     RecordId,
     TrainingLevel,
@@ -99,6 +101,61 @@ class ScreeningNotSafe(Enquiry):
     event_type: ClassVar[str] = "screening-not-safe"
     version: ClassVar[int] = 1
     publisher: ClassVar[str] = "screening"
+
+
+class EnquiryNotAsked(Enquiry):
+    """An enquiry that was due was not made, for a coded reason: the study's measure of what
+    stands in the way of asking."""
+
+    event_type: ClassVar[str] = "enquiry-not-asked"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "screening"
+
+    reason: NotAskedReason = Field(description="why the enquiry was not made")
+
+
+class EnquiryAcceptability(EventPayload):
+    """The person's answer to "Was it all right to be asked?" after an enquiry in which they
+    were asked (answered or declined): the study's measure of the acceptability of routine
+    enquiry."""
+
+    event_type: ClassVar[str] = "enquiry-acceptability-recorded"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "screening"
+
+    screening_id: RecordId = Field(description="the enquiry it is about")
+    org: OrgId = Field(description="organisation that made the enquiry")
+    team: Label = Field(description="team that made the enquiry")
+    borough: Label = Field(description="the person's borough")
+    gender: Gender = Field(description="the person's gender")
+    age_band: AgeBand = Field(description="the person's age band")
+    asked_on: date = Field(description="date of the enquiry")
+    acceptable: YesNoUnsure = Field(description='"Was it all right to be asked?"')
+    comfort: Comfort | None = Field(
+        default=None, description="how comfortable being asked, 1 (not at all) to 5, if said")
+
+
+class TeamTrainingRecorded(EventPayload):
+    """How many of a team's staff are trained in routine enquiry, as of a date; about staff,
+    not about any person in the programme (no subject)."""
+
+    event_type: ClassVar[str] = "team-training-recorded"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "screening"
+    about_a_person: ClassVar[bool] = False
+
+    org: OrgId = Field(description="organisation of the team")
+    team: Label = Field(description="the team")
+    as_of: date = Field(description="the date the figures are as of")
+    staff: int = Field(ge=1, le=10_000, description="staff in the team who may make an enquiry")
+    trained: int = Field(ge=0, le=10_000,
+                         description="of them, trained in routine enquiry (level 1 or above)")
+
+    @model_validator(mode="after")
+    def _within(self) -> Self:
+        if self.trained > self.staff:
+            raise ValueError("trained may not exceed staff")
+        return self
 
 
 class RiskRecord(EventPayload):

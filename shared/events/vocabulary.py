@@ -22,7 +22,13 @@ def _not_a_boolean(value: object) -> object:
     return value
 
 
-ScreeningOutcome = Literal["asked", "declined", "not-safe-to-ask"]
+ScreeningOutcome = Literal["asked", "declined", "not-safe-to-ask", "not-asked"]
+NotAskedReason = Literal["no-private-space", "not-alone", "no-time", "staff-not-trained",
+                         "too-unwell", "other"]
+"""Why an enquiry that was due was not made (other than it not being safe, which is an
+outcome of its own)."""
+Comfort = Annotated[int, Field(ge=1, le=5), BeforeValidator(_not_a_boolean)]
+"""How comfortable the person was being asked, 1 (not at all) to 5 (completely)."""
 YesNoUnsure = Literal["yes", "no", "unsure"]
 AbuserRelationship = Literal["partner", "ex-partner", "family-member", "other"]
 AgeBand = Literal["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]

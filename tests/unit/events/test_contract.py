@@ -6,7 +6,7 @@ import json
 import re
 import types
 from datetime import UTC, datetime
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 import jsonschema
 import pytest
@@ -59,6 +59,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
                             "affected_mental_health": "unsure"},
     "screening-declined": ENQUIRY,
     "screening-not-safe": {**ENQUIRY, "private": False},
+    "enquiry-not-asked": {**ENQUIRY, "private": False, "reason": "no-private-space"},
+    "enquiry-acceptability-recorded": {
+        **{k: ENQUIRY[k] for k in ("screening_id", "org", "team", "borough", "gender",
+                                   "age_band", "asked_on")},
+        "acceptable": "yes", "comfort": 4},
+    "team-training-recorded": {"org": "trust", "team": "north-cmht", "as_of": "2025-03-01",
+                               "staff": 12, "trained": 9},
     "risk-assessed": {"assessment_id": "r1", "org": "trust", "gender": "male",
                       "assessed_on": "2025-03-05", "dash_score": 14,
                       "incidents_last_12_months": 1, "criteria_met": ["visible-high-risk"],
@@ -115,12 +122,18 @@ def _options(annotation: Any) -> tuple[Any, ...]:
     return get_args(annotation) if union else (annotation,)
 
 
+def _coded(options: tuple[Any, ...]) -> bool:
+    """Whether a field can only hold a code from a closed vocabulary (no free text)."""
+    return all(option is type(None) or get_origin(option) is Literal for option in options)
+
+
 def _clear_fields(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Every field outside an encrypted block, nested models included."""
+    """Every field outside an encrypted block that can hold more than a code from a closed
+    vocabulary, nested models included."""
     names = []
     for name, info in model.model_fields.items():
         options = _options(info.annotation)
-        if EncryptedBlock in options:
+        if EncryptedBlock in options or _coded(options):
             continue
         names.append(prefix + name)
         for option in options:
@@ -246,6 +259,17 @@ def test_inconsistent_scores_are_refused(event_type: str, changes: dict[str, Any
         payload_model(event_type).model_validate({**SAMPLES[event_type], **changes})
 
 
+def test_only_a_closed_vocabulary_is_exempt_from_the_personal_name_check() -> None:
+    class Coded(EventPayload):
+        reason: Literal["no-time", "other"] | None = None
+
+    class FreeText(EventPayload):
+        reason: str | None = None
+
+    assert _clear_fields(Coded) == []
+    assert _clear_fields(FreeText) == ["reason"]
+
+
 @pytest.mark.parametrize("event_type", sorted(CATALOGUE))
 def test_personal_data_travels_only_encrypted(event_type: str) -> None:
     model = payload_model(event_type)
@@ -259,7 +283,7 @@ def test_personal_data_travels_only_encrypted(event_type: str) -> None:
 
 def test_clear_field_check_sees_nested_models() -> None:
     names = _clear_fields(payload_model("mentee-referred"))
-    assert "preferences.mentor_gender" in names
+    assert "preferences.language" in names
     assert "personal" not in names
 
 
