@@ -504,7 +504,15 @@ def test_openapi_documents_the_allowed_values(
     spec = response.json()
     schemas = spec["components"]["schemas"]
     screening_schema = schemas["RecordScreening"]["properties"]
-    assert set(_enum(screening_schema["outcome"])) == {"asked", "declined", "not-safe-to-ask"}
+    assert set(_enum(screening_schema["outcome"])) == {"asked", "declined", "not-safe-to-ask",
+                                                       "not-asked"}
+    assert set(_enum(screening_schema["not_asked_reason"])) == {
+        "no-private-space", "not-alone", "no-time", "staff-not-trained", "too-unwell", "other"}
+    acceptability = schemas["AcceptabilityIn"]["properties"]
+    assert set(_enum(acceptability["acceptable"])) == {"yes", "unsure", "no"}
+    comfort = next(option for option in acceptability["comfort"]["anyOf"]
+                   if option.get("type") == "integer")
+    assert (comfort["minimum"], comfort["maximum"]) == (1, 5)
     assert set(_enum(screening_schema["age_band"])) == {
         "18-24", "25-34", "35-44", "45-54", "55-64", "65+"}
     assert set(_enum(screening_schema["gender"])) >= {"female", "male", "not-stated"}
@@ -517,4 +525,5 @@ def test_openapi_documents_the_allowed_values(
     assert set(_enum(answers["items"])) == {"yes", "no", "dont-know"}
     assert (answers["minItems"], answers["maxItems"]) == (24, 24)
     assert {"/v1/enquiries/due", "/v1/screenings", "/v1/risk-assessments",
-            "/v1/marac-referrals", "/v1/marac-referrals/{referral_id}/sent"} <= set(spec["paths"])
+            "/v1/marac-referrals", "/v1/marac-referrals/{referral_id}/sent",
+            "/v1/team-training"} <= set(spec["paths"])

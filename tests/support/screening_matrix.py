@@ -188,6 +188,8 @@ class ScreeningHarness:
                 "private": True, "outcome": "declined"},
             "POST /v1/enquiries/due": {"subject_id": subject_id, "org": row.caller_org,
                                        "team": "matrix", "due_on": "2026-11-21"},
+            "POST /v1/team-training": {"org": row.caller_org, "team": "matrix",
+                                       "as_of": "2026-11-21", "staff": 10, "trained": 7},
             "POST /v1/risk-assessments": {
                 "subject_id": subject_id, "answers": ["no"] * 24,
                 "incidents_last_12_months": 0, "assessed_on": "2026-11-21"},

@@ -76,6 +76,7 @@ def test_a_second_role_adds_what_it_allows_and_never_removes() -> None:
 RECORDERS = {
     access.RECORD_SCREENING: {"clinician"},
     access.RECORD_ENQUIRY_DUE: {"clinician"},
+    access.RECORD_TEAM_TRAINING: {"clinician", "safeguarding-lead"},
     access.RECORD_RISK_ASSESSMENT: {"clinician"},
 }
 

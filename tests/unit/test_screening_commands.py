@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.screening.service_layer.commands import RecordScreening
+from services.screening.service_layer.commands import (
+    AcceptabilityIn,
+    RecordScreening,
+    RecordTeamTraining,
+)
 from shared.identity import PersonRef
 
 SUBJECT = "sub_" + "0123456789abcdef" * 2
@@ -59,6 +63,15 @@ def locations(exc: ValidationError) -> list[str]:
                      id="asked-with-details"),
         pytest.param(given(ASKED, past_abuse="unsure"), {"past_abuse": "unsure"},
                      id="past-unsure"),
+        pytest.param(given(DECLINED, outcome="not-asked", not_asked_reason="too-unwell"),
+                     {"outcome": "not-asked", "not_asked_reason": "too-unwell"},
+                     id="not-asked-with-reason"),
+        pytest.param(given(ASKED, acceptability={"acceptable": "yes", "comfort": 5}),
+                     {"acceptability": AcceptabilityIn(acceptable="yes", comfort=5)},
+                     id="asked-acceptable"),
+        pytest.param(given(DECLINED, acceptability={"acceptable": "no"}),
+                     {"acceptability": AcceptabilityIn(acceptable="no")},
+                     id="declined-not-acceptable-no-comfort"),
     ],
 )
 def test_valid_screenings_are_accepted(given_body: dict[str, Any],
@@ -119,6 +132,27 @@ def test_valid_screenings_are_accepted(given_body: dict[str, Any],
         pytest.param(given(ASKED, team=""), "team", "", id="team-empty"),
         pytest.param(given(ASKED, asked_on="31/01/2026"), "asked_on", "", id="date-format"),
         pytest.param(given(ASKED, notes="x" * 4001), "notes", "4000", id="notes-too-long"),
+        pytest.param(given(DECLINED, outcome="not-asked"), "", "not_asked_reason is required",
+                     id="not-asked-without-reason"),
+        pytest.param(given(DECLINED, not_asked_reason="no-time"), "",
+                     "not_asked_reason is required", id="reason-without-not-asked"),
+        pytest.param(given(DECLINED, outcome="not-asked", not_asked_reason="busy"),
+                     "not_asked_reason", "", id="reason-unknown"),
+        pytest.param(given(DECLINED, outcome="not-asked", not_asked_reason="other",
+                           hark=HARK), "", "hark must be absent", id="not-asked-with-hark"),
+        pytest.param(given(DECLINED, outcome="not-safe-to-ask",
+                           acceptability={"acceptable": "yes"}), "",
+                     "acceptability is only recorded", id="acceptability-not-asked"),
+        pytest.param(given(ASKED, acceptability={"acceptable": "yes", "comfort": 6}),
+                     "acceptability.comfort", "", id="comfort-six"),
+        pytest.param(given(ASKED, acceptability={"acceptable": "yes", "comfort": 0}),
+                     "acceptability.comfort", "", id="comfort-zero"),
+        pytest.param(given(ASKED, acceptability={"acceptable": "yes", "comfort": True}),
+                     "acceptability.comfort", "not true or false", id="comfort-boolean"),
+        pytest.param(given(ASKED, acceptability={"acceptable": "fine"}),
+                     "acceptability.acceptable", "", id="acceptable-unknown"),
+        pytest.param(given(ASKED, acceptability={"acceptable": "yes", "note": "x"}),
+                     "acceptability.note", "Extra", id="acceptability-extra-field"),
     ],
 )
 def test_invalid_screenings_are_refused(given_body: dict[str, Any], expected_location: str,
@@ -139,3 +173,33 @@ def test_the_nhs_number_error_does_not_repeat_the_number(given_nhs_number: str) 
     for err in caught.value.errors():
         assert given_nhs_number not in err["msg"]
     assert "nhs_number" in locations(caught.value)
+
+
+TRAINING: dict[str, Any] = {"org": "trust", "team": "north-cmht", "as_of": "2026-01-31",
+                            "staff": 12, "trained": 9}
+
+
+@pytest.mark.parametrize(
+    ("given_body", "expected_location", "expected_message"),
+    [
+        pytest.param(given(TRAINING, trained=13), "", "trained may not exceed staff",
+                     id="more-trained-than-staff"),
+        pytest.param(given(TRAINING, staff=0), "staff", "greater than or equal to 1",
+                     id="no-staff"),
+        pytest.param(given(TRAINING, trained=-1), "trained", "", id="negative-trained"),
+        pytest.param(given(TRAINING, as_of="2999-01-01"), "as_of", "future", id="future"),
+        pytest.param(given(TRAINING, team=DROP), "team", "required", id="no-team"),
+        pytest.param(given(TRAINING, names=["a"]), "names", "Extra", id="no-staff-names"),
+    ],
+)
+def test_invalid_training_records_are_refused(given_body: dict[str, Any],
+                                              expected_location: str,
+                                              expected_message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        RecordTeamTraining.model_validate(given_body)
+    assert expected_location in locations(caught.value)
+    assert any(expected_message in err["msg"] for err in caught.value.errors())
+
+
+def test_a_training_record_with_everyone_trained_is_accepted() -> None:
+    assert RecordTeamTraining.model_validate(given(TRAINING, trained=12)).trained == 12

@@ -9,6 +9,7 @@ from sqlalchemy import Table, select
 
 from services.screening.adapters.tables import enquiries_due, screenings
 from services.screening.service_layer import risk, subjects
+from services.screening.service_layer.commands import RecordTeamTraining
 from services.screening.service_layer.screenings import (
     RESULTS_READ,
     RESULTS_REFUSED,
@@ -16,12 +17,14 @@ from services.screening.service_layer.screenings import (
     read_screening,
     record_enquiry_due,
     record_screening,
+    record_team_training,
     store_screening,
+    team_training_of,
 )
 from shared.auth import NotPermitted, Principal
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
 from shared.db import Database
-from shared.events.screening import ScreeningCompleted
+from shared.events.screening import EnquiryAcceptability, EnquiryNotAsked, ScreeningCompleted
 from tests.support.fakes import consent_down, published
 from tests.support.fakes_screening import (
     HIGH,
@@ -127,6 +130,83 @@ def test_a_screening_adopted_from_the_trusts_system_is_recorded_by_the_trust(
     assert (row["screening_id"], row["recorded_by_org"], row["notes_sealed"]) \
         == (screening_id, "trust", None)
     assert [e.data["screening_id"] for e in published(fakes.database)] == [screening_id]
+
+
+def test_an_enquiry_not_asked_publishes_its_coded_reason_and_no_findings(
+        fakes: ScreeningFakes) -> None:
+    shown = record_screening(caller(), screening_asked(
+        outcome="not-asked", not_asked_reason="no-private-space", hark=None, past_abuse=None,
+        private=False, notes=None), **fakes.recording())
+
+    assert (shown["outcome"], shown["not_asked_reason"]) == ("not-asked", "no-private-space")
+    assert shown["hark"] is None and shown["acceptability"] is None
+    [row] = rows(fakes.database, screenings)
+    assert row["not_asked_reason"] == "no-private-space"
+    [event] = published(fakes.database)
+    payload = EnquiryNotAsked.model_validate(event.data)
+    assert (event.type, payload.reason, payload.team) == (
+        "enquiry-not-asked", "no-private-space", "north-cmht")
+
+
+@pytest.mark.parametrize("outcome", ["asked", "declined"])
+def test_the_persons_view_of_being_asked_is_stored_and_published_beside_the_outcome(
+        fakes: ScreeningFakes, outcome: str) -> None:
+    change: dict[str, object] = {"acceptability": {"acceptable": "unsure", "comfort": 2}}
+    if outcome == "declined":
+        change.update(outcome="declined", hark=None, past_abuse=None)
+    shown = record_screening(caller(), screening_asked(**change), **fakes.recording())
+
+    assert shown["acceptability"] == {"acceptable": "unsure", "comfort": 2}
+    [row] = rows(fakes.database, screenings)
+    assert (row["acceptable"], row["comfort"]) == ("unsure", 2)
+    [answer] = published(fakes.database, "enquiry-acceptability-recorded")
+    payload = EnquiryAcceptability.model_validate(answer.data)
+    assert answer.subject == shown["subject_id"]
+    assert (payload.screening_id, payload.acceptable, payload.comfort) == (
+        shown["id"], "unsure", 2)
+    assert len(published(fakes.database)) == 2  # the outcome, then the answer
+
+
+# --- team training ---------------------------------------------------------------------------
+
+def training(org: str = "trust", **change: object) -> RecordTeamTraining:
+    return RecordTeamTraining.model_validate({"org": org, "team": "north-cmht",
+                                              "as_of": "2026-11-01", "staff": 12,
+                                              "trained": 9, **change})
+
+
+@pytest.mark.parametrize("role", ["clinician", "safeguarding-lead"])
+def test_staff_training_is_stored_and_published_about_nobody(fakes: ScreeningFakes,
+                                                             role: str) -> None:
+    shown = record_team_training(caller("trust", role), training(), database=fakes.database)
+
+    assert (shown["team"], shown["staff"], shown["trained"]) == ("north-cmht", 12, 9)
+    [event] = published(fakes.database, "team-training-recorded")
+    assert event.subject is None and event.data["as_of"] == "2026-11-01"
+    assert fakes.consent.registered == []
+
+
+def test_a_teams_newest_training_record_is_the_one_listed(fakes: ScreeningFakes) -> None:
+    record_team_training(caller(), training(as_of="2026-10-01", trained=3),
+                         database=fakes.database)
+    record_team_training(caller(), training(as_of="2026-11-01", trained=9),
+                         database=fakes.database)
+    record_team_training(caller(), training(team="south-cmht", trained=1),
+                         database=fakes.database)
+
+    listed = {r["team"]: r["trained"] for r in team_training_of(caller(),
+                                                                database=fakes.database)}
+    assert listed == {"north-cmht": 9, "south-cmht": 1}
+
+
+@pytest.mark.parametrize("who", [caller("trust", "dpo"), caller("partner-a", "partner-staff")])
+def test_staff_training_is_recorded_by_the_teams_own_clinicians_and_lead(
+        fakes: ScreeningFakes, who: Principal) -> None:
+    with pytest.raises(NotPermitted):
+        record_team_training(who, training(), database=fakes.database)
+    with pytest.raises(NotPermitted):
+        record_team_training(caller(), training(org="partner-a"), database=fakes.database)
+    assert published(fakes.database) == []
 
 
 # --- record_enquiry_due ----------------------------------------------------------------------

@@ -33,9 +33,26 @@ screenings = Table(
     Column("disclosed", Boolean, nullable=True),
     Column("abuser_relationship", String(20), nullable=True),
     Column("affected_mental_health", String(10), nullable=True),
+    Column("not_asked_reason", String(20), nullable=True,
+           comment="why an enquiry that was due was not made (outcome not-asked)"),
+    Column("acceptable", String(10), nullable=True,
+           comment='the person\'s answer to "Was it all right to be asked?"'),
+    Column("comfort", Integer, nullable=True, comment="how comfortable being asked, 1 to 5"),
     Column("notes_sealed", LargeBinary, nullable=True, comment="notes under the data key"),
     Column("recorded_by_org", String(64), nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+team_training = Table(
+    "team_training", metadata,
+    Column("record_id", String(40), primary_key=True),
+    Column("org", String(64), nullable=False),
+    Column("team", String(100), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("staff", Integer, nullable=False),
+    Column("trained", Integer, nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    comment="staff trained in routine enquiry per team, as of a date (about staff only)",
 )
 
 relationships = Table(

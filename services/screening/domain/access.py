@@ -43,6 +43,7 @@ class Rule:
 
 RECORD_SCREENING: Final = "record-screening"
 RECORD_ENQUIRY_DUE: Final = "record-enquiry-due"
+RECORD_TEAM_TRAINING: Final = "record-team-training"
 RECORD_RISK_ASSESSMENT: Final = "record-risk-assessment"
 READ_RESULTS: Final = "read-results"
 READ_MARAC_QUEUE: Final = "read-marac-queue"
@@ -56,6 +57,9 @@ RULES: Final[dict[str, Rule]] = {
     # Kafka: a service has no role, so none records through the API)
     RECORD_SCREENING: Rule(frozenset({"clinician"}), Scope.OWN_ORG),
     RECORD_ENQUIRY_DUE: Rule(frozenset({"clinician"}), Scope.OWN_ORG),
+    # staff trained per team (about staff only): the clinicians who ask, and the safeguarding
+    # lead who runs the training, for their own organisation's teams
+    RECORD_TEAM_TRAINING: Rule(frozenset({"clinician", "safeguarding-lead"}), Scope.OWN_ORG),
     RECORD_RISK_ASSESSMENT: Rule(frozenset({"clinician"}), Scope.OWN_ORG),
     # identifiable results: clinicians and the safeguarding lead for their own organisation's
     # records, partner staff for what a holder shared with their organisation

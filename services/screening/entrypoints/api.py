@@ -17,12 +17,13 @@ from services.screening.entrypoints.routes import (
     risk_assessments,
     screenings,
     subjects,
+    team_training,
 )
 from services.screening.service_layer.permissions import NotFound
 from shared.http import add_routes, create_api, error_body
 from shared.settings import PlatformSettings
 
-ROUTERS = (enquiries, screenings, subjects, risk_assessments, marac_referrals)
+ROUTERS = (enquiries, screenings, subjects, risk_assessments, marac_referrals, team_training)
 """The routers in the order the OpenAPI document lists their paths."""
 
 

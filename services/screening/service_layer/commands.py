@@ -13,8 +13,10 @@ from shared.events.consent import SafeContact
 from shared.events.vocabulary import (
     AbuserRelationship,
     AgeBand,
+    Comfort,
     Gender,
     Label,
+    NotAskedReason,
     OrgId,
     ScreeningOutcome,
     TrainingLevel,
@@ -40,6 +42,16 @@ class HarkIn(BaseModel):
     kicked: bool = Field(description="kicked, hit, slapped or otherwise physically hurt")
 
 
+class AcceptabilityIn(BaseModel):
+    """The person's view of being asked, after an enquiry in which they were asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    acceptable: YesNoUnsure = Field(description='"Was it all right to be asked?"')
+    comfort: Comfort | None = Field(
+        default=None, description="how comfortable being asked, 1 (not at all) to 5")
+
+
 class RecordScreening(PersonRef):
     """Record a routine enquiry (``POST /v1/screenings``)."""
 
@@ -52,7 +64,12 @@ class RecordScreening(PersonRef):
     asked_by_role: Label = Field(description="professional role of who asked")
     training_level: TrainingLevel = Field(description="DVA training level of who asked (1, 2, 3)")
     private: bool = Field(description="whether it was a private discussion (NICE QS116)")
-    outcome: ScreeningOutcome = Field(description="asked, declined, or not-safe-to-ask")
+    outcome: ScreeningOutcome = Field(
+        description="asked, declined, not-safe-to-ask, or not-asked (with not_asked_reason)")
+    not_asked_reason: NotAskedReason | None = Field(
+        default=None, description="why the enquiry was not made: required when not-asked")
+    acceptability: AcceptabilityIn | None = Field(
+        default=None, description="the person's view of being asked, when asked or declined")
     hark: HarkIn | None = Field(default=None, description="required when asked, else absent")
     past_abuse: YesNoUnsure | None = Field(default=None, description="lifetime abuse, when asked")
     abuser_relationship: AbuserRelationship | None = Field(
@@ -74,6 +91,12 @@ class RecordScreening(PersonRef):
                                         or self.affected_mental_health):
             raise ValueError("past_abuse, abuser_relationship and affected_mental_health "
                              "are only recorded when the outcome is asked")
+        if (self.outcome == "not-asked") != (self.not_asked_reason is not None):
+            raise ValueError("not_asked_reason is required when the outcome is not-asked, "
+                             "and only then")
+        if self.acceptability is not None and self.outcome not in ("asked", "declined"):
+            raise ValueError("acceptability is only recorded when the person was asked "
+                             "(outcome asked or declined)")
         return self
 
 
@@ -83,6 +106,28 @@ class RecordEnquiryDue(PersonRef):
     org: OrgId = Field(description="organisation whose team should ask")
     team: Label = Field(description="team that should ask")
     due_on: date = Field(description="date the enquiry fell due")
+
+
+class RecordTeamTraining(BaseModel):
+    """How many of a team's staff are trained in routine enquiry (``POST /v1/team-training``):
+    about staff, not about anyone in the programme."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org: OrgId = Field(description="organisation of the team")
+    team: Label = Field(description="the team")
+    as_of: date = Field(description="the date the figures are as of (not in the future)")
+    staff: int = Field(ge=1, le=10_000, description="staff in the team who may make an enquiry")
+    trained: int = Field(ge=0, le=10_000,
+                         description="of them, trained in routine enquiry (level 1 or above)")
+
+    _as_of = field_validator("as_of")(_not_in_future)
+
+    @model_validator(mode="after")
+    def _within(self) -> RecordTeamTraining:
+        if self.trained > self.staff:
+            raise ValueError("trained may not exceed staff")
+        return self
 
 
 class ProfessionalJudgement(BaseModel):

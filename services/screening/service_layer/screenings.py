@@ -8,10 +8,19 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.screening.adapters.tables import enquiries_due, risk_assessments, screenings
+from services.screening.adapters.tables import (
+    enquiries_due,
+    risk_assessments,
+    screenings,
+    team_training,
+)
 from services.screening.domain import access
 from services.screening.domain.enquiry import HarkAnswers, findings
-from services.screening.service_layer.commands import RecordEnquiryDue, RecordScreening
+from services.screening.service_layer.commands import (
+    RecordEnquiryDue,
+    RecordScreening,
+    RecordTeamTraining,
+)
 from services.screening.service_layer.permissions import (
     NotFound,
     check_recording,
@@ -25,10 +34,13 @@ from shared.crypto import PersonalDataCipher
 from shared.db import Database, UnitOfWork, utcnow
 from shared.events.envelope import CloudEvent, EncryptedBlock, EventPayload
 from shared.events.screening import (
+    EnquiryAcceptability,
     EnquiryDue,
+    EnquiryNotAsked,
     ScreeningCompleted,
     ScreeningDeclined,
     ScreeningNotSafe,
+    TeamTrainingRecorded,
 )
 from shared.kafka.topics import events_topic
 
@@ -65,7 +77,10 @@ def store_screening(uow: UnitOfWork, cipher: PersonalDataCipher, command: Record
     row: dict[str, Any] = command.model_dump(
         include={"org", "team", "borough", "gender", "age_band", "asked_on", "asked_by_role",
                  "training_level", "private", "outcome", "abuser_relationship",
-                 "affected_mental_health"})
+                 "affected_mental_health", "not_asked_reason"})
+    if command.acceptability is not None:
+        row.update(acceptable=command.acceptability.acceptable,
+                   comfort=command.acceptability.comfort)
     common: dict[str, Any] = {k: row[k] for k in (
         "org", "team", "borough", "gender", "age_band", "asked_on", "asked_by_role",
         "training_level", "private")}
@@ -90,6 +105,13 @@ def store_screening(uow: UnitOfWork, cipher: PersonalDataCipher, command: Record
             current_abuse=found.current_abuse, past_abuse=found.past_abuse,
             disclosed=found.disclosed, abuser_relationship=command.abuser_relationship,
             affected_mental_health=command.affected_mental_health, personal=event_notes)
+    elif command.outcome == "not-asked":
+        assert command.not_asked_reason is not None
+        if command.notes:
+            event_notes = cipher.seal(subject_id, EnquiryNotAsked.event_type,
+                                      {"notes": command.notes})
+        payload = EnquiryNotAsked(screening_id=screening_id, **common,
+                                  reason=command.not_asked_reason, personal=event_notes)
     else:
         model = ScreeningDeclined if command.outcome == "declined" else ScreeningNotSafe
         if command.notes:
@@ -101,6 +123,13 @@ def store_screening(uow: UnitOfWork, cipher: PersonalDataCipher, command: Record
         recorded_by_org=recorded_by_org, recorded_at=utcnow()))
     uow.publish(CloudEvent.wrap(payload, source=SOURCE, subject=subject_id),
                 events_topic("screening"), aggregate_type="screening")
+    if command.acceptability is not None:
+        answer = EnquiryAcceptability(
+            screening_id=screening_id, **{k: common[k] for k in (
+                "org", "team", "borough", "gender", "age_band", "asked_on")},
+            acceptable=command.acceptability.acceptable, comfort=command.acceptability.comfort)
+        uow.publish(CloudEvent.wrap(answer, source=SOURCE, subject=subject_id),
+                    events_topic("screening"), aggregate_type="screening")
     return screening_id
 
 
@@ -119,8 +148,12 @@ def screening_view(stored: Any, cipher: PersonalDataCipher) -> dict[str, Any]:
     else:
         for q in ("humiliated", "afraid", "raped", "kicked"):
             row.pop(f"hark_{q}")
+    acceptable, comfort = row.pop("acceptable"), row.pop("comfort")
+    acceptability = None if acceptable is None else {"acceptable": acceptable,
+                                                     "comfort": comfort}
     flags = [] if row["private"] else ["not-private: NICE QS116 expects a private discussion"]
-    return {"id": row["screening_id"], **row, "hark": hark, "notes": notes, "flags": flags}
+    return {"id": row["screening_id"], **row, "hark": hark, "acceptability": acceptability,
+            "notes": notes, "flags": flags}
 
 
 def find_screening(uow: UnitOfWork, screening_id: str) -> Any:
@@ -165,6 +198,37 @@ def record_enquiry_due(caller: Principal, command: RecordEnquiryDue, *, database
                     events_topic("screening"), aggregate_type="enquiry")
     return {"id": enquiry_id, "subject_id": subject_id, "org": command.org,
             "team": command.team, "due_on": command.due_on.isoformat()}
+
+
+def record_team_training(caller: Principal, command: RecordTeamTraining, *,
+                         database: Database) -> dict[str, Any]:
+    """Someone of a team's own organisation records how many of its staff are trained in
+    routine enquiry, so coverage can be read against it."""
+    check_recording(access.RECORD_TEAM_TRAINING, caller, command.org)
+    record_id = f"trn_{uuid.uuid4().hex}"
+    values = command.model_dump()
+    with database.unit_of_work() as uow:
+        uow.session.execute(team_training.insert().values(
+            record_id=record_id, **values, recorded_at=utcnow()))
+        uow.publish(CloudEvent.wrap(TeamTrainingRecorded(**values), source=SOURCE,
+                                    subject=None),
+                    events_topic("screening"), aggregate_type="team-training")
+    return {"id": record_id, **command.model_dump(mode="json")}
+
+
+def team_training_of(caller: Principal, *, database: Database) -> list[dict[str, Any]]:
+    """The newest training record of each of the caller's organisation's teams."""
+    check_recording(access.RECORD_TEAM_TRAINING, caller, caller.org)
+    t = team_training.c
+    with database.read() as session:
+        rows = session.execute(select(team_training).where(t.org == caller.org)
+                               .order_by(t.team, t.as_of.desc(), t.recorded_at.desc()))
+        newest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            newest.setdefault(row.team, {
+                "id": row.record_id, "org": row.org, "team": row.team,
+                "as_of": row.as_of.isoformat(), "staff": row.staff, "trained": row.trained})
+    return list(newest.values())
 
 
 def record_orgs(uow: UnitOfWork, subject_id: str) -> frozenset[str]:
