@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    and_,
     create_engine,
     event,
     insert,
@@ -112,18 +113,23 @@ def insert_absent(session: Session, table: Table, rows: Sequence[dict[str, Any]]
 
 
 def upsert(session: Session, table: Table, key: dict[str, Any], values: dict[str, Any],
-           *, unless_same: str | None = None) -> None:
+           *, unless_same: str | None = None, unless_newer: str | None = None) -> None:
     """Insert the row with primary key ``key``, or update its ``values`` if it exists, in one
     statement (``ON CONFLICT DO UPDATE``), so two writers at once cannot both insert. With
     ``unless_same``, an existing row whose column of that name already has the new value is
-    left as it is (its timestamps unchanged)."""
+    left as it is (its timestamps unchanged); with ``unless_newer``, one whose column of that
+    name is later than the new value (an older record arriving late changes nothing)."""
     dialect = session.get_bind().dialect.name
     if dialect not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"upsert on {dialect}")
     insert_on = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert_on(table).values(**key, **values)
-    where = None if unless_same is None else \
-        table.c[unless_same].is_distinct_from(statement.excluded[unless_same])
+    conditions = []
+    if unless_same is not None:
+        conditions.append(table.c[unless_same].is_distinct_from(statement.excluded[unless_same]))
+    if unless_newer is not None:
+        conditions.append(table.c[unless_newer] <= statement.excluded[unless_newer])
+    where = and_(*conditions) if conditions else None
     session.execute(statement.on_conflict_do_update(
         index_elements=list(table.primary_key.columns), set_=values, where=where))
 

@@ -155,6 +155,51 @@ def same_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PEERLINK_REPORTING_PEOPLE_TO_CHANGE", "1")
 
 
+def test_why_enquiries_were_not_made_and_whether_being_asked_was_all_right_reach_a_release(
+        platform: RunningPlatform) -> None:
+    """The study's question (a): enquiries due but not made, with their coded reasons; the
+    person's view of being asked; and each team's staff training beside its coverage."""
+    team = f"stream-{uuid.uuid4().hex[:6]}"
+    clinician = platform.headers("trust", "clinician")
+    for i in range(10):  # 8 with no private space, 2 too unwell
+        body = {k: v for k, v in platform.screening(team).items()
+                if k not in {"hark", "past_abuse"}}
+        body.update(nhs_number=due(platform, team), outcome="not-asked", private=False,
+                    not_asked_reason="no-private-space" if i < 8 else "too-unwell")
+        response = httpx.post(platform.url("screening", "/v1/screenings"), json=body,
+                              headers=clinician, timeout=10)
+        assert response.status_code == 201, response.text
+    for i in range(10):  # 9 found it all right and comfortable, 1 did not
+        answer = {"acceptable": "yes", "comfort": 5} if i < 9 else {"acceptable": "no",
+                                                                    "comfort": 1}
+        response = httpx.post(platform.url("screening", "/v1/screenings"),
+                              json=platform.screening(team, acceptability=answer),
+                              headers=clinician, timeout=10)
+        assert response.status_code == 201, response.text
+    response = httpx.post(platform.url("screening", "/v1/team-training"), json={
+        "org": "trust", "team": team, "as_of": "2026-11-01", "staff": 12, "trained": 9},
+        headers=platform.headers("trust", "safeguarding-lead"), timeout=10)
+    assert response.status_code == 201, response.text
+
+    row = wait_for(lambda: (r := figures(platform, "coverage", team))
+                   and r["not_asked"]["value"] == 10
+                   and r["acceptability_answered"]["value"] == 10
+                   and r.get("staff_trained") and r)
+    # 10 not asked; 8 for want of a private space -> 10, a rate from rounded figures
+    assert (row["not_asked_no_private_space"]["display"],
+            row["not_asked_no_private_space"]["rate"]) == ("10", 1.0)
+    assert row["not_asked_too_unwell"]["display"] == "fewer than 8"
+    assert row["not_asked_no_time"]["display"] == "0"
+    # 10 answered; 9 found it all right -> 10 of 10; 1 did not: suppressed
+    assert (row["found_acceptable"]["display"], row["found_acceptable"]["rate"]) == ("10", 1.0)
+    assert row["not_acceptable"]["display"] == "fewer than 8"
+    assert row["comfortable"]["display"] == "10"
+    assert row["staff_trained"] == {"staff": 12, "trained": 9, "share": 0.75,
+                                    "as_of": "2026-11-01"}
+    # the people not asked were due; none of them counts as screened
+    assert row["due"]["value"] == 10 and row["screened"]["value"] == 0
+
+
 @pytest.mark.usefixtures("same_rule")
 def test_a_rebuild_from_the_log_equals_the_live_figures(platform: RunningPlatform,
                                                        tmp_path: Path) -> None:

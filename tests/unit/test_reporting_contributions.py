@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from services.reporting.domain.contributions import (
+    NOT_ASKED_MEASURES,
     UNKNOWN,
     Contribution,
     contributions_of,
@@ -16,12 +17,16 @@ from services.reporting.domain.contributions import (
 from shared.events.consent import SubjectKeyShredded
 from shared.events.envelope import EventPayload
 from shared.events.screening import (
+    EnquiryAcceptability,
     EnquiryDue,
+    EnquiryNotAsked,
     RiskAssessed,
     ScreeningCompleted,
     ScreeningDeclined,
     ScreeningNotSafe,
+    TeamTrainingRecorded,
 )
+from shared.events.vocabulary import NotAskedReason
 
 CELL: dict[str, Any] = {"org": "trust", "team": "north-cmht", "borough": "Camden",
                         "gender": "female", "age_band": "25-34"}
@@ -138,7 +143,48 @@ def test_other_outcomes_contribute_one_measure(given: EventPayload,
                                   dash_score=3, incidents_last_12_months=0, criteria_met=(),
                                   marac_referral_required=False), id="risk-assessed"),
         pytest.param(SubjectKeyShredded(key_id="k1", withdrawal_id="w1"), id="key-shredded"),
+        pytest.param(TeamTrainingRecorded(org="trust", team="north-cmht",
+                                          as_of=date(2026, 1, 5), staff=10, trained=4),
+                     id="team-training"),
     ],
 )
 def test_other_events_contribute_nothing(given: EventPayload) -> None:
     assert contributions_of(given) == []
+
+
+@pytest.mark.parametrize("reason", get_args(NotAskedReason))
+def test_not_asked_counts_the_person_and_their_reason(reason: str) -> None:
+    given = EnquiryNotAsked(**{**ENQUIRY, "private": False}, reason=reason)
+    measure = f"not_asked_{reason.replace('-', '_')}"
+    assert measure in NOT_ASKED_MEASURES
+    assert contributions_of(given) == [
+        Contribution("not_asked", 1, ENQUIRY["asked_on"], **CELL),
+        Contribution(measure, 1, ENQUIRY["asked_on"], **CELL)]
+
+
+def test_every_reason_has_a_measure_of_its_own() -> None:
+    assert len(set(NOT_ASKED_MEASURES)) == len(get_args(NotAskedReason)) == 6
+
+
+@pytest.mark.parametrize(
+    ("acceptable", "comfort", "expected"),
+    [
+        pytest.param("yes", 5, {"found_acceptable": 1, "acceptable_unsure": 0,
+                                "not_acceptable": 0, "comfort_rated": 1, "comfortable": 1},
+                     id="yes-comfortable"),
+        pytest.param("yes", 4, {"found_acceptable": 1, "acceptable_unsure": 0,
+                                "not_acceptable": 0, "comfort_rated": 1, "comfortable": 1},
+                     id="four-is-comfortable"),
+        pytest.param("unsure", 3, {"found_acceptable": 0, "acceptable_unsure": 1,
+                                   "not_acceptable": 0, "comfort_rated": 1, "comfortable": 0},
+                     id="three-is-not"),
+        pytest.param("no", None, {"found_acceptable": 0, "acceptable_unsure": 0,
+                                  "not_acceptable": 1}, id="no-comfort-given"),
+    ],
+)
+def test_an_acceptability_answer_contributes_the_answer_and_any_comfort(
+        acceptable: str, comfort: int | None, expected: dict[str, int]) -> None:
+    given = EnquiryAcceptability(**CELL, screening_id="s1", asked_on=date(2026, 1, 31),
+                                 acceptable=acceptable, comfort=comfort)
+    assert measures(given) == {"acceptability_answered": 1, **expected}
+    assert {c.month for c in contributions_of(given)} == {"2026-01"}

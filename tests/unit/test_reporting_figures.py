@@ -58,6 +58,34 @@ def test_coverage_screened_is_a_rate_over_people_due() -> None:
     assert row["marac_referrals"]["display"] == "10"
 
 
+def test_reasons_not_asked_are_shares_of_the_people_not_asked_from_rounded_counts() -> None:
+    [row] = rows_of(COVERAGE, "team", [published(
+        due=40, not_asked=22, not_asked_no_private_space=12, not_asked_no_time=6,
+        not_asked_too_unwell=4)], POLICY, RULES, 10)
+    assert row["not_asked"]["display"] == "20"
+    assert (row["not_asked_no_private_space"]["display"],
+            row["not_asked_no_private_space"]["rate"]) == ("10", 0.5)
+    assert row["not_asked_no_time"]["display"] == "fewer than 8"
+    assert row["not_asked_no_time"]["withheld"] is True
+    assert row["not_asked_other"]["display"] == "0"
+
+
+def test_acceptability_is_a_share_of_those_who_answered_and_comfort_of_those_who_rated() -> None:
+    [row] = rows_of(COVERAGE, "org", [published(
+        acceptability_answered=31, found_acceptable=24, acceptable_unsure=5, not_acceptable=2,
+        comfort_rated=20, comfortable=16)], POLICY, RULES, 10)
+    assert row["acceptability_answered"]["display"] == "30"
+    assert row["found_acceptable"]["rate"] == round(25 / 30, 4)
+    assert row["acceptable_unsure"]["display"] == "fewer than 8"
+    assert row["not_acceptable"]["withheld"] is True
+    assert (row["comfortable"]["display"], row["comfortable"]["rate"]) == ("15", 0.75)
+
+
+def test_a_row_of_people_only_answering_acceptability_is_a_coverage_row() -> None:
+    assert rows_of(COVERAGE, "org", [published(acceptability_answered=9)], POLICY, RULES, 10)
+    assert rows_of(COVERAGE, "org", [published(comfort_rated=9)], POLICY, RULES, 10) == []
+
+
 @pytest.mark.parametrize(("waits", "median"), [([5] * 7, None), ([1, 2, 3, 4, 5, 6, 7, 30], 4.5)])
 def test_the_median_days_to_match_is_withheld_over_small_groups(waits: list[int],
                                                                 median: float | None) -> None:

@@ -32,7 +32,13 @@ from shared.events.mentoring import (
     OutcomeRecorded,
     SessionLogged,
 )
-from shared.events.screening import EnquiryDue, ScreeningCompleted, ScreeningDeclined
+from shared.events.screening import (
+    EnquiryAcceptability,
+    EnquiryDue,
+    EnquiryNotAsked,
+    ScreeningCompleted,
+    ScreeningDeclined,
+)
 
 NOVEMBER = {"2026-11"}
 TODAY = date(2026, 11, 30)
@@ -274,3 +280,50 @@ def test_what_is_forgotten_is_worked_out_afresh() -> None:
     [after] = rows_now(log.facts, TODAY, remembered)[key]
 
     assert after == before and after is not before
+
+
+def enquiry_fields(day: date) -> dict[str, Any]:
+    return {"screening_id": "e", "org": "trust", "team": "north", "borough": "camden",
+            "gender": "female", "age_band": "25-34", "asked_on": day,
+            "asked_by_role": "nurse", "training_level": 2, "private": False}
+
+
+def not_asked(day: date, reason: str) -> EnquiryNotAsked:
+    return EnquiryNotAsked(**enquiry_fields(day), reason=reason)
+
+
+def acceptability(day: date, acceptable: str, comfort: int | None) -> EnquiryAcceptability:
+    fields = {k: v for k, v in enquiry_fields(day).items()
+              if k not in ("asked_by_role", "training_level", "private")}
+    return EnquiryAcceptability(**fields, acceptable=acceptable, comfort=comfort)
+
+
+def test_not_asked_counts_each_person_once_by_their_most_recent_enquiry() -> None:
+    log = Log()
+    log.add("tried-twice", not_asked(date(2026, 11, 3), "no-private-space"))
+    log.add("tried-twice", not_asked(date(2026, 11, 10), "no-time"))
+    log.add("asked-later", not_asked(date(2026, 11, 4), "not-alone"))
+    log.add("asked-later", screening(date(2026, 11, 20)))
+    people = log.table(COVERAGE)
+    tried = people[person_reference("tried-twice")].measures
+    assert (tried["not_asked"], tried["not_asked_no_time"],
+            tried["not_asked_no_private_space"]) == (1, 1, 0)
+    later = people[person_reference("asked-later")].measures
+    assert (later["not_asked"], later["not_asked_not_alone"]) == (0, 0)
+
+
+def test_acceptability_is_each_persons_most_recent_answer() -> None:
+    log = Log()
+    log.add("p1", screening(date(2026, 11, 2)))
+    log.add("p1", acceptability(date(2026, 11, 2), "unsure", 2))
+    log.add("p1", acceptability(date(2026, 11, 16), "yes", 5))
+    log.add("p2", acceptability(date(2026, 11, 5), "no", None))
+    people = log.table(COVERAGE)
+    one, two = (people[person_reference(p)].measures for p in ("p1", "p2"))
+    assert {m: one[m] for m in ("acceptability_answered", "found_acceptable",
+                                "acceptable_unsure", "comfort_rated", "comfortable")} == {
+        "acceptability_answered": 1, "found_acceptable": 1, "acceptable_unsure": 0,
+        "comfort_rated": 1, "comfortable": 1}
+    assert (two["not_acceptable"], two["comfort_rated"], two["comfortable"]) == (1, 0, 0)
+    # nobody answered in December: the November answers are not carried into it
+    assert log.table(COVERAGE, {"2026-12"}) == {}

@@ -4,7 +4,7 @@ rule's memory written, who is counted, and the dashboard sessions opened, looked
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import pytest
@@ -31,7 +31,7 @@ from shared.auth import NotAuthenticated, NotPermitted
 from shared.db import utcnow
 from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
-from shared.events.screening import ScreeningCompleted
+from shared.events.screening import EnquiryDue, ScreeningCompleted, TeamTrainingRecorded
 from tests.support.fakes import memory_database
 from tests.support.fakes_reporting import ORG_KINDS, RELEASED_AT, K, ReportingWorld, viewer
 
@@ -94,9 +94,54 @@ def test_an_event_about_nobody_or_about_someone_withdrawn_stores_nothing(
 
 def test_every_counted_event_type_is_applied_to_the_read_model() -> None:
     handlers = read_model.business_handlers()
+    training = TeamTrainingRecorded.event_type
 
-    assert set(handlers) == set(read_model.COUNTED_EVENTS)
-    assert set(handlers.values()) == {read_model.apply_event}
+    assert set(handlers) == {*read_model.COUNTED_EVENTS, training}
+    assert {handlers[t] for t in read_model.COUNTED_EVENTS} == {read_model.apply_event}
+    assert handlers[training] is read_model.apply_training
+    assert set(read_model.business_batch_handlers()) == set(handlers)
+
+
+def trained(world: ReportingWorld, org: str, team: str, day: int, staff: int,
+            trained: int) -> None:
+    payload = TeamTrainingRecorded(org=org, team=team, as_of=date(2026, 11, day), staff=staff,
+                                   trained=trained)
+    with world.database.unit_of_work() as uow:
+        read_model.apply_training(uow, CloudEvent.wrap(payload, source="/peerlink/screening",
+                                                       subject=None), payload)
+
+
+def test_a_teams_newest_training_record_stands_and_an_older_one_arriving_late_does_not(
+        world: ReportingWorld) -> None:
+    trained(world, "trust", "north", 10, staff=10, trained=4)
+    trained(world, "trust", "north", 20, staff=10, trained=8)
+    trained(world, "trust", "north", 15, staff=10, trained=6)  # late, and older
+    trained(world, "partner-a", "north", 12, staff=5, trained=5)  # one name, two orgs
+
+    assert read_model.training_by_team(world.database) == {
+        "north": {"staff": 15, "trained": 13, "share": round(13 / 15, 4),
+                  "as_of": "2026-11-12"}}
+
+
+def test_coverage_by_team_is_read_against_the_teams_training(world: ReportingWorld) -> None:
+    for person in screened_at_org(world, K):
+        due = EnquiryDue(org="trust", team="north", due_on=date(2026, 11, 1))
+        with world.database.unit_of_work() as uow:
+            read_model.apply_event(uow, CloudEvent.wrap(due, source="/peerlink/screening",
+                                                        subject=person), due)
+    trained(world, "trust", "north", 2, staff=12, trained=9)
+    publish(world)
+
+    by_team = read_model.published_figures(world.database, "coverage", "team",
+                                           "last-12-months", world.policy, world.rules)
+    by_org = read_model.published_figures(world.database, "coverage", "org",
+                                          "last-12-months", world.policy, world.rules)
+
+    [row] = by_team["rows"]
+    assert row["team"] == "north"
+    assert row["staff_trained"] == {"staff": 12, "trained": 9, "share": 0.75,
+                                    "as_of": "2026-11-02"}
+    assert "staff_trained" not in by_org["rows"][0]
 
 
 def test_opt_in_counts_only_people_who_granted_evaluation(world: ReportingWorld) -> None:

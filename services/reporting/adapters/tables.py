@@ -57,6 +57,17 @@ evaluation_consents = Table(
     comment="evaluation consent per person: who may count (opt-out or opt-in)",
 )
 
+team_training = Table(
+    "team_training", metadata,
+    Column("org", String(64), primary_key=True),
+    Column("team", String(100), primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("staff", Integer, nullable=False),
+    Column("trained", Integer, nullable=False),
+    comment="each team's newest staff training record (about staff, not about anyone in the "
+            "programme): coverage is read against it",
+)
+
 dashboard_sessions = Table(
     "dashboard_sessions", metadata,
     Column("id_hash", String(64), primary_key=True,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import get_args
 
 from shared.events.envelope import EventPayload
 from shared.events.mentoring import (
@@ -21,12 +22,15 @@ from shared.events.mentoring import (
     SessionLogged,
 )
 from shared.events.screening import (
+    EnquiryAcceptability,
     EnquiryDue,
+    EnquiryNotAsked,
     MaracReferralRequired,
     ScreeningCompleted,
     ScreeningDeclined,
     ScreeningNotSafe,
 )
+from shared.events.vocabulary import NotAskedReason
 
 DIMENSIONS: tuple[str, ...] = ("org", "team", "borough", "gender", "age_band", "referred_by")
 UNKNOWN = "unknown"
@@ -34,6 +38,17 @@ METRIC_SCALE = 100
 """SWEMWBS metric scores are kept as hundredths, so contributions stay whole numbers."""
 ATTENDANCE_MEASURES = {"attended": "session_attended", "did-not-attend": "session_missed"}
 """Sessions that count (a cancelled session says nothing about the mentee's engagement)."""
+NOT_ASKED_REASONS: tuple[str, ...] = tuple(get_args(NotAskedReason))
+COMFORTABLE_FROM = 4
+"""A comfort rating of 4 or 5 (of 5) counts as comfortable being asked."""
+
+
+def not_asked_measure(reason: str) -> str:
+    """The measure of people not asked for ``reason`` (``not_asked_no_time``...)."""
+    return f"not_asked_{reason.replace('-', '_')}"
+
+
+NOT_ASKED_MEASURES: tuple[str, ...] = tuple(not_asked_measure(r) for r in NOT_ASKED_REASONS)
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,13 @@ def contributions_of(payload: EventPayload) -> list[Contribution]:
         return [Contribution(measure=measure, value=1, occurred_on=payload.asked_on,
                              org=payload.org, team=payload.team, borough=payload.borough,
                              gender=payload.gender, age_band=payload.age_band)]
+    if isinstance(payload, EnquiryNotAsked):
+        not_asked = Contribution(measure="not_asked", value=1, occurred_on=payload.asked_on,
+                                 org=payload.org, team=payload.team, borough=payload.borough,
+                                 gender=payload.gender, age_band=payload.age_band)
+        return [not_asked, replace(not_asked, measure=not_asked_measure(payload.reason))]
+    if isinstance(payload, EnquiryAcceptability):
+        return _acceptability(payload)
     if isinstance(payload, EnquiryDue):
         return [Contribution(measure="due", value=1, occurred_on=payload.due_on,
                              org=payload.org, team=payload.team)]
@@ -89,6 +111,21 @@ def contributions_of(payload: EventPayload) -> list[Contribution]:
         return [Contribution(measure="marac_referrals", value=1, occurred_on=payload.raised_on,
                              org=payload.org, team=payload.team or UNKNOWN)]
     return _engagement(payload)
+
+
+def _acceptability(payload: EnquiryAcceptability) -> list[Contribution]:
+    """What a person's view of being asked contributes: their answer, and their comfort
+    when they gave it."""
+    answered = Contribution(measure="acceptability_answered", value=1,
+                            occurred_on=payload.asked_on, org=payload.org, team=payload.team,
+                            borough=payload.borough, gender=payload.gender,
+                            age_band=payload.age_band)
+    measures = {"found_acceptable": int(payload.acceptable == "yes"),
+                "acceptable_unsure": int(payload.acceptable == "unsure"),
+                "not_acceptable": int(payload.acceptable == "no")}
+    if payload.comfort is not None:
+        measures.update(comfort_rated=1, comfortable=int(payload.comfort >= COMFORTABLE_FROM))
+    return [answered, *(replace(answered, measure=m, value=v) for m, v in measures.items())]
 
 
 def _engagement(payload: EventPayload) -> list[Contribution]:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.reporting.domain.contributions import NOT_ASKED_MEASURES
 from services.reporting.domain.disclosure import DisclosurePolicy, control_count, control_rate
 from services.reporting.domain.people import COVERAGE, ENGAGEMENT, PREVALENCE
 
@@ -15,7 +16,8 @@ ENGAGEMENT_COUNTS: tuple[str, ...] = (
     "planned_endings", "unplanned_endings", "active_mentees")
 COUNTED: dict[str, tuple[str, ...]] = {
     PREVALENCE: ("screened", *PREVALENCE_MEASURES),
-    COVERAGE: ("due", "screened", "declined", "not_safe_to_ask", "marac_referrals"),
+    COVERAGE: ("due", "screened", "declined", "not_safe_to_ask", "not_asked", "marac_referrals",
+               "acceptability_answered"),
     ENGAGEMENT: ENGAGEMENT_COUNTS,
 }
 """The counts whose being non-zero puts a row in a table."""
@@ -61,7 +63,28 @@ def _coverage(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any
         "not_safe_to_ask": _count(_n(row, "not_safe_to_ask"), policy),
         "asked_in_private": _rate(_n(row, "asked_in_private"), screened, policy),
         "marac_referrals": _count(_n(row, "marac_referrals"), policy),
+        **_not_asked(row, policy),
+        **_acceptability(row, policy),
     }
+
+
+def _not_asked(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
+    """People an enquiry was due for who were not asked, and for each reason the share of
+    them (by their most recent enquiry)."""
+    not_asked = _n(row, "not_asked")
+    return {"not_asked": _count(not_asked, policy),
+            **{m: _rate(_n(row, m), not_asked, policy) for m in NOT_ASKED_MEASURES}}
+
+
+def _acceptability(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
+    """Whether being asked was all right, among the people who answered (by their most recent
+    answer), and comfort among those who rated it."""
+    answered = _n(row, "acceptability_answered")
+    return {"acceptability_answered": _count(answered, policy),
+            **{m: _rate(_n(row, m), answered, policy)
+               for m in ("found_acceptable", "acceptable_unsure", "not_acceptable")},
+            "comfort_rated": _count(_n(row, "comfort_rated"), policy),
+            "comfortable": _rate(_n(row, "comfortable"), _n(row, "comfort_rated"), policy)}
 
 
 def _engagement(row: Mapping[str, Any], policy: DisclosurePolicy, rules: OutcomeRules
@@ -125,8 +148,11 @@ WHO_COUNTS: dict[str, str] = {
     PREVALENCE: ("People screened (asked) in the period, each by their most recent screening in "
                  "it; repeat screenings and redelivered events never count twice."),
     COVERAGE: ("People due a routine enquiry in the period, and those of them screened in it "
-               "(the rate is over people due); declined and not safe to ask by each person's "
-               "most recent enquiry; people with a MARAC referral."),
+               "(the rate is over people due); declined, not safe to ask and not asked (each "
+               "reason's share is of the people not asked) by each person's most recent "
+               "enquiry; people with a MARAC referral. Whether being asked was all right is "
+               "of the people who answered, by their most recent answer; comfortable (4 or 5 "
+               "of 5) is of the people who rated their comfort."),
     ENGAGEMENT: ("People by their most recent mentoring episode whose referral falls in the "
                  "period, under the organisation that received the referral (or the referring "
                  "organisation, grouped by referred_by); each stage counts people of that "

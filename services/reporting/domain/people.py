@@ -4,7 +4,9 @@ Every figure counts people, never events. In each table and period a person stan
 the cell of one representative record:
 - prevalence: their most recent screening in the period;
 - coverage: their most recent ``enquiry-due`` (else their most recent enquiry) in the period;
-  "screened" counts people due who were screened in the period, over people due;
+  "screened" counts people due who were screened in the period, over people due; declined, not
+  safe to ask and not asked (with its reason) by their most recent enquiry; whether being asked
+  was all right by their most recent answer;
 - engagement: their most recent mentoring episode (referral) whose referral falls in the period,
   under the organisation that received it; every stage of the funnel is of that episode, so
   referred >= matched >= attended a session, and a SWEMWBS change pairs intake and exit within
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache, partial
 
-from services.reporting.domain.contributions import DIMENSIONS, UNKNOWN
+from services.reporting.domain.contributions import DIMENSIONS, NOT_ASKED_MEASURES, UNKNOWN
 
 PREVALENCE, COVERAGE, ENGAGEMENT = "prevalence", "coverage", "engagement"
 TABLES: tuple[str, ...] = (PREVALENCE, COVERAGE, ENGAGEMENT)
@@ -36,7 +38,11 @@ VALUE_MEASURES: frozenset[str] = frozenset({"days_to_match", "swemwbs_change"})
 WITHIN: dict[str, dict[str, str]] = {
     PREVALENCE: {m: "screened" for m in ("current_abuse", "past_abuse", "either_abuse",
                                          "asked_in_private")},
-    COVERAGE: {"screened": "due", "asked_in_private": "screened"},
+    COVERAGE: {"screened": "due", "asked_in_private": "screened",
+               **dict.fromkeys(NOT_ASKED_MEASURES, "not_asked"),
+               **dict.fromkeys(("found_acceptable", "acceptable_unsure", "not_acceptable",
+                                "comfort_rated"), "acceptability_answered"),
+               "comfortable": "comfort_rated"},
     ENGAGEMENT: {"matched": "referred",
                  **{m: "matched" for m in ("waitlisted", "attended_session", "missed_session",
                                            "planned_endings", "unplanned_endings",
@@ -48,8 +54,10 @@ people referred): published, they stay among them, so a table never shows more p
 than referred."""
 
 SCREENING = ("screened", "current_abuse", "past_abuse", "either_abuse", "asked_in_private")
-ENQUIRY_OUTCOMES = frozenset({"screened", "declined", "not_safe_to_ask"})
-COVERAGE_KINDS = ENQUIRY_OUTCOMES | {"due", "marac_referrals"}
+ENQUIRY_OUTCOMES = frozenset({"screened", "declined", "not_safe_to_ask", "not_asked"})
+ACCEPTABILITY = ("acceptability_answered", "found_acceptable", "acceptable_unsure",
+                 "not_acceptable", "comfort_rated", "comfortable")
+COVERAGE_KINDS = ENQUIRY_OUTCOMES | {"due", "marac_referrals", "acceptability_answered"}
 ENDINGS = frozenset({"planned_ending", "unplanned_ending"})
 
 
@@ -270,7 +278,14 @@ def _covered(subject: str, own: list[Event]) -> Standing:
         "asked_in_private": int(screened and latest_screening is not None
                                 and latest_screening.measures.get("asked_in_private", 0)),
         "marac_referrals": int(any("marac_referrals" in e.measures for e in own)),
+        "not_asked": int(latest_enquiry is not None and "not_asked" in latest_enquiry.measures),
     }
+    for reason in NOT_ASKED_MEASURES:
+        measures[reason] = int(latest_enquiry is not None and reason in latest_enquiry.measures)
+    answers = [e for e in own if "acceptability_answered" in e.measures]
+    if answers:  # the person's most recent answer in the period
+        answer = max(answers, key=lambda e: e.order).measures
+        measures.update({m: answer.get(m, 0) for m in ACCEPTABILITY})
     return Standing(person_reference(subject), _filled(anchor, own, anchor.month), measures,
                     _activity(own))
 

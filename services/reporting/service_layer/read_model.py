@@ -17,19 +17,29 @@ from services.reporting.adapters.tables import (
     lock_rule_memory,
     published_rows,
     releases,
+    team_training,
 )
 from services.reporting.domain.contributions import DIMENSIONS, contributions_of
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import WHO_COUNTS, OutcomeRules, rows_of
-from services.reporting.domain.people import Fact, Remembered, RowKey, person_reference, rows_now
+from services.reporting.domain.people import (
+    COVERAGE,
+    Fact,
+    Remembered,
+    RowKey,
+    person_reference,
+    rows_now,
+)
 from services.reporting.domain.release_rule import Released, RowState, release
 from services.reporting.service_layer.cascade import excluded
-from shared.db import Database, UnitOfWork, utcnow
+from shared.db import Database, UnitOfWork, upsert, utcnow
 from shared.events.envelope import CloudEvent, EventPayload
+from shared.events.screening import TeamTrainingRecorded
 from shared.kafka.consumer import Handler, ManyHandler
 
 COUNTED_EVENTS: tuple[str, ...] = (
-    "screening-completed", "screening-declined", "screening-not-safe", "enquiry-due",
+    "screening-completed", "screening-declined", "screening-not-safe", "enquiry-not-asked",
+    "enquiry-acceptability-recorded", "enquiry-due",
     "marac-referral-required", "mentee-referred", "match-made", "session-logged",
     "mentoring-ended", "outcome-recorded")
 """The business events that contribute to the figures."""
@@ -53,20 +63,54 @@ def apply_events(uow: UnitOfWork, items: Sequence[tuple[CloudEvent, EventPayload
         uow.session.execute(contributions.insert(), rows)
 
 
+def apply_training(uow: UnitOfWork, event: CloudEvent, payload: EventPayload) -> None:
+    """Keep each team's newest staff training record (an older one arriving late changes
+    nothing)."""
+    apply_trainings(uow, [(event, payload)])
+
+
+def apply_trainings(uow: UnitOfWork, items: Sequence[tuple[CloudEvent, EventPayload]]
+                    ) -> None:
+    """``apply_training`` for several records in one go."""
+    for _, payload in items:
+        assert isinstance(payload, TeamTrainingRecorded)
+        upsert(uow.session, team_training, {"org": payload.org, "team": payload.team},
+               {"as_of": payload.as_of, "staff": payload.staff, "trained": payload.trained},
+               unless_newer="as_of")
+
+
 def business_handlers() -> dict[str, Handler]:
-    """The handler of every counted event."""
-    return dict.fromkeys(COUNTED_EVENTS, apply_event)
+    """The handler of every counted event, and of staff training records."""
+    return {**dict.fromkeys(COUNTED_EVENTS, apply_event),
+            TeamTrainingRecorded.event_type: apply_training}
 
 
 def business_batch_handlers() -> dict[str, ManyHandler]:
-    """The handler that applies a run of counted events at once."""
-    return dict.fromkeys(COUNTED_EVENTS, apply_events)
+    """The handler that applies a run of counted events (or training records) at once."""
+    return {**dict.fromkeys(COUNTED_EVENTS, apply_events),
+            TeamTrainingRecorded.event_type: apply_trainings}
+
+
+def training_by_team(database: Database) -> dict[str, dict[str, Any]]:
+    """Staff trained in routine enquiry by team name (the teams of one name across
+    organisations added up), from each team's newest record."""
+    totals: dict[str, dict[str, Any]] = {}
+    with database.read() as session:
+        for row in session.execute(select(team_training)):
+            total = totals.setdefault(row.team, {"staff": 0, "trained": 0, "as_of": row.as_of})
+            total["staff"] += row.staff
+            total["trained"] += row.trained
+            total["as_of"] = min(total["as_of"], row.as_of)
+    return {team: {"staff": t["staff"], "trained": t["trained"],
+                   "share": round(t["trained"] / t["staff"], 4),
+                   "as_of": t["as_of"].isoformat()} for team, t in totals.items()}
 
 
 def clear(uow: UnitOfWork) -> None:
     """Empty the read model (before a rebuild). The release rule's memory and the releases
     stay: a rebuild must not let figures jump by fewer than K people."""
-    for table in (contributions, evaluation_consents, contributions.metadata.tables["inbox"]):
+    for table in (contributions, evaluation_consents, team_training,
+                  contributions.metadata.tables["inbox"]):
         uow.session.execute(delete(table))
 
 
@@ -280,6 +324,9 @@ def published_figures(database: Database, table: str, group_by: str, period: str
         released_at, published = release
         rows = rows_of(table, group_by, published.get(table, {}).get(group_by, {})
                        .get(period, []), policy, rules, policy.k)
+    if table == COVERAGE and group_by == "team":  # read against each team's staff training
+        training = training_by_team(database)
+        rows = [{**row, "staff_trained": training.get(str(row["team"]))} for row in rows]
     return {"released_at": released_at.isoformat() if released_at else None,
             "group_by": group_by, "period": period, "rows": rows,
             "method": f"{WHO_COUNTS[table]} {policy.method}",
