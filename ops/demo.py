@@ -31,13 +31,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Literal, Protocol, TextIO
+from functools import partial
+from typing import Any, Literal, Protocol, TextIO, get_args
 
 import httpx
 
+from shared.events.vocabulary import NotAskedReason
 from shared.issuer import development_issuer
 from shared.settings import PlatformSettings, platform_settings
 
+NOT_ASKED_REASONS: tuple[str, ...] = get_args(NotAskedReason)
 TEAMS = ("north-cmht", "south-cmht", "early-intervention", "inpatient-ward-3")
 BOROUGHS = ("camden", "islington", "haringey", "enfield")
 GENDERS = ("female", "male", "non-binary", "not-stated")
@@ -72,9 +75,12 @@ def fake_nhs_numbers(rng: random.Random) -> Iterator[str]:
         yield body + str(0 if check == 11 else check)
 
 
-def fake_screening(rng: random.Random, nhs_number: str, today: date) -> dict[str, Any]:
-    """A synthetic routine-enquiry record as the Trust's record system would send it."""
-    outcome = rng.choices(["asked", "declined", "not-safe-to-ask"], weights=[8, 1, 1])[0]
+def fake_screening(rng: random.Random, nhs_number: str, today: date,
+                   outcome: str | None = None) -> dict[str, Any]:
+    """A synthetic routine-enquiry record as the Trust's record system would send it, with
+    ``outcome`` (else one drawn at random) and what goes with it."""
+    outcome = outcome or rng.choices(["asked", "declined", "not-safe-to-ask", "not-asked"],
+                                     weights=[8, 1, 1, 1])[0]
     record: dict[str, Any] = {
         "nhs_number": nhs_number, "org": "trust", "team": rng.choice(TEAMS),
         "borough": rng.choice(BOROUGHS), "gender": rng.choice(GENDERS),
@@ -88,7 +94,21 @@ def fake_screening(rng: random.Random, nhs_number: str, today: date) -> dict[str
         record["hark"] = {q: rng.random() < 0.12 for q in ("humiliated", "afraid", "raped",
                                                              "kicked")}
         record["past_abuse"] = rng.choices(["yes", "no", "unsure"], weights=[3, 6, 1])[0]
+    if outcome == "not-asked":
+        record["not_asked_reason"] = rng.choices(NOT_ASKED_REASONS, weights=[4, 3, 3, 1, 2, 1])[0]
+    if outcome in ("asked", "declined") and rng.random() < 0.7:
+        record["acceptability"] = {
+            "acceptable": rng.choices(["yes", "unsure", "no"], weights=[7, 2, 1])[0],
+            "comfort": rng.choices([None, 1, 2, 3, 4, 5], weights=[1, 1, 1, 2, 3, 3])[0]}
     return record
+
+
+def fake_team_training(rng: random.Random, org: str, team: str, today: date
+                       ) -> dict[str, Any]:
+    """A team's staff trained in routine enquiry, as of today."""
+    staff = rng.randrange(8, 30)
+    return {"org": org, "team": team, "as_of": today.isoformat(), "staff": staff,
+            "trained": rng.randrange(staff // 3, staff + 1)}
 
 
 def fake_enquiry_due(rng: random.Random, nhs_number: str, org: str, team: str,
@@ -392,6 +412,7 @@ class Traffic:
                                if c.kind == "dva-partner")
         self._numbers = fake_nhs_numbers(rng)
         self._mentors_due = 0.0
+        self._training_due = 0.0
         self._report_due = now() + pace.report_every
 
     def tick(self) -> None:
@@ -400,6 +421,8 @@ class Traffic:
         deadline = self.now() + self.pace.interval
         if self.partners and self.now() >= self._mentors_due:
             self.ensure_mentors()
+        if self.now() >= self._training_due:
+            self.record_training()
         self.screen_one()
         self.advance(deadline)
         if self.now() >= self._report_due:
@@ -424,6 +447,17 @@ class Traffic:
                                                body))
         self.tally.due += done is not None
         return done is not None
+
+    def record_training(self) -> None:
+        """Each of the Trust's teams says how many of its staff are trained in routine
+        enquiry; again every day (every 30 s until all have)."""
+        ok = True
+        for team in TEAMS:
+            body = fake_team_training(self.rng, self.trust, team, self.today())
+            ok &= self._try(partial(self.api.call, "team-training", "screening", "POST",
+                                    "/v1/team-training", self.trust, "safeguarding-lead",
+                                    body)) is not None
+        self._training_due = self.now() + (24 * 3600 if ok else 30)
 
     def screen_one(self) -> None:
         """Someone's enquiry falls due and they are asked; now and then someone whose

@@ -48,7 +48,7 @@ NOT_SENT = "not-sent"
 def screening_body(rng: random.Random, numbers: Iterator[str], team: str | None = None
                    ) -> dict[str, Any]:
     """A valid synthetic enquiry like ``RunningPlatform.screening``: asked, HARK answered."""
-    record = fake_screening(rng, next(numbers), ASKED_ON)
+    record = fake_screening(rng, next(numbers), ASKED_ON, outcome="asked")
     record.update(team=team or rng.choice(TEAMS), asked_on=ASKED_ON.isoformat(),
                   outcome="asked",
                   hark={q: rng.random() < 0.12 for q in ("humiliated", "afraid", "raped",

@@ -374,7 +374,8 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
             team = f"live-{uuid.uuid4().hex[:8]}"
             records = [platform.screening(team, **ONE_CELL,
                                           past_abuse="yes" if i < LIVE_PAST_ABUSE
-                                          else "no") for i in range(LIVE_PEOPLE)]
+                                          else "no", acceptability={"acceptable": "yes"})
+                       for i in range(LIVE_PEOPLE)]
             subjects = []
             for record in records:
                 response = httpx.post(platform.url("screening", "/v1/screenings"), json=record,
@@ -401,6 +402,19 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
                 str(LIVE_PEOPLE), timeout=30_000)
             expect(by_team.get_by_role("columnheader", name="Last changed")).to_be_visible()
             expect(row.locator("td.changed-at time")).to_be_visible()
+            # the study's question (a): each of them was asked whether it was all right
+            answers = page.locator("#enquiry-acceptability").get_by_role(
+                "table", name=re.compile(r"Was it all right to be asked\? By team"))
+            answered = answers.locator("tbody tr").filter(
+                has=page.get_by_role("rowheader", name=team, exact=True))
+            expect(answered.locator("td").first.locator(".count")).to_have_text(
+                str(LIVE_PEOPLE), timeout=30_000)
+            expect(page.locator("#enquiry-acceptability svg[role=img] rect").first
+                   ).to_be_visible()
+            not_asked = page.locator("#enquiry-not-asked").get_by_role(
+                "table", name=re.compile(r"due but not made, and why, by team"))
+            expect(not_asked.get_by_role(
+                "columnheader", name="Staff trained in routine enquiry")).to_be_visible()
             for _ in range(LIVE_MORE):
                 response = httpx.post(platform.url("screening", "/v1/screenings"),
                                       json=platform.screening(team, **ONE_CELL),

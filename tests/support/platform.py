@@ -45,7 +45,9 @@ class RunningPlatform:
 
     def screening(self, team: str, **changes: Any) -> dict[str, Any]:
         """A synthetic enquiry (outcome asked, HARK positive) in November 2026."""
-        record = fake_screening(random.Random(), next(self.numbers), date(2026, 11, 2))
+        record = fake_screening(random.Random(), next(self.numbers), date(2026, 11, 2),
+                                outcome="asked")
+        record.pop("acceptability", None)  # drawn at random: a test asks for it
         record.update(team=team, asked_on="2026-11-02", outcome="asked",
                       hark={"humiliated": False, "afraid": True, "raped": False,
                             "kicked": False}, past_abuse="no")

@@ -32,7 +32,11 @@ from services.mentoring.service_layer.commands import (
     ReferMentee,
     RegisterMentor,
 )
-from services.screening.service_layer.commands import RecordEnquiryDue, RecordScreening
+from services.screening.service_layer.commands import (
+    RecordEnquiryDue,
+    RecordScreening,
+    RecordTeamTraining,
+)
 from shared.identity import normalise_nhs_number
 from shared.settings import PlatformSettings
 
@@ -93,7 +97,38 @@ def test_screenings_are_marked_synthetic_and_vary_in_outcome() -> None:
     rng = random.Random(3)
     records = [demo.fake_screening(rng, NHS_NUMBER, TODAY) for _ in range(200)]
     assert all(r["notes"] == demo.SYNTHETIC for r in records)
-    assert {r["outcome"] for r in records} == {"asked", "declined", "not-safe-to-ask"}
+    assert {r["outcome"] for r in records} == {"asked", "declined", "not-safe-to-ask",
+                                               "not-asked"}
+
+
+def test_screenings_carry_reasons_not_asked_and_views_of_being_asked_that_validate() -> None:
+    rng = random.Random(5)
+    records = [demo.fake_screening(rng, NHS_NUMBER, TODAY) for _ in range(400)]
+    for record in records:
+        RecordScreening.model_validate(record)
+    reasons = {r["not_asked_reason"] for r in records if r["outcome"] == "not-asked"}
+    assert reasons == set(demo.NOT_ASKED_REASONS)
+    answers = [r["acceptability"] for r in records if "acceptability" in r]
+    assert {a["acceptable"] for a in answers} == {"yes", "unsure", "no"}
+    assert {a["comfort"] for a in answers} == {None, 1, 2, 3, 4, 5}
+
+
+@pytest.mark.parametrize("outcome", ["asked", "declined", "not-safe-to-ask", "not-asked"])
+def test_a_screening_of_a_chosen_outcome_carries_what_goes_with_it(outcome: str) -> None:
+    rng = random.Random(11)
+    for _ in range(30):
+        record = demo.fake_screening(rng, NHS_NUMBER, TODAY, outcome=outcome)
+        assert RecordScreening.model_validate(record).outcome == outcome
+
+
+def test_every_team_records_its_staff_training_once_a_day() -> None:
+    apis = FakeApis(disclosed=lambda n: False)
+    traffic, _ = traffic_for(apis)
+    run_ticks(traffic, 5)
+    training = [c for c in apis.calls if c.path == "/v1/team-training"]
+    assert [(c.org, c.role) for c in training] == [("trust", "safeguarding-lead")] * len(
+        demo.TEAMS)
+    assert {RecordTeamTraining.model_validate(c.body).team for c in training} == set(demo.TEAMS)
 
 
 @pytest.mark.parametrize("seed", SEEDS[:50])
@@ -285,8 +320,8 @@ def run_ticks(traffic: demo.Traffic, ticks: int) -> None:
 
 def journey_calls(apis: FakeApis) -> list[Call]:
     """The calls after the mentors were set up, other than screening's."""
-    return [c for c in apis.calls if not c.path.startswith(("/v1/enquiries", "/v1/screenings",
-                                                             "/v1/mentors"))]
+    return [c for c in apis.calls if not c.path.startswith((
+        "/v1/enquiries", "/v1/screenings", "/v1/mentors", "/v1/team-training"))]
 
 
 def test_a_journey_goes_from_consent_to_the_ending_with_the_right_role_at_each_step() -> None:

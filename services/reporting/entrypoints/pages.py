@@ -67,6 +67,18 @@ DASHBOARD_BODY: Final = Template("""<a class="skip" href="#main">Skip to the fig
   <div class="figure" data-figure="coverage-breakdown">
    <p class="placeholder">Loading figures</p></div>
  </section>
+ <section class="panel" id="enquiry-acceptability" aria-labelledby="enquiry-acceptability-h">
+  <h2 id="enquiry-acceptability-h">Routine enquiry: was it all right to be asked?
+   <span class="by-label">by organisation</span></h2>
+  <div class="figure" data-figure="enquiry-acceptability">
+   <p class="placeholder">Loading figures</p></div>
+ </section>
+ <section class="panel" id="enquiry-not-asked" aria-labelledby="enquiry-not-asked-h">
+  <h2 id="enquiry-not-asked-h">Routine enquiry: due but not asked, and why
+   <span class="by-label">by organisation</span></h2>
+  <div class="figure" data-figure="enquiry-not-asked">
+   <p class="placeholder">Loading figures</p></div>
+ </section>
  <section class="panel wide" id="engagement-funnel" aria-labelledby="engagement-funnel-h">
   <h2 id="engagement-funnel-h">Peer mentoring: people from referral to ending, by the
    organisation receiving the referral</h2>

@@ -20,6 +20,17 @@
     { key: "screened", name: "Screened of those due", cls: "s1" },
     { key: "asked_in_private", name: "Asked in private", cls: "s2" },
   ];
+  /* The study's question (a): was being asked all right, and why was an enquiry not made. */
+  const ACCEPTABILITY = [
+    { key: "found_acceptable", name: "All right to be asked", cls: "s1" },
+    { key: "acceptable_unsure", name: "Unsure", cls: "s2" },
+    { key: "not_acceptable", name: "Not all right", cls: "s3" },
+  ];
+  const NOT_ASKED = [
+    ["not_asked_no_private_space", "No private space"], ["not_asked_not_alone", "Not alone"],
+    ["not_asked_no_time", "No time"], ["not_asked_staff_not_trained", "Staff not trained"],
+    ["not_asked_too_unwell", "Too unwell"], ["not_asked_other", "Other reason"],
+  ];
   /* Engagement counts people (not sessions or events), cohorted by the month of referral, so
    * each stage is no larger than the one before it. */
   const FUNNEL = [
@@ -548,6 +559,55 @@
       `Screening coverage by ${label}, ${periodLabel(period)}`, answer), answer);
   }
 
+  function renderAcceptability(answer, groupBy, period) {
+    const name = "enquiry-acceptability";
+    if (answer.unavailable) return showMessage(name, `These figures are ${answer.unavailable}.`);
+    if (unchanged(name, answer)) return 0;
+    const rows = answer.rows || [];
+    const label = GROUPS[groupBy];
+    const title = `Was it all right to be asked? By ${label}, ${periodLabel(period)}`;
+    const chart = rows.length ? barChart(title,
+      `Bar chart of the share of people who answered who found being asked all right, were unsure, or did not, for each ${label}, with 95% intervals. Withheld rates are written in words.`,
+      rows.map((r) => ({
+        label: String(r[groupBy]), sub: `answered: ${countText(r.acceptability_answered)}`,
+        bars: ACCEPTABILITY.map((s) => rateBar(r[s.key], s)),
+      })), { tick: (v) => `${Math.round(v * 100)}%`, series: ACCEPTABILITY }) : null;
+    const table = figureTable(name, title,
+      [capitalise(label), "Answered", ...ACCEPTABILITY.map((s) => s.name),
+        "Comfortable (4 or 5 of 5)"],
+      rows.map((r) => ({
+        label: String(r[groupBy]), source: r,
+        cells: [countCell(r.acceptability_answered),
+          ...ACCEPTABILITY.map((s) => rateCell(r[s.key], true)), rateCell(r.comfortable, true)],
+      })));
+    return showFigure(name, chart, table, answer);
+  }
+
+  function trainedCell(training) {
+    return { count: training ? `${training.trained} of ${training.staff} (${pct(training.share)})`
+      : "not recorded", suppressed: false };
+  }
+
+  function renderNotAsked(answer, groupBy, period) {
+    const name = "enquiry-not-asked";
+    if (answer.unavailable) return showMessage(name, `These figures are ${answer.unavailable}.`);
+    if (unchanged(name, answer)) return 0;
+    const rows = answer.rows || [];
+    const label = GROUPS[groupBy];
+    const byTeam = groupBy === "team";
+    const table = figureTable(name,
+      `Enquiries due but not made, and why, by ${label}, ${periodLabel(period)}`,
+      [capitalise(label), "Not asked", ...NOT_ASKED.map(([, heading]) => heading),
+        ...(byTeam ? ["Staff trained in routine enquiry"] : [])],
+      rows.map((r) => ({
+        label: String(r[groupBy]), source: r,
+        cells: [countCell(r.not_asked), ...NOT_ASKED.map(([key]) => rateCell(r[key], true)),
+          ...(byTeam ? [trainedCell(r.staff_trained)] : [])],
+      })), "Each reason's share is of the people not asked.");
+    return showTables(name, table, answer, byTeam ? null
+      : "Break the figures down by team to read them against each team's staff training.");
+  }
+
   function funnelChart(rows, groupBy, when) {
     const words = ENGAGEMENT_GROUPS[groupBy].words;
     return rows.length ? barChart(
@@ -728,6 +788,8 @@
     changed += ct.status === "fulfilled" ? renderCoverageTrend(ct.value) : failed("coverage-trend", ct);
     changed += pb.status === "fulfilled" ? renderPrevalenceBreakdown(pb.value, groupBy, period) : failed("prevalence-breakdown", pb);
     changed += cb.status === "fulfilled" ? renderCoverageBreakdown(cb.value, groupBy, period) : failed("coverage-breakdown", cb);
+    changed += cb.status === "fulfilled" ? renderAcceptability(cb.value, groupBy, period) : failed("enquiry-acceptability", cb);
+    changed += cb.status === "fulfilled" ? renderNotAsked(cb.value, groupBy, period) : failed("enquiry-not-asked", cb);
     changed += en.status === "fulfilled" ? renderEngagement(en.value, period) : failed("engagement-funnel", en);
     changed += en.status === "fulfilled" ? renderWellbeing(en.value, period) : failed("engagement-wellbeing", en);
     changed += rb.status === "fulfilled" ? renderReferrers(rb.value, period) : failed("engagement-referrers", rb);
