@@ -10,6 +10,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.mentoring.adapters.tables import metadata
+from services.mentoring.domain.intervention import (
+    DEFAULT_COMPONENTS,
+    DEFAULT_SUPERVISION_TOPICS,
+    Intervention,
+)
 from services.mentoring.domain.matching import (
     DEFAULT_CHECK_VALID_DAYS,
     DEFAULT_SUPERVISION_DAYS,
@@ -17,6 +22,7 @@ from services.mentoring.domain.matching import (
 )
 from shared.consent_client import ConsentClient
 from shared.crypto import PersonalDataCipher, RecordCipher, load_key
+from shared.events.vocabulary import Component
 from shared.http import Authorizer
 from shared.runtime import consent_keys, open_database, service_credentials, token_verifier
 from shared.settings import PlatformSettings
@@ -25,12 +31,16 @@ SERVICE: Final = "mentoring"
 
 
 class MentoringSettings(BaseSettings):
-    """``PEERLINK_MENTOR_*``: how recent a mentor's check and supervision must be."""
+    """``PEERLINK_MENTOR_*``: how recent a mentor's check and supervision must be, and the
+    intervention's components and supervision's topics (JSON lists of codes)."""
 
     model_config = SettingsConfigDict(env_prefix="PEERLINK_MENTOR_", extra="ignore")
 
     check_valid_days: int = Field(default=DEFAULT_CHECK_VALID_DAYS, ge=1)
     supervision_days: int = Field(default=DEFAULT_SUPERVISION_DAYS, ge=1)
+    components: tuple[Component, ...] = Field(default=DEFAULT_COMPONENTS, min_length=1)
+    supervision_topics: tuple[Component, ...] = Field(default=DEFAULT_SUPERVISION_TOPICS,
+                                                      min_length=1)
 
 
 class MentoringKeySettings(BaseSettings):
@@ -51,6 +61,7 @@ class MentoringAdapters:
         self.settings = settings
         mentoring = MentoringSettings()
         self.rules = EligibilityRules(mentoring.check_valid_days, mentoring.supervision_days)
+        self.intervention = Intervention(mentoring.components, mentoring.supervision_topics)
         self.partners: tuple[str, ...] = tuple(
             org for org, o in settings.organisations.items() if o.kind == "dva-partner")
         self.database = open_database(SERVICE, metadata, settings)

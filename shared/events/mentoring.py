@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.envelope import EncryptedBlock, EventPayload
 from shared.events.vocabulary import (
+    AdverseEventKind,
     AgeBand,
     Attendance,
+    Comfort,
+    Component,
     ContactMode,
     ContactModes,
     Gender,
@@ -25,9 +28,13 @@ from shared.events.vocabulary import (
     LanguageTags,
     MentorGenderPreference,
     MentorStatus,
+    OfferDeclineReason,
+    OfferOutcome,
     OrgId,
     RecordId,
+    Relatedness,
     Timepoint,
+    YesNoUnsure,
 )
 
 SCALE_ITEMS: dict[Instrument, int] = {"WEMWBS": 14, "SWEMWBS": 7}
@@ -136,6 +143,97 @@ class SessionLogged(EventPayload):
     mode: ContactMode = Field(description="how the session was held")
     attendance: Attendance = Field(description="whether it took place, and who cancelled")
     safeguarding_concern: bool = Field(description="whether a safeguarding concern was raised")
+
+
+class SessionComponentsRecorded(EventPayload):
+    """Which of the intervention's components an attended session covered: what the
+    mentoring consisted of, and its fidelity."""
+
+    event_type: ClassVar[str] = "session-components-recorded"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    session_id: RecordId = Field(description="the session")
+    match_id: RecordId = Field(description="the match the session belongs to")
+    org: OrgId = Field(description="the mentor's organisation")
+    held_on: date = Field(description="date of the session")
+    components: tuple[Component, ...] = Field(
+        min_length=1, max_length=30, description="the configured components it covered")
+
+
+class SupervisionRecorded(EventPayload):
+    """A mentor's supervision was held, and what it covered. Subject: the mentor_id."""
+
+    event_type: ClassVar[str] = "supervision-recorded"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    mentor_id: RecordId = Field(description="the mentor")
+    org: OrgId = Field(description="the mentor's organisation")
+    held_on: date = Field(description="date of the supervision")
+    covered: tuple[Component, ...] = Field(
+        max_length=30, description="the configured supervision topics it covered")
+
+
+class MenteeFeedbackGiven(EventPayload):
+    """The mentee's view of the mentoring, given at its ending."""
+
+    event_type: ClassVar[str] = "mentee-feedback-given"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    match_id: RecordId = Field(description="the match that ended")
+    org: OrgId = Field(description="the mentor's organisation")
+    given_on: date = Field(description="date of the feedback")
+    helped: Comfort = Field(description="how much it helped, 1 (not at all) to 5 (a lot)")
+    made_worse: YesNoUnsure = Field(description="whether anything made things worse")
+    personal: EncryptedBlock | None = Field(
+        default=None, description='sealed plaintext keys: "comment" (free text)')
+
+
+class AdverseEventRecorded(EventPayload):
+    """Something harmful happened to a mentee during the mentoring; a serious one also
+    raises a safeguarding concern."""
+
+    event_type: ClassVar[str] = "adverse-event-recorded"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    adverse_event_id: RecordId = Field(description="the adverse event")
+    match_id: RecordId = Field(description="the match it happened in")
+    org: OrgId = Field(description="the mentor's organisation")
+    occurred_on: date = Field(description="date it happened")
+    kind: AdverseEventKind = Field(description="what happened")
+    serious: bool = Field(description="whether it is serious")
+    relatedness: Relatedness = Field(description="whether it is related to the mentoring")
+    personal: EncryptedBlock | None = Field(
+        default=None, description='sealed plaintext keys: "details" (free text)')
+
+
+class MentoringOffered(EventPayload):
+    """Peer mentoring was offered to someone, and what they said: without personal data (no
+    subject), since someone who declines has not consented to anything."""
+
+    event_type: ClassVar[str] = "mentoring-offered"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+    about_a_person: ClassVar[bool] = False
+
+    offer_id: RecordId = Field(description="the offer")
+    org: OrgId = Field(description="organisation that made the offer")
+    team: Label = Field(description="team that made the offer")
+    gender: Gender = Field(description="the person's gender")
+    age_band: AgeBand = Field(description="the person's age band")
+    offered_on: date = Field(description="date of the offer")
+    outcome: OfferOutcome = Field(description="accepted, declined or undecided")
+    decline_reason: OfferDeclineReason | None = Field(
+        default=None, description="why it was declined, when it was")
+
+    @model_validator(mode="after")
+    def _reason(self) -> Self:
+        if (self.outcome == "declined") != (self.decline_reason is not None):
+            raise ValueError("decline_reason is given exactly when the outcome is declined")
+        return self
 
 
 class SafeguardingConcernRaised(EventPayload):

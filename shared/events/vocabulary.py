@@ -53,7 +53,21 @@ MentorStatus = Literal["in-training", "active", "paused", "left"]
 MentorGenderPreference = Literal["any", "female", "male", "non-binary", "other"]
 ContactMode = Literal["in-person", "phone", "video"]
 Attendance = Literal["attended", "did-not-attend", "cancelled-by-mentee", "cancelled-by-mentor"]
-Timepoint = Literal["intake", "exit", "follow-up"]
+Timepoint = Literal["intake", "exit", "3-months", "6-months", "12-months", "follow-up"]
+"""When an outcome measure was taken: at intake, at exit, or 3, 6 or 12 months after exit
+(``follow-up``, untimed, is kept for responses recorded before the timed follow-ups)."""
+FOLLOW_UPS: Final[Mapping[str, int]] = MappingProxyType(
+    {"3-months": 3, "6-months": 6, "12-months": 12})
+"""The timed follow-ups, with their months after the exit."""
+Component = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,59}$")]
+"""A code from a configured list (the intervention's components, supervision's topics)."""
+OfferOutcome = Literal["accepted", "declined", "undecided"]
+OfferDeclineReason = Literal["not-wanted-now", "has-other-support", "no-time",
+                             "confidentiality-worries", "prefers-professional-support", "other"]
+AdverseEventKind = Literal["distress", "self-harm", "abuse-escalation", "boundary-breach",
+                           "confidentiality-breach", "other"]
+Relatedness = Literal["related", "possibly-related", "unrelated", "not-known"]
+"""Whether an adverse event is related to the mentoring."""
 Instrument = Literal["WEMWBS", "SWEMWBS"]
 
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from ops.demo import fake_nhs_numbers
 from services.mentoring.adapters.tables import metadata
+from services.mentoring.domain.intervention import Intervention
 from services.mentoring.domain.matching import EligibilityRules
 from services.mentoring.service_layer import mentoring
 from services.mentoring.service_layer.commands import LogSession, ReferMentee, RegisterMentor
@@ -81,6 +82,7 @@ class MentoringWorld:
     consent: FakeConsent = field(default_factory=FakeConsent)
     records: RecordCipher = field(default_factory=lambda: RecordCipher(os.urandom(32)))
     rules: EligibilityRules = field(default_factory=EligibilityRules)
+    intervention: Intervention = field(default_factory=Intervention)
     partners: tuple[str, ...] = PARTNERS
     numbers: Iterator[str] = field(default_factory=lambda: fake_nhs_numbers(random.Random(7)))
     keys: CachingKeyStore = field(init=False)

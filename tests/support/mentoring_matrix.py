@@ -78,7 +78,7 @@ STEPS: Final = {"POST /v1/safeguarding-concerns/{concern_id}/acknowledge": (),
 """Each step of the queue, with the steps the lead takes first to bring the concern to it."""
 SAFE_CONTACT: Final = "PUT /v1/referrals/{referral_id}/safe-contact"
 EXPORT: Final = "GET /v1/subjects/{subject_id}/export"
-MATCHED: Final = frozenset({"POST /v1/sessions", "POST /v1/outcomes",
+MATCHED: Final = frozenset({"POST /v1/sessions", "POST /v1/outcomes", "POST /v1/adverse-events",
                             "POST /v1/matches/{match_id}/end", QUEUE, EXPORT})
 """Endpoints whose row's referral is matched with a mentor of the receiver first."""
 UNKNOWN: Final = {"referral_id": "ref_" + "0" * 32, "match_id": "mat_" + "0" * 32,
@@ -337,6 +337,13 @@ class MentoringHarness:
             "POST /v1/outcomes": {"match_id": world.match_id, "timepoint": "intake",
                                   "instrument": "SWEMWBS", "items": [3] * 7},
             "POST /v1/matches/{match_id}/end": {"planned": True},
+            "POST /v1/adverse-events": {"match_id": world.match_id,
+                                        "occurred_on": TODAY.isoformat(), "kind": "distress",
+                                        "serious": False, "relatedness": "not-known",
+                                        "details": "matrix"},
+            "POST /v1/offers": {"org": org, "team": "matrix", "gender": "female",
+                                "age_band": "25-34", "offered_on": TODAY.isoformat(),
+                                "outcome": "undecided"},
         }.get(row.endpoint)
 
     def request(self, row: MatrixRow, ids: dict[str, str], body: dict[str, Any] | None,

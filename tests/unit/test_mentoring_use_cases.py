@@ -10,7 +10,7 @@ import pytest
 
 from services.mentoring.adapters.tables import referrals
 from services.mentoring.service_layer import mentoring
-from services.mentoring.service_layer.commands import EndMatch, RecordOutcome
+from services.mentoring.service_layer.commands import EndMatch, RecordOutcome, RecordSupervision
 from services.mentoring.service_layer.errors import NotActive, NotFound
 from shared.auth import NotPermitted
 from shared.crypto import KeyShredded, KeyStoreUnavailable, UnknownSubject
@@ -89,11 +89,13 @@ def test_supervision_keeps_the_latest_date_and_makes_the_mentor_matchable(
     held_on = TODAY - timedelta(days=1)
 
     with world.database.unit_of_work() as uow:
-        view = mentoring.record_supervision(uow, mentor_id, "partner-a", held_on, TODAY,
-                                            world.rules)
+        view = mentoring.record_supervision(uow, mentor_id, "partner-a",
+                                            RecordSupervision(held_on=held_on), TODAY,
+                                            world.rules, world.intervention)
     with world.database.unit_of_work() as uow:
-        older = mentoring.record_supervision(uow, mentor_id, "partner-a",
-                                             held_on - timedelta(days=9), TODAY, world.rules)
+        older = mentoring.record_supervision(
+            uow, mentor_id, "partner-a", RecordSupervision(held_on=held_on - timedelta(days=9)),
+            TODAY, world.rules, world.intervention)
 
     assert view["matchable"] is True and view["current_mentees"] == 1
     assert older["last_supervision_on"] == held_on
@@ -323,7 +325,8 @@ def test_a_session_is_logged_and_published(world: MentoringWorld) -> None:
     subject_id, _, match_id = world.matched()
     with world.database.unit_of_work() as uow:
         logged = mentoring.log_session(uow, world.keys, world.cipher, world.records,
-                                       world.consent, session_command(match_id), PARTNER_STAFF)
+                                       world.consent, session_command(match_id), PARTNER_STAFF,
+                                       world.intervention)
     assert (logged["match_id"], logged["safeguarding_concern_id"]) == (match_id, None)
     assert world.row("mentoring_sessions", session_id=logged["id"]).recorded_by_org \
         == "partner-a"
@@ -337,7 +340,7 @@ def test_a_session_with_a_concern_puts_it_on_the_queue(world: MentoringWorld) ->
                               concern_details="new threats")
     with world.database.unit_of_work() as uow:
         logged = mentoring.log_session(uow, world.keys, world.cipher, world.records,
-                                       world.consent, command, COORDINATOR)
+                                       world.consent, command, COORDINATOR, world.intervention)
     concern = world.row("safeguarding_concerns", concern_id=logged["safeguarding_concern_id"])
     assert (concern.referral_id, concern.raised_by, concern.status) == (
         referral_id, COORDINATOR.subject, "open")
@@ -350,17 +353,17 @@ def test_sessions_are_refused_to_the_referrer_after_erasure_and_on_an_ended_matc
     subject_id, _, match_id = world.matched()
     with pytest.raises(NotPermitted), world.database.unit_of_work() as uow:
         mentoring.log_session(uow, world.keys, world.cipher, world.records, world.consent,
-                              session_command(match_id), CLINICIAN)
+                              session_command(match_id), CLINICIAN, world.intervention)
     with world.database.unit_of_work() as uow:
         mentoring.end_active_match(uow, world.cipher, match_id, None,
                                    EndMatch(planned=True), TODAY)
     with pytest.raises(NotActive), world.database.unit_of_work() as uow:
         mentoring.log_session(uow, world.keys, world.cipher, world.records, world.consent,
-                              session_command(match_id), COORDINATOR)
+                              session_command(match_id), COORDINATOR, world.intervention)
     world.consent.shred(subject_id)
     with pytest.raises(KeyShredded), world.database.unit_of_work() as uow:
         mentoring.log_session(uow, world.keys, world.cipher, world.records, world.consent,
-                              session_command(match_id), COORDINATOR)
+                              session_command(match_id), COORDINATOR, world.intervention)
     assert world.rows("mentoring_sessions") == []
 
 
@@ -408,7 +411,7 @@ def test_ending_a_match_seals_the_reason_and_gives_the_room_to_the_waitlist(
                                     TODAY, world.rules)
 
     assert ended == {"match_id": match_id, "status": "ended", "planned": True,
-                     "ended_on": TODAY.isoformat()}
+                     "ended_on": TODAY.isoformat(), "feedback_given": False}
     assert world.row("matches", match_id=match_id).end_reason_sealed is not None
     assert world.row("referrals", referral_id=referral_id).status == "ended"
     assert world.row("referrals", referral_id=waiting).status == "matched"

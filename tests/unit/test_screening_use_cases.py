@@ -4,6 +4,8 @@ each read shows and audits."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import Table, select
 
@@ -151,7 +153,7 @@ def test_an_enquiry_not_asked_publishes_its_coded_reason_and_no_findings(
 @pytest.mark.parametrize("outcome", ["asked", "declined"])
 def test_the_persons_view_of_being_asked_is_stored_and_published_beside_the_outcome(
         fakes: ScreeningFakes, outcome: str) -> None:
-    change: dict[str, object] = {"acceptability": {"acceptable": "unsure", "comfort": 2}}
+    change: dict[str, Any] = {"acceptability": {"acceptable": "unsure", "comfort": 2}}
     if outcome == "declined":
         change.update(outcome="declined", hark=None, past_abuse=None)
     shown = record_screening(caller(), screening_asked(**change), **fakes.recording())

@@ -93,6 +93,57 @@ mentoring_sessions = Table(
     Column("attendance", String(30), nullable=False),
     Column("safeguarding_concern", Boolean, nullable=False),
     Column("recorded_by_org", String(64), nullable=False),
+    Column("components", String(1900), nullable=True,
+           comment="comma-separated codes of the intervention's components it covered"),
+)
+
+supervisions = Table(
+    "supervisions", metadata,
+    Column("supervision_id", String(40), primary_key=True),
+    Column("mentor_id", String(40), nullable=False, index=True),
+    Column("held_on", Date, nullable=False),
+    Column("covered", String(1900), nullable=False,
+           comment="comma-separated codes of the supervision topics it covered"),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+mentee_feedback = Table(
+    "mentee_feedback", metadata,
+    Column("match_id", String(40), primary_key=True, comment="one per mentoring, at its end"),
+    Column("given_on", Date, nullable=False),
+    Column("helped", Integer, nullable=False, comment="1 (not at all) to 5 (a lot)"),
+    Column("made_worse", String(10), nullable=False, comment="yes, no or unsure"),
+    Column("comment_sealed", LargeBinary, nullable=True, comment="comment under the data key"),
+)
+
+adverse_events = Table(
+    "adverse_events", metadata,
+    Column("adverse_event_id", String(40), primary_key=True),
+    Column("match_id", String(40), nullable=False, index=True),
+    Column("org", String(64), nullable=False, comment="the mentor's organisation"),
+    Column("occurred_on", Date, nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("serious", Boolean, nullable=False),
+    Column("relatedness", String(20), nullable=False),
+    Column("details_sealed", LargeBinary, nullable=True, comment="details under the data key"),
+    Column("concern_id", String(40), nullable=True,
+           comment="the safeguarding concern a serious one raised"),
+    Column("recorded_by_org", String(64), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+offers = Table(
+    "offers", metadata,
+    Column("offer_id", String(40), primary_key=True),
+    Column("org", String(64), nullable=False, index=True),
+    Column("team", String(100), nullable=False),
+    Column("gender", String(20), nullable=False),
+    Column("age_band", String(10), nullable=False),
+    Column("offered_on", Date, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("decline_reason", String(40), nullable=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    comment="offers of peer mentoring, without personal data (no subject)",
 )
 
 safeguarding_concerns = Table(

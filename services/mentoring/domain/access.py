@@ -183,6 +183,15 @@ CONCERN_ACTORS: Final[dict[ConcernStep, tuple[frozenset[str], str]]] = {
 """Who takes each step: (roles, organisation kind). The receiving organisation's coordinator
 is deliberately absent (see the module's docstring)."""
 
+OFFER_RECORDERS: Final = REFERRING_STAFF
+"""Who records an offer of peer mentoring, for their own organisation: whoever could refer."""
+
+
+def may_record_offer(caller_org: str, offer_org: str, roles: frozenset[str]) -> bool:
+    """Whether a caller may record an offer made by ``offer_org`` (their own only)."""
+    return caller_org == offer_org and bool(roles & OFFER_RECORDERS)
+
+
 SUBJECT_EXPORTERS: Final = frozenset({"dpo"})
 
 

@@ -17,9 +17,11 @@ from fastapi import FastAPI
 
 from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.routes import (
+    adverse_events,
     concerns,
     matches,
     mentors,
+    offers,
     outcomes,
     referrals,
     sessions,
@@ -28,7 +30,8 @@ from services.mentoring.entrypoints.routes import (
 from shared.http import add_routes, create_api
 from shared.settings import PlatformSettings
 
-ROUTERS = (mentors, referrals, sessions, concerns, subjects, outcomes, matches)
+ROUTERS = (mentors, offers, referrals, sessions, concerns, adverse_events, subjects, outcomes,
+           matches)
 """The routers in the order the OpenAPI document lists their paths."""
 
 

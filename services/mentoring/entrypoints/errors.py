@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Final
 
 from services.mentoring.service_layer import mentoring, safeguarding
-from services.mentoring.service_layer.errors import NotActive, NotFound
+from services.mentoring.service_layer.errors import NotActive, NotFound, UnknownCodes
 from shared.http import ApiError, subject_errors
 
 REFERRAL: Final = (404, "No referral with this id that your organisation made or received "
@@ -27,6 +27,9 @@ def errors() -> Iterator[None]:
                            ) from None
         except NotActive as exc:
             raise ApiError(409, "not-active", str(exc)) from None
+        except UnknownCodes as exc:
+            message = str(exc).partition(": ")[2]
+            raise ApiError(422, "unknown-code", message, field=exc.field) from None
         except mentoring.NotAPartner as exc:
             raise ApiError(422, "not-a-partner", str(exc), field="to_org") from None
         except mentoring.ConsentRequired as exc:

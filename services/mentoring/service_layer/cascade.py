@@ -20,7 +20,13 @@ from datetime import date
 
 from sqlalchemy import and_, func, or_, select, update
 
-from services.mentoring.adapters.tables import matches, referrals, safeguarding_concerns
+from services.mentoring.adapters.tables import (
+    adverse_events,
+    matches,
+    mentee_feedback,
+    referrals,
+    safeguarding_concerns,
+)
 from services.mentoring.domain.matching import EligibilityRules
 from services.mentoring.service_layer import safeguarding
 from services.mentoring.service_layer.commands import EndMatch
@@ -109,6 +115,11 @@ class MentoringCascade:
             mine = select(referrals.c.referral_id).where(theirs)
             session.execute(update(matches).where(matches.c.referral_id.in_(mine))
                             .values(end_reason_sealed=None))
+            ended = select(matches.c.match_id).where(matches.c.referral_id.in_(mine))
+            session.execute(update(mentee_feedback).where(mentee_feedback.c.match_id.in_(ended))
+                            .values(comment_sealed=None))
+            session.execute(update(adverse_events).where(adverse_events.c.match_id.in_(ended))
+                            .values(details_sealed=None))
             # the safe contact stays (records key) on the de-identified referral, for the DPO
             session.execute(update(referrals).where(theirs).values(subject_id=None))
         session.execute(update(safeguarding_concerns).where(

@@ -18,7 +18,11 @@ from pydantic import (
 from services.mentoring.domain.outcomes import ITEMS
 from shared.events.consent import SafeContact
 from shared.events.vocabulary import (
+    AdverseEventKind,
+    AgeBand,
     Attendance,
+    Comfort,
+    Component,
     ContactMode,
     ContactModes,
     Gender,
@@ -28,9 +32,13 @@ from shared.events.vocabulary import (
     LanguageTags,
     MentorGenderPreference,
     MentorStatus,
+    OfferDeclineReason,
+    OfferOutcome,
     OrgId,
     RecordId,
+    Relatedness,
     Timepoint,
+    YesNoUnsure,
 )
 from shared.identity import PersonRef
 
@@ -69,10 +77,24 @@ class RegisterMentor(Strict):
     status: MentorStatus = Field(default="in-training", description="status at registration")
 
 
+def _distinct(values: list[str], field: str) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{field} must not repeat a code")
+    return values
+
+
 class RecordSupervision(Strict):
     """A supervision session held (``POST /v1/mentors/{id}/supervision``)."""
 
     held_on: date = Field(description="date of the supervision")
+    covered: list[Component] = Field(
+        default_factory=list, max_length=30,
+        description="what it covered: codes from the configured supervision topics")
+
+    @field_validator("covered")
+    @classmethod
+    def _covered_once(cls, value: list[str]) -> list[str]:
+        return _distinct(value, "covered")
 
 
 class ChangeMentorStatus(Strict):
@@ -119,6 +141,15 @@ class LogSession(Strict):
     safeguarding_concern: bool = Field(default=False, description="a concern was raised")
     concern_details: str | None = Field(default=None, max_length=4000, validate_default=True,
                                         description="what the concern is; personal data")
+    components: list[Component] = Field(
+        default_factory=list, max_length=30,
+        description="which of the intervention's configured components an attended session "
+                    "covered")
+
+    @field_validator("components")
+    @classmethod
+    def _components_once(cls, value: list[str]) -> list[str]:
+        return _distinct(value, "components")
 
     @field_validator("concern_details")
     @classmethod
@@ -132,6 +163,8 @@ class LogSession(Strict):
     def _details_with_concern(self) -> LogSession:
         if not self.safeguarding_concern and self.concern_details:
             raise ValueError("concern_details are only recorded with a safeguarding concern")
+        if self.components and self.attendance != "attended":
+            raise ValueError("components are only recorded for a session that was attended")
         return self
 
 
@@ -154,6 +187,15 @@ class RecordOutcome(Strict):
         return self
 
 
+class MenteeFeedback(Strict):
+    """The mentee's view of the mentoring, at its ending."""
+
+    helped: Comfort = Field(description="how much it helped, 1 (not at all) to 5 (a lot)")
+    made_worse: YesNoUnsure = Field(description="whether anything made things worse")
+    comment: str | None = Field(default=None, max_length=2000,
+                                description="in the mentee's words; personal data, sealed")
+
+
 class EndMatch(Strict):
     """``POST /v1/matches/{id}/end``."""
 
@@ -161,6 +203,61 @@ class EndMatch(Strict):
     reason: str | None = Field(default=None, max_length=2000,
                                description="why it ended; personal data, encrypted")
     ended_on: date | None = Field(default=None, description="date; today when absent")
+    feedback: MenteeFeedback | None = Field(
+        default=None, description="the mentee's feedback, if they gave it")
+
+
+class RecordAdverseEvent(Strict):
+    """Something harmful happened to a mentee (``POST /v1/adverse-events``); a serious one
+    also goes to the Trust's safeguarding lead."""
+
+    match_id: RecordId = Field(description="the match it happened in")
+    occurred_on: date = Field(description="date it happened (not in the future)")
+    kind: AdverseEventKind = Field(description="what happened")
+    serious: bool = Field(description="whether it is serious")
+    relatedness: Relatedness = Field(description="whether it is related to the mentoring")
+    details: str = Field(min_length=1, max_length=4000,
+                         description="what happened; personal data, sealed")
+
+    @field_validator("details")
+    @classmethod
+    def _details_not_blank(cls, value: str) -> str:
+        return _not_blank(value, "details")
+
+    @field_validator("occurred_on")
+    @classmethod
+    def _not_future(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("occurred_on must not be in the future")
+        return value
+
+
+class RecordOffer(Strict):
+    """Peer mentoring was offered (``POST /v1/offers``): no personal data, since someone
+    who declines has consented to nothing."""
+
+    org: OrgId = Field(description="organisation that made the offer (the caller's)")
+    team: Label = Field(description="team that made the offer")
+    gender: Gender = Field(description="the person's gender")
+    age_band: AgeBand = Field(description="the person's age band")
+    offered_on: date = Field(description="date of the offer (not in the future)")
+    outcome: OfferOutcome = Field(description="accepted, declined or undecided")
+    decline_reason: OfferDeclineReason | None = Field(
+        default=None, description="why it was declined: required when declined, else absent")
+
+    @field_validator("offered_on")
+    @classmethod
+    def _not_future(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("offered_on must not be in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _reason(self) -> RecordOffer:
+        if (self.outcome == "declined") != (self.decline_reason is not None):
+            raise ValueError("decline_reason is required when the outcome is declined, and "
+                             "only then")
+        return self
 
 
 class RaiseConcern(Strict):

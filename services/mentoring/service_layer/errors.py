@@ -8,3 +8,13 @@ class NotFound(LookupError):
 
 class NotActive(ValueError):
     """The match has ended (or the referral is no longer open)."""
+
+
+class UnknownCodes(ValueError):
+    """Codes that are not in the configured list; the message names the field first
+    (``field: ...``)."""
+
+    def __init__(self, field: str, unknown: list[str], allowed: tuple[str, ...]) -> None:
+        super().__init__(f"{field}: not configured: {', '.join(unknown)} (configured: "
+                         f"{', '.join(allowed)})")
+        self.field = field

@@ -19,13 +19,16 @@ from sqlalchemy.orm import Session
 
 from services.mentoring.adapters.tables import (
     matches,
+    mentee_feedback,
     mentoring_sessions,
     mentors,
     outcomes,
     referrals,
+    supervisions,
 )
 from services.mentoring.domain import access
 from services.mentoring.domain.access import Relationship, relationship
+from services.mentoring.domain.intervention import Intervention
 from services.mentoring.domain.matching import (
     EligibilityRules,
     MentorProfile,
@@ -39,10 +42,11 @@ from services.mentoring.service_layer.commands import (
     EndMatch,
     LogSession,
     RecordOutcome,
+    RecordSupervision,
     ReferMentee,
     RegisterMentor,
 )
-from services.mentoring.service_layer.errors import NotActive, NotFound
+from services.mentoring.service_layer.errors import NotActive, NotFound, UnknownCodes
 from services.mentoring.service_layer.ports import (
     AuditTrail,
     Consent,
@@ -57,13 +61,16 @@ from shared.db import Database, UnitOfWork, utcnow
 from shared.events.consent import SafeContact
 from shared.events.mentoring import (
     MatchMade,
+    MenteeFeedbackGiven,
     MenteeReferred,
     MentoringEnded,
     MentoringPreferences,
     MentorRegistered,
     MentorStatusChanged,
     OutcomeRecorded,
+    SessionComponentsRecorded,
     SessionLogged,
+    SupervisionRecorded,
 )
 
 CONSENT_WITHDRAWN = "consent withdrawn"
@@ -178,11 +185,22 @@ def _rematched(uow: UnitOfWork, mentor_id: str, org: str, today: date,
     return get_mentor(uow.session, mentor_id, org, today, rules)
 
 
-def record_supervision(uow: UnitOfWork, mentor_id: str, org: str, held_on: date,
-                       today: date, rules: EligibilityRules) -> dict[str, Any]:
-    """Record supervision (keeps the mentor matchable); waitlisted referrals are matched if
-    the mentor now can take them. Returns the mentor as their coordinator sees them."""
+def record_supervision(uow: UnitOfWork, mentor_id: str, org: str, command: RecordSupervision,
+                       today: date, rules: EligibilityRules, intervention: Intervention
+                       ) -> dict[str, Any]:
+    """Record supervision and what it covered (keeps the mentor matchable); waitlisted
+    referrals are matched if the mentor now can take them. Returns the mentor as their
+    coordinator sees them."""
+    unknown = intervention.unknown_topics(command.covered)
+    if unknown:
+        raise UnknownCodes("covered", unknown, intervention.supervision_topics)
     row = mentor_row(uow.session, mentor_id, org)
+    held_on = command.held_on
+    uow.session.execute(supervisions.insert().values(
+        supervision_id=f"sup_{uuid.uuid4().hex}", mentor_id=mentor_id, held_on=held_on,
+        covered=_csv(command.covered), recorded_at=utcnow()))
+    publish(uow, SupervisionRecorded(mentor_id=mentor_id, org=org, held_on=held_on,
+                                     covered=tuple(command.covered)), mentor_id)
     if row.last_supervision_on is None or held_on > row.last_supervision_on:
         uow.session.execute(update(mentors).where(mentors.c.mentor_id == mentor_id)
                             .values(last_supervision_on=held_on))
@@ -230,7 +248,8 @@ def referral_for(session: Session, referral_id: str, caller: Principal,
     return row, related
 
 
-def _recordable(session: Session, keys: LiveKeys, match_id: str, caller: Principal) -> None:
+def check_recordable(session: Session, keys: LiveKeys, match_id: str, caller: Principal
+                     ) -> None:
     """``NotFound`` or ``NotPermitted`` unless the caller may record on the match;
     ``KeyShredded`` once the mentee is erased, asked of consent and never the cache."""
     found = match_row(session, match_id, None)
@@ -497,9 +516,13 @@ def match_row(session: Session, match_id: str, org: str | None) -> Any:
 
 def log_session(uow: UnitOfWork, keys: LiveKeys, cipher: PersonalDataCipher,
                 records: RecordCipher, registry: SafeguardingRegistry, command: LogSession,
-                caller: Principal) -> dict[str, Any]:
-    """Log a session for a caller who may record on the match (see ``write_session``)."""
-    _recordable(uow.session, keys, command.match_id, caller)
+                caller: Principal, intervention: Intervention) -> dict[str, Any]:
+    """Log a session for a caller who may record on the match (see ``write_session``); its
+    components must be among the configured ones."""
+    unknown = intervention.unknown_components(command.components)
+    if unknown:
+        raise UnknownCodes("components", unknown, intervention.components)
+    check_recordable(uow.session, keys, command.match_id, caller)
     return write_session(uow, cipher, records, registry, command, caller.org,
                          raised_by=caller.subject)
 
@@ -519,12 +542,17 @@ def write_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
         session_id=session_id, match_id=found.match_id, held_on=command.held_on,
         duration_minutes=command.duration_minutes, mode=command.mode,
         attendance=command.attendance, safeguarding_concern=command.safeguarding_concern,
-        recorded_by_org=org))
+        recorded_by_org=org, components=_csv(command.components) or None))
     publish(uow, SessionLogged(
         session_id=session_id, match_id=found.match_id, org=found.org, held_on=command.held_on,
         duration_minutes=command.duration_minutes, mode=command.mode,
         attendance=command.attendance, safeguarding_concern=command.safeguarding_concern),
         referral.subject_id)
+    if command.components:
+        publish(uow, SessionComponentsRecorded(
+            session_id=session_id, match_id=found.match_id, org=found.org,
+            held_on=command.held_on, components=tuple(command.components)),
+            referral.subject_id)
     concern_id = None
     if command.safeguarding_concern and referral.subject_id is not None:
         concern_id = safeguarding.put_on_queue(uow, cipher, records, safeguarding.Concern(
@@ -534,7 +562,7 @@ def write_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
             safeguarding.pseudonym_of(registry, referral.subject_id))["id"]
     return {"id": session_id, "match_id": found.match_id, "held_on": command.held_on.isoformat(),
             "duration_minutes": command.duration_minutes, "mode": command.mode,
-            "attendance": command.attendance,
+            "attendance": command.attendance, "components": command.components,
             "safeguarding_concern": command.safeguarding_concern,
             "safeguarding_concern_id": concern_id}
 
@@ -542,7 +570,7 @@ def write_session(uow: UnitOfWork, cipher: PersonalDataCipher, records: RecordCi
 def record_outcome(uow: UnitOfWork, keys: LiveKeys, command: RecordOutcome,
                    caller: Principal, today: date) -> dict[str, Any]:
     """Record an outcome measure for a caller who may record on the match."""
-    _recordable(uow.session, keys, command.match_id, caller)
+    check_recordable(uow.session, keys, command.match_id, caller)
     return write_outcome(uow, command, caller.org, today)
 
 
@@ -590,7 +618,7 @@ def end_match(uow: UnitOfWork, keys: LiveKeys, cipher: PersonalDataCipher, match
               ) -> dict[str, Any]:
     """End a match, for a caller who may record on it; the mentor's room goes to the
     caller's organisation's waitlist."""
-    _recordable(uow.session, keys, match_id, caller)
+    check_recordable(uow.session, keys, match_id, caller)
     ended = end_active_match(uow, cipher, match_id, caller.org, command, today)
     match_waitlist(uow, today, rules, caller.org)
     return ended
@@ -620,5 +648,26 @@ def end_active_match(uow: UnitOfWork, cipher: PersonalDataCipher, match_id: str,
     publish(uow, MentoringEnded(match_id=match_id, org=found.org, ended_on=ended_on,
                                  planned=command.planned, personal=reason_block),
              referral.subject_id)
+    if command.feedback is not None:
+        _record_feedback(uow, cipher, found, referral.subject_id, command, ended_on)
     return {"match_id": match_id, "status": "ended", "planned": command.planned,
-            "ended_on": ended_on.isoformat()}
+            "ended_on": ended_on.isoformat(), "feedback_given": command.feedback is not None}
+
+
+def _record_feedback(uow: UnitOfWork, cipher: PersonalDataCipher, match: Any,
+                     subject_id: str | None, command: EndMatch, given_on: date) -> None:
+    """Keep the mentee's feedback at the ending, the comment sealed under their data key."""
+    feedback = command.feedback
+    assert feedback is not None
+    comment = None
+    if feedback.comment and subject_id:
+        with contextlib.suppress(KeyShredded):  # after erasure the comment is not kept
+            comment = cipher.seal(subject_id, MenteeFeedbackGiven.event_type,
+                                  {"comment": feedback.comment})
+    uow.session.execute(mentee_feedback.insert().values(
+        match_id=match.match_id, given_on=given_on, helped=feedback.helped,
+        made_worse=feedback.made_worse,
+        comment_sealed=comment.model_dump_json().encode() if comment else None))
+    publish(uow, MenteeFeedbackGiven(match_id=match.match_id, org=match.org, given_on=given_on,
+                                     helped=feedback.helped, made_worse=feedback.made_worse,
+                                     personal=comment), subject_id)

@@ -24,9 +24,11 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.mentoring.adapters.tables import (
+    adverse_events,
     concern_transitions,
     marac_referrals,
     matches,
+    mentee_feedback,
     mentoring_sessions,
     outcomes,
     referrals,
@@ -42,7 +44,12 @@ from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher, Unknown
 from shared.db import Database, UnitOfWork, insert_if_absent, utcnow
 from shared.events.consent import SafeContact
 from shared.events.envelope import EncryptedBlock
-from shared.events.mentoring import MentoringEnded, SafeguardingConcernRaised
+from shared.events.mentoring import (
+    AdverseEventRecorded,
+    MenteeFeedbackGiven,
+    MentoringEnded,
+    SafeguardingConcernRaised,
+)
 from shared.identity import SUBJECT_PATTERN
 
 SAFE_CONTACT = "mentoring.safe-contact"
@@ -502,16 +509,18 @@ def export_subject(database: Database, consent: Consent, cipher: PersonalDataCip
 
 def _match_export(session: Session, cipher: PersonalDataCipher, subject_id: str, found: Any
                   ) -> dict[str, Any]:
-    reason: Any = None
-    if found.end_reason_sealed is not None:
-        opened = cipher.open(subject_id, MentoringEnded.event_type,
-                             EncryptedBlock.model_validate_json(found.end_reason_sealed))
-        reason = opened["reason"] if isinstance(opened, dict) else opened.marker
+    reason = _opened(cipher, subject_id, MentoringEnded.event_type, found.end_reason_sealed,
+                     "reason")
     held_sessions = session.execute(select(mentoring_sessions).where(
         mentoring_sessions.c.match_id == found.match_id)
         .order_by(mentoring_sessions.c.held_on)).all()
     measured = session.execute(select(outcomes).where(outcomes.c.match_id == found.match_id)
                                .order_by(outcomes.c.recorded_on)).all()
+    feedback = session.execute(select(mentee_feedback).where(
+        mentee_feedback.c.match_id == found.match_id)).first()
+    harms = session.execute(select(adverse_events).where(
+        adverse_events.c.match_id == found.match_id)
+        .order_by(adverse_events.c.occurred_on)).all()
     return {"id": found.match_id, "referral_id": found.referral_id,
             "mentor_id": found.mentor_id, "org": found.org,
             "matched_on": found.matched_on.isoformat(), "status": found.status,
@@ -520,11 +529,31 @@ def _match_export(session: Session, cipher: PersonalDataCipher, subject_id: str,
             "sessions": [{"id": s.session_id, "held_on": s.held_on.isoformat(),
                           "duration_minutes": s.duration_minutes, "mode": s.mode,
                           "attendance": s.attendance,
+                          "components": s.components.split(",") if s.components else [],
                           "safeguarding_concern": s.safeguarding_concern}
                          for s in held_sessions],
+            "feedback": None if feedback is None else {
+                "given_on": feedback.given_on.isoformat(), "helped": feedback.helped,
+                "made_worse": feedback.made_worse,
+                "comment": _opened(cipher, subject_id, MenteeFeedbackGiven.event_type,
+                                   feedback.comment_sealed, "comment")},
+            "adverse_events": [{
+                "id": a.adverse_event_id, "occurred_on": a.occurred_on.isoformat(),
+                "kind": a.kind, "serious": a.serious, "relatedness": a.relatedness,
+                "details": _opened(cipher, subject_id, AdverseEventRecorded.event_type,
+                                   a.details_sealed, "details")} for a in harms],
             "outcomes": [{"id": o.outcome_id, "timepoint": o.timepoint,
                           "instrument": o.instrument, "raw_score": o.raw_score,
                           "metric_score": o.metric_score,
                           "recorded_on": o.recorded_on.isoformat()} for o in measured]}
 
 
+
+
+def _opened(cipher: PersonalDataCipher, subject_id: str, context: str, sealed: bytes | None,
+            key: str) -> Any:
+    """One sealed field, opened (its marker once the key is shredded; None if never kept)."""
+    if sealed is None:
+        return None
+    opened = cipher.open(subject_id, context, EncryptedBlock.model_validate_json(sealed))
+    return opened[key] if isinstance(opened, dict) else opened.marker

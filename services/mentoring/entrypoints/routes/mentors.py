@@ -50,10 +50,11 @@ def router(adapters: MentoringAdapters) -> APIRouter:
     @routes.post("/v1/mentors/{mentor_id}/supervision", responses=MENTOR)
     def supervision(mentor_id: Annotated[str, ID], body: RecordSupervision,
                     caller: Annotated[Principal, coordinator]) -> dict[str, Any]:
-        """Record supervision; waitlisted referrals are matched if the mentor now can take them."""
+        """Record supervision and what it covered; waitlisted referrals are matched if the
+        mentor now can take them."""
         with errors(), db.unit_of_work() as uow:
-            return mentoring.record_supervision(uow, mentor_id, caller.org, body.held_on,
-                                                date.today(), rules)
+            return mentoring.record_supervision(uow, mentor_id, caller.org, body, date.today(),
+                                                rules, adapters.intervention)
 
     @routes.post("/v1/mentors/{mentor_id}/status", responses=MENTOR)
     def status(mentor_id: Annotated[str, ID], body: ChangeMentorStatus,

@@ -22,9 +22,10 @@ def router(adapters: MentoringAdapters) -> APIRouter:
         409, "The match has ended: sessions are logged on active matches only.")))
     def log_session(body: LogSession, caller: Annotated[
             Principal, Depends(adapters.authorizer.require(*RECORDERS))]) -> dict[str, Any]:
-        """Log a session; a safeguarding concern goes to the Trust's safeguarding lead."""
+        """Log a session, with the intervention's components it covered; a safeguarding
+        concern goes to the Trust's safeguarding lead."""
         with errors(), adapters.database.unit_of_work() as uow:
             return mentoring.log_session(uow, adapters.keys, adapters.cipher, adapters.records,
-                                         adapters.consent, body, caller)
+                                         adapters.consent, body, caller, adapters.intervention)
 
     return routes

@@ -1,0 +1,33 @@
+"""``/v1/offers``: offers of peer mentoring and what the person said, recorded without
+personal data by the organisation that made them."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from services.mentoring.bootstrap import MentoringAdapters
+from services.mentoring.domain import access
+from services.mentoring.service_layer import offers
+from services.mentoring.service_layer.commands import RecordOffer
+from shared.auth import Principal
+
+
+def router(adapters: MentoringAdapters) -> APIRouter:
+    """The offers routes wired to the adapters."""
+    routes = APIRouter()
+    recorder = Depends(adapters.authorizer.require(*sorted(access.OFFER_RECORDERS)))
+
+    @routes.post("/v1/offers", status_code=201)
+    def record_offer(body: RecordOffer, caller: Annotated[Principal, recorder]
+                     ) -> dict[str, Any]:
+        """Record an offer of peer mentoring made by the caller's organisation."""
+        with adapters.database.unit_of_work() as uow:
+            return offers.record_offer(uow, body, caller)
+
+    @routes.get("/v1/offers")
+    def list_offers(caller: Annotated[Principal, recorder]) -> dict[str, Any]:
+        """The caller's organisation's offers, newest first."""
+        with adapters.database.read() as session:
+            return {"offers": offers.offers_of(session, caller)}
+
+    return routes
