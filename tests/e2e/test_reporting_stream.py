@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,110 @@ def test_why_enquiries_were_not_made_and_whether_being_asked_was_all_right_reach
                                     "as_of": "2026-11-01"}
     # the people not asked were due; none of them counts as screened
     assert row["due"]["value"] == 10 and row["screened"]["value"] == 0
+
+
+def call(platform: RunningPlatform, service: str, path: str, body: dict[str, Any], org: str,
+         role: str) -> dict[str, Any]:
+    response = httpx.post(platform.url(service, path), json=body,
+                          headers=platform.headers(org, role), timeout=10)
+    assert response.is_success, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def journey(platform: RunningPlatform, team: str, mentor_id: str) -> None:
+    """One person due, screened (past abuse), referred with consent to partner-a, matched,
+    a session covering two components, an adverse event, an ending with feedback, and a
+    3-month follow-up."""
+    numbers = due(platform, team)
+    subject = screen(platform, team, current=False, past="yes", nhs_number=numbers)
+    for purpose, more in (("peer-mentoring", {}),
+                          ("partner-sharing", {"recipients": ["partner-a"]})):
+        call(platform, "consent", f"/v1/subjects/{subject}/consents",
+             {"purpose": purpose, "method": "verbal", "recorded_by": "Nurse Okafor", **more},
+             "trust", "clinician")
+    referral = call(platform, "mentoring", "/v1/referrals", {
+        "subject_id": subject, "referred_by_org": "trust", "to_org": "partner-a",
+        "safe_contact": {"phone": "07700 900123", "times": "evenings",
+                         "may_leave_message": False}}, "trust", "clinician")
+    match_id = call(platform, "mentoring", f"/v1/referrals/{referral['id']}/match", {},
+                    "partner-a", "mentor-coordinator")["match_id"]
+    coordinator = ("partner-a", "mentor-coordinator")
+    call(platform, "mentoring", "/v1/sessions", {
+        "match_id": match_id, "held_on": f"{PERIOD}-20", "duration_minutes": 50,
+        "mode": "phone", "attendance": "attended",
+        "components": ["safety-planning", "emotional-support"]}, *coordinator)
+    call(platform, "mentoring", "/v1/adverse-events", {
+        "match_id": match_id, "occurred_on": f"{PERIOD}-21", "kind": "distress",
+        "serious": False, "relatedness": "possibly-related", "details": "upset"}, *coordinator)
+    call(platform, "mentoring", f"/v1/matches/{match_id}/end", {
+        "planned": True, "ended_on": f"{PERIOD}-28",
+        "feedback": {"helped": 5, "made_worse": "no"}}, *coordinator)
+    call(platform, "mentoring", "/v1/outcomes", {
+        "match_id": match_id, "timepoint": "3-months", "instrument": "SWEMWBS",
+        "items": [4] * 7}, *coordinator)
+    assert mentor_id
+
+
+def test_offers_sessions_feedback_follow_ups_and_adverse_events_reach_the_feasibility_funnel(
+        platform: RunningPlatform) -> None:
+    """The study's questions (b) and (c): eight people through the whole programme, and
+    eight offers declined, each at the next release."""
+    team = f"stream-{uuid.uuid4().hex[:6]}"
+    people = 8
+    today = date.today()
+    mentor = call(platform, "mentoring", "/v1/mentors", {
+        "org": "partner-a", "display_name": "Sam", "gender": "female", "languages": ["en"],
+        "borough": "camden", "modes": ["phone"], "capacity": people,
+        "training_completed_on": (today - timedelta(days=60)).isoformat(),
+        "check_level": "enhanced",
+        "check_completed_on": (today - timedelta(days=60)).isoformat(), "status": "active"},
+        "partner-a", "mentor-coordinator")
+    call(platform, "mentoring", f"/v1/mentors/{mentor['id']}/supervision",
+         {"held_on": today.isoformat(), "covered": ["intervention-components"]},
+         "partner-a", "mentor-coordinator")
+    for _ in range(people):
+        journey(platform, team, mentor["id"])
+    for _ in range(people):
+        call(platform, "mentoring", "/v1/offers", {
+            "org": "trust", "team": team, "gender": "male", "age_band": "35-44",
+            "offered_on": f"{PERIOD}-03", "outcome": "declined",
+            "decline_reason": "has-other-support"}, "trust", "clinician")
+
+    def row(path: str, group_by: str, key: str, period: str = PERIOD
+            ) -> dict[str, Any] | None:
+        response = httpx.get(platform.url("reporting", path),
+                             params={"group_by": group_by, "period": period},
+                             headers=platform.headers("trust", "ops-viewer"), timeout=10)
+        response.raise_for_status()
+        rows = [r for r in response.json()["rows"] if r[group_by] == key]
+        return rows[0] if rows else None
+
+    offered = wait_for(lambda: (r := row("/v1/mentoring-offers", "team", team))
+                       and r["offered"]["value"] == 10 and r)
+    assert offered["offer_declined"]["rate"] == 1.0
+    assert offered["offer_declined_has_other_support"]["display"] == "10"
+    # the eight people's mentoring: every episode covered both components, had feedback, an
+    # adverse event and a 3-month follow-up (8 -> 10 of 10)
+    # (referred today: the episodes' cohort is this month)
+    this_month = today.strftime("%Y-%m")
+    episode = wait_for(lambda: (r := row("/v1/engagement", "org", "partner-a", this_month))
+                       and r["followed_up_3_months"]["value"] is not None
+                       and r["followed_up_3_months"]["value"] >= 10 and r)
+    assert episode["components"]["safety_planning"]["value"] >= 10
+    assert episode["feedback_given"]["value"] >= 10
+    assert episode["adverse_event"]["value"] >= 10
+    # (each person entered when their enquiry fell due, in PERIOD)
+    funnel = wait_for(lambda: (r := row("/v1/feasibility", "org", "trust"))
+                      and r["followed_up_3_months"]["value"] is not None
+                      and r["followed_up_3_months"]["value"] >= 10 and r)
+    for stage in ("due", "asked", "disclosed", "referred", "matched", "attended_session",
+                  "planned_ending"):
+        assert funnel[stage]["value"] >= 10, stage
+    csv = httpx.get(platform.url("reporting", "/v1/feasibility"),
+                    params={"group_by": "org", "period": PERIOD, "format": "csv"},
+                    headers=platform.headers("trust", "ops-viewer"), timeout=10)
+    assert csv.status_code == 200 and "followed_up_3_months" in csv.text.splitlines()[0]
 
 
 @pytest.mark.usefixtures("same_rule")

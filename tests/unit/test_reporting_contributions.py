@@ -11,11 +11,19 @@ from services.reporting.domain.contributions import (
     NOT_ASKED_MEASURES,
     UNKNOWN,
     Contribution,
+    anonymous_subject,
     contributions_of,
     month_of,
 )
 from shared.events.consent import SubjectKeyShredded
 from shared.events.envelope import EventPayload
+from shared.events.mentoring import (
+    AdverseEventRecorded,
+    MenteeFeedbackGiven,
+    MentoringOffered,
+    OutcomeRecorded,
+    SessionComponentsRecorded,
+)
 from shared.events.screening import (
     EnquiryAcceptability,
     EnquiryDue,
@@ -188,3 +196,59 @@ def test_an_acceptability_answer_contributes_the_answer_and_any_comfort(
                                  acceptable=acceptable, comfort=comfort)
     assert measures(given) == {"acceptability_answered": 1, **expected}
     assert {c.month for c in contributions_of(given)} == {"2026-01"}
+
+
+MATCHED: dict[str, Any] = {"match_id": "m1", "org": "partner-a"}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param(SessionComponentsRecorded(**MATCHED, session_id="s1",
+                                               held_on=date(2026, 2, 3),
+                                               components=("safety-planning",
+                                                           "goals-and-next-steps")),
+                     {"components_recorded": 1, "component_safety_planning": 1,
+                      "component_goals_and_next_steps": 1}, id="components"),
+        pytest.param(MenteeFeedbackGiven(**MATCHED, given_on=date(2026, 2, 3), helped=4,
+                                         made_worse="unsure"),
+                     {"feedback_given": 1, "helped_a_lot": 1, "made_worse": 0},
+                     id="feedback-helped"),
+        pytest.param(MenteeFeedbackGiven(**MATCHED, given_on=date(2026, 2, 3), helped=3,
+                                         made_worse="yes"),
+                     {"feedback_given": 1, "helped_a_lot": 0, "made_worse": 1},
+                     id="feedback-worse"),
+        pytest.param(AdverseEventRecorded(**MATCHED, adverse_event_id="a1",
+                                          occurred_on=date(2026, 2, 3), kind="distress",
+                                          serious=True, relatedness="possibly-related"),
+                     {"adverse_event": 1, "serious_adverse_event": 1,
+                      "related_adverse_event": 1}, id="adverse-serious-related"),
+        pytest.param(AdverseEventRecorded(**MATCHED, adverse_event_id="a1",
+                                          occurred_on=date(2026, 2, 3), kind="other",
+                                          serious=False, relatedness="not-known"),
+                     {"adverse_event": 1, "serious_adverse_event": 0,
+                      "related_adverse_event": 0}, id="adverse-minor-unknown"),
+        pytest.param(OutcomeRecorded(**MATCHED, outcome_id="o1", recorded_on=date(2026, 8, 3),
+                                     timepoint="6-months", instrument="SWEMWBS",
+                                     items=(3,) * 7, raw_score=21, metric_score=19.25),
+                     {"followed_up_6_months": 1}, id="follow-up-6"),
+        pytest.param(MentoringOffered(offer_id="off_1", org="trust", team="north",
+                                      gender="male", age_band="35-44",
+                                      offered_on=date(2026, 2, 3), outcome="declined",
+                                      decline_reason="no-time"),
+                     {"offered": 1, "offer_accepted": 0, "offer_declined": 1,
+                      "offer_undecided": 0, "offer_declined_no_time": 1}, id="offer-declined"),
+    ],
+)
+def test_the_studys_mentoring_records_contribute(given: EventPayload,
+                                                 expected: dict[str, int]) -> None:
+    assert measures(given) == expected
+
+
+def test_an_offer_counts_as_itself_and_nothing_else_is_anonymous() -> None:
+    offer = MentoringOffered(offer_id="off_1", org="trust", team="north", gender="male",
+                             age_band="35-44", offered_on=date(2026, 2, 3), outcome="accepted")
+    assert anonymous_subject(offer) == "off_1"
+    assert anonymous_subject(completed(0, "no")) is None
+    [offered, *_] = contributions_of(offer)
+    assert (offered.org, offered.team, offered.gender) == ("trust", "north", "male")

@@ -9,7 +9,13 @@ import pytest
 
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules, rows_of, swemwbs_change
-from services.reporting.domain.people import COVERAGE, ENGAGEMENT, PREVALENCE
+from services.reporting.domain.people import (
+    COVERAGE,
+    ENGAGEMENT,
+    FEASIBILITY,
+    OFFERS,
+    PREVALENCE,
+)
 from services.reporting.domain.release_rule import summary
 
 POLICY = DisclosurePolicy()
@@ -122,3 +128,44 @@ def test_the_funnel_row_has_every_stage() -> None:
     assert stages == [40, 35, 30]
     assert row["referred_by"] == "trust"
     assert "sessions_attended" not in row
+
+
+def test_the_feasibility_funnel_gives_shares_only_where_people_are_nested() -> None:
+    [row] = rows_of(FEASIBILITY, "org", [published(
+        due=40, asked=31, disclosed=12, referred=20, matched=16, attended_session=14,
+        planned_ending=9, followed_up_3_months=8, not_asked=9)], POLICY, RULES, 10)
+    assert row["due"]["display"] == "40" and "rate" not in row["due"]
+    assert (row["disclosed"]["display"], row["disclosed"]["rate"]) == ("10", round(10 / 30, 4))
+    assert "rate" not in row["referred"]  # people enter at a referral too
+    assert row["matched"]["rate"] == round(15 / 20, 4)
+    assert row["followed_up_3_months"]["rate"] == round(10 / 15, 4)
+    assert row["followed_up_12_months"]["display"] == "0"
+    assert row["lost"]["not_asked"]["display"] == "10"
+    assert row["lost"]["unplanned_ending"]["display"] == "0"
+
+
+def test_offers_are_shares_of_the_offers_and_reasons_of_those_declined() -> None:
+    [row] = rows_of(OFFERS, "team", [published(
+        offered=30, offer_accepted=18, offer_declined=11, offer_undecided=1,
+        offer_declined_has_other_support=9, offer_declined_no_time=2)], POLICY, RULES, 10)
+    assert row["offered"]["display"] == "30"
+    assert row["offer_accepted"]["rate"] == round(20 / 30, 4)
+    assert row["offer_undecided"]["display"] == "fewer than 8"
+    assert (row["offer_declined_has_other_support"]["display"],
+            row["offer_declined_has_other_support"]["rate"]) == ("10", 1.0)
+    assert row["offer_declined_no_time"]["withheld"] is True
+
+
+def test_an_episodes_components_feedback_and_harms_are_shares_of_their_parents() -> None:
+    [row] = rows_of(ENGAGEMENT, "org", [published(
+        referred=30, matched=26, attended_session=24, components_recorded=21,
+        component_safety_planning=19, component_practical_help=3, feedback_given=12,
+        helped_a_lot=10, adverse_event=2, followed_up_6_months=11)], POLICY, RULES, 10)
+    assert row["components_recorded"]["rate"] == round(20 / 25, 4)
+    assert row["components"]["safety_planning"]["rate"] == round(20 / 20, 4)
+    assert row["components"]["practical_help"]["display"] == "fewer than 8"
+    assert set(row["components"]) == {"safety_planning", "practical_help"}
+    assert row["helped_a_lot"]["rate"] == round(10 / 10, 4)
+    assert row["adverse_event"]["display"] == "fewer than 8"
+    assert row["serious_adverse_event"]["withheld"] is True
+    assert row["followed_up_6_months"]["rate"] == round(10 / 25, 4)

@@ -13,7 +13,10 @@ from services.reporting.domain.contributions import contributions_of
 from services.reporting.domain.people import (
     COVERAGE,
     ENGAGEMENT,
+    FEASIBILITY,
+    OFFERS,
     PREVALENCE,
+    WITHIN,
     Fact,
     Remembered,
     Standing,
@@ -25,11 +28,15 @@ from services.reporting.domain.people import (
 )
 from shared.events.envelope import EventPayload
 from shared.events.mentoring import (
+    AdverseEventRecorded,
     MatchMade,
+    MenteeFeedbackGiven,
     MenteeReferred,
     MentoringEnded,
+    MentoringOffered,
     MentoringPreferences,
     OutcomeRecorded,
+    SessionComponentsRecorded,
     SessionLogged,
 )
 from shared.events.screening import (
@@ -327,3 +334,84 @@ def test_acceptability_is_each_persons_most_recent_answer() -> None:
     assert (two["not_acceptable"], two["comfort_rated"], two["comfortable"]) == (1, 0, 0)
     # nobody answered in December: the November answers are not carried into it
     assert log.table(COVERAGE, {"2026-12"}) == {}
+
+
+def offer(offer_id: str, outcome: str, reason: str | None = None,
+          day: date = date(2026, 11, 6)) -> MentoringOffered:
+    return MentoringOffered(offer_id=offer_id, org="trust", team="north", gender="male",
+                            age_band="35-44", offered_on=day, outcome=outcome,
+                            decline_reason=reason)
+
+
+def test_an_offer_counts_once_and_never_as_a_declined_enquiry() -> None:
+    log = Log()
+    log.add("off_1", offer("off_1", "declined", "has-other-support"))
+    log.add("off_2", offer("off_2", "accepted"))
+    offers = log.table(OFFERS)
+    assert sorted(s.measures["offer_declined"] for s in offers.values()) == [0, 1]
+    assert sum(s.measures["offer_declined_has_other_support"] for s in offers.values()) == 1
+    assert log.table(COVERAGE) == {}  # an offer declined is not an enquiry declined
+    assert log.table(FEASIBILITY) == {}  # nor anyone in the funnel
+
+
+def full_journey(log: Log, person: str) -> None:
+    log.add(person, EnquiryDue(org="trust", team="north", due_on=date(2026, 11, 1)))
+    log.add(person, screening(date(2026, 11, 2), current=True))
+    journey(log, person, f"r-{person}", planned=True)
+    log.add(person, OutcomeRecorded(outcome_id=f"o3-{person}", match_id=f"m-r-{person}",
+                                    org="partner-a", recorded_on=date(2027, 2, 28),
+                                    timepoint="3-months", instrument="SWEMWBS",
+                                    items=(3,) * 7, raw_score=21, metric_score=19.25))
+
+
+def test_the_feasibility_funnel_follows_one_person_from_due_to_follow_up_in_their_entry_month(
+        ) -> None:
+    log = Log()
+    full_journey(log, "p1")
+    log.add("p2", not_asked(date(2026, 11, 9), "no-time"))
+    [one] = [s for s in log.table(FEASIBILITY).values() if s.person == person_reference("p1")]
+    assert {m: one.measures[m] for m in ("due", "asked", "disclosed", "referred", "matched",
+                                         "attended_session", "planned_ending",
+                                         "followed_up_3_months", "followed_up_6_months")} == {
+        "due": 1, "asked": 1, "disclosed": 1, "referred": 1, "matched": 1,
+        "attended_session": 1, "planned_ending": 1, "followed_up_3_months": 1,
+        "followed_up_6_months": 0}
+    assert one.dims["month"] == "2026-11" and one.dims["org"] == "trust"
+    lost = log.table(FEASIBILITY)[person_reference("p2")].measures
+    assert (lost["due"], lost["asked"], lost["not_asked"]) == (0, 0, 1)
+    # the follow-up in February does not move them out of November, their entry month
+    assert log.table(FEASIBILITY, {"2027-02"}) == {}
+
+
+def test_an_episode_counts_its_components_feedback_and_adverse_events() -> None:
+    log = Log()
+    journey(log, "p1", "r1", planned=True)
+    log.add("p1", SessionComponentsRecorded(session_id="s1", match_id="m-r1", org="partner-a",
+                                            held_on=date(2026, 11, 16),
+                                            components=("safety-planning",)))
+    log.add("p1", SessionComponentsRecorded(session_id="s2", match_id="m-r1", org="partner-a",
+                                            held_on=date(2026, 11, 23),
+                                            components=("safety-planning", "practical-help")))
+    log.add("p1", MenteeFeedbackGiven(match_id="m-r1", org="partner-a",
+                                      given_on=date(2026, 11, 29), helped=5, made_worse="no"))
+    log.add("p1", AdverseEventRecorded(adverse_event_id="a1", match_id="m-r1", org="partner-a",
+                                       occurred_on=date(2026, 11, 20), kind="distress",
+                                       serious=False, relatedness="unrelated"))
+    [episode] = log.table(ENGAGEMENT).values()
+    assert {m: episode.measures[m] for m in (
+        "components_recorded", "component_safety_planning", "component_practical_help",
+        "feedback_given", "helped_a_lot", "made_worse", "adverse_event",
+        "serious_adverse_event", "related_adverse_event")} == {
+        "components_recorded": 1, "component_safety_planning": 1,
+        "component_practical_help": 1, "feedback_given": 1, "helped_a_lot": 1,
+        "made_worse": 0, "adverse_event": 1, "serious_adverse_event": 0,
+        "related_adverse_event": 0}
+    assert "component_emotional_support" not in episode.measures
+
+
+def test_components_nest_in_the_people_with_components_recorded() -> None:
+    nesting = WITHIN[ENGAGEMENT]
+    assert nesting["component_anything_configured"] == "components_recorded"
+    assert "component_anything_configured" in nesting
+    assert nesting["components_recorded"] == "attended_session"
+    assert "swemwbs_intake" not in nesting

@@ -15,10 +15,14 @@ from typing import get_args
 
 from shared.events.envelope import EventPayload
 from shared.events.mentoring import (
+    AdverseEventRecorded,
     MatchMade,
+    MenteeFeedbackGiven,
     MenteeReferred,
     MentoringEnded,
+    MentoringOffered,
     OutcomeRecorded,
+    SessionComponentsRecorded,
     SessionLogged,
 )
 from shared.events.screening import (
@@ -30,7 +34,7 @@ from shared.events.screening import (
     ScreeningDeclined,
     ScreeningNotSafe,
 )
-from shared.events.vocabulary import NotAskedReason
+from shared.events.vocabulary import FOLLOW_UPS, NotAskedReason, OfferDeclineReason
 
 DIMENSIONS: tuple[str, ...] = ("org", "team", "borough", "gender", "age_band", "referred_by")
 UNKNOWN = "unknown"
@@ -49,6 +53,36 @@ def not_asked_measure(reason: str) -> str:
 
 
 NOT_ASKED_MEASURES: tuple[str, ...] = tuple(not_asked_measure(r) for r in NOT_ASKED_REASONS)
+COMPONENT_PREFIX = "component_"
+"""Measures of an episode's sessions covering one configured component (``component_`` and
+the code in snake case): the list is configured, so these are found by their prefix."""
+OFFER_MEASURES: tuple[str, ...] = ("offer_accepted", "offer_declined", "offer_undecided")
+"""What the person said to an offer (named apart from the enquiry's ``declined``)."""
+
+
+def decline_measure(reason: str) -> str:
+    """The measure of offers declined for ``reason``."""
+    return f"offer_declined_{reason.replace('-', '_')}"
+
+
+DECLINE_MEASURES: tuple[str, ...] = tuple(
+    decline_measure(r) for r in get_args(OfferDeclineReason))
+FOLLOW_UP_MEASURES: dict[str, str] = {
+    timepoint: f"followed_up_{months}_months" for timepoint, months in FOLLOW_UPS.items()}
+HELPED_A_LOT_FROM = 4
+"""A mentee's "how much it helped" of 4 or 5 (of 5) counts as helped a lot."""
+RELATED = frozenset({"related", "possibly-related"})
+
+
+def component_measure(code: str) -> str:
+    """The measure of a configured component's code."""
+    return COMPONENT_PREFIX + code.replace("-", "_")
+
+
+def anonymous_subject(payload: EventPayload) -> str | None:
+    """Whom an event about nobody counts as: an offer of mentoring counts once, as itself
+    (its id), since the person who declined it gave nothing to link it to."""
+    return payload.offer_id if isinstance(payload, MentoringOffered) else None
 
 
 @dataclass(frozen=True)
@@ -153,10 +187,48 @@ def _engagement(payload: EventPayload) -> list[Contribution]:
         ending = "planned_ending" if payload.planned else "unplanned_ending"
         return [Contribution(measure=ending, value=1, occurred_on=payload.ended_on,
                              org=payload.org, match_id=payload.match_id)]
+    if isinstance(payload, OutcomeRecorded) and payload.timepoint in FOLLOW_UP_MEASURES:
+        return [Contribution(measure=FOLLOW_UP_MEASURES[payload.timepoint], value=1,
+                             occurred_on=payload.recorded_on, org=payload.org,
+                             match_id=payload.match_id)]
     if isinstance(payload, OutcomeRecorded) and payload.instrument == "SWEMWBS" \
             and payload.timepoint in ("intake", "exit") and payload.metric_score is not None:
         return [Contribution(measure=f"swemwbs_{payload.timepoint}",
                              value=round(payload.metric_score * METRIC_SCALE),
                              occurred_on=payload.recorded_on, org=payload.org,
                              match_id=payload.match_id)]
+    return _study(payload)
+
+
+def _study(payload: EventPayload) -> list[Contribution]:
+    """What the study's mentoring records contribute: the components a session covered,
+    the mentee's feedback and adverse events (each tied to its match), and offers."""
+    if isinstance(payload, SessionComponentsRecorded):
+        covered = Contribution(measure="components_recorded", value=1,
+                               occurred_on=payload.held_on, org=payload.org,
+                               match_id=payload.match_id)
+        return [covered, *(replace(covered, measure=component_measure(code))
+                           for code in payload.components)]
+    if isinstance(payload, MenteeFeedbackGiven):
+        given = Contribution(measure="feedback_given", value=1, occurred_on=payload.given_on,
+                             org=payload.org, match_id=payload.match_id)
+        return [given,
+                replace(given, measure="helped_a_lot",
+                        value=int(payload.helped >= HELPED_A_LOT_FROM)),
+                replace(given, measure="made_worse", value=int(payload.made_worse == "yes"))]
+    if isinstance(payload, AdverseEventRecorded):
+        harm = Contribution(measure="adverse_event", value=1, occurred_on=payload.occurred_on,
+                            org=payload.org, match_id=payload.match_id)
+        return [harm, replace(harm, measure="serious_adverse_event", value=int(payload.serious)),
+                replace(harm, measure="related_adverse_event",
+                        value=int(payload.relatedness in RELATED))]
+    if isinstance(payload, MentoringOffered):
+        offered = Contribution(measure="offered", value=1, occurred_on=payload.offered_on,
+                               org=payload.org, team=payload.team, gender=payload.gender,
+                               age_band=payload.age_band)
+        measures = {f"offer_{outcome}": int(payload.outcome == outcome)
+                    for outcome in ("accepted", "declined", "undecided")}
+        if payload.decline_reason is not None:
+            measures[decline_measure(payload.decline_reason)] = 1
+        return [offered, *(replace(offered, measure=m, value=v) for m, v in measures.items())]
     return []

@@ -6,9 +6,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.reporting.domain.contributions import NOT_ASKED_MEASURES
+from services.reporting.domain.contributions import (
+    COMPONENT_PREFIX,
+    DECLINE_MEASURES,
+    FOLLOW_UP_MEASURES,
+    NOT_ASKED_MEASURES,
+    OFFER_MEASURES,
+)
 from services.reporting.domain.disclosure import DisclosurePolicy, control_count, control_rate
-from services.reporting.domain.people import COVERAGE, ENGAGEMENT, PREVALENCE
+from services.reporting.domain.people import (
+    COVERAGE,
+    ENGAGEMENT,
+    FEASIBILITY,
+    FEASIBILITY_LOSSES,
+    FEASIBILITY_STAGES,
+    OFFERS,
+    PREVALENCE,
+    WITHIN,
+)
 
 PREVALENCE_MEASURES: tuple[str, ...] = ("current_abuse", "past_abuse", "either_abuse")
 ENGAGEMENT_COUNTS: tuple[str, ...] = (
@@ -19,6 +34,8 @@ COUNTED: dict[str, tuple[str, ...]] = {
     COVERAGE: ("due", "screened", "declined", "not_safe_to_ask", "not_asked", "marac_referrals",
                "acceptability_answered"),
     ENGAGEMENT: ENGAGEMENT_COUNTS,
+    FEASIBILITY: FEASIBILITY_STAGES,
+    OFFERS: ("offered",),
 }
 """The counts whose being non-zero puts a row in a table."""
 
@@ -96,7 +113,53 @@ def _engagement(row: Mapping[str, Any], policy: DisclosurePolicy, rules: Outcome
         else {"value": None, "withheld": True})
     change = row["figures"].get("swemwbs_change", {"n": 0, "mean": None, "improved": 0})
     shown["swemwbs_change"] = swemwbs_change(change, policy, rules)
+    shown.update(_study(row, policy))
     return shown
+
+
+def _study(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
+    """What the study reads of each episode: the share of people matched followed up at 3,
+    6 and 12 months, given feedback, with an adverse event; the components their sessions
+    covered (each a share of the people whose sessions had components recorded)."""
+    matched = _n(row, "matched")
+    recorded = _n(row, "components_recorded")
+    feedback = _n(row, "feedback_given")
+    harmed = _n(row, "adverse_event")
+    components = sorted(m for m in row["figures"] if m.startswith(COMPONENT_PREFIX))
+    return {
+        **{m: _rate(_n(row, m), matched, policy) for m in FOLLOW_UP_MEASURES.values()},
+        "feedback_given": _rate(feedback, matched, policy),
+        "helped_a_lot": _rate(_n(row, "helped_a_lot"), feedback, policy),
+        "made_worse": _rate(_n(row, "made_worse"), feedback, policy),
+        "adverse_event": _rate(harmed, matched, policy),
+        "serious_adverse_event": _rate(_n(row, "serious_adverse_event"), harmed, policy),
+        "related_adverse_event": _rate(_n(row, "related_adverse_event"), harmed, policy),
+        "components_recorded": _rate(recorded, _n(row, "attended_session"), policy),
+        "components": {m[len(COMPONENT_PREFIX):]: _rate(_n(row, m), recorded, policy)
+                       for m in components},
+    }
+
+
+def _feasibility(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
+    """Each stage of the funnel as a count of people, and as a share of the stage its people
+    are always among (disclosed of asked; matched of referred; a session, a planned ending
+    and each follow-up of matched); where people are known to have left, how many. People
+    may enter at a referral, not only at an enquiry, so referred is no share of disclosed."""
+    within = WITHIN[FEASIBILITY]
+    shown: dict[str, Any] = {
+        stage: _rate(_n(row, stage), _n(row, within[stage]), policy) if stage in within
+        else _count(_n(row, stage), policy) for stage in FEASIBILITY_STAGES}
+    shown["lost"] = {m: _count(_n(row, m), policy) for m in FEASIBILITY_LOSSES}
+    return shown
+
+
+def _offers(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
+    """Offers of mentoring and what people said, each a share of the offers; each reason a
+    share of the offers declined."""
+    offered, declined = _n(row, "offered"), _n(row, "offer_declined")
+    return {"offered": _count(offered, policy),
+            **{m: _rate(_n(row, m), offered, policy) for m in OFFER_MEASURES},
+            **{m: _rate(_n(row, m), declined, policy) for m in DECLINE_MEASURES}}
 
 
 def swemwbs_change(change: Mapping[str, Any], policy: DisclosurePolicy, rules: OutcomeRules
@@ -138,6 +201,10 @@ def rows_of(table: str, group_by: str, published: Iterable[Mapping[str, Any]],
             shown.update(_prevalence(row, policy))
         elif table == COVERAGE:
             shown.update(_coverage(row, policy))
+        elif table == FEASIBILITY:
+            shown.update(_feasibility(row, policy))
+        elif table == OFFERS:
+            shown.update(_offers(row, policy))
         else:
             shown.update(_engagement(row, policy, rules))
         rows.append(shown)
@@ -158,5 +225,17 @@ WHO_COUNTS: dict[str, str] = {
                  "organisation, grouped by referred_by); each stage counts people of that "
                  "episode, so the funnel narrows. SWEMWBS change pairs intake and exit within "
                  "one episode."),
+    FEASIBILITY: ("People by the month they entered the programme (their first enquiry due, "
+                  "enquiry or referral), each once, with every stage they reached since: due, "
+                  "asked, disclosed, referred, matched, attended a session, a planned ending, "
+                  "followed up at 3, 6 and 12 months after exit. A stage whose people are "
+                  "always among another's is also a share of it (disclosed of asked; matched "
+                  "of referred; a session, a planned ending and each follow-up of matched); "
+                  "lost counts the people known to have left: not asked, declined to answer, "
+                  "an unplanned ending. Offers of mentoring hold no personal data, so they are "
+                  "counted apart (/v1/mentoring-offers)."),
+    OFFERS: ("Offers of peer mentoring in the period, each counted once as one person offered "
+             "(an offer carries nothing that identifies or links the person), with what they "
+             "said; each reason declined is a share of the offers declined."),
 }
 """Who each table counts, stated first in its method."""

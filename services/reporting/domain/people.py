@@ -22,20 +22,56 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache, partial
 
-from services.reporting.domain.contributions import DIMENSIONS, NOT_ASKED_MEASURES, UNKNOWN
+from services.reporting.domain.contributions import (
+    COMPONENT_PREFIX,
+    DECLINE_MEASURES,
+    DIMENSIONS,
+    FOLLOW_UP_MEASURES,
+    NOT_ASKED_MEASURES,
+    OFFER_MEASURES,
+    UNKNOWN,
+)
 
 PREVALENCE, COVERAGE, ENGAGEMENT = "prevalence", "coverage", "engagement"
-TABLES: tuple[str, ...] = (PREVALENCE, COVERAGE, ENGAGEMENT)
+FEASIBILITY, OFFERS = "feasibility", "offers"
+TABLES: tuple[str, ...] = (PREVALENCE, COVERAGE, ENGAGEMENT, FEASIBILITY, OFFERS)
 GROUPS: tuple[str, ...] = ("org", "team", "borough", "gender", "age_band", "month")
 TABLE_GROUPS: dict[str, tuple[str, ...]] = {
-    PREVALENCE: GROUPS, COVERAGE: GROUPS, ENGAGEMENT: (*GROUPS, "referred_by")}
+    PREVALENCE: GROUPS, COVERAGE: GROUPS, ENGAGEMENT: (*GROUPS, "referred_by"),
+    FEASIBILITY: ("org", "gender", "age_band", "month"),
+    OFFERS: ("org", "team", "gender", "age_band", "month")}
 LAST_12_MONTHS = "last-12-months"
 RowKey = tuple[str, str, str, str]
 """Table, grouping, group and period of one row."""
 VALUE_MEASURES: frozenset[str] = frozenset({"days_to_match", "swemwbs_change"})
 """Measures whose members carry a value (medians, means); every other measure is a count."""
 
-WITHIN: dict[str, dict[str, str]] = {
+class _Nesting(Mapping[str, str]):
+    """Figures nested in others: a fixed map, and every measure with ``prefix`` nested in
+    ``parent`` (the configured components, found by their prefix)."""
+
+    def __init__(self, fixed: dict[str, str], prefix: str, parent: str) -> None:
+        self._fixed, self._prefix, self._parent = fixed, prefix, parent
+
+    def __getitem__(self, measure: str) -> str:
+        if measure in self._fixed:
+            return self._fixed[measure]
+        if measure.startswith(self._prefix):
+            return self._parent
+        raise KeyError(measure)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fixed)
+
+    def __len__(self) -> int:
+        return len(self._fixed)
+
+    def __contains__(self, measure: object) -> bool:
+        return isinstance(measure, str) and (
+            measure in self._fixed or measure.startswith(self._prefix))
+
+
+WITHIN: dict[str, Mapping[str, str]] = {
     PREVALENCE: {m: "screened" for m in ("current_abuse", "past_abuse", "either_abuse",
                                          "asked_in_private")},
     COVERAGE: {"screened": "due", "asked_in_private": "screened",
@@ -43,11 +79,21 @@ WITHIN: dict[str, dict[str, str]] = {
                **dict.fromkeys(("found_acceptable", "acceptable_unsure", "not_acceptable",
                                 "comfort_rated"), "acceptability_answered"),
                "comfortable": "comfort_rated"},
-    ENGAGEMENT: {"matched": "referred",
-                 **{m: "matched" for m in ("waitlisted", "attended_session", "missed_session",
-                                           "planned_endings", "unplanned_endings",
-                                           "active_mentees", "days_to_match",
-                                           "swemwbs_change")}},
+    ENGAGEMENT: _Nesting({
+        "matched": "referred",
+        **{m: "matched" for m in ("waitlisted", "attended_session", "missed_session",
+                                  "planned_endings", "unplanned_endings", "active_mentees",
+                                  "days_to_match", "swemwbs_change", "feedback_given",
+                                  "adverse_event", *FOLLOW_UP_MEASURES.values())},
+        "components_recorded": "attended_session",
+        "helped_a_lot": "feedback_given", "made_worse": "feedback_given",
+        "serious_adverse_event": "adverse_event", "related_adverse_event": "adverse_event",
+    }, COMPONENT_PREFIX, "components_recorded"),
+    FEASIBILITY: {"disclosed": "asked", "matched": "referred",
+                  **{m: "matched" for m in ("attended_session", "planned_ending",
+                                            *FOLLOW_UP_MEASURES.values())}},
+    OFFERS: {**dict.fromkeys(OFFER_MEASURES, "offered"),
+             **dict.fromkeys(DECLINE_MEASURES, "offer_declined")},
 }
 """Figures whose people are always among another figure's (a stage of the funnel among the
 people referred): published, they stay among them, so a table never shows more people matched
@@ -368,6 +414,7 @@ def _engaged(subject: str, own: list[_Episode]) -> Standing:
         "unplanned_endings": int(ending is not None and not planned),
         "active_mentees": int(matched and ending is None),
     }
+    measures.update(_study_measures(episode))
     days = episode.latest("days_to_match")
     if matched and days is not None:
         measures["days_to_match"] = days
@@ -379,7 +426,93 @@ def _engaged(subject: str, own: list[_Episode]) -> Standing:
                     _activity(every))
 
 
-STANDINGS = {PREVALENCE: prevalence, COVERAGE: coverage, ENGAGEMENT: engagement}
+STUDY_COUNTS: tuple[str, ...] = (
+    "components_recorded", "feedback_given", "helped_a_lot", "made_worse", "adverse_event",
+    "serious_adverse_event", "related_adverse_event", *FOLLOW_UP_MEASURES.values())
+"""What the study counts of an episode beyond the funnel: components, feedback, adverse
+events, follow-ups."""
+
+
+def _study_measures(episode: _Episode) -> dict[str, int]:
+    """Whether the episode's sessions covered each component, and whether it had feedback,
+    adverse events and each follow-up; feedback is by its most recent answer."""
+    measures = {m: int(episode.has(m)) for m in STUDY_COUNTS}
+    for worded in ("helped_a_lot", "made_worse"):
+        latest = episode.latest(worded)
+        measures[worded] = int(bool(latest)) if latest is not None else 0
+    measures.update({m: 1 for m in episode.counted if m.startswith(COMPONENT_PREFIX)})
+    return measures
+
+
+FEASIBILITY_STAGES: tuple[str, ...] = (
+    "due", "asked", "disclosed", "referred", "matched", "attended_session", "planned_ending",
+    *FOLLOW_UP_MEASURES.values())
+"""The stages of the feasibility funnel a person reaches, in order."""
+FEASIBILITY_LOSSES: tuple[str, ...] = ("not_asked", "declined", "unplanned_ending")
+"""Where people are known to have left the funnel, and why."""
+_ENTRY_KINDS = frozenset({"due", "screened", "declined", "not_safe_to_ask", "not_asked",
+                          "referred"})
+
+
+def feasibility(events: list[Event], periods: Periods, remembered: Remembered
+                ) -> Iterator[tuple[str, Standing]]:
+    """Each person in the period they entered the programme (their first enquiry due,
+    enquiry or referral), with every stage they reached since."""
+    for subject, own in _by_person(events).items():
+        entries = [e for e in own if not e.measures.keys().isdisjoint(_ENTRY_KINDS)]
+        if not entries:  # an offer, or someone with only mentoring's later records
+            continue
+        entry = min(entries, key=lambda e: e.order)
+        for period, months in periods.items():
+            if months is None or entry.month in months:
+                key = (FEASIBILITY, subject, *(e.content for e in own))
+                yield period, remembered.standing(key, partial(_reached, subject, own, entry))
+
+
+def _reached(subject: str, own: list[Event], entry: Event) -> Standing:
+    """One person's standing in the feasibility funnel: the stages they reached."""
+    counted = {m for e in own for m, value in e.measures.items() if value}
+    enquiries = [e for e in own if not e.measures.keys().isdisjoint(ENQUIRY_OUTCOMES)]
+    latest = max(enquiries, key=lambda e: e.order) if enquiries else None
+    measures = {
+        "due": int("due" in counted),
+        "asked": int(bool(counted & {"screened", "declined"})),
+        "disclosed": int("either_abuse" in counted),
+        "referred": int("referred" in counted),
+        "matched": int("matched" in counted),
+        "attended_session": int("session_attended" in counted),
+        "planned_ending": int("planned_ending" in counted),
+        **{m: int(m in counted) for m in FOLLOW_UP_MEASURES.values()},
+        "not_asked": int(latest is not None and "not_asked" in latest.measures),
+        "declined": int(latest is not None and "declined" in latest.measures),
+        "unplanned_ending": int("unplanned_ending" in counted),
+    }
+    return Standing(person_reference(subject), _filled(entry, own, entry.month), measures,
+                    _activity(own))
+
+
+def offers(events: list[Event], periods: Periods, remembered: Remembered
+           ) -> Iterator[tuple[str, Standing]]:
+    """Each offer of mentoring in the period it was made: one person offered, unlinked to
+    anyone else (nothing identifies them)."""
+    made = [e for e in events if "offered" in e.measures]
+    for period, months in periods.items():
+        for subject, own in _by_person(_in(months, made)).items():
+            yield period, remembered.standing(_key(OFFERS, subject, own),
+                                              partial(_offered, subject, own))
+
+
+def _offered(subject: str, own: list[Event]) -> Standing:
+    """One offer's standing: what the person said, and why they declined."""
+    offer = max(own, key=lambda e: e.order)
+    measures = {m: offer.measures.get(m, 0)
+                for m in ("offered", *OFFER_MEASURES, *DECLINE_MEASURES)}
+    return Standing(person_reference(subject), _filled(offer, own, offer.month), measures,
+                    _activity(own))
+
+
+STANDINGS = {PREVALENCE: prevalence, COVERAGE: coverage, ENGAGEMENT: engagement,
+             FEASIBILITY: feasibility, OFFERS: offers}
 
 
 def standings(events: list[Event], table: str, months: set[str] | None) -> list[Standing]:

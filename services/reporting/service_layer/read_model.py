@@ -19,7 +19,11 @@ from services.reporting.adapters.tables import (
     releases,
     team_training,
 )
-from services.reporting.domain.contributions import DIMENSIONS, contributions_of
+from services.reporting.domain.contributions import (
+    DIMENSIONS,
+    anonymous_subject,
+    contributions_of,
+)
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import WHO_COUNTS, OutcomeRules, rows_of
 from services.reporting.domain.people import (
@@ -41,7 +45,8 @@ COUNTED_EVENTS: tuple[str, ...] = (
     "screening-completed", "screening-declined", "screening-not-safe", "enquiry-not-asked",
     "enquiry-acceptability-recorded", "enquiry-due",
     "marac-referral-required", "mentee-referred", "match-made", "session-logged",
-    "mentoring-ended", "outcome-recorded")
+    "mentoring-ended", "outcome-recorded", "session-components-recorded",
+    "mentee-feedback-given", "adverse-event-recorded", "mentoring-offered")
 """The business events that contribute to the figures."""
 FACTS_PER_READ = 5000
 """Contributions a release reads from the database at a time."""
@@ -55,10 +60,11 @@ def apply_event(uow: UnitOfWork, event: CloudEvent, payload: EventPayload) -> No
 def apply_events(uow: UnitOfWork, items: Sequence[tuple[CloudEvent, EventPayload]]) -> None:
     """``apply_event`` for several events in one go: one look at who is out, one insert."""
     out = excluded(uow, {event.subject for event, _ in items if event.subject is not None})
-    rows = [dict(vars(c), month=c.month, subject_id=event.subject,  # flat: no deep copy
+    rows = [dict(vars(c), month=c.month, subject_id=subject,  # flat: no deep copy
                  source_event=event.dedup_key)
-            for event, payload in items if event.subject is not None and event.subject not in out
-            for c in contributions_of(payload)]
+            for event, payload in items
+            if (subject := event.subject or anonymous_subject(payload)) is not None
+            and subject not in out for c in contributions_of(payload)]
     if rows:
         uow.session.execute(contributions.insert(), rows)
 

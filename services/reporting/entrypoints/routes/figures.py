@@ -1,5 +1,6 @@
-"""Figures: prevalence, coverage and the mentoring funnel, disclosure-controlled, as JSON or as
-CSV (``?format=csv`` or ``Accept: text/csv``), for ops-viewers (by token or session)."""
+"""Figures: prevalence, coverage, the mentoring funnel, the feasibility funnel and offers of
+mentoring, disclosure-controlled, as JSON or as CSV (``?format=csv`` or ``Accept: text/csv``),
+for ops-viewers (by token or session)."""
 
 from typing import Annotated, Literal
 
@@ -17,6 +18,8 @@ from shared.auth import Principal
 GroupBy = Literal["org", "team", "borough", "gender", "age_band", "month"]
 EngagementGroupBy = Literal["org", "team", "borough", "gender", "age_band", "month",
                             "referred_by"]
+FeasibilityGroupBy = Literal["org", "gender", "age_band", "month"]
+OffersGroupBy = Literal["org", "team", "gender", "age_band", "month"]
 PERIOD = Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2])|last-12-months)$",
                description="a calendar month YYYY-MM, or last-12-months")
 
@@ -28,7 +31,8 @@ def wants_csv(request: Request) -> bool:
 
 
 def router(adapters: ReportingAdapters, access: ReportingAccess) -> APIRouter:
-    """``/v1/prevalence``, ``/v1/coverage`` and ``/v1/engagement``."""
+    """``/v1/prevalence``, ``/v1/coverage``, ``/v1/engagement``, ``/v1/feasibility`` and
+    ``/v1/mentoring-offers``."""
     routes = APIRouter()
     viewer = access.require(VIEWER)
 
@@ -63,5 +67,22 @@ def router(adapters: ReportingAdapters, access: ReportingAccess) -> APIRouter:
         endings, days to match, active mentees and SWEMWBS change; ``org`` is the organisation
         receiving the referral, ``referred_by`` the referring one."""
         return figures("engagement", group_by, period, request)
+
+    @routes.get("/v1/feasibility")
+    def feasibility(request: Request, _caller: Annotated[Principal, Depends(viewer)],
+                    group_by: FeasibilityGroupBy = "org",
+                    period: Annotated[str, PERIOD] = LAST_12_MONTHS) -> Response:
+        """The feasibility funnel, people by the month they entered: due, asked, disclosed,
+        referred, matched, attended a session, planned ending, followed up at 3, 6 and 12
+        months, and the people known to have left."""
+        return figures("feasibility", group_by, period, request)
+
+    @routes.get("/v1/mentoring-offers")
+    def mentoring_offers(request: Request, _caller: Annotated[Principal, Depends(viewer)],
+                         group_by: OffersGroupBy = "org",
+                         period: Annotated[str, PERIOD] = LAST_12_MONTHS) -> Response:
+        """Offers of peer mentoring and what people said: accepted, declined (and why),
+        undecided."""
+        return figures("offers", group_by, period, request)
 
     return routes
