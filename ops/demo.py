@@ -36,11 +36,18 @@ from typing import Any, Literal, Protocol, TextIO, get_args
 
 import httpx
 
-from shared.events.vocabulary import NotAskedReason
+from services.mentoring.domain.intervention import DEFAULT_COMPONENTS, DEFAULT_SUPERVISION_TOPICS
+from shared.events.vocabulary import AdverseEventKind, NotAskedReason, OfferDeclineReason
 from shared.issuer import development_issuer
 from shared.settings import PlatformSettings, platform_settings
 
 NOT_ASKED_REASONS: tuple[str, ...] = get_args(NotAskedReason)
+ADVERSE_KINDS: tuple[str, ...] = get_args(AdverseEventKind)
+DECLINE_REASONS: tuple[str, ...] = get_args(OfferDeclineReason)
+FOLLOW_UP_ODDS: tuple[tuple[str, float], ...] = (("3-months", 0.75), ("6-months", 0.65),
+                                                 ("12-months", 0.55))
+"""The timed follow-ups a mentee who ended as planned gives, each with the odds that they do
+(the demo's time is compressed: they follow the ending by a few steps, not months)."""
 TEAMS = ("north-cmht", "south-cmht", "early-intervention", "inpatient-ward-3")
 BOROUGHS = ("camden", "islington", "haringey", "enfield")
 GENDERS = ("female", "male", "non-binary", "not-stated")
@@ -59,7 +66,7 @@ STEP_ATTEMPTS = 3
 MAX_JOURNEYS = 200
 
 Stage = Literal["peer-mentoring", "partner-sharing", "refer", "match", "waitlisted", "intake",
-                "session", "exit", "end", "done"]
+                "session", "exit", "end", "follow-up", "done"]
 
 
 # --- pure generators -----------------------------------------------------------------------
@@ -216,15 +223,44 @@ def fake_session(rng: random.Random, match_id: str, held_on: date, mode: str
     """A session: mostly attended, some not attended, some cancelled."""
     attendance = rng.choices(ATTENDANCE, weights=(70, 15, 10, 5))[0]
     minutes = rng.choice((45, 60, 60, 90)) if attendance == "attended" else 0
+    covered = rng.sample(DEFAULT_COMPONENTS, rng.randint(1, 3)) \
+        if attendance == "attended" else []
     return {"match_id": match_id, "held_on": held_on.isoformat(), "duration_minutes": minutes,
-            "mode": mode, "attendance": attendance, "safeguarding_concern": False}
+            "mode": mode, "attendance": attendance, "safeguarding_concern": False,
+            "components": covered}
+
+
+def fake_adverse_event(rng: random.Random, match_id: str, today: date) -> dict[str, Any]:
+    """An adverse event, now and then serious."""
+    return {"match_id": match_id, "occurred_on": today.isoformat(),
+            "kind": rng.choices(ADVERSE_KINDS, weights=(6, 1, 2, 1, 1, 1))[0],
+            "serious": rng.random() < 0.2,
+            "relatedness": rng.choice(("related", "possibly-related", "unrelated",
+                                       "not-known")),
+            "details": f"what happened ({SYNTHETIC})"}
+
+
+def fake_offer(rng: random.Random, org: str, today: date, accepted: bool) -> dict[str, Any]:
+    """An offer of mentoring after a disclosure, without personal data."""
+    outcome = "accepted" if accepted else rng.choices(("declined", "undecided"), (4, 1))[0]
+    body: dict[str, Any] = {
+        "org": org, "team": rng.choice(TEAMS), "gender": rng.choice(GENDERS),
+        "age_band": rng.choice(AGE_BANDS), "offered_on": today.isoformat(),
+        "outcome": outcome}
+    if outcome == "declined":
+        body["decline_reason"] = rng.choice(DECLINE_REASONS)
+    return body
 
 
 def fake_ending(rng: random.Random, planned: bool) -> dict[str, Any]:
     """A planned or unplanned ending with a synthetic reason (ended today)."""
     reasons = ("goals met", "moved on to other support") if planned else (
         "lost contact", "moved out of the area", "chose to stop")
-    return {"planned": planned, "reason": f"{rng.choice(reasons)} ({SYNTHETIC})"}
+    ending: dict[str, Any] = {"planned": planned, "reason": f"{rng.choice(reasons)} ({SYNTHETIC})"}
+    if planned and rng.random() < 0.8:  # the mentee's feedback, when they give it
+        ending["feedback"] = {"helped": rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 4))[0],
+                              "made_worse": rng.choices(("no", "unsure", "yes"), (8, 2, 1))[0]}
+    return ending
 
 
 # --- journeys ------------------------------------------------------------------------------
@@ -245,6 +281,8 @@ class Journey:
     mode: str = "phone"
     intake: list[int] = field(default_factory=list)
     held: int = 0
+    followed_up: int = 0
+    """Timed follow-ups given so far (after a planned ending)."""
     attempts: int = 0
     next_at: float = 0.0
 
@@ -273,6 +311,9 @@ class Tally:
     intake_and_exit: int = 0
     planned_endings: int = 0
     unplanned_endings: int = 0
+    offers: int = 0
+    adverse_events: int = 0
+    follow_ups: int = 0
     failures: int = 0
 
     def line(self) -> str:
@@ -281,7 +322,8 @@ class Tally:
                 f"{self.matched} matched ({self.waitlisted} waitlisted first), "
                 f"{self.sessions} sessions, {self.intake_and_exit} with intake and exit "
                 f"scores, endings {self.planned_endings} planned / {self.unplanned_endings} "
-                f"unplanned, {self.failures} failed steps")
+                f"unplanned, {self.offers} offers, {self.adverse_events} adverse events, "
+                f"{self.follow_ups} follow-ups, {self.failures} failed steps")
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -474,8 +516,19 @@ class Traffic:
         if screened is None:
             return
         self.tally.screened += record["outcome"] == "asked"
-        if screened.get("disclosed") and self.rng.random() < self.pace.referred_share:
-            self.start_journey(str(screened["subject_id"]))
+        if screened.get("disclosed"):
+            self.offer(str(screened["subject_id"]))
+
+    def offer(self, subject_id: str) -> None:
+        """Someone who disclosed is offered peer mentoring: most accept and start a journey;
+        the offer is recorded either way, without personal data."""
+        accepted = self.rng.random() < self.pace.referred_share
+        body = fake_offer(self.rng, self.trust, self.today(), accepted)
+        self.tally.offers += self._try(partial(
+            self.api.call, "offer", "mentoring", "POST", "/v1/offers", self.trust,
+            "clinician", body)) is not None
+        if accepted:
+            self.start_journey(subject_id)
 
     # --- mentors ---
 
@@ -517,7 +570,9 @@ class Traffic:
         self._try(lambda: self.api.call("supervision", "mentoring", "POST",
                                         f"/v1/mentors/{view['id']}/supervision", view["org"],
                                         "mentor-coordinator",
-                                        {"held_on": self.today().isoformat()}))
+                                        {"held_on": self.today().isoformat(),
+                                         "covered": self.rng.sample(
+                                             DEFAULT_SUPERVISION_TOPICS, 2)}))
 
     # --- journeys ---
 
@@ -639,6 +694,11 @@ def _session(traffic: Traffic, journey: Journey) -> Stage:
     traffic.as_coordinator(journey, "session", "/v1/sessions", fake_session(
         traffic.rng, journey.match_id, traffic.today(), journey.mode))
     traffic.tally.sessions += 1
+    if traffic.rng.random() < 0.06:
+        traffic.as_coordinator(journey, "adverse-event", "/v1/adverse-events",
+                               fake_adverse_event(traffic.rng, journey.match_id,
+                                                  traffic.today()))
+        traffic.tally.adverse_events += 1
     journey.held += 1
     if journey.held < journey.sessions:
         return "session"
@@ -657,15 +717,27 @@ def _end(traffic: Traffic, journey: Journey) -> Stage:
                            fake_ending(traffic.rng, journey.planned_ending))
     if journey.planned_ending:
         traffic.tally.planned_endings += 1
-    else:
-        traffic.tally.unplanned_endings += 1
+        return "follow-up"
+    traffic.tally.unplanned_endings += 1
     return "done"
+
+
+def _follow_up(traffic: Traffic, journey: Journey) -> Stage:
+    """The next timed follow-up, if the mentee gives it; none after one they do not give."""
+    timepoint, odds = FOLLOW_UP_ODDS[journey.followed_up]
+    if traffic.rng.random() >= odds:
+        return "done"
+    traffic.as_coordinator(journey, f"follow-up-{timepoint}", "/v1/outcomes", outcome_body(
+        journey.match_id, timepoint, fake_swemwbs(traffic.rng, journey.intake)))
+    journey.followed_up += 1
+    traffic.tally.follow_ups += 1
+    return "follow-up" if journey.followed_up < len(FOLLOW_UP_ODDS) else "done"
 
 
 STEPS: dict[Stage, Callable[[Traffic, Journey], Stage]] = {
     "peer-mentoring": _peer_mentoring_consent, "partner-sharing": _sharing_consent,
     "refer": _refer, "match": _match, "waitlisted": _waitlisted, "intake": _intake,
-    "session": _session, "exit": _exit, "end": _end,
+    "session": _session, "exit": _exit, "end": _end, "follow-up": _follow_up,
 }
 """Each stage's step; it returns the stage that follows."""
 

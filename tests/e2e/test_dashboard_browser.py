@@ -415,6 +415,19 @@ def test_the_dashboard_in_chromium_updates_live_without_reloading(
                 "table", name=re.compile(r"due but not made, and why, by team"))
             expect(not_asked.get_by_role(
                 "columnheader", name="Staff trained in routine enquiry")).to_be_visible()
+            # questions (b) and (c): the feasibility funnel, offers and what mentoring covered
+            funnel = page.locator("#feasibility-funnel").get_by_role(
+                "table", name=re.compile(r"The feasibility funnel"))
+            trust_entered = funnel.locator("tbody tr").filter(
+                has=page.get_by_role("rowheader", name="trust", exact=True))
+            expect(trust_entered.locator("td").first.locator(".count")).not_to_have_text(
+                "0", timeout=30_000)
+            expect(funnel.get_by_role("columnheader", name="Followed up at 3 months")
+                   ).to_be_visible()
+            expect(page.locator("#mentoring-offers").get_by_role(
+                "table", name=re.compile(r"Offers of peer mentoring"))).to_be_visible()
+            expect(page.locator("#engagement-components").get_by_role(
+                "table", name=re.compile(r"What the mentoring covered"))).to_be_visible()
             for _ in range(LIVE_MORE):
                 response = httpx.post(platform.url("screening", "/v1/screenings"),
                                       json=platform.screening(team, **ONE_CELL),

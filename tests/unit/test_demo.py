@@ -18,6 +18,7 @@ import pytest
 
 from ops import demo
 from services.consent.entrypoints.routes.consents import ConsentIn
+from services.mentoring.domain.intervention import DEFAULT_COMPONENTS
 from services.mentoring.domain.matching import (
     EligibilityRules,
     MentorProfile,
@@ -28,6 +29,8 @@ from services.mentoring.domain.matching import (
 from services.mentoring.service_layer.commands import (
     EndMatch,
     LogSession,
+    RecordAdverseEvent,
+    RecordOffer,
     RecordOutcome,
     ReferMentee,
     RegisterMentor,
@@ -337,7 +340,10 @@ def test_a_journey_goes_from_consent_to_the_ending_with_the_right_role_at_each_s
     coordinator = (journey_org, "mentor-coordinator")
     sessions = traffic.tally.sessions
     exit_score = [("/v1/outcomes", *coordinator)] if traffic.tally.intake_and_exit else []
-    assert steps == [
+    harms = [s for s in steps if s[0] == "/v1/adverse-events"]
+    assert harms == [("/v1/adverse-events", *coordinator)] * traffic.tally.adverse_events
+    assert [s for s in steps if s[0] != "/v1/adverse-events"] == [
+        ("/v1/offers", "trust", "clinician"),
         ("/v1/subjects/{id}/consents", "trust", "clinician"),
         ("/v1/subjects/{id}/consents", "trust", "clinician"),
         ("/v1/referrals", "trust", "clinician"),
@@ -346,14 +352,19 @@ def test_a_journey_goes_from_consent_to_the_ending_with_the_right_role_at_each_s
         *[("/v1/sessions", *coordinator)] * sessions,
         *exit_score,
         ("/v1/matches/{id}/end", *coordinator),
+        *[("/v1/outcomes", *coordinator)] * traffic.tally.follow_ups,
     ]
+    assert traffic.tally.offers == 1
+    assert calls[0].body and calls[0].body["outcome"] == "accepted"
+    calls = calls[1:]  # from the consents on
     assert sessions >= 1
     assert [c.body["purpose"] for c in calls[:2] if c.body] == ["peer-mentoring",
                                                                 "partner-sharing"]
     assert calls[1].body and calls[1].body["recipients"] == [journey_org]
     assert calls[2].body and calls[2].body["to_org"] == journey_org
+    follow_ups = ["3-months", "6-months", "12-months"][:traffic.tally.follow_ups]
     assert [c.body["timepoint"] for c in calls if c.path == "/v1/outcomes" and c.body] == [
-        "intake", "exit"][:1 + len(exit_score)]
+        "intake", "exit"][:1 + len(exit_score)] + follow_ups
     assert traffic.journeys == [] and err.getvalue() == ""
 
 
@@ -489,3 +500,35 @@ def test_a_refused_token_is_replaced_before_the_next_call() -> None:
     tokens = [c.token for c in apis.calls if c.role == "clinician"]
     assert tokens[0] == refused[0] and len(tokens) == 6
     assert set(tokens[1:]) == {tokens[1]} != {tokens[0]}
+
+
+@pytest.mark.parametrize("seed", SEEDS[:50])
+def test_the_studys_mentoring_records_the_demo_sends_are_valid(seed: int) -> None:
+    rng = random.Random(seed)
+    session = LogSession.model_validate(demo.fake_session(rng, "mat_x", TODAY, "phone"))
+    assert set(session.components) <= set(DEFAULT_COMPONENTS)
+    assert bool(session.components) is (session.attendance == "attended")
+    RecordAdverseEvent.model_validate(demo.fake_adverse_event(rng, "mat_x", TODAY))
+    offer = RecordOffer.model_validate(demo.fake_offer(rng, "trust", TODAY, seed % 2 == 0))
+    assert (offer.outcome == "accepted") is (seed % 2 == 0)
+    ending = EndMatch.model_validate(demo.fake_ending(rng, planned=seed % 3 != 0))
+    assert ending.feedback is None or ending.planned
+
+
+def test_planned_endings_are_followed_up_at_3_6_and_12_months_in_order() -> None:
+    follow_ups = []
+    for seed in range(12):
+        apis = FakeApis(disclosed=lambda n: n <= 3)
+        traffic, err = traffic_for(apis)
+        traffic.rng = random.Random(seed)
+        run_ticks(traffic, 40)
+        by_match: dict[str, list[str]] = {}
+        for c in apis.calls:
+            if c.path == "/v1/outcomes" and c.body and c.body["timepoint"].endswith("months"):
+                by_match.setdefault(c.body["match_id"], []).append(c.body["timepoint"])
+        for timepoints in by_match.values():
+            assert timepoints == ["3-months", "6-months", "12-months"][:len(timepoints)]
+        follow_ups.append(sum(map(len, by_match.values())))
+        assert err.getvalue() == ""
+        assert traffic.tally.follow_ups == follow_ups[-1]
+    assert max(follow_ups) > 0

@@ -96,9 +96,26 @@ DASHBOARD_BODY: Final = Template("""<a class="skip" href="#main">Skip to the fig
   <div class="figure" data-figure="engagement-wellbeing">
    <p class="placeholder">Loading figures</p></div>
  </section>
+ <section class="panel wide" id="engagement-components" aria-labelledby="engagement-components-h">
+  <h2 id="engagement-components-h">Peer mentoring: what it covered, feedback, adverse events and
+   follow-ups</h2>
+  <div class="figure" data-figure="engagement-components">
+   <p class="placeholder">Loading figures</p></div>
+ </section>
+ <section class="panel wide" id="mentoring-offers" aria-labelledby="mentoring-offers-h">
+  <h2 id="mentoring-offers-h">Offers of peer mentoring and what people said</h2>
+  <div class="figure" data-figure="mentoring-offers">
+   <p class="placeholder">Loading figures</p></div>
+ </section>
+ <section class="panel wide" id="feasibility-funnel" aria-labelledby="feasibility-funnel-h">
+  <h2 id="feasibility-funnel-h">The feasibility funnel: from enquiry to follow-up</h2>
+  <div class="figure" data-figure="feasibility-funnel">
+   <p class="placeholder">Loading figures</p></div>
+ </section>
 </div>
 <noscript><p class="alert">The charts need JavaScript; the same figures are available from the
- JSON API (/v1/prevalence, /v1/coverage, /v1/engagement).</p></noscript>
+ JSON API (/v1/prevalence, /v1/coverage, /v1/engagement, /v1/feasibility,
+ /v1/mentoring-offers).</p></noscript>
 </main>
 <footer class="footer"><p>Every figure is disclosure-controlled; the method is stated
  beside every table. Every script and style on this page is served by the reporting service.</p>

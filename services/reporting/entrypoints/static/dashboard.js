@@ -31,6 +31,24 @@
     ["not_asked_no_time", "No time"], ["not_asked_staff_not_trained", "Staff not trained"],
     ["not_asked_too_unwell", "Too unwell"], ["not_asked_other", "Other reason"],
   ];
+  /* The feasibility funnel: people by the month they entered, each stage they reached. */
+  const FEASIBILITY = [
+    ["due", "Due an enquiry"], ["asked", "Asked"], ["disclosed", "Disclosed"],
+    ["referred", "Referred"], ["matched", "Matched"], ["attended_session", "Attended a session"],
+    ["planned_ending", "Planned ending"], ["followed_up_3_months", "Followed up at 3 months"],
+    ["followed_up_6_months", "at 6 months"], ["followed_up_12_months", "at 12 months"],
+  ];
+  const LOST = [["not_asked", "Not asked"], ["declined", "Declined to answer"],
+    ["unplanned_ending", "Unplanned ending"]];
+  const OFFER_COLUMNS = [["offer_accepted", "Accepted"], ["offer_declined", "Declined"],
+    ["offer_undecided", "Undecided"], ["offer_declined_has_other_support", "Declined: has other support"],
+    ["offer_declined_not_wanted_now", "Declined: not wanted now"]];
+  const STUDY_COLUMNS = [["components_recorded", "Components recorded"],
+    ["feedback_given", "Gave feedback"], ["helped_a_lot", "Helped a lot"],
+    ["made_worse", "Made worse"], ["adverse_event", "Adverse event"],
+    ["serious_adverse_event", "Serious"]];
+  const FEASIBILITY_GROUPS = new Set(["org", "gender", "age_band"]);
+  const OFFER_GROUPS = new Set(["org", "team", "gender", "age_band"]);
   /* Engagement counts people (not sessions or events), cohorted by the month of referral, so
    * each stage is no larger than the one before it. */
   const FUNNEL = [
@@ -608,6 +626,71 @@
       : "Break the figures down by team to read them against each team's staff training.");
   }
 
+  function cellOf(figure) {
+    return figure && figure.rate !== undefined ? rateCell(figure, true) : countCell(figure);
+  }
+
+  function renderFeasibility(answer, groupBy, period) {
+    const name = "feasibility-funnel";
+    if (answer.unavailable) return showMessage(name, `These figures are ${answer.unavailable}.`);
+    if (unchanged(name, answer)) return 0;
+    const rows = answer.rows || [];
+    const label = GROUPS[groupBy];
+    const table = figureTable(name,
+      `The feasibility funnel: people by the month they entered, by ${label}, ${periodLabel(period)}`,
+      [capitalise(label), ...FEASIBILITY.map(([, heading]) => heading),
+        ...LOST.map(([, heading]) => `Left: ${heading.toLowerCase()}`)],
+      rows.map((r) => ({
+        label: String(r[groupBy]), source: r,
+        cells: [...FEASIBILITY.map(([key]) => cellOf(r[key])),
+          ...LOST.map(([key]) => countCell(r.lost && r.lost[key]))],
+      })), "A share is given where a stage's people are always among another's.");
+    return showTables(name, table, answer);
+  }
+
+  function renderOffers(answer, groupBy, period) {
+    const name = "mentoring-offers";
+    if (answer.unavailable) return showMessage(name, `These figures are ${answer.unavailable}.`);
+    if (unchanged(name, answer)) return 0;
+    const rows = answer.rows || [];
+    const label = GROUPS[groupBy];
+    const table = figureTable(name,
+      `Offers of peer mentoring and what people said, by ${label}, ${periodLabel(period)}`,
+      [capitalise(label), "Offered", ...OFFER_COLUMNS.map(([, heading]) => heading)],
+      rows.map((r) => ({
+        label: String(r[groupBy]), source: r,
+        cells: [countCell(r.offered), ...OFFER_COLUMNS.map(([key]) => rateCell(r[key], true))],
+      })), "Each offer counts once; an offer holds nothing that identifies the person.");
+    return showTables(name, table, answer);
+  }
+
+  function renderComponents(answer, period) {
+    const name = "engagement-components";
+    if (answer.unavailable) return showMessage(name, `These figures are ${answer.unavailable}.`);
+    if (unchanged(name, answer)) return 0;
+    const rows = answer.rows || [];
+    const codes = [...new Set(rows.flatMap((r) => Object.keys(r.components || {})))].sort();
+    const when = periodLabel(period);
+    const components = figureTable(name,
+      `What the mentoring covered: people whose sessions covered each component, by the receiving organisation, ${when}`,
+      ["Receiving organisation", ...codes.map((code) => capitalise(code.replaceAll("_", " ")))],
+      rows.map((r) => ({
+        label: String(r.org), source: r,
+        cells: codes.map((code) => rateCell((r.components || {})[code], true)),
+      })), "Each is a share of the people whose sessions had components recorded.");
+    const study = figureTable("engagement-study",
+      `Feedback, adverse events and follow-ups, by the receiving organisation, ${when}`,
+      ["Receiving organisation", ...STUDY_COLUMNS.map(([, heading]) => heading),
+        "Followed up at 3 months", "at 6 months", "at 12 months"],
+      rows.map((r) => ({
+        label: String(r.org), source: r,
+        cells: [...STUDY_COLUMNS.map(([key]) => cellOf(r[key])),
+          cellOf(r.followed_up_3_months), cellOf(r.followed_up_6_months),
+          cellOf(r.followed_up_12_months)],
+      })));
+    return showTables(name, [components, study], answer);
+  }
+
   function funnelChart(rows, groupBy, when) {
     const words = ENGAGEMENT_GROUPS[groupBy].words;
     return rows.length ? barChart(
@@ -770,6 +853,10 @@
       coverage: getJSON("/v1/coverage", chosen),
       engagement: getJSON("/v1/engagement", { group_by: "org", period }),
       referrers: getJSON("/v1/engagement", { group_by: "referred_by", period }),
+      feasibility: getJSON("/v1/feasibility", {
+        group_by: FEASIBILITY_GROUPS.has(groupBy) ? groupBy : "org", period }),
+      offers: getJSON("/v1/mentoring-offers", {
+        group_by: OFFER_GROUPS.has(groupBy) ? groupBy : "org", period }),
     };
     const answers = await Promise.allSettled(Object.values(requests));
     if (seq !== state.seq) return;
@@ -778,7 +865,7 @@
       sessionEnded();
       return;
     }
-    const [pt, ct, pb, cb, en, rb] = answers;
+    const [pt, ct, pb, cb, en, rb, fe, mo] = answers;
     const failed = (name, answer) => {
       showMessage(name, `These figures could not be loaded (${answer.reason.message}); they will be retried at the next release.`, "error");
       return 0;
@@ -793,6 +880,9 @@
     changed += en.status === "fulfilled" ? renderEngagement(en.value, period) : failed("engagement-funnel", en);
     changed += en.status === "fulfilled" ? renderWellbeing(en.value, period) : failed("engagement-wellbeing", en);
     changed += rb.status === "fulfilled" ? renderReferrers(rb.value, period) : failed("engagement-referrers", rb);
+    changed += en.status === "fulfilled" ? renderComponents(en.value, period) : failed("engagement-components", en);
+    changed += fe.status === "fulfilled" ? renderFeasibility(fe.value, FEASIBILITY_GROUPS.has(groupBy) ? groupBy : "org", period) : failed("feasibility-funnel", fe);
+    changed += mo.status === "fulfilled" ? renderOffers(mo.value, OFFER_GROUPS.has(groupBy) ? groupBy : "org", period) : failed("mentoring-offers", mo);
     refreshRelativeTimes();
     const released = [pb, pt, en, cb, ct, rb].find((a) => a.status === "fulfilled"
       && a.value && a.value.released_at !== undefined);
