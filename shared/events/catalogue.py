@@ -40,6 +40,7 @@ MODELS: tuple[type[EventPayload], ...] = (
     mentoring.MentoringOffered,
     mentoring.SafeguardingConcernRaised,
     mentoring.OutcomeRecorded,
+    mentoring.FollowUpRecorded,
     mentoring.MentoringEnded,
     cascade.WithdrawalApplied,
     cascade.ErasureApplied,

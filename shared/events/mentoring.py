@@ -21,6 +21,7 @@ from shared.events.vocabulary import (
     Component,
     ContactMode,
     ContactModes,
+    FollowUpTimepoint,
     Gender,
     Instrument,
     Label,
@@ -258,18 +259,13 @@ class SafeguardingConcernRaised(EventPayload):
         default=None, description='sealed plaintext keys: "concern_details" (free text)')
 
 
-class OutcomeRecorded(EventPayload):
-    """A complete WEMWBS or SWEMWBS response was scored."""
-
-    event_type: ClassVar[str] = "outcome-recorded"
-    version: ClassVar[int] = 1
-    publisher: ClassVar[str] = "mentoring"
+class _Scored(EventPayload):
+    """A complete WEMWBS or SWEMWBS response, scored."""
 
     outcome_id: RecordId = Field(description="the outcome measure")
     match_id: RecordId = Field(description="the match it was recorded in")
     org: OrgId = Field(description="the mentor's organisation")
     recorded_on: date = Field(description="date of the response")
-    timepoint: Timepoint = Field(description="point in the mentoring it measures")
     instrument: Instrument = Field(description="the wellbeing scale used")
     items: tuple[Annotated[int, Field(ge=1, le=5)], ...] = Field(
         min_length=7, max_length=14, description="item scores, 1 to 5, in the scale's order")
@@ -286,6 +282,27 @@ class OutcomeRecorded(EventPayload):
         if (self.metric_score is None) != (self.instrument == "WEMWBS"):
             raise ValueError("metric_score is given for SWEMWBS only")
         return self
+
+
+class OutcomeRecorded(_Scored):
+    """A complete WEMWBS or SWEMWBS response was scored, at intake, at exit or untimed."""
+
+    event_type: ClassVar[str] = "outcome-recorded"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    timepoint: Timepoint = Field(description="point in the mentoring it measures")
+
+
+class FollowUpRecorded(_Scored):
+    """A complete WEMWBS or SWEMWBS response at a timed follow-up, 3, 6 or 12 months after the
+    exit (a type of its own: ``outcome-recorded`` v1's consumers know only its timepoints)."""
+
+    event_type: ClassVar[str] = "follow-up-recorded"
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str] = "mentoring"
+
+    timepoint: FollowUpTimepoint = Field(description="months after the exit")
 
 
 class MentoringEnded(EventPayload):

@@ -53,9 +53,12 @@ MentorStatus = Literal["in-training", "active", "paused", "left"]
 MentorGenderPreference = Literal["any", "female", "male", "non-binary", "other"]
 ContactMode = Literal["in-person", "phone", "video"]
 Attendance = Literal["attended", "did-not-attend", "cancelled-by-mentee", "cancelled-by-mentor"]
-Timepoint = Literal["intake", "exit", "3-months", "6-months", "12-months", "follow-up"]
-"""When an outcome measure was taken: at intake, at exit, or 3, 6 or 12 months after exit
-(``follow-up``, untimed, is kept for responses recorded before the timed follow-ups)."""
+Timepoint = Literal["intake", "exit", "follow-up"]
+"""When an outcome measure in ``outcome-recorded`` v1 was taken (``follow-up`` untimed)."""
+FollowUpTimepoint = Literal["3-months", "6-months", "12-months"]
+"""A timed follow-up after the exit (``follow-up-recorded``)."""
+OutcomeTimepoint = Literal["intake", "exit", "3-months", "6-months", "12-months", "follow-up"]
+"""Every timepoint an outcome measure may be recorded at."""
 FOLLOW_UPS: Final[Mapping[str, int]] = MappingProxyType(
     {"3-months": 3, "6-months": 6, "12-months": 12})
 """The timed follow-ups, with their months after the exit."""

@@ -126,20 +126,22 @@ def test_the_full_journey_is_recorded_and_published_in_order(mentoring: Mentorin
 
     rows = mentoring.outbox()
     assert [r.event_type for r in rows] == [
-        "mentor-registered", "mentee-referred", "match-made", "session-logged",
-        "session-logged", "outcome-recorded", "outcome-recorded", "mentoring-ended"]
+        "mentor-registered", "supervision-recorded", "mentee-referred", "match-made",
+        "session-logged", "session-logged", "outcome-recorded", "outcome-recorded",
+        "mentoring-ended"]
     events = [CloudEvent.from_bytes(r.payload) for r in rows]
     assert [e.type for e in events] == [r.event_type for r in rows]
-    assert rows[0].aggregate_id == events[0].subject == mentor_id
-    for row, event in zip(rows[1:], events[1:], strict=True):
+    for row, event in zip(rows[:2], events[:2], strict=True):  # the mentor's, then theirs
+        assert row.aggregate_id == event.subject == mentor_id, row.event_type
+    for row, event in zip(rows[2:], events[2:], strict=True):
         assert row.aggregate_id == event.subject == subject_id, row.event_type
     assert all(r.topic == "mentoring.events" for r in rows)
-    assert events[2].data["match_id"] == match_id
-    assert events[2].data["mentor_id"] == mentor_id
-    assert [e.data["attendance"] for e in events[3:5]] == ["attended", "did-not-attend"]
-    assert [(e.data["timepoint"], e.data["metric_score"]) for e in events[5:7]] == [
+    assert events[3].data["match_id"] == match_id
+    assert events[3].data["mentor_id"] == mentor_id
+    assert [e.data["attendance"] for e in events[4:6]] == ["attended", "did-not-attend"]
+    assert [(e.data["timepoint"], e.data["metric_score"]) for e in events[6:8]] == [
         ("intake", 15.32), ("exit", 25.03)]
-    assert events[7].data["planned"] is True
+    assert events[8].data["planned"] is True
     for row in rows:
         for secret in (DISPLAY_NAME, PHONE, "07700", TIMES, "goals met"):
             assert secret.encode() not in row.payload, (row.event_type, secret)

@@ -32,6 +32,7 @@ from services.reporting.service_layer.read_model import (
 from shared.db import Database
 from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
+from shared.events.mentoring import MentoringOffered, SessionComponentsRecorded
 from shared.events.screening import ScreeningCompleted
 from shared.identity import new_subject_reference
 from tests.support.reporting import reporting_database, screened
@@ -221,3 +222,27 @@ def test_a_withdrawal_leaves_nothing_in_the_rules_memory_that_links_to_the_perso
     assert len(tokens) == len(set(tokens)) == len(states)  # one unlinkable token per row
     publish_release(database, RULE, OutcomeRules(), now=datetime(2026, 11, 30, 0, 1, tzinfo=UTC))
     assert prevalence_by_org(database)["figures"]["screened"] == {"n": 10}  # 1 < K moved
+
+
+def test_offers_about_nobody_with_the_longest_measures_are_stored_and_count_under_opt_in(
+        database: Database) -> None:
+    """An offer declined for the reason with the longest measure name fits on PostgreSQL as
+    on SQLite; offers have no consent to look up, so opt-in counts them as opt-out does, and
+    a component code of the longest length allowed fits too."""
+    offer = MentoringOffered(offer_id="off_" + "1" * 32, org="trust", team="north",
+                             gender="male", age_band="35-44", offered_on=date(2026, 11, 5),
+                             outcome="declined", decline_reason="prefers-professional-support")
+    covered = SessionComponentsRecorded(session_id="ses_1", match_id="mat_1", org="partner-a",
+                                        held_on=date(2026, 11, 6), components=("a" * 60,))
+    person = new_subject_reference()
+    with database.unit_of_work() as uow:
+        apply_events(uow, [
+            (CloudEvent.wrap(offer, source="/peerlink/mentoring", subject=None), offer),
+            (CloudEvent.wrap(covered, source="/peerlink/mentoring", subject=person), covered)])
+
+    for opt_in in (False, True):
+        counted = totals(database, opt_in)
+        assert counted["offered"] == 1 and counted["offer_declined_prefers_professional_support"] \
+            == 1, opt_in
+    assert totals(database)["component_" + "a" * 60] == 1
+    assert "component_" + "a" * 60 not in totals(database, opt_in=True)  # they did not opt in

@@ -18,9 +18,10 @@ from services.mentoring.service_layer.commands import (
     EndMatch,
     RecordAdverseEvent,
     RecordOffer,
+    RecordOutcome,
     RecordSupervision,
 )
-from services.mentoring.service_layer.errors import NotFound, UnknownCodes
+from services.mentoring.service_layer.errors import NotActive, NotFound, UnknownCodes
 from shared.auth import NotPermitted, Principal
 from shared.events.mentoring import (
     AdverseEventRecorded,
@@ -158,6 +159,35 @@ def test_feedback_outside_its_scales_is_refused(feedback: dict[str, object]) -> 
         EndMatch.model_validate({"planned": True, "feedback": feedback})
 
 
+# --- timed follow-ups ---------------------------------------------------------------------
+
+def follow_up(world: MentoringWorld, match_id: str, timepoint: str) -> dict[str, object]:
+    command = RecordOutcome(match_id=match_id, timepoint=timepoint, instrument="SWEMWBS",
+                            items=[4] * 7)
+    with world.database.unit_of_work() as uow:
+        return mentoring.record_outcome(uow, world.keys, command, COORDINATOR, TODAY)
+
+
+def test_a_timed_follow_up_comes_after_the_exit_once_and_is_published_as_its_own_type(
+        world: MentoringWorld) -> None:
+    subject_id, _, match_id = world.matched()
+    with pytest.raises(NotActive, match="not ended"):
+        follow_up(world, match_id, "3-months")
+    with world.database.unit_of_work() as uow:
+        mentoring.end_active_match(uow, world.cipher, match_id, None, EndMatch(planned=True),
+                                   TODAY)
+    follow_up(world, match_id, "3-months")
+    with pytest.raises(NotActive, match="already recorded"):
+        follow_up(world, match_id, "3-months")
+    follow_up(world, match_id, "6-months")
+
+    events = published(world.database, "follow-up-recorded")
+    assert [(e.subject, e.data["timepoint"]) for e in events] == [
+        (subject_id, "3-months"), (subject_id, "6-months")]
+    assert published(world.database, "outcome-recorded") == []  # v1 knows no timed ones
+    assert {r.timepoint for r in world.rows("outcomes")} == {"3-months", "6-months"}
+
+
 # --- adverse events -----------------------------------------------------------------------
 
 def adverse(match_id: str, serious: bool, **changes: object) -> RecordAdverseEvent:
@@ -233,9 +263,9 @@ def test_an_offer_declined_is_recorded_about_nobody(world: MentoringWorld) -> No
     assert event.subject is None
     assert MentoringOffered.model_validate(event.data).team == "north-cmht"
     assert world.consent.audited == [] and world.consent.referrals == []
-    with world.database.read() as session:
-        assert [o["id"] for o in offers.offers_of(session, CLINICIAN)] == [recorded["id"]]
-        assert offers.offers_of(session, COORDINATOR) == []  # another organisation's
+    row = world.row("offers", offer_id=recorded["id"])
+    assert (row.org, row.recorded_by, row.decline_reason) == (
+        "trust", CLINICIAN.subject, "has-other-support")
 
 
 @pytest.mark.parametrize(("who", "org"), [(CLINICIAN, "partner-a"), (TRUST_DPO, "trust")])

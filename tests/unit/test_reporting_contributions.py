@@ -6,22 +6,28 @@ from datetime import date
 from typing import Any, get_args
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
+from services.reporting.adapters.tables import MEASURE_LENGTH, contributions
 from services.reporting.domain.contributions import (
+    DECLINE_MEASURES,
+    FOLLOW_UP_MEASURES,
     NOT_ASKED_MEASURES,
     UNKNOWN,
     Contribution,
     anonymous_subject,
+    component_measure,
     contributions_of,
+    decline_measure,
     month_of,
 )
 from shared.events.consent import SubjectKeyShredded
 from shared.events.envelope import EventPayload
 from shared.events.mentoring import (
     AdverseEventRecorded,
+    FollowUpRecorded,
     MenteeFeedbackGiven,
     MentoringOffered,
-    OutcomeRecorded,
     SessionComponentsRecorded,
 )
 from shared.events.screening import (
@@ -34,7 +40,7 @@ from shared.events.screening import (
     ScreeningNotSafe,
     TeamTrainingRecorded,
 )
-from shared.events.vocabulary import NotAskedReason
+from shared.events.vocabulary import Component, NotAskedReason
 
 CELL: dict[str, Any] = {"org": "trust", "team": "north-cmht", "borough": "Camden",
                         "gender": "female", "age_band": "25-34"}
@@ -228,8 +234,8 @@ MATCHED: dict[str, Any] = {"match_id": "m1", "org": "partner-a"}
                                           serious=False, relatedness="not-known"),
                      {"adverse_event": 1, "serious_adverse_event": 0,
                       "related_adverse_event": 0}, id="adverse-minor-unknown"),
-        pytest.param(OutcomeRecorded(**MATCHED, outcome_id="o1", recorded_on=date(2026, 8, 3),
-                                     timepoint="6-months", instrument="SWEMWBS",
+        pytest.param(FollowUpRecorded(**MATCHED, outcome_id="o1", recorded_on=date(2026, 8, 3),
+                                      timepoint="6-months", instrument="SWEMWBS",
                                      items=(3,) * 7, raw_score=21, metric_score=19.25),
                      {"followed_up_6_months": 1}, id="follow-up-6"),
         pytest.param(MentoringOffered(offer_id="off_1", org="trust", team="north",
@@ -252,3 +258,15 @@ def test_an_offer_counts_as_itself_and_nothing_else_is_anonymous() -> None:
     assert anonymous_subject(completed(0, "no")) is None
     [offered, *_] = contributions_of(offer)
     assert (offered.org, offered.team, offered.gender) == ("trust", "north", "male")
+
+
+def test_every_measure_name_fits_its_column_even_a_configured_components_longest() -> None:
+    codes = TypeAdapter(Component)
+    longest = codes.validate_python("a" * 60)
+    with pytest.raises(ValidationError):
+        codes.validate_python("a" * 61)
+    names = [*NOT_ASKED_MEASURES, *DECLINE_MEASURES, *FOLLOW_UP_MEASURES.values(),
+             component_measure(longest)]
+    assert contributions.c.measure.type.length == MEASURE_LENGTH  # type: ignore[attr-defined]
+    assert max(map(len, names)) <= MEASURE_LENGTH
+    assert len(decline_measure("prefers-professional-support")) > 40  # the old column's size

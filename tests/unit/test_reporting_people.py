@@ -29,6 +29,7 @@ from services.reporting.domain.people import (
 from shared.events.envelope import EventPayload
 from shared.events.mentoring import (
     AdverseEventRecorded,
+    FollowUpRecorded,
     MatchMade,
     MenteeFeedbackGiven,
     MenteeReferred,
@@ -358,10 +359,10 @@ def full_journey(log: Log, person: str) -> None:
     log.add(person, EnquiryDue(org="trust", team="north", due_on=date(2026, 11, 1)))
     log.add(person, screening(date(2026, 11, 2), current=True))
     journey(log, person, f"r-{person}", planned=True)
-    log.add(person, OutcomeRecorded(outcome_id=f"o3-{person}", match_id=f"m-r-{person}",
-                                    org="partner-a", recorded_on=date(2027, 2, 28),
-                                    timepoint="3-months", instrument="SWEMWBS",
-                                    items=(3,) * 7, raw_score=21, metric_score=19.25))
+    log.add(person, FollowUpRecorded(outcome_id=f"o3-{person}", match_id=f"m-r-{person}",
+                                     org="partner-a", recorded_on=date(2027, 2, 28),
+                                     timepoint="3-months", instrument="SWEMWBS",
+                                     items=(3,) * 7, raw_score=21, metric_score=19.25))
 
 
 def test_the_feasibility_funnel_follows_one_person_from_due_to_follow_up_in_their_entry_month(

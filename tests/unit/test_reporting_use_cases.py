@@ -118,9 +118,9 @@ def test_a_teams_newest_training_record_stands_and_an_older_one_arriving_late_do
     trained(world, "trust", "north", 15, staff=10, trained=6)  # late, and older
     trained(world, "partner-a", "north", 12, staff=5, trained=5)  # one name, two orgs
 
-    assert read_model.training_by_team(world.database) == {
-        "north": {"staff": 15, "trained": 13, "share": round(13 / 15, 4),
-                  "as_of": "2026-11-12"}}
+    [north] = read_model.training_by_team(world.database, world.policy).values()
+    assert (north["staff"]["display"], north["trained"]["display"]) == ("15", "15")
+    assert (north["trained"]["rate"], north["as_of"]) == (1.0, "2026-11-12")  # from rounded
 
 
 def test_coverage_by_team_is_read_against_the_teams_training(world: ReportingWorld) -> None:
@@ -130,6 +130,7 @@ def test_coverage_by_team_is_read_against_the_teams_training(world: ReportingWor
             read_model.apply_event(uow, CloudEvent.wrap(due, source="/peerlink/screening",
                                                         subject=person), due)
     trained(world, "trust", "north", 2, staff=12, trained=9)
+    trained(world, "trust", "south", 2, staff=3, trained=1)  # a small team: not told
     publish(world)
 
     by_team = read_model.published_figures(world.database, "coverage", "team",
@@ -139,9 +140,14 @@ def test_coverage_by_team_is_read_against_the_teams_training(world: ReportingWor
 
     [row] = by_team["rows"]
     assert row["team"] == "north"
-    assert row["staff_trained"] == {"staff": 12, "trained": 9, "share": 0.75,
-                                    "as_of": "2026-11-02"}
+    training = row["staff_trained"]
+    assert (training["staff"]["display"], training["trained"]["display"]) == ("10", "10")
+    assert training["as_of"] == "2026-11-02"
     assert "staff_trained" not in by_org["rows"][0]
+    south = read_model.training_by_team(world.database, world.policy)["south"]
+    assert (south["staff"]["display"], south["trained"]["display"]) == (
+        "fewer than 8", "fewer than 8")
+    assert south["trained"]["withheld"] is True
 
 
 def test_opt_in_counts_only_people_who_granted_evaluation(world: ReportingWorld) -> None:

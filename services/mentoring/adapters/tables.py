@@ -142,6 +142,8 @@ offers = Table(
     Column("offered_on", Date, nullable=False),
     Column("outcome", String(20), nullable=False),
     Column("decline_reason", String(40), nullable=True),
+    Column("recorded_by", String(200), nullable=False,
+           comment="the token subject of the member of staff who recorded it"),
     Column("recorded_at", UtcDateTime(), nullable=False),
     comment="offers of peer mentoring, without personal data (no subject)",
 )

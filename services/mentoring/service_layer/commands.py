@@ -35,9 +35,9 @@ from shared.events.vocabulary import (
     OfferDeclineReason,
     OfferOutcome,
     OrgId,
+    OutcomeTimepoint,
     RecordId,
     Relatedness,
-    Timepoint,
     YesNoUnsure,
 )
 from shared.identity import PersonRef
@@ -172,7 +172,9 @@ class RecordOutcome(Strict):
     """An outcome measure (``POST /v1/outcomes``); complete responses only."""
 
     match_id: RecordId = Field(description="the match")
-    timepoint: Timepoint = Field(description="intake, exit or follow-up")
+    timepoint: OutcomeTimepoint = Field(
+        description="intake, exit, 3-months, 6-months or 12-months (after the exit; the "
+                    "match must have ended), or follow-up (untimed)")
     instrument: Instrument = Field(description="WEMWBS (14 items) or SWEMWBS (7 items)")
     items: list[StrictInt] = Field(description="item scores, 1 to 5, in questionnaire order")
     recorded_on: date | None = Field(default=None, description="date; today when absent")

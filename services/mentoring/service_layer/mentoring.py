@@ -60,6 +60,7 @@ from shared.crypto import KeyShredded, PersonalDataCipher, RecordCipher, Unknown
 from shared.db import Database, UnitOfWork, utcnow
 from shared.events.consent import SafeContact
 from shared.events.mentoring import (
+    FollowUpRecorded,
     MatchMade,
     MenteeFeedbackGiven,
     MenteeReferred,
@@ -72,6 +73,7 @@ from shared.events.mentoring import (
     SessionLogged,
     SupervisionRecorded,
 )
+from shared.events.vocabulary import FOLLOW_UPS
 
 CONSENT_WITHDRAWN = "consent withdrawn"
 
@@ -580,6 +582,8 @@ def write_outcome(uow: UnitOfWork, command: RecordOutcome, org: str, today: date
     session = uow.session
     found = match_row(session, command.match_id, org)
     referral = referral_row(session, found.referral_id)
+    if command.timepoint in FOLLOW_UPS:
+        _check_follow_up(session, found, command.timepoint)
     scored = score(command.instrument, command.items)
     outcome_id = f"out_{uuid.uuid4().hex}"
     recorded_on = command.recorded_on or today
@@ -587,13 +591,25 @@ def write_outcome(uow: UnitOfWork, command: RecordOutcome, org: str, today: date
         outcome_id=outcome_id, match_id=found.match_id, timepoint=command.timepoint,
         instrument=command.instrument, items=_csv(str(i) for i in command.items),
         raw_score=scored.raw, metric_score=scored.metric, recorded_on=recorded_on))
-    publish(uow, OutcomeRecorded(
-        outcome_id=outcome_id, match_id=found.match_id, org=found.org, recorded_on=recorded_on,
-        timepoint=command.timepoint, instrument=command.instrument, items=tuple(command.items),
-        raw_score=scored.raw, metric_score=scored.metric), referral.subject_id)
+    fields = {"outcome_id": outcome_id, "match_id": found.match_id, "org": found.org,
+              "recorded_on": recorded_on, "timepoint": command.timepoint,
+              "instrument": command.instrument, "items": tuple(command.items),
+              "raw_score": scored.raw, "metric_score": scored.metric}
+    model = FollowUpRecorded if command.timepoint in FOLLOW_UPS else OutcomeRecorded
+    publish(uow, model.model_validate(fields), referral.subject_id)
     return {"id": outcome_id, "match_id": found.match_id, "timepoint": command.timepoint,
             "instrument": command.instrument, "raw_score": scored.raw,
             "metric_score": scored.metric, "recorded_on": recorded_on.isoformat()}
+
+
+def _check_follow_up(session: Session, match: Any, timepoint: str) -> None:
+    """A timed follow-up comes after the exit (the match has ended), once per timepoint."""
+    if match.status != "ended":
+        raise NotActive(f"a {timepoint} follow-up is after the exit: the match has not ended")
+    taken = session.execute(select(outcomes.c.outcome_id).where(
+        outcomes.c.match_id == match.match_id, outcomes.c.timepoint == timepoint)).first()
+    if taken is not None:
+        raise NotActive(f"the {timepoint} follow-up of this match is already recorded")
 
 
 def adopt_partner_record(uow: UnitOfWork, keys: LiveKeys, cipher: PersonalDataCipher,

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, Integer, String, Table, Text, text
+from sqlalchemy import Boolean, Column, Date, Integer, String, Table, Text, false, text
 from sqlalchemy.orm import Session
 
 from shared.db import SequenceId, UtcDateTime, service_metadata
 
 metadata = service_metadata()
+MEASURE_LENGTH = 100
+"""Room for every measure's name, a configured component's code (60) with its prefix too."""
 
 contributions = Table(
     "contributions", metadata,
     Column("id", SequenceId, primary_key=True, autoincrement=True),
     Column("subject_id", String(40), nullable=False, index=True),
+    Column("anonymous", Boolean, nullable=False, server_default=false(),
+           comment="about nobody (an offer of mentoring, counted as itself): no consent to "
+                   "check, so it counts under opt-in too"),
     Column("source_event", String(400), nullable=False, index=True),
-    Column("measure", String(40), nullable=False),
+    Column("measure", String(MEASURE_LENGTH), nullable=False),
     Column("value", Integer, nullable=False),
     Column("occurred_on", Date, nullable=False, comment="the event's own date"),
     Column("month", String(7), nullable=False),

@@ -16,6 +16,7 @@ from typing import get_args
 from shared.events.envelope import EventPayload
 from shared.events.mentoring import (
     AdverseEventRecorded,
+    FollowUpRecorded,
     MatchMade,
     MenteeFeedbackGiven,
     MenteeReferred,
@@ -187,7 +188,7 @@ def _engagement(payload: EventPayload) -> list[Contribution]:
         ending = "planned_ending" if payload.planned else "unplanned_ending"
         return [Contribution(measure=ending, value=1, occurred_on=payload.ended_on,
                              org=payload.org, match_id=payload.match_id)]
-    if isinstance(payload, OutcomeRecorded) and payload.timepoint in FOLLOW_UP_MEASURES:
+    if isinstance(payload, FollowUpRecorded):
         return [Contribution(measure=FOLLOW_UP_MEASURES[payload.timepoint], value=1,
                              occurred_on=payload.recorded_on, org=payload.org,
                              match_id=payload.match_id)]

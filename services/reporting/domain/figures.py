@@ -179,6 +179,15 @@ def swemwbs_change(change: Mapping[str, Any], policy: DisclosurePolicy, rules: O
     }
 
 
+def staff_trained(staff: int, trained: int, as_of: str, policy: DisclosurePolicy
+                  ) -> dict[str, Any]:
+    """A team's staff trained in routine enquiry under the same control as every figure:
+    about staff, not people in the programme, but a small team's count would still tell who
+    is not trained."""
+    return {"staff": _count(staff, policy), "trained": _rate(trained, staff, policy),
+            "as_of": as_of}
+
+
 def held_reason(k: int) -> str:
     """Why a row's figures are not all current."""
     return (f"people have had events in this row since its figures were last worked out, "

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.reporting.adapters.tables import (
@@ -25,7 +25,7 @@ from services.reporting.domain.contributions import (
     contributions_of,
 )
 from services.reporting.domain.disclosure import DisclosurePolicy
-from services.reporting.domain.figures import WHO_COUNTS, OutcomeRules, rows_of
+from services.reporting.domain.figures import WHO_COUNTS, OutcomeRules, rows_of, staff_trained
 from services.reporting.domain.people import (
     COVERAGE,
     Fact,
@@ -46,7 +46,8 @@ COUNTED_EVENTS: tuple[str, ...] = (
     "enquiry-acceptability-recorded", "enquiry-due",
     "marac-referral-required", "mentee-referred", "match-made", "session-logged",
     "mentoring-ended", "outcome-recorded", "session-components-recorded",
-    "mentee-feedback-given", "adverse-event-recorded", "mentoring-offered")
+    "mentee-feedback-given", "adverse-event-recorded", "mentoring-offered",
+    "follow-up-recorded")
 """The business events that contribute to the figures."""
 FACTS_PER_READ = 5000
 """Contributions a release reads from the database at a time."""
@@ -61,7 +62,7 @@ def apply_events(uow: UnitOfWork, items: Sequence[tuple[CloudEvent, EventPayload
     """``apply_event`` for several events in one go: one look at who is out, one insert."""
     out = excluded(uow, {event.subject for event, _ in items if event.subject is not None})
     rows = [dict(vars(c), month=c.month, subject_id=subject,  # flat: no deep copy
-                 source_event=event.dedup_key)
+                 anonymous=event.subject is None, source_event=event.dedup_key)
             for event, payload in items
             if (subject := event.subject or anonymous_subject(payload)) is not None
             and subject not in out for c in contributions_of(payload)]
@@ -97,9 +98,11 @@ def business_batch_handlers() -> dict[str, ManyHandler]:
             TeamTrainingRecorded.event_type: apply_trainings}
 
 
-def training_by_team(database: Database) -> dict[str, dict[str, Any]]:
+def training_by_team(database: Database, policy: DisclosurePolicy
+                     ) -> dict[str, dict[str, Any]]:
     """Staff trained in routine enquiry by team name (the teams of one name across
-    organisations added up), from each team's newest record."""
+    organisations added up), from each team's newest record, under disclosure control; as
+    of the oldest of those records."""
     totals: dict[str, dict[str, Any]] = {}
     with database.read() as session:
         for row in session.execute(select(team_training)):
@@ -107,9 +110,8 @@ def training_by_team(database: Database) -> dict[str, dict[str, Any]]:
             total["staff"] += row.staff
             total["trained"] += row.trained
             total["as_of"] = min(total["as_of"], row.as_of)
-    return {team: {"staff": t["staff"], "trained": t["trained"],
-                   "share": round(t["trained"] / t["staff"], 4),
-                   "as_of": t["as_of"].isoformat()} for team, t in totals.items()}
+    return {team: staff_trained(t["staff"], t["trained"], t["as_of"].isoformat(), policy)
+            for team, t in totals.items()}
 
 
 def clear(uow: UnitOfWork) -> None:
@@ -146,11 +148,13 @@ def stream_facts(session: Session, opt_in: bool = False) -> Iterator[Fact]:
 
 
 def _counted(opt_in: bool) -> Any:
-    """Who counts: everyone not withdrawn (opt-out), or only those who consented (opt-in)."""
+    """Who counts: everyone not withdrawn (opt-out), or only those who consented (opt-in),
+    and what is about nobody either way (an offer of mentoring)."""
     if not opt_in:
         return None
-    return contributions.c.subject_id.in_(select(evaluation_consents.c.subject_id).where(
-        evaluation_consents.c.state == "granted"))
+    return or_(contributions.c.anonymous.is_(True), contributions.c.subject_id.in_(
+        select(evaluation_consents.c.subject_id).where(
+            evaluation_consents.c.state == "granted")))
 
 
 def _row_key(key: RowKey) -> str:
@@ -331,7 +335,7 @@ def published_figures(database: Database, table: str, group_by: str, period: str
         rows = rows_of(table, group_by, published.get(table, {}).get(group_by, {})
                        .get(period, []), policy, rules, policy.k)
     if table == COVERAGE and group_by == "team":  # read against each team's staff training
-        training = training_by_team(database)
+        training = training_by_team(database, policy)
         rows = [{**row, "staff_trained": training.get(str(row["team"]))} for row in rows]
     return {"released_at": released_at.isoformat() if released_at else None,
             "group_by": group_by, "period": period, "rows": rows,

@@ -1,5 +1,6 @@
 """``/v1/offers``: offers of peer mentoring and what the person said, recorded without
-personal data by the organisation that made them."""
+personal data by the organisation that made them (and never listed back: see
+``service_layer.offers``)."""
 
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from shared.auth import Principal
 
 
 def router(adapters: MentoringAdapters) -> APIRouter:
-    """The offers routes wired to the adapters."""
+    """The offers route wired to the adapters."""
     routes = APIRouter()
     recorder = Depends(adapters.authorizer.require(*sorted(access.OFFER_RECORDERS)))
 
@@ -23,11 +24,5 @@ def router(adapters: MentoringAdapters) -> APIRouter:
         """Record an offer of peer mentoring made by the caller's organisation."""
         with adapters.database.unit_of_work() as uow:
             return offers.record_offer(uow, body, caller)
-
-    @routes.get("/v1/offers")
-    def list_offers(caller: Annotated[Principal, recorder]) -> dict[str, Any]:
-        """The caller's organisation's offers, newest first."""
-        with adapters.database.read() as session:
-            return {"offers": offers.offers_of(session, caller)}
 
     return routes

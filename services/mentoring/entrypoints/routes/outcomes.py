@@ -19,10 +19,12 @@ def router(adapters: MentoringAdapters) -> APIRouter:
     """The outcomes route wired to the adapters."""
     routes = APIRouter()
 
-    @routes.post("/v1/outcomes", status_code=201, responses=error_statuses(MATCH, 410))
+    @routes.post("/v1/outcomes", status_code=201, responses=error_statuses(MATCH, 410, (
+        409, "A timed follow-up before the match has ended, or one already recorded.")))
     def outcome(body: RecordOutcome, caller: Annotated[
             Principal, Depends(adapters.authorizer.require(*RECORDERS))]) -> dict[str, Any]:
-        """Score and record WEMWBS (sum of 14) or SWEMWBS (raw sum and metric score)."""
+        """Score and record WEMWBS (sum of 14) or SWEMWBS (raw sum and metric score), at
+        intake, at exit or at a timed follow-up 3, 6 or 12 months after it."""
         with errors(), adapters.database.unit_of_work() as uow:
             return mentoring.record_outcome(uow, adapters.keys, body, caller, date.today())
 

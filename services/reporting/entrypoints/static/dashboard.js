@@ -602,8 +602,10 @@
   }
 
   function trainedCell(training) {
-    return { count: training ? `${training.trained} of ${training.staff} (${pct(training.share)})`
-      : "not recorded", suppressed: false };
+    if (!training) return { count: "not recorded", suppressed: false };
+    const cell = rateCell(training.trained, true);
+    cell.count = `${countText(training.trained)} of ${countText(training.staff)}`;
+    return cell;
   }
 
   function renderNotAsked(answer, groupBy, period) {

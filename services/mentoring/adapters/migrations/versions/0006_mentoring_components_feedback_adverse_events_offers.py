@@ -78,6 +78,8 @@ def upgrade() -> None:
         sa.Column('offered_on', sa.Date(), nullable=False),
         sa.Column('outcome', sa.String(length=20), nullable=False),
         sa.Column('decline_reason', sa.String(length=40), nullable=True),
+        sa.Column('recorded_by', sa.String(length=200), nullable=False,
+                  comment="the token subject of the member of staff who recorded it"),
         sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('offer_id', name=op.f('pk_offers')),
         comment="offers of peer mentoring, without personal data (no subject)",
