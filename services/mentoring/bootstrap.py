@@ -3,6 +3,7 @@ hand to the use cases."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
@@ -41,6 +42,8 @@ class MentoringSettings(BaseSettings):
     components: tuple[Component, ...] = Field(default=DEFAULT_COMPONENTS, min_length=1)
     supervision_topics: tuple[Component, ...] = Field(default=DEFAULT_SUPERVISION_TOPICS,
                                                       min_length=1)
+    session_every_days: int = Field(default=14, ge=1, le=90,
+                                    description="how often a match's sessions are due")
 
 
 class MentoringKeySettings(BaseSettings):
@@ -62,6 +65,7 @@ class MentoringAdapters:
         mentoring = MentoringSettings()
         self.rules = EligibilityRules(mentoring.check_valid_days, mentoring.supervision_days)
         self.intervention = Intervention(mentoring.components, mentoring.supervision_topics)
+        self.session_every = timedelta(days=mentoring.session_every_days)
         self.partners: tuple[str, ...] = tuple(
             org for org, o in settings.organisations.items() if o.kind == "dva-partner")
         self.database = open_database(SERVICE, metadata, settings)

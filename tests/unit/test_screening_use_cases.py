@@ -16,6 +16,7 @@ from services.screening.service_layer.screenings import (
     RESULTS_READ,
     RESULTS_REFUSED,
     ScreeningNotFound,
+    open_enquiries_due,
     read_screening,
     record_enquiry_due,
     record_screening,
@@ -231,6 +232,37 @@ def test_an_enquiry_due_for_another_organisation_is_refused(fakes: ScreeningFake
         record_enquiry_due(caller(), enquiry_due(org="partner-a"), database=fakes.database,
                            registry=fakes.consent, keys=fakes.keys)
     assert fakes.consent.registered == [] and rows(fakes.database, enquiries_due) == []
+
+
+def test_a_clinicians_open_enquiries_due_are_those_no_enquiry_answered_since(
+        fakes: ScreeningFakes) -> None:
+    asked = record_enquiry_due(caller(), enquiry_due(due_on="2026-11-10"),
+                               database=fakes.database, registry=fakes.consent, keys=fakes.keys)
+    record_screening(caller(), screening_asked(nhs_number=None,
+                                               subject_id=asked["subject_id"]),
+                     **fakes.recording())  # asked on 2026-11-20, after it fell due
+    waiting = record_enquiry_due(caller(), enquiry_due(nhs_number="9434765870",
+                                                       due_on="2026-11-12"),
+                                 database=fakes.database, registry=fakes.consent,
+                                 keys=fakes.keys)
+    elsewhere = record_enquiry_due(caller(), enquiry_due(nhs_number="9434765889",
+                                                         team="south-cmht",
+                                                         due_on="2026-11-01"),
+                                   database=fakes.database, registry=fakes.consent,
+                                   keys=fakes.keys)
+
+    listed = open_enquiries_due(caller(), None, database=fakes.database, audit=fakes.consent)
+    north = open_enquiries_due(caller(), "north-cmht", database=fakes.database,
+                               audit=fakes.consent)
+
+    assert [e["id"] for e in listed] == [elsewhere["id"], waiting["id"]]  # oldest first
+    assert [e["id"] for e in north] == [waiting["id"]]
+    assert [(a.action, a.subject_id, a.detail) for a in fakes.consent.audited[-2:]] == [
+        ("screening-enquiries-due-listed", None, {"listed": 2}),
+        ("screening-enquiries-due-listed", None, {"listed": 1})]
+    with pytest.raises(NotPermitted):
+        open_enquiries_due(caller("trust", "dpo"), None, database=fakes.database,
+                           audit=fakes.consent)
 
 
 # --- read_screening --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from services.mentoring.bootstrap import MentoringAdapters
 from services.mentoring.entrypoints.routes import (
     adverse_events,
+    caseload,
     concerns,
     matches,
     mentors,
@@ -31,7 +32,7 @@ from shared.http import add_routes, create_api
 from shared.settings import PlatformSettings
 
 ROUTERS = (mentors, offers, referrals, sessions, concerns, adverse_events, subjects, outcomes,
-           matches)
+           matches, caseload)
 """The routers in the order the OpenAPI document lists their paths."""
 
 

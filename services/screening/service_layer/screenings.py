@@ -200,6 +200,30 @@ def record_enquiry_due(caller: Principal, command: RecordEnquiryDue, *, database
             "team": command.team, "due_on": command.due_on.isoformat()}
 
 
+ENQUIRIES_DUE_LISTED = "screening-enquiries-due-listed"
+
+
+def open_enquiries_due(caller: Principal, team: str | None, *, database: Database,
+                       audit: AuditTrail) -> list[dict[str, Any]]:
+    """A clinician's list to work from: their organisation's enquiries due (of ``team``,
+    when given) that no enquiry of the organisation has answered since, oldest first; the
+    listing is audited (the people's references are identifiable within the Trust)."""
+    check_recording(access.RECORD_ENQUIRY_DUE, caller, caller.org)
+    due, done = enquiries_due.c, screenings.c
+    answered = select(done.screening_id).where(
+        done.subject_id == due.subject_id, done.org == due.org,
+        done.asked_on >= due.due_on).exists()
+    query = select(enquiries_due).where(due.org == caller.org, due.subject_id.is_not(None),
+                                        ~answered).order_by(due.due_on, due.enquiry_id)
+    if team is not None:
+        query = query.where(due.team == team)
+    with database.read() as session:
+        rows = session.execute(query).all()
+    audit.audit(ENQUIRIES_DUE_LISTED, None, caller, listed=len(rows))
+    return [{"id": row.enquiry_id, "subject_id": row.subject_id, "team": row.team,
+             "due_on": row.due_on.isoformat()} for row in rows]
+
+
 def record_team_training(caller: Principal, command: RecordTeamTraining, *,
                          database: Database) -> dict[str, Any]:
     """Someone of a team's own organisation records how many of its staff are trained in
