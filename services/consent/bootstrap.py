@@ -12,11 +12,13 @@ from services.consent.adapters.heads import KafkaHeadLog
 from services.consent.adapters.key_store import SqlDataKeyStore
 from services.consent.adapters.tables import metadata
 from services.consent.domain.callers import Organisations
+from services.consent.domain.purposes import offered_purposes
 from services.consent.domain.subjects import NhsNumberLookup, SafeguardingPseudonyms
 from services.consent.service_layer.audit import AuditTrail
 from services.consent.service_layer.subjects import Identifiers
 from shared.crypto import KeyWrapper, PersonalDataCipher, RecordCipher, derive_key, load_key
 from shared.db import Database
+from shared.events.vocabulary import PURPOSES
 from shared.http import Authorizer
 from shared.kafka.client import client_options
 from shared.kafka.topics import AUDIT_HEADS
@@ -39,6 +41,15 @@ class ConsentAuditSettings(BaseSettings):
     audit_heads_topic: str = Field(default=AUDIT_HEADS, min_length=1, max_length=200)
     audit_heads_read_seconds: float = Field(
         default=10.0, gt=0, description="how long verification may take to read the heads")
+
+
+class ConsentPurposeSettings(BaseSettings):
+    """``PEERLINK_CONSENT_PURPOSES``: the purposes this deployment records consent to."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERLINK_CONSENT_", extra="ignore")
+
+    purposes: str = Field(default=",".join(PURPOSES),
+                          description="comma-separated, from " + ", ".join(PURPOSES))
 
 
 class SafeguardingPseudonymSettings(BaseSettings):
@@ -107,6 +118,7 @@ class ConsentAdapters:
         self.organisations = Organisations.of(
             {org: o.kind for org, o in settings.organisations.items()})
         self.audit_settings = ConsentAuditSettings()
+        self.purposes = offered_purposes(ConsentPurposeSettings().purposes)
         self.database: Database = open_database(SERVICE, metadata, settings)
         self.authorizer = Authorizer(token_verifier(settings))
         wrapping_key = master_key(settings)

@@ -12,7 +12,9 @@ from typing import Annotated, Final, Literal, TypeVar, get_args
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-Purpose = Literal["peer-mentoring", "partner-sharing", "evaluation"]
+Purpose = Literal["peer-mentoring", "partner-sharing", "evaluation", "research"]
+"""Every consent purpose Peerlink knows; a deployment offers those it configures
+(``PEERLINK_CONSENT_PURPOSES``)."""
 ConsentMethod = Literal["verbal", "written", "electronic"]
 ServiceName = Literal["consent", "screening", "mentoring", "reporting"]
 
@@ -79,6 +81,7 @@ ACKNOWLEDGED_BY: Final[Mapping[Purpose, frozenset[ServiceName]]] = MappingProxyT
     "peer-mentoring": frozenset({"mentoring"}),
     "partner-sharing": frozenset({"screening", "mentoring"}),
     "evaluation": frozenset({"reporting"}),
+    "research": frozenset({"reporting"}),
 })
 """The services whose withdrawal-applied a withdrawal of each purpose waits for: the one home
 of this rule, read by the consent service's tracker and by every worker's cascade.
@@ -87,6 +90,7 @@ of this rule, read by the consent service's tracker and by every worker's cascad
 | peer-mentoring   | referral to, matching with, contact by a peer mentor   | mentoring            |
 | partner-sharing  | sharing screening and risk information with partners   | screening, mentoring |
 | evaluation       | inclusion in the programme's evaluation and dashboards | reporting            |
+| research         | taking part in the study's data collection (extracts)  | reporting            |
 """
 ERASURE_ACKNOWLEDGED_BY: Final[frozenset[ServiceName]] = frozenset(get_args(ServiceName))
 """An approved erasure request waits for every service's erasure-applied."""

@@ -216,7 +216,7 @@ def test_granting_consent_returns_the_record(consent: Consent) -> None:
     assert "Nurse Adebayo" not in bytes(granted[0].payload).decode()
 
 
-ALL = ("peer-mentoring", "partner-sharing", "evaluation")
+ALL = ("peer-mentoring", "partner-sharing", "evaluation", "research")
 
 
 @pytest.mark.parametrize(
@@ -225,20 +225,23 @@ ALL = ("peer-mentoring", "partner-sharing", "evaluation")
         pytest.param([], dict.fromkeys(ALL, "not-recorded"), id="nothing-recorded"),
         pytest.param([("grant", "evaluation")],
                      {"peer-mentoring": "not-recorded", "partner-sharing": "not-recorded",
-                      "evaluation": "granted"}, id="one-granted"),
+                      "evaluation": "granted", "research": "not-recorded"}, id="one-granted"),
         pytest.param([("grant", "peer-mentoring"), ("withdraw", "peer-mentoring")],
                      {"peer-mentoring": "withdrawn", "partner-sharing": "not-recorded",
-                      "evaluation": "not-recorded"}, id="granted-then-withdrawn"),
+                      "evaluation": "not-recorded", "research": "not-recorded"},
+                     id="granted-then-withdrawn"),
         pytest.param([("grant", "peer-mentoring"), ("withdraw", "peer-mentoring"),
                       ("grant", "peer-mentoring")],
                      {"peer-mentoring": "granted", "partner-sharing": "not-recorded",
-                      "evaluation": "not-recorded"}, id="consent-given-again"),
+                      "evaluation": "not-recorded", "research": "not-recorded"},
+                     id="consent-given-again"),
         pytest.param([("grant", "evaluation"), ("grant", "partner-sharing"),
                       ("withdraw", "all")],
                      dict.fromkeys(ALL, "withdrawn"), id="all-withdrawn"),
         pytest.param([("withdraw", "evaluation")],
                      {"peer-mentoring": "not-recorded", "partner-sharing": "not-recorded",
-                      "evaluation": "withdrawn"}, id="withdrawn-without-a-grant"),
+                      "evaluation": "withdrawn", "research": "not-recorded"},
+                     id="withdrawn-without-a-grant"),
     ],
 )
 def test_current_state_per_purpose(consent: Consent, given: list[tuple[str, str]],
@@ -253,6 +256,32 @@ def test_current_state_per_purpose(consent: Consent, given: list[tuple[str, str]
 
     assert state["subject_id"] == subject_id
     assert state["purposes"] == expected
+
+
+def test_consent_to_a_purpose_not_offered_names_the_field(
+        open_consent: Callable[..., Consent], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PEERLINK_CONSENT_PURPOSES", "peer-mentoring,partner-sharing,evaluation")
+    consent = open_consent()
+    subject_id = consent.subject()
+
+    refused = consent.grant(subject_id, "research")
+    assert refused.status_code == 422, refused.text
+    [detail] = refused.json()["details"]
+    assert detail["field"] == "purpose"
+    assert "'research' is not offered" in detail["problem"]
+    assert consent.grant(subject_id, "evaluation").status_code == 201
+    assert consent.withdraw(subject_id, ["research"]).status_code == 202  # always possible
+
+
+def test_research_is_consented_apart_from_the_service(consent: Consent) -> None:
+    subject_id = consent.subject()
+    assert consent.grant(subject_id, "peer-mentoring").status_code == 201
+    assert consent.grant(subject_id, "research").status_code == 201
+    assert consent.withdraw(subject_id, ["research"]).status_code == 202
+
+    assert consent.state(subject_id)["purposes"] == {
+        "peer-mentoring": "granted", "partner-sharing": "not-recorded",
+        "evaluation": "not-recorded", "research": "withdrawn"}
 
 
 def test_history_says_who_when_and_how(consent: Consent) -> None:

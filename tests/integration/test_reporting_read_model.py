@@ -60,7 +60,7 @@ def test_a_withdrawal_subtracts_exactly_that_persons_contributions(database: Dat
     assert totals(database)["current_abuse"] == 1
 
     with database.unit_of_work() as uow:
-        cascade.evaluation_withdrawn(uow, leaves, ("evaluation",))
+        cascade.withdrawn(uow, leaves, ("evaluation",))
 
     assert totals(database) == {"screened": 1, "current_abuse": 0, "past_abuse": 0,
                                 "either_abuse": 0, "asked_in_private": 1}
@@ -85,7 +85,7 @@ def test_events_applied_at_once_store_what_they_store_one_by_one(database: Datab
     for at_once in (False, True):
         with database.unit_of_work() as uow:
             clear(uow)
-            cascade.evaluation_withdrawn(uow, people[1], ("evaluation",))
+            cascade.withdrawn(uow, people[1], ("evaluation",))
         with database.unit_of_work() as uow:
             if at_once:
                 apply_events(uow, events)
@@ -105,7 +105,7 @@ def test_opt_in_counts_only_people_who_consented_to_evaluation(database: Databas
     screened(database, consented, current=True)
     screened(database, silent, current=True)
     with database.unit_of_work() as uow:
-        cascade.evaluation_granted(uow, consented, "evaluation")
+        cascade.granted(uow, consented, "evaluation")
 
     assert totals(database)["screened"] == 2
     assert totals(database, opt_in=True)["screened"] == 1
@@ -162,7 +162,7 @@ def test_a_release_moves_a_figure_only_after_k_people_and_a_rebuild_keeps_the_me
     assert prevalence_by_org(database)["figures"]["screened"] == {"n": 10}
     with database.unit_of_work() as uow:
         for subject in people[:3]:
-            cascade.evaluation_withdrawn(uow, subject, ("evaluation",))
+            cascade.withdrawn(uow, subject, ("evaluation",))
     publish_release(database, RULE, OutcomeRules(), now=datetime(2026, 11, 30, 0, 1, tzinfo=UTC))
     held = prevalence_by_org(database)
     assert held["figures"]["screened"] == {"n": 10}  # 3 < K moved

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 
 from services.consent.domain.purposes import (
+    PurposeNotOffered,
     UnknownPurpose,
+    check_offered,
     expand_purposes,
+    offered_purposes,
     required_services,
 )
 from shared.events.vocabulary import ERASURE_ACKNOWLEDGED_BY
 
-CATALOGUE = ("peer-mentoring", "partner-sharing", "evaluation")
+CATALOGUE = ("peer-mentoring", "partner-sharing", "evaluation", "research")
 EVERY_SERVICE = frozenset({"consent", "screening", "mentoring", "reporting"})
 
 
@@ -25,7 +28,7 @@ EVERY_SERVICE = frozenset({"consent", "screening", "mentoring", "reporting"})
                      id="catalogue-order-not-request-order"),
         pytest.param(["evaluation", "evaluation", "partner-sharing", "evaluation"],
                      ("partner-sharing", "evaluation"), id="duplicates-once"),
-        pytest.param(["evaluation", "partner-sharing", "peer-mentoring"], CATALOGUE,
+        pytest.param(["research", "evaluation", "partner-sharing", "peer-mentoring"], CATALOGUE,
                      id="every-purpose-by-name"),
         pytest.param(iter(["partner-sharing"]), ("partner-sharing",), id="any-iterable"),
     ],
@@ -65,6 +68,7 @@ def test_unknown_purpose_is_a_value_error() -> None:
         pytest.param(["peer-mentoring"], {"mentoring"}, id="peer-mentoring"),
         pytest.param(["partner-sharing"], {"screening", "mentoring"}, id="partner-sharing"),
         pytest.param(["evaluation"], {"reporting"}, id="evaluation"),
+        pytest.param(["research"], {"reporting"}, id="research"),
         pytest.param(["peer-mentoring", "partner-sharing"], {"screening", "mentoring"},
                      id="union-without-repeats"),
         pytest.param(["peer-mentoring", "evaluation"], {"mentoring", "reporting"},
@@ -90,3 +94,30 @@ def test_a_withdrawal_with_erasure_asked_waits_only_for_its_purposes_services(
     purposes = expand_purposes(requested)
     assert required_services(purposes) < EVERY_SERVICE
     assert ERASURE_ACKNOWLEDGED_BY == EVERY_SERVICE
+
+
+@pytest.mark.parametrize(
+    ("configured", "offered"),
+    [
+        pytest.param("peer-mentoring,partner-sharing,evaluation,research", CATALOGUE,
+                     id="the-default-is-every-purpose"),
+        pytest.param(" research , peer-mentoring ", ("peer-mentoring", "research"),
+                     id="catalogue-order-and-spaces"),
+        pytest.param("evaluation,evaluation", ("evaluation",), id="once"),
+    ],
+)
+def test_purposes_offered_come_from_configuration(configured: str,
+                                                  offered: tuple[str, ...]) -> None:
+    assert offered_purposes(configured) == offered
+
+
+@pytest.mark.parametrize("configured", ["", " , ", "evaluation,newsletter"])
+def test_a_misconfigured_purpose_list_names_the_setting(configured: str) -> None:
+    with pytest.raises(UnknownPurpose, match="PEERLINK_CONSENT_PURPOSES"):
+        offered_purposes(configured)
+
+
+def test_consent_is_recorded_only_to_a_purpose_offered() -> None:
+    check_offered("research", CATALOGUE)  # type: ignore[arg-type]
+    with pytest.raises(PurposeNotOffered, match=r"^purpose: 'research' is not offered"):
+        check_offered("research", ("peer-mentoring", "evaluation"))

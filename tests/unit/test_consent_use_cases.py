@@ -233,7 +233,7 @@ def test_an_organisation_sees_its_own_consents_and_a_service_any_holder_s(
     assert [c["recorded_by"] for c in own["history"]] == ["Nurse Adebayo"]
     assert held == {"relationship": False, "purposes": {
         "peer-mentoring": "not-recorded", "partner-sharing": "not-recorded",
-        "evaluation": "not-recorded"}, "sharing_recipients": []}
+        "evaluation": "not-recorded", "research": "not-recorded"}, "sharing_recipients": []}
 
 
 def test_a_referral_to_a_partner_sharing_names_gives_it_a_relationship(

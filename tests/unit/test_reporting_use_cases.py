@@ -17,6 +17,7 @@ from services.reporting.adapters.tables import (
     metadata,
     published_rows,
     releases,
+    research_consents,
 )
 from services.reporting.domain.people import Remembered, person_reference
 from services.reporting.service_layer import cascade, read_model
@@ -78,7 +79,7 @@ def test_a_counted_event_stores_its_contributions_keyed_by_the_person(
 def test_an_event_about_nobody_or_about_someone_withdrawn_stores_nothing(
         world: ReportingWorld) -> None:
     with world.database.unit_of_work() as uow:
-        cascade.evaluation_withdrawn(uow, "subject-out", ("evaluation",))
+        cascade.withdrawn(uow, "subject-out", ("evaluation",))
     world.screened("subject-out")
     payload = ScreeningCompleted(
         screening_id="scr", org="trust", team="north", borough="camden", gender="female",
@@ -154,7 +155,7 @@ def test_opt_in_counts_only_people_who_granted_evaluation(world: ReportingWorld)
     world.screened("subject-granted")
     world.screened("subject-silent")
     with world.database.unit_of_work() as uow:
-        cascade.evaluation_granted(uow, "subject-granted", "evaluation")
+        cascade.granted(uow, "subject-granted", "evaluation")
 
     with world.database.read() as session:
         opt_out = {f.subject for f in read_model.facts(session)}
@@ -167,7 +168,7 @@ def test_clearing_empties_the_read_model_but_keeps_the_releases_and_the_rules_me
         world: ReportingWorld) -> None:
     screened_at_org(world, K)
     with world.database.unit_of_work() as uow:
-        cascade.evaluation_granted(uow, "subject-0", "evaluation")
+        cascade.granted(uow, "subject-0", "evaluation")
     publish(world)
 
     with world.database.unit_of_work() as uow:
@@ -297,7 +298,7 @@ def test_a_rebuild_carries_the_rules_memory_into_the_new_database(
 
 def test_granting_evaluation_records_the_consent(world: ReportingWorld) -> None:
     with world.database.unit_of_work() as uow:
-        cascade.evaluation_granted(uow, "subject-1", "evaluation")
+        cascade.granted(uow, "subject-1", "evaluation")
 
     [row] = world.rows(evaluation_consents, subject_id="subject-1")
     assert (row.state, row.erased) == ("granted", False)
@@ -310,7 +311,7 @@ def test_withdrawing_evaluation_subtracts_the_person_and_unlinks_them_from_the_m
     leaving = people[0]
 
     with world.database.unit_of_work() as uow:
-        cascade.evaluation_withdrawn(uow, leaving, ("evaluation",))
+        cascade.withdrawn(uow, leaving, ("evaluation",))
         assert cascade.excluded(uow, [leaving, people[1]]) == {leaving}
 
     assert world.rows(contributions, subject_id=leaving) == []
@@ -359,13 +360,31 @@ def test_a_subjects_erasure_removes_them_everywhere(world: ReportingWorld) -> No
     assert world.rows(contributions) == []
 
 
-def test_reporting_takes_part_in_the_cascade_for_evaluation() -> None:
+def test_reporting_takes_part_in_the_cascade_for_evaluation_and_research() -> None:
     part = cascade.participant()
 
     assert part.service == "reporting"
-    assert part.purposes == frozenset({"evaluation"})
-    assert part.on_withdrawal is cascade.evaluation_withdrawn
+    assert part.purposes == frozenset({"evaluation", "research"})
+    assert part.on_withdrawal is cascade.withdrawn
+    assert part.on_grant is cascade.granted
     assert part.on_decided_erasure is cascade.decided_erasure
+
+
+def test_research_is_granted_and_withdrawn_apart_from_evaluation(world: ReportingWorld
+                                                                  ) -> None:
+    with world.database.unit_of_work() as uow:
+        cascade.granted(uow, "subject-1", "research")
+        cascade.granted(uow, "subject-2", "research")
+        cascade.granted(uow, "subject-2", "evaluation")
+    with world.database.unit_of_work() as uow:
+        cascade.withdrawn(uow, "subject-2", ("research",))
+    states = {r.subject_id: r.state for r in world.rows(research_consents)}
+    assert states == {"subject-1": "granted", "subject-2": "withdrawn"}
+    assert [r.state for r in world.rows(evaluation_consents)] == ["granted"]
+
+    with world.database.unit_of_work() as uow:
+        cascade.erase(uow, "subject-1")
+    assert [r.subject_id for r in world.rows(research_consents)] == ["subject-2"]
 
 
 # --- dashboard sessions ---------------------------------------------------------------------

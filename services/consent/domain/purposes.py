@@ -20,6 +20,10 @@ class UnknownPurpose(ValueError):
     """A purpose that is not one of Peerlink's."""
 
 
+class PurposeNotOffered(ValueError):
+    """A purpose Peerlink knows that this deployment does not offer."""
+
+
 class InvalidRecipients(ValueError):
     """Recipients named where they may not be, missing, or not other DVA partners."""
 
@@ -39,6 +43,28 @@ def check_recipients(purpose: Purpose, recipients: Iterable[str], holder: str,
     if any(org not in partners or org == holder for org in named):
         raise InvalidRecipients("recipients: each must be another configured DVA partner "
                                 "organisation")
+
+
+def offered_purposes(configured: str) -> tuple[Purpose, ...]:
+    """The purposes a deployment offers (``PEERLINK_CONSENT_PURPOSES``, comma-separated), in
+    catalogue order; an unknown or missing one stops the service at startup."""
+    wanted = {name.strip() for name in configured.split(",") if name.strip()}
+    unknown = sorted(wanted - set(PURPOSES))
+    if unknown or not wanted:
+        raise UnknownPurpose(f"PEERLINK_CONSENT_PURPOSES: {', '.join(map(repr, unknown))} "
+                             f"unknown; name one or more of {', '.join(PURPOSES)}"
+                             if unknown else "PEERLINK_CONSENT_PURPOSES: name at least one "
+                             f"of {', '.join(PURPOSES)}")
+    return tuple(p for p in PURPOSES if p in wanted)
+
+
+def check_offered(purpose: Purpose, offered: Iterable[Purpose]) -> None:
+    """Consent can be recorded only to a purpose the deployment offers (withdrawal of any
+    purpose stays possible: a purpose no longer offered may still have been granted)."""
+    offered = tuple(offered)
+    if purpose not in offered:
+        raise PurposeNotOffered(f"purpose: {purpose!r} is not offered here; purposes offered "
+                                f"are {', '.join(offered)}")
 
 
 def expand_purposes(requested: Iterable[str]) -> tuple[Purpose, ...]:

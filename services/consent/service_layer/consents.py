@@ -19,6 +19,7 @@ from services.consent.adapters.tables import (
     withdrawals,
 )
 from services.consent.domain.purposes import (
+    check_offered,
     check_recipients,
     expand_purposes,
     required_services,
@@ -105,10 +106,12 @@ def recordable_subject(session: Session, subject_id: str, caller: Principal) -> 
 def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose: Purpose,
           method: ConsentMethod, recorded_by: str, caller: Principal,
           recipients: tuple[str, ...] = (), *, partners: frozenset[str],
-          trail: AuditTrail) -> dict[str, Any]:
-    """Record consent to one purpose for the caller's organisation's records; partner-sharing
-    names the organisations those records may be shared with (other configured DVA
-    ``partners``: ``InvalidRecipients`` otherwise, before anything else is checked)."""
+          trail: AuditTrail, offered: tuple[Purpose, ...] = PURPOSES) -> dict[str, Any]:
+    """Record consent to one of the ``offered`` purposes for the caller's organisation's
+    records; partner-sharing names the organisations those records may be shared with (other
+    configured DVA ``partners``: ``InvalidRecipients`` otherwise, and ``PurposeNotOffered``,
+    before anything else is checked)."""
+    check_offered(purpose, offered)
     check_recipients(purpose, recipients, caller.org, partners)
     recordable_subject(uow.session, subject_id, caller)
     changes = [_change(uow, subject_id, purpose, "granted", method, recorded_by, caller.org,

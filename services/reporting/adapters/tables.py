@@ -62,6 +62,28 @@ evaluation_consents = Table(
     comment="evaluation consent per person: who may count (opt-out or opt-in)",
 )
 
+research_consents = Table(
+    "research_consents", metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("state", String(10), nullable=False, comment="granted or withdrawn"),
+    Column("changed_at", UtcDateTime(), nullable=False),
+    comment="research consent per person (taking part in the study's data collection), "
+            "apart from consent to the service: who is in the research extract and figures",
+)
+
+research_extracts = Table(
+    "research_extracts", metadata,
+    Column("extract_id", String(40), primary_key=True),
+    Column("taken_at", UtcDateTime(), nullable=False),
+    Column("org", String(64), nullable=False),
+    Column("taken_by", String(200), nullable=False, comment="the researcher's token subject"),
+    Column("kind", String(20), nullable=False, comment="extract or figures"),
+    Column("people", Integer, nullable=False),
+    Column("digest", String(64), nullable=False,
+           comment="SHA-256 of what was handed over, to prove later what it was"),
+    comment="every research extract and research figures taken: who, when, how many people",
+)
+
 team_training = Table(
     "team_training", metadata,
     Column("org", String(64), primary_key=True),

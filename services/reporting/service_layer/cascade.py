@@ -1,7 +1,8 @@
 """Reporting's part in the consent cascade: a person who withdraws ``evaluation`` (or is
 erased) has their contributions removed at once and stays out; the published figures that
 counted them change once K people have moved, and the release rule's memory keeps nothing
-that links to them."""
+that links to them. A person who withdraws ``research`` leaves the research extract and
+figures at once (their contributions still count in the programme's own figures)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from services.reporting.adapters.tables import (
     evaluation_consents,
     lock_rule_memory,
     published_rows,
+    research_consents,
 )
 from services.reporting.domain.people import person_reference
 from services.reporting.domain.release_rule import RowState
@@ -29,13 +31,30 @@ def _set(uow: UnitOfWork, subject_id: str, state: str, erased: bool = False) -> 
            {"state": state, "erased": erased, "changed_at": utcnow()})
 
 
-def evaluation_granted(uow: UnitOfWork, subject_id: str, _purpose: Purpose) -> None:
-    """The person agreed to be counted (what opt-in mode needs)."""
-    _set(uow, subject_id, "granted")
+def _set_research(uow: UnitOfWork, subject_id: str, state: str) -> None:
+    upsert(uow.session, research_consents, {"subject_id": subject_id},
+           {"state": state, "changed_at": utcnow()})
 
 
-def evaluation_withdrawn(uow: UnitOfWork, subject_id: str,
-                         _purposes: tuple[Purpose, ...]) -> None:
+def granted(uow: UnitOfWork, subject_id: str, purpose: Purpose) -> None:
+    """The person agreed to be counted (``evaluation``: what opt-in mode needs), or to take
+    part in the study's data collection (``research``)."""
+    if purpose == "research":
+        _set_research(uow, subject_id, "granted")
+    else:
+        _set(uow, subject_id, "granted")
+
+
+def withdrawn(uow: UnitOfWork, subject_id: str, purposes: tuple[Purpose, ...]) -> None:
+    """``research``: out of the research extract and figures; ``evaluation``: out of
+    everything reporting holds."""
+    if "research" in purposes:
+        _set_research(uow, subject_id, "withdrawn")
+    if "evaluation" in purposes:
+        evaluation_withdrawn(uow, subject_id)
+
+
+def evaluation_withdrawn(uow: UnitOfWork, subject_id: str) -> None:
     """Subtract the person's contributions and keep them out."""
     uow.session.execute(delete(contributions).where(contributions.c.subject_id == subject_id))
     _set(uow, subject_id, "withdrawn")
@@ -58,7 +77,9 @@ def _forget_in_published_figures(uow: UnitOfWork, subject_id: str) -> None:
 
 def erase(uow: UnitOfWork, subject_id: str) -> int:
     """Delete everything held about the person; reporting retains nothing."""
-    evaluation_withdrawn(uow, subject_id, ())
+    evaluation_withdrawn(uow, subject_id)
+    uow.session.execute(delete(research_consents).where(
+        research_consents.c.subject_id == subject_id))
     _set(uow, subject_id, "withdrawn", erased=True)
     return 0
 
@@ -83,7 +104,7 @@ def excluded(uow: UnitOfWork, subject_ids: Iterable[str]) -> set[str]:
 
 
 def participant() -> CascadeParticipant:
-    """Reporting's part in the cascade: the evaluation purpose."""
+    """Reporting's part in the cascade: the evaluation and research purposes."""
     return CascadeParticipant(service="reporting",
-                              on_withdrawal=evaluation_withdrawn, on_erasure=erase,
-                              on_grant=evaluation_granted, on_decided_erasure=decided_erasure)
+                              on_withdrawal=withdrawn, on_erasure=erase,
+                              on_grant=granted, on_decided_erasure=decided_erasure)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.consent.bootstrap import ConsentAdapters
 from services.consent.domain.callers import SERVICE_ACCESS
-from services.consent.domain.purposes import InvalidRecipients
+from services.consent.domain.purposes import InvalidRecipients, PurposeNotOffered
 from services.consent.entrypoints.routes._common import (
     LIVE_SUBJECT,
     RECORDERS,
@@ -27,7 +27,9 @@ class ConsentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    purpose: Purpose = Field(description="peer-mentoring, partner-sharing or evaluation")
+    purpose: Purpose = Field(description="one of the purposes the deployment offers "
+                             "(PEERLINK_CONSENT_PURPOSES): peer-mentoring, partner-sharing, "
+                             "evaluation, research")
     method: ConsentMethod = Field(description="verbal, written or electronic")
     recorded_by: str = Field(min_length=1, max_length=200,
                              description="the member of staff who recorded it")
@@ -53,7 +55,9 @@ def router(adapters: ConsentAdapters) -> APIRouter:
                 return consents.grant(uow, adapters.cipher, subject_id, body.purpose,
                                       body.method, body.recorded_by, caller, body.recipients,
                                       partners=adapters.organisations.partners,
-                                      trail=adapters.trail)
+                                      trail=adapters.trail, offered=adapters.purposes)
+        except PurposeNotOffered as exc:
+            raise ApiError(422, "validation-failed", str(exc), field="purpose") from None
         except InvalidRecipients as exc:
             raise ApiError(422, "validation-failed", str(exc), field="recipients") from None
 
