@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from shared.events.vocabulary import ServiceName
 
 Role = Literal["clinician", "safeguarding-lead", "partner-staff", "mentor-coordinator",
-               "ops-viewer", "dpo"]
+               "ops-viewer", "dpo", "researcher"]
 ROLES: Final[frozenset[str]] = frozenset(get_args(Role))
 SERVICE_NAMES: Final[frozenset[str]] = frozenset(get_args(ServiceName))
 AUDIENCE: Final = "peerlink"
@@ -48,10 +48,12 @@ ROLE_POLICY: Final[dict[str, frozenset[str]]] = {
     "mentor-coordinator": PARTNER,
     "dpo": ANY_KIND,
     "ops-viewer": ANY_KIND,
+    "researcher": TRUST,
 }
 """Which kinds of organisation each role exists at: the Trust's clinicians and safeguarding
 lead, a DVA partner's staff and mentor coordinators, a DPO and ops viewer at each (acting for
-their own organisation only). A token whose role its organisation may not hold is refused.
+their own organisation only), the study's researchers at the Trust that sponsors it. A token
+whose role its organisation may not hold is refused.
 Services are not people and hold no role: they have identities of their own."""
 
 

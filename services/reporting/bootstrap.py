@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.reporting.adapters.tables import metadata
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
 from services.reporting.service_layer.sessions import DashboardSessions
+from shared.crypto import load_key
 from shared.http import Authorizer
 from shared.runtime import open_database, token_verifier
 from shared.settings import PlatformSettings
@@ -45,11 +47,37 @@ class ReportingSettings(BaseSettings):
         "also ends when the token it was opened with expires)")
 
 
+class ResearchSettings(BaseSettings):
+    """``PEERLINK_RESEARCH_*``: the study's pseudonym key and its sponsoring Trust."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERLINK_RESEARCH_", extra="ignore")
+
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="the study pseudonym's key, 32 bytes base64 (required in "
+        "production; a new key makes new pseudonyms)")
+    pseudonym_key_file: Path | None = Field(default=None,
+                                            description="a file holding that key")
+    sponsor: str | None = Field(default=None, description="the sponsoring Trust's "
+                                "organisation (default: the configured NHS Trust)")
+
+
+def research_sponsor(settings: PlatformSettings, research: ResearchSettings) -> str | None:
+    """The sponsoring Trust: configured, else the only configured NHS Trust (None if not one)."""
+    if research.sponsor is not None:
+        kind = settings.organisations.get(research.sponsor)
+        if kind is None or kind.kind != "nhs-trust":
+            raise ValueError("PEERLINK_RESEARCH_SPONSOR must be a configured NHS Trust")
+        return research.sponsor
+    trusts = [org for org, o in settings.organisations.items() if o.kind == "nhs-trust"]
+    return trusts[0] if len(trusts) == 1 else None
+
+
 class ReportingAdapters:
     """The adapters the reporting API and worker hand to the use cases, built from the
     process's settings: the read model's database, token checking (public keys only: reporting
-    calls no other service and holds no credential or key of its own), the dashboard sessions
-    store, and the disclosure and outcome rules from ``ReportingSettings``."""
+    calls no other service and holds no credential; its one key is the study pseudonym's), the
+    dashboard sessions store, the disclosure and outcome rules from ``ReportingSettings``, and
+    the research sponsor."""
 
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
@@ -67,6 +95,13 @@ class ReportingAdapters:
         self.database = open_database(SERVICE, metadata, settings)
         self.verifier = token_verifier(settings)
         self.authorizer = Authorizer(self.verifier)
+        research = ResearchSettings()
+        configured = research.pseudonym_key.get_secret_value() \
+            if research.pseudonym_key else None
+        self.research_key = load_key(configured, research.pseudonym_key_file,
+                                     settings.var_dir / "development-research-pseudonym.key",
+                                     production=settings.env == "production")
+        self.research_sponsor = research_sponsor(settings, research)
         self.sessions = DashboardSessions(
             self.database, self.reporting.session_seconds,
             {org: organisation.kind for org, organisation in settings.organisations.items()})

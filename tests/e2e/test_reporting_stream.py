@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ import pytest
 from kafka import KafkaProducer
 
 from services.reporting.adapters.tables import metadata
+from services.reporting.domain.research import study_pseudonym
 from services.reporting.entrypoints.rebuild import rebuild
 from services.reporting.service_layer.read_model import latest_release
+from shared.crypto import load_key
 from shared.db import Database
 from shared.kafka.topics import deadletter_topic, events_topic
 from tests.support.kafka import headers_of, read_topic
@@ -50,9 +53,9 @@ def figures(platform: RunningPlatform, kind: str, team: str) -> dict[str, Any] |
 
 
 def screen(platform: RunningPlatform, team: str, *, current: bool, past: str,
-           outcome: str = "asked", nhs_number: str | None = None) -> str:
+           outcome: str = "asked", nhs_number: str | None = None, **changes: Any) -> str:
     hark = {"humiliated": current, "afraid": False, "raped": False, "kicked": False}
-    body = platform.screening(team, hark=hark, past_abuse=past, outcome=outcome)
+    body = platform.screening(team, hark=hark, past_abuse=past, outcome=outcome, **changes)
     if nhs_number is not None:
         body["nhs_number"] = nhs_number
     if outcome != "asked":
@@ -123,11 +126,14 @@ def test_figures_equal_the_hand_computed_expectation_and_follow_a_withdrawal(
     after = wait_for(lambda: (r := figures(platform, "prevalence", team))
                      and r["screened"]["value"] == 15 and r)
     assert after["current_abuse"]["display"] == "fewer than 8"
+    def completed(withdrawal_id: str) -> dict[str, Any] | None:
+        state: dict[str, Any] = httpx.get(
+            platform.url("consent", f"/v1/withdrawals/{withdrawal_id}"),
+            headers=platform.headers("trust", "clinician"), timeout=10).json()
+        return state if state["status"] == "complete" else None
+
     for withdrawal_id in withdrawals:
-        status = wait_for(lambda w=withdrawal_id: (s := httpx.get(
-            platform.url("consent", f"/v1/withdrawals/{w}"),
-            headers=platform.headers("trust", "clinician"), timeout=10).json())
-            ["status"] == "complete" and s)
+        status = wait_for(partial(completed, withdrawal_id))
         assert status["services"]["reporting"]["status"] == "applied"
 
 
@@ -212,17 +218,26 @@ def call(platform: RunningPlatform, service: str, path: str, body: dict[str, Any
     return answer
 
 
-def journey(platform: RunningPlatform, team: str, mentor_id: str) -> None:
+def journey(platform: RunningPlatform, team: str, mentor_id: str, research: str | None = None,
+            gender: str = "female") -> str:
     """One person due, screened (past abuse), referred with consent to partner-a, matched,
     a session covering two components, an adverse event, an ending with feedback, and a
-    3-month follow-up."""
+    3-month follow-up; research consent ``granted``, ``withdrawn`` after it was granted, or
+    never asked. Returns the subject."""
     numbers = due(platform, team)
-    subject = screen(platform, team, current=False, past="yes", nhs_number=numbers)
-    for purpose, more in (("peer-mentoring", {}),
-                          ("partner-sharing", {"recipients": ["partner-a"]})):
+    subject = screen(platform, team, current=False, past="yes", nhs_number=numbers,
+                     gender=gender)
+    purposes: list[tuple[str, dict[str, Any]]] = [
+        ("peer-mentoring", {}), ("partner-sharing", {"recipients": ["partner-a"]})]
+    if research is not None:
+        purposes.append(("research", {}))
+    for purpose, more in purposes:
         call(platform, "consent", f"/v1/subjects/{subject}/consents",
              {"purpose": purpose, "method": "verbal", "recorded_by": "Nurse Okafor", **more},
              "trust", "clinician")
+    if research == "withdrawn":
+        call(platform, "consent", f"/v1/subjects/{subject}/withdrawals",
+             {"purposes": ["research"], "method": "verbal"}, "trust", "clinician")
     referral = call(platform, "mentoring", "/v1/referrals", {
         "subject_id": subject, "referred_by_org": "trust", "to_org": "partner-a",
         "safe_contact": {"phone": "07700 900123", "times": "evenings",
@@ -244,6 +259,7 @@ def journey(platform: RunningPlatform, team: str, mentor_id: str) -> None:
         "match_id": match_id, "timepoint": "3-months", "instrument": "SWEMWBS",
         "items": [4] * 7}, *coordinator)
     assert mentor_id
+    return subject
 
 
 def test_offers_sessions_feedback_follow_ups_and_adverse_events_reach_the_feasibility_funnel(
@@ -263,8 +279,10 @@ def test_offers_sessions_feedback_follow_ups_and_adverse_events_reach_the_feasib
     call(platform, "mentoring", f"/v1/mentors/{mentor['id']}/supervision",
          {"held_on": today.isoformat(), "covered": ["intervention-components"]},
          "partner-a", "mentor-coordinator")
-    for _ in range(people):
-        journey(platform, team, mentor["id"])
+    # research consent: six granted (women), one granted then withdrawn and one never (men)
+    consented = [journey(platform, team, mentor["id"], "granted") for _ in range(people - 2)]
+    others = [journey(platform, team, mentor["id"], research, gender="male")
+              for research in ("withdrawn", None)]
     for _ in range(people):
         call(platform, "mentoring", "/v1/offers", {
             "org": "trust", "team": team, "gender": "male", "age_band": "35-44",
@@ -305,6 +323,40 @@ def test_offers_sessions_feedback_follow_ups_and_adverse_events_reach_the_feasib
                     params={"group_by": "org", "period": PERIOD, "format": "csv"},
                     headers=platform.headers("trust", "ops-viewer"), timeout=10)
     assert csv.status_code == 200 and "followed_up_3_months" in csv.text.splitlines()[0]
+
+    # the research extract: the research-consented people only, under the study pseudonym
+    key = load_key(None, None, platform.settings.var_dir / "development-research-pseudonym.key")
+    researcher = platform.headers("trust", "researcher")
+
+    def extract() -> dict[str, Any]:
+        response = httpx.get(platform.url("reporting", "/v1/research/extract"),
+                             headers=researcher, timeout=10)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    taken = wait_for(lambda: (body := extract()) and body["people"] == len(consented)
+                     and all(r["followed_up_3_months"] for r in body["rows"]) and body)
+    assert {r["study_id"] for r in taken["rows"]} == {study_pseudonym(key, s)
+                                                      for s in consented}
+    text = str(taken)
+    assert not any(subject in text for subject in (*consented, *others))
+    assert all(r["sessions_covering_safety_planning"] == 1 for r in taken["rows"])
+    research = httpx.get(platform.url("reporting", "/v1/research/feasibility"),
+                         params={"group_by": "gender"}, headers=researcher, timeout=10)
+    assert research.status_code == 200, research.text
+    assert [r["gender"] for r in research.json()["rows"]] == ["female"]  # no man counted
+    components = httpx.get(platform.url("reporting", "/v1/research/engagement"),
+                           params={"group_by": "gender", "format": "csv"},
+                           headers=researcher, timeout=10)
+    assert components.status_code == 200 and \
+        "session_components_safety_planning" in components.text.splitlines()[0]
+    log = httpx.get(platform.url("reporting", "/v1/research/extracts"),
+                    headers=platform.headers("trust", "dpo"), timeout=10).json()["extracts"]
+    assert {e["kind"] for e in log} >= {"extract", "figures-feasibility",
+                                        "figures-engagement"}
+    assert any(e["extract_id"] == taken["extract_id"] and e["people"] == len(consented)
+               and e["digest"] == taken["digest"] for e in log)
 
 
 @pytest.mark.usefixtures("same_rule")

@@ -26,32 +26,32 @@ from services.mentoring.domain.access import (
 from shared.auth import ROLES
 
 ROLE_COLUMNS = ("clinician", "safeguarding-lead", "partner-staff", "mentor-coordinator", "dpo",
-                "ops-viewer")
+                "ops-viewer", "researcher")
 CODES = {"A": "allowed", "R": "refused", "H": "hidden"}
 
 # A allowed, R refused (403), H hidden (404); one column per role, in ROLE_COLUMNS' order
 EXPECTED = """
-action             relationship  clin  lead  staff  coord  dpo  ops
-read-referral      referrer      A     R     A      A      R    R
-read-referral      receiver      R     R     A      A      R    R
-read-referral      withdrawn     R     R     R      R      R    R
-read-referral      none          H     H     H      H      H    H
-read-safe-contact  referrer      R     R     R      R      R    R
-read-safe-contact  receiver      R     R     R      A      R    R
-read-safe-contact  withdrawn     R     R     R      R      R    R
-read-safe-contact  none          H     H     H      H      H    H
-update-safe-contact  referrer    A     R     A      A      R    R
-update-safe-contact  receiver    R     R     A      A      R    R
-update-safe-contact  withdrawn   R     R     R      R      R    R
-update-safe-contact  none        H     H     H      H      H    H
-match              referrer      R     R     R      R      R    R
-match              receiver      R     R     R      A      R    R
-match              withdrawn     R     R     R      R      R    R
-match              none          H     H     H      H      H    H
-record             referrer      R     R     R      R      R    R
-record             receiver      R     R     A      A      R    R
-record             withdrawn     R     R     A      A      R    R
-record             none          H     H     H      H      H    H
+action             relationship  clin  lead  staff  coord  dpo  ops  res
+read-referral      referrer      A     R     A      A      R    R    R
+read-referral      receiver      R     R     A      A      R    R    R
+read-referral      withdrawn     R     R     R      R      R    R    R
+read-referral      none          H     H     H      H      H    H    H
+read-safe-contact  referrer      R     R     R      R      R    R    R
+read-safe-contact  receiver      R     R     R      A      R    R    R
+read-safe-contact  withdrawn     R     R     R      R      R    R    R
+read-safe-contact  none          H     H     H      H      H    H    H
+update-safe-contact  referrer    A     R     A      A      R    R    R
+update-safe-contact  receiver    R     R     A      A      R    R    R
+update-safe-contact  withdrawn   R     R     R      R      R    R    R
+update-safe-contact  none        H     H     H      H      H    H    H
+match              referrer      R     R     R      R      R    R    R
+match              receiver      R     R     R      A      R    R    R
+match              withdrawn     R     R     R      R      R    R    R
+match              none          H     H     H      H      H    H    H
+record             referrer      R     R     R      R      R    R    R
+record             receiver      R     R     A      A      R    R    R
+record             withdrawn     R     R     A      A      R    R    R
+record             none          H     H     H      H      H    H    H
 """
 
 

@@ -29,6 +29,7 @@ READ: dict[str, tuple[bool, tuple[bool, bool, bool, bool, bool]]] = {
     "mentor-coordinator": (False, (False, False, False, False, False)),
     "dpo":                (False, (False, False, False, False, False)),
     "ops-viewer":         (False, (False, False, False, False, False)),
+    "researcher":         (False, (False, False, False, False, False)),
 }
 
 

@@ -104,9 +104,9 @@ PUBLIC_PEM = serialization.load_pem_private_key(KEY, None).public_key().public_b
     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def test_roles_are_the_documented_six_and_service_is_not_one() -> None:
+def test_roles_are_the_documented_seven_and_service_is_not_one() -> None:
     expected = {"clinician", "safeguarding-lead", "partner-staff", "mentor-coordinator",
-                "ops-viewer", "dpo"}
+                "ops-viewer", "dpo", "researcher"}
     assert expected == ROLES == set(ROLE_POLICY)
     assert "service" not in ROLES
 

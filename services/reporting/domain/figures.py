@@ -52,34 +52,36 @@ def _n(row: Mapping[str, Any], measure: str) -> int:
     return int(row["figures"].get(measure, {}).get("n", 0))
 
 
-def _count(n: int, policy: DisclosurePolicy) -> dict[str, Any]:
+def shown_count(n: int, policy: DisclosurePolicy) -> dict[str, Any]:
+    """A count as published: rounded, or suppressed."""
     count = control_count(n, policy)
     return {"value": count.value, "display": count.display, "suppressed": count.suppressed}
 
 
-def _rate(numerator: int, denominator: int, policy: DisclosurePolicy) -> dict[str, Any]:
+def shown_rate(numerator: int, denominator: int, policy: DisclosurePolicy) -> dict[str, Any]:
+    """A count and its share of ``denominator`` as published, with its Wilson interval."""
     rate = control_rate(numerator, denominator, policy)
-    return {**_count(numerator, policy), "rate": rate.rate, "lower": rate.lower,
+    return {**shown_count(numerator, policy), "rate": rate.rate, "lower": rate.lower,
             "upper": rate.upper, "withheld": rate.withheld}
 
 
 def _prevalence(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
     screened = _n(row, "screened")
-    shown: dict[str, Any] = {"screened": _count(screened, policy)}
+    shown: dict[str, Any] = {"screened": shown_count(screened, policy)}
     for measure in PREVALENCE_MEASURES:
-        shown[measure] = _rate(_n(row, measure), screened, policy)
+        shown[measure] = shown_rate(_n(row, measure), screened, policy)
     return shown
 
 
 def _coverage(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
     screened = _n(row, "screened")
     return {
-        "due": _count(_n(row, "due"), policy),
-        "screened": _rate(screened, _n(row, "due"), policy),
-        "declined": _count(_n(row, "declined"), policy),
-        "not_safe_to_ask": _count(_n(row, "not_safe_to_ask"), policy),
-        "asked_in_private": _rate(_n(row, "asked_in_private"), screened, policy),
-        "marac_referrals": _count(_n(row, "marac_referrals"), policy),
+        "due": shown_count(_n(row, "due"), policy),
+        "screened": shown_rate(screened, _n(row, "due"), policy),
+        "declined": shown_count(_n(row, "declined"), policy),
+        "not_safe_to_ask": shown_count(_n(row, "not_safe_to_ask"), policy),
+        "asked_in_private": shown_rate(_n(row, "asked_in_private"), screened, policy),
+        "marac_referrals": shown_count(_n(row, "marac_referrals"), policy),
         **_not_asked(row, policy),
         **_acceptability(row, policy),
     }
@@ -89,24 +91,24 @@ def _not_asked(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, An
     """People an enquiry was due for who were not asked, and for each reason the share of
     them (by their most recent enquiry)."""
     not_asked = _n(row, "not_asked")
-    return {"not_asked": _count(not_asked, policy),
-            **{m: _rate(_n(row, m), not_asked, policy) for m in NOT_ASKED_MEASURES}}
+    return {"not_asked": shown_count(not_asked, policy),
+            **{m: shown_rate(_n(row, m), not_asked, policy) for m in NOT_ASKED_MEASURES}}
 
 
 def _acceptability(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
     """Whether being asked was all right, among the people who answered (by their most recent
     answer), and comfort among those who rated it."""
     answered = _n(row, "acceptability_answered")
-    return {"acceptability_answered": _count(answered, policy),
-            **{m: _rate(_n(row, m), answered, policy)
+    return {"acceptability_answered": shown_count(answered, policy),
+            **{m: shown_rate(_n(row, m), answered, policy)
                for m in ("found_acceptable", "acceptable_unsure", "not_acceptable")},
-            "comfort_rated": _count(_n(row, "comfort_rated"), policy),
-            "comfortable": _rate(_n(row, "comfortable"), _n(row, "comfort_rated"), policy)}
+            "comfort_rated": shown_count(_n(row, "comfort_rated"), policy),
+            "comfortable": shown_rate(_n(row, "comfortable"), _n(row, "comfort_rated"), policy)}
 
 
 def _engagement(row: Mapping[str, Any], policy: DisclosurePolicy, rules: OutcomeRules
                 ) -> dict[str, Any]:
-    shown: dict[str, Any] = {k: _count(_n(row, k), policy) for k in ENGAGEMENT_COUNTS}
+    shown: dict[str, Any] = {k: shown_count(_n(row, k), policy) for k in ENGAGEMENT_COUNTS}
     days = row["figures"].get("days_to_match", {"n": 0, "median": None})
     shown["median_days_to_match"] = (
         {"value": days["median"], "withheld": False} if days["n"] > policy.suppress_upto
@@ -127,15 +129,15 @@ def _study(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
     harmed = _n(row, "adverse_event")
     components = sorted(m for m in row["figures"] if m.startswith(COMPONENT_PREFIX))
     return {
-        **{m: _rate(_n(row, m), matched, policy) for m in FOLLOW_UP_MEASURES.values()},
-        "feedback_given": _rate(feedback, matched, policy),
-        "helped_a_lot": _rate(_n(row, "helped_a_lot"), feedback, policy),
-        "made_worse": _rate(_n(row, "made_worse"), feedback, policy),
-        "adverse_event": _rate(harmed, matched, policy),
-        "serious_adverse_event": _rate(_n(row, "serious_adverse_event"), harmed, policy),
-        "related_adverse_event": _rate(_n(row, "related_adverse_event"), harmed, policy),
-        "components_recorded": _rate(recorded, _n(row, "attended_session"), policy),
-        "components": {m[len(COMPONENT_PREFIX):]: _rate(_n(row, m), recorded, policy)
+        **{m: shown_rate(_n(row, m), matched, policy) for m in FOLLOW_UP_MEASURES.values()},
+        "feedback_given": shown_rate(feedback, matched, policy),
+        "helped_a_lot": shown_rate(_n(row, "helped_a_lot"), feedback, policy),
+        "made_worse": shown_rate(_n(row, "made_worse"), feedback, policy),
+        "adverse_event": shown_rate(harmed, matched, policy),
+        "serious_adverse_event": shown_rate(_n(row, "serious_adverse_event"), harmed, policy),
+        "related_adverse_event": shown_rate(_n(row, "related_adverse_event"), harmed, policy),
+        "components_recorded": shown_rate(recorded, _n(row, "attended_session"), policy),
+        "components": {m[len(COMPONENT_PREFIX):]: shown_rate(_n(row, m), recorded, policy)
                        for m in components},
     }
 
@@ -147,9 +149,9 @@ def _feasibility(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, 
     may enter at a referral, not only at an enquiry, so referred is no share of disclosed."""
     within = WITHIN[FEASIBILITY]
     shown: dict[str, Any] = {
-        stage: _rate(_n(row, stage), _n(row, within[stage]), policy) if stage in within
-        else _count(_n(row, stage), policy) for stage in FEASIBILITY_STAGES}
-    shown["lost"] = {m: _count(_n(row, m), policy) for m in FEASIBILITY_LOSSES}
+        stage: shown_rate(_n(row, stage), _n(row, within[stage]), policy) if stage in within
+        else shown_count(_n(row, stage), policy) for stage in FEASIBILITY_STAGES}
+    shown["lost"] = {m: shown_count(_n(row, m), policy) for m in FEASIBILITY_LOSSES}
     return shown
 
 
@@ -157,9 +159,9 @@ def _offers(row: Mapping[str, Any], policy: DisclosurePolicy) -> dict[str, Any]:
     """Offers of mentoring and what people said, each a share of the offers; each reason a
     share of the offers declined."""
     offered, declined = _n(row, "offered"), _n(row, "offer_declined")
-    return {"offered": _count(offered, policy),
-            **{m: _rate(_n(row, m), offered, policy) for m in OFFER_MEASURES},
-            **{m: _rate(_n(row, m), declined, policy) for m in DECLINE_MEASURES}}
+    return {"offered": shown_count(offered, policy),
+            **{m: shown_rate(_n(row, m), offered, policy) for m in OFFER_MEASURES},
+            **{m: shown_rate(_n(row, m), declined, policy) for m in DECLINE_MEASURES}}
 
 
 def swemwbs_change(change: Mapping[str, Any], policy: DisclosurePolicy, rules: OutcomeRules
@@ -169,13 +171,13 @@ def swemwbs_change(change: Mapping[str, Any], policy: DisclosurePolicy, rules: O
     people = int(change["n"])
     enough = people >= rules.min_people_for_mean
     return {
-        "n": _count(people, policy),
+        "n": shown_count(people, policy),
         "mean": change["mean"] if enough else None,
         "withheld_reason": None if enough else (
             f"fewer than {rules.min_people_for_mean} people have both an intake and an exit "
             "score in one mentoring episode: Warwick advises against comparing means below "
             "that"),
-        "meaningful_improvement": _rate(int(change["improved"]), people, policy),
+        "meaningful_improvement": shown_rate(int(change["improved"]), people, policy),
     }
 
 
@@ -184,7 +186,7 @@ def staff_trained(staff: int, trained: int, as_of: str, policy: DisclosurePolicy
     """A team's staff trained in routine enquiry under the same control as every figure:
     about staff, not people in the programme, but a small team's count would still tell who
     is not trained."""
-    return {"staff": _count(staff, policy), "trained": _rate(trained, staff, policy),
+    return {"staff": shown_count(staff, policy), "trained": shown_rate(trained, staff, policy),
             "as_of": as_of}
 
 

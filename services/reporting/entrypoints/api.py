@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.reporting.bootstrap import ReportingAdapters
 from services.reporting.entrypoints.access import ReportingAccess
 from services.reporting.entrypoints.dashboard import add_dashboard
-from services.reporting.entrypoints.routes import figures
+from services.reporting.entrypoints.routes import figures, research
 from shared.http import add_routes, create_api
 from shared.settings import PlatformSettings
 
@@ -19,6 +19,7 @@ def build_api(adapters: ReportingAdapters) -> FastAPI:
                      readiness=[adapters.database.ping])
     access = ReportingAccess(adapters.authorizer, adapters.sessions)
     add_routes(app, figures.router(adapters, access))
+    add_routes(app, research.router(adapters, access))
     add_dashboard(app, adapters, access)
     return app
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.reporting.adapters.tables import (
@@ -131,13 +131,16 @@ def facts(session: Session, opt_in: bool = False) -> list[Fact]:
     return list(stream_facts(session, opt_in))
 
 
-def stream_facts(session: Session, opt_in: bool = False) -> Iterator[Fact]:
+def stream_facts(session: Session, opt_in: bool = False, among: Any = None
+                 ) -> Iterator[Fact]:
     """``facts`` one at a time, read from the database in chunks: a release never holds
-    every contribution at once."""
+    every contribution at once. ``among`` (a query of subject ids) keeps only those people's,
+    and nothing about nobody."""
     c = contributions.c
     query = select(c.id, c.subject_id, c.source_event, c.measure, c.value, c.occurred_on,
                    c.episode, c.match_id, *[c[d] for d in DIMENSIONS]).order_by(c.id)
-    counted = _counted(opt_in)
+    counted = _counted(opt_in) if among is None else \
+        and_(c.anonymous.is_(False), c.subject_id.in_(among))
     if counted is not None:
         query = query.where(counted)
     for row in session.execute(query.execution_options(yield_per=FACTS_PER_READ)):
