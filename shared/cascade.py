@@ -29,10 +29,11 @@ WithdrawalEffect = Callable[[UnitOfWork, str, tuple[Purpose, ...]], None]
 ErasureEffect = Callable[[UnitOfWork, str], int]
 DecidedErasureEffect = Callable[[UnitOfWork, str, ErasureRequested], int]
 """An erasure effect that needs the DPO's decision (``scope``, ``org``, ``retained``)."""
-GrantEffect = Callable[[UnitOfWork, str, Purpose], None]
+GrantEffect = Callable[[UnitOfWork, CloudEvent, ConsentGranted], None]
+"""What a service does with a consent granted (to any purpose: it picks those it needs)."""
 
 
-def _no_grant_effect(_uow: UnitOfWork, _subject: str, _purpose: Purpose) -> None:
+def _no_grant_effect(_uow: UnitOfWork, _event: CloudEvent, _granted: ConsentGranted) -> None:
     return None
 
 
@@ -68,8 +69,8 @@ class CascadeParticipant:
         }
 
     def _granted(self, uow: UnitOfWork, event: CloudEvent, granted: ConsentGranted) -> None:
-        if event.subject and granted.purpose in self.purposes:
-            self.on_grant(uow, event.subject, granted.purpose)
+        if event.subject:
+            self.on_grant(uow, event, granted)
 
     def _withdrawn(self, uow: UnitOfWork, event: CloudEvent,
                    withdrawn: ConsentWithdrawn) -> None:

@@ -5,10 +5,11 @@ reference so that one person's events stay in order on one partition; partners m
 the Kafka binding's binary mode (``shared.kafka.binding`` turns either into this envelope).
 
 ``time`` is optional, as in CloudEvents 1.0: our own events always carry it (``wrap`` sets it),
-a partner's may not. No consumer reads it: every domain date travels in the payload
-(``asked_on``, ``held_on``, ``recorded_on``...), and when a payload leaves a date out the
-handler decides (today, as the API does), never the envelope's ``time`` nor the time a record
-was consumed.
+a partner's may not. Every domain date travels in the payload (``asked_on``, ``held_on``,
+``recorded_on``...), and when a payload leaves a date out the handler decides (today, as the
+API does), never the time a record was consumed. The one reader of ``time`` is reporting, for
+``consent-granted`` (which only the consent service writes, at the moment consent is recorded,
+and whose v1 payload has no date).
 """
 
 from __future__ import annotations

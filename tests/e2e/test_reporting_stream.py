@@ -316,8 +316,8 @@ def test_offers_sessions_feedback_follow_ups_and_adverse_events_reach_the_feasib
     funnel = wait_for(lambda: (r := row("/v1/feasibility", "org", "trust"))
                       and r["followed_up_3_months"]["value"] is not None
                       and r["followed_up_3_months"]["value"] >= 10 and r)
-    for stage in ("due", "asked", "disclosed", "referred", "matched", "attended_session",
-                  "planned_ending"):
+    for stage in ("due", "asked", "disclosed", "consented", "referred", "matched",
+                  "attended_session", "planned_ending"):
         assert funnel[stage]["value"] >= 10, stage
     csv = httpx.get(platform.url("reporting", "/v1/feasibility"),
                     params={"group_by": "org", "period": PERIOD, "format": "csv"},

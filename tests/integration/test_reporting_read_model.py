@@ -35,6 +35,7 @@ from shared.events.envelope import CloudEvent
 from shared.events.mentoring import MentoringOffered, SessionComponentsRecorded
 from shared.events.screening import ScreeningCompleted
 from shared.identity import new_subject_reference
+from tests.support.fakes_reporting import consent_granted
 from tests.support.reporting import reporting_database, screened
 
 
@@ -105,7 +106,7 @@ def test_opt_in_counts_only_people_who_consented_to_evaluation(database: Databas
     screened(database, consented, current=True)
     screened(database, silent, current=True)
     with database.unit_of_work() as uow:
-        cascade.granted(uow, consented, "evaluation")
+        cascade.granted(uow, *consent_granted(consented, "evaluation"))
 
     assert totals(database)["screened"] == 2
     assert totals(database, opt_in=True)["screened"] == 1

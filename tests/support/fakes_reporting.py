@@ -17,6 +17,7 @@ from services.reporting.domain.figures import OutcomeRules
 from services.reporting.service_layer.read_model import apply_event
 from shared.auth import Principal
 from shared.db import Database
+from shared.events.consent import ConsentGranted
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from tests.support.fakes import memory_database
@@ -26,6 +27,15 @@ K = 3
 RELEASED_AT = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 ASKED_ON = date(2026, 11, 2)
 ORG_KINDS = {"trust": "nhs-trust", "partner-a": "dva-partner"}
+
+
+def consent_granted(subject: str, purpose: str, org: str = "trust"
+                    ) -> tuple[CloudEvent, ConsentGranted]:
+    """A consent-granted event about ``subject``, as the consent service publishes it."""
+    granted = ConsentGranted.model_validate({"consent_id": f"cc-{subject}-{purpose}",
+                                             "purpose": purpose, "method": "verbal",
+                                             "org": org})
+    return CloudEvent.wrap(granted, source="/peerlink/consent", subject=subject), granted
 
 
 def viewer(org: str = "trust", *roles: str) -> Principal:

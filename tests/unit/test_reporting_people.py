@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.reporting.domain.contributions import contributions_of
+from services.reporting.domain.contributions import consent_contributions, contributions_of
 from services.reporting.domain.people import (
     COVERAGE,
     ENGAGEMENT,
@@ -26,6 +26,7 @@ from services.reporting.domain.people import (
     rows_now,
     standings,
 )
+from shared.events.consent import ConsentGranted
 from shared.events.envelope import EventPayload
 from shared.events.mentoring import (
     AdverseEventRecorded,
@@ -382,6 +383,30 @@ def test_the_feasibility_funnel_follows_one_person_from_due_to_follow_up_in_thei
     assert (lost["due"], lost["asked"], lost["not_asked"]) == (0, 0, 1)
     # the follow-up in February does not move them out of November, their entry month
     assert log.table(FEASIBILITY, {"2027-02"}) == {}
+
+
+def test_consent_to_peer_mentoring_is_the_funnels_consented_stage() -> None:
+    log = Log()
+    full_journey(log, "p1")
+    full_journey(log, "p2")
+    granted = ConsentGranted(consent_id="c1", purpose="peer-mentoring", method="verbal",
+                             org="trust")
+    for c in consent_contributions(granted, date(2026, 11, 3)):
+        log.facts.append(Fact(10_000, "p1", "consent-event", c.measure, c.value,
+                              c.occurred_on, {"org": c.org}))
+    sharing = ConsentGranted(consent_id="c2", purpose="partner-sharing", method="verbal",
+                             org="trust", recipients=("partner-a",))
+    assert consent_contributions(sharing, date(2026, 11, 3)) == []
+
+    funnel = log.table(FEASIBILITY)
+    assert funnel[person_reference("p1")].measures["consented"] == 1
+    assert funnel[person_reference("p2")].measures["consented"] == 0
+    assert funnel[person_reference("p1")].dims["org"] == "trust"
+    # a consent alone is no entry to the programme, and no other table counts it
+    alone = Log()
+    alone.facts.append(Fact(1, "p3", "consent-event", "consented", 1, date(2026, 11, 3),
+                            {"org": "trust"}))
+    assert all(alone.table(t) == {} for t in (FEASIBILITY, COVERAGE, PREVALENCE, ENGAGEMENT))
 
 
 def test_an_episode_counts_its_components_feedback_and_adverse_events() -> None:

@@ -34,7 +34,14 @@ from shared.events.consent import ErasureRequested
 from shared.events.envelope import CloudEvent
 from shared.events.screening import EnquiryDue, ScreeningCompleted, TeamTrainingRecorded
 from tests.support.fakes import memory_database
-from tests.support.fakes_reporting import ORG_KINDS, RELEASED_AT, K, ReportingWorld, viewer
+from tests.support.fakes_reporting import (
+    ORG_KINDS,
+    RELEASED_AT,
+    K,
+    ReportingWorld,
+    consent_granted,
+    viewer,
+)
 
 
 @pytest.fixture
@@ -155,7 +162,7 @@ def test_opt_in_counts_only_people_who_granted_evaluation(world: ReportingWorld)
     world.screened("subject-granted")
     world.screened("subject-silent")
     with world.database.unit_of_work() as uow:
-        cascade.granted(uow, "subject-granted", "evaluation")
+        cascade.granted(uow, *consent_granted("subject-granted", "evaluation"))
 
     with world.database.read() as session:
         opt_out = {f.subject for f in read_model.facts(session)}
@@ -168,7 +175,7 @@ def test_clearing_empties_the_read_model_but_keeps_the_releases_and_the_rules_me
         world: ReportingWorld) -> None:
     screened_at_org(world, K)
     with world.database.unit_of_work() as uow:
-        cascade.granted(uow, "subject-0", "evaluation")
+        cascade.granted(uow, *consent_granted("subject-0", "evaluation"))
     publish(world)
 
     with world.database.unit_of_work() as uow:
@@ -298,10 +305,25 @@ def test_a_rebuild_carries_the_rules_memory_into_the_new_database(
 
 def test_granting_evaluation_records_the_consent(world: ReportingWorld) -> None:
     with world.database.unit_of_work() as uow:
-        cascade.granted(uow, "subject-1", "evaluation")
+        cascade.granted(uow, *consent_granted("subject-1", "evaluation"))
 
     [row] = world.rows(evaluation_consents, subject_id="subject-1")
     assert (row.state, row.erased) == ("granted", False)
+
+
+def test_consent_to_peer_mentoring_counts_in_the_funnel_unless_the_person_is_out(
+        world: ReportingWorld) -> None:
+    with world.database.unit_of_work() as uow:
+        cascade.withdrawn(uow, "subject-out", ("evaluation",))
+    with world.database.unit_of_work() as uow:
+        for subject in ("subject-in", "subject-out"):
+            cascade.granted(uow, *consent_granted(subject, "peer-mentoring"))
+        cascade.granted(uow, *consent_granted("subject-in", "partner-sharing"))
+
+    rows = world.rows(contributions)
+    assert [(r.subject_id, r.measure, r.org) for r in rows] == [
+        ("subject-in", "consented", "trust")]
+    assert world.rows(evaluation_consents, subject_id="subject-in") == []  # not evaluation
 
 
 def test_withdrawing_evaluation_subtracts_the_person_and_unlinks_them_from_the_memory(
@@ -373,9 +395,9 @@ def test_reporting_takes_part_in_the_cascade_for_evaluation_and_research() -> No
 def test_research_is_granted_and_withdrawn_apart_from_evaluation(world: ReportingWorld
                                                                   ) -> None:
     with world.database.unit_of_work() as uow:
-        cascade.granted(uow, "subject-1", "research")
-        cascade.granted(uow, "subject-2", "research")
-        cascade.granted(uow, "subject-2", "evaluation")
+        cascade.granted(uow, *consent_granted("subject-1", "research"))
+        cascade.granted(uow, *consent_granted("subject-2", "research"))
+        cascade.granted(uow, *consent_granted("subject-2", "evaluation"))
     with world.database.unit_of_work() as uow:
         cascade.withdrawn(uow, "subject-2", ("research",))
     states = {r.subject_id: r.state for r in world.rows(research_consents)}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import get_args
 
+from shared.events.consent import ConsentGranted
 from shared.events.envelope import EventPayload
 from shared.events.mentoring import (
     AdverseEventRecorded,
@@ -111,6 +112,14 @@ class Contribution:
 def month_of(day: date) -> str:
     """The calendar month (``YYYY-MM``) of an event's own date."""
     return f"{day.year:04d}-{day.month:02d}"
+
+
+def consent_contributions(granted: ConsentGranted, on: date) -> list[Contribution]:
+    """What a consent contributes: consent to peer mentoring is the feasibility funnel's
+    ``consented`` (on the day it was recorded, under the organisation that recorded it)."""
+    if granted.purpose != "peer-mentoring":
+        return []
+    return [Contribution(measure="consented", value=1, occurred_on=on, org=granted.org)]
 
 
 def contributions_of(payload: EventPayload) -> list[Contribution]:

@@ -238,8 +238,10 @@ WHO_COUNTS: dict[str, str] = {
                  "one episode."),
     FEASIBILITY: ("People by the month they entered the programme (their first enquiry due, "
                   "enquiry or referral), each once, with every stage they reached since: due, "
-                  "asked, disclosed, referred, matched, attended a session, a planned ending, "
-                  "followed up at 3, 6 and 12 months after exit. A stage whose people are "
+                  "asked, disclosed, consented to peer mentoring, referred, matched, attended "
+                  "a session, a planned ending, followed up at 3, 6 and 12 months after exit. "
+                  "Consented is a count alone (consent may be recorded before or without an "
+                  "enquiry). A stage whose people are "
                   "always among another's is also a share of it (disclosed of asked; matched "
                   "of referred; a session, a planned ending and each follow-up of matched); "
                   "lost counts the people known to have left: not asked, declined to answer, "

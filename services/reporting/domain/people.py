@@ -445,8 +445,8 @@ def _study_measures(episode: _Episode) -> dict[str, int]:
 
 
 FEASIBILITY_STAGES: tuple[str, ...] = (
-    "due", "asked", "disclosed", "referred", "matched", "attended_session", "planned_ending",
-    *FOLLOW_UP_MEASURES.values())
+    "due", "asked", "disclosed", "consented", "referred", "matched", "attended_session",
+    "planned_ending", *FOLLOW_UP_MEASURES.values())
 """The stages of the feasibility funnel a person reaches, in order."""
 FEASIBILITY_LOSSES: tuple[str, ...] = ("not_asked", "declined", "unplanned_ending")
 """Where people are known to have left the funnel, and why."""
@@ -478,6 +478,7 @@ def _reached(subject: str, own: list[Event], entry: Event) -> Standing:
         "due": int("due" in counted),
         "asked": int(bool(counted & {"screened", "declined"})),
         "disclosed": int("either_abuse" in counted),
+        "consented": int("consented" in counted),
         "referred": int("referred" in counted),
         "matched": int("matched" in counted),
         "attended_session": int("session_attended" in counted),

@@ -18,11 +18,13 @@ from services.reporting.adapters.tables import (
     published_rows,
     research_consents,
 )
+from services.reporting.domain.contributions import consent_contributions
 from services.reporting.domain.people import person_reference
 from services.reporting.domain.release_rule import RowState
 from shared.cascade import CascadeParticipant
 from shared.db import UnitOfWork, upsert, utcnow
-from shared.events.consent import ErasureRequested
+from shared.events.consent import ConsentGranted, ErasureRequested
+from shared.events.envelope import CloudEvent
 from shared.events.vocabulary import Purpose
 
 
@@ -36,13 +38,22 @@ def _set_research(uow: UnitOfWork, subject_id: str, state: str) -> None:
            {"state": state, "changed_at": utcnow()})
 
 
-def granted(uow: UnitOfWork, subject_id: str, purpose: Purpose) -> None:
-    """The person agreed to be counted (``evaluation``: what opt-in mode needs), or to take
-    part in the study's data collection (``research``)."""
-    if purpose == "research":
+def granted(uow: UnitOfWork, event: CloudEvent, consent: ConsentGranted) -> None:
+    """The person agreed to be counted (``evaluation``: what opt-in mode needs), to take part
+    in the study's data collection (``research``), or to peer mentoring (the feasibility
+    funnel's ``consented``, unless they are out)."""
+    subject_id = event.subject
+    if subject_id is None:
+        return
+    if consent.purpose == "research":
         _set_research(uow, subject_id, "granted")
-    else:
+    elif consent.purpose == "evaluation":
         _set(uow, subject_id, "granted")
+    elif consent.purpose == "peer-mentoring" and not excluded(uow, [subject_id]):
+        uow.session.execute(contributions.insert(), [
+            dict(vars(c), month=c.month, subject_id=subject_id, anonymous=False,
+                 source_event=event.dedup_key)
+            for c in consent_contributions(consent, (event.time or utcnow()).date())])
 
 
 def withdrawn(uow: UnitOfWork, subject_id: str, purposes: tuple[Purpose, ...]) -> None:

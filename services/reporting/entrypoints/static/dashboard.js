@@ -34,6 +34,7 @@
   /* The feasibility funnel: people by the month they entered, each stage they reached. */
   const FEASIBILITY = [
     ["due", "Due an enquiry"], ["asked", "Asked"], ["disclosed", "Disclosed"],
+    ["consented", "Consented to mentoring"],
     ["referred", "Referred"], ["matched", "Matched"], ["attended_session", "Attended a session"],
     ["planned_ending", "Planned ending"], ["followed_up_3_months", "Followed up at 3 months"],
     ["followed_up_6_months", "at 6 months"], ["followed_up_12_months", "at 12 months"],
