@@ -72,6 +72,15 @@ def research_sponsor(settings: PlatformSettings, research: ResearchSettings) -> 
     return trusts[0] if len(trusts) == 1 else None
 
 
+def research_key(settings: PlatformSettings, research: ResearchSettings) -> bytes:
+    """The study pseudonym's key: configured, or (never in production) a development key file
+    under var/. Only the API holds it: the worker never makes a pseudonym."""
+    configured = research.pseudonym_key.get_secret_value() if research.pseudonym_key else None
+    return load_key(configured, research.pseudonym_key_file,
+                    settings.var_dir / "development-research-pseudonym.key",
+                    production=settings.env == "production")
+
+
 class ReportingAdapters:
     """The adapters the reporting API and worker hand to the use cases, built from the
     process's settings: the read model's database, token checking (public keys only: reporting
@@ -95,13 +104,8 @@ class ReportingAdapters:
         self.database = open_database(SERVICE, metadata, settings)
         self.verifier = token_verifier(settings)
         self.authorizer = Authorizer(self.verifier)
-        research = ResearchSettings()
-        configured = research.pseudonym_key.get_secret_value() \
-            if research.pseudonym_key else None
-        self.research_key = load_key(configured, research.pseudonym_key_file,
-                                     settings.var_dir / "development-research-pseudonym.key",
-                                     production=settings.env == "production")
-        self.research_sponsor = research_sponsor(settings, research)
+        self.research = ResearchSettings()
+        self.research_sponsor = research_sponsor(settings, self.research)
         self.sessions = DashboardSessions(
             self.database, self.reporting.session_seconds,
             {org: organisation.kind for org, organisation in settings.organisations.items()})

@@ -197,6 +197,8 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         expected |= {f"{service}_records_key"} if service in ("screening", "mentoring") \
             else set()
         expected |= {f"{service}_deadletter_key"} if role == "worker" else set()
+        expected |= {"research_pseudonym_key"} if (service, role) == ("reporting", "api") \
+            else set()
         assert secrets == expected, (service, role)
         env = spec["environment"]
         assert not [k for k in env if "JWT_SECRET" in k]
@@ -206,6 +208,8 @@ def test_compose_gives_each_process_exactly_its_secrets() -> None:
         assert ("PEERLINK_SAFEGUARDING_PSEUDONYM_KEY_FILE" in env) == (service == "consent")
         assert ("PEERLINK_MENTORING_RECORDS_KEY_FILE" in env) == (service == "mentoring")
         assert ("PEERLINK_SCREENING_RECORDS_KEY_FILE" in env) == (service == "screening")
+        assert ("PEERLINK_RESEARCH_PSEUDONYM_KEY_FILE" in env) == (
+            (service, role) == ("reporting", "api"))
         assert [k for k in env if k.endswith("_DEADLETTER_KEY_FILE")] == (
             [f"PEERLINK_{service.upper()}_DEADLETTER_KEY_FILE"] if role == "worker" else [])
         assert ("PEERLINK_CONSENT_URL" in env) == calls_consent
@@ -278,7 +282,7 @@ def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
         service, role = name.rsplit("-", 1)
         volumes = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
                    if "secret" in v]
-        assert len(volumes) == (0 if (service, role) == ("reporting", "api") else 1), name
+        assert len(volumes) == 1, name
         keys = {item["key"] for v in volumes for item in v["secret"]["items"]}
         assert all(v["secret"]["items"] for v in volumes), "no items would mount every key"
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -291,6 +295,8 @@ def test_kubernetes_mounts_only_the_keys_each_process_needs() -> None:
         expected |= {f"{service}-records-key"} if service in ("screening", "mentoring") \
             else set()
         expected |= {f"{service}-deadletter-key"} if role == "worker" else set()
+        expected |= {"research-pseudonym-key"} if (service, role) == ("reporting", "api") \
+            else set()
         assert keys == expected, name
 
 

@@ -3,8 +3,13 @@ sessions covering each component, and figures under disclosure control."""
 
 from __future__ import annotations
 
+import base64
 from datetime import date
+from pathlib import Path
 
+import pytest
+
+from services.reporting.bootstrap import ResearchSettings, research_key, research_sponsor
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
 from services.reporting.domain.research import (
@@ -13,7 +18,10 @@ from services.reporting.domain.research import (
     sessions_covering,
     study_pseudonym,
 )
+from services.reporting.service_layer.research import check_sponsor
+from shared.auth import NotPermitted, Principal
 from shared.events.mentoring import SessionComponentsRecorded
+from shared.settings import Organisation, PlatformSettings
 from tests.unit.test_reporting_people import Log, journey, screening
 
 KEY = bytes(range(32))
@@ -100,3 +108,39 @@ def test_a_small_research_figure_is_suppressed() -> None:
     [row] = research_figures(log.facts, "feasibility", "org", POLICY, OutcomeRules())
     assert row["asked"]["display"] == "fewer than 8"
     assert row["asked"]["suppressed"] is True
+
+
+def test_production_refuses_to_start_without_a_study_key(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PEERLINK_RESEARCH_PSEUDONYM_KEY", "PEERLINK_RESEARCH_PSEUDONYM_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = PlatformSettings(env="production", var_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"development-research-pseudonym.*production"):
+        research_key(settings, ResearchSettings())
+    monkeypatch.setenv("PEERLINK_RESEARCH_PSEUDONYM_KEY", base64.b64encode(KEY).decode())
+    assert research_key(settings, ResearchSettings()) == KEY
+
+
+@pytest.mark.parametrize(("organisations", "configured", "sponsor"), [
+    pytest.param({"trust": "nhs-trust", "partner-a": "dva-partner"}, None, "trust",
+                 id="the-one-trust"),
+    pytest.param({"t1": "nhs-trust", "t2": "nhs-trust"}, None, None, id="two-trusts-none"),
+    pytest.param({"t1": "nhs-trust", "t2": "nhs-trust"}, "t2", "t2", id="configured"),
+])
+def test_the_sponsor_is_the_configured_or_the_only_trust(
+        organisations: dict[str, str], configured: str | None, sponsor: str | None) -> None:
+    settings = PlatformSettings(organisations={o: Organisation(kind=k, name=o)
+                                               for o, k in organisations.items()})
+    assert research_sponsor(settings, ResearchSettings(sponsor=configured)) == sponsor
+
+
+def test_a_sponsor_that_is_not_a_trust_is_refused() -> None:
+    with pytest.raises(ValueError, match="PEERLINK_RESEARCH_SPONSOR"):
+        research_sponsor(PlatformSettings(), ResearchSettings(sponsor="partner-a"))
+
+
+def test_research_data_is_for_the_sponsors_staff_only() -> None:
+    check_sponsor(Principal("r", "trust", frozenset({"researcher"})), "trust")
+    for caller_org, sponsor in (("trust", None), ("other-trust", "trust")):
+        with pytest.raises(NotPermitted):
+            check_sponsor(Principal("r", caller_org, frozenset({"researcher"})), sponsor)

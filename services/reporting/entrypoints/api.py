@@ -4,7 +4,7 @@ dashboard page and its static files, and the release stream."""
 
 from fastapi import FastAPI
 
-from services.reporting.bootstrap import ReportingAdapters
+from services.reporting.bootstrap import ReportingAdapters, research_key
 from services.reporting.entrypoints.access import ReportingAccess
 from services.reporting.entrypoints.dashboard import add_dashboard
 from services.reporting.entrypoints.routes import figures, research
@@ -19,7 +19,8 @@ def build_api(adapters: ReportingAdapters) -> FastAPI:
                      readiness=[adapters.database.ping])
     access = ReportingAccess(adapters.authorizer, adapters.sessions)
     add_routes(app, figures.router(adapters, access))
-    add_routes(app, research.router(adapters, access))
+    add_routes(app, research.router(adapters, access,
+                                    research_key(adapters.settings, adapters.research)))
     add_dashboard(app, adapters, access)
     return app
 

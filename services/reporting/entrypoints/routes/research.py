@@ -26,8 +26,9 @@ def _answer(body: dict[str, Any], name: str, request: Request) -> Response:
     return JSONResponse(body)
 
 
-def router(adapters: ReportingAdapters, access: ReportingAccess) -> APIRouter:
-    """The research extract, the research figures and the log of both."""
+def router(adapters: ReportingAdapters, access: ReportingAccess, key: bytes) -> APIRouter:
+    """The research extract (pseudonyms under the study ``key``), the research figures and
+    the log of both."""
     routes = APIRouter()
     researcher = access.require(RESEARCHER)
     dpo = access.require("dpo")
@@ -37,7 +38,7 @@ def router(adapters: ReportingAdapters, access: ReportingAccess) -> APIRouter:
     def extract(request: Request, caller: Annotated[Principal, Depends(researcher)]
                 ) -> Response:
         """One row per research-consented person, under the study pseudonym (JSON or CSV)."""
-        return _answer(research.take_extract(adapters.database, adapters.research_key, caller,
+        return _answer(research.take_extract(adapters.database, key, caller,
                                              sponsor), "research-extract", request)
 
     @routes.get("/v1/research/feasibility")
