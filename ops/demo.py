@@ -7,7 +7,8 @@ mentor's name says it is synthetic.
 About once a second a Trust clinician records that someone's routine enquiry fell due and
 then the enquiry itself (one in ten people due are never asked, so coverage stays below
 100%). Some people who disclosed abuse go on a mentoring journey, interleaved with the
-screenings: the clinician records their peer-mentoring consent and partner-sharing naming a
+screenings: the clinician records their peer-mentoring consent (and, for three in four,
+their consent to take part in the research, asked apart) and partner-sharing naming a
 DVA partner and refers them there; the partner's mentor coordinator matches them with one of
 the partner's demo mentors (or waits for the waitlist to match them), records a SWEMWBS intake
 score, sessions, usually an exit score, and the ending, planned or not.
@@ -314,6 +315,7 @@ class Tally:
     offers: int = 0
     adverse_events: int = 0
     follow_ups: int = 0
+    research: int = 0
     failures: int = 0
 
     def line(self) -> str:
@@ -323,7 +325,8 @@ class Tally:
                 f"{self.sessions} sessions, {self.intake_and_exit} with intake and exit "
                 f"scores, endings {self.planned_endings} planned / {self.unplanned_endings} "
                 f"unplanned, {self.offers} offers, {self.adverse_events} adverse events, "
-                f"{self.follow_ups} follow-ups, {self.failures} failed steps")
+                f"{self.follow_ups} follow-ups, {self.research} in the research, "
+                f"{self.failures} failed steps")
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -635,10 +638,17 @@ class Traffic:
                              journey.to_org, "mentor-coordinator", body)
 
 
+RESEARCH_SHARE = 0.75
+"""Of the people who consent to peer mentoring, those who also take part in the research."""
+
+
 def _peer_mentoring_consent(traffic: Traffic, journey: Journey) -> Stage:
-    traffic.as_clinician("peer-mentoring-consent", "consent",
-                         f"/v1/subjects/{journey.subject_id}/consents",
+    path = f"/v1/subjects/{journey.subject_id}/consents"
+    traffic.as_clinician("peer-mentoring-consent", "consent", path,
                          consent_body("peer-mentoring"))
+    if traffic.rng.random() < RESEARCH_SHARE:  # asked apart, and most say yes
+        traffic.as_clinician("research-consent", "consent", path, consent_body("research"))
+        traffic.tally.research += 1
     return "partner-sharing"
 
 

@@ -61,6 +61,19 @@ def test_the_demo_traffic_is_accepted_and_reaches_every_table(platform: RunningP
         assert tally.referred >= 15 and tally.matched == tally.referred, tally.line()
         assert tally.intake_and_exit >= 10 and tally.planned_endings >= 5, tally.line()
         assert tally.unplanned_endings >= 1 and tally.due > tally.screened, tally.line()
+        assert 0 < tally.research < tally.referred, tally.line()
+
+        def research_extract() -> dict[str, Any]:
+            response = httpx.get(platform.url("reporting", "/v1/research/extract"),
+                                 headers=platform.headers("trust", "researcher"), timeout=10)
+            response.raise_for_status()
+            body: dict[str, Any] = response.json()
+            return body
+
+        # the people who took part in the research, each once, and nobody else
+        extract = wait_for(lambda: (body := research_extract())
+                           and body["people"] == tally.research and body, timeout=90)
+        assert len({row["study_id"] for row in extract["rows"]}) == tally.research
 
         def moved_on(table: str, org: str, *enough: tuple[tuple[str, ...], int]
                      ) -> dict[str, Any]:
