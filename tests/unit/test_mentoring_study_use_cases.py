@@ -4,7 +4,7 @@ the safeguarding queue) and offers of mentoring recorded without personal data."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -241,8 +241,9 @@ def test_only_the_receiving_organisation_logs_adverse_events(world: MentoringWor
 
 
 def test_an_adverse_event_may_not_be_dated_in_the_future() -> None:
-    with pytest.raises(ValidationError, match="future"):
+    with pytest.raises(ValidationError, match="occurred_on must not be in the future"):
         adverse("mat_x", serious=False, occurred_on=TODAY + timedelta(days=400))
+    assert adverse("mat_x", serious=False, occurred_on=TODAY).occurred_on == TODAY
 
 
 # --- offers -------------------------------------------------------------------------------
@@ -252,6 +253,11 @@ def offer(org: str = "trust", **changes: Any) -> RecordOffer:
         "org": org, "team": "north-cmht", "gender": "male", "age_band": "35-44",
         "offered_on": TODAY, "outcome": "declined", "decline_reason": "has-other-support",
         **changes})
+
+
+def test_an_offer_may_not_be_dated_in_the_future() -> None:
+    with pytest.raises(ValidationError, match="offered_on must not be in the future"):
+        offer(offered_on=date.today() + timedelta(days=1))
 
 
 def test_an_offer_declined_is_recorded_about_nobody(world: MentoringWorld) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Final
+from typing import Annotated, Final
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -44,6 +45,16 @@ from shared.identity import PersonRef
 
 RAISED_ON_WINDOW: Final = timedelta(days=30)
 """How far back a concern's ``raised_on`` may be: today or up to 30 days before."""
+
+
+def _not_in_future(value: date, info: ValidationInfo) -> date:
+    if value > date.today():
+        raise ValueError(f"{info.field_name} must not be in the future")
+    return value
+
+
+NotInFuture = Annotated[date, AfterValidator(_not_in_future)]
+"""A date today or before."""
 
 
 def _not_blank(value: str, field: str) -> str:
@@ -214,7 +225,7 @@ class RecordAdverseEvent(Strict):
     also goes to the Trust's safeguarding lead."""
 
     match_id: RecordId = Field(description="the match it happened in")
-    occurred_on: date = Field(description="date it happened (not in the future)")
+    occurred_on: NotInFuture = Field(description="date it happened (not in the future)")
     kind: AdverseEventKind = Field(description="what happened")
     serious: bool = Field(description="whether it is serious")
     relatedness: Relatedness = Field(description="whether it is related to the mentoring")
@@ -226,13 +237,6 @@ class RecordAdverseEvent(Strict):
     def _details_not_blank(cls, value: str) -> str:
         return _not_blank(value, "details")
 
-    @field_validator("occurred_on")
-    @classmethod
-    def _not_future(cls, value: date) -> date:
-        if value > date.today():
-            raise ValueError("occurred_on must not be in the future")
-        return value
-
 
 class RecordOffer(Strict):
     """Peer mentoring was offered (``POST /v1/offers``): no personal data, since someone
@@ -242,17 +246,10 @@ class RecordOffer(Strict):
     team: Label = Field(description="team that made the offer")
     gender: Gender = Field(description="the person's gender")
     age_band: AgeBand = Field(description="the person's age band")
-    offered_on: date = Field(description="date of the offer (not in the future)")
+    offered_on: NotInFuture = Field(description="date of the offer (not in the future)")
     outcome: OfferOutcome = Field(description="accepted, declined or undecided")
     decline_reason: OfferDeclineReason | None = Field(
         default=None, description="why it was declined: required when declined, else absent")
-
-    @field_validator("offered_on")
-    @classmethod
-    def _not_future(cls, value: date) -> date:
-        if value > date.today():
-            raise ValueError("offered_on must not be in the future")
-        return value
 
     @model_validator(mode="after")
     def _reason(self) -> RecordOffer:
