@@ -106,6 +106,9 @@ class ReportingAdapters:
         self.authorizer = Authorizer(self.verifier)
         self.research = ResearchSettings()
         self.research_sponsor = research_sponsor(settings, self.research)
+        if self.research_sponsor is None and settings.env == "production":
+            raise ValueError("PEERLINK_RESEARCH_SPONSOR must name the NHS Trust sponsoring "
+                             "the study when more than one is configured")
         self.sessions = DashboardSessions(
             self.database, self.reporting.session_seconds,
             {org: organisation.kind for org, organisation in settings.organisations.items()})

@@ -222,8 +222,8 @@ def journey(platform: RunningPlatform, team: str, mentor_id: str, research: str 
             gender: str = "female") -> str:
     """One person due, screened (past abuse), referred with consent to partner-a, matched,
     a session covering two components, an adverse event, an ending with feedback, and a
-    3-month follow-up; research consent ``granted``, ``withdrawn`` after it was granted, or
-    never asked. Returns the subject."""
+    3-month follow-up; research consent ``granted`` (at the Trust and the partner),
+    ``withdrawn`` after the Trust recorded it, or never asked. Returns the subject."""
     numbers = due(platform, team)
     subject = screen(platform, team, current=False, past="yes", nhs_number=numbers,
                      gender=gender)
@@ -244,6 +244,10 @@ def journey(platform: RunningPlatform, team: str, mentor_id: str, research: str 
                          "may_leave_message": False}}, "trust", "clinician")
     match_id = call(platform, "mentoring", f"/v1/referrals/{referral['id']}/match", {},
                     "partner-a", "mentor-coordinator")["match_id"]
+    if research == "granted":  # the partner's records join the research under its own consent
+        call(platform, "consent", f"/v1/subjects/{subject}/consents",
+             {"purpose": "research", "method": "verbal", "recorded_by": "Worker Ali"},
+             "partner-a", "partner-staff")
     coordinator = ("partner-a", "mentor-coordinator")
     call(platform, "mentoring", "/v1/sessions", {
         "match_id": match_id, "held_on": f"{PERIOD}-20", "duration_minutes": 50,
@@ -346,11 +350,19 @@ def test_offers_sessions_feedback_follow_ups_and_adverse_events_reach_the_feasib
                          params={"group_by": "gender"}, headers=researcher, timeout=10)
     assert research.status_code == 200, research.text
     assert [r["gender"] for r in research.json()["rows"]] == ["female"]  # no man counted
-    components = httpx.get(platform.url("reporting", "/v1/research/engagement"),
-                           params={"group_by": "gender", "format": "csv"},
-                           headers=researcher, timeout=10)
-    assert components.status_code == 200 and \
-        "session_components_safety_planning" in components.text.splitlines()[0]
+    engagement = httpx.get(platform.url("reporting", "/v1/research/engagement"),
+                           params={"group_by": "org"}, headers=researcher, timeout=10)
+    assert engagement.status_code == 200, engagement.text
+    assert "no-store" in engagement.headers["cache-control"]
+    [partner] = [r for r in engagement.json()["rows"] if r["org"] == "partner-a"]
+    # six people: their sessions are withheld with them, as their counts are suppressed
+    assert partner["referred"]["display"] == "fewer than 8"
+    assert partner["session_components"] == {}
+    assert partner["sessions_with_components"]["suppressed"] is True
+    as_csv = httpx.get(platform.url("reporting", "/v1/research/extract"),
+                       params={"format": "csv"}, headers=researcher, timeout=10)
+    assert as_csv.status_code == 200 and "study_id" in as_csv.text.splitlines()[0]
+    assert len(as_csv.text.strip().splitlines()) == 1 + len(consented)
     log = httpx.get(platform.url("reporting", "/v1/research/extracts"),
                     headers=platform.headers("trust", "dpo"), timeout=10).json()["extracts"]
     assert {e["kind"] for e in log} >= {"extract", "figures-feasibility",

@@ -35,7 +35,7 @@ from shared.events.envelope import CloudEvent
 from shared.events.mentoring import MentoringOffered, SessionComponentsRecorded
 from shared.events.screening import ScreeningCompleted
 from shared.identity import new_subject_reference
-from tests.support.fakes_reporting import consent_granted
+from tests.support.fakes_reporting import consent_granted, withdrawal
 from tests.support.reporting import reporting_database, screened
 
 
@@ -61,7 +61,7 @@ def test_a_withdrawal_subtracts_exactly_that_persons_contributions(database: Dat
     assert totals(database)["current_abuse"] == 1
 
     with database.unit_of_work() as uow:
-        cascade.withdrawn(uow, leaves, ("evaluation",))
+        cascade.withdrawn(uow, leaves, ("evaluation",), withdrawal("evaluation"))
 
     assert totals(database) == {"screened": 1, "current_abuse": 0, "past_abuse": 0,
                                 "either_abuse": 0, "asked_in_private": 1}
@@ -86,7 +86,7 @@ def test_events_applied_at_once_store_what_they_store_one_by_one(database: Datab
     for at_once in (False, True):
         with database.unit_of_work() as uow:
             clear(uow)
-            cascade.withdrawn(uow, people[1], ("evaluation",))
+            cascade.withdrawn(uow, people[1], ("evaluation",), withdrawal("evaluation"))
         with database.unit_of_work() as uow:
             if at_once:
                 apply_events(uow, events)
@@ -163,7 +163,7 @@ def test_a_release_moves_a_figure_only_after_k_people_and_a_rebuild_keeps_the_me
     assert prevalence_by_org(database)["figures"]["screened"] == {"n": 10}
     with database.unit_of_work() as uow:
         for subject in people[:3]:
-            cascade.withdrawn(uow, subject, ("evaluation",))
+            cascade.withdrawn(uow, subject, ("evaluation",), withdrawal("evaluation"))
     publish_release(database, RULE, OutcomeRules(), now=datetime(2026, 11, 30, 0, 1, tzinfo=UTC))
     held = prevalence_by_org(database)
     assert held["figures"]["screened"] == {"n": 10}  # 3 < K moved

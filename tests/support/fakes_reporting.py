@@ -17,7 +17,7 @@ from services.reporting.domain.figures import OutcomeRules
 from services.reporting.service_layer.read_model import apply_event
 from shared.auth import Principal
 from shared.db import Database
-from shared.events.consent import ConsentGranted
+from shared.events.consent import ConsentGranted, ConsentWithdrawn
 from shared.events.envelope import CloudEvent
 from shared.events.screening import ScreeningCompleted
 from tests.support.fakes import memory_database
@@ -36,6 +36,13 @@ def consent_granted(subject: str, purpose: str, org: str = "trust"
                                              "purpose": purpose, "method": "verbal",
                                              "org": org})
     return CloudEvent.wrap(granted, source="/peerlink/consent", subject=subject), granted
+
+
+def withdrawal(*purposes: str, org: str = "trust") -> ConsentWithdrawn:
+    """A consent-withdrawn payload of ``purposes`` recorded by ``org``."""
+    return ConsentWithdrawn.model_validate({"withdrawal_id": "w-1", "purposes": purposes,
+                                            "erasure": False, "method": "verbal",
+                                            "org": org})
 
 
 def viewer(org: str = "trust", *roles: str) -> Principal:

@@ -31,6 +31,7 @@ from shared.db import utcnow
 from shared.events.cascade import ErasureApplied, WithdrawalApplied
 from shared.events.consent import SafeContact
 from shared.events.envelope import CloudEvent
+from shared.events.vocabulary import PURPOSES
 from tests.support.fakes import memory_database, published
 from tests.support.fakes_consent import (
     NHS_NUMBER,
@@ -60,7 +61,7 @@ def grant(fakes: ConsentFakes, subject_id: str, purpose: str = "peer-mentoring",
     with fakes.database.unit_of_work() as uow:
         return consents.grant(uow, fakes.cipher, subject_id, purpose,  # type: ignore[arg-type]
                               "verbal", "Nurse Adebayo", person(org), recipients,
-                              partners=fakes.partners, trail=fakes.trail)
+                              partners=fakes.partners, trail=fakes.trail, offered=PURPOSES)
 
 
 def withdraw(fakes: ConsentFakes, subject_id: str, purposes: list[str] | None = None,

@@ -14,6 +14,8 @@ from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
 from services.reporting.domain.research import (
     extract_rows,
+    latest_matches,
+    quarter_of,
     research_figures,
     sessions_covering,
     study_pseudonym,
@@ -22,7 +24,7 @@ from services.reporting.service_layer.research import check_sponsor
 from shared.auth import NotPermitted, Principal
 from shared.events.mentoring import SessionComponentsRecorded
 from shared.settings import Organisation, PlatformSettings
-from tests.unit.test_reporting_people import Log, journey, screening
+from tests.unit.test_reporting_people import Log, journey, referral, screening
 
 KEY = bytes(range(32))
 POLICY = DisclosurePolicy(suppress_upto=7, round_to=5, k=10)
@@ -65,16 +67,38 @@ def test_each_person_is_one_row_under_their_pseudonym_with_the_same_columns() ->
     mentee = next(r for r in rows if r["study_id"] == study_pseudonym(KEY, "p1"))
     other = next(r for r in rows if r["study_id"] == study_pseudonym(KEY, "p2"))
     assert set(mentee) == set(other)
-    assert (mentee["org"], mentee["gender"], mentee["age_band"], mentee["month"]) == \
-        ("trust", "female", "25-34", "2026-11")
+    assert (mentee["org"], mentee["gender"], mentee["age_band"], mentee["entry_quarter"]) == \
+        ("trust", "female", "25-34", "2026-Q4")
+    assert "month" not in mentee  # a quarter, not a month: person-level rows narrow less
     assert (mentee["asked"], mentee["disclosed"], mentee["matched"],
             mentee["planned_ending"]) == (1, 1, 1, 1)
-    assert mentee["swemwbs_change"] == 5.5
+    assert (mentee["episode_referred"], mentee["episode_matched"]) == (1, 1)
+    assert mentee["episode_swemwbs_change"] == 5.5
     assert (mentee["sessions_with_components"], mentee["sessions_covering_safety_planning"]) \
         == (1, 1)
     assert (other["asked"], other["disclosed"], other["matched"]) == (1, 0, 0)
-    assert other["swemwbs_change"] is None and other["sessions_covering_safety_planning"] == 0
+    assert other["episode_swemwbs_change"] is None
+    assert other["sessions_covering_safety_planning"] == 0
     assert not any(str(value).startswith("p") for row in rows for value in row.values())
+
+
+def test_sessions_are_those_of_the_episode_the_row_describes() -> None:
+    log = Log()
+    journey(log, "p1", "r1", planned=True)
+    components(log, "p1", "m-r1", 16, "safety-planning")
+    components(log, "p1", "m-r1", 23, "practical-help")
+    log.add("p1", referral("r2", date(2026, 11, 25)))  # a second episode, not yet matched
+    [row] = extract_rows(log.facts, KEY)
+    assert (row["episode_matched"], row["episode_components_recorded"]) == (0, 0)
+    assert row["sessions_with_components"] == 0  # the first episode's sessions are not its
+    assert latest_matches(log.facts) == {"p1": set()}
+
+
+@pytest.mark.parametrize(("month", "quarter"), [("2026-01", "2026-Q1"), ("2026-03", "2026-Q1"),
+                                                ("2026-04", "2026-Q2"), ("2026-12", "2026-Q4"),
+                                                ("unknown", "unknown")])
+def test_quarter_of(month: str, quarter: str) -> None:
+    assert quarter_of(month) == quarter
 
 
 def test_no_team_borough_or_date_is_in_a_row() -> None:
@@ -99,6 +123,18 @@ def test_research_figures_are_disclosure_controlled_with_session_components() ->
     assert row["session_components"]["safety_planning"]["rate"] == 1.0
     assert row["session_components"]["goals_and_next_steps"]["rate"] == round(10 / 25, 4)
     assert row["components"]["goals_and_next_steps"]["rate"] == 1.0  # every episode had it
+
+
+def test_a_few_peoples_sessions_are_withheld_with_them() -> None:
+    log = Log()
+    journey(log, "p1", "r1", planned=True)
+    for day in range(1, 13):
+        components(log, "p1", "m-r1", day, "safety-planning")
+    [row] = research_figures(log.facts, "engagement", "org", POLICY, OutcomeRules())
+    assert row["referred"]["display"] == "fewer than 8"
+    assert row["session_components"] == {}
+    assert row["sessions_with_components"]["suppressed"] is True
+    assert row["sessions_with_components"]["value"] is None
 
 
 def test_a_small_research_figure_is_suppressed() -> None:

@@ -20,7 +20,7 @@ from services.reporting.adapters.tables import (
     research_consents,
 )
 from services.reporting.domain.people import Remembered, person_reference
-from services.reporting.service_layer import cascade, read_model
+from services.reporting.service_layer import cascade, read_model, research
 from services.reporting.service_layer.sessions import (
     PURGE_AFTER,
     SESSION_ROLE,
@@ -41,6 +41,7 @@ from tests.support.fakes_reporting import (
     ReportingWorld,
     consent_granted,
     viewer,
+    withdrawal,
 )
 
 
@@ -86,7 +87,7 @@ def test_a_counted_event_stores_its_contributions_keyed_by_the_person(
 def test_an_event_about_nobody_or_about_someone_withdrawn_stores_nothing(
         world: ReportingWorld) -> None:
     with world.database.unit_of_work() as uow:
-        cascade.withdrawn(uow, "subject-out", ("evaluation",))
+        cascade.withdrawn(uow, "subject-out", ("evaluation",), withdrawal("evaluation"))
     world.screened("subject-out")
     payload = ScreeningCompleted(
         screening_id="scr", org="trust", team="north", borough="camden", gender="female",
@@ -314,7 +315,7 @@ def test_granting_evaluation_records_the_consent(world: ReportingWorld) -> None:
 def test_consent_to_peer_mentoring_counts_in_the_funnel_unless_the_person_is_out(
         world: ReportingWorld) -> None:
     with world.database.unit_of_work() as uow:
-        cascade.withdrawn(uow, "subject-out", ("evaluation",))
+        cascade.withdrawn(uow, "subject-out", ("evaluation",), withdrawal("evaluation"))
     with world.database.unit_of_work() as uow:
         for subject in ("subject-in", "subject-out"):
             cascade.granted(uow, *consent_granted(subject, "peer-mentoring"))
@@ -333,7 +334,7 @@ def test_withdrawing_evaluation_subtracts_the_person_and_unlinks_them_from_the_m
     leaving = people[0]
 
     with world.database.unit_of_work() as uow:
-        cascade.withdrawn(uow, leaving, ("evaluation",))
+        cascade.withdrawn(uow, leaving, ("evaluation",), withdrawal("evaluation"))
         assert cascade.excluded(uow, [leaving, people[1]]) == {leaving}
 
     assert world.rows(contributions, subject_id=leaving) == []
@@ -387,26 +388,56 @@ def test_reporting_takes_part_in_the_cascade_for_evaluation_and_research() -> No
 
     assert part.service == "reporting"
     assert part.purposes == frozenset({"evaluation", "research"})
-    assert part.on_withdrawal is cascade.withdrawn
+    assert part.on_holder_withdrawal is cascade.withdrawn
     assert part.on_grant is cascade.granted
     assert part.on_decided_erasure is cascade.decided_erasure
 
 
-def test_research_is_granted_and_withdrawn_apart_from_evaluation(world: ReportingWorld
-                                                                  ) -> None:
+def test_research_is_granted_and_withdrawn_per_holder_apart_from_evaluation(
+        world: ReportingWorld) -> None:
     with world.database.unit_of_work() as uow:
         cascade.granted(uow, *consent_granted("subject-1", "research"))
         cascade.granted(uow, *consent_granted("subject-2", "research"))
+        cascade.granted(uow, *consent_granted("subject-2", "research", org="partner-a"))
         cascade.granted(uow, *consent_granted("subject-2", "evaluation"))
     with world.database.unit_of_work() as uow:
-        cascade.withdrawn(uow, "subject-2", ("research",))
-    states = {r.subject_id: r.state for r in world.rows(research_consents)}
-    assert states == {"subject-1": "granted", "subject-2": "withdrawn"}
+        cascade.withdrawn(uow, "subject-2", ("research",), withdrawal("research"))
+    states = {(r.subject_id, r.org): r.state for r in world.rows(research_consents)}
+    assert states == {("subject-1", "trust"): "granted", ("subject-2", "trust"): "withdrawn",
+                      ("subject-2", "partner-a"): "granted"}
     assert [r.state for r in world.rows(evaluation_consents)] == ["granted"]
 
     with world.database.unit_of_work() as uow:
         cascade.erase(uow, "subject-1")
-    assert [r.subject_id for r in world.rows(research_consents)] == ["subject-2"]
+        cascade.decided_erasure(uow, "subject-2", erasure("organisation"))
+    assert [(r.subject_id, r.org) for r in world.rows(research_consents)] == [
+        ("subject-2", "trust")]
+
+
+def test_the_extract_holds_each_holders_records_under_its_own_research_consent(
+        world: ReportingWorld) -> None:
+    world.screened("both-a", org="trust")
+    world.screened("both-a", org="partner-a")
+    world.screened("trust-only")
+    world.screened("never")
+    world.screened("left-evaluation")
+    with world.database.unit_of_work() as uow:
+        cascade.granted(uow, *consent_granted("both-a", "research", org="partner-a"))
+        cascade.granted(uow, *consent_granted("trust-only", "research"))
+        cascade.granted(uow, *consent_granted("left-evaluation", "research"))
+        cascade.granted(uow, *consent_granted("never", "evaluation"))
+        cascade.withdrawn(uow, "left-evaluation", ("evaluation",), withdrawal("evaluation"))
+    # a contribution stored after the withdrawal (a batch that looked just before it)
+    late = dict(world.rows(contributions, subject_id="trust-only")[0]._mapping,
+                subject_id="left-evaluation")
+    late.pop("id")
+    with world.database.unit_of_work() as uow:
+        uow.session.execute(contributions.insert().values(**late))
+
+    with world.database.read() as session:
+        facts = research.research_facts(session)
+    assert {(f.subject, f.dims["org"]) for f in facts} == {
+        ("both-a", "partner-a"), ("trust-only", "trust")}
 
 
 # --- dashboard sessions ---------------------------------------------------------------------

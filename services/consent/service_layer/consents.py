@@ -106,7 +106,7 @@ def recordable_subject(session: Session, subject_id: str, caller: Principal) -> 
 def grant(uow: UnitOfWork, cipher: PersonalDataCipher, subject_id: str, purpose: Purpose,
           method: ConsentMethod, recorded_by: str, caller: Principal,
           recipients: tuple[str, ...] = (), *, partners: frozenset[str],
-          trail: AuditTrail, offered: tuple[Purpose, ...] = PURPOSES) -> dict[str, Any]:
+          trail: AuditTrail, offered: tuple[Purpose, ...]) -> dict[str, Any]:
     """Record consent to one of the ``offered`` purposes for the caller's organisation's
     records; partner-sharing names the organisations those records may be shared with (other
     configured DVA ``partners``: ``InvalidRecipients`` otherwise, and ``PurposeNotOffered``,

@@ -65,6 +65,8 @@ evaluation_consents = Table(
 research_consents = Table(
     "research_consents", metadata,
     Column("subject_id", String(40), primary_key=True),
+    Column("org", String(64), primary_key=True,
+           comment="the holder organisation: its research consent covers its own records"),
     Column("state", String(10), nullable=False, comment="granted or withdrawn"),
     Column("changed_at", UtcDateTime(), nullable=False),
     comment="research consent per person (taking part in the study's data collection), "

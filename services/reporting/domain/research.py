@@ -19,6 +19,7 @@ import hashlib
 import hmac
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from services.reporting.domain.contributions import COMPONENT_PREFIX, METRIC_SCALE, UNKNOWN
@@ -41,7 +42,17 @@ from services.reporting.domain.release_rule import members_of, summary
 RESEARCH_TABLES: tuple[str, ...] = (FEASIBILITY, ENGAGEMENT)
 RESEARCH_GROUPS: tuple[str, ...] = ("org", "gender", "age_band", "month")
 """The only groupings of the research data (a team or borough narrows people down)."""
+EXTRACT_GROUPS: tuple[str, ...] = ("org", "gender", "age_band")
+"""What an extract row says of who the person is (with the quarter they entered: a month
+narrows people down too far for person-level rows)."""
 PSEUDONYM_PREFIX = "S-"
+
+
+def quarter_of(month: str) -> str:
+    """``2026-11`` -> ``2026-Q4`` (unknown stays unknown)."""
+    if len(month) != 7 or month[4] != "-":
+        return month
+    return f"{month[:4]}-Q{(int(month[5:]) - 1) // 3 + 1}"
 
 
 def study_pseudonym(key: bytes, subject_id: str) -> str:
@@ -50,11 +61,32 @@ def study_pseudonym(key: bytes, subject_id: str) -> str:
     return PSEUDONYM_PREFIX + digest.hexdigest()[:24]
 
 
+def latest_matches(facts: Iterable[Fact]) -> dict[str, set[str]]:
+    """Per person (subject): the matches of their most recent mentoring episode (the one
+    engagement describes), by its referral's date and arrival."""
+    starts: dict[str, tuple[tuple[date, int], str]] = {}
+    matches: defaultdict[str, set[str]] = defaultdict(set)
+    for fact in facts:
+        if fact.episode is None:
+            continue
+        if fact.match_id is not None:
+            matches[fact.episode].add(fact.match_id)
+        if fact.measure == "referred":
+            start = ((fact.occurred_on, fact.seq), fact.episode)
+            if fact.subject not in starts or start > starts[fact.subject]:
+                starts[fact.subject] = start
+    return {subject: matches[episode] for subject, (_, episode) in starts.items()}
+
+
 def sessions_covering(facts: Iterable[Fact]) -> dict[str, dict[str, int]]:
-    """Per person (subject): the sessions with components recorded (``sessions``), and how
-    many of them covered each component (by code)."""
+    """Per person (subject): the sessions of their most recent episode with components
+    recorded (``sessions``), and how many of them covered each component (by code)."""
+    facts = list(facts)
+    latest = latest_matches(facts)
     counted: defaultdict[str, defaultdict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for fact in facts:
+        if fact.match_id not in latest.get(fact.subject, ()):
+            continue
         if fact.measure == "components_recorded":
             counted[fact.subject]["sessions"].add(fact.source_event)
         elif fact.measure.startswith(COMPONENT_PREFIX):
@@ -88,12 +120,13 @@ def extract_rows(facts: list[Fact], key: bytes) -> list[dict[str, Any]]:
             continue
         first: Standing = entry or episode  # type: ignore[assignment]
         row: dict[str, Any] = {"study_id": study_pseudonym(key, subject),
-                               **{g: first.dims.get(g, UNKNOWN) for g in RESEARCH_GROUPS}}
+                               **{g: first.dims.get(g, UNKNOWN) for g in EXTRACT_GROUPS},
+                               "entry_quarter": quarter_of(first.dims.get("month", UNKNOWN))}
         row.update({stage: (entry.measures.get(stage, 0) if entry else 0)
                     for stage in (*FEASIBILITY_STAGES, *FEASIBILITY_LOSSES)})
         measures = episode.measures if episode else {}
-        row.update({m: _cell(m, measures[m]) if m in measures
-                    else (None if m in VALUE_MEASURES else 0) for m in cells if m not in row})
+        row.update({f"episode_{m}": _cell(m, measures[m]) if m in measures
+                    else (None if m in VALUE_MEASURES else 0) for m in cells})
         own = sessions.get(subject, {})
         row["sessions_with_components"] = own.get("sessions", 0)
         row.update({f"sessions_covering_{code}": own.get(code, 0) for code in codes})
@@ -127,6 +160,12 @@ def research_figures(facts: list[Fact], table: str, group_by: str, policy: Discl
                 totals[group][name] += n
     for row in rows:
         counts = totals.get(str(row[group_by]), defaultdict(int))
+        if len(grouped[str(row[group_by])]) <= policy.suppress_upto:
+            # a few people's sessions would be a few people's answers: withheld with them
+            row["session_components"] = {}
+            row["sessions_with_components"] = {"value": None, "display": "withheld",
+                                               "suppressed": True}
+            continue
         row["session_components"] = {
             name: shown_rate(n, counts["sessions"], policy)
             for name, n in sorted(counts.items()) if name != "sessions"}

@@ -23,7 +23,7 @@ from services.reporting.domain.people import person_reference
 from services.reporting.domain.release_rule import RowState
 from shared.cascade import CascadeParticipant
 from shared.db import UnitOfWork, upsert, utcnow
-from shared.events.consent import ConsentGranted, ErasureRequested
+from shared.events.consent import ConsentGranted, ConsentWithdrawn, ErasureRequested
 from shared.events.envelope import CloudEvent
 from shared.events.vocabulary import Purpose
 
@@ -33,8 +33,8 @@ def _set(uow: UnitOfWork, subject_id: str, state: str, erased: bool = False) -> 
            {"state": state, "erased": erased, "changed_at": utcnow()})
 
 
-def _set_research(uow: UnitOfWork, subject_id: str, state: str) -> None:
-    upsert(uow.session, research_consents, {"subject_id": subject_id},
+def _set_research(uow: UnitOfWork, subject_id: str, org: str, state: str) -> None:
+    upsert(uow.session, research_consents, {"subject_id": subject_id, "org": org},
            {"state": state, "changed_at": utcnow()})
 
 
@@ -46,7 +46,7 @@ def granted(uow: UnitOfWork, event: CloudEvent, consent: ConsentGranted) -> None
     if subject_id is None:
         return
     if consent.purpose == "research":
-        _set_research(uow, subject_id, "granted")
+        _set_research(uow, subject_id, consent.org, "granted")
     elif consent.purpose == "evaluation":
         _set(uow, subject_id, "granted")
     elif consent.purpose == "peer-mentoring" and not excluded(uow, [subject_id]):
@@ -56,11 +56,12 @@ def granted(uow: UnitOfWork, event: CloudEvent, consent: ConsentGranted) -> None
             for c in consent_contributions(consent, (event.time or utcnow()).date())])
 
 
-def withdrawn(uow: UnitOfWork, subject_id: str, purposes: tuple[Purpose, ...]) -> None:
-    """``research``: out of the research extract and figures; ``evaluation``: out of
-    everything reporting holds."""
+def withdrawn(uow: UnitOfWork, subject_id: str, purposes: tuple[Purpose, ...],
+              withdrawal: ConsentWithdrawn) -> None:
+    """``research``: the withdrawing organisation's records out of the research extract and
+    figures; ``evaluation``: the person out of everything reporting holds."""
     if "research" in purposes:
-        _set_research(uow, subject_id, "withdrawn")
+        _set_research(uow, subject_id, withdrawal.org, "withdrawn")
     if "evaluation" in purposes:
         evaluation_withdrawn(uow, subject_id)
 
@@ -103,6 +104,8 @@ def decided_erasure(uow: UnitOfWork, subject_id: str, request: ErasureRequested)
         return erase(uow, subject_id)
     uow.session.execute(delete(contributions).where(contributions.c.subject_id == subject_id,
                                                     contributions.c.org == request.org))
+    uow.session.execute(delete(research_consents).where(
+        research_consents.c.subject_id == subject_id, research_consents.c.org == request.org))
     return 0
 
 
@@ -114,8 +117,13 @@ def excluded(uow: UnitOfWork, subject_ids: Iterable[str]) -> set[str]:
         c.subject_id.in_(wanted), c.state == "withdrawn")).scalars())
 
 
+def _unused(_uow: UnitOfWork, _subject_id: str, _purposes: tuple[Purpose, ...]) -> None:
+    raise AssertionError("reporting's withdrawals go through withdrawn, with the holder")
+
+
 def participant() -> CascadeParticipant:
     """Reporting's part in the cascade: the evaluation and research purposes."""
     return CascadeParticipant(service="reporting",
-                              on_withdrawal=withdrawn, on_erasure=erase,
+                              on_withdrawal=_unused, on_holder_withdrawal=withdrawn,
+                              on_erasure=erase,
                               on_grant=granted, on_decided_erasure=decided_erasure)

@@ -17,6 +17,7 @@ from services.reporting.adapters.tables import (
     lock_rule_memory,
     published_rows,
     releases,
+    research_consents,
     team_training,
 )
 from services.reporting.domain.contributions import (
@@ -117,7 +118,7 @@ def training_by_team(database: Database, policy: DisclosurePolicy
 def clear(uow: UnitOfWork) -> None:
     """Empty the read model (before a rebuild). The release rule's memory and the releases
     stay: a rebuild must not let figures jump by fewer than K people."""
-    for table in (contributions, evaluation_consents, team_training,
+    for table in (contributions, evaluation_consents, research_consents, team_training,
                   contributions.metadata.tables["inbox"]):
         uow.session.execute(delete(table))
 
@@ -134,13 +135,12 @@ def facts(session: Session, opt_in: bool = False) -> list[Fact]:
 def stream_facts(session: Session, opt_in: bool = False, among: Any = None
                  ) -> Iterator[Fact]:
     """``facts`` one at a time, read from the database in chunks: a release never holds
-    every contribution at once. ``among`` (a query of subject ids) keeps only those people's,
-    and nothing about nobody."""
+    every contribution at once. ``among`` (a condition on contributions) keeps only the
+    contributions it admits, and nothing about nobody."""
     c = contributions.c
     query = select(c.id, c.subject_id, c.source_event, c.measure, c.value, c.occurred_on,
                    c.episode, c.match_id, *[c[d] for d in DIMENSIONS]).order_by(c.id)
-    counted = _counted(opt_in) if among is None else \
-        and_(c.anonymous.is_(False), c.subject_id.in_(among))
+    counted = _counted(opt_in) if among is None else and_(c.anonymous.is_(False), among)
     if counted is not None:
         query = query.where(counted)
     for row in session.execute(query.execution_options(yield_per=FACTS_PER_READ)):

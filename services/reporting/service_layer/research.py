@@ -9,10 +9,15 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
-from services.reporting.adapters.tables import research_consents, research_extracts
+from services.reporting.adapters.tables import (
+    contributions,
+    evaluation_consents,
+    research_consents,
+    research_extracts,
+)
 from services.reporting.domain.disclosure import DisclosurePolicy
 from services.reporting.domain.figures import OutcomeRules
 from services.reporting.domain.people import Fact
@@ -23,10 +28,12 @@ from shared.db import Database, UnitOfWork, utcnow
 
 EXTRACT_METHOD = (
     "People who consented to research (taking part in the study's data collection), apart "
-    "from consent to the service; a person who withdraws research consent, or evaluation, or "
-    "is erased, is in no extract taken after. Each person once, under the study's pseudonym, "
-    "with the stages of the feasibility funnel they reached, their most recent mentoring "
-    "episode, and how many of their sessions covered each component.")
+    "from consent to the service, with the records of each organisation that recorded their "
+    "research consent; a person who withdraws research consent (at an organisation: its "
+    "records), or evaluation, or is erased, is in no extract taken after. Each person once, "
+    "under the study's pseudonym, with their quarter of entry, the stages of the feasibility "
+    "funnel they reached, their most recent mentoring episode (episode_ cells), and how "
+    "many of that episode's sessions covered each component.")
 FIGURES_METHOD = (
     "The research-consented people only, all time, each once; every figure rounded and "
     "suppressed like the programme's own figures. Session components are shares of the "
@@ -40,9 +47,14 @@ def check_sponsor(caller: Principal, sponsor: str | None) -> None:
 
 
 def research_facts(session: Session) -> list[Fact]:
-    """Every contribution of the people whose research consent is granted."""
-    return list(stream_facts(session, among=select(research_consents.c.subject_id).where(
-        research_consents.c.state == "granted")))
+    """Every contribution an organisation holds about a person whose research consent it
+    holds (each organisation's consent covers its own records), of people who have not
+    withdrawn evaluation."""
+    c, r, e = contributions.c, research_consents.c, evaluation_consents.c
+    granted = exists().where(r.subject_id == c.subject_id, r.org == c.org,
+                             r.state == "granted")
+    out = exists().where(e.subject_id == c.subject_id, e.state == "withdrawn")
+    return list(stream_facts(session, among=and_(granted, ~out)))
 
 
 def _logged(uow: UnitOfWork, caller: Principal, kind: str, people: int,

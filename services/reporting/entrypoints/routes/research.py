@@ -18,12 +18,16 @@ RESEARCHER = "researcher"
 ResearchGroupBy = Literal["org", "gender", "age_band", "month"]
 
 
+NOT_STORED = {"Cache-Control": "no-store"}
+"""Person-level research data is kept by no cache on the way."""
+
+
 def _answer(body: dict[str, Any], name: str, request: Request) -> Response:
     if wants_csv(request):
         return Response(to_csv(body["rows"]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
-                                 "Peerlink-Extract-Id": body["extract_id"]})
-    return JSONResponse(body)
+                                 "Peerlink-Extract-Id": body["extract_id"], **NOT_STORED})
+    return JSONResponse(body, headers=NOT_STORED)
 
 
 def router(adapters: ReportingAdapters, access: ReportingAccess, key: bytes) -> APIRouter:

@@ -5,7 +5,8 @@ Revises: 0007_reporting
 Create Date: 2026-12-03 14:00:00
 
 Research (taking part in the study's data collection) is consented apart from the service:
-reporting keeps each person's research consent, and logs every research extract and research
+reporting keeps each person's research consent per holder organisation (each covers that
+organisation's records), and logs every research extract and research
 figures taken (who, when, how many people, a digest of what was handed over).
 """
 from typing import Sequence, Union
@@ -26,9 +27,12 @@ def upgrade() -> None:
     op.create_table(
         'research_consents',
         sa.Column('subject_id', sa.String(length=40), nullable=False),
+        sa.Column('org', sa.String(length=64), nullable=False,
+                  comment="the holder organisation: its research consent covers its own "
+                          "records"),
         sa.Column('state', sa.String(length=10), nullable=False, comment="granted or withdrawn"),
         sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint('subject_id', name=op.f('pk_research_consents')),
+        sa.PrimaryKeyConstraint('subject_id', 'org', name=op.f('pk_research_consents')),
         comment="research consent per person (taking part in the study's data collection), "
                 "apart from consent to the service: who is in the research extract and figures")
     op.create_table(
