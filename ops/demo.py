@@ -286,6 +286,9 @@ class Journey:
     """Timed follow-ups given so far (after a planned ending)."""
     attempts: int = 0
     next_at: float = 0.0
+    research: bool = False
+    """Whether the person took part in the research (the partner records it too, once the
+    referral gives it a relationship, so its records join the study's)."""
 
 
 def plan_journey(rng: random.Random, subject_id: str, to_org: str, mentor: Mentor | None
@@ -648,6 +651,7 @@ def _peer_mentoring_consent(traffic: Traffic, journey: Journey) -> Stage:
                          consent_body("peer-mentoring"))
     if traffic.rng.random() < RESEARCH_SHARE:  # asked apart, and most say yes
         traffic.as_clinician("research-consent", "consent", path, consent_body("research"))
+        journey.research = True
         traffic.tally.research += 1
     return "partner-sharing"
 
@@ -673,6 +677,10 @@ def _refer(traffic: Traffic, journey: Journey) -> Stage:
 def _matched(traffic: Traffic, journey: Journey, match_id: str) -> Stage:
     journey.match_id = match_id
     traffic.tally.matched += 1
+    if journey.research:  # the partner's records join the research under its own consent
+        traffic.api.call("partner-research-consent", "consent", "POST",
+                         f"/v1/subjects/{journey.subject_id}/consents", journey.to_org,
+                         "partner-staff", consent_body("research"))
     return "intake"
 
 

@@ -71,8 +71,11 @@ def test_the_demo_traffic_is_accepted_and_reaches_every_table(platform: RunningP
             return body
 
         # the people who took part in the research, each once, and nobody else
+        # (with their mentoring, which the partner recorded under its own research consent)
         extract = wait_for(lambda: (body := research_extract())
-                           and body["people"] == tally.research and body, timeout=90)
+                           and body["people"] == tally.research
+                           and all(row["episode_matched"] for row in body["rows"]) and body,
+                           timeout=90)
         assert len({row["study_id"] for row in extract["rows"]}) == tally.research
 
         def moved_on(table: str, org: str, *enough: tuple[tuple[str, ...], int]
