@@ -25,13 +25,12 @@ from shared.events.vocabulary import Purpose, ServiceName, purposes_acknowledged
 from shared.kafka.consumer import Handler
 from shared.kafka.topics import CASCADE_ACKS
 
-WithdrawalEffect = Callable[[UnitOfWork, str, tuple[Purpose, ...]], None]
+WithdrawalEffect = Callable[[UnitOfWork, str, tuple[Purpose, ...], ConsentWithdrawn], None]
+"""What a service does with a withdrawal of its purposes (the payload says which holder
+withdrew, and which recipients lost access)."""
 ErasureEffect = Callable[[UnitOfWork, str], int]
 DecidedErasureEffect = Callable[[UnitOfWork, str, ErasureRequested], int]
 """An erasure effect that needs the DPO's decision (``scope``, ``org``, ``retained``)."""
-HolderWithdrawalEffect = Callable[[UnitOfWork, str, tuple[Purpose, ...], ConsentWithdrawn],
-                                  None]
-"""A withdrawal effect that needs to know the holder organisation that withdrew."""
 GrantEffect = Callable[[UnitOfWork, CloudEvent, ConsentGranted], None]
 """What a service does with a consent granted (to any purpose: it picks those it needs)."""
 
@@ -51,9 +50,6 @@ class CascadeParticipant:
     on_key_shredded: Callable[[str], None] = field(default=lambda _subject: None)
     on_decided_erasure: DecidedErasureEffect | None = None
     """When given, applied instead of ``on_erasure``, with the ``erasure-requested`` payload."""
-    on_holder_withdrawal: HolderWithdrawalEffect | None = None
-    """When given, applied instead of ``on_withdrawal``, with the ``consent-withdrawn``
-    payload (which organisation withdrew)."""
 
     @property
     def purposes(self) -> frozenset[Purpose]:
@@ -83,10 +79,7 @@ class CascadeParticipant:
         mine = tuple(p for p in withdrawn.purposes if p in self.purposes)
         if not mine or event.subject is None:
             return
-        if self.on_holder_withdrawal is not None:
-            self.on_holder_withdrawal(uow, event.subject, mine, withdrawn)
-        else:
-            self.on_withdrawal(uow, event.subject, mine)
+        self.on_withdrawal(uow, event.subject, mine, withdrawn)
         ack = WithdrawalApplied(service=self.service, withdrawal_id=withdrawn.withdrawal_id,
                                 purposes=withdrawn.purposes, applied_at=utcnow())
         uow.publish(CloudEvent.wrap(ack, source=self.source, subject=event.subject),

@@ -388,7 +388,7 @@ def test_reporting_takes_part_in_the_cascade_for_evaluation_and_research() -> No
 
     assert part.service == "reporting"
     assert part.purposes == frozenset({"evaluation", "research"})
-    assert part.on_holder_withdrawal is cascade.withdrawn
+    assert part.on_withdrawal is cascade.withdrawn
     assert part.on_grant is cascade.granted
     assert part.on_decided_erasure is cascade.decided_erasure
 

@@ -43,14 +43,18 @@ OLDEST_OPEN_CONCERN = Gauge(
 class HolderCascadeParticipant(CascadeParticipant):
     """Mentoring's part in the cascade, applied with the withdrawing holder organisation and
     the recipients it names: consents are per holder, so a withdrawal reaches only what
-    rested on that holder's consent (``CascadeParticipant`` passes neither to its effect).
-    Erasure follows the DPO's decision (scope, retained kinds); a safe-contact update is the
-    copy of the organisation it names, and replaces it only on the referrals that
-    organisation made or received and the concerns it raised."""
+    rested on that holder's consent. Erasure follows the DPO's decision (scope, retained
+    kinds); a safe-contact update is the copy of the organisation it names, and replaces it
+    only on the referrals that organisation made or received and the concerns it raised."""
 
     def __init__(self, cascade: MentoringCascade, keys_evict: Callable[[str], None],
                  cipher: PersonalDataCipher, records: RecordCipher) -> None:
-        super().__init__(service=SERVICE, on_withdrawal=cascade.withdrawn, on_erasure=cascade.erase,
+        def by_holder(uow: UnitOfWork, subject_id: str, purposes: tuple[Purpose, ...],
+                      withdrawal: ConsentWithdrawn) -> None:
+            cascade.withdrawn(uow, subject_id, purposes, withdrawal.org,
+                              tuple(withdrawal.recipients))
+
+        super().__init__(service=SERVICE, on_withdrawal=by_holder, on_erasure=cascade.erase,
                          on_key_shredded=keys_evict)
         self._cascade = cascade
         self._cipher = cipher
@@ -81,17 +85,6 @@ class HolderCascadeParticipant(CascadeParticipant):
         if isinstance(opened, dict):  # an erased person's update opens to nothing
             safeguarding.replace_contact(uow, self._records, event.subject, updated.org,
                                          opened["safe_contact"])
-
-    def _withdrawn(self, uow: UnitOfWork, event: CloudEvent,
-                   withdrawn: ConsentWithdrawn) -> None:
-        def by_holder(uow: UnitOfWork, subject_id: str, purposes: tuple[Purpose, ...]) -> None:
-            self._cascade.withdrawn(uow, subject_id, purposes, withdrawn.org,
-                                    tuple(withdrawn.recipients))
-
-        # the shared handler applies the effect and acknowledges in the same transaction
-        shared = CascadeParticipant(service=self.service,
-                                    on_withdrawal=by_holder, on_erasure=self.on_erasure)
-        shared.handlers()["consent-withdrawn"](uow, event, withdrawn)
 
 
 PARTNER_COMMANDS: dict[str, type[LogSession] | type[RecordOutcome]] = {

@@ -117,13 +117,8 @@ def excluded(uow: UnitOfWork, subject_ids: Iterable[str]) -> set[str]:
         c.subject_id.in_(wanted), c.state == "withdrawn")).scalars())
 
 
-def _unused(_uow: UnitOfWork, _subject_id: str, _purposes: tuple[Purpose, ...]) -> None:
-    raise AssertionError("reporting's withdrawals go through withdrawn, with the holder")
-
-
 def participant() -> CascadeParticipant:
     """Reporting's part in the cascade: the evaluation and research purposes."""
     return CascadeParticipant(service="reporting",
-                              on_withdrawal=_unused, on_holder_withdrawal=withdrawn,
-                              on_erasure=erase,
+                              on_withdrawal=withdrawn, on_erasure=erase,
                               on_grant=granted, on_decided_erasure=decided_erasure)

@@ -188,8 +188,12 @@ def safe_contact_updated(uow: UnitOfWork, cipher: PersonalDataCipher, records: R
     replace_safe_contact(uow, records, subject_id, payload.org, contact)
 
 
-def _no_effect(_uow: UnitOfWork, _subject_id: str, _purposes: tuple[Purpose, ...]) -> None:
-    """The withdrawal's effect needs the event (holder, recipients): see the handlers."""
+def withdrawn(uow: UnitOfWork, subject_id: str, purposes: tuple[Purpose, ...],
+              withdrawal: ConsentWithdrawn) -> None:
+    """A withdrawal of partner-sharing by its holder: the recipients it names (or all) lose
+    what rested on it."""
+    if SHARING in purposes:
+        sharing_withdrawn(uow, subject_id, withdrawal.org, withdrawal.recipients)
 
 
 @dataclass
@@ -204,24 +208,17 @@ class ScreeningCascade(CascadeParticipant):
     def handlers(self) -> dict[str, Handler]:
         """Consent-event handlers, keyed by event type."""
         handlers = dict(super().handlers())
-        acknowledge_withdrawal = handlers["consent-withdrawn"]
 
         def granted(uow: UnitOfWork, event: CloudEvent, payload: ConsentGranted) -> None:
             if event.subject and payload.purpose == SHARING:
                 sharing_granted(uow, event.subject, payload.org, payload.recipients)
-
-        def withdrawn(uow: UnitOfWork, event: CloudEvent, payload: ConsentWithdrawn) -> None:
-            if event.subject and SHARING in payload.purposes:
-                sharing_withdrawn(uow, event.subject, payload.org, payload.recipients)
-            acknowledge_withdrawal(uow, event, payload)
 
         def established(uow: UnitOfWork, event: CloudEvent,
                         payload: RelationshipEstablished) -> None:
             if event.subject:
                 relationship_established(uow, event.subject, payload.org, payload.basis)
 
-        handlers.update({"consent-granted": granted, "consent-withdrawn": withdrawn,
-                         "relationship-established": established})
+        handlers.update({"consent-granted": granted, "relationship-established": established})
 
         def contact(uow: UnitOfWork, event: CloudEvent, payload: SafeContactUpdated) -> None:
             if event.subject:
@@ -235,6 +232,6 @@ def participant(on_key_shredded: Callable[[str], None], cipher: PersonalDataCiph
                 records: RecordCipher) -> ScreeningCascade:
     """Screening's cascade participant."""
     return ScreeningCascade(service="screening",
-                            on_withdrawal=_no_effect, on_erasure=erase,
+                            on_withdrawal=withdrawn, on_erasure=erase,
                             on_key_shredded=on_key_shredded, on_decided_erasure=erase,
                             cipher=cipher, records=records)
