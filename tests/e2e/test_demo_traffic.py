@@ -102,6 +102,6 @@ def test_the_demo_traffic_is_accepted_and_reaches_every_table(platform: RunningP
         coverage = moved_on("coverage", "trust", (("screened",), 10))
         assert value(coverage, "due") > value(coverage, "screened")
         engagement = moved_on("engagement", "partner-a", (("matched",), 15),
-                              (("swemwbs_change", "n"), 10))
-        assert value(engagement, "planned_endings") >= 5
+                              (("swemwbs_change", "n"), 10), (("planned_endings",), 5))
+        assert value(engagement, "planned_endings") <= value(engagement, "matched")
         assert traffic.tally.failures == 0, traffic.tally.line()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.reporting.domain.disclosure import DisclosurePolicy
-from services.reporting.domain.figures import OutcomeRules, rows_of
+from services.reporting.domain.figures import OutcomeRules, rows_of, shown_as
 from services.reporting.domain.people import (
     COVERAGE,
     ENGAGEMENT,
@@ -39,6 +39,7 @@ from tests.unit.test_reporting_people import Log, match, referral, session
 K = 10
 POLICY = DisclosurePolicy(k=K)
 RULES = OutcomeRules()
+SHOWS = shown_as(POLICY, RULES)
 TODAY = date(2026, 11, 30)
 
 
@@ -211,7 +212,7 @@ class Programme:
     def release(self) -> None:
         current = rows_now(self.facts(), TODAY, self.remembered)
         writes, released = release(self.states, current, K, RULES.meaningful_change,
-                                   f"step-{self.audit.steps}")
+                                   f"step-{self.audit.steps}", SHOWS)
         self.states.update(writes)
         displayed: dict[FigureKey, Any] = {}
         for group_by in TABLE_GROUPS[PREVALENCE]:
@@ -288,7 +289,7 @@ def test_the_published_funnel_narrows_at_every_release() -> None:
                                                ended_on=date(2026, 11, 29),
                                                planned=rng.random() < 0.7))
         writes, released = release(states, rows_now(log.facts, TODAY, remembered), K, 3.0,
-                                   f"s{step}")
+                                   f"s{step}", SHOWS)
         states.update(writes)
         releases += 1
         for group_by, periods in released.get(ENGAGEMENT, {}).items():
@@ -329,7 +330,7 @@ def published_with_a_neighbour(target_abused: bool) -> dict[FigureKey, Any]:
              for measure, value in {"screened": 1, "current_abuse": int(current),
                                     "past_abuse": 0, "either_abuse": int(current),
                                     "asked_in_private": 1}.items()]
-    _, released = release({}, rows_now(facts, TODAY), K, RULES.meaningful_change, "s1")
+    _, released = release({}, rows_now(facts, TODAY), K, RULES.meaningful_change, "s1", SHOWS)
     shown: dict[FigureKey, Any] = {}
     for group_by in TABLE_GROUPS[PREVALENCE]:
         rows = released[PREVALENCE].get(group_by, {}).get("2026-11", [])
@@ -347,3 +348,44 @@ def test_whether_a_borough_is_published_never_turns_on_one_neighbours_answer() -
     assert answered_no[(PREVALENCE, "team", "north", "2026-11", "screened")] == "20"
     boroughs = {key for key in answered_no.keys() | answered_yes.keys() if key[1] == "borough"}
     assert {k: answered_no.get(k) for k in boroughs} == {k: answered_yes.get(k) for k in boroughs}
+
+
+def test_a_change_that_shows_nothing_leaves_the_figure_as_last_shown() -> None:
+    """Five people out and five in leave a count of 20 shown as 20: the figure keeps the people
+    it was shown with, so a later change is measured from what readers saw. Were it to take the
+    new people silently, three people joining after the five went back would move the shown
+    figure from 20 to 25, three people from what was last shown."""
+    shows = SHOWS
+    key: RowKey = (PREVALENCE, "org", "trust", "2026-11")
+
+    def screened(people: list[str], step: str) -> dict[RowKey, list[Standing]]:
+        return {key: [Standing(p, {"org": "trust"}, {"screened": 1}, f"{p}-{step}")
+                      for p in people]}
+
+    first = [f"p{i}" for i in range(1, 21)]
+    states, _ = release({}, screened(first, "0"), K, RULES.meaningful_change, "t0", shows)
+    swapped = first[5:] + [f"q{i}" for i in range(1, 6)]  # 10 moved, still shown as 20
+    writes, _ = release(states, screened(swapped, "1"), K, RULES.meaningful_change, "t1", shows)
+    states |= writes
+    assert set(states[key].figures["screened"]) == set(first)
+    back = [*first, "r1", "r2", "r3"]  # 13 from the swapped people, 3 from those shown
+    writes, released = release(states, screened(back, "2"), K, RULES.meaningful_change, "t2",
+                               shows)
+    states |= writes
+    assert set(states[key].figures["screened"]) == set(first)
+    row, = rows_of(PREVALENCE, "org", released[PREVALENCE]["org"]["2026-11"], POLICY, RULES, K)
+    assert row["screened"]["display"] == "20"
+
+
+def test_what_a_figure_shows_is_its_display_and_for_a_mean_all_it_shows() -> None:
+    shows = SHOWS
+    twenty = {f"p{i}": 1 for i in range(20)}
+    assert shows("screened", twenty) == shows("screened", {f"q{i}": 1 for i in range(21)})
+    assert shows("screened", twenty) != shows("screened", {f"q{i}": 1 for i in range(23)})
+    assert shows("screened", {"p": 1}) == shows("screened", {f"q{i}": 1 for i in range(7)})
+    assert shows("screened", {}) != shows("screened", {"p": 1})
+    days = {f"p{i}": 10 for i in range(9)}
+    assert shows("days_to_match", days) != shows("days_to_match", {p: 11 for p in days})
+    assert shows("days_to_match", {"p": 3}) == shows("days_to_match", {"q": 30})  # withheld
+    change = {f"p{i}": 300 for i in range(30)}
+    assert shows("swemwbs_change", change) != shows("swemwbs_change", {**change, "p0": 400})

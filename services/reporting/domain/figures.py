@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from services.reporting.domain.people import (
     PREVALENCE,
     WITHIN,
 )
+from services.reporting.domain.release_rule import Members, Shows, summary
 
 PREVALENCE_MEASURES: tuple[str, ...] = ("current_abuse", "past_abuse", "either_abuse")
 ENGAGEMENT_COUNTS: tuple[str, ...] = (
@@ -188,6 +189,21 @@ def staff_trained(staff: int, trained: int, as_of: str, policy: DisclosurePolicy
     is not trained."""
     return {"staff": shown_count(staff, policy), "trained": shown_rate(trained, staff, policy),
             "as_of": as_of}
+
+
+def shown_as(policy: DisclosurePolicy, rules: OutcomeRules) -> Shows:
+    """What a figure shows readers of its members, as its table publishes it: a count its
+    controlled display; a median whether it is withheld and its value; a SWEMWBS change all
+    it shows. The release rule lets a figure take new members only when this changes."""
+    def shows(measure: str, members: Members) -> Hashable:
+        figure = summary(measure, members, rules.meaningful_change)
+        if measure == "days_to_match":
+            shown = figure["n"] > policy.suppress_upto
+            return shown, figure["median"] if shown else None
+        if measure == "swemwbs_change":
+            return repr(swemwbs_change(figure, policy, rules))
+        return control_count(figure["n"], policy).display
+    return shows
 
 
 def held_reason(k: int) -> str:

@@ -13,7 +13,8 @@ last released.
   an event said.
 - **Figure rule.** When a row is reconsidered, each figure whose members (people, or people with
   their values for medians and means) differ from its last published members by at least K
-  people takes its current value; every other figure keeps its published value. A figure whose
+  people takes its current value, if what it shows readers changes with it; every other figure
+  keeps its published value (and the people it was shown with). A figure whose
   people are always among another's (matched among referred, current abuse among screened)
   takes new members only while they are all among that figure's published members, so a
   published funnel always narrows.
@@ -113,6 +114,13 @@ def moved(before: Mapping[str, Hashable], after: Mapping[str, Hashable]) -> int:
 Allowed = Callable[[str, Members], bool]
 """Whether a figure may take new members (the check across groupings and periods)."""
 
+Shows = Callable[[str, Members], Hashable]
+"""What a figure shows readers of its members (its display, after disclosure control)."""
+
+
+def _members(_measure: str, members: Members) -> Hashable:
+    return frozenset(members.items())
+
 
 def _anything(_measure: str, _members: Members) -> bool:
     return True
@@ -126,9 +134,14 @@ def _depth(measure: str, within: Mapping[str, str]) -> int:
 
 
 def advance(state: RowState, people: list[Standing], k: int, now: str,
-            allowed: Allowed = _anything, within: Mapping[str, str] | None = None) -> Outcome:
+            allowed: Allowed = _anything, within: Mapping[str, str] | None = None,
+            shows: Shows = _members) -> Outcome:
     """Apply the rule to one row at a release; a figure ``within`` another takes new members
-    only while they are all among that figure's published members."""
+    only while they are all among that figure's published members, and a figure takes new
+    members only when what it ``shows`` changes: otherwise it keeps the people it was last
+    shown with, so that its next change is measured from what readers saw (five people out
+    and five in leave 20 shown as 20; taken silently, three more later would move the display
+    with three people behind it)."""
     within = within or {}
     activity = {s.person: s.activity for s in people}
     active = moved(state.activity, activity)
@@ -143,6 +156,8 @@ def advance(state: RowState, people: list[Standing], k: int, now: str,
             continue
         parent = within.get(measure)
         if parent is not None and not candidate.keys() <= figures.get(parent, {}).keys():
+            continue
+        if shows(measure, candidate) == shows(measure, figures.get(measure, {})):
             continue
         if allowed(measure, candidate):
             figures[measure] = candidate
@@ -256,9 +271,10 @@ class Overlaps:
 
 
 def release(states: dict[RowKey, RowState], current: dict[RowKey, list[Standing]], k: int,
-            meaningful_change: float, now: str
+            meaningful_change: float, now: str, shows: Shows
             ) -> tuple[dict[RowKey, RowState], Released]:
-    """Apply the rule to every row: the states that changed, and the release."""
+    """Apply the rule to every row, each figure changing only when what it ``shows`` does:
+    the states that changed, and the release."""
     writes: dict[RowKey, RowState] = {}
     released: Released = {}
     overlaps = Overlaps(states, k)
@@ -266,7 +282,7 @@ def release(states: dict[RowKey, RowState], current: dict[RowKey, list[Standing]
         table, group_by, group, period = key
         before = states.get(key, RowState())
         outcome = advance(before, current.get(key, []), k, now, overlaps.check(key),
-                          WITHIN[table])
+                          WITHIN[table], shows)
         if outcome.state != before:
             writes[key] = outcome.state
         figures = {m: summary(m, members, meaningful_change)

@@ -26,7 +26,13 @@ from services.reporting.domain.contributions import (
     contributions_of,
 )
 from services.reporting.domain.disclosure import DisclosurePolicy
-from services.reporting.domain.figures import WHO_COUNTS, OutcomeRules, rows_of, staff_trained
+from services.reporting.domain.figures import (
+    WHO_COUNTS,
+    OutcomeRules,
+    rows_of,
+    shown_as,
+    staff_trained,
+)
 from services.reporting.domain.people import (
     COVERAGE,
     Fact,
@@ -252,7 +258,7 @@ def _work_out(session: Session, released_at: datetime, policy: DisclosurePolicy,
               for key, state in stored.items()}
     current = rows_now(stream_facts(session, opt_in), released_at.date(), remembered)
     writes, released = release(states, current, policy.k, rules.meaningful_change,
-                               released_at.isoformat())
+                               released_at.isoformat(), shown_as(policy, rules))
     return _Worked(after, read_model, withdrawn, json.dumps(released, separators=(",", ":")),
                    stored, writes)
 
