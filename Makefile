@@ -62,16 +62,24 @@ soak: $(STAMP) tools
 	PEERLINK_SOAK=1 $(BIN)/pytest tests -q -m soak
 
 # Throughput and memory; figures go to docs/benchmarks.md. bench-quick: about 2 minutes.
+# Each bench writes its rows to var/bench/<name>.json; the summary prints them as one table.
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench.bench_pipeline
-	$(BIN)/python -m tests.bench.bench_stream
-	$(BIN)/python -m tests.bench.bench_rebuild
-	$(BIN)/python -m tests.bench.bench_platform
+	rm -rf var/bench && mkdir -p var/bench
+	-PEERLINK_BENCH_OUT=var/bench/pipeline.json $(BIN)/python -m tests.bench.bench_pipeline
+	-PEERLINK_BENCH_OUT=var/bench/stream.json $(BIN)/python -m tests.bench.bench_stream
+	-PEERLINK_BENCH_OUT=var/bench/rebuild.json $(BIN)/python -m tests.bench.bench_rebuild
+	-PEERLINK_BENCH_OUT=var/bench/platform.json $(BIN)/python -m tests.bench.bench_platform
+	$(BIN)/python -m tests.bench.summary var/bench
 
 bench-quick: $(STAMP)
-	PEERLINK_BENCH_EVENTS=2000 $(BIN)/python -m tests.bench.bench_pipeline
-	PEERLINK_BENCH_STREAM_EVENTS=20000 $(BIN)/python -m tests.bench.bench_stream
-	PEERLINK_BENCH_REBUILD_EVENTS=20000 $(BIN)/python -m tests.bench.bench_rebuild
+	rm -rf var/bench && mkdir -p var/bench
+	-PEERLINK_BENCH_OUT=var/bench/pipeline.json PEERLINK_BENCH_EVENTS=2000 \
+		$(BIN)/python -m tests.bench.bench_pipeline
+	-PEERLINK_BENCH_OUT=var/bench/stream.json PEERLINK_BENCH_STREAM_EVENTS=20000 \
+		$(BIN)/python -m tests.bench.bench_stream
+	-PEERLINK_BENCH_OUT=var/bench/rebuild.json PEERLINK_BENCH_REBUILD_EVENTS=20000 \
+		$(BIN)/python -m tests.bench.bench_rebuild
+	$(BIN)/python -m tests.bench.summary var/bench pipeline stream rebuild
 
 # docs/dashboard.png from the real demo (its own broker, ports and var dir; a few minutes):
 # waits until the funnel, coverage and wellbeing tables show figures. Not part of `make test`.

@@ -9,8 +9,10 @@ docs/benchmarks.md with the machine they ran on; no test asserts a time.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 import tempfile
 import time
 from datetime import date
@@ -104,12 +106,32 @@ def main() -> None:
         applied, db = bench_apply(folder)
         first, idle, one_more = bench_figures(db)
         db.dispose()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, {platform.platform()}")
+    machine = (f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+               f"{platform.python_version()}, {platform.platform()}")
+    print(machine)
     print(f"outbox relay to Tansu, acks=all, idempotent: {relay:,.0f} events/s ({EVENTS} events)")
     print(f"apply once (inbox + contributions, SQLite): {applied:,.0f} events/s")
     print(f"release from {EVENTS} people's contributions: first {first * 1000:.0f} ms, "
           f"nothing new {idle * 1000:.0f} ms, one more event {one_more * 1000:.0f} ms")
+    out = os.environ.get("PEERLINK_BENCH_OUT")
+    if out:
+        rows = [("pipeline", f"outbox relay to Tansu, acks=all, idempotent, {EVENTS:,} events",
+                 f"{relay:,.0f} events/s"),
+                ("pipeline", f"exactly-once apply in batches, SQLite, {EVENTS:,} events",
+                 f"{applied:,.0f} events/s"),
+                ("pipeline", f"a release from {EVENTS:,} people: first, nothing new, one more "
+                 "event", f"{first * 1000:,.0f} ms, {idle * 1000:,.0f} ms, "
+                 f"{one_more * 1000:,.0f} ms")]
+        Path(out).write_text(json.dumps({
+            "rows": [{"id": i, "what": w, "figure": f, "target": "", "met": ""}
+                     for i, w, f in rows],
+            "machine": machine, "commit": _commit()}, indent=2))
+
+
+def _commit() -> str:
+    found = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                           capture_output=True, text=True, check=False)
+    return found.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":

@@ -818,7 +818,10 @@ def main(argv: list[str] | None = None) -> int:
     after = os.getloadavg()
     results["machine"] = machine(before, after)
     print()
-    print(table(rows_of(results)))
+    rows = rows_of(results)
+    results["rows"] = [dict(zip(["id", "what", "figure", "target", "met"], row, strict=True))
+                       for row in rows]
+    print(table(rows))
     print(results["machine"])
     print(f"commit: {results['commit']}")
     for backend, profile in results.get("profile", {}).items():

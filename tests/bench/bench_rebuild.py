@@ -134,6 +134,9 @@ def main() -> None:
     if out:
         Path(out).write_text(json.dumps({"events": EVENTS, "people": workload.people,
                                          "preload_seconds": loaded, **result,
+                                         "rows": [dict(zip(["id", "what", "figure", "target",
+                                                            "met"], row, strict=True))
+                                                  for row in rows],
                                          "machine": machine, "commit": commit}, indent=2))
 
 
