@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache, partial
+from itertools import chain
 
 from services.reporting.domain.contributions import (
     COMPONENT_PREFIX,
@@ -164,9 +165,12 @@ class Event:
         self.month = month_of(self.occurred_on)
 
     def gathered(self) -> Event:
-        """The event with all its contributions in: its ``content`` is final."""
+        """The event with all its contributions in: its ``content`` is final (names and
+        values flattened, one tuple each rather than a tuple a pair, since a worker keeps it
+        for every event between releases)."""
         self.content = (self.subject, self.source_event, self.occurred_on, self.seq,
-                        tuple(self.dims.items()), tuple(self.measures.items()), self.episode,
+                        tuple(chain.from_iterable(self.dims.items())),
+                        tuple(chain.from_iterable(self.measures.items())), self.episode,
                         self.match_id)
         return self
 
@@ -533,6 +537,7 @@ def rows_now(stored: Iterable[Fact], today: date, remembered: Remembered | None 
     periods: dict[str, set[str] | None] = {LAST_12_MONTHS: months_in(LAST_12_MONTHS, today)}
     periods.update({m: {m} for m in months})
     rows: defaultdict[RowKey, list[Standing]] = defaultdict(list)
+    shared: dict[RowKey, RowKey] = {}  # one tuple per row, however many standings are in it
     for table in TABLES:
         groups = TABLE_GROUPS[table]
         for period, standing in STANDINGS[table](events, periods, remembered):
@@ -540,7 +545,8 @@ def rows_now(stored: Iterable[Fact], today: date, remembered: Remembered | None 
             if keys is None:
                 dims = standing.dims
                 keys = standing.rows[period] = tuple(
-                    (table, group_by, dims.get(group_by, UNKNOWN), period) for group_by in groups)
+                    shared.setdefault(key, key) for key in
+                    ((table, group_by, dims.get(group_by, UNKNOWN), period) for group_by in groups))
             for key in keys:
                 rows[key].append(standing)
     remembered.released()
