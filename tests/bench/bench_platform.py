@@ -481,6 +481,22 @@ def held_back_evidence(p: Platform, teams: list[str]) -> list[dict[str, Any]]:
     return found
 
 
+def applied_by_team(p: Platform, prefix: str) -> dict[str, float]:
+    """When the reporting worker applied the last event of each bench team (its inbox's
+    ``applied_at``), read from the reporting database: where between the 2xx and the release
+    an event's time goes."""
+    engine = create_engine(p.settings.database_url("reporting"))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT c.team, max(i.applied_at) FROM contributions c JOIN inbox i "
+                "ON i.dedup_key = c.source_event WHERE c.team LIKE :p GROUP BY c.team"),
+                {"p": f"{prefix}%"}).all()
+    finally:
+        engine.dispose()
+    return {str(team): stamp(str(at)) for team, at in rows if at is not None}
+
+
 def bench_freshness(p: Platform, plan: Plan, folder: Path) -> dict[str, Any]:
     """B2: from each screening's 2xx to the first published release that includes it.
 
@@ -547,6 +563,13 @@ def bench_freshness(p: Platform, plan: Plan, folder: Path) -> dict[str, Any]:
             headline.append(shown - last)
             whole.append(shown - record[3])
             k_wait.append(last - record[3])
+    applied = applied_by_team(p, prefix)
+    to_applied, to_release = [], []
+    for team, (_, shown) in watcher.teams.items():
+        ok = [r[3] for r in teams.get(team, []) if isinstance(r[4], int) and 200 <= r[4] < 300]
+        if ok and team in applied:
+            to_applied.append(applied[team] - max(ok))
+            to_release.append(shown - applied[team])
     unshown = sorted(complete - watcher.teams.keys())
     evidence = held_back_evidence(p, unshown[:5]) if unshown else []
     records = load["records"]
@@ -573,6 +596,9 @@ def bench_freshness(p: Platform, plan: Plan, folder: Path) -> dict[str, Any]:
                       "p99": seconds(headline, 99), "max": seconds(headline, 100)},
         "with_k_wait": {"p50": seconds(whole, 50), "p99": seconds(whole, 99)},
         "k_wait": {"p50": seconds(k_wait, 50), "p99": seconds(k_wait, 99)},
+        "to_applied": {"p50": seconds(to_applied, 50), "p99": seconds(to_applied, 99)},
+        "applied_to_release": {"p50": seconds(to_release, 50),
+                               "p99": seconds(to_release, 99)},
         "held_back_events": len(held_back),
         "held_back_complete_teams": len(unshown),
         "held_back_evidence": evidence,
@@ -715,6 +741,10 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 f"p50 {_s(b2['freshness']['p50'])}, p99 {_s(p99)} (n {b2['freshness']['n']}); "
                 f"{b2['ok']} of {b2['offered']} offered at {b2['rate']:g}/s answered 2xx "
                 f"({b2['achieved_rate']:.0f}/s, POST p99 {_s(b2['post_latency_p99'])}); "
+                f"of which 2xx to applied by reporting p50 {_s(b2['to_applied']['p50'])} "
+                f"p99 {_s(b2['to_applied']['p99'])}, applied to release p50 "
+                f"{_s(b2['applied_to_release']['p50'])} p99 "
+                f"{_s(b2['applied_to_release']['p99'])}; "
                 f"cadence {b2['cadence_seconds']:g} s; K={b2['k']}: wait p99 "
                 f"{_s(b2['k_wait']['p99'])}, with it p99 {_s(b2['with_k_wait']['p99'])}; "
                 f"held back at the end {b2['held_back_events']} events "
