@@ -389,3 +389,28 @@ def test_what_a_figure_shows_is_its_display_and_for_a_mean_all_it_shows() -> Non
     assert shows("days_to_match", {"p": 3}) == shows("days_to_match", {"q": 30})  # withheld
     change = {f"p{i}": 300 for i in range(30)}
     assert shows("swemwbs_change", change) != shows("swemwbs_change", {**change, "p0": 400})
+
+
+def test_a_figure_shown_the_same_does_not_hold_back_the_figures_nested_in_it() -> None:
+    """Twenty people screened, none disclosing, all replaced by twenty who all disclose:
+    screened still shows 20 and keeps its people, and current abuse, nested in it, takes its
+    twenty new people (among screened as they are now) instead of staying at 0 for as long as
+    screened shows 20."""
+    key: RowKey = (PREVALENCE, "org", "trust", "2026-11")
+
+    def screened(people: list[str], disclosed: bool) -> dict[RowKey, list[Standing]]:
+        return {key: [Standing(p, {"org": "trust"},
+                               {"screened": 1, "current_abuse": int(disclosed)}, f"{p}-0")
+                      for p in people]}
+
+    first = [f"a{i}" for i in range(20)]
+    states, _ = release({}, screened(first, False), K, RULES.meaningful_change, "t0", SHOWS)
+    assert "current_abuse" not in states[key].figures
+    replaced = [f"b{i}" for i in range(20)]
+    writes, released = release(states, screened(replaced, True), K, RULES.meaningful_change,
+                               "t1", SHOWS)
+    state = writes[key]
+    assert set(state.figures["screened"]) == set(first)  # shown as 20 either way
+    assert set(state.figures["current_abuse"]) == set(replaced)
+    row, = rows_of(PREVALENCE, "org", released[PREVALENCE]["org"]["2026-11"], POLICY, RULES, K)
+    assert (row["screened"]["display"], row["current_abuse"]["display"]) == ("20", "20")

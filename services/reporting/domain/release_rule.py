@@ -149,15 +149,22 @@ def advance(state: RowState, people: list[Standing], k: int, now: str,
         return Outcome(state, held=held(active, k), reconsidered=False)
     current = members_of(people)
     figures = dict(state.figures)
+    nesting: dict[str, Members] = {}
+    """A figure's people its nested figures are checked against, where not its published
+    ones: a figure that moved by K but shows the same keeps its published people, and its
+    nested figures may follow its people now (their display still cannot pass its own)."""
     changed = False
     for measure in sorted(current.keys() | figures.keys(), key=lambda m: (_depth(m, within), m)):
         candidate = current.get(measure, {})
-        if moved(figures.get(measure, {}), candidate) < k:
+        published = figures.get(measure, {})
+        if moved(published, candidate) < k:
             continue
         parent = within.get(measure)
-        if parent is not None and not candidate.keys() <= figures.get(parent, {}).keys():
+        if parent is not None and not candidate.keys() <= nesting.get(
+                parent, figures.get(parent, {})).keys():
             continue
-        if shows(measure, candidate) == shows(measure, figures.get(measure, {})):
+        if shows(measure, candidate) == shows(measure, published):
+            nesting[measure] = candidate
             continue
         if allowed(measure, candidate):
             figures[measure] = candidate
