@@ -5,9 +5,10 @@ Applies ``bench_stream``'s realistic events (``PEERLINK_BENCH_PROFILE_EVENTS``, 
 then twice and four times as many) to a fresh SQLite read model with the worker's own applier,
 then, as the worker does with its ``Remembered``: a first release (timed), one more event and
 the next release under cProfile (the functions taking the most time of their own), and after
-one more a release from an empty memory under ``tracemalloc`` (its peak, what stays held after it, which is
-what a worker carries from one release to the next, and the lines holding that). The text goes
-to ``docs/profiles/reporting-release.txt``. No test asserts a time or a size.
+one more a release from an empty memory under ``tracemalloc`` (its peak, what stays held
+after it, which is what a worker carries from one release to the next, and the lines holding
+that). The text goes to ``docs/profiles/reporting-release.txt``. No test asserts a time or a
+size.
 """
 
 from __future__ import annotations
