@@ -117,7 +117,7 @@ def main() -> None:
     if out:
         rows = [("pipeline", f"outbox relay to Tansu, acks=all, idempotent, {EVENTS:,} events",
                  f"{relay:,.0f} events/s"),
-                ("pipeline", f"exactly-once apply in batches, SQLite, {EVENTS:,} events",
+                ("pipeline", f"exactly-once apply one record at a time, SQLite, {EVENTS:,} events",
                  f"{applied:,.0f} events/s"),
                 ("pipeline", f"a release from {EVENTS:,} people: first, nothing new, one more "
                  "event", f"{first * 1000:,.0f} ms, {idle * 1000:,.0f} ms, "
