@@ -16,8 +16,9 @@ last released.
   people takes its current value, if what it shows readers changes with it; every other figure
   keeps its published value (and the people it was shown with). A figure whose
   people are always among another's (matched among referred, current abuse among screened)
-  takes new members only while they are all among that figure's published members, so a
-  published funnel always narrows.
+  takes new members only while they are all among that figure's published members (or its
+  people now, when it moved by K but shows the same), so a published funnel narrows as people
+  join.
 - **Overlap check.** Two published figures of overlapping groups, or a figure and the figures
   of another grouping that together cover it, must be the same people or differ by K.
 - **Held.** A row says it is held once at least half of K people have had events in it since
