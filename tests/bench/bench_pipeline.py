@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from datetime import date
@@ -32,6 +31,7 @@ from shared.kafka.consumer import EventApplier, InboundRecord
 from shared.kafka.outbox import kafka_relay
 from shared.kafka.producer import create_topics
 from shared.kafka.topics import TopicSpec
+from tests.bench.bench_platform import commit
 
 EVENTS = int(os.environ.get("PEERLINK_BENCH_EVENTS", "5000"))
 TEAMS = [f"team-{i}" for i in range(40)]
@@ -125,13 +125,7 @@ def main() -> None:
         Path(out).write_text(json.dumps({
             "rows": [{"id": i, "what": w, "figure": f, "target": "", "met": ""}
                      for i, w, f in rows],
-            "machine": machine, "commit": _commit()}, indent=2))
-
-
-def _commit() -> str:
-    found = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
-                           capture_output=True, text=True, check=False)
-    return found.stdout.strip() or "unknown"
+            "machine": machine, "commit": commit()}, indent=2))
 
 
 if __name__ == "__main__":

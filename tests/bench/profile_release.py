@@ -34,7 +34,8 @@ from services.reporting.domain.people import Remembered
 from services.reporting.service_layer.read_model import business_handlers, publish_release
 from shared.db import Database
 from shared.kafka.consumer import EventApplier, InboundRecord
-from tests.bench.bench_pipeline import NoDeadLetters, _commit
+from tests.bench.bench_pipeline import NoDeadLetters
+from tests.bench.bench_platform import commit
 from tests.bench.bench_stream import realistic_events
 
 EVENTS = int(os.environ.get("PEERLINK_BENCH_PROFILE_EVENTS", "10000"))
@@ -102,7 +103,7 @@ def measure(events: int, folder: Path) -> list[str]:
 def main() -> int:
     """Measure at three sizes, print and write the text."""
     lines = [f"reporting releases: time and memory (issue 15: B1, B2, B5, B6), commit "
-             f"{_commit()}",
+             f"{commit()}",
              f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
              f"{platform.python_version()}, {platform.platform()}; load average "
              + " ".join(f"{x:.2f}" for x in os.getloadavg()),
